@@ -1,0 +1,1 @@
+//! Cross-crate and command-line tests of arl live in `tests/`.
