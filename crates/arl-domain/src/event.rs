@@ -1,0 +1,609 @@
+//! The event catalogue (contract §3): typed data for every event type.
+//!
+//! Data structs declare their fields in alphabetical order so that serializing one gives the
+//! canonical (sorted, compact) JSON that is stored and hashed.
+
+use crate::ids::{self, is_valid_country, is_valid_id};
+use crate::money::{parse_amount, Currency};
+use crate::{DomainError, Timestamp};
+use serde::{Deserialize, Serialize};
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The contract's spelling.
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
+            /// Parses the contract's spelling.
+            pub fn parse(text: &str) -> Option<$name> { match text { $($text => Some($name::$variant),)+ _ => None } }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+string_enum!(
+    /// The level at which an account is managed.
+    Scope { Global = "global", National = "national", Divisional = "divisional", District = "district", Territory = "territory" }
+);
+string_enum!(
+    /// An account's status.
+    Status { Prospect = "prospect", Active = "active", OnHold = "on_hold", Dormant = "dormant", Closed = "closed" }
+);
+string_enum!(
+    /// A role in an account team.
+    Role {
+        GlobalAccountManager = "global_account_manager",
+        NationalAccountManager = "national_account_manager",
+        KeyAccountManager = "key_account_manager",
+        AccountExecutive = "account_executive",
+        AccountDirector = "account_director",
+        SeniorSalesManager = "senior_sales_manager",
+        SalesRep = "sales_rep",
+        BrandManager = "brand_manager",
+        Media = "media",
+        Marketing = "marketing",
+        Logistics = "logistics",
+        ProductDesign = "product_design",
+        SalesSupport = "sales_support",
+        ExecutiveSponsor = "executive_sponsor",
+    }
+);
+string_enum!(
+    /// A contact's role in the customer's buying center.
+    ContactRole { Initiator = "initiator", User = "user", Influencer = "influencer", Decider = "decider", Approver = "approver", Buyer = "buyer", Gatekeeper = "gatekeeper" }
+);
+string_enum!(
+    /// A reporting line: hierarchical (`solid`) or matrix (`dotted`).
+    LineKind { Solid = "solid", Dotted = "dotted" }
+);
+string_enum!(
+    /// A sale to, or a purchase from, an account.
+    TxnKind { Sale = "sale", Purchase = "purchase" }
+);
+string_enum!(
+    /// A key-account classification model.
+    Model { MillmanWilson = "millman-wilson", McdonaldRogers = "mcdonald-rogers", StGallen = "st-gallen", Custom = "custom" }
+);
+
+impl Model {
+    /// The categories of the model; `None` for `custom` (any category of 1–64 characters).
+    pub fn categories(self) -> Option<&'static [&'static str]> {
+        match self {
+            Model::MillmanWilson => Some(&[
+                "pre-kam",
+                "early-kam",
+                "mid-kam",
+                "partnership-kam",
+                "synergistic-kam",
+                "uncoupling-kam",
+            ]),
+            Model::McdonaldRogers => Some(&[
+                "exploratory",
+                "basic",
+                "cooperative",
+                "interdependent",
+                "integrated",
+            ]),
+            Model::StGallen => Some(&["target", "top", "basic", "question-mark"]),
+            Model::Custom => None,
+        }
+    }
+
+    /// True when `category` belongs to this model.
+    pub fn allows(self, category: &str) -> bool {
+        match self.categories() {
+            Some(list) => list.contains(&category),
+            None => !category.is_empty() && ids::chars(category) <= ids::CATEGORY_CHARS_MAX,
+        }
+    }
+}
+
+/// `account.opened`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountOpened {
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    pub scope: Scope,
+    #[serde(default = "default_status")]
+    pub status: Status,
+}
+
+fn default_status() -> Status {
+    Status::Active
+}
+
+/// `account.renamed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountRenamed {
+    pub account: String,
+    pub name: String,
+}
+
+/// `account.parent_changed`; `parent: null` detaches the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentChanged {
+    pub account: String,
+    #[serde(deserialize_with = "required_nullable")]
+    pub parent: Option<String>,
+}
+
+fn required_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
+}
+
+/// `account.scope_changed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeChanged {
+    pub account: String,
+    pub scope: Scope,
+}
+
+/// `account.classified`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Classified {
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub key_account: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Model>,
+}
+
+/// `account.status_changed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChanged {
+    pub account: String,
+    pub status: Status,
+}
+
+/// `person.joined`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonJoined {
+    pub name: String,
+    pub person: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// `person.left`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonLeft {
+    pub person: String,
+}
+
+/// `team.assigned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamAssigned {
+    pub account: String,
+    pub person: String,
+    #[serde(default)]
+    pub primary: bool,
+    pub role: Role,
+}
+
+/// `team.unassigned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamUnassigned {
+    pub account: String,
+    pub person: String,
+    pub role: Role,
+}
+
+/// `reporting.line_set`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineSet {
+    pub line: LineKind,
+    pub manager: String,
+    pub person: String,
+}
+
+/// `reporting.line_ended`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineEnded {
+    pub manager: String,
+    pub person: String,
+}
+
+/// `contact.added`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactAdded {
+    pub account: String,
+    pub contact: String,
+    pub name: String,
+    pub role: ContactRole,
+}
+
+/// `contact.removed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRemoved {
+    pub account: String,
+    pub contact: String,
+}
+
+/// `transaction.recorded`; `amount` is kept as given, `amount_minor` is derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxnRecorded {
+    pub account: String,
+    pub amount: String,
+    pub currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub kind: TxnKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub txn: String,
+}
+
+/// `transaction.reversed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxnReversed {
+    pub account: String,
+    pub txn: String,
+}
+
+/// One event of the catalogue, with its typed data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    AccountOpened(AccountOpened),
+    AccountRenamed(AccountRenamed),
+    ParentChanged(ParentChanged),
+    ScopeChanged(ScopeChanged),
+    Classified(Classified),
+    StatusChanged(StatusChanged),
+    PersonJoined(PersonJoined),
+    PersonLeft(PersonLeft),
+    TeamAssigned(TeamAssigned),
+    TeamUnassigned(TeamUnassigned),
+    LineSet(LineSet),
+    LineEnded(LineEnded),
+    ContactAdded(ContactAdded),
+    ContactRemoved(ContactRemoved),
+    TxnRecorded(TxnRecorded),
+    TxnReversed(TxnReversed),
+}
+
+/// Every event type, as spelled in the contract.
+pub const EVENT_TYPES: &[&str] = &[
+    "account.opened",
+    "account.renamed",
+    "account.parent_changed",
+    "account.scope_changed",
+    "account.classified",
+    "account.status_changed",
+    "person.joined",
+    "person.left",
+    "team.assigned",
+    "team.unassigned",
+    "reporting.line_set",
+    "reporting.line_ended",
+    "contact.added",
+    "contact.removed",
+    "transaction.recorded",
+    "transaction.reversed",
+];
+
+impl Event {
+    /// Parses the `data` of an event of type `kind`, rejecting unknown fields and checking
+    /// every shape rule that needs no state (ids, lengths, country, model, amount, currency).
+    pub fn parse(kind: &str, data: &str) -> Result<Event, DomainError> {
+        fn de<T: for<'a> Deserialize<'a>>(kind: &str, data: &str) -> Result<T, DomainError> {
+            serde_json::from_str(data).map_err(|e| DomainError::Data {
+                kind: kind.to_string(),
+                message: e.to_string(),
+            })
+        }
+        let event = match kind {
+            "account.opened" => Event::AccountOpened(de(kind, data)?),
+            "account.renamed" => Event::AccountRenamed(de(kind, data)?),
+            "account.parent_changed" => Event::ParentChanged(de(kind, data)?),
+            "account.scope_changed" => Event::ScopeChanged(de(kind, data)?),
+            "account.classified" => Event::Classified(de(kind, data)?),
+            "account.status_changed" => Event::StatusChanged(de(kind, data)?),
+            "person.joined" => Event::PersonJoined(de(kind, data)?),
+            "person.left" => Event::PersonLeft(de(kind, data)?),
+            "team.assigned" => Event::TeamAssigned(de(kind, data)?),
+            "team.unassigned" => Event::TeamUnassigned(de(kind, data)?),
+            "reporting.line_set" => Event::LineSet(de(kind, data)?),
+            "reporting.line_ended" => Event::LineEnded(de(kind, data)?),
+            "contact.added" => Event::ContactAdded(de(kind, data)?),
+            "contact.removed" => Event::ContactRemoved(de(kind, data)?),
+            "transaction.recorded" => Event::TxnRecorded(de(kind, data)?),
+            "transaction.reversed" => Event::TxnReversed(de(kind, data)?),
+            other => {
+                return Err(DomainError::UnknownType {
+                    kind: other.to_string(),
+                })
+            }
+        };
+        event.check_shape()?;
+        Ok(event)
+    }
+
+    /// The contract's name of this event's type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::AccountOpened(_) => "account.opened",
+            Event::AccountRenamed(_) => "account.renamed",
+            Event::ParentChanged(_) => "account.parent_changed",
+            Event::ScopeChanged(_) => "account.scope_changed",
+            Event::Classified(_) => "account.classified",
+            Event::StatusChanged(_) => "account.status_changed",
+            Event::PersonJoined(_) => "person.joined",
+            Event::PersonLeft(_) => "person.left",
+            Event::TeamAssigned(_) => "team.assigned",
+            Event::TeamUnassigned(_) => "team.unassigned",
+            Event::LineSet(_) => "reporting.line_set",
+            Event::LineEnded(_) => "reporting.line_ended",
+            Event::ContactAdded(_) => "contact.added",
+            Event::ContactRemoved(_) => "contact.removed",
+            Event::TxnRecorded(_) => "transaction.recorded",
+            Event::TxnReversed(_) => "transaction.reversed",
+        }
+    }
+
+    /// The account this event is about, for account, team, contact and transaction events.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Event::AccountOpened(d) => Some(&d.account),
+            Event::AccountRenamed(d) => Some(&d.account),
+            Event::ParentChanged(d) => Some(&d.account),
+            Event::ScopeChanged(d) => Some(&d.account),
+            Event::Classified(d) => Some(&d.account),
+            Event::StatusChanged(d) => Some(&d.account),
+            Event::TeamAssigned(d) => Some(&d.account),
+            Event::TeamUnassigned(d) => Some(&d.account),
+            Event::ContactAdded(d) => Some(&d.account),
+            Event::ContactRemoved(d) => Some(&d.account),
+            Event::TxnRecorded(d) => Some(&d.account),
+            Event::TxnReversed(d) => Some(&d.account),
+            Event::PersonJoined(_)
+            | Event::PersonLeft(_)
+            | Event::LineSet(_)
+            | Event::LineEnded(_) => None,
+        }
+    }
+
+    /// The person this event is about: the subject of person and reporting events, the
+    /// assignee of team events.
+    pub fn person(&self) -> Option<&str> {
+        match self {
+            Event::PersonJoined(d) => Some(&d.person),
+            Event::PersonLeft(d) => Some(&d.person),
+            Event::LineSet(d) => Some(&d.person),
+            Event::LineEnded(d) => Some(&d.person),
+            Event::TeamAssigned(d) => Some(&d.person),
+            Event::TeamUnassigned(d) => Some(&d.person),
+            _ => None,
+        }
+    }
+
+    /// The subject stream: `account/<id>` or `person/<id>`.
+    pub fn stream(&self) -> String {
+        match self.account() {
+            Some(account) => format!("account/{account}"),
+            None => format!("person/{}", self.person().unwrap_or_default()),
+        }
+    }
+
+    /// True for the kinds that always apply in the fold (contract §6).
+    pub fn always_applies(&self) -> bool {
+        matches!(
+            self,
+            Event::AccountOpened(_)
+                | Event::PersonJoined(_)
+                | Event::TxnRecorded(_)
+                | Event::TxnReversed(_)
+        )
+    }
+
+    /// True for transaction events.
+    pub fn is_transaction(&self) -> bool {
+        matches!(self, Event::TxnRecorded(_) | Event::TxnReversed(_))
+    }
+
+    /// The canonical JSON of the data, defaults explicit, absent optional fields absent.
+    pub fn data_json(&self) -> String {
+        let result = match self {
+            Event::AccountOpened(d) => serde_json::to_string(d),
+            Event::AccountRenamed(d) => serde_json::to_string(d),
+            Event::ParentChanged(d) => serde_json::to_string(d),
+            Event::ScopeChanged(d) => serde_json::to_string(d),
+            Event::Classified(d) => serde_json::to_string(d),
+            Event::StatusChanged(d) => serde_json::to_string(d),
+            Event::PersonJoined(d) => serde_json::to_string(d),
+            Event::PersonLeft(d) => serde_json::to_string(d),
+            Event::TeamAssigned(d) => serde_json::to_string(d),
+            Event::TeamUnassigned(d) => serde_json::to_string(d),
+            Event::LineSet(d) => serde_json::to_string(d),
+            Event::LineEnded(d) => serde_json::to_string(d),
+            Event::ContactAdded(d) => serde_json::to_string(d),
+            Event::ContactRemoved(d) => serde_json::to_string(d),
+            Event::TxnRecorded(d) => serde_json::to_string(d),
+            Event::TxnReversed(d) => serde_json::to_string(d),
+        };
+        // Serializing plain structs of strings, bools and enums cannot fail.
+        result.unwrap_or_else(|e| unreachable!("serializing event data: {e}"))
+    }
+
+    fn check_shape(&self) -> Result<(), DomainError> {
+        let bad = |field: &'static str, value: &str, rule: &'static str| {
+            Err(DomainError::Field {
+                kind: self.kind(),
+                field,
+                value: value.to_string(),
+                rule,
+            })
+        };
+        let id = |field: &'static str, value: &str| {
+            if is_valid_id(value) {
+                Ok(())
+            } else {
+                bad(field, value, "an id is 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit")
+            }
+        };
+        let text = |field: &'static str, value: &str, max: usize| {
+            let n = ids::chars(value);
+            if n == 0 || n > max {
+                bad(
+                    field,
+                    value,
+                    if max == ids::NAME_CHARS_MAX {
+                        "must be 1-200 characters"
+                    } else {
+                        "must be 1-200 characters"
+                    },
+                )
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(account) = self.account() {
+            id("account", account)?;
+        }
+        if let Some(person) = self.person() {
+            id("person", person)?;
+        }
+        match self {
+            Event::AccountOpened(d) => {
+                text("name", &d.name, ids::NAME_CHARS_MAX)?;
+                if let Some(parent) = &d.parent {
+                    id("parent", parent)?;
+                    if parent == &d.account {
+                        return bad("parent", parent, "an account cannot be its own parent");
+                    }
+                }
+                if let Some(country) = &d.country {
+                    if !is_valid_country(country) {
+                        return bad(
+                            "country",
+                            country,
+                            "use an ISO 3166-1 alpha-2 code in upper case, such as DE",
+                        );
+                    }
+                }
+                if !matches!(d.status, Status::Prospect | Status::Active) {
+                    return bad(
+                        "status",
+                        d.status.as_str(),
+                        "an account opens as prospect or active",
+                    );
+                }
+            }
+            Event::AccountRenamed(d) => text("name", &d.name, ids::NAME_CHARS_MAX)?,
+            Event::ParentChanged(d) => {
+                if let Some(parent) = &d.parent {
+                    id("parent", parent)?;
+                }
+            }
+            Event::Classified(d) => match (&d.model, &d.category) {
+                (None, None) => {}
+                (Some(model), Some(category)) => {
+                    if !model.allows(category) {
+                        return bad(
+                            "category",
+                            category,
+                            "the category must belong to the model (see the catalogue)",
+                        );
+                    }
+                }
+                (Some(_), None) | (None, Some(_)) => {
+                    return bad("model", "", "give model and category both, or neither");
+                }
+            },
+            Event::PersonJoined(d) => {
+                text("name", &d.name, ids::TEXT_CHARS_MAX)?;
+                if let Some(title) = &d.title {
+                    text("title", title, ids::TEXT_CHARS_MAX)?;
+                }
+            }
+            Event::LineSet(d) => id("manager", &d.manager)?,
+            Event::LineEnded(d) => id("manager", &d.manager)?,
+            Event::ContactAdded(d) => {
+                id("contact", &d.contact)?;
+                text("name", &d.name, ids::TEXT_CHARS_MAX)?;
+            }
+            Event::ContactRemoved(d) => id("contact", &d.contact)?,
+            Event::TxnRecorded(d) => {
+                id("txn", &d.txn)?;
+                let currency =
+                    Currency::from_code(&d.currency).ok_or_else(|| DomainError::Money {
+                        kind: self.kind(),
+                        error: crate::money::MoneyError::UnknownCurrency {
+                            code: d.currency.clone(),
+                        },
+                    })?;
+                parse_amount(&d.amount, currency).map_err(|error| DomainError::Money {
+                    kind: self.kind(),
+                    error,
+                })?;
+                for (field, value) in [("reference", &d.reference), ("description", &d.description)]
+                {
+                    if let Some(value) = value {
+                        text(field, value, ids::TEXT_CHARS_MAX)?;
+                    }
+                }
+            }
+            Event::TxnReversed(d) => id("txn", &d.txn)?,
+            Event::ScopeChanged(_)
+            | Event::StatusChanged(_)
+            | Event::PersonLeft(_)
+            | Event::TeamAssigned(_)
+            | Event::TeamUnassigned(_) => {}
+        }
+        Ok(())
+    }
+}
+
+impl TxnRecorded {
+    /// The currency (checked when the event was parsed).
+    pub fn currency(&self) -> Option<Currency> {
+        Currency::from_code(&self.currency)
+    }
+
+    /// The amount in minor units (checked when the event was parsed).
+    pub fn amount_minor(&self) -> Option<i64> {
+        parse_amount(&self.amount, self.currency()?).ok()
+    }
+}
+
+/// A typed event with its place in the log: the unit the fold works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub seq: u64,
+    pub effective_at: Timestamp,
+    pub recorded_at: Timestamp,
+    pub event: Event,
+}
+
+impl Recorded {
+    /// The fold's order: (`effective_at`, `seq`).
+    pub fn point(&self) -> (Timestamp, u64) {
+        (self.effective_at, self.seq)
+    }
+}

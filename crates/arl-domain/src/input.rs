@@ -1,0 +1,218 @@
+//! One input line of `arl append` (contract §2), parsed and checked for shape.
+
+use crate::ids::{self, is_valid_event_id};
+use crate::{DomainError, Event, Timestamp};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Longest input line, in bytes (64 KiB).
+pub const LINE_BYTES_MAX: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(borrow)]
+    data: &'a RawValue,
+    #[serde(default)]
+    effective_at: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    expected_version: Option<u64>,
+    #[serde(default)]
+    recorded_at: Option<String>,
+}
+
+/// An input event after parsing: typed data plus the envelope fields the caller gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputEvent {
+    pub event: Event,
+    pub effective_at: Option<Timestamp>,
+    pub id: Option<String>,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub expected_version: Option<u64>,
+    pub recorded_at: Option<Timestamp>,
+}
+
+impl InputEvent {
+    /// Parses one line. `imported` says whether `recorded_at` is required (true) or forbidden.
+    pub fn parse_line(line: &str, imported: bool) -> Result<InputEvent, DomainError> {
+        if line.len() > LINE_BYTES_MAX {
+            return Err(DomainError::LineTooLong {
+                bytes: line.len() as u64,
+            });
+        }
+        let raw: Line = serde_json::from_str(line).map_err(|e| DomainError::Json {
+            message: e.to_string(),
+        })?;
+        let event = Event::parse(&raw.kind, raw.data.get())?;
+        let time = |field: &'static str, text: &str| {
+            Timestamp::parse_input(text).map_err(|error| DomainError::Time { field, error })
+        };
+        let effective_at = raw
+            .effective_at
+            .as_deref()
+            .map(|t| time("effective_at", t))
+            .transpose()?;
+        let recorded_at = match (imported, raw.recorded_at.as_deref()) {
+            (true, Some(text)) => Some(time("recorded_at", text)?),
+            (true, None) => {
+                return Err(DomainError::Envelope {
+                    field: "recorded_at",
+                    rule: "--imported needs recorded_at on every line",
+                })
+            }
+            (false, Some(_)) => {
+                return Err(DomainError::Envelope {
+                    field: "recorded_at",
+                    rule: "recorded_at is set by the ledger; use --imported to migrate history",
+                })
+            }
+            (false, None) => None,
+        };
+        if let Some(id) = &raw.id {
+            if !is_valid_event_id(id) {
+                return Err(DomainError::Envelope {
+                    field: "id",
+                    rule: "an id is 1-128 printable ASCII characters",
+                });
+            }
+        }
+        if let Some(reason) = &raw.reason {
+            if ids::chars(reason) > ids::REASON_CHARS_MAX {
+                return Err(DomainError::Envelope {
+                    field: "reason",
+                    rule: "a reason is at most 1,024 characters",
+                });
+            }
+        }
+        if let Some(actor) = &raw.actor {
+            if actor.is_empty()
+                || ids::chars(actor) > ids::ACTOR_CHARS_MAX
+                || actor.chars().any(char::is_control)
+            {
+                return Err(DomainError::Envelope {
+                    field: "actor",
+                    rule: "an actor is 1-128 characters without control characters",
+                });
+            }
+        }
+        Ok(InputEvent {
+            event,
+            effective_at,
+            id: raw.id,
+            actor: raw.actor,
+            reason: raw.reason,
+            expected_version: raw.expected_version,
+            recorded_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(line: &str, imported: bool, expected: Result<&str, &str>) {
+        match (InputEvent::parse_line(line, imported), expected) {
+            (Ok(e), Ok(data)) => assert_eq!(e.event.data_json(), data, "{line}"),
+            (Err(e), Err(fragment)) => assert!(
+                e.to_string().contains(fragment),
+                "{line}: {e} lacks {fragment:?}"
+            ),
+            (got, want) => panic!("{line}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn lines() {
+        check(
+            r#"{"type":"team.assigned","data":{"role":"media","account":"acme","person":"jdoe"},"effective_at":"2024-03-01"}"#,
+            false,
+            Ok(r#"{"account":"acme","person":"jdoe","primary":false,"role":"media"}"#),
+        );
+        check(
+            r#"{"type":"account.opened","data":{"account":"acme","name":"ACME","scope":"global"}}"#,
+            false,
+            Ok(r#"{"account":"acme","name":"ACME","scope":"global","status":"active"}"#),
+        );
+        check(
+            r#"{"type":"account.parent_changed","data":{"account":"a","parent":null}}"#,
+            false,
+            Ok(r#"{"account":"a","parent":null}"#),
+        );
+        check(
+            r#"{"type":"account.parent_changed","data":{"account":"a"}}"#,
+            false,
+            Err("missing field `parent`"),
+        );
+        check(
+            r#"{"type":"person.left","data":{"person":"p","x":1}}"#,
+            false,
+            Err("unknown field `x`"),
+        );
+        check(
+            r#"{"type":"person.left","data":{"person":"p"},"colour":1}"#,
+            false,
+            Err("unknown field `colour`"),
+        );
+        check(
+            r#"{"type":"person.sang","data":{"person":"p"}}"#,
+            false,
+            Err("unknown event type"),
+        );
+        check(
+            r#"{"type":"person.left","data":{"person":"p"},"recorded_at":"2024-01-01"}"#,
+            false,
+            Err("--imported"),
+        );
+        check(
+            r#"{"type":"person.left","data":{"person":"p"}}"#,
+            true,
+            Err("needs recorded_at"),
+        );
+        check(
+            r#"{"type":"person.left","data":{"person":"p"},"effective_at":"2024-13-01"}"#,
+            false,
+            Err("not a valid time"),
+        );
+        check(
+            r#"{"type":"person.left","data":{"person":"-p"}}"#,
+            false,
+            Err("an id is"),
+        );
+        check(
+            r#"{"type":"transaction.recorded","data":{"account":"a","txn":"t","kind":"sale","amount":"1.005","currency":"EUR"}}"#,
+            false,
+            Err("more decimals"),
+        );
+        check(
+            r#"{"type":"transaction.recorded","data":{"account":"a","txn":"t","kind":"sale","amount":"1","currency":"EUX"}}"#,
+            false,
+            Err("unknown currency"),
+        );
+        check(
+            r#"{"type":"account.classified","data":{"account":"a","key_account":true,"model":"st-gallen"}}"#,
+            false,
+            Err("both"),
+        );
+        check(
+            r#"{"type":"account.classified","data":{"account":"a","key_account":true,"model":"st-gallen","category":"mid-kam"}}"#,
+            false,
+            Err("belong to the model"),
+        );
+        check("{", false, Err("not valid JSON"));
+        let long = format!(
+            r#"{{"type":"person.left","data":{{"person":"p"}},"reason":"{}"}}"#,
+            "r".repeat(LINE_BYTES_MAX)
+        );
+        check(&long, false, Err("64 KiB"));
+    }
+}
