@@ -1,1 +1,3 @@
 //! arl-fold
+pub mod source;
+pub use source::{Source, SourceError, TxnRow};
