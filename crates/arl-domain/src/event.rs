@@ -470,15 +470,7 @@ impl Event {
         let text = |field: &'static str, value: &str, max: usize| {
             let n = ids::chars(value);
             if n == 0 || n > max {
-                bad(
-                    field,
-                    value,
-                    if max == ids::NAME_CHARS_MAX {
-                        "must be 1-200 characters"
-                    } else {
-                        "must be 1-200 characters"
-                    },
-                )
+                bad(field, value, "must be 1-200 characters")
             } else {
                 Ok(())
             }
