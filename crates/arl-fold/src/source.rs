@@ -4,6 +4,7 @@
 
 use arl_domain::money::Currency;
 use arl_domain::{Recorded, Timestamp, TxnKind};
+use std::sync::Arc;
 
 /// A failure to read the index (IO or a corrupt view file).
 #[derive(Debug, thiserror::Error)]
@@ -15,8 +16,8 @@ pub struct SourceError(pub String);
 pub struct TxnRow {
     pub seq: u64,
     pub effective_at: Timestamp,
-    /// Index of the account in [`Source::account_ids`] order? No: a stable number given by
-    /// the source; [`Source::account_of`] turns it into the id.
+    /// A stable number the source gives the account; [`Source::account_of`] turns it into
+    /// the id.
     pub account: u32,
     /// The kind of the original transaction (for a reversal too).
     pub kind: TxnKind,
@@ -27,29 +28,29 @@ pub struct TxnRow {
     pub amount_minor: i64,
 }
 
-/// An index of the log's events by entity. Every method returns events in any order; the
-/// fold sorts them by (`effective_at`, `seq`) and filters them by the point it is asked about.
+/// An index of the log's events by entity. Every method returns events (shared, so an
+/// in-memory index need not copy them) in any order; the fold sorts them by (`effective_at`, `seq`) and filters them by the point it is asked about.
 pub trait Source {
     /// The last seq the index includes.
     fn checkpoint(&self) -> u64;
     /// The largest seq whose `recorded_at` is at or before `known_at` (0 if none).
     fn seq_known_at(&self, known_at: Timestamp) -> Result<u64, SourceError>;
     /// Non-transaction events of the account's stream: `account.*`, `team.*`, `contact.*`.
-    fn account_events(&self, account: &str) -> Result<Vec<Recorded>, SourceError>;
+    fn account_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError>;
     /// `account.opened` and `account.parent_changed` events of other accounts that name
     /// `account` as their parent.
-    fn child_refs(&self, account: &str) -> Result<Vec<Recorded>, SourceError>;
+    fn child_refs(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError>;
     /// `person.*` and `reporting.*` events whose subject is the person, and `team.*` events
     /// that name the person.
-    fn person_events(&self, person: &str) -> Result<Vec<Recorded>, SourceError>;
+    fn person_events(&self, person: &str) -> Result<Vec<Arc<Recorded>>, SourceError>;
     /// Every `person.*` and `reporting.*` event.
-    fn org_events(&self) -> Result<Vec<Recorded>, SourceError>;
+    fn org_events(&self) -> Result<Vec<Arc<Recorded>>, SourceError>;
     /// Every account id ever opened, sorted.
     fn account_ids(&self) -> Result<Vec<String>, SourceError>;
     /// Every person id that ever joined, sorted.
     fn person_ids(&self) -> Result<Vec<String>, SourceError>;
     /// Transaction events (recorded and reversed) of the account.
-    fn txn_events(&self, account: &str) -> Result<Vec<Recorded>, SourceError>;
+    fn txn_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError>;
     /// Calls `each` for every transaction row, in seq order.
     fn txn_rows(&self, each: &mut dyn FnMut(&TxnRow)) -> Result<(), SourceError>;
     /// The account id of a [`TxnRow::account`] number.
