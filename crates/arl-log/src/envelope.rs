@@ -1,0 +1,321 @@
+//! The envelope: one stored event with its place in the log and its hash.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::jcs::write_str;
+use crate::time::{parse_time, write_time};
+use crate::{hex, parse_hex, Hash, LogError};
+
+/// Longest event id, in bytes.
+pub const MAX_ID_BYTES: usize = 128;
+/// Longest event type, in bytes.
+pub const MAX_KIND_BYTES: usize = 128;
+/// Longest stream name, in bytes.
+pub const MAX_STREAM_BYTES: usize = 256;
+/// Longest actor, in bytes.
+pub const MAX_ACTOR_BYTES: usize = 256;
+/// Longest reason, in bytes (1,024 characters of up to four bytes each).
+pub const MAX_REASON_BYTES: usize = 4096;
+/// Largest `data` object, in bytes of canonical JSON.
+pub const MAX_DATA_BYTES: usize = 64 * 1024;
+/// Largest canonical envelope, in bytes: the fields above plus names and punctuation.
+pub const MAX_ENVELOPE_BYTES: usize = 96 * 1024;
+
+/// One event to append, after the caller parsed and validated its shape.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Idempotency key; `None` gives a fresh UUIDv7.
+    pub id: Option<String>,
+    /// The event's `type`.
+    pub kind: String,
+    /// The subject stream, e.g. `account/acme`.
+    pub stream: String,
+    /// Valid time in microseconds (UTC); `None` means the record time.
+    pub effective_at: Option<i64>,
+    /// `Some` only for imported events: the record time taken from the input.
+    pub recorded_at: Option<i64>,
+    /// Who appends.
+    pub actor: String,
+    /// Free text, optional.
+    pub reason: Option<String>,
+    /// The payload: a JSON object, already in canonical (RFC 8785) form.
+    pub data: Box<RawValue>,
+    /// The stream's version this event expects to follow (optimistic concurrency).
+    pub expected_version: Option<u64>,
+}
+
+impl NewEvent {
+    /// A plain event with canonicalized `data` and every optional field absent.
+    /// Returns `None` when `data` is not a JSON object.
+    pub fn new(kind: &str, stream: &str, actor: &str, data: &serde_json::Value) -> Option<Self> {
+        if !data.is_object() {
+            return None;
+        }
+        let data = RawValue::from_string(crate::canonical_json(data)).ok()?;
+        Some(NewEvent {
+            id: None,
+            kind: kind.to_owned(),
+            stream: stream.to_owned(),
+            effective_at: None,
+            recorded_at: None,
+            actor: actor.to_owned(),
+            reason: None,
+            data,
+            expected_version: None,
+        })
+    }
+}
+
+/// One stored event: its place in the log (`seq`), in its stream (`version`), its times and
+/// its hash. Field order follows the export form.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub seq: u64,
+    pub id: String,
+    pub kind: String,
+    pub stream: String,
+    pub version: u64,
+    pub recorded_at: i64,
+    pub effective_at: i64,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub imported: bool,
+    pub data: Box<RawValue>,
+    pub hash: Hash,
+}
+
+impl PartialEq for Envelope {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+            && self.id == other.id
+            && self.kind == other.kind
+            && self.stream == other.stream
+            && self.version == other.version
+            && self.recorded_at == other.recorded_at
+            && self.effective_at == other.effective_at
+            && self.actor == other.actor
+            && self.reason == other.reason
+            && self.imported == other.imported
+            && self.data.get() == other.data.get()
+            && self.hash == other.hash
+    }
+}
+impl Eq for Envelope {}
+
+impl Envelope {
+    /// RFC 8785 canonical JSON of the envelope without `hash`: the bytes that are hashed.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        self.canonical_string().into_bytes()
+    }
+
+    pub(crate) fn canonical_string(&self) -> String {
+        let mut out = String::with_capacity(self.data.get().len() + 256);
+        self.write_canonical(&mut out);
+        out
+    }
+
+    /// Members in the order of RFC 8785 (sorted by name): actor, data, effective_at, id,
+    /// imported, reason, recorded_at, seq, stream, type, version.
+    pub(crate) fn write_canonical(&self, out: &mut String) {
+        out.push_str("{\"actor\":");
+        write_str(out, &self.actor);
+        out.push_str(",\"data\":");
+        out.push_str(self.data.get());
+        out.push_str(",\"effective_at\":\"");
+        write_time(out, self.effective_at);
+        out.push_str("\",\"id\":");
+        write_str(out, &self.id);
+        out.push_str(if self.imported {
+            ",\"imported\":true,\"reason\":"
+        } else {
+            ",\"imported\":false,\"reason\":"
+        });
+        match &self.reason {
+            Some(r) => write_str(out, r),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"recorded_at\":\"");
+        write_time(out, self.recorded_at);
+        out.push_str("\",\"seq\":");
+        out.push_str(&self.seq.to_string());
+        out.push_str(",\"stream\":");
+        write_str(out, &self.stream);
+        out.push_str(",\"type\":");
+        write_str(out, &self.kind);
+        out.push_str(",\"version\":");
+        out.push_str(&self.version.to_string());
+        out.push('}');
+    }
+
+    /// `blake3(prev ‖ canonical_bytes)`: the hash this envelope must carry after `prev`.
+    pub fn compute_hash(&self, prev: &Hash) -> Hash {
+        chain_hash(prev, self.canonical_string().as_bytes())
+    }
+
+    /// The export form, one JSON object without a trailing newline, members in the order
+    /// seq, id, type, stream, version, recorded_at, effective_at, actor, reason, imported,
+    /// data, hash; compact (no white space), strings escaped as in RFC 8785.
+    pub fn to_json_line(&self) -> String {
+        let mut out = String::with_capacity(self.data.get().len() + 320);
+        out.push_str("{\"seq\":");
+        out.push_str(&self.seq.to_string());
+        out.push_str(",\"id\":");
+        write_str(&mut out, &self.id);
+        out.push_str(",\"type\":");
+        write_str(&mut out, &self.kind);
+        out.push_str(",\"stream\":");
+        write_str(&mut out, &self.stream);
+        out.push_str(",\"version\":");
+        out.push_str(&self.version.to_string());
+        out.push_str(",\"recorded_at\":\"");
+        write_time(&mut out, self.recorded_at);
+        out.push_str("\",\"effective_at\":\"");
+        write_time(&mut out, self.effective_at);
+        out.push_str("\",\"actor\":");
+        write_str(&mut out, &self.actor);
+        out.push_str(",\"reason\":");
+        match &self.reason {
+            Some(r) => write_str(&mut out, r),
+            None => out.push_str("null"),
+        }
+        out.push_str(if self.imported {
+            ",\"imported\":true,\"data\":"
+        } else {
+            ",\"imported\":false,\"data\":"
+        });
+        out.push_str(self.data.get());
+        out.push_str(",\"hash\":\"");
+        out.push_str(&hex(&self.hash));
+        out.push_str("\"}");
+        out
+    }
+
+    /// Strict decoder of one export line: every member required (`reason` may be null),
+    /// unknown members rejected, times and hash in canonical form, `data` a canonical object.
+    pub fn from_json_line(line: &str) -> Result<Envelope, LogError> {
+        let wire: Wire = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        let hash_text = wire
+            .hash
+            .as_deref()
+            .ok_or_else(|| bad("missing field `hash`"))?;
+        let hash = parse_hex(hash_text)
+            .filter(|h| hex(h) == hash_text)
+            .ok_or_else(|| bad("hash is not 64 lower-case hex digits"))?;
+        let envelope = wire.into_envelope(hash).map_err(bad)?;
+        if !crate::jcs::is_canonical_object(envelope.data.get()) {
+            return Err(bad(
+                "data is not a JSON object in canonical (RFC 8785) form",
+            ));
+        }
+        Ok(envelope)
+    }
+
+    /// Decodes canonical bytes as stored (no `hash` member) and checks them.
+    pub(crate) fn from_canonical(bytes: &[u8], hash: Hash) -> Result<Envelope, String> {
+        let wire: Wire = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if wire.hash.is_some() {
+            return Err("stored envelope carries a hash member".into());
+        }
+        wire.into_envelope(hash)
+    }
+
+    /// Checks the limits every stored envelope keeps.
+    pub(crate) fn check_limits(&self) -> Result<(), String> {
+        check_text("id", &self.id, 1, MAX_ID_BYTES)?;
+        check_text("type", &self.kind, 1, MAX_KIND_BYTES)?;
+        check_text("stream", &self.stream, 1, MAX_STREAM_BYTES)?;
+        check_text("actor", &self.actor, 0, MAX_ACTOR_BYTES)?;
+        if let Some(r) = &self.reason {
+            check_text("reason", r, 0, MAX_REASON_BYTES)?;
+        }
+        check_data(self.data.get())?;
+        if self.seq == 0 || self.version == 0 {
+            return Err("seq and version start at 1".into());
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_text(what: &str, text: &str, min: usize, max: usize) -> Result<(), String> {
+    if text.len() < min || text.len() > max {
+        return Err(format!(
+            "{what} must be {min} to {max} bytes long, not {}",
+            text.len()
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_data(data: &str) -> Result<(), String> {
+    if data.len() > MAX_DATA_BYTES {
+        return Err(format!(
+            "data must be at most {MAX_DATA_BYTES} bytes, not {}",
+            data.len()
+        ));
+    }
+    if !(data.starts_with('{') && data.ends_with('}')) {
+        return Err("data must be a JSON object".into());
+    }
+    Ok(())
+}
+
+/// `blake3(prev ‖ bytes)`.
+pub fn chain_hash(prev: &Hash, canonical: &[u8]) -> Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(prev);
+    h.update(canonical);
+    *h.finalize().as_bytes()
+}
+
+fn bad(reason: impl Into<String>) -> LogError {
+    LogError::BadEnvelope {
+        reason: reason.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    seq: u64,
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    stream: String,
+    version: u64,
+    recorded_at: String,
+    effective_at: String,
+    actor: String,
+    #[serde(deserialize_with = "Option::deserialize")]
+    reason: Option<String>,
+    imported: bool,
+    data: Box<RawValue>,
+    #[serde(default)]
+    hash: Option<String>,
+}
+
+impl Wire {
+    fn into_envelope(self, hash: Hash) -> Result<Envelope, String> {
+        let time = |what: &str, s: &str| {
+            parse_time(s).ok_or_else(|| {
+                format!("{what} {s:?} is not a UTC time with six fractional digits and Z")
+            })
+        };
+        let envelope = Envelope {
+            seq: self.seq,
+            recorded_at: time("recorded_at", &self.recorded_at)?,
+            effective_at: time("effective_at", &self.effective_at)?,
+            id: self.id,
+            kind: self.kind,
+            stream: self.stream,
+            version: self.version,
+            actor: self.actor,
+            reason: self.reason,
+            imported: self.imported,
+            data: self.data,
+            hash,
+        };
+        envelope.check_limits()?;
+        Ok(envelope)
+    }
+}

@@ -1,0 +1,210 @@
+//! RFC 8785 JSON Canonicalization Scheme (JCS): object members sorted by the UTF-16 code
+//! units of their names, no white space, strings escaped minimally, numbers written as
+//! ECMAScript writes an IEEE 754 double.
+
+use serde_json::{Number, Value};
+
+/// Integers up to this magnitude are exact in an IEEE 754 double and are written as is.
+const EXACT_INTEGER_MAX: u64 = 1 << 53;
+
+/// Returns the RFC 8785 canonical form of `v`.
+///
+/// Integers beyond ±2^53 and non-integers are written as the double they denote, the way
+/// ECMAScript's `Number.prototype.toString` writes it, as RFC 8785 §3.2.2.3 requires.
+pub fn canonical_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, v);
+    out
+}
+
+/// Whether `text` is a JSON object already in canonical form.
+pub fn is_canonical_object(text: &str) -> bool {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => canonical_json(&v) == text,
+        _ => false,
+    }
+}
+
+fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            out.push('{');
+            for (i, (name, value)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, name);
+                out.push(':');
+                write_value(out, value);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_number(out: &mut String, n: &Number) {
+    use std::fmt::Write;
+    if let Some(i) = n.as_i64() {
+        if i.unsigned_abs() <= EXACT_INTEGER_MAX {
+            let _ = write!(out, "{i}");
+            return;
+        }
+    } else if let Some(u) = n.as_u64() {
+        if u <= EXACT_INTEGER_MAX {
+            let _ = write!(out, "{u}");
+            return;
+        }
+    }
+    // serde_json numbers are always finite.
+    write_double(out, n.as_f64().unwrap_or(0.0));
+}
+
+/// ECMAScript Number::toString for a finite double (ECMA-262 §6.1.6.1.20).
+fn write_double(out: &mut String, f: f64) {
+    if f == 0.0 {
+        out.push('0');
+        return;
+    }
+    if f < 0.0 {
+        out.push('-');
+    }
+    // `{:e}` gives the shortest digits that round-trip, e.g. "1.2345e-7".
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let k = digits.len() as i64;
+    let n = exponent.parse::<i64>().unwrap_or(0) + 1;
+    if k <= n && n <= 21 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', (n - k) as usize));
+    } else if 0 < n && n <= 21 {
+        out.push_str(&digits[..n as usize]);
+        out.push('.');
+        out.push_str(&digits[n as usize..]);
+    } else if -6 < n && n <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-n) as usize));
+        out.push_str(&digits);
+    } else {
+        out.push_str(&digits[..1]);
+        if k > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if n > 0 { '+' } else { '-' });
+        out.push_str(&(n - 1).abs().to_string());
+    }
+}
+
+/// Writes `s` as a JSON string with the escapes RFC 8785 prescribes: `\"`, `\\`, the short
+/// forms `\b \t \n \f \r`, `\u00xx` (lower-case hex) for other control characters, and every
+/// other character as itself.
+pub(crate) fn write_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x09 => "\\t",
+            0x0a => "\\n",
+            0x0c => "\\f",
+            0x0d => "\\r",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(input: Value, expected: &str) {
+        assert_eq!(canonical_json(&input), expected);
+    }
+
+    #[test]
+    fn sorts_and_compacts() {
+        check(
+            json!({"b": [1, {"z": null, "a": true}], "a": "x"}),
+            r#"{"a":"x","b":[1,{"a":true,"z":null}]}"#,
+        );
+        check(json!({}), "{}");
+    }
+
+    #[test]
+    fn escapes_strings_minimally() {
+        check(
+            json!("\u{1}\u{8}\t\n\u{c}\r\"\\/é\u{7f}\u{2028}"),
+            "\"\\u0001\\b\\t\\n\\f\\r\\\"\\\\/é\u{7f}\u{2028}\"",
+        );
+    }
+
+    #[test]
+    fn sorts_by_utf16_code_units() {
+        // U+1F600 is D83D DE00 in UTF-16, which sorts before U+FB01 (a ligature).
+        check(
+            json!({"\u{fb01}": 1, "\u{1f600}": 2}),
+            "{\"\u{1f600}\":2,\"\u{fb01}\":1}",
+        );
+    }
+
+    #[test]
+    fn numbers_as_ecmascript() {
+        check(json!(0.0), "0");
+        check(json!(-0.0), "0");
+        check(json!(1.5), "1.5");
+        check(json!(-12.25), "-12.25");
+        check(json!(1e21), "1e+21");
+        check(json!(1e20), "100000000000000000000");
+        check(json!(1e-7), "1e-7");
+        check(json!(0.000001), "0.000001");
+        check(json!(123456789012345680000.0), "123456789012345680000");
+        check(json!(9007199254740993u64), "9007199254740992");
+        check(json!(-9007199254740992i64), "-9007199254740992");
+        check(json!(5e-324), "5e-324");
+        check(json!(1.7976931348623157e308), "1.7976931348623157e+308");
+    }
+
+    #[test]
+    fn canonical_object_check() {
+        assert!(is_canonical_object(r#"{"a":1,"b":"x"}"#));
+        assert!(!is_canonical_object(r#"{"b":1,"a":"x"}"#));
+        assert!(!is_canonical_object(r#"{"a": 1}"#));
+        assert!(!is_canonical_object("[1]"));
+        assert!(!is_canonical_object("{"));
+    }
+}

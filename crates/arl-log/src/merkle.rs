@@ -1,0 +1,258 @@
+//! The Merkle tree of RFC 6962 §2.1 with blake3 in place of SHA-256.
+//!
+//! The leaves are the raw 32-byte envelope hashes: `leaf = blake3(0x00 ‖ envelope hash)`,
+//! `node = blake3(0x01 ‖ left ‖ right)`, and the root of the empty tree is `blake3("")`.
+//! Proofs are those of RFC 6962 §2.1.1 (`PATH`) and §2.1.2 (`PROOF`); they verify with the
+//! algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2, implemented here.
+
+use crate::Hash;
+
+/// `blake3(0x00 ‖ envelope_hash)`: the Merkle leaf of one envelope.
+pub fn leaf_hash(envelope_hash: &Hash) -> Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(&[0x00]);
+    h.update(envelope_hash);
+    *h.finalize().as_bytes()
+}
+
+/// `blake3(0x01 ‖ left ‖ right)`: an interior node.
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(&[0x01]);
+    h.update(left);
+    h.update(right);
+    *h.finalize().as_bytes()
+}
+
+/// The root of the empty tree: `blake3("")`.
+pub fn empty_root() -> Hash {
+    *blake3::hash(b"").as_bytes()
+}
+
+/// RFC 9162 §2.1.3.2: does `proof` show that the leaf with Merkle leaf hash `leaf`
+/// (that is, `leaf_hash(envelope hash)`) is at `index` (0-based, `seq - 1`) in the tree of
+/// `size` leaves whose root is `root`?
+pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut fn_, mut sn) = (index, size - 1);
+    let mut r = *leaf;
+    for p in proof {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            r = node_hash(p, &r);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    sn == 0 && r == *root
+}
+
+/// RFC 9162 §2.1.4.2: does `proof` show that the tree of `new_size` leaves with root
+/// `new_root` extends the tree of `old_size` leaves with root `old_root`?
+/// Equal sizes need an empty proof and equal roots; an empty old tree needs an empty proof.
+pub fn verify_consistency(
+    old_size: u64,
+    new_size: u64,
+    old_root: &Hash,
+    new_root: &Hash,
+    proof: &[Hash],
+) -> bool {
+    if old_size > new_size {
+        return false;
+    }
+    if old_size == new_size {
+        return proof.is_empty() && old_root == new_root;
+    }
+    if old_size == 0 {
+        return proof.is_empty() && *old_root == empty_root();
+    }
+    if proof.is_empty() {
+        return false;
+    }
+    let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
+    if old_size.is_power_of_two() {
+        path.push(*old_root);
+    }
+    path.extend_from_slice(proof);
+    let (mut fn_, mut sn) = (old_size - 1, new_size - 1);
+    while fn_ & 1 == 1 {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let (mut fr, mut sr) = (path[0], path[0]);
+    for c in &path[1..] {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    fr == *old_root && sr == *new_root && sn == 0
+}
+
+/// The largest power of two strictly below `n` (`n >= 2`).
+pub(crate) fn split_point(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1u64 << (63 - (n - 1).leading_zeros())
+}
+
+/// Where proofs read the hash of a complete, aligned subtree: `level` 0 is a leaf, and the
+/// subtree `index` covers leaves `index << level .. (index + 1) << level`.
+pub(crate) trait SubtreeSource {
+    fn subtree(&mut self, level: u8, index: u64) -> Result<Hash, crate::LogError>;
+}
+
+/// MTH(D[start:end]) for a range produced by RFC 6962's recursive splits: `start` is a
+/// multiple of the largest power of two not above `end - start`.
+pub(crate) fn range_root(
+    src: &mut dyn SubtreeSource,
+    start: u64,
+    end: u64,
+) -> Result<Hash, crate::LogError> {
+    let n = end - start;
+    if n == 0 {
+        return Ok(empty_root());
+    }
+    if n.is_power_of_two() && start.is_multiple_of(n) {
+        return src.subtree(n.trailing_zeros() as u8, start / n);
+    }
+    let k = split_point(n);
+    let left = range_root(src, start, start + k)?;
+    let right = range_root(src, start + k, end)?;
+    Ok(node_hash(&left, &right))
+}
+
+/// RFC 6962 §2.1.1 PATH(m, D[start:end]), deepest sibling first.
+pub(crate) fn inclusion_path(
+    src: &mut dyn SubtreeSource,
+    m: u64,
+    start: u64,
+    end: u64,
+    out: &mut Vec<Hash>,
+) -> Result<(), crate::LogError> {
+    let n = end - start;
+    if n <= 1 {
+        return Ok(());
+    }
+    let k = split_point(n);
+    if m < k {
+        inclusion_path(src, m, start, start + k, out)?;
+        out.push(range_root(src, start + k, end)?);
+    } else {
+        inclusion_path(src, m - k, start + k, end, out)?;
+        out.push(range_root(src, start, start + k)?);
+    }
+    Ok(())
+}
+
+/// RFC 6962 §2.1.2 SUBPROOF(m, D[start:end], b).
+pub(crate) fn consistency_path(
+    src: &mut dyn SubtreeSource,
+    m: u64,
+    start: u64,
+    end: u64,
+    whole: bool,
+    out: &mut Vec<Hash>,
+) -> Result<(), crate::LogError> {
+    let n = end - start;
+    if m == n {
+        if !whole {
+            out.push(range_root(src, start, end)?);
+        }
+        return Ok(());
+    }
+    let k = split_point(n);
+    if m <= k {
+        consistency_path(src, m, start, start + k, whole, out)?;
+        out.push(range_root(src, start + k, end)?);
+    } else {
+        consistency_path(src, m - k, start + k, end, false, out)?;
+        out.push(range_root(src, start, start + k)?);
+    }
+    Ok(())
+}
+
+/// The compact frontier of a growing tree: the roots of the complete subtrees that the
+/// binary digits of its size describe, largest first. Appending a leaf costs O(log n).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Frontier {
+    pub(crate) size: u64,
+    pub(crate) roots: Vec<Hash>,
+}
+
+impl Frontier {
+    /// Appends one Merkle leaf; calls `completed(level, index, hash)` for every subtree that
+    /// this leaf completes, the leaf itself (level 0) included.
+    pub(crate) fn push(&mut self, leaf: Hash, completed: &mut dyn FnMut(u8, u64, &Hash)) {
+        let old = self.size;
+        self.size += 1;
+        let mut node = leaf;
+        let mut level: u8 = 0;
+        completed(0, old, &node);
+        while (old >> level) & 1 == 1 {
+            let left = self.roots.pop().unwrap_or_default();
+            node = node_hash(&left, &node);
+            level += 1;
+            completed(level, (self.size >> level) - 1, &node);
+        }
+        self.roots.push(node);
+    }
+
+    /// MTH of the whole tree.
+    pub(crate) fn root(&self) -> Hash {
+        let mut iter = self.roots.iter().rev();
+        let Some(last) = iter.next() else {
+            return empty_root();
+        };
+        iter.fold(*last, |acc, left| node_hash(left, &acc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frontier_matches_split() {
+        let leaves: Vec<Hash> = (0u8..5).map(|i| leaf_hash(&[i; 32])).collect();
+        let mut f = Frontier::default();
+        for l in &leaves {
+            f.push(*l, &mut |_, _, _| {});
+        }
+        let left = node_hash(
+            &node_hash(&leaves[0], &leaves[1]),
+            &node_hash(&leaves[2], &leaves[3]),
+        );
+        assert_eq!(f.root(), node_hash(&left, &leaves[4]));
+        assert_eq!(Frontier::default().root(), *blake3::hash(b"").as_bytes());
+    }
+
+    #[test]
+    fn split_points() {
+        assert_eq!(split_point(2), 1);
+        assert_eq!(split_point(3), 2);
+        assert_eq!(split_point(4), 2);
+        assert_eq!(split_point(5), 4);
+        assert_eq!(split_point(1 << 40), 1 << 39);
+    }
+}
