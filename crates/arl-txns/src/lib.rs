@@ -1,1 +1,319 @@
-//! arl-txns
+//! The transactions view: an account's register (with running totals per currency and
+//! reversals marked) and period balances (month, quarter, year, all; from/to; roll-up over
+//! the hierarchy), exactly as contract §7 defines, at any point of valid time and knowledge.
+//!
+//! Transaction events always apply in the fold (contract §6), so a balance is a filter and a
+//! sum over compact rows; only the roll-up needs the hierarchy at the point.
+//!
+//! Main types: [`BalanceQuery`], [`BalanceRow`] (the JSON of `arl balance`), [`RegisterRow`].
+//!
+//! ```
+//! use arl_domain::{Event, Period, Recorded, Timestamp};
+//! use arl_fold::{MemIndex, Point};
+//! let mut index = MemIndex::new();
+//! let at = Timestamp::parse_input("2024-02-01").unwrap();
+//! for (seq, (kind, data)) in [
+//!     ("account.opened", r#"{"account":"acme","name":"ACME","scope":"global"}"#),
+//!     ("transaction.recorded", r#"{"account":"acme","txn":"t1","kind":"sale","amount":"1200.5","currency":"EUR"}"#),
+//! ].into_iter().enumerate() {
+//!     let event = Event::parse(kind, data).unwrap();
+//!     index.insert(Recorded { seq: seq as u64 + 1, effective_at: at, recorded_at: at, event });
+//! }
+//! let query = arl_txns::BalanceQuery { period: Period::Quarter, ..arl_txns::BalanceQuery::new(Point::LATEST) };
+//! let rows = arl_txns::balances(&index, &query).unwrap();
+//! assert_eq!((rows[0].period.as_str(), rows[0].net.as_str()), ("2024-Q1", "1200.50"));
+//! ```
+
+use arl_domain::money::Currency;
+use arl_domain::{Event, Period, Timestamp, TxnKind};
+use arl_fold::query;
+use arl_fold::{Point, Source, SourceError, TxnRow};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What `arl balance` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceQuery {
+    /// One account, or every account that has rows.
+    pub account: Option<String>,
+    pub period: Period,
+    /// First day (inclusive, from its midnight UTC).
+    pub from: Option<Timestamp>,
+    /// Last day (inclusive, to its end).
+    pub to: Option<Timestamp>,
+    /// Include every descendant's rows in an account's rows (hierarchy at the point).
+    pub rollup: bool,
+    pub point: Point,
+}
+
+impl BalanceQuery {
+    /// All accounts, period `all`, no bounds, no roll-up.
+    pub fn new(point: Point) -> BalanceQuery {
+        BalanceQuery {
+            account: None,
+            period: Period::All,
+            from: None,
+            to: None,
+            rollup: false,
+            point,
+        }
+    }
+}
+
+/// One row of `arl balance` (contract §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BalanceRow {
+    pub account: String,
+    pub period: String,
+    pub currency: String,
+    pub sales: String,
+    pub purchases: String,
+    pub net: String,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    sales: i128,
+    purchases: i128,
+}
+
+impl Sums {
+    fn add(&mut self, row: &TxnRow) {
+        let amount = if row.reversal {
+            -(row.amount_minor as i128)
+        } else {
+            row.amount_minor as i128
+        };
+        match row.kind {
+            TxnKind::Sale => self.sales += amount,
+            TxnKind::Purchase => self.purchases += amount,
+        }
+    }
+
+    fn merge(&mut self, other: &Sums) {
+        self.sales += other.sales;
+        self.purchases += other.purchases;
+    }
+}
+
+/// The balance rows, sorted by (account, period, currency).
+pub fn balances(source: &dyn Source, query: &BalanceQuery) -> Result<Vec<BalanceRow>, SourceError> {
+    let own = sum_rows(source, query)?;
+    let mut per_account: BTreeMap<String, BTreeMap<(u32, Currency), Sums>> = BTreeMap::new();
+    for ((number, key, currency), sums) in own {
+        let account = source
+            .account_of(number)
+            .ok_or_else(|| SourceError(format!("no account numbered {number}")))?;
+        per_account
+            .entry(account)
+            .or_default()
+            .insert((key, currency), sums);
+    }
+    if query.rollup {
+        per_account = roll_up(source, query.point, per_account)?;
+    }
+    let mut rows = Vec::new();
+    for (account, cells) in per_account {
+        if query.account.as_ref().is_some_and(|a| *a != account) {
+            continue;
+        }
+        let mut cells: Vec<((u32, Currency), Sums)> = cells.into_iter().collect();
+        cells.sort_by(|a, b| (a.0 .0, a.0 .1.code()).cmp(&(b.0 .0, b.0 .1.code())));
+        for ((key, currency), sums) in cells {
+            rows.push(BalanceRow {
+                account: account.clone(),
+                period: query.period.label_of_key(key),
+                currency: currency.code().to_string(),
+                sales: format_amount(sums.sales, currency),
+                purchases: format_amount(sums.purchases, currency),
+                net: format_amount(sums.sales - sums.purchases, currency),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+type Cells = HashMap<(u32, u32, Currency), Sums>;
+
+fn sum_rows(source: &dyn Source, query: &BalanceQuery) -> Result<Cells, SourceError> {
+    let from = query.from.unwrap_or(Timestamp::MIN);
+    let to = query.to.unwrap_or(Timestamp::MAX).min(query.point.as_of);
+    let at_seq = query.point.at_seq;
+    let mut cells: Cells = HashMap::new();
+    let mut periods = PeriodCache::new(query.period);
+    source.txn_rows(&mut |row| {
+        if row.seq > at_seq || row.effective_at < from || row.effective_at > to {
+            return;
+        }
+        let key = periods.key(row.effective_at);
+        cells
+            .entry((row.account, key, row.currency))
+            .or_default()
+            .add(row);
+    })?;
+    Ok(cells)
+}
+
+/// Period keys by UTC day: most rows fall on a day already seen.
+struct PeriodCache {
+    period: Period,
+    day: i64,
+    key: u32,
+}
+
+impl PeriodCache {
+    const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+    fn new(period: Period) -> PeriodCache {
+        PeriodCache {
+            period,
+            day: i64::MIN,
+            key: 0,
+        }
+    }
+
+    fn key(&mut self, at: Timestamp) -> u32 {
+        let day = at.0.div_euclid(Self::MICROS_PER_DAY);
+        if day != self.day {
+            self.day = day;
+            self.key = self.period.key(at);
+        }
+        self.key
+    }
+}
+
+fn roll_up(
+    source: &dyn Source,
+    point: Point,
+    own: BTreeMap<String, BTreeMap<(u32, Currency), Sums>>,
+) -> Result<BTreeMap<String, BTreeMap<(u32, Currency), Sums>>, SourceError> {
+    let parents = query::hierarchy_at(source, point)?;
+    let mut out: BTreeMap<String, BTreeMap<(u32, Currency), Sums>> = BTreeMap::new();
+    for (account, cells) in &own {
+        // The account itself and each ancestor at the point get these rows.
+        let mut at = Some(account.clone());
+        let mut seen = BTreeSet::new();
+        while let Some(id) = at {
+            if !seen.insert(id.clone()) {
+                break;
+            }
+            let target = out.entry(id.clone()).or_default();
+            for (cell, sums) in cells {
+                target.entry(*cell).or_default().merge(sums);
+            }
+            at = parents.get(&id).cloned().flatten();
+        }
+    }
+    Ok(out)
+}
+
+/// Formats minor units with exactly the currency's digits.
+pub fn format_amount(amount_minor: i128, currency: Currency) -> String {
+    let digits = currency.minor_units() as u32;
+    let negative = amount_minor < 0;
+    let magnitude = amount_minor.unsigned_abs();
+    let scale = 10u128.pow(digits);
+    let sign = if negative { "-" } else { "" };
+    if digits == 0 {
+        format!("{sign}{magnitude}")
+    } else {
+        format!(
+            "{sign}{}.{:0width$}",
+            magnitude / scale,
+            magnitude % scale,
+            width = digits as usize
+        )
+    }
+}
+
+/// One line of an account's register.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegisterRow {
+    pub seq: u64,
+    pub effective_at: Timestamp,
+    pub recorded_at: Timestamp,
+    pub txn: String,
+    pub kind: TxnKind,
+    /// True for the row of a reversal (its amount counts negated).
+    pub reversal: bool,
+    /// True for a transaction that is reversed at the point.
+    pub reversed: bool,
+    pub currency: String,
+    /// Signed: sales and purchases positive, reversals negative.
+    pub amount: String,
+    pub reference: Option<String>,
+    pub description: Option<String>,
+    /// Running net (sales − purchases) in the row's currency.
+    pub running_net: String,
+}
+
+/// The account's register at the point, in valid-time order (`effective_at`, `seq`),
+/// bounded by `from`/`to` when given.
+pub fn register(
+    source: &dyn Source,
+    account: &str,
+    point: Point,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Result<Vec<RegisterRow>, SourceError> {
+    let mut events = source.txn_events(account)?;
+    let (from, to) = (from.unwrap_or(Timestamp::MIN), to.unwrap_or(Timestamp::MAX));
+    events.retain(|r| point.sees(r) && r.effective_at >= from && r.effective_at <= to);
+    events.sort_by_key(|r| r.point());
+    let reversed: BTreeSet<&str> = events
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::TxnReversed(d) => Some(d.txn.as_str()),
+            _ => None,
+        })
+        .collect();
+    let originals: HashMap<String, arl_domain::TxnRecorded> = source
+        .txn_events(account)?
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::TxnRecorded(d) => Some((d.txn.clone(), d.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut running: HashMap<Currency, i128> = HashMap::new();
+    let mut rows = Vec::new();
+    for r in &events {
+        let (original, reversal) = match &r.event {
+            Event::TxnRecorded(d) => (d, false),
+            Event::TxnReversed(d) => match originals.get(&d.txn) {
+                Some(original) => (original, true),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let (Some(currency), Some(amount)) = (original.currency(), original.amount_minor()) else {
+            continue;
+        };
+        let signed = if reversal {
+            -(amount as i128)
+        } else {
+            amount as i128
+        };
+        let net_effect = match original.kind {
+            TxnKind::Sale => signed,
+            TxnKind::Purchase => -signed,
+        };
+        let total = running.entry(currency).or_default();
+        *total += net_effect;
+        rows.push(RegisterRow {
+            seq: r.seq,
+            effective_at: r.effective_at,
+            recorded_at: r.recorded_at,
+            txn: original.txn.clone(),
+            kind: original.kind,
+            reversal,
+            reversed: !reversal && reversed.contains(original.txn.as_str()),
+            currency: currency.code().to_string(),
+            amount: format_amount(signed, currency),
+            reference: original.reference.clone(),
+            description: original.description.clone(),
+            running_net: format_amount(*total, currency),
+        });
+    }
+    Ok(rows)
+}

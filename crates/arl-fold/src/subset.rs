@@ -1,0 +1,205 @@
+//! Choosing the few events a question depends on.
+//!
+//! The state of one account at a point depends on: its own non-transaction events; the
+//! joining and leaving of the people its team events name; the hierarchy events (opened,
+//! parent changes, status changes) of every account it ever named as parent, transitively
+//! (for the parent rules and the cycle check); and, for its children, the hierarchy events
+//! of every account that ever named it as parent, with their own closures. Folding just that
+//! subset in (`effective_at`, `seq`) order gives exactly what the fold of the whole log gives
+//! for that account: every rule those events check reads only facts inside the subset.
+
+use crate::source::{Source, SourceError};
+use arl_domain::{Event, Recorded, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// A point of valid time and of knowledge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Point {
+    /// Valid time: events with `effective_at` at or before this.
+    pub as_of: Timestamp,
+    /// Knowledge: events with `seq` at or below this.
+    pub at_seq: u64,
+}
+
+impl Point {
+    /// Everything recorded, at the end of valid time.
+    pub const LATEST: Point = Point {
+        as_of: Timestamp::MAX,
+        at_seq: u64::MAX,
+    };
+
+    /// True when the event is visible at this point.
+    pub fn sees(&self, recorded: &Recorded) -> bool {
+        recorded.seq <= self.at_seq && recorded.effective_at <= self.as_of
+    }
+}
+
+/// A set of events, ordered for the fold and free of duplicates.
+#[derive(Debug, Default, Clone)]
+pub struct Subset {
+    events: BTreeMap<(Timestamp, u64), Arc<Recorded>>,
+}
+
+impl Subset {
+    /// Adds events, keeping those `keep` accepts.
+    pub fn add(
+        &mut self,
+        events: impl IntoIterator<Item = Arc<Recorded>>,
+        keep: impl Fn(&Recorded) -> bool,
+    ) {
+        for event in events {
+            if keep(&event) {
+                self.events.insert(event.point(), event);
+            }
+        }
+    }
+
+    /// The events in fold order.
+    pub fn iter(&self) -> impl Iterator<Item = &Recorded> {
+        self.events.values().map(|e| e.as_ref())
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+/// True for the events an account's place in the hierarchy and its status depend on.
+pub fn is_hierarchy(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::AccountOpened(_) | Event::ParentChanged(_) | Event::StatusChanged(_)
+    )
+}
+
+fn is_lifecycle(event: &Event) -> bool {
+    matches!(event, Event::PersonJoined(_) | Event::PersonLeft(_))
+}
+
+fn named_parent(event: &Event) -> Option<&str> {
+    match event {
+        Event::AccountOpened(d) => d.parent.as_deref(),
+        Event::ParentChanged(d) => d.parent.as_deref(),
+        _ => None,
+    }
+}
+
+/// Builds subsets from a [`Source`], remembering which accounts' hierarchies it holds.
+pub struct SubsetBuilder<'s> {
+    source: &'s dyn Source,
+    keep: Box<dyn Fn(&Recorded) -> bool + 's>,
+    subset: Subset,
+    hierarchies: BTreeSet<String>,
+    accounts: BTreeSet<String>,
+    people: BTreeSet<String>,
+}
+
+impl<'s> SubsetBuilder<'s> {
+    /// A builder keeping only events `keep` accepts (usually [`Point::sees`]).
+    pub fn new(source: &'s dyn Source, keep: impl Fn(&Recorded) -> bool + 's) -> SubsetBuilder<'s> {
+        SubsetBuilder {
+            source,
+            keep: Box::new(keep),
+            subset: Subset::default(),
+            hierarchies: BTreeSet::new(),
+            accounts: BTreeSet::new(),
+            people: BTreeSet::new(),
+        }
+    }
+
+    /// Adds what the state of `account` (card, team, contacts) depends on.
+    pub fn account(&mut self, account: &str) -> Result<&mut Self, SourceError> {
+        if !self.accounts.insert(account.to_string()) {
+            return Ok(self);
+        }
+        let events = self.source.account_events(account)?;
+        let mut parents = BTreeSet::new();
+        let mut people = BTreeSet::new();
+        for event in &events {
+            if let Some(parent) = named_parent(&event.event) {
+                parents.insert(parent.to_string());
+            }
+            if let Some(person) = event.event.person() {
+                people.insert(person.to_string());
+            }
+        }
+        self.hierarchies.insert(account.to_string());
+        self.subset.add(events, &self.keep);
+        for parent in parents {
+            self.hierarchy(&parent)?;
+        }
+        for person in people {
+            self.person(&person)?;
+        }
+        Ok(self)
+    }
+
+    /// Adds what the children of `account` depend on.
+    pub fn children(&mut self, account: &str) -> Result<&mut Self, SourceError> {
+        let refs = self.source.child_refs(account)?;
+        let candidates: BTreeSet<String> = refs
+            .iter()
+            .filter_map(|r| r.event.account().map(str::to_string))
+            .collect();
+        for child in candidates {
+            self.hierarchy(&child)?;
+        }
+        Ok(self)
+    }
+
+    /// Adds the hierarchy events of `account` and, transitively, of every account it ever
+    /// named as parent.
+    pub fn hierarchy(&mut self, account: &str) -> Result<&mut Self, SourceError> {
+        let mut todo = vec![account.to_string()];
+        while let Some(at) = todo.pop() {
+            if !self.hierarchies.insert(at.clone()) {
+                continue;
+            }
+            let events = self.source.account_events(&at)?;
+            for event in &events {
+                if let Some(parent) = named_parent(&event.event) {
+                    todo.push(parent.to_string());
+                }
+            }
+            self.subset
+                .add(events, |r| is_hierarchy(&r.event) && (self.keep)(r));
+        }
+        Ok(self)
+    }
+
+    /// Adds the joining and leaving of a person.
+    pub fn person(&mut self, person: &str) -> Result<&mut Self, SourceError> {
+        if self.people.insert(person.to_string()) {
+            let events = self.source.person_events(person)?;
+            self.subset
+                .add(events, |r| is_lifecycle(&r.event) && (self.keep)(r));
+        }
+        Ok(self)
+    }
+
+    /// Adds every person and reporting event.
+    pub fn org(&mut self) -> Result<&mut Self, SourceError> {
+        let events = self.source.org_events()?;
+        self.subset.add(events, &self.keep);
+        Ok(self)
+    }
+
+    /// Adds the transaction events of an account.
+    pub fn txns(&mut self, account: &str) -> Result<&mut Self, SourceError> {
+        let events = self.source.txn_events(account)?;
+        self.subset.add(events, &self.keep);
+        Ok(self)
+    }
+
+    /// The subset built.
+    pub fn build(self) -> Subset {
+        self.subset
+    }
+}
