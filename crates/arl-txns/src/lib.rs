@@ -99,7 +99,7 @@ impl Sums {
 /// The balance rows, sorted by (account, period, currency).
 pub fn balances(source: &dyn Source, query: &BalanceQuery) -> Result<Vec<BalanceRow>, SourceError> {
     let own = sum_rows(source, query)?;
-    let mut per_account: BTreeMap<String, BTreeMap<(u32, Currency), Sums>> = BTreeMap::new();
+    let mut per_account: PerAccount = BTreeMap::new();
     for ((number, key, currency), sums) in own {
         let account = source
             .account_of(number)
@@ -134,6 +134,9 @@ pub fn balances(source: &dyn Source, query: &BalanceQuery) -> Result<Vec<Balance
 }
 
 type Cells = HashMap<(u32, u32, Currency), Sums>;
+
+/// Sums by account, then by (period key, currency).
+type PerAccount = BTreeMap<String, BTreeMap<(u32, Currency), Sums>>;
 
 fn sum_rows(source: &dyn Source, query: &BalanceQuery) -> Result<Cells, SourceError> {
     let from = query.from.unwrap_or(Timestamp::MIN);
@@ -182,13 +185,9 @@ impl PeriodCache {
     }
 }
 
-fn roll_up(
-    source: &dyn Source,
-    point: Point,
-    own: BTreeMap<String, BTreeMap<(u32, Currency), Sums>>,
-) -> Result<BTreeMap<String, BTreeMap<(u32, Currency), Sums>>, SourceError> {
+fn roll_up(source: &dyn Source, point: Point, own: PerAccount) -> Result<PerAccount, SourceError> {
     let parents = query::hierarchy_at(source, point)?;
-    let mut out: BTreeMap<String, BTreeMap<(u32, Currency), Sums>> = BTreeMap::new();
+    let mut out: PerAccount = BTreeMap::new();
     for (account, cells) in &own {
         // The account itself and each ancestor at the point get these rows.
         let mut at = Some(account.clone());
