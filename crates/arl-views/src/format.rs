@@ -1,0 +1,535 @@
+//! The on-disk layout of the views, in one place (documented byte by byte in
+//! `docs/FORMAT.md`, section "Views"). All integers are little-endian with explicit sizes.
+
+use crate::ViewError;
+use arl_domain::ids::is_valid_id;
+use std::path::Path;
+
+/// File names inside `<ledger>/views/`.
+pub const EVENTS_FILE: &str = "events.dat";
+pub const TXNS_FILE: &str = "txns.dat";
+pub const TXNDATA_FILE: &str = "txndata.dat";
+pub const TIMES_FILE: &str = "times.dat";
+pub const HEADS_FILE: &str = "heads";
+pub const HEADS_TMP_FILE: &str = "heads.tmp";
+
+/// First bytes of `heads`.
+pub const HEADS_MAGIC: [u8; 8] = *b"ARLVIEWS";
+/// Version of the layout described here.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Bytes of an `events.dat` record header: len u32, seq u64, effective_at i64,
+/// recorded_at i64, kind u8, prev1 u64, prev2 u64.
+pub const EVENT_HEADER_BYTES: u64 = 45;
+/// Bytes of one `txns.dat` record.
+pub const TXN_RECORD_BYTES: u64 = 64;
+/// Bytes of one `times.dat` entry.
+pub const TIME_BYTES: u64 = 8;
+/// Largest data JSON of one event (the log's limit).
+pub const DATA_BYTES_MAX: u32 = 64 * 1024;
+/// Longest id in `heads` (the contract's limit on identifiers).
+pub const ID_BYTES_MAX: usize = 64;
+/// Most accounts or persons the views number (account numbers are u32).
+pub const ENTITIES_MAX: u64 = 1 << 30;
+/// Largest `heads` file accepted: ids and heads of `ENTITIES_MAX`-ish tables stay far below.
+pub const HEADS_BYTES_MAX: u64 = 1 << 32;
+
+/// Event kinds by their persisted code (the index in this table). Never reorder: append.
+pub const KINDS: [&str; 16] = [
+    "account.opened",
+    "account.renamed",
+    "account.parent_changed",
+    "account.scope_changed",
+    "account.classified",
+    "account.status_changed",
+    "person.joined",
+    "person.left",
+    "team.assigned",
+    "team.unassigned",
+    "reporting.line_set",
+    "reporting.line_ended",
+    "contact.added",
+    "contact.removed",
+    "transaction.recorded",
+    "transaction.reversed",
+];
+
+/// The persisted code of an event kind.
+pub fn kind_code(kind: &str) -> Option<u8> {
+    KINDS.iter().position(|k| *k == kind).map(|i| i as u8)
+}
+
+/// The kind of a persisted code.
+pub fn kind_name(code: u8) -> Option<&'static str> {
+    KINDS.get(usize::from(code)).copied()
+}
+
+/// Header of one `events.dat` record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventHeader {
+    pub data_len: u32,
+    pub seq: u64,
+    pub effective_at: i64,
+    pub recorded_at: i64,
+    pub kind: u8,
+    /// Offset + 1 of the previous record of the first chain (0: none).
+    pub prev1: u64,
+    /// Offset + 1 of the previous record of the second chain (0: none).
+    pub prev2: u64,
+}
+
+impl EventHeader {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.data_len.to_le_bytes());
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.effective_at.to_le_bytes());
+        out.extend_from_slice(&self.recorded_at.to_le_bytes());
+        out.push(self.kind);
+        out.extend_from_slice(&self.prev1.to_le_bytes());
+        out.extend_from_slice(&self.prev2.to_le_bytes());
+    }
+
+    /// Decodes the first [`EVENT_HEADER_BYTES`] of `bytes` (the caller checks the length).
+    pub fn decode(bytes: &[u8; EVENT_HEADER_BYTES as usize]) -> EventHeader {
+        EventHeader {
+            data_len: u32_at(bytes, 0),
+            seq: u64_at(bytes, 4),
+            effective_at: u64_at(bytes, 12) as i64,
+            recorded_at: u64_at(bytes, 20) as i64,
+            kind: bytes[28],
+            prev1: u64_at(bytes, 29),
+            prev2: u64_at(bytes, 37),
+        }
+    }
+}
+
+/// One `txns.dat` record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnRecord {
+    pub seq: u64,
+    pub effective_at: i64,
+    pub recorded_at: i64,
+    pub amount_minor: i64,
+    /// Record number + 1 of the previous record of the same account (0: none).
+    pub prev: u64,
+    pub data_offset: u64,
+    pub data_len: u32,
+    pub account: u32,
+    /// 0 sale, 1 purchase (of the original, for a reversal).
+    pub kind: u8,
+    /// Bit 0: this is a `transaction.reversed` record.
+    pub flags: u8,
+    pub currency: [u8; 3],
+}
+
+pub const TXN_FLAG_REVERSAL: u8 = 1;
+
+impl TxnRecord {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.effective_at.to_le_bytes());
+        out.extend_from_slice(&self.recorded_at.to_le_bytes());
+        out.extend_from_slice(&self.amount_minor.to_le_bytes());
+        out.extend_from_slice(&self.prev.to_le_bytes());
+        out.extend_from_slice(&self.data_offset.to_le_bytes());
+        out.extend_from_slice(&self.data_len.to_le_bytes());
+        out.extend_from_slice(&self.account.to_le_bytes());
+        out.push(self.kind);
+        out.push(self.flags);
+        out.extend_from_slice(&self.currency);
+        out.extend_from_slice(&[0u8; 3]);
+    }
+
+    pub fn decode(bytes: &[u8; TXN_RECORD_BYTES as usize]) -> TxnRecord {
+        TxnRecord {
+            seq: u64_at(bytes, 0),
+            effective_at: u64_at(bytes, 8) as i64,
+            recorded_at: u64_at(bytes, 16) as i64,
+            amount_minor: u64_at(bytes, 24) as i64,
+            prev: u64_at(bytes, 32),
+            data_offset: u64_at(bytes, 40),
+            data_len: u32_at(bytes, 48),
+            account: u32_at(bytes, 52),
+            kind: bytes[56],
+            flags: bytes[57],
+            currency: [bytes[58], bytes[59], bytes[60]],
+        }
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// The chain heads of one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountHead {
+    pub id: String,
+    /// An `account.opened` of this id is in the views.
+    pub opened: bool,
+    /// Offset + 1 of the newest record of the account chain in `events.dat`.
+    pub chain: u64,
+    /// Offset + 1 of the newest record of the child_refs chain in `events.dat`.
+    pub children: u64,
+    /// Record number + 1 of the newest record of the account in `txns.dat`.
+    pub txns: u64,
+}
+
+/// The chain head of one person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonHead {
+    pub id: String,
+    /// A `person.joined` of this id is in the views.
+    pub joined: bool,
+    /// Offset + 1 of the newest record of the person chain in `events.dat`.
+    pub chain: u64,
+}
+
+/// The small index every reader loads first: committed lengths, numbering and chain heads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Heads {
+    /// The last seq the views include (every seq 1..=checkpoint is in exactly one file).
+    pub checkpoint: u64,
+    pub events_len: u64,
+    pub txns_len: u64,
+    pub txndata_len: u64,
+    pub times_len: u64,
+    /// Offset + 1 of the newest `person.*`/`reporting.*` record.
+    pub org: u64,
+    /// Accounts by number (order of first appearance).
+    pub accounts: Vec<AccountHead>,
+    /// Persons by number (order of first appearance).
+    pub persons: Vec<PersonHead>,
+    /// Account numbers in id order.
+    pub accounts_sorted: Vec<u32>,
+    /// Person numbers in id order.
+    pub persons_sorted: Vec<u32>,
+}
+
+impl Heads {
+    /// The number of an account, by binary search over the sorted numbers.
+    pub fn account_number(&self, id: &str) -> Option<u32> {
+        find_sorted(&self.accounts_sorted, id, |n| &self.accounts[n as usize].id)
+    }
+
+    /// The number of a person.
+    pub fn person_number(&self, id: &str) -> Option<u32> {
+        find_sorted(&self.persons_sorted, id, |n| &self.persons[n as usize].id)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(80 + self.accounts.len() * 48 + self.persons.len() * 32);
+        out.extend_from_slice(&HEADS_MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        for v in [
+            self.checkpoint,
+            self.events_len,
+            self.txns_len,
+            self.txndata_len,
+            self.times_len,
+            self.org,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.accounts.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.persons.len() as u32).to_le_bytes());
+        for a in &self.accounts {
+            put_id(&mut out, &a.id);
+            out.push(u8::from(a.opened));
+            for v in [a.chain, a.children, a.txns] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        for p in &self.persons {
+            put_id(&mut out, &p.id);
+            out.push(u8::from(p.joined));
+            out.extend_from_slice(&p.chain.to_le_bytes());
+        }
+        for n in self.accounts_sorted.iter().chain(&self.persons_sorted) {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        let sum = fnv1a64(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// Decodes and checks a `heads` file: checksum, ids, sort orders, pointers in range.
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<Heads, ViewError> {
+        let bad = |what: &str| ViewError::corrupt(path, what.to_string());
+        if bytes.len() < 8 + 4 + 8 {
+            return Err(bad("heads is too short"));
+        }
+        if bytes[..8] != HEADS_MAGIC {
+            return Err(bad("heads does not start with ARLVIEWS"));
+        }
+        let version = u32_at(bytes, 8);
+        if version != FORMAT_VERSION {
+            return Err(ViewError::Version {
+                path: path.to_path_buf(),
+                found: version,
+                expected: FORMAT_VERSION,
+            });
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 8);
+        if fnv1a64(body) != u64_at(sum, 0) {
+            return Err(bad("heads checksum does not match"));
+        }
+        let mut c = Cursor {
+            bytes: body,
+            at: 12,
+        };
+        let mut heads = Heads {
+            checkpoint: c.u64().ok_or_else(|| bad("truncated"))?,
+            events_len: c.u64().ok_or_else(|| bad("truncated"))?,
+            txns_len: c.u64().ok_or_else(|| bad("truncated"))?,
+            txndata_len: c.u64().ok_or_else(|| bad("truncated"))?,
+            times_len: c.u64().ok_or_else(|| bad("truncated"))?,
+            org: c.u64().ok_or_else(|| bad("truncated"))?,
+            ..Heads::default()
+        };
+        let n_accounts = c.u32().ok_or_else(|| bad("truncated"))?;
+        let n_persons = c.u32().ok_or_else(|| bad("truncated"))?;
+        // Each entry takes at least 10 bytes: a cheap bound before allocating.
+        if (u64::from(n_accounts) + u64::from(n_persons)) * 10 > body.len() as u64 {
+            return Err(bad("entity counts exceed the file"));
+        }
+        heads.accounts.reserve(n_accounts as usize);
+        for _ in 0..n_accounts {
+            let entry = (|| {
+                Some(AccountHead {
+                    id: c.id()?,
+                    opened: c.flag()?,
+                    chain: c.u64()?,
+                    children: c.u64()?,
+                    txns: c.u64()?,
+                })
+            })();
+            heads
+                .accounts
+                .push(entry.ok_or_else(|| bad("bad account entry"))?);
+        }
+        heads.persons.reserve(n_persons as usize);
+        for _ in 0..n_persons {
+            let entry = (|| {
+                Some(PersonHead {
+                    id: c.id()?,
+                    joined: c.flag()?,
+                    chain: c.u64()?,
+                })
+            })();
+            heads
+                .persons
+                .push(entry.ok_or_else(|| bad("bad person entry"))?);
+        }
+        heads.accounts_sorted = c.u32s(n_accounts).ok_or_else(|| bad("truncated"))?;
+        heads.persons_sorted = c.u32s(n_persons).ok_or_else(|| bad("truncated"))?;
+        if c.at != body.len() {
+            return Err(bad("trailing bytes"));
+        }
+        heads.check().map_err(|what| bad(&what))?;
+        Ok(heads)
+    }
+
+    /// Checks what a reader relies on: sort orders are permutations in id order, pointers
+    /// fall inside the committed lengths, lengths are whole records.
+    fn check(&self) -> Result<(), String> {
+        if !self.txns_len.is_multiple_of(TXN_RECORD_BYTES)
+            || self.times_len != self.checkpoint * TIME_BYTES
+        {
+            return Err("file lengths do not match the record sizes".into());
+        }
+        check_sorted(&self.accounts_sorted, |n| {
+            self.accounts.get(n as usize).map(|a| a.id.as_str())
+        })?;
+        check_sorted(&self.persons_sorted, |n| {
+            self.persons.get(n as usize).map(|p| p.id.as_str())
+        })?;
+        let events_ok = |p: u64| p <= self.events_len;
+        let txns_ok = |p: u64| p <= self.txns_len / TXN_RECORD_BYTES;
+        let accounts_ok = self
+            .accounts
+            .iter()
+            .all(|a| events_ok(a.chain) && events_ok(a.children) && txns_ok(a.txns));
+        let persons_ok = self.persons.iter().all(|p| events_ok(p.chain));
+        if !(accounts_ok && persons_ok && events_ok(self.org)) {
+            return Err("a chain head points beyond the committed length".into());
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `order` names existing entries in strictly increasing id order (so it is a
+/// permutation when it has as many entries as the table).
+fn check_sorted<'a>(order: &[u32], id: impl Fn(u32) -> Option<&'a str>) -> Result<(), String> {
+    let mut prev: Option<&str> = None;
+    for &n in order {
+        let this = id(n).ok_or("sort order names a missing entry")?;
+        if prev.is_some_and(|p| p >= this) {
+            return Err("ids are not in strictly increasing order".to_string());
+        }
+        prev = Some(this);
+    }
+    Ok(())
+}
+
+fn find_sorted<'a>(order: &[u32], id: &str, key: impl Fn(u32) -> &'a String) -> Option<u32> {
+    order
+        .binary_search_by(|&n| key(n).as_str().cmp(id))
+        .ok()
+        .map(|i| order[i])
+}
+
+fn put_id(out: &mut Vec<u8>, id: &str) {
+    // Ids are checked against ID_BYTES_MAX before they enter the tables.
+    out.push(id.len() as u8);
+    out.extend_from_slice(id.as_bytes());
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let end = self.at.checked_add(n)?;
+        let slice = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(slice)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8).map(|b| u64_at(b, 0))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32_at(b, 0))
+    }
+    fn flag(&mut self) -> Option<bool> {
+        match self.take(1)?[0] {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+    fn id(&mut self) -> Option<String> {
+        let len = usize::from(self.take(1)?[0]);
+        let text = std::str::from_utf8(self.take(len)?).ok()?;
+        is_valid_id(text).then(|| text.to_string())
+    }
+    fn u32s(&mut self, n: u32) -> Option<Vec<u32>> {
+        let bytes = self.take((n as usize).checked_mul(4)?)?;
+        Some(bytes.chunks_exact(4).map(|b| u32_at(b, 0)).collect())
+    }
+}
+
+/// FNV-1a, 64 bits: a checksum against torn or damaged `heads` files (not a defence against
+/// tampering; the log's hash chain is that).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_cover_the_catalogue() {
+        for kind in arl_domain::EVENT_TYPES {
+            let code = kind_code(kind).expect("every kind has a code");
+            assert_eq!(kind_name(code), Some(*kind));
+        }
+        assert_eq!(kind_name(16), None);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let h = EventHeader {
+            data_len: 7,
+            seq: 9,
+            effective_at: -5,
+            recorded_at: 1 << 50,
+            kind: 3,
+            prev1: 11,
+            prev2: 0,
+        };
+        let mut out = Vec::new();
+        h.encode(&mut out);
+        assert_eq!(out.len() as u64, EVENT_HEADER_BYTES);
+        let bytes: [u8; EVENT_HEADER_BYTES as usize] = out.try_into().unwrap();
+        assert_eq!(EventHeader::decode(&bytes), h);
+        let t = TxnRecord {
+            seq: 1,
+            effective_at: 2,
+            recorded_at: 3,
+            amount_minor: -4,
+            prev: 5,
+            data_offset: 6,
+            data_len: 7,
+            account: 8,
+            kind: 1,
+            flags: TXN_FLAG_REVERSAL,
+            currency: *b"EUR",
+        };
+        let mut out = Vec::new();
+        t.encode(&mut out);
+        assert_eq!(out.len() as u64, TXN_RECORD_BYTES);
+        let bytes: [u8; TXN_RECORD_BYTES as usize] = out.try_into().unwrap();
+        assert_eq!(TxnRecord::decode(&bytes), t);
+    }
+
+    #[test]
+    fn heads_round_trip_and_reject_damage() {
+        let heads = Heads {
+            checkpoint: 2,
+            events_len: 100,
+            txns_len: 64,
+            txndata_len: 10,
+            times_len: 16,
+            org: 0,
+            accounts: vec![
+                AccountHead {
+                    id: "b".into(),
+                    opened: true,
+                    chain: 1,
+                    children: 0,
+                    txns: 1,
+                },
+                AccountHead {
+                    id: "a".into(),
+                    opened: false,
+                    chain: 50,
+                    children: 0,
+                    txns: 0,
+                },
+            ],
+            persons: vec![],
+            accounts_sorted: vec![1, 0],
+            persons_sorted: vec![],
+        };
+        let path = Path::new("heads");
+        let bytes = heads.encode();
+        assert_eq!(Heads::decode(&bytes, path).unwrap(), heads);
+        assert_eq!(heads.account_number("a"), Some(1));
+        assert_eq!(heads.account_number("c"), None);
+        for i in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 0x40;
+            assert!(Heads::decode(&damaged, path).is_err(), "byte {i}");
+        }
+        for len in 0..bytes.len() {
+            assert!(Heads::decode(&bytes[..len], path).is_err(), "length {len}");
+        }
+    }
+}

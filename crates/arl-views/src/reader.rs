@@ -1,0 +1,417 @@
+//! [`ViewReader`]: reads `heads`, then only the records a query needs, by positioned reads.
+
+use crate::format::{
+    kind_name, EventHeader, Heads, TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
+    HEADS_FILE, TIMES_FILE, TIME_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL,
+    TXN_RECORD_BYTES,
+};
+use crate::ViewError;
+use arl_domain::money::Currency;
+use arl_domain::{Event, Recorded, Timestamp, TxnKind};
+use arl_fold::{Source, SourceError, TxnRow};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Bytes read at once for an event record: most records fit, longer ones take a second read.
+const EVENT_READ_BYTES: u64 = 512;
+/// Bytes read at once when scanning `txns.dat` (a whole number of records).
+const TXN_SCAN_BYTES: u64 = TXN_RECORD_BYTES * 16 * 1024;
+
+/// A read-only view of one committed state of the views: the `heads` it was opened with and
+/// the four data files, read no further than the lengths `heads` commits.
+#[derive(Debug)]
+pub struct ViewReader {
+    dir: PathBuf,
+    heads: Heads,
+    events: File,
+    txns: File,
+    txndata: File,
+    times: File,
+}
+
+/// Which of the two back-pointers of a record continues a chain.
+#[derive(Clone, Copy)]
+enum Link {
+    First,
+    Second,
+    /// The person chain: `prev1` for `person.*`/`reporting.*`, `prev2` for `team.*`.
+    Person,
+}
+
+impl ViewReader {
+    /// Opens the views in `views_dir`: reads and checks `heads`, opens the data files.
+    pub fn open(views_dir: &Path) -> Result<ViewReader, ViewError> {
+        let path = views_dir.join(HEADS_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ViewError::Missing { path })
+            }
+            Err(e) => return Err(ViewError::io(path, e)),
+        };
+        let heads = Heads::decode(&bytes, &path)?;
+        ViewReader::with_heads(views_dir, heads)
+    }
+
+    /// A reader of the state `heads` describes (the writer hands out its committed heads).
+    pub fn with_heads(views_dir: &Path, heads: Heads) -> Result<ViewReader, ViewError> {
+        let open = |name: &str| {
+            let path = views_dir.join(name);
+            File::open(&path).map_err(|e| ViewError::io(path, e))
+        };
+        Ok(ViewReader {
+            dir: views_dir.to_path_buf(),
+            events: open(EVENTS_FILE)?,
+            txns: open(TXNS_FILE)?,
+            txndata: open(TXNDATA_FILE)?,
+            times: open(TIMES_FILE)?,
+            heads,
+        })
+    }
+
+    /// The views directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The `heads` this reader was opened with.
+    pub fn heads(&self) -> &Heads {
+        &self.heads
+    }
+
+    fn corrupt(&self, file: &str, what: impl Into<String>) -> ViewError {
+        ViewError::corrupt(self.dir.join(file), what)
+    }
+
+    fn read_at(&self, file: &File, name: &str, buf: &mut [u8], at: u64) -> Result<(), ViewError> {
+        file.read_exact_at(buf, at)
+            .map_err(|e| ViewError::io(self.dir.join(name), e))
+    }
+
+    /// The record at byte `offset` of `events.dat`.
+    pub(crate) fn event_at(&self, offset: u64) -> Result<(EventHeader, Recorded), ViewError> {
+        let len = self.heads.events_len;
+        if offset
+            .checked_add(EVENT_HEADER_BYTES)
+            .is_none_or(|end| end > len)
+        {
+            return Err(self.corrupt(EVENTS_FILE, format!("record at {offset} beyond the end")));
+        }
+        let first = (EVENT_HEADER_BYTES + EVENT_READ_BYTES).min(len - offset);
+        let mut buf = vec![0u8; first as usize];
+        self.read_at(&self.events, EVENTS_FILE, &mut buf, offset)?;
+        let mut header_bytes = [0u8; EVENT_HEADER_BYTES as usize];
+        header_bytes.copy_from_slice(&buf[..EVENT_HEADER_BYTES as usize]);
+        let header = EventHeader::decode(&header_bytes);
+        let total = EVENT_HEADER_BYTES + u64::from(header.data_len);
+        if header.data_len > DATA_BYTES_MAX || total > len - offset {
+            return Err(self.corrupt(EVENTS_FILE, format!("record at {offset} has a bad length")));
+        }
+        if total > first {
+            buf.resize(total as usize, 0);
+            let rest = &mut buf[first as usize..];
+            self.read_at(&self.events, EVENTS_FILE, rest, offset + first)?;
+        }
+        let data = &buf[EVENT_HEADER_BYTES as usize..total as usize];
+        let recorded = self.recorded(
+            EVENTS_FILE,
+            header.seq,
+            header.kind,
+            data,
+            (header.effective_at, header.recorded_at),
+        )?;
+        if recorded.event.is_transaction() {
+            return Err(self.corrupt(EVENTS_FILE, "a transaction event in events.dat"));
+        }
+        Ok((header, recorded))
+    }
+
+    fn recorded(
+        &self,
+        file: &str,
+        seq: u64,
+        kind: u8,
+        data: &[u8],
+        (effective_at, recorded_at): (i64, i64),
+    ) -> Result<Recorded, ViewError> {
+        if seq == 0 || seq > self.heads.checkpoint {
+            return Err(self.corrupt(
+                file,
+                format!("seq {seq} outside 1..={}", self.heads.checkpoint),
+            ));
+        }
+        let kind = kind_name(kind)
+            .ok_or_else(|| self.corrupt(file, format!("unknown kind code {kind}")))?;
+        let data = std::str::from_utf8(data).map_err(|_| ViewError::BadEvent {
+            seq,
+            message: "data is not UTF-8".into(),
+        })?;
+        let event = Event::parse(kind, data).map_err(|e| ViewError::BadEvent {
+            seq,
+            message: e.to_string(),
+        })?;
+        Ok(Recorded {
+            seq,
+            effective_at: Timestamp(effective_at),
+            recorded_at: Timestamp(recorded_at),
+            event,
+        })
+    }
+
+    /// Follows a chain from `head` (offset + 1), keeping events for which `belongs` holds
+    /// (anything else is corruption); returns them in seq order.
+    fn walk(
+        &self,
+        head: u64,
+        link: Link,
+        belongs: impl Fn(&Event) -> bool,
+    ) -> Result<Vec<Arc<Recorded>>, ViewError> {
+        let mut out = Vec::new();
+        let mut pointer = head;
+        while pointer != 0 {
+            let (header, recorded) = self.event_at(pointer - 1)?;
+            if !belongs(&recorded.event) {
+                return Err(self.corrupt(
+                    EVENTS_FILE,
+                    format!("seq {} is on the wrong chain", header.seq),
+                ));
+            }
+            let next = match link {
+                Link::First => header.prev1,
+                Link::Second => header.prev2,
+                Link::Person
+                    if matches!(
+                        recorded.event,
+                        Event::TeamAssigned(_) | Event::TeamUnassigned(_)
+                    ) =>
+                {
+                    header.prev2
+                }
+                Link::Person => header.prev1,
+            };
+            if next >= pointer {
+                return Err(self.corrupt(EVENTS_FILE, format!("seq {} points forward", header.seq)));
+            }
+            pointer = next;
+            out.push(Arc::new(recorded));
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The transaction record with number `index` (0-based).
+    fn txn_at(&self, index: u64) -> Result<TxnRecord, ViewError> {
+        if (index + 1) * TXN_RECORD_BYTES > self.heads.txns_len {
+            return Err(self.corrupt(TXNS_FILE, format!("record {index} beyond the end")));
+        }
+        let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
+        self.read_at(&self.txns, TXNS_FILE, &mut bytes, index * TXN_RECORD_BYTES)?;
+        Ok(TxnRecord::decode(&bytes))
+    }
+
+    fn txn_recorded(&self, record: &TxnRecord) -> Result<Recorded, ViewError> {
+        let end = record.data_offset.checked_add(u64::from(record.data_len));
+        if record.data_len > DATA_BYTES_MAX || end.is_none_or(|end| end > self.heads.txndata_len) {
+            return Err(self.corrupt(
+                TXNS_FILE,
+                format!("seq {}: data beyond txndata.dat", record.seq),
+            ));
+        }
+        let mut data = vec![0u8; record.data_len as usize];
+        self.read_at(&self.txndata, TXNDATA_FILE, &mut data, record.data_offset)?;
+        let kind = if record.flags & TXN_FLAG_REVERSAL != 0 {
+            15
+        } else {
+            14
+        };
+        let times = (record.effective_at, record.recorded_at);
+        self.recorded(TXNDATA_FILE, record.seq, kind, &data, times)
+    }
+
+    fn txn_row(&self, record: &TxnRecord) -> Result<TxnRow, ViewError> {
+        let bad = |what: &str| self.corrupt(TXNS_FILE, format!("seq {}: {what}", record.seq));
+        let kind = match record.kind {
+            0 => TxnKind::Sale,
+            1 => TxnKind::Purchase,
+            _ => return Err(bad("bad transaction kind")),
+        };
+        let currency = std::str::from_utf8(&record.currency)
+            .ok()
+            .and_then(Currency::from_code)
+            .ok_or_else(|| bad("bad currency"))?;
+        if record.account as usize >= self.heads.accounts.len() || record.flags > 1 {
+            return Err(bad("bad account number or flags"));
+        }
+        Ok(TxnRow {
+            seq: record.seq,
+            effective_at: Timestamp(record.effective_at),
+            account: record.account,
+            kind,
+            reversal: record.flags & TXN_FLAG_REVERSAL != 0,
+            currency,
+            amount_minor: record.amount_minor,
+        })
+    }
+
+    fn account(&self, id: &str) -> Option<&crate::format::AccountHead> {
+        let n = self.heads.account_number(id)?;
+        self.heads.accounts.get(n as usize)
+    }
+
+    /// The largest seq recorded at or before `known_at`, by binary search over `times.dat`.
+    pub fn seq_known_at(&self, known_at: Timestamp) -> Result<u64, ViewError> {
+        let (mut lo, mut hi) = (0u64, self.heads.checkpoint);
+        // Invariant: seqs 1..=lo are known at `known_at`; seqs beyond hi are not.
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let mut bytes = [0u8; TIME_BYTES as usize];
+            self.read_at(&self.times, TIMES_FILE, &mut bytes, (mid - 1) * TIME_BYTES)?;
+            if i64::from_le_bytes(bytes) <= known_at.0 {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    pub fn account_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
+        let Some(head) = self.account(account) else {
+            return Ok(Vec::new());
+        };
+        self.walk(head.chain, Link::First, |e| {
+            e.account() == Some(account) && !e.is_transaction()
+        })
+    }
+
+    pub fn child_refs(&self, account: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
+        let Some(head) = self.account(account) else {
+            return Ok(Vec::new());
+        };
+        self.walk(head.children, Link::Second, |e| match e {
+            Event::AccountOpened(d) => d.parent.as_deref() == Some(account),
+            Event::ParentChanged(d) => d.parent.as_deref() == Some(account),
+            _ => false,
+        })
+    }
+
+    pub fn person_events(&self, person: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
+        let Some(n) = self.heads.person_number(person) else {
+            return Ok(Vec::new());
+        };
+        let head = self.heads.persons[n as usize].chain;
+        self.walk(head, Link::Person, |e| e.person() == Some(person))
+    }
+
+    pub fn org_events(&self) -> Result<Vec<Arc<Recorded>>, ViewError> {
+        self.walk(self.heads.org, Link::Second, |e| e.account().is_none())
+    }
+
+    pub fn account_ids(&self) -> Vec<String> {
+        let accounts = &self.heads.accounts;
+        let ids = self
+            .heads
+            .accounts_sorted
+            .iter()
+            .map(|&n| &accounts[n as usize]);
+        ids.filter(|a| a.opened).map(|a| a.id.clone()).collect()
+    }
+
+    pub fn person_ids(&self) -> Vec<String> {
+        let persons = &self.heads.persons;
+        let ids = self
+            .heads
+            .persons_sorted
+            .iter()
+            .map(|&n| &persons[n as usize]);
+        ids.filter(|p| p.joined).map(|p| p.id.clone()).collect()
+    }
+
+    pub fn txn_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
+        let Some(n) = self.heads.account_number(account) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut pointer = self.heads.accounts[n as usize].txns;
+        while pointer != 0 {
+            let record = self.txn_at(pointer - 1)?;
+            let recorded = self.txn_recorded(&record)?;
+            if record.account != n
+                || recorded.event.account() != Some(account)
+                || record.prev >= pointer
+            {
+                return Err(self.corrupt(
+                    TXNS_FILE,
+                    format!("seq {} is on the wrong chain", record.seq),
+                ));
+            }
+            pointer = record.prev;
+            out.push(Arc::new(recorded));
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Every transaction row in seq order, read sequentially in large blocks.
+    pub fn txn_rows(&self, each: &mut dyn FnMut(&TxnRow)) -> Result<(), ViewError> {
+        let len = self.heads.txns_len;
+        let mut buf = vec![0u8; TXN_SCAN_BYTES.min(len) as usize];
+        let mut at = 0;
+        while at < len {
+            let n = TXN_SCAN_BYTES.min(len - at) as usize;
+            self.read_at(&self.txns, TXNS_FILE, &mut buf[..n], at)?;
+            for chunk in buf[..n].chunks_exact(TXN_RECORD_BYTES as usize) {
+                let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
+                bytes.copy_from_slice(chunk);
+                each(&self.txn_row(&TxnRecord::decode(&bytes))?);
+            }
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    pub fn account_of(&self, number: u32) -> Option<String> {
+        self.heads
+            .accounts
+            .get(number as usize)
+            .map(|a| a.id.clone())
+    }
+}
+
+impl Source for ViewReader {
+    fn checkpoint(&self) -> u64 {
+        self.heads.checkpoint
+    }
+    fn seq_known_at(&self, known_at: Timestamp) -> Result<u64, SourceError> {
+        Ok(ViewReader::seq_known_at(self, known_at)?)
+    }
+    fn account_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        Ok(ViewReader::account_events(self, account)?)
+    }
+    fn child_refs(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        Ok(ViewReader::child_refs(self, account)?)
+    }
+    fn person_events(&self, person: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        Ok(ViewReader::person_events(self, person)?)
+    }
+    fn org_events(&self) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        Ok(ViewReader::org_events(self)?)
+    }
+    fn account_ids(&self) -> Result<Vec<String>, SourceError> {
+        Ok(ViewReader::account_ids(self))
+    }
+    fn person_ids(&self) -> Result<Vec<String>, SourceError> {
+        Ok(ViewReader::person_ids(self))
+    }
+    fn txn_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        Ok(ViewReader::txn_events(self, account)?)
+    }
+    fn txn_rows(&self, each: &mut dyn FnMut(&TxnRow)) -> Result<(), SourceError> {
+        Ok(ViewReader::txn_rows(self, each)?)
+    }
+    fn account_of(&self, number: u32) -> Option<String> {
+        ViewReader::account_of(self, number)
+    }
+}

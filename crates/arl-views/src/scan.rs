@@ -1,0 +1,146 @@
+//! A sequential pass over every event in the views, in seq order: for loading the in-memory
+//! index at writer open, and for tests.
+
+use crate::format::{
+    kind_name, EventHeader, TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
+    TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+};
+use crate::{ViewError, ViewReader};
+use arl_domain::{Event, Recorded, Timestamp};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+const SCAN_BUFFER_BYTES: usize = 1 << 20;
+
+struct Stream {
+    path: PathBuf,
+    reader: BufReader<std::io::Take<File>>,
+}
+
+impl Stream {
+    fn open(dir: &Path, name: &str, len: u64) -> Result<Stream, ViewError> {
+        let path = dir.join(name);
+        let file = File::open(&path).map_err(|e| ViewError::io(&path, e))?;
+        let reader = BufReader::with_capacity(SCAN_BUFFER_BYTES, file.take(len));
+        Ok(Stream { path, reader })
+    }
+
+    /// Fills `buf`; `Ok(false)` at a clean end of the committed length.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<bool, ViewError> {
+        match self.reader.read_exact(buf) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(ViewError::io(&self.path, e)),
+        }
+    }
+}
+
+fn parse(seq: u64, kind: u8, data: &[u8], times: (i64, i64)) -> Result<Recorded, ViewError> {
+    let bad = |message: String| ViewError::BadEvent { seq, message };
+    let kind = kind_name(kind).ok_or_else(|| bad(format!("unknown kind code {kind}")))?;
+    let data = std::str::from_utf8(data).map_err(|_| bad("data is not UTF-8".into()))?;
+    let event = Event::parse(kind, data).map_err(|e| bad(e.to_string()))?;
+    Ok(Recorded {
+        seq,
+        effective_at: Timestamp(times.0),
+        recorded_at: Timestamp(times.1),
+        event,
+    })
+}
+
+impl ViewReader {
+    /// Calls `each` for every event of the views, in seq order (1..=checkpoint, no gaps),
+    /// reading `events.dat`, `txns.dat` and `txndata.dat` front to back.
+    pub fn scan(
+        &self,
+        each: &mut dyn FnMut(Recorded) -> Result<(), ViewError>,
+    ) -> Result<(), ViewError> {
+        let dir = self.dir();
+        let heads = self.heads();
+        let mut events = Stream::open(dir, EVENTS_FILE, heads.events_len)?;
+        let mut txns = Stream::open(dir, TXNS_FILE, heads.txns_len)?;
+        let mut txndata = Stream::open(dir, TXNDATA_FILE, heads.txndata_len)?;
+        let mut next_event = read_event(&mut events)?;
+        let mut next_txn = read_txn(&mut txns, &mut txndata)?;
+        for seq in 1..=heads.checkpoint {
+            let recorded = if next_event.as_ref().is_some_and(|r| r.seq == seq) {
+                std::mem::replace(&mut next_event, read_event(&mut events)?)
+            } else if next_txn.as_ref().is_some_and(|r| r.seq == seq) {
+                std::mem::replace(&mut next_txn, read_txn(&mut txns, &mut txndata)?)
+            } else {
+                None
+            };
+            let recorded = recorded.ok_or_else(|| {
+                ViewError::corrupt(
+                    dir.join(EVENTS_FILE),
+                    format!("seq {seq} is in no view file"),
+                )
+            })?;
+            each(recorded)?;
+        }
+        if next_event.is_some() || next_txn.is_some() {
+            return Err(ViewError::corrupt(
+                dir.join(EVENTS_FILE),
+                "records beyond the checkpoint",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn read_event(events: &mut Stream) -> Result<Option<Recorded>, ViewError> {
+    let mut header_bytes = [0u8; EVENT_HEADER_BYTES as usize];
+    if !events.fill(&mut header_bytes)? {
+        return Ok(None);
+    }
+    let header = EventHeader::decode(&header_bytes);
+    if header.data_len > DATA_BYTES_MAX {
+        return Err(ViewError::corrupt(
+            &events.path,
+            format!("seq {}: bad length", header.seq),
+        ));
+    }
+    let mut data = vec![0u8; header.data_len as usize];
+    if !events.fill(&mut data)? {
+        return Err(ViewError::corrupt(
+            &events.path,
+            "a record crosses the committed length",
+        ));
+    }
+    let times = (header.effective_at, header.recorded_at);
+    parse(header.seq, header.kind, &data, times).map(Some)
+}
+
+fn read_txn(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<Recorded>, ViewError> {
+    let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
+    if !txns.fill(&mut bytes)? {
+        return Ok(None);
+    }
+    let record = TxnRecord::decode(&bytes);
+    if record.data_len > DATA_BYTES_MAX {
+        return Err(ViewError::corrupt(
+            &txns.path,
+            format!("seq {}: bad length", record.seq),
+        ));
+    }
+    let mut data = vec![0u8; record.data_len as usize];
+    if !txndata.fill(&mut data)? {
+        return Err(ViewError::corrupt(
+            &txndata.path,
+            "data crosses the committed length",
+        ));
+    }
+    let kind = if record.flags & TXN_FLAG_REVERSAL != 0 {
+        15
+    } else {
+        14
+    };
+    parse(
+        record.seq,
+        kind,
+        &data,
+        (record.effective_at, record.recorded_at),
+    )
+    .map(Some)
+}

@@ -1,0 +1,504 @@
+//! [`ViewWriter`]: appends events to the view files and commits them with a new `heads`.
+//!
+//! Staged records go to memory buffers (flushed to the files when large); [`ViewWriter::commit`]
+//! writes what is left, syncs the data files, then replaces `heads` atomically (write
+//! `heads.tmp`, sync, rename, sync the directory). A crash before the rename leaves the old
+//! `heads`, whose committed lengths hide whatever was written after them; the next writer
+//! truncates that tail.
+
+use crate::format::EventHeader;
+use crate::format::{
+    kind_code, AccountHead, Heads, PersonHead, TxnRecord, DATA_BYTES_MAX, ENTITIES_MAX,
+    EVENTS_FILE, EVENT_HEADER_BYTES, HEADS_FILE, HEADS_TMP_FILE, ID_BYTES_MAX, TIMES_FILE,
+    TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+};
+use crate::{ViewError, ViewReader};
+use arl_domain::{Event, Recorded, TxnKind};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, FileExt};
+use std::path::{Path, PathBuf};
+
+/// Staged bytes kept in memory before they are written to the files.
+const BUFFER_BYTES_MAX: usize = 16 << 20;
+
+const EV: usize = 0;
+const TX: usize = 1;
+const TD: usize = 2;
+const TM: usize = 3;
+const FILES: [&str; 4] = [EVENTS_FILE, TXNS_FILE, TXNDATA_FILE, TIMES_FILE];
+
+/// What a reversal copies from the transaction it reverses.
+#[derive(Debug, Clone, Copy)]
+struct TxnFacts {
+    kind: u8,
+    currency: [u8; 3],
+    amount_minor: i64,
+}
+
+/// The single writer of a views directory (the caller holds the ledger's exclusive lock).
+#[derive(Debug)]
+pub struct ViewWriter {
+    dir: PathBuf,
+    files: [File; 4],
+    /// The state including staged events.
+    heads: Heads,
+    /// Lengths committed in the `heads` file on disk.
+    committed: [u64; 4],
+    /// Lengths written to the files (committed or not); staged bytes beyond are in `buffers`.
+    written: [u64; 4],
+    buffers: [Vec<u8>; 4],
+    account_numbers: HashMap<String, u32>,
+    person_numbers: HashMap<String, u32>,
+    /// Transactions staged by this writer, by txn id, for reversals.
+    txns_seen: HashMap<String, TxnFacts>,
+    poisoned: bool,
+}
+
+fn lengths(heads: &Heads) -> [u64; 4] {
+    [
+        heads.events_len,
+        heads.txns_len,
+        heads.txndata_len,
+        heads.times_len,
+    ]
+}
+
+impl ViewWriter {
+    /// Opens the views in `dir`, creating an empty set (directory mode 0700) when there is
+    /// no `heads`, and truncating any tail beyond the committed lengths.
+    pub fn open(dir: &Path) -> Result<ViewWriter, ViewError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| ViewError::io(dir, e))?;
+        let heads_path = dir.join(HEADS_FILE);
+        let heads = match std::fs::read(&heads_path) {
+            Ok(bytes) => Some(Heads::decode(&bytes, &heads_path)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(ViewError::io(heads_path, e)),
+        };
+        let fresh = heads.is_none();
+        let heads = heads.unwrap_or_default();
+        let open = |name: &str| {
+            let path = dir.join(name);
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(fresh)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| ViewError::io(path, e))
+        };
+        let files = [
+            open(FILES[EV])?,
+            open(FILES[TX])?,
+            open(FILES[TD])?,
+            open(FILES[TM])?,
+        ];
+        let committed = lengths(&heads);
+        for (i, file) in files.iter().enumerate() {
+            truncate_tail(file, &dir.join(FILES[i]), committed[i])?;
+        }
+        let account_numbers = numbering(heads.accounts.iter().map(|a| &a.id));
+        let person_numbers = numbering(heads.persons.iter().map(|p| &p.id));
+        let writer = ViewWriter {
+            dir: dir.to_path_buf(),
+            files,
+            heads,
+            committed,
+            written: committed,
+            buffers: Default::default(),
+            account_numbers,
+            person_numbers,
+            txns_seen: HashMap::new(),
+            poisoned: false,
+        };
+        if fresh {
+            writer.write_heads()?;
+        }
+        Ok(writer)
+    }
+
+    /// The directory written.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The state including staged, uncommitted events.
+    pub fn heads(&self) -> &Heads {
+        &self.heads
+    }
+
+    /// The last seq staged (equal to the committed checkpoint after [`ViewWriter::commit`]).
+    pub fn checkpoint(&self) -> u64 {
+        self.heads.checkpoint
+    }
+
+    /// True when staged events wait for [`ViewWriter::commit`].
+    pub fn has_staged(&self) -> bool {
+        lengths(&self.heads) != self.committed
+    }
+
+    /// A reader of the committed state; call after [`ViewWriter::commit`].
+    pub fn reader(&self) -> Result<ViewReader, ViewError> {
+        if self.has_staged() || self.poisoned {
+            return Err(ViewError::Poisoned);
+        }
+        ViewReader::with_heads(&self.dir, self.heads.clone())
+    }
+
+    /// Adds one event (the next seq) to the views, in memory until [`ViewWriter::commit`].
+    /// After an error the writer refuses further work; open it again.
+    pub fn stage(&mut self, recorded: &Recorded) -> Result<(), ViewError> {
+        if self.poisoned {
+            return Err(ViewError::Poisoned);
+        }
+        let expected = self.heads.checkpoint + 1;
+        if recorded.seq != expected {
+            return Err(ViewError::OutOfOrder {
+                expected,
+                got: recorded.seq,
+            });
+        }
+        let data = recorded.event.data_json();
+        if data.len() > DATA_BYTES_MAX as usize {
+            return Err(ViewError::Limit {
+                what: "event data bytes",
+                value: data.len() as u64,
+                max: u64::from(DATA_BYTES_MAX),
+            });
+        }
+        self.poisoned = true;
+        if recorded.event.is_transaction() {
+            self.stage_txn(recorded, &data)?;
+        } else {
+            self.stage_event(recorded, &data)?;
+        }
+        self.push(TM, &recorded.recorded_at.0.to_le_bytes());
+        self.heads.times_len += 8;
+        self.heads.checkpoint = recorded.seq;
+        if self.buffers.iter().map(Vec::len).sum::<usize>() > BUFFER_BYTES_MAX {
+            self.write_buffers()?;
+        }
+        self.poisoned = false;
+        Ok(())
+    }
+
+    fn push(&mut self, file: usize, bytes: &[u8]) {
+        self.buffers[file].extend_from_slice(bytes);
+    }
+
+    fn stage_event(&mut self, recorded: &Recorded, data: &str) -> Result<(), ViewError> {
+        let pointer = self.heads.events_len + 1;
+        let (prev1, prev2) = match &recorded.event {
+            Event::PersonJoined(_)
+            | Event::PersonLeft(_)
+            | Event::LineSet(_)
+            | Event::LineEnded(_) => {
+                let subject = recorded.event.person().unwrap_or_default();
+                let n = self.person_number(subject)? as usize;
+                let person = &mut self.heads.persons[n];
+                person.joined |= matches!(recorded.event, Event::PersonJoined(_));
+                let prev1 = std::mem::replace(&mut person.chain, pointer);
+                (prev1, std::mem::replace(&mut self.heads.org, pointer))
+            }
+            event => {
+                let subject = event.account().unwrap_or_default();
+                let n = self.account_number(subject)? as usize;
+                let account = &mut self.heads.accounts[n];
+                account.opened |= matches!(event, Event::AccountOpened(_));
+                let prev1 = std::mem::replace(&mut account.chain, pointer);
+                let prev2 = match event {
+                    Event::AccountOpened(d) => self.link_child(d.parent.as_deref(), pointer)?,
+                    Event::ParentChanged(d) => self.link_child(d.parent.as_deref(), pointer)?,
+                    Event::TeamAssigned(_) | Event::TeamUnassigned(_) => {
+                        let assignee = event.person().unwrap_or_default();
+                        let p = self.person_number(assignee)? as usize;
+                        std::mem::replace(&mut self.heads.persons[p].chain, pointer)
+                    }
+                    _ => 0,
+                };
+                (prev1, prev2)
+            }
+        };
+        let header = EventHeader {
+            data_len: data.len() as u32,
+            seq: recorded.seq,
+            effective_at: recorded.effective_at.0,
+            recorded_at: recorded.recorded_at.0,
+            kind: kind_code(recorded.event.kind()).unwrap_or(u8::MAX),
+            prev1,
+            prev2,
+        };
+        let mut bytes = Vec::with_capacity(EVENT_HEADER_BYTES as usize + data.len());
+        header.encode(&mut bytes);
+        bytes.extend_from_slice(data.as_bytes());
+        self.push(EV, &bytes);
+        self.heads.events_len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Puts the record at `pointer` on the child_refs chain of `parent`; returns its prev2.
+    fn link_child(&mut self, parent: Option<&str>, pointer: u64) -> Result<u64, ViewError> {
+        let Some(parent) = parent else { return Ok(0) };
+        let n = self.account_number(parent)? as usize;
+        Ok(std::mem::replace(
+            &mut self.heads.accounts[n].children,
+            pointer,
+        ))
+    }
+
+    fn stage_txn(&mut self, recorded: &Recorded, data: &str) -> Result<(), ViewError> {
+        let seq = recorded.seq;
+        let bad = |message: &str| ViewError::BadEvent {
+            seq,
+            message: message.to_string(),
+        };
+        let account = self.account_number(recorded.event.account().unwrap_or_default())?;
+        let (facts, flags) = match &recorded.event {
+            Event::TxnRecorded(d) => {
+                let currency = d.currency().ok_or_else(|| bad("unknown currency"))?;
+                let code = currency.code().as_bytes();
+                let facts = TxnFacts {
+                    kind: u8::from(d.kind == TxnKind::Purchase),
+                    currency: [code[0], code[1], code[2]],
+                    amount_minor: d.amount_minor().ok_or_else(|| bad("bad amount"))?,
+                };
+                self.txns_seen.insert(d.txn.clone(), facts);
+                (facts, 0)
+            }
+            Event::TxnReversed(d) => {
+                let facts = match self.txns_seen.get(&d.txn) {
+                    Some(facts) => *facts,
+                    None => self.find_txn(account, &d.txn)?.ok_or_else(|| {
+                        bad("reverses a transaction the views do not hold on that account")
+                    })?,
+                };
+                (facts, TXN_FLAG_REVERSAL)
+            }
+            _ => return Err(bad("not a transaction")),
+        };
+        let index = self.heads.txns_len / TXN_RECORD_BYTES;
+        let record = TxnRecord {
+            seq,
+            effective_at: recorded.effective_at.0,
+            recorded_at: recorded.recorded_at.0,
+            amount_minor: facts.amount_minor,
+            prev: std::mem::replace(&mut self.heads.accounts[account as usize].txns, index + 1),
+            data_offset: self.heads.txndata_len,
+            data_len: data.len() as u32,
+            account,
+            kind: facts.kind,
+            flags,
+            currency: facts.currency,
+        };
+        let mut bytes = Vec::with_capacity(TXN_RECORD_BYTES as usize);
+        record.encode(&mut bytes);
+        self.push(TX, &bytes);
+        self.push(TD, data.as_bytes());
+        self.heads.txns_len += TXN_RECORD_BYTES;
+        self.heads.txndata_len += data.len() as u64;
+        Ok(())
+    }
+
+    /// Looks for `transaction.recorded` of `txn` on the account's chain (older than this
+    /// writer's own staging), newest first.
+    fn find_txn(&self, account: u32, txn: &str) -> Result<Option<TxnFacts>, ViewError> {
+        let mut pointer = self.heads.accounts[account as usize].txns;
+        while pointer != 0 {
+            let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
+            self.read_staged(TX, &mut bytes, (pointer - 1) * TXN_RECORD_BYTES)?;
+            let record = TxnRecord::decode(&bytes);
+            if record.prev >= pointer || record.data_len > DATA_BYTES_MAX {
+                return Err(ViewError::corrupt(
+                    self.dir.join(TXNS_FILE),
+                    "bad txn chain",
+                ));
+            }
+            if record.flags & TXN_FLAG_REVERSAL == 0 {
+                let mut data = vec![0u8; record.data_len as usize];
+                self.read_staged(TD, &mut data, record.data_offset)?;
+                if let Ok(Event::TxnRecorded(d)) = std::str::from_utf8(&data)
+                    .map_err(|_| ())
+                    .and_then(|s| Event::parse("transaction.recorded", s).map_err(|_| ()))
+                {
+                    if d.txn == txn {
+                        return Ok(Some(TxnFacts {
+                            kind: record.kind,
+                            currency: record.currency,
+                            amount_minor: record.amount_minor,
+                        }));
+                    }
+                }
+            }
+            pointer = record.prev;
+        }
+        Ok(None)
+    }
+
+    /// Reads staged-or-written bytes of a file at `at`.
+    fn read_staged(&self, file: usize, buf: &mut [u8], at: u64) -> Result<(), ViewError> {
+        let written = self.written[file];
+        let end = at + buf.len() as u64;
+        let in_file = (written.min(end).saturating_sub(at)) as usize;
+        if in_file > 0 {
+            self.files[file]
+                .read_exact_at(&mut buf[..in_file], at)
+                .map_err(|e| ViewError::io(self.dir.join(FILES[file]), e))?;
+        }
+        let rest = &mut buf[in_file..];
+        if rest.is_empty() {
+            return Ok(());
+        }
+        // Here `at + in_file >= written`: the rest lies in the staged buffer.
+        let from = (at + in_file as u64 - written) as usize;
+        let staged = self.buffers[file]
+            .get(from..from + rest.len())
+            .ok_or_else(|| ViewError::corrupt(self.dir.join(FILES[file]), "read beyond staged"))?;
+        rest.copy_from_slice(staged);
+        Ok(())
+    }
+
+    fn account_number(&mut self, id: &str) -> Result<u32, ViewError> {
+        if let Some(&n) = self.account_numbers.get(id) {
+            return Ok(n);
+        }
+        let n = new_number(self.heads.accounts.len(), id)?;
+        self.heads.accounts.push(AccountHead {
+            id: id.to_string(),
+            opened: false,
+            chain: 0,
+            children: 0,
+            txns: 0,
+        });
+        self.account_numbers.insert(id.to_string(), n);
+        let accounts = &self.heads.accounts;
+        let at = self
+            .heads
+            .accounts_sorted
+            .partition_point(|&m| accounts[m as usize].id.as_str() < id);
+        self.heads.accounts_sorted.insert(at, n);
+        Ok(n)
+    }
+
+    fn person_number(&mut self, id: &str) -> Result<u32, ViewError> {
+        if let Some(&n) = self.person_numbers.get(id) {
+            return Ok(n);
+        }
+        let n = new_number(self.heads.persons.len(), id)?;
+        self.heads.persons.push(PersonHead {
+            id: id.to_string(),
+            joined: false,
+            chain: 0,
+        });
+        self.person_numbers.insert(id.to_string(), n);
+        let persons = &self.heads.persons;
+        let at = self
+            .heads
+            .persons_sorted
+            .partition_point(|&m| persons[m as usize].id.as_str() < id);
+        self.heads.persons_sorted.insert(at, n);
+        Ok(n)
+    }
+
+    fn write_buffers(&mut self) -> Result<(), ViewError> {
+        for (i, name) in FILES.iter().enumerate() {
+            if self.buffers[i].is_empty() {
+                continue;
+            }
+            self.files[i]
+                .write_all_at(&self.buffers[i], self.written[i])
+                .map_err(|e| ViewError::io(self.dir.join(name), e))?;
+            self.written[i] += self.buffers[i].len() as u64;
+            self.buffers[i].clear();
+        }
+        Ok(())
+    }
+
+    /// Makes every staged event durable: writes and syncs the data files, then replaces
+    /// `heads` atomically. Readers opened afterwards see the new events.
+    pub fn commit(&mut self) -> Result<(), ViewError> {
+        if self.poisoned {
+            return Err(ViewError::Poisoned);
+        }
+        if !self.has_staged() {
+            return Ok(());
+        }
+        self.poisoned = true;
+        self.write_buffers()?;
+        for (i, name) in FILES.iter().enumerate() {
+            if self.written[i] != self.committed[i] {
+                self.files[i]
+                    .sync_data()
+                    .map_err(|e| ViewError::io(self.dir.join(name), e))?;
+            }
+        }
+        self.write_heads()?;
+        self.committed = lengths(&self.heads);
+        self.poisoned = false;
+        Ok(())
+    }
+
+    fn write_heads(&self) -> Result<(), ViewError> {
+        let tmp = self.dir.join(HEADS_TMP_FILE);
+        let path = self.dir.join(HEADS_FILE);
+        let io_tmp = |e| ViewError::io(&tmp, e);
+        let mut file = File::create(&tmp).map_err(io_tmp)?;
+        std::io::Write::write_all(&mut file, &self.heads.encode()).map_err(io_tmp)?;
+        file.sync_all().map_err(io_tmp)?;
+        drop(file);
+        std::fs::rename(&tmp, &path).map_err(|e| ViewError::io(&path, e))?;
+        sync_dir(&self.dir)
+    }
+}
+
+/// Syncs a directory so that a rename or a new entry in it is durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), ViewError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| ViewError::io(dir, e))
+}
+
+fn new_number(count: usize, id: &str) -> Result<u32, ViewError> {
+    if id.is_empty() || id.len() > ID_BYTES_MAX {
+        return Err(ViewError::Limit {
+            what: "id bytes",
+            value: id.len() as u64,
+            max: ID_BYTES_MAX as u64,
+        });
+    }
+    if count as u64 >= ENTITIES_MAX {
+        return Err(ViewError::Limit {
+            what: "accounts or persons",
+            value: count as u64 + 1,
+            max: ENTITIES_MAX,
+        });
+    }
+    Ok(count as u32)
+}
+
+fn numbering<'a>(ids: impl Iterator<Item = &'a String>) -> HashMap<String, u32> {
+    ids.enumerate()
+        .map(|(n, id)| (id.clone(), n as u32))
+        .collect()
+}
+
+/// Cuts a file back to its committed length (a torn tail from a crash); a file shorter than
+/// committed is corrupt.
+fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<(), ViewError> {
+    let len = file.metadata().map_err(|e| ViewError::io(path, e))?.len();
+    if len < committed {
+        return Err(ViewError::corrupt(
+            path,
+            format!("{len} bytes, but heads commits {committed}"),
+        ));
+    }
+    if len > committed {
+        file.set_len(committed)
+            .map_err(|e| ViewError::io(path, e))?;
+        file.sync_all().map_err(|e| ViewError::io(path, e))?;
+    }
+    Ok(())
+}
