@@ -256,3 +256,148 @@ mod tests {
         assert_eq!(split_point(1 << 40), 1 << 39);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The subtree source of an in-memory tree, computed from its leaves.
+    struct Mem(Vec<Hash>);
+
+    impl SubtreeSource for Mem {
+        fn subtree(&mut self, level: u8, index: u64) -> Result<Hash, crate::LogError> {
+            let start = (index << level) as usize;
+            Ok(naive_mth(&self.0[start..start + (1usize << level)]))
+        }
+    }
+
+    /// RFC 6962 §2.1 MTH over envelope hashes, straight from the definition.
+    fn naive_mth(d: &[Hash]) -> Hash {
+        match d.len() {
+            0 => *blake3::hash(b"").as_bytes(),
+            1 => leaf_hash(&d[0]),
+            n => {
+                let k = 1 << (usize::BITS - 1 - (n - 1).leading_zeros());
+                node_hash(&naive_mth(&d[..k]), &naive_mth(&d[k..]))
+            }
+        }
+    }
+
+    /// RFC 6962 §2.1.1 PATH(m, D[n]).
+    fn naive_path(m: usize, d: &[Hash]) -> Vec<Hash> {
+        let n = d.len();
+        if n <= 1 {
+            return vec![];
+        }
+        let k = 1 << (usize::BITS - 1 - (n - 1).leading_zeros());
+        if m < k {
+            let mut p = naive_path(m, &d[..k]);
+            p.push(naive_mth(&d[k..]));
+            p
+        } else {
+            let mut p = naive_path(m - k, &d[k..]);
+            p.push(naive_mth(&d[..k]));
+            p
+        }
+    }
+
+    /// RFC 6962 §2.1.2 SUBPROOF(m, D[n], b).
+    fn naive_subproof(m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
+        let n = d.len();
+        if m == n {
+            return if b { vec![] } else { vec![naive_mth(d)] };
+        }
+        let k = 1 << (usize::BITS - 1 - (n - 1).leading_zeros());
+        if m <= k {
+            let mut p = naive_subproof(m, &d[..k], b);
+            p.push(naive_mth(&d[k..]));
+            p
+        } else {
+            let mut p = naive_subproof(m - k, &d[k..], false);
+            p.push(naive_mth(&d[..k]));
+            p
+        }
+    }
+
+    fn data(n: usize) -> Vec<Hash> {
+        (0..n as u64)
+            .map(|i| *blake3::hash(&i.to_le_bytes()).as_bytes())
+            .collect()
+    }
+
+    fn flip(h: &Hash) -> Hash {
+        let mut x = *h;
+        x[7] ^= 0x20;
+        x
+    }
+
+    fn check_inclusion(d: &[Hash], m: usize) {
+        let n = d.len() as u64;
+        let mut src = Mem(d.to_vec());
+        let mut proof = Vec::new();
+        inclusion_path(&mut src, m as u64, 0, n, &mut proof).unwrap();
+        assert_eq!(proof, naive_path(m, d), "PATH({m}, {n})");
+        let root = naive_mth(d);
+        let leaf = leaf_hash(&d[m]);
+        assert!(verify_inclusion(&leaf, m as u64, n, &proof, &root));
+        assert!(!verify_inclusion(&flip(&leaf), m as u64, n, &proof, &root));
+        assert!(!verify_inclusion(&leaf, m as u64, n, &proof, &flip(&root)));
+        assert!(!verify_inclusion(&leaf, m as u64 + 1, n, &proof, &root) || n == 1);
+        for i in 0..proof.len() {
+            let mut bad = proof.clone();
+            bad[i] = flip(&bad[i]);
+            assert!(!verify_inclusion(&leaf, m as u64, n, &bad, &root));
+        }
+    }
+
+    fn check_consistency(d: &[Hash], m: usize) {
+        let n = d.len() as u64;
+        let mut src = Mem(d.to_vec());
+        let mut proof = Vec::new();
+        if m > 0 && (m as u64) < n {
+            consistency_path(&mut src, m as u64, 0, n, true, &mut proof).unwrap();
+            assert_eq!(proof, naive_subproof(m, d, true), "PROOF({m}, {n})");
+        }
+        let (old, new) = (naive_mth(&d[..m]), naive_mth(d));
+        assert!(verify_consistency(m as u64, n, &old, &new, &proof));
+        assert!(!verify_consistency(m as u64, n, &flip(&old), &new, &proof));
+        assert!(!verify_consistency(m as u64, n, &old, &flip(&new), &proof) || m == 0);
+        for i in 0..proof.len() {
+            let mut bad = proof.clone();
+            bad[i] = flip(&bad[i]);
+            assert!(!verify_consistency(m as u64, n, &old, &new, &bad));
+        }
+    }
+
+    #[test]
+    fn every_size_up_to_300() {
+        let all = data(300);
+        let mut frontier = Frontier::default();
+        for n in 1..=all.len() {
+            frontier.push(leaf_hash(&all[n - 1]), &mut |_, _, _| {});
+            let d = &all[..n];
+            assert_eq!(frontier.root(), naive_mth(d));
+            let mut src = Mem(d.to_vec());
+            assert_eq!(range_root(&mut src, 0, n as u64).unwrap(), naive_mth(d));
+            for m in 0..n {
+                check_inclusion(d, m);
+                check_consistency(d, m);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn random_large_sizes(n in 301usize..5000, a in any::<u64>(), b in any::<u64>()) {
+            let d = data(n);
+            let m = (a % n as u64) as usize;
+            let old = (b % (n as u64 + 1)) as usize;
+            let mut src = Mem(d.clone());
+            prop_assert_eq!(range_root(&mut src, 0, n as u64).unwrap(), naive_mth(&d));
+            check_inclusion(&d, m);
+            check_consistency(&d, old);
+        }
+    }
+}

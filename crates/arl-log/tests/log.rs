@@ -1,0 +1,602 @@
+//! Behaviour of the log as its callers see it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use arl_log::{merkle, AppendError, Envelope, Hash, LedgerLock, Log, LogError, NewEvent, Outcome};
+use serde_json::{json, Value};
+
+const T0: i64 = 1_709_366_400_000_000; // 2024-03-02T08:00:00Z
+const SECOND: i64 = 1_000_000;
+
+fn ev(stream: &str, kind: &str, data: Value) -> NewEvent {
+    NewEvent::new(kind, stream, "tester", &data).expect("object data")
+}
+
+fn with_id(mut e: NewEvent, id: &str) -> NewEvent {
+    e.id = Some(id.to_owned());
+    e
+}
+
+fn append(log: &mut Log, batch: Vec<NewEvent>, now: i64) -> Vec<Outcome> {
+    let prepared = log.prepare(batch, now).expect("prepare");
+    let outcomes = prepared.outcomes.clone();
+    log.commit(prepared).expect("commit");
+    outcomes
+}
+
+fn all(log: &Log) -> Vec<Envelope> {
+    log.range(1, u64::MAX)
+        .collect::<Result<_, _>>()
+        .expect("range")
+}
+
+fn open(dir: &Path) -> Log {
+    Log::open(&dir.join("log")).expect("open")
+}
+
+/// A few events of every shape: reasons, no reasons, unicode, escapes, imported.
+fn sample(log: &mut Log) {
+    let mut a = with_id(
+        ev(
+            "account/acme",
+            "account.opened",
+            json!({"account": "acme", "name": "ACME \"Corp\" ü\n"}),
+        ),
+        "crm-1",
+    );
+    a.reason = Some("migration ✓".into());
+    a.effective_at = Some(T0 - 86_400 * SECOND);
+    let mut imported = ev(
+        "person/jdoe",
+        "person.joined",
+        json!({"person": "jdoe", "name": "J. Doe"}),
+    );
+    imported.recorded_at = Some(T0 - 10 * SECOND);
+    append(log, vec![imported], T0);
+    let b = ev(
+        "account/acme",
+        "account.renamed",
+        json!({"account": "acme", "name": "Acme"}),
+    );
+    append(log, vec![a, b], T0 + SECOND);
+}
+
+#[test]
+fn export_reverifies_from_the_lines_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    sample(&mut log);
+    let mut prev: Hash = [0; 32];
+    for env in all(&log) {
+        let line = env.to_json_line();
+        assert!(!line.contains('\n'));
+        let mut value: Value = serde_json::from_str(&line).unwrap();
+        let obj = value.as_object_mut().unwrap();
+        let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 12);
+        let hash = obj.remove("hash").unwrap();
+        let mut h = blake3::Hasher::new();
+        h.update(&prev);
+        h.update(arl_log::canonical_json(&value).as_bytes());
+        let hash_hex = h.finalize().to_hex().to_string();
+        assert_eq!(hash.as_str(), Some(hash_hex.as_str()), "{line}");
+        prev = arl_log::parse_hex(&hash_hex).unwrap();
+        assert_eq!(Envelope::from_json_line(&line).unwrap(), env);
+    }
+    assert_eq!(prev, log.head().hash);
+}
+
+#[test]
+fn export_line_has_the_contract_member_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    sample(&mut log);
+    let line = log.get(1).unwrap().unwrap().to_json_line();
+    let order = [
+        "seq",
+        "id",
+        "type",
+        "stream",
+        "version",
+        "recorded_at",
+        "effective_at",
+        "actor",
+        "reason",
+        "imported",
+        "data",
+        "hash",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|k| line.find(&format!("\"{k}\":")).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{line}");
+    assert!(line.contains(r#""reason":null,"imported":true"#), "{line}");
+    assert!(
+        line.contains(r#""recorded_at":"2024-03-02T07:59:50.000000Z""#),
+        "{line}"
+    );
+}
+
+#[test]
+fn strict_decoder_rejects_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    sample(&mut log);
+    let good = log.get(2).unwrap().unwrap().to_json_line();
+    let bad = [
+        good.replace("\"imported\":false", "\"imported\":false,\"extra\":1"),
+        good.replace(",\"reason\":\"migration ✓\"", ""),
+        good.replace(".000000Z", "Z"),
+        good.replace("\"hash\":\"", "\"hash\":\"0"),
+        good.replace("\"data\":{\"account\"", "\"data\":{ \"account\""),
+    ];
+    for line in bad {
+        assert_ne!(line, good);
+        assert!(
+            matches!(
+                Envelope::from_json_line(&line),
+                Err(LogError::BadEnvelope { .. })
+            ),
+            "{line}"
+        );
+    }
+}
+
+fn fingerprint(log: &Log) -> (arl_log::Head, Vec<String>) {
+    (
+        log.head(),
+        all(log).iter().map(Envelope::to_json_line).collect(),
+    )
+}
+
+#[test]
+fn stale_expected_version_leaves_the_log_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    sample(&mut log);
+    let before = fingerprint(&log);
+    assert_eq!(log.stream_version("account/acme").unwrap(), 2);
+    let mut ok = ev("account/acme", "x", json!({"n": 1}));
+    ok.expected_version = Some(2);
+    let mut stale = ev("account/acme", "x", json!({"n": 2}));
+    stale.expected_version = Some(2); // the first event of the batch made it 3
+    match log.prepare(vec![ok, stale], T0 + 5 * SECOND) {
+        Err(AppendError::StaleVersion {
+            index: 1,
+            expected: 2,
+            actual: 3,
+            stream,
+        }) => assert_eq!(stream, "account/acme"),
+        other => panic!("{other:?}"),
+    }
+    drop(log);
+    let log = open(dir.path());
+    assert_eq!(fingerprint(&log), before);
+    log.verify(&mut |_| {}).unwrap();
+}
+
+#[test]
+fn conflicting_id_leaves_the_log_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    sample(&mut log);
+    let before = fingerprint(&log);
+    let other = with_id(
+        ev(
+            "account/acme",
+            "account.opened",
+            json!({"account": "acme", "name": "Other"}),
+        ),
+        "crm-1",
+    );
+    match log.prepare(vec![ev("s/1", "x", json!({})), other], T0 + 5 * SECOND) {
+        Err(AppendError::IdConflict {
+            index: 1,
+            id,
+            seq: 2,
+        }) => assert_eq!(id, "crm-1"),
+        other => panic!("{other:?}"),
+    }
+    let a = with_id(ev("s/1", "x", json!({"n": 1})), "new-1");
+    let b = with_id(ev("s/1", "x", json!({"n": 2})), "new-1");
+    assert!(matches!(
+        log.prepare(vec![a, b], T0),
+        Err(AppendError::IdConflict {
+            index: 1,
+            seq: 4,
+            ..
+        })
+    ));
+    assert_eq!(fingerprint(&log), before);
+}
+
+#[test]
+fn duplicate_with_identical_content_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    sample(&mut log);
+    let head = log.head();
+    // Stored with an explicit effective_at: the same one, or none, is a duplicate.
+    let mut same = with_id(
+        ev(
+            "account/acme",
+            "account.opened",
+            json!({"name": "ACME \"Corp\" ü\n", "account": "acme"}),
+        ),
+        "crm-1",
+    );
+    let no_time = same.clone();
+    same.effective_at = Some(T0 - 86_400 * SECOND);
+    let mut other_time = same.clone();
+    other_time.effective_at = Some(T0);
+    let fresh = with_id(ev("s/2", "y", json!({})), "fresh");
+    let outcomes = append(
+        &mut log,
+        vec![same, no_time, fresh.clone(), fresh],
+        T0 + 9 * SECOND,
+    );
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Duplicate { seq: 2 },
+            Outcome::Duplicate { seq: 2 },
+            Outcome::Appended { seq: 4 },
+            Outcome::Duplicate { seq: 4 }
+        ]
+    );
+    assert_eq!(log.head().seq, head.seq + 1);
+    assert!(matches!(
+        log.prepare(vec![other_time], T0 + 9 * SECOND),
+        Err(AppendError::IdConflict {
+            index: 0,
+            seq: 2,
+            ..
+        })
+    ));
+    assert_eq!(log.lookup_id("crm-1").unwrap(), Some(2));
+    assert_eq!(log.lookup_id("fresh").unwrap(), Some(4));
+    assert_eq!(log.lookup_id("nope").unwrap(), None);
+}
+
+#[test]
+fn imported_recorded_at_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let imported = |t: i64| {
+        let mut e = ev("s/1", "x", json!({"t": t}));
+        e.recorded_at = Some(t);
+        e
+    };
+    append(
+        &mut log,
+        vec![imported(T0 - 100), imported(T0 - 100), imported(T0 - 50)],
+        T0,
+    );
+    let expect = |r: Result<_, AppendError>, index: usize, words: &str| match r {
+        Err(AppendError::ImportedTime { index: i, reason }) => {
+            assert_eq!(i, index);
+            assert!(reason.contains(words), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    };
+    expect(log.prepare(vec![imported(T0 + 1)], T0), 0, "future");
+    expect(log.prepare(vec![imported(T0 - 60)], T0), 0, "ledger's last");
+    expect(
+        log.prepare(vec![imported(T0 - 10), imported(T0 - 20)], T0),
+        1,
+        "previous event",
+    );
+    // Non-imported events never go back in time, whatever the clock says.
+    append(
+        &mut log,
+        vec![ev("s/1", "x", json!({}))],
+        T0 - 1_000 * SECOND,
+    );
+    let last = log.get(4).unwrap().unwrap();
+    assert_eq!(
+        (last.recorded_at, last.effective_at, last.imported),
+        (T0 - 50, T0 - 50, false)
+    );
+    let envs = all(&log);
+    assert!(envs[..3].iter().all(|e| e.imported));
+    assert!(envs
+        .windows(2)
+        .all(|w| w[0].recorded_at <= w[1].recorded_at));
+}
+
+#[test]
+fn streams_versions_and_ranges_across_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    for round in 0..7 {
+        let batch = (0..100)
+            .map(|i| ev(&format!("s/{}", i % 3), "x", json!({"r": round, "i": i})))
+            .collect();
+        append(&mut log, batch, T0 + round);
+    }
+    assert_eq!(log.head().seq, 700);
+    assert_eq!(log.stream_version("s/0").unwrap(), 238);
+    assert_eq!(log.stream_version("absent").unwrap(), 0);
+    let s1 = log.stream("s/1").unwrap();
+    assert_eq!(s1.len(), 231);
+    assert!(s1
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.version == i as u64 + 1 && e.stream == "s/1"));
+    let seqs: Vec<u64> = log.range(250, 520).map(|e| e.unwrap().seq).collect();
+    assert_eq!(seqs, (250..=520).collect::<Vec<_>>());
+    assert_eq!(log.range(690, 10_000).count(), 11);
+    assert_eq!(log.range(5, 4).count(), 0);
+    assert!(log.get(701).unwrap().is_none());
+    let mut seen = Vec::new();
+    assert_eq!(log.verify(&mut |s| seen.push(s)).unwrap(), log.head());
+    assert_eq!(seen, vec![256, 512, 700]);
+}
+
+/// Every root, and a spread of proofs, agree with a naive RFC 6962 tree over the stored
+/// envelope hashes, including sizes whose subtrees come from stored nodes (level >= 8).
+#[test]
+fn stored_merkle_tree_agrees_with_naive() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    for (i, size) in [1usize, 254, 3, 300, 467, 1].into_iter().enumerate() {
+        let batch = (0..size)
+            .map(|j| ev("s/m", "x", json!({"b": i, "j": j})))
+            .collect();
+        append(&mut log, batch, T0);
+    }
+    let d: Vec<Hash> = all(&log).iter().map(|e| e.hash).collect();
+    assert_eq!(d.len(), 1026);
+    for n in 0..=d.len() {
+        assert_eq!(
+            log.root_at(n as u64).unwrap(),
+            naive_mth(&d[..n]),
+            "size {n}"
+        );
+    }
+    for n in [
+        1usize, 2, 255, 256, 257, 511, 512, 513, 700, 1024, 1025, 1026,
+    ] {
+        let root = naive_mth(&d[..n]);
+        for m in (0..n).step_by(37).chain([n - 1]) {
+            let proof = log.inclusion_proof(m as u64 + 1, n as u64).unwrap();
+            assert!(merkle::verify_inclusion(
+                &merkle::leaf_hash(&d[m]),
+                m as u64,
+                n as u64,
+                &proof,
+                &root
+            ));
+        }
+        for old in (0..=n).step_by(29).chain([n]) {
+            let proof = log.consistency_proof(old as u64, n as u64).unwrap();
+            assert!(
+                merkle::verify_consistency(
+                    old as u64,
+                    n as u64,
+                    &naive_mth(&d[..old]),
+                    &root,
+                    &proof
+                ),
+                "{old} {n}"
+            );
+        }
+    }
+    assert!(matches!(
+        log.root_at(1027),
+        Err(LogError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        log.inclusion_proof(0, 5),
+        Err(LogError::OutOfRange { .. })
+    ));
+}
+
+fn naive_mth(d: &[Hash]) -> Hash {
+    match d.len() {
+        0 => *blake3::hash(b"").as_bytes(),
+        1 => merkle::leaf_hash(&d[0]),
+        n => {
+            let k = 1 << (usize::BITS - 1 - (n - 1).leading_zeros());
+            merkle::node_hash(&naive_mth(&d[..k]), &naive_mth(&d[k..]))
+        }
+    }
+}
+
+#[test]
+fn atomic_and_durable_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    sample(&mut log);
+    let before = fingerprint(&log);
+    // A batch that is prepared but never committed leaves no trace.
+    let _ = log
+        .prepare(vec![ev("s/9", "x", json!({}))], T0 + 60 * SECOND)
+        .unwrap();
+    drop(log);
+    let mut log = open(dir.path());
+    assert_eq!(fingerprint(&log), before);
+    assert_eq!(log.verify(&mut |_| {}).unwrap(), before.0);
+    // A batch prepared against an older head is refused.
+    let stale = log
+        .prepare(vec![ev("s/9", "x", json!({}))], T0 + 60 * SECOND)
+        .unwrap();
+    append(&mut log, vec![ev("s/9", "y", json!({}))], T0 + 60 * SECOND);
+    assert!(matches!(
+        log.commit(stale),
+        Err(LogError::StalePrepared { .. })
+    ));
+}
+
+#[test]
+fn tamper_detection_names_the_first_bad_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    for round in 0..3 {
+        let batch = (0..200)
+            .map(|i| ev("s/t", "x", json!({"name": format!("n{round}-{i}")})))
+            .collect();
+        append(&mut log, batch, T0);
+    }
+    drop(log);
+    {
+        let db = sled::open(dir.path().join("log")).unwrap();
+        let key = [b"B".as_slice(), &1u64.to_be_bytes()].concat();
+        let mut block = db.get(&key).unwrap().unwrap().to_vec();
+        // seq 300 is frame 43 of block 1 (seqs 257..); its data holds "n1-99".
+        let at = block.windows(5).position(|w| w == b"n1-99").unwrap();
+        block[at] = b'm';
+        db.insert(&key, block).unwrap();
+        db.flush().unwrap();
+    }
+    let log = open(dir.path());
+    match log.verify(&mut |_| {}) {
+        Err(LogError::Integrity { seq: 300, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    drop(log);
+    {
+        let db = sled::open(dir.path().join("log")).unwrap();
+        let key = [b"N".as_slice(), &[8u8], &0u64.to_be_bytes()].concat();
+        db.insert(&key, &[7u8; 32]).unwrap();
+        db.flush().unwrap();
+    }
+    let log = open(dir.path());
+    match log.verify(&mut |_| {}) {
+        Err(LogError::Integrity { seq: 256, reason }) => {
+            assert!(reason.contains("Merkle node"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(log);
+    {
+        let db = sled::open(dir.path().join("log")).unwrap();
+        db.insert(b"M", b"garbage".as_slice()).unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(
+        Log::open(&dir.path().join("log")),
+        Err(LogError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn limits_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let ok = with_id(
+        ev("s/1", "x", json!({})),
+        &"a".repeat(arl_log::MAX_ID_BYTES),
+    );
+    append(&mut log, vec![ok], T0);
+    let long = with_id(
+        ev("s/1", "x", json!({})),
+        &"a".repeat(arl_log::MAX_ID_BYTES + 1),
+    );
+    assert!(matches!(
+        log.prepare(vec![long], T0),
+        Err(AppendError::InvalidEvent { index: 0, .. })
+    ));
+    let big = ev(
+        "s/1",
+        "x",
+        json!({"t": "x".repeat(arl_log::MAX_DATA_BYTES - 8)}),
+    );
+    assert_eq!(big.data.get().len(), arl_log::MAX_DATA_BYTES);
+    append(&mut log, vec![big], T0);
+    let too_big = ev(
+        "s/1",
+        "x",
+        json!({"t": "x".repeat(arl_log::MAX_DATA_BYTES - 7)}),
+    );
+    assert!(matches!(
+        log.prepare(vec![too_big], T0),
+        Err(AppendError::InvalidEvent { index: 0, .. })
+    ));
+    let mut early = ev("s/1", "x", json!({}));
+    early.effective_at = Some(arl_log::TIME_MIN_MICROS - 1);
+    assert!(matches!(
+        log.prepare(vec![early], T0),
+        Err(AppendError::InvalidEvent { .. })
+    ));
+    log.verify(&mut |_| {}).unwrap();
+}
+
+#[test]
+fn lock_is_exclusive_with_a_helpful_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = LedgerLock::exclusive(dir.path(), Duration::from_secs(1)).unwrap();
+    let err = LedgerLock::exclusive(dir.path(), Duration::from_millis(30)).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("ledger busy: another process holds")
+            && text.contains("raise --lock-timeout"),
+        "{text}"
+    );
+    assert!(LedgerLock::shared(dir.path(), Duration::from_millis(30)).is_err());
+    drop(held);
+    let a = LedgerLock::shared(dir.path(), Duration::from_millis(30)).unwrap();
+    let b = LedgerLock::shared(dir.path(), Duration::from_millis(30)).unwrap();
+    assert!(LedgerLock::exclusive(dir.path(), Duration::from_millis(30)).is_err());
+    drop((a, b));
+    LedgerLock::exclusive(dir.path(), Duration::from_millis(30)).unwrap();
+}
+
+const CRASH_BATCH: usize = 500;
+
+/// Run by `crash_consistency` in a child process, which it kills mid-append.
+#[test]
+#[ignore = "run as a child of crash_consistency"]
+fn crash_child_appends_forever() {
+    let Ok(dir) = std::env::var("ARL_CRASH_DIR") else {
+        return;
+    };
+    let mut log = Log::open(Path::new(&dir)).unwrap();
+    for round in 0.. {
+        let batch = (0..CRASH_BATCH)
+            .map(|i| {
+                ev(
+                    &format!("s/{}", i % 7),
+                    "x",
+                    json!({"round": round, "i": i, "pad": "p".repeat(200)}),
+                )
+            })
+            .collect();
+        append(&mut log, batch, T0 + round);
+    }
+}
+
+#[test]
+fn crash_consistency() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("log");
+    for kill_after_ms in [150u64, 400, 900] {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "crash_child_appends_forever",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("ARL_CRASH_DIR", &log_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let log = Log::open(&log_dir).unwrap();
+        let head = log.verify(&mut |_| {}).unwrap();
+        assert_eq!(head.seq % CRASH_BATCH as u64, 0, "a partial batch survived");
+        if kill_after_ms == 900 {
+            assert!(
+                head.seq > 0,
+                "the child appended nothing before it was killed"
+            );
+        }
+        assert!(log.get(head.seq + 1).unwrap().is_none());
+    }
+}
