@@ -24,10 +24,15 @@
 
 mod error;
 pub mod format;
+mod ledger;
 mod reader;
 mod scan;
 mod writer;
 
 pub use error::ViewError;
+pub use ledger::{
+    open_reader, recorded_from_envelope, AppendFailure, AppendOptions, AppendReport, FailureKind,
+    Ledger, LOG_DIR, VIEWS_DIR,
+};
 pub use reader::ViewReader;
 pub use writer::ViewWriter;

@@ -1,0 +1,409 @@
+//! [`Ledger`]: the writer side. Holds the exclusive lock, the log, the views and an
+//! in-memory index for validation, and keeps the views in step with the log.
+//!
+//! Order of an append: prepare in the log (no writes), validate every new event in order
+//! against the in-memory index, commit to the log (durable), then stage and commit the views
+//! (durable). A crash between the last two leaves the views behind the log; the next
+//! [`Ledger::open`] appends the missing seqs from the log.
+
+use crate::format::HEADS_FILE;
+use crate::writer::sync_dir;
+use crate::{ViewError, ViewReader, ViewWriter};
+use arl_domain::{Event, InputEvent, Recorded, Timestamp};
+use arl_fold::{MemIndex, Source};
+use arl_log::{AppendError, Envelope, Head, LedgerLock, Log, LogError, NewEvent, Outcome};
+use serde_json::value::RawValue;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Directory names inside the ledger directory.
+pub const LOG_DIR: &str = "log";
+pub const VIEWS_DIR: &str = "views";
+/// A replay builds here, then swaps it in.
+pub const VIEWS_NEW_DIR: &str = "views.new";
+/// The previous views during a replay's swap.
+pub const VIEWS_OLD_DIR: &str = "views.old";
+/// Events between two progress calls of a replay.
+const REPLAY_PROGRESS_EVENTS: u64 = 65_536;
+
+/// How to append a batch.
+#[derive(Debug, Clone)]
+pub struct AppendOptions {
+    /// Input lines carry `recorded_at` (migration of history).
+    pub imported: bool,
+    /// The actor of lines that name none.
+    pub actor: String,
+    /// The record time of events that are not imported.
+    pub now: Timestamp,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendReport {
+    pub appended: u64,
+    pub duplicates: u64,
+    pub head: Head,
+    /// One per input event, in input order.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Why a batch was rejected (with the ledger unchanged), or failed while being stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// A field breaks a limit of the log.
+    Invalid,
+    /// A rule of the contract's §3.
+    Rule,
+    /// `expected_version` did not match.
+    StaleVersion,
+    /// The id is taken by an event with other content.
+    IdConflict,
+    /// An imported `recorded_at` breaks the ordering rules.
+    ImportedTime,
+    /// Too many events in one batch.
+    BatchTooLarge,
+    /// Reading or writing the log or the views failed.
+    Storage,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Invalid => "invalid",
+            FailureKind::Rule => "rule",
+            FailureKind::StaleVersion => "stale_version",
+            FailureKind::IdConflict => "id_conflict",
+            FailureKind::ImportedTime => "imported_time",
+            FailureKind::BatchTooLarge => "batch_too_large",
+            FailureKind::Storage => "storage",
+        }
+    }
+}
+
+/// A failed append. `index` is the 0-based position in the batch of the event at fault,
+/// when one is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AppendFailure {
+    pub index: Option<usize>,
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl AppendFailure {
+    fn storage(message: impl std::fmt::Display) -> AppendFailure {
+        AppendFailure {
+            index: None,
+            kind: FailureKind::Storage,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<AppendError> for AppendFailure {
+    fn from(e: AppendError) -> AppendFailure {
+        let (index, kind) = match &e {
+            AppendError::StaleVersion { index, .. } => (Some(*index), FailureKind::StaleVersion),
+            AppendError::IdConflict { index, .. } => (Some(*index), FailureKind::IdConflict),
+            AppendError::ImportedTime { index, .. } => (Some(*index), FailureKind::ImportedTime),
+            AppendError::InvalidEvent { index, .. } => (Some(*index), FailureKind::Invalid),
+            AppendError::BatchTooLarge { .. } => (None, FailureKind::BatchTooLarge),
+            AppendError::Log(_) => (None, FailureKind::Storage),
+        };
+        AppendFailure {
+            index,
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The ledger opened for writing: exclusive lock, log, views, validation index.
+pub struct Ledger {
+    dir: PathBuf,
+    log: Log,
+    views: ViewWriter,
+    index: MemIndex,
+    _lock: LedgerLock,
+}
+
+/// The typed event of a stored envelope.
+pub fn recorded_from_envelope(envelope: &Envelope) -> Result<Recorded, ViewError> {
+    let event =
+        Event::parse(&envelope.kind, envelope.data.get()).map_err(|e| ViewError::BadEvent {
+            seq: envelope.seq,
+            message: e.to_string(),
+        })?;
+    Ok(Recorded {
+        seq: envelope.seq,
+        effective_at: Timestamp(envelope.effective_at),
+        recorded_at: Timestamp(envelope.recorded_at),
+        event,
+    })
+}
+
+/// Opens a ledger for a query: a shared lock and the views, never the log.
+pub fn open_reader(
+    ledger_dir: &Path,
+    lock_timeout: Duration,
+) -> Result<(LedgerLock, ViewReader), ViewError> {
+    let views = ledger_dir.join(VIEWS_DIR);
+    if !ledger_dir.is_dir() {
+        return Err(ViewError::Missing {
+            path: views.join(HEADS_FILE),
+        });
+    }
+    let lock = LedgerLock::shared(ledger_dir, lock_timeout)?;
+    let reader = ViewReader::open(&views)?;
+    Ok((lock, reader))
+}
+
+impl Ledger {
+    /// Opens (or creates, mode 0700) the ledger in `ledger_dir` for writing, waiting up to
+    /// `lock_timeout` for the exclusive lock; brings the views up to the log's head and
+    /// loads the validation index from them.
+    pub fn open(ledger_dir: &Path, lock_timeout: Duration) -> Result<Ledger, ViewError> {
+        let lock = LedgerLock::exclusive(ledger_dir, lock_timeout)?;
+        let log = Log::open(&ledger_dir.join(LOG_DIR))?;
+        recover_swap(ledger_dir)?;
+        let views = ViewWriter::open(&ledger_dir.join(VIEWS_DIR))?;
+        let mut ledger = Ledger {
+            dir: ledger_dir.to_path_buf(),
+            log,
+            views,
+            index: MemIndex::without_txn_events(),
+            _lock: lock,
+        };
+        ledger.catch_up()?;
+        let mut index = MemIndex::without_txn_events();
+        ledger.views.reader()?.scan(&mut |recorded| {
+            index.insert(recorded);
+            Ok(())
+        })?;
+        ledger.index = index;
+        Ok(ledger)
+    }
+
+    /// Appends to the views every seq the log has and they lack.
+    fn catch_up(&mut self) -> Result<(), ViewError> {
+        let head = self.log.head().seq;
+        let checkpoint = self.views.checkpoint();
+        if checkpoint > head {
+            return Err(ViewError::AheadOfLog {
+                views: checkpoint,
+                log: head,
+            });
+        }
+        for envelope in self.log.range(checkpoint + 1, head) {
+            self.views.stage(&recorded_from_envelope(&envelope?)?)?;
+        }
+        self.views.commit()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The validation index (transactions kept as rows and ids only, not as events).
+    pub fn index(&self) -> &MemIndex {
+        &self.index
+    }
+
+    /// A reader of the committed views, for queries inside the writing process.
+    pub fn reader(&self) -> Result<ViewReader, ViewError> {
+        self.views.reader()
+    }
+
+    /// Appends a batch: all of it or, on any error before the log commit, none of it.
+    pub fn append(
+        &mut self,
+        batch: Vec<InputEvent>,
+        opts: &AppendOptions,
+    ) -> Result<AppendReport, AppendFailure> {
+        let events = batch
+            .into_iter()
+            .enumerate()
+            .map(|(index, input)| new_event(index, input, opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        let prepared = self.log.prepare(events, opts.now.0)?;
+        let recorded = self.validate(&prepared.envelopes, &prepared.outcomes)?;
+        let checkpoint = self.index.checkpoint() - recorded.len() as u64;
+        let outcomes = prepared.outcomes.clone();
+        let head = match self.log.commit(prepared) {
+            Ok(head) => head,
+            Err(e) => {
+                self.index.rollback_to(checkpoint);
+                return Err(AppendFailure::storage(e));
+            }
+        };
+        self.store_views(&recorded).map_err(|e| {
+            AppendFailure::storage(format!(
+                "the events are stored in the log (head seq {}), but updating the views failed: {e}; they catch up when the ledger is next opened",
+                head.seq
+            ))
+        })?;
+        Ok(AppendReport {
+            appended: recorded.len() as u64,
+            duplicates: (outcomes.len() - recorded.len()) as u64,
+            head,
+            outcomes,
+        })
+    }
+
+    /// Checks each new event in order, adding it to the index so later ones see it; on the
+    /// first broken rule, takes them all out again.
+    fn validate(
+        &mut self,
+        envelopes: &[Envelope],
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Recorded>, AppendFailure> {
+        let checkpoint = self.index.checkpoint();
+        let input_index = |seq: u64| {
+            outcomes
+                .iter()
+                .position(|o| *o == Outcome::Appended { seq })
+        };
+        let mut out = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let checked = recorded_from_envelope(envelope)
+                .map_err(|e| (FailureKind::Invalid, e.to_string()))
+                .and_then(|recorded| {
+                    arl_fold::validate(&self.index, &recorded)
+                        .map(|()| recorded)
+                        .map_err(|e| (FailureKind::Rule, format!("{}: {e}", envelope.kind)))
+                });
+            match checked {
+                Ok(recorded) => {
+                    self.index.insert(recorded.clone());
+                    out.push(recorded);
+                }
+                Err((kind, message)) => {
+                    self.index.rollback_to(checkpoint);
+                    return Err(AppendFailure {
+                        index: input_index(envelope.seq),
+                        kind,
+                        message,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn store_views(&mut self, recorded: &[Recorded]) -> Result<(), ViewError> {
+        let staged = recorded
+            .iter()
+            .try_for_each(|r| self.views.stage(r))
+            .and_then(|()| self.views.commit());
+        if staged.is_err() {
+            // Start again from what is on disk and the log, once.
+            self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
+            self.catch_up()?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds every view file from the log into a fresh directory, checking the hash
+    /// chain on the way, then swaps it in. `progress` gets the last seq done, now and then.
+    pub fn replay(&mut self, progress: &mut dyn FnMut(u64)) -> Result<Head, ViewError> {
+        let head = self.log.head();
+        let new_dir = self.dir.join(VIEWS_NEW_DIR);
+        remove_dir_if_present(&new_dir)?;
+        let mut writer = ViewWriter::open(&new_dir)?;
+        let mut prev = [0u8; 32];
+        for envelope in self.log.range(1, head.seq) {
+            let envelope = envelope?;
+            if envelope.seq != writer.checkpoint() + 1
+                || envelope.compute_hash(&prev) != envelope.hash
+            {
+                return Err(integrity(
+                    envelope.seq,
+                    "the hash does not chain from the previous envelope",
+                ));
+            }
+            prev = envelope.hash;
+            writer.stage(&recorded_from_envelope(&envelope)?)?;
+            if envelope.seq % REPLAY_PROGRESS_EVENTS == 0 {
+                progress(envelope.seq);
+            }
+        }
+        if writer.checkpoint() != head.seq || prev != head.hash {
+            return Err(integrity(
+                writer.checkpoint() + 1,
+                "the log ends before its head",
+            ));
+        }
+        writer.commit()?;
+        progress(head.seq);
+        drop(writer);
+        let views = self.dir.join(VIEWS_DIR);
+        let old = self.dir.join(VIEWS_OLD_DIR);
+        remove_dir_if_present(&old)?;
+        std::fs::rename(&views, &old).map_err(|e| ViewError::io(&views, e))?;
+        std::fs::rename(&new_dir, &views).map_err(|e| ViewError::io(&new_dir, e))?;
+        sync_dir(&self.dir)?;
+        remove_dir_if_present(&old)?;
+        self.views = ViewWriter::open(&views)?;
+        Ok(head)
+    }
+}
+
+fn integrity(seq: u64, reason: &str) -> ViewError {
+    ViewError::Log(LogError::Integrity {
+        seq,
+        reason: reason.to_string(),
+    })
+}
+
+fn new_event(
+    index: usize,
+    input: InputEvent,
+    opts: &AppendOptions,
+) -> Result<NewEvent, AppendFailure> {
+    let data = RawValue::from_string(input.event.data_json()).map_err(|e| AppendFailure {
+        index: Some(index),
+        kind: FailureKind::Invalid,
+        message: e.to_string(),
+    })?;
+    Ok(NewEvent {
+        id: input.id,
+        kind: input.event.kind().to_string(),
+        stream: input.event.stream(),
+        effective_at: input.effective_at.map(|t| t.0),
+        recorded_at: if opts.imported {
+            input.recorded_at.map(|t| t.0)
+        } else {
+            None
+        },
+        actor: input.actor.unwrap_or_else(|| opts.actor.clone()),
+        reason: input.reason,
+        data,
+        expected_version: input.expected_version,
+    })
+}
+
+/// Undoes what a replay interrupted by a crash left: an unfinished `views.new` is dropped;
+/// when `views` itself is gone (crash between the two renames), `views.old` comes back.
+/// Either way the catch-up that follows brings the views to the log's head.
+fn recover_swap(ledger_dir: &Path) -> Result<(), ViewError> {
+    let views = ledger_dir.join(VIEWS_DIR);
+    let old = ledger_dir.join(VIEWS_OLD_DIR);
+    remove_dir_if_present(&ledger_dir.join(VIEWS_NEW_DIR))?;
+    if !views.exists() && old.exists() {
+        std::fs::rename(&old, &views).map_err(|e| ViewError::io(&old, e))?;
+        sync_dir(ledger_dir)?;
+    }
+    remove_dir_if_present(&old)
+}
+
+fn remove_dir_if_present(dir: &Path) -> Result<(), ViewError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ViewError::io(dir, e)),
+    }
+}

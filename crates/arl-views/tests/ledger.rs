@@ -1,0 +1,278 @@
+//! The Ledger: appends through the log and validation into the views; rejected batches leave
+//! everything unchanged; replay and catch-up give the same bytes as incremental appends.
+
+mod common;
+
+use arl_domain::{InputEvent, Timestamp};
+use arl_fold::{MemIndex, Source};
+use arl_log::{LedgerLock, Log};
+use arl_views::{
+    open_reader, recorded_from_envelope, AppendFailure, AppendOptions, FailureKind, Ledger,
+    ViewReader, LOG_DIR, VIEWS_DIR,
+};
+use common::dir_bytes;
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn opts(imported: bool) -> AppendOptions {
+    AppendOptions {
+        imported,
+        actor: "test".into(),
+        now: Timestamp::parse_input("2030-01-01").unwrap(),
+    }
+}
+
+fn parse(lines: &[&str]) -> Vec<InputEvent> {
+    lines
+        .iter()
+        .map(|l| InputEvent::parse_line(l, false).unwrap())
+        .collect()
+}
+
+fn generated(n: u64, seed: u64) -> Vec<InputEvent> {
+    arl_gen::Generator::new(arl_gen::Config::new(n, seed))
+        .map(|l| InputEvent::parse_line(&l, true).unwrap())
+        .collect()
+}
+
+fn append_in_batches(dir: &Path, events: Vec<InputEvent>, batch: usize) {
+    let mut ledger = Ledger::open(dir, WAIT).unwrap();
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<InputEvent> = events.by_ref().take(batch).collect();
+        ledger.append(chunk, &opts(true)).unwrap();
+    }
+}
+
+const OPEN: &str = r#"{"type":"account.opened","data":{"account":"acme","name":"ACME","scope":"global"},"effective_at":"2024-01-01"}"#;
+const JOIN: &str = r#"{"type":"person.joined","data":{"person":"jdoe","name":"J Doe"},"effective_at":"2024-01-01"}"#;
+const ASSIGN: &str = r#"{"type":"team.assigned","data":{"account":"acme","person":"jdoe","role":"media"},"effective_at":"2024-02-01"}"#;
+const SALE: &str = r#"{"type":"transaction.recorded","data":{"account":"acme","txn":"i1","kind":"sale","amount":"10.50","currency":"EUR"},"effective_at":"2024-02-02"}"#;
+
+#[test]
+fn append_then_query_without_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
+    let report = ledger
+        .append(parse(&[OPEN, JOIN, ASSIGN, SALE]), &opts(false))
+        .unwrap();
+    assert_eq!(
+        (report.appended, report.duplicates, report.head.seq),
+        (4, 0, 4)
+    );
+    assert_eq!(
+        ledger
+            .reader()
+            .unwrap()
+            .account_events("acme")
+            .unwrap()
+            .len(),
+        2
+    );
+    drop(ledger);
+    let (_lock, reader) = open_reader(dir.path(), WAIT).unwrap();
+    assert_eq!(reader.account_ids(), vec!["acme"]);
+    assert_eq!(reader.person_events("jdoe").unwrap().len(), 2);
+    assert_eq!(reader.txn_events("acme").unwrap()[0].seq, 4);
+    let missing = tempfile::tempdir().unwrap();
+    assert!(open_reader(&missing.path().join("nothing"), WAIT).is_err());
+    assert!(
+        !missing.path().join("nothing").exists(),
+        "a query creates nothing"
+    );
+}
+
+fn snapshot(dir: &Path) -> (u64, Vec<(String, Vec<u8>)>) {
+    let reader = ViewReader::open(&dir.join(VIEWS_DIR)).unwrap();
+    (Source::checkpoint(&reader), dir_bytes(&dir.join(VIEWS_DIR)))
+}
+
+fn assert_rejected(dir: &Path, lines: &[&str], kind: FailureKind, index: usize) {
+    let before = snapshot(dir);
+    let mut ledger = Ledger::open(dir, WAIT).unwrap();
+    let head = ledger.log().head();
+    let index_checkpoint = ledger.index().checkpoint();
+    let failure: AppendFailure = ledger.append(parse(lines), &opts(false)).unwrap_err();
+    assert_eq!(
+        (failure.kind, failure.index),
+        (kind, Some(index)),
+        "{failure}"
+    );
+    assert_eq!(ledger.log().head(), head, "log head unchanged");
+    assert_eq!(
+        ledger.index().checkpoint(),
+        index_checkpoint,
+        "index rolled back"
+    );
+    // The batch may still be appended once fixed: the index forgot the rejected events.
+    drop(ledger);
+    assert_eq!(snapshot(dir), before, "every view file unchanged");
+}
+
+#[test]
+fn rejected_batches_leave_log_and_views_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    Ledger::open(dir.path(), WAIT)
+        .unwrap()
+        .append(parse(&[OPEN, JOIN]), &opts(false))
+        .unwrap();
+    // Rule: the second event assigns a person who never joined.
+    let ghost =
+        r#"{"type":"team.assigned","data":{"account":"acme","person":"ghost","role":"media"}}"#;
+    assert_rejected(dir.path(), &[ASSIGN, ghost], FailureKind::Rule, 1);
+    // Rule within the batch: the same assignment twice.
+    assert_rejected(dir.path(), &[SALE, ASSIGN, ASSIGN], FailureKind::Rule, 2);
+    // Stale expected_version: the account stream is at version 1.
+    let stale =
+        r#"{"type":"account.renamed","data":{"account":"acme","name":"X"},"expected_version":7}"#;
+    assert_rejected(dir.path(), &[SALE, stale], FailureKind::StaleVersion, 1);
+    // After all that, the good batch goes in.
+    let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
+    let report = ledger.append(parse(&[ASSIGN, SALE]), &opts(false)).unwrap();
+    assert_eq!(report.head.seq, 4);
+    let again = ledger.append(parse(&[ASSIGN]), &opts(false)).unwrap_err();
+    assert_eq!(again.kind, FailureKind::Rule);
+}
+
+#[test]
+fn replay_is_byte_identical_to_incremental_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    append_in_batches(dir.path(), generated(3_000, 7), 37);
+    let incremental = dir_bytes(&dir.path().join(VIEWS_DIR));
+    let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
+    let mut calls = Vec::new();
+    let head = ledger.replay(&mut |seq| calls.push(seq)).unwrap();
+    assert_eq!((head.seq, calls.last().copied()), (3_000, Some(3_000)));
+    assert_eq!(dir_bytes(&dir.path().join(VIEWS_DIR)), incremental);
+    // The ledger goes on appending after a replay.
+    let more = r#"{"type":"person.joined","data":{"person":"late-joiner","name":"L"}}"#;
+    let report = ledger.append(parse(&[more]), &opts(false)).unwrap();
+    assert_eq!(report.head.seq, 3_001);
+    assert_eq!(
+        ledger
+            .reader()
+            .unwrap()
+            .person_events("late-joiner")
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!dir.path().join("views.new").exists() && !dir.path().join("views.old").exists());
+}
+
+#[test]
+fn views_catch_up_when_the_log_is_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = generated(1_500, 3);
+    let (first, rest) = events.split_at(900);
+    append_in_batches(dir.path(), first.to_vec(), 100);
+    {
+        // A crash after the log commit, before the views commit: write to the log alone.
+        let _lock = LedgerLock::exclusive(dir.path(), WAIT).unwrap();
+        let mut log = Log::open(&dir.path().join(LOG_DIR)).unwrap();
+        let batch: Vec<_> = rest
+            .iter()
+            .map(|input| {
+                let data =
+                    serde_json::value::RawValue::from_string(input.event.data_json()).unwrap();
+                arl_log::NewEvent {
+                    id: input.id.clone(),
+                    kind: input.event.kind().into(),
+                    stream: input.event.stream(),
+                    effective_at: input.effective_at.map(|t| t.0),
+                    recorded_at: input.recorded_at.map(|t| t.0),
+                    actor: input.actor.clone().unwrap_or_else(|| "test".into()),
+                    reason: input.reason.clone(),
+                    data,
+                    expected_version: None,
+                }
+            })
+            .collect();
+        let prepared = log.prepare(batch, opts(true).now.0).unwrap();
+        log.commit(prepared).unwrap();
+    }
+    assert_eq!(
+        snapshot(dir.path()).0,
+        900,
+        "a query sees the committed views"
+    );
+    let ledger = Ledger::open(dir.path(), WAIT).unwrap();
+    assert_eq!(ledger.index().checkpoint(), 1_500);
+    drop(ledger);
+    let caught_up = dir_bytes(&dir.path().join(VIEWS_DIR));
+    let clean = tempfile::tempdir().unwrap();
+    append_in_batches(clean.path(), events, 1_500);
+    assert_eq!(caught_up, dir_bytes(&clean.path().join(VIEWS_DIR)));
+}
+
+#[test]
+fn views_agree_with_the_in_memory_index() {
+    let dir = tempfile::tempdir().unwrap();
+    append_in_batches(dir.path(), generated(4_000, 11), 500);
+    let ledger = Ledger::open(dir.path(), WAIT).unwrap();
+    let mut index = MemIndex::new();
+    for envelope in ledger.log().range(1, u64::MAX) {
+        index.insert(recorded_from_envelope(&envelope.unwrap()).unwrap());
+    }
+    let reader = ledger.reader().unwrap();
+    let seqs = |v: Vec<std::sync::Arc<arl_domain::Recorded>>| {
+        let mut s: Vec<u64> = v.iter().map(|r| r.seq).collect();
+        s.sort();
+        s
+    };
+    let accounts = reader.account_ids();
+    assert_eq!(accounts, index.account_ids().unwrap());
+    assert_eq!(reader.person_ids(), index.person_ids().unwrap());
+    assert!(accounts.len() > 10);
+    for id in &accounts {
+        assert_eq!(
+            seqs(reader.account_events(id).unwrap()),
+            seqs(index.account_events(id).unwrap())
+        );
+        assert_eq!(
+            seqs(reader.child_refs(id).unwrap()),
+            seqs(index.child_refs(id).unwrap())
+        );
+        assert_eq!(
+            seqs(reader.txn_events(id).unwrap()),
+            seqs(index.txn_events(id).unwrap())
+        );
+    }
+    for id in reader.person_ids() {
+        assert_eq!(
+            seqs(reader.person_events(&id).unwrap()),
+            seqs(index.person_events(&id).unwrap())
+        );
+    }
+    assert_eq!(
+        seqs(reader.org_events().unwrap()),
+        seqs(index.org_events().unwrap())
+    );
+    let rows = |s: &dyn Source| {
+        let mut out = Vec::new();
+        s.txn_rows(&mut |r| {
+            out.push((
+                r.seq,
+                s.account_of(r.account),
+                r.kind,
+                r.reversal,
+                r.currency,
+                r.amount_minor,
+            ))
+        })
+        .unwrap();
+        out
+    };
+    assert_eq!(rows(&reader), rows(&index));
+}
+
+#[test]
+fn a_second_writer_waits_for_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let _ledger = Ledger::open(dir.path(), WAIT).unwrap();
+    let busy = Ledger::open(dir.path(), Duration::from_millis(50));
+    assert!(busy.is_err());
+    assert!(open_reader(dir.path(), Duration::from_millis(50)).is_err());
+}
