@@ -8,6 +8,19 @@
 //! Every line is valid when appended in order, against the state as of its `effective_at`
 //! (CONTRACT §3), including the ~2% of events recorded late.
 //!
+//! How validity is kept: an event at its record time sees the generator's current state.
+//! An event dated earlier (a date at midnight of the same day, or days back) is only
+//! written when no earlier line touching the same account or person has a later
+//! `effective_at` (each account and person remembers the latest one), so its effect
+//! commutes with everything recorded before it: it is valid at append, it turns no
+//! earlier line invalid in the (`effective_at`, line) fold, and the current state stays
+//! exact. Parent changes are never back-dated; reporting lines only point from a lower
+//! tier (sales, national, key account) to a higher one (global account manager, account
+//! director), so they cannot form a cycle.
+//!
+//! Main types: [`Config`] (scale knobs derived from the event count), [`Generator`],
+//! [`Stats`]. `tests/replay.rs` replays the output against an independent rule model.
+//!
 //! ```
 //! let lines: Vec<String> = arl_gen::Generator::new(arl_gen::Config::new(5, 42)).collect();
 //! assert_eq!(lines.len(), 5);

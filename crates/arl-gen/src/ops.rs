@@ -211,7 +211,6 @@ impl Generator {
         push_stem(buf, stem, true);
         buf.push(' ');
         buf.push_str(suffix);
-        push_u64(buf, u64::from(a % 7 + 1));
         self.line.close_str();
         self.finish(eff, ACTOR_CRM, Some("new legal name"));
         self.bump_account(a, eff.us());

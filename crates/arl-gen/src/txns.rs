@@ -30,10 +30,10 @@ impl Generator {
             None => self.eff_now(min_us, 700),
         };
         let sale = self.rng.chance(800);
-        let currency = if self.rng.chance(800) {
-            home
-        } else {
-            self.rng.pick(&[CURRENCY_EUR, CURRENCY_USD])
+        let currency = match self.rng.below(100) {
+            0..75 => home,
+            75..90 => self.rng.pick(&[CURRENCY_EUR, CURRENCY_USD]),
+            _ => self.rng.below(CURRENCIES.len() as u64) as u8,
         };
         let n = self.next_txn;
         self.next_txn += 1;
