@@ -1,1 +1,66 @@
-fn main() {}
+//! `arl`: the command line of the account relationship ledger.
+//!
+//! Thin by design: argument parsing (clap), wiring to the crates that answer, and output
+//! formatting. Data goes to standard output, messages to standard error; exit codes are
+//! 0 success, 1 an error, 2 a usage error, 3 an integrity failure (contract §7).
+//! Every command is described, with an example, in `docs/CLI.md`.
+
+mod append;
+mod cli;
+mod demo;
+mod failure;
+mod graph;
+mod history;
+mod integrity;
+mod ledger;
+mod logcmd;
+mod out;
+mod query;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if failure::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            out::stderr_line(&format!("arl: {e:#}"));
+            ExitCode::from(failure::exit_code(&e))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let demo_dir = match &cli.command {
+        Command::Demo(_) => Some(
+            cli.ledger
+                .clone()
+                .unwrap_or_else(|| cli::DEMO_LEDGER_DEFAULT.into()),
+        ),
+        _ => None,
+    };
+    let ctx = ledger::Ctx::new(demo_dir.or(cli.ledger), cli.lock_timeout, cli.quiet)?;
+    match &cli.command {
+        Command::Append(args) => append::run(&ctx, args),
+        Command::Log(args) => logcmd::log(&ctx, args),
+        Command::Export(args) => logcmd::export(&ctx, args),
+        Command::Account(args) => query::account(&ctx, args),
+        Command::Accounts(args) => query::accounts(&ctx, args),
+        Command::Team(args) => query::team(&ctx, args),
+        Command::Portfolio(args) => query::portfolio(&ctx, args),
+        Command::Org(args) => query::org(&ctx, args),
+        Command::Contacts(args) => query::contacts(&ctx, args),
+        Command::Txns(args) => query::txns(&ctx, args),
+        Command::Balance(args) => query::balance(&ctx, args),
+        Command::History(args) => history::history(&ctx, args),
+        Command::Diff(args) => history::diff(&ctx, args),
+        Command::Replay(args) => integrity::replay(&ctx, args),
+        Command::Verify(args) => integrity::verify(&ctx, args),
+        Command::Digest => integrity::digest(&ctx),
+        Command::Proof(args) => integrity::proof(&ctx, args),
+        Command::Demo(args) => demo::run(&ctx, args),
+    }
+}

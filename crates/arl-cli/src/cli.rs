@@ -1,0 +1,403 @@
+//! The command line: every command, flag and example, as clap derive types.
+
+use arl_domain::Timestamp;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// The ledger directory when neither `--ledger` nor `$ARL_LEDGER` names one.
+pub const LEDGER_DEFAULT: &str = "./arl-ledger";
+/// The demo's ledger directory when `--ledger` names none.
+pub const DEMO_LEDGER_DEFAULT: &str = "./arl-demo-ledger";
+/// Events the demo generates by default.
+pub const DEMO_EVENTS_DEFAULT: u64 = 200_000;
+/// Seconds to wait for the ledger lock by default.
+pub const LOCK_TIMEOUT_S_DEFAULT: f64 = 10.0;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "arl",
+    version,
+    about = "An event-sourced, append-only, hash-chained account relationship ledger",
+    after_help = "Start with the guided tour:  arl demo\nEvery command has --help with an example.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The ledger directory (default: $ARL_LEDGER, else ./arl-ledger).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+    /// No progress bars and no summaries on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Seconds to wait for another process's lock on the ledger.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = LOCK_TIMEOUT_S_DEFAULT)]
+    pub lock_timeout: f64,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Append events (JSON Lines, one atomic batch) or one event given by flags.
+    #[command(after_help = "Examples:\n  arl append events.jsonl\n  cat events.jsonl | arl append -\n  arl append --imported history.jsonl\n  arl append --type account.renamed --data '{\"account\":\"acme\",\"name\":\"ACME Group\"}' --effective-at 2024-03-01")]
+    Append(AppendArgs),
+    /// The envelopes of the log, filtered.
+    #[command(after_help = "Example:\n  arl log --account acme --effective-from 2024-01-01 --limit 20")]
+    Log(LogArgs),
+    /// Every envelope, exactly as stored (JSON Lines) or as CSV.
+    #[command(after_help = "Example:\n  arl export > ledger.jsonl")]
+    Export(ExportArgs),
+    /// An account's card: status, hierarchy, classification, team and contacts.
+    #[command(after_help = "Example:\n  arl account acme --as-of 2024-03-31 --format json")]
+    Account(AccountArgs),
+    /// Accounts, filtered, as a list or as the hierarchy (--tree).
+    #[command(after_help = "Examples:\n  arl accounts --key-accounts --country DE\n  arl accounts --tree --format dot | dot -Tsvg > accounts.svg")]
+    Accounts(AccountsArgs),
+    /// An account's team: who, in which role, since when.
+    #[command(after_help = "Example:\n  arl team acme --as-of 2023-12-31")]
+    Team(AccountArgs),
+    /// A person's portfolio: the accounts they are assigned to.
+    #[command(after_help = "Example:\n  arl portfolio jdoe")]
+    Portfolio(PersonArgs),
+    /// The org chart: people and their solid and dotted reporting lines.
+    #[command(after_help = "Example:\n  arl org --format mermaid")]
+    Org(OrgArgs),
+    /// An account's active contacts (the buying center).
+    #[command(after_help = "Example:\n  arl contacts acme")]
+    Contacts(AccountArgs),
+    /// An account's transaction register with running net per currency.
+    #[command(after_help = "Example:\n  arl txns acme --from 2024-01-01 --to 2024-03-31")]
+    Txns(TxnsArgs),
+    /// Sales, purchases and net per account, period and currency.
+    #[command(after_help = "Example:\n  arl balance acme --period quarter --rollup --from 2024-01-01 --to 2024-12-31")]
+    Balance(BalanceArgs),
+    /// Every event that touched an account, in valid-time order, with what it changed.
+    #[command(after_help = "Example:\n  arl history acme")]
+    History(HistoryArgs),
+    /// What changed on an account between two points of valid time or of knowledge.
+    #[command(after_help = "Examples:\n  arl diff acme --from 2023-12-31 --to 2024-03-31\n  arl diff acme --axis known --from 2024-01-02 --to 2024-01-10 --as-of 2023-12-31")]
+    Diff(DiffArgs),
+    /// Rebuild the views from the log, checking the hash chain on the way.
+    #[command(after_help = "Example:\n  arl replay")]
+    Replay(FormatOnly),
+    /// Recompute the hash chain and Merkle tree; check the views; check a saved digest.
+    #[command(after_help = "Examples:\n  arl verify\n  arl digest > digest.json; ...; arl verify --digest digest.json")]
+    Verify(VerifyArgs),
+    /// The head: seq, head hash, Merkle root and record time, as JSON.
+    #[command(after_help = "Example:\n  arl digest > digest-2024-03-31.json")]
+    Digest,
+    /// An inclusion proof of one envelope in the tree of a digest (default: the head).
+    #[command(after_help = "Example:\n  arl proof 42 --digest digest.json")]
+    Proof(ProofArgs),
+    /// Build a demo ledger from the deterministic generator and take a guided tour.
+    #[command(after_help = "Example:\n  arl demo --events 200000 --seed 42")]
+    Demo(DemoArgs),
+}
+
+/// Output formats of list-like queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Output formats of graph-like queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Table,
+    Json,
+    Csv,
+    Dot,
+    Mermaid,
+}
+
+/// Output formats of summaries (append, replay, verify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+}
+
+/// Output formats of `arl export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+/// Which time axis `arl diff` moves along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Axis {
+    Valid,
+    Known,
+}
+
+/// Balance periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PeriodArg {
+    Month,
+    Quarter,
+    Year,
+    All,
+}
+
+fn query_time(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_query(text).map_err(|e| e.to_string())
+}
+
+fn input_time(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_input(text).map_err(|e| e.to_string())
+}
+
+/// The point of a query: valid time and knowledge.
+#[derive(Debug, Clone, Args)]
+pub struct At {
+    /// Valid time (date = end of that day UTC, or RFC 3339). Default: now.
+    #[arg(long, value_name = "T", value_parser = query_time)]
+    pub as_of: Option<Timestamp>,
+    /// Only events recorded by then (date = end of that day UTC, or RFC 3339).
+    #[arg(long, value_name = "T", value_parser = query_time, conflicts_with = "at_seq")]
+    pub known_at: Option<Timestamp>,
+    /// Only events up to this seq.
+    #[arg(long, value_name = "N")]
+    pub at_seq: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// JSON Lines input file; `-` or nothing for standard input.
+    #[arg(value_name = "FILE", conflicts_with = "kind")]
+    pub file: Option<PathBuf>,
+    /// One event given by flags: its type.
+    #[arg(long = "type", value_name = "T", requires = "data")]
+    pub kind: Option<String>,
+    /// One event given by flags: its data (a JSON object).
+    #[arg(long, value_name = "JSON", requires = "kind")]
+    pub data: Option<String>,
+    /// One event: valid time (date or RFC 3339). Default: the record time.
+    #[arg(long, value_name = "T", requires = "kind")]
+    pub effective_at: Option<String>,
+    /// One event: idempotency key.
+    #[arg(long, value_name = "ID", requires = "kind")]
+    pub id: Option<String>,
+    /// One event: why.
+    #[arg(long, value_name = "R", requires = "kind")]
+    pub reason: Option<String>,
+    /// One event: the subject stream's version it expects (optimistic concurrency).
+    #[arg(long, value_name = "N", requires = "kind")]
+    pub expected_version: Option<u64>,
+    /// Lines carry recorded_at (migrating history from another system).
+    #[arg(long)]
+    pub imported: bool,
+    /// Who appends (default: $USER, else "unknown").
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Summary as text or JSON.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only this stream (account/ID or person/ID).
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Only this event type.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Only events of this account's stream.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// First seq (inclusive).
+    #[arg(long, value_name = "N")]
+    pub from_seq: Option<u64>,
+    /// Last seq (inclusive).
+    #[arg(long, value_name = "N")]
+    pub to_seq: Option<u64>,
+    /// Recorded at or after (date = its midnight UTC).
+    #[arg(long, value_name = "T", value_parser = input_time)]
+    pub recorded_from: Option<Timestamp>,
+    /// Recorded at or before (date = end of that day UTC).
+    #[arg(long, value_name = "T", value_parser = query_time)]
+    pub recorded_to: Option<Timestamp>,
+    /// Effective at or after (date = its midnight UTC).
+    #[arg(long, value_name = "T", value_parser = input_time)]
+    pub effective_from: Option<Timestamp>,
+    /// Effective at or before (date = end of that day UTC).
+    #[arg(long, value_name = "T", value_parser = query_time)]
+    pub effective_to: Option<Timestamp>,
+    /// At most this many envelopes.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountArgs {
+    /// The account id.
+    pub account: String,
+    #[command(flatten)]
+    pub at: At,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PersonArgs {
+    /// The person id.
+    pub person: String,
+    #[command(flatten)]
+    pub at: At,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountsArgs {
+    /// Only accounts with this status.
+    #[arg(long, value_parser = parse_status)]
+    pub status: Option<arl_domain::Status>,
+    /// Only accounts at this scope.
+    #[arg(long, value_parser = parse_scope)]
+    pub scope: Option<arl_domain::Scope>,
+    /// Only key accounts.
+    #[arg(long)]
+    pub key_accounts: bool,
+    /// Only accounts in this country (ISO 3166-1 alpha-2).
+    #[arg(long)]
+    pub country: Option<String>,
+    /// The hierarchy as a tree (accounts that fail the filter stay when a descendant passes).
+    #[arg(long)]
+    pub tree: bool,
+    #[command(flatten)]
+    pub at: At,
+    /// dot and mermaid need --tree.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Table)]
+    pub format: GraphFormat,
+}
+
+fn parse_status(text: &str) -> Result<arl_domain::Status, String> {
+    arl_domain::Status::parse(text)
+        .ok_or_else(|| "use prospect, active, on_hold, dormant or closed".to_string())
+}
+
+fn parse_scope(text: &str) -> Result<arl_domain::Scope, String> {
+    arl_domain::Scope::parse(text)
+        .ok_or_else(|| "use global, national, divisional, district or territory".to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct OrgArgs {
+    #[command(flatten)]
+    pub at: At,
+    #[arg(long, value_enum, default_value_t = GraphFormat::Table)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct TxnsArgs {
+    /// The account id.
+    pub account: String,
+    /// First day (inclusive, from its midnight UTC).
+    #[arg(long, value_name = "DATE", value_parser = input_time)]
+    pub from: Option<Timestamp>,
+    /// Last day (inclusive, to its end).
+    #[arg(long, value_name = "DATE", value_parser = query_time)]
+    pub to: Option<Timestamp>,
+    #[command(flatten)]
+    pub at: At,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BalanceArgs {
+    /// One account; without it, every account that has transactions.
+    pub account: Option<String>,
+    #[arg(long, value_enum, default_value_t = PeriodArg::All)]
+    pub period: PeriodArg,
+    /// First day (inclusive, from its midnight UTC).
+    #[arg(long, value_name = "DATE", value_parser = input_time)]
+    pub from: Option<Timestamp>,
+    /// Last day (inclusive, to its end).
+    #[arg(long, value_name = "DATE", value_parser = query_time)]
+    pub to: Option<Timestamp>,
+    /// Include every descendant's transactions (hierarchy at --as-of).
+    #[arg(long)]
+    pub rollup: bool,
+    #[command(flatten)]
+    pub at: At,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The account id.
+    pub account: String,
+    #[command(flatten)]
+    pub at: At,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The account id.
+    pub account: String,
+    /// The earlier point (valid time, or knowledge with --axis known).
+    #[arg(long, value_name = "T1", value_parser = query_time)]
+    pub from: Timestamp,
+    /// The later point.
+    #[arg(long, value_name = "T2", value_parser = query_time)]
+    pub to: Timestamp,
+    /// valid: as-of T1 vs as-of T2 (knowledge from --known-at/--at-seq, default all);
+    /// known: known-at T1 vs known-at T2, both at --as-of.
+    #[arg(long, value_enum, default_value_t = Axis::Valid)]
+    pub axis: Axis,
+    #[command(flatten)]
+    pub at: At,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct FormatOnly {
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A digest saved earlier (arl digest): check the ledger still extends it.
+    #[arg(long, value_name = "FILE")]
+    pub digest: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ProofArgs {
+    /// The seq of the envelope.
+    pub seq: u64,
+    /// The digest whose tree the proof is for (default: the current head).
+    #[arg(long, value_name = "FILE")]
+    pub digest: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Events to generate.
+    #[arg(long, default_value_t = DEMO_EVENTS_DEFAULT)]
+    pub events: u64,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}

@@ -1,0 +1,286 @@
+//! `arl replay`, `arl verify`, `arl digest`, `arl proof`: the log's hash chain, Merkle tree,
+//! digests and proofs (contract §5).
+
+use crate::cli::{FormatOnly, ProofArgs, SummaryFormat, VerifyArgs};
+use crate::failure;
+use crate::ledger::Ctx;
+use crate::out;
+use anyhow::{Context, Result};
+use arl_log::{format_time, hex, merkle, parse_hex, Hash, Head, Log};
+use arl_views::ViewReader;
+use serde::Deserialize;
+use serde_json::json;
+use std::path::Path;
+
+/// The largest digest file read, in bytes.
+const DIGEST_BYTES_MAX: u64 = 64 * 1024;
+
+/// A digest as `arl digest` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub seq: u64,
+    pub head: Hash,
+    pub root: Hash,
+    pub recorded_at: String,
+}
+
+#[derive(Deserialize)]
+struct DigestFile {
+    seq: u64,
+    head: String,
+    root: String,
+    #[serde(default)]
+    recorded_at: String,
+}
+
+/// The JSON of a head, exactly as `arl digest` prints it.
+pub fn digest_json(head: &Head) -> String {
+    format!(
+        "{{\"seq\": {}, \"head\": \"{}\", \"root\": \"{}\", \"recorded_at\": \"{}\"}}",
+        head.seq,
+        hex(&head.hash),
+        hex(&head.root),
+        format_time(head.recorded_at)
+    )
+}
+
+fn read_digest(path: &Path) -> Result<Digest> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| failure::error(format!("cannot read digest {}: {e}", path.display())))?;
+    if meta.len() > DIGEST_BYTES_MAX {
+        return Err(failure::error(format!(
+            "{} is not a digest (over 64 KiB)",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| failure::error(format!("cannot read digest {}: {e}", path.display())))?;
+    let bad = |what: &str| {
+        failure::error(format!(
+            "{} is not a digest of arl digest: {what}",
+            path.display()
+        ))
+    };
+    let file: DigestFile = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+    Ok(Digest {
+        seq: file.seq,
+        head: parse_hex(&file.head).ok_or_else(|| bad("head is not 64 hex digits"))?,
+        root: parse_hex(&file.root).ok_or_else(|| bad("root is not 64 hex digits"))?,
+        recorded_at: file.recorded_at,
+    })
+}
+
+/// `arl digest`.
+pub fn digest(ctx: &Ctx) -> Result<()> {
+    let (_lock, log) = ctx.log()?;
+    out::emit_line(&digest_json(&log.head()))
+}
+
+/// `arl replay`.
+pub fn replay(ctx: &Ctx, args: &FormatOnly) -> Result<()> {
+    ctx.require()?;
+    let mut ledger = ctx.writer()?;
+    let bar = out::progress(ctx.quiet, Some(ledger.log().head().seq), "replaying");
+    let head = ledger.replay(&mut |seq| bar.set_position(seq));
+    bar.finish_and_clear();
+    let head = head?;
+    match args.format {
+        SummaryFormat::Json => out::emit_line(&digest_json(&head)),
+        SummaryFormat::Text => out::emit_line(&format!(
+            "replayed {} events into fresh views; head seq {} {}",
+            head.seq,
+            head.seq,
+            hex(&head.hash)
+        )),
+    }
+}
+
+/// `arl verify [--digest FILE]`.
+pub fn verify(ctx: &Ctx, args: &VerifyArgs) -> Result<()> {
+    let digest = args.digest.as_deref().map(read_digest).transpose()?;
+    let (_lock, log) = ctx.log()?;
+    let total = log.head().seq;
+    let bar = out::progress(ctx.quiet, Some(total), "verifying");
+    let checked = log.verify(&mut |seq| bar.set_position(seq));
+    bar.finish_and_clear();
+    let head = checked?;
+    let views_checked = verify_views(ctx, &log, ctx.quiet)?;
+    if let Some(digest) = &digest {
+        verify_digest(&log, &head, digest)?;
+    }
+    match args.format {
+        SummaryFormat::Json => {
+            let mut value = json!({
+                "ok": true,
+                "seq": head.seq,
+                "head": hex(&head.hash),
+                "root": hex(&head.root),
+                "recorded_at": format_time(head.recorded_at),
+                "views_checked": views_checked,
+            });
+            if let Some(d) = &digest {
+                value["extends_digest_seq"] = json!(d.seq);
+            }
+            out::emit_line(&value.to_string())
+        }
+        SummaryFormat::Text => {
+            let mut text = format!(
+                "ok: {} envelopes verify (hash chain, Merkle tree, views through seq {views_checked})\nhead seq {} {}\nroot {}",
+                head.seq,
+                head.seq,
+                hex(&head.hash),
+                hex(&head.root)
+            );
+            if let Some(d) = &digest {
+                text.push_str(&format!(
+                    "\nextends the digest at seq {} (consistency proof checked)",
+                    d.seq
+                ));
+            }
+            out::emit_line(&text)
+        }
+    }
+}
+
+/// Checks that every event of the views equals its envelope in the log. Returns the last
+/// seq checked (the views' checkpoint; views behind the log catch up at the next append).
+fn verify_views(ctx: &Ctx, log: &Log, quiet: bool) -> Result<u64> {
+    let views = ctx.views_dir();
+    let reader = match ViewReader::open(&views) {
+        Ok(reader) => reader,
+        Err(arl_views::ViewError::Missing { .. }) => return Ok(0),
+        Err(e) => return Err(views_broken(0, &e.to_string())),
+    };
+    let checkpoint = reader.heads().checkpoint;
+    if checkpoint > log.head().seq {
+        return Err(views_broken(
+            log.head().seq + 1,
+            "the views hold events the log does not",
+        ));
+    }
+    let bar = out::progress(quiet, Some(checkpoint), "views");
+    let mut envelopes = log.range(1, checkpoint);
+    let mut bad: Option<(u64, String)> = None;
+    let scanned = reader.scan(&mut |recorded| {
+        let expected = match envelopes.next() {
+            Some(Ok(env)) => arl_views::recorded_from_envelope(&env).ok(),
+            _ => None,
+        };
+        if expected.as_ref() != Some(&recorded) {
+            bad = Some((recorded.seq, "the view's event differs from the log's".into()));
+            return Err(arl_views::ViewError::OutOfOrder {
+                expected: recorded.seq,
+                got: recorded.seq,
+            });
+        }
+        if recorded.seq % 65_536 == 0 {
+            bar.set_position(recorded.seq);
+        }
+        Ok(())
+    });
+    bar.finish_and_clear();
+    if let Some((seq, why)) = bad {
+        return Err(views_broken(seq, &why));
+    }
+    if let Err(e) = scanned {
+        return Err(views_broken(0, &e.to_string()));
+    }
+    Ok(checkpoint)
+}
+
+fn views_broken(seq: u64, why: &str) -> anyhow::Error {
+    let at = if seq > 0 {
+        format!(" at seq {seq}")
+    } else {
+        String::new()
+    };
+    failure::integrity(format!(
+        "integrity failure in the views{at}: {why}; the log verifies, rebuild the views with arl replay"
+    ))
+}
+
+fn verify_digest(log: &Log, head: &Head, digest: &Digest) -> Result<()> {
+    if digest.seq > head.seq {
+        return Err(failure::integrity(format!(
+            "the digest is at seq {} but the ledger only reaches seq {}: events were removed",
+            digest.seq, head.seq
+        )));
+    }
+    if digest.seq > 0 {
+        let stored = log
+            .get(digest.seq)?
+            .context("reading the digest's envelope")?;
+        if stored.hash != digest.head {
+            return Err(failure::integrity(format!(
+                "integrity failure at seq {}: the envelope's hash is {}, the digest says {}",
+                digest.seq,
+                hex(&stored.hash),
+                hex(&digest.head)
+            )));
+        }
+    }
+    let root = log.root_at(digest.seq)?;
+    if root != digest.root {
+        return Err(failure::integrity(format!(
+            "the Merkle root at seq {} is {}, the digest says {}",
+            digest.seq,
+            hex(&root),
+            hex(&digest.root)
+        )));
+    }
+    let proof = log.consistency_proof(digest.seq, head.seq)?;
+    if !merkle::verify_consistency(digest.seq, head.seq, &digest.root, &head.root, &proof) {
+        return Err(failure::integrity(format!(
+            "the consistency proof from seq {} to seq {} does not verify",
+            digest.seq, head.seq
+        )));
+    }
+    Ok(())
+}
+
+/// `arl proof SEQ [--digest FILE]`.
+pub fn proof(ctx: &Ctx, args: &ProofArgs) -> Result<()> {
+    let digest = args.digest.as_deref().map(read_digest).transpose()?;
+    let (_lock, log) = ctx.log()?;
+    let head = log.head();
+    let (size, root) = match &digest {
+        Some(d) => {
+            if d.seq > head.seq {
+                return Err(failure::integrity(format!(
+                    "the digest is at seq {} but the ledger only reaches seq {}",
+                    d.seq, head.seq
+                )));
+            }
+            (d.seq, d.root)
+        }
+        None => (head.seq, head.root),
+    };
+    if args.seq == 0 || args.seq > size {
+        return Err(failure::error(format!(
+            "seq {} is not in the tree of size {size}; pick a seq from 1 to {size}",
+            args.seq
+        )));
+    }
+    let envelope = log
+        .get(args.seq)?
+        .context("reading the envelope to prove")?;
+    let leaf = merkle::leaf_hash(&envelope.hash);
+    let path = log.inclusion_proof(args.seq, size)?;
+    if !merkle::verify_inclusion(&leaf, args.seq - 1, size, &path, &root) {
+        return Err(failure::integrity(format!(
+            "the inclusion proof of seq {} in the tree of size {size} does not verify against root {}",
+            args.seq,
+            hex(&root)
+        )));
+    }
+    let value = json!({
+        "seq": args.seq,
+        "leaf_index": args.seq - 1,
+        "tree_size": size,
+        "root": hex(&root),
+        "envelope_hash": hex(&envelope.hash),
+        "leaf_hash": hex(&leaf),
+        "audit_path": path.iter().map(hex).collect::<Vec<_>>(),
+    });
+    out::emit_json(&value)
+}

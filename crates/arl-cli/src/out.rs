@@ -1,0 +1,158 @@
+//! Terminal output: standard output for data, tables that fit the terminal, CSV, JSON,
+//! amounts grouped for reading, colour only when wanted, progress bars only when attended.
+
+use anyhow::{Context, Result};
+use comfy_table::{presets, Attribute, Cell, CellAlignment, ContentArrangement, Table};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+
+/// Writes `text` to standard output.
+pub fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to standard output")
+}
+
+/// Writes `text` and a newline to standard output.
+pub fn emit_line(text: &str) -> Result<()> {
+    emit(&format!("{text}\n"))
+}
+
+/// Writes a value as pretty JSON to standard output.
+pub fn emit_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).context("formatting JSON")?;
+    emit_line(&text)
+}
+
+/// Writes rows as CSV (with a header) to standard output.
+pub fn emit_csv(header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header).context("formatting CSV")?;
+    for row in rows {
+        writer.write_record(row).context("formatting CSV")?;
+    }
+    let bytes = writer.into_inner().context("formatting CSV")?;
+    emit(&String::from_utf8_lossy(&bytes))
+}
+
+/// True when standard output may carry colour: a terminal, and `NO_COLOR` unset.
+pub fn colour() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// A table with a header row, fitted to the terminal's width when there is one.
+pub fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if !colour() {
+        table.force_no_tty();
+    }
+    let bold = colour();
+    table.set_header(header.iter().map(|h| {
+        let cell = Cell::new(h);
+        if bold {
+            cell.add_attribute(Attribute::Bold)
+        } else {
+            cell
+        }
+    }));
+    table
+}
+
+/// A right-aligned cell, for numbers.
+pub fn num(text: impl ToString) -> Cell {
+    Cell::new(text.to_string()).set_alignment(CellAlignment::Right)
+}
+
+/// Writes a table and a newline.
+pub fn emit_table(table: &Table) -> Result<()> {
+    emit_line(&table.to_string())
+}
+
+/// `1234567.50` → `1,234,567.50`; `-1200` → `-1,200`. The contract's decimal strings, grouped
+/// for tables.
+pub fn group(amount: &str) -> String {
+    let (sign, rest) = match amount.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", amount),
+    };
+    let (integer, fraction) = match rest.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (rest, None),
+    };
+    let mut grouped = String::with_capacity(integer.len() + integer.len() / 3);
+    for (index, digit) in integer.chars().enumerate() {
+        if index > 0 && (integer.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    match fraction {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// A canonical stored time (`2024-03-01T00:00:00.000000Z`) in human form.
+pub fn human(canonical: &str) -> String {
+    arl_domain::Timestamp::parse_canonical(canonical)
+        .map(arl_domain::Timestamp::human)
+        .unwrap_or_else(|| canonical.to_string())
+}
+
+/// A progress bar on standard error: shown only when it is a terminal and not `--quiet`.
+pub fn progress(quiet: bool, len: Option<u64>, message: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(len) => ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let template = match len {
+        Some(_) => "{msg:12} [{bar:40}] {human_pos}/{human_len} ({per_sec}, eta {eta})",
+        None => "{spinner} {msg} {human_pos} ({elapsed})",
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// A message on standard error, unless `--quiet`.
+pub fn note(quiet: bool, text: &str) {
+    if !quiet {
+        stderr_line(text);
+    }
+}
+
+/// A line on standard error; a closed standard error is ignored, never a panic.
+pub fn stderr_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group;
+
+    #[test]
+    fn groups_thousands() {
+        for (input, expected) in [
+            ("0.00", "0.00"),
+            ("999", "999"),
+            ("1000", "1,000"),
+            ("1234567.50", "1,234,567.50"),
+            ("-1200.5", "-1,200.5"),
+            ("-123456", "-123,456"),
+        ] {
+            assert_eq!(group(input), expected);
+        }
+    }
+}
