@@ -79,7 +79,9 @@ fn actor(flag: Option<&str>) -> String {
 fn read_input(file: Option<&Path>) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     match file {
-        None => read_limited(std::io::stdin().lock(), &mut bytes).context("reading standard input")?,
+        None => {
+            read_limited(std::io::stdin().lock(), &mut bytes).context("reading standard input")?
+        }
         Some(path) if path.as_os_str() == "-" => {
             read_limited(std::io::stdin().lock(), &mut bytes).context("reading standard input")?
         }

@@ -38,10 +38,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Append events (JSON Lines, one atomic batch) or one event given by flags.
-    #[command(after_help = "Examples:\n  arl append events.jsonl\n  cat events.jsonl | arl append -\n  arl append --imported history.jsonl\n  arl append --type account.renamed --data '{\"account\":\"acme\",\"name\":\"ACME Group\"}' --effective-at 2024-03-01")]
+    #[command(
+        after_help = "Examples:\n  arl append events.jsonl\n  cat events.jsonl | arl append -\n  arl append --imported history.jsonl\n  arl append --type account.renamed --data '{\"account\":\"acme\",\"name\":\"ACME Group\"}' --effective-at 2024-03-01"
+    )]
     Append(AppendArgs),
     /// The envelopes of the log, filtered.
-    #[command(after_help = "Example:\n  arl log --account acme --effective-from 2024-01-01 --limit 20")]
+    #[command(
+        after_help = "Example:\n  arl log --account acme --effective-from 2024-01-01 --limit 20"
+    )]
     Log(LogArgs),
     /// Every envelope, exactly as stored (JSON Lines) or as CSV.
     #[command(after_help = "Example:\n  arl export > ledger.jsonl")]
@@ -50,7 +54,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  arl account acme --as-of 2024-03-31 --format json")]
     Account(AccountArgs),
     /// Accounts, filtered, as a list or as the hierarchy (--tree).
-    #[command(after_help = "Examples:\n  arl accounts --key-accounts --country DE\n  arl accounts --tree --format dot | dot -Tsvg > accounts.svg")]
+    #[command(
+        after_help = "Examples:\n  arl accounts --key-accounts --country DE\n  arl accounts --tree --format dot | dot -Tsvg > accounts.svg"
+    )]
     Accounts(AccountsArgs),
     /// An account's team: who, in which role, since when.
     #[command(after_help = "Example:\n  arl team acme --as-of 2023-12-31")]
@@ -68,19 +74,25 @@ pub enum Command {
     #[command(after_help = "Example:\n  arl txns acme --from 2024-01-01 --to 2024-03-31")]
     Txns(TxnsArgs),
     /// Sales, purchases and net per account, period and currency.
-    #[command(after_help = "Example:\n  arl balance acme --period quarter --rollup --from 2024-01-01 --to 2024-12-31")]
+    #[command(
+        after_help = "Example:\n  arl balance acme --period quarter --rollup --from 2024-01-01 --to 2024-12-31"
+    )]
     Balance(BalanceArgs),
     /// Every event that touched an account, in valid-time order, with what it changed.
     #[command(after_help = "Example:\n  arl history acme")]
     History(HistoryArgs),
     /// What changed on an account between two points of valid time or of knowledge.
-    #[command(after_help = "Examples:\n  arl diff acme --from 2023-12-31 --to 2024-03-31\n  arl diff acme --axis known --from 2024-01-02 --to 2024-01-10 --as-of 2023-12-31")]
+    #[command(
+        after_help = "Examples:\n  arl diff acme --from 2023-12-31 --to 2024-03-31\n  arl diff acme --axis known --from 2024-01-02 --to 2024-01-10 --as-of 2023-12-31"
+    )]
     Diff(DiffArgs),
     /// Rebuild the views from the log, checking the hash chain on the way.
     #[command(after_help = "Example:\n  arl replay")]
     Replay(FormatOnly),
     /// Recompute the hash chain and Merkle tree; check the views; check a saved digest.
-    #[command(after_help = "Examples:\n  arl verify\n  arl digest > digest.json; ...; arl verify --digest digest.json")]
+    #[command(
+        after_help = "Examples:\n  arl verify\n  arl digest > digest.json; ...; arl verify --digest digest.json"
+    )]
     Verify(VerifyArgs),
     /// The head: seq, head hash, Merkle root and record time, as JSON.
     #[command(after_help = "Example:\n  arl digest > digest-2024-03-31.json")]
@@ -150,7 +162,7 @@ fn input_time(text: &str) -> Result<Timestamp, String> {
 }
 
 /// The point of a query: valid time and knowledge.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct At {
     /// Valid time (date = end of that day UTC, or RFC 3339). Default: now.
     #[arg(long, value_name = "T", value_parser = query_time)]

@@ -71,7 +71,12 @@ pub fn print_tree(forest: &[TreeNode], format: GraphFormat) -> Result<()> {
                     n.scope
                 );
                 if let Some(parent) = parent {
-                    let _ = writeln!(text, "  \"{}\" -> \"{}\";", quoted(parent), quoted(&n.account));
+                    let _ = writeln!(
+                        text,
+                        "  \"{}\" -> \"{}\";",
+                        quoted(parent),
+                        quoted(&n.account)
+                    );
                 }
             }
             text.push_str("}\n");
@@ -189,14 +194,20 @@ pub fn print_org(chart: &OrgChart, format: GraphFormat) -> Result<()> {
         GraphFormat::Dot => out::emit(&org_dot(chart)),
         GraphFormat::Mermaid => out::emit(&org_mermaid(chart)),
         GraphFormat::Table => {
-            let mut table = out::table(&["person", "name", "title", "solid line to", "dotted lines to"]);
+            let mut table = out::table(&[
+                "person",
+                "name",
+                "title",
+                "solid line to",
+                "dotted lines to",
+            ]);
             for p in &chart.people {
                 let managers = chart.managers_of(&p.person);
                 let of = |kind: LineKind| {
                     managers
                         .iter()
                         .filter(|l| l.line == kind)
-                        .map(|l| format!("{} (since {})", l.manager, l.since.human()))
+                        .map(|l| format!("{} (since {})", l.manager, l.since.date_string()))
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
@@ -250,7 +261,12 @@ fn org_mermaid(chart: &OrgChart) -> String {
         .collect();
     let mut text = String::from("graph TD\n");
     for (i, p) in chart.people.iter().enumerate() {
-        let _ = writeln!(text, "  p{i}[\"{}<br/>{}\"]", quoted(&p.name), quoted(&p.person));
+        let _ = writeln!(
+            text,
+            "  p{i}[\"{}<br/>{}\"]",
+            quoted(&p.name),
+            quoted(&p.person)
+        );
     }
     for l in &chart.lines {
         let (Some(m), Some(p)) = (ids.get(l.manager.as_str()), ids.get(l.person.as_str())) else {

@@ -167,7 +167,10 @@ fn verify_views(ctx: &Ctx, log: &Log, quiet: bool) -> Result<u64> {
             _ => None,
         };
         if expected.as_ref() != Some(&recorded) {
-            bad = Some((recorded.seq, "the view's event differs from the log's".into()));
+            bad = Some((
+                recorded.seq,
+                "the view's event differs from the log's".into(),
+            ));
             return Err(arl_views::ViewError::OutOfOrder {
                 expected: recorded.seq,
                 got: recorded.seq,

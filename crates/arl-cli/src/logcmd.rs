@@ -48,13 +48,20 @@ pub fn log(ctx: &Ctx, args: &LogArgs) -> Result<()> {
         Format::Csv => out::emit_csv(CSV_HEADER, &rows.iter().map(csv_row).collect::<Vec<_>>()),
         Format::Table => {
             let mut table = out::table(&[
-                "seq", "recorded", "effective", "type", "stream", "ver", "actor", "hash",
+                "seq",
+                "recorded",
+                "effective",
+                "type",
+                "stream",
+                "ver",
+                "actor",
+                "hash",
             ]);
             for e in &rows {
                 table.add_row(vec![
                     out::num(e.seq),
-                    comfy_table::Cell::new(Timestamp(e.recorded_at).human()),
-                    comfy_table::Cell::new(Timestamp(e.effective_at).human()),
+                    comfy_table::Cell::new(out::human_time(Timestamp(e.recorded_at))),
+                    comfy_table::Cell::new(out::human_time(Timestamp(e.effective_at))),
                     comfy_table::Cell::new(&e.kind),
                     comfy_table::Cell::new(&e.stream),
                     out::num(e.version),
@@ -122,7 +129,8 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
             result.and_then(|()| w.flush())
         }
         ExportFormat::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, stdout));
+            let mut w =
+                csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, stdout));
             w.write_record(CSV_HEADER)?;
             for envelope in log.range(1, head) {
                 let envelope = envelope?;

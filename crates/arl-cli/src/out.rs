@@ -97,11 +97,27 @@ pub fn group(amount: &str) -> String {
     }
 }
 
-/// A canonical stored time (`2024-03-01T00:00:00.000000Z`) in human form.
+/// A canonical stored time (`2024-03-01T00:00:00.000000Z`) in human form, to the second:
+/// `2024-03-01` at midnight, else `2024-03-01 09:30:00`.
 pub fn human(canonical: &str) -> String {
-    arl_domain::Timestamp::parse_canonical(canonical)
-        .map(arl_domain::Timestamp::human)
-        .unwrap_or_else(|| canonical.to_string())
+    match arl_domain::Timestamp::parse_canonical(canonical) {
+        Some(t) => human_time(t),
+        None => canonical.to_string(),
+    }
+}
+
+/// A time in human form, to the second.
+pub fn human_time(t: arl_domain::Timestamp) -> String {
+    let text = t.human();
+    match text.split_once('.') {
+        Some((seconds, _)) => seconds.to_string(),
+        None => text,
+    }
+}
+
+/// The UTC date of a canonical stored time: `2024-03-01`.
+pub fn date(canonical: &str) -> String {
+    canonical.get(..10).unwrap_or(canonical).to_string()
 }
 
 /// A progress bar on standard error: shown only when it is a terminal and not `--quiet`.

@@ -5,7 +5,7 @@ use crate::cli::{
     TxnsArgs,
 };
 use crate::ledger::{point, Ctx};
-use crate::out::{self, group, human, num};
+use crate::out::{self, date as human, group, num};
 use crate::{failure, graph};
 use anyhow::Result;
 use arl_accounts::{Card, Filter};
@@ -192,16 +192,8 @@ pub fn accounts(ctx: &Ctx, args: &AccountsArgs) -> Result<()> {
         }
         _ => {
             let mut table = out::table(&[
-                "account",
-                "name",
-                "status",
-                "scope",
-                "country",
-                "parent",
-                "key",
-                "children",
-                "team",
-                "opened",
+                "account", "name", "status", "scope", "country", "parent", "key", "children",
+                "team", "opened",
             ]);
             for c in &cards {
                 table.add_row(vec![
@@ -490,9 +482,7 @@ pub fn txns(ctx: &Ctx, args: &TxnsArgs) -> Result<()> {
 }
 
 fn print_register(rows: &[RegisterJson]) -> Result<()> {
-    let mut table = out::table(&[
-        "date", "seq", "txn", "kind", "amount", "cur", "net", "note",
-    ]);
+    let mut table = out::table(&["date", "seq", "txn", "kind", "amount", "cur", "net", "note"]);
     for r in rows {
         let note = if r.reversal {
             "reversal".to_string()
