@@ -126,7 +126,12 @@ impl Log {
                     continue;
                 }
             }
-            let version = versions.entry(ev.stream.clone()).or_insert(0);
+            if !versions.contains_key(ev.stream.as_str()) {
+                versions.insert(ev.stream.clone(), 0);
+            }
+            let version = versions.get_mut(ev.stream.as_str()).ok_or_else(|| {
+                LogError::corrupt("stream version table lost an entry during prepare")
+            })?;
             let id = state.push(ev, index, version)?;
             priors.insert(id, Prior::Batch(state.envelopes.len() - 1));
         }

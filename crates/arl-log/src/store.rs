@@ -2,21 +2,29 @@
 //! durably; read blocks of envelopes, Merkle nodes, id and stream indexes, the head record)
 //! and its sled implementation. Another backend implements the same trait.
 //!
-//! The sled layout (one tree, so that one `apply_batch` covers every key of a commit):
+//! Envelope frames go to the append-only file `envelopes`; a frame is
+//! canonical length u32 LE ‖ canonical JSON of the envelope ‖ hash (32 bytes). Everything
+//! else is in the sled database `index/` (one tree, so that one `apply_batch` covers every
+//! key of a commit, including the committed length of the envelope file):
 //!
 //! | key | value |
 //! |---|---|
 //! | `"M"` | the head record (see `log.rs`) |
-//! | `"B"` ‖ block u64 BE | frames of envelopes `block*256+1 ..= block*256+256` |
+//! | `"D"` | committed length of the envelope file, u64 LE |
+//! | `"B"` ‖ block u64 BE | file offset (u64 LE) of the frame of seq `block*256+1` |
 //! | `"N"` ‖ level u8 ‖ index u64 BE | Merkle subtree root (32 bytes), levels >= 8 |
 //! | `"I"` ‖ bucket u8 ‖ chunk u32 BE | up to 256 entries: id hash u64 BE ‖ seq u64 LE |
 //! | `"S"` ‖ bucket u8 ‖ chunk u32 BE | up to 256 entries: stream hash u64 BE ‖ seq u64 LE |
 //! | `"V"` ‖ bucket u8 | stream versions: (len u16 LE ‖ name ‖ version u64 LE)*, sorted by name |
 //!
-//! A frame is: canonical length u32 LE ‖ canonical JSON of the envelope ‖ hash (32 bytes).
+//! A commit appends its frames past the committed length and fsyncs the file, then applies
+//! and flushes the sled batch. Bytes past the committed length are cut off at open: they
+//! belong to a commit whose batch never became durable.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use crate::{Hash, LogError};
 
@@ -30,6 +38,12 @@ const CHUNK_ENTRIES: usize = 256;
 const ENTRY_BYTES: usize = 16;
 /// Bytes of a frame besides the canonical JSON: its length and the hash.
 pub(crate) const FRAME_OVERHEAD: usize = 4 + 32;
+
+/// The sled database, inside the log directory.
+pub(crate) const INDEX_DIR: &str = "index";
+/// The append-only file of envelope frames, inside the log directory.
+pub(crate) const ENVELOPE_FILE: &str = "envelopes";
+const TAG_DATA_LEN: u8 = b'D';
 
 const TAG_META: u8 = b'M';
 const TAG_BLOCK: u8 = b'B';
@@ -112,49 +126,111 @@ fn read_u64_le(b: &[u8]) -> u64 {
     u64::from_le_bytes(x)
 }
 
-/// The sled implementation of [`Store`].
+/// The sled implementation of [`Store`]: envelope frames in an append-only file, everything
+/// else in sled.
 pub(crate) struct SledStore {
     db: sled::Db,
+    data: File,
+    data_path: PathBuf,
+    /// Bytes of the envelope file that belong to committed batches.
+    data_len: u64,
 }
 
 impl SledStore {
     pub(crate) fn open(dir: &Path) -> Result<Self, LogError> {
         let db = sled::Config::new()
-            .path(dir)
+            .path(dir.join(INDEX_DIR))
             .mode(sled::Mode::HighThroughput)
             // Durability comes from the explicit flush in `commit`, never a timer.
             .flush_every_ms(None)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(64 * 1024 * 1024)
             .open()?;
-        Ok(SledStore { db })
+        let data_path = dir.join(ENVELOPE_FILE);
+        let created = !data_path.exists();
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let data = options
+            .open(&data_path)
+            .map_err(|e| LogError::io(&data_path, e))?;
+        let data_len = match db.get([TAG_DATA_LEN])? {
+            Some(v) if v.len() == 8 => read_u64_le(&v),
+            Some(_) => {
+                return Err(LogError::corrupt(
+                    "the committed envelope length is not 8 bytes",
+                ))
+            }
+            None => 0,
+        };
+        if created {
+            // Make the new file's directory entry durable too.
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| LogError::io(dir, e))?;
+        }
+        let file_len = data
+            .metadata()
+            .map_err(|e| LogError::io(&data_path, e))?
+            .len();
+        if file_len < data_len {
+            return Err(LogError::corrupt(format!(
+                "{} holds {file_len} bytes, the index says {data_len} are committed",
+                data_path.display()
+            )));
+        }
+        if file_len > data_len {
+            // Bytes of a commit whose index batch never became durable: not part of the log.
+            data.set_len(data_len)
+                .map_err(|e| LogError::io(&data_path, e))?;
+            data.sync_all().map_err(|e| LogError::io(&data_path, e))?;
+        }
+        Ok(SledStore {
+            db,
+            data,
+            data_path,
+            data_len,
+        })
     }
 
-    fn put_blocks(&self, batch: &mut sled::Batch, records: &[Record]) -> Result<(), LogError> {
-        let Some(first) = records.first() else {
-            return Ok(());
-        };
-        let mut block = (first.seq - 1) / BLOCK_EVENTS;
-        let mut buf: Vec<u8> = if (first.seq - 1) % BLOCK_EVENTS != 0 {
-            let tail = self.block(block)?.ok_or_else(|| {
-                LogError::corrupt(format!("block {block} is missing before seq {}", first.seq))
-            })?;
-            let tail: &[u8] = (*tail).as_ref();
-            tail.to_vec()
-        } else {
-            Vec::new()
-        };
+    /// Appends the frames to the envelope file (durably) and records where each new block
+    /// starts; returns the new committed length.
+    fn put_frames(&self, batch: &mut sled::Batch, records: &[Record]) -> Result<u64, LogError> {
+        let mut buf = Vec::with_capacity(
+            records
+                .iter()
+                .map(|r| r.canonical.len() + FRAME_OVERHEAD)
+                .sum(),
+        );
         for r in records {
-            let b = (r.seq - 1) / BLOCK_EVENTS;
-            if b != block {
-                batch.insert(&block_key(block), std::mem::take(&mut buf));
-                block = b;
+            if (r.seq - 1) % BLOCK_EVENTS == 0 {
+                let offset = self.data_len + buf.len() as u64;
+                batch.insert(
+                    &block_key((r.seq - 1) / BLOCK_EVENTS),
+                    &offset.to_le_bytes(),
+                );
             }
             buf.extend_from_slice(&(r.canonical.len() as u32).to_le_bytes());
             buf.extend_from_slice(r.canonical);
             buf.extend_from_slice(&r.hash);
         }
-        batch.insert(&block_key(block), buf);
-        Ok(())
+        let io = |e| LogError::io(&self.data_path, e);
+        self.data.write_all_at(&buf, self.data_len).map_err(io)?;
+        self.data.sync_data().map_err(io)?;
+        Ok(self.data_len + buf.len() as u64)
+    }
+
+    fn block_offset(&self, block: u64) -> Result<Option<u64>, LogError> {
+        match self.db.get(block_key(block))? {
+            Some(v) if v.len() == 8 => Ok(Some(read_u64_le(&v))),
+            Some(_) => Err(LogError::corrupt(format!(
+                "the offset of block {block} is not 8 bytes"
+            ))),
+            None => Ok(None),
+        }
     }
 
     /// Appends `(hash, seq)` entries to the tail chunks of their buckets.
@@ -272,7 +348,7 @@ impl Store for SledStore {
 
     fn commit(&mut self, set: &CommitSet) -> Result<(), LogError> {
         let mut batch = sled::Batch::default();
-        self.put_blocks(&mut batch, &set.records)?;
+        let data_len = self.put_frames(&mut batch, &set.records)?;
         let ids = set.records.iter().map(|r| (key_hash(r.id), r.seq));
         self.put_entries(&mut batch, TAG_ID, ids)?;
         let streams = set.records.iter().map(|r| (key_hash(r.stream), r.seq));
@@ -281,19 +357,32 @@ impl Store for SledStore {
         for (level, index, hash) in &set.nodes {
             batch.insert(&node_key(*level, *index), &hash[..]);
         }
+        batch.insert(&[TAG_DATA_LEN], &data_len.to_le_bytes());
         batch.insert(&[TAG_META], set.meta.as_slice());
-        // One batch: after a crash either all of it or none of it is recovered.
+        // One batch: after a crash either all of it or none of it is recovered; the frames
+        // written above count only once the committed length in this batch covers them.
         self.db.apply_batch(batch)?;
         // Explicit fsync: the commit is durable when this returns.
         self.db.flush()?;
+        self.data_len = data_len;
         Ok(())
     }
 
     fn block(&self, block: u64) -> Result<Option<BlockBytes>, LogError> {
-        Ok(self
-            .db
-            .get(block_key(block))?
-            .map(|v| Box::new(v) as BlockBytes))
+        let Some(start) = self.block_offset(block)? else {
+            return Ok(None);
+        };
+        let end = self.block_offset(block + 1)?.unwrap_or(self.data_len);
+        if start > end || end > self.data_len {
+            return Err(LogError::corrupt(format!(
+                "block {block} spans {start}..{end}, beyond the envelope file"
+            )));
+        }
+        let mut buf = vec![0u8; (end - start) as usize];
+        self.data
+            .read_exact_at(&mut buf, start)
+            .map_err(|e| LogError::io(&self.data_path, e))?;
+        Ok(Some(Box::new(buf)))
     }
 
     fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, LogError> {

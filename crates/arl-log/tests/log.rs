@@ -416,9 +416,23 @@ fn atomic_and_durable_across_reopen() {
         .prepare(vec![ev("s/9", "x", json!({}))], T0 + 60 * SECOND)
         .unwrap();
     drop(log);
-    let mut log = open(dir.path());
+    let log = open(dir.path());
     assert_eq!(fingerprint(&log), before);
     assert_eq!(log.verify(&mut |_| {}).unwrap(), before.0);
+    // Frames written past the committed length (a crash between the file and the index
+    // write) are cut off at open.
+    drop(log);
+    let path = dir.path().join("log/envelopes");
+    let committed = std::fs::metadata(&path).unwrap().len();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"torn frame").unwrap();
+    drop(file);
+    let mut log = open(dir.path());
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), committed);
+    assert_eq!(fingerprint(&log), before);
     // A batch prepared against an older head is refused.
     let stale = log
         .prepare(vec![ev("s/9", "x", json!({}))], T0 + 60 * SECOND)
@@ -442,14 +456,12 @@ fn tamper_detection_names_the_first_bad_seq() {
     }
     drop(log);
     {
-        let db = sled::open(dir.path().join("log")).unwrap();
-        let key = [b"B".as_slice(), &1u64.to_be_bytes()].concat();
-        let mut block = db.get(&key).unwrap().unwrap().to_vec();
-        // seq 300 is frame 43 of block 1 (seqs 257..); its data holds "n1-99".
-        let at = block.windows(5).position(|w| w == b"n1-99").unwrap();
-        block[at] = b'm';
-        db.insert(&key, block).unwrap();
-        db.flush().unwrap();
+        let path = dir.path().join("log/envelopes");
+        let mut bytes = std::fs::read(&path).unwrap();
+        // seq 300 is the 100th event of the second batch; its data holds "n1-99".
+        let at = bytes.windows(5).position(|w| w == b"n1-99").unwrap();
+        bytes[at] = b'm';
+        std::fs::write(&path, bytes).unwrap();
     }
     let log = open(dir.path());
     match log.verify(&mut |_| {}) {
@@ -458,7 +470,7 @@ fn tamper_detection_names_the_first_bad_seq() {
     }
     drop(log);
     {
-        let db = sled::open(dir.path().join("log")).unwrap();
+        let db = sled::open(dir.path().join("log/index")).unwrap();
         let key = [b"N".as_slice(), &[8u8], &0u64.to_be_bytes()].concat();
         db.insert(&key, &[7u8; 32]).unwrap();
         db.flush().unwrap();
@@ -472,7 +484,7 @@ fn tamper_detection_names_the_first_bad_seq() {
     }
     drop(log);
     {
-        let db = sled::open(dir.path().join("log")).unwrap();
+        let db = sled::open(dir.path().join("log/index")).unwrap();
         db.insert(b"M", b"garbage".as_slice()).unwrap();
         db.flush().unwrap();
     }
