@@ -332,7 +332,8 @@ fn streams_versions_and_ranges_across_blocks() {
     assert!(log.get(701).unwrap().is_none());
     let mut seen = Vec::new();
     assert_eq!(log.verify(&mut |s| seen.push(s)).unwrap(), log.head());
-    assert_eq!(seen, vec![256, 512, 700]);
+    assert_eq!(seen.last(), Some(&700));
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
 }
 
 /// Every root, and a spread of proofs, agree with a naive RFC 6962 tree over the stored
