@@ -8,7 +8,7 @@ use crate::out;
 use anyhow::{Context, Result};
 use arl_log::{format_time, hex, merkle, parse_hex, Hash, Head, Log};
 use arl_views::ViewReader;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::Path;
 
@@ -241,6 +241,19 @@ fn verify_digest(log: &Log, head: &Head, digest: &Digest) -> Result<()> {
     Ok(())
 }
 
+/// An inclusion proof as `arl proof` prints it (RFC 9162 §2.1.3: leaf index, tree size,
+/// audit path; the leaf hash is blake3(0x00 ‖ envelope hash)).
+#[derive(Serialize)]
+struct ProofJson {
+    seq: u64,
+    leaf_index: u64,
+    tree_size: u64,
+    root: String,
+    envelope_hash: String,
+    leaf_hash: String,
+    audit_path: Vec<String>,
+}
+
 /// `arl proof SEQ [--digest FILE]`.
 pub fn proof(ctx: &Ctx, args: &ProofArgs) -> Result<()> {
     let digest = args.digest.as_deref().map(read_digest).transpose()?;
@@ -276,14 +289,14 @@ pub fn proof(ctx: &Ctx, args: &ProofArgs) -> Result<()> {
             hex(&root)
         )));
     }
-    let value = json!({
-        "seq": args.seq,
-        "leaf_index": args.seq - 1,
-        "tree_size": size,
-        "root": hex(&root),
-        "envelope_hash": hex(&envelope.hash),
-        "leaf_hash": hex(&leaf),
-        "audit_path": path.iter().map(hex).collect::<Vec<_>>(),
-    });
+    let value = ProofJson {
+        seq: args.seq,
+        leaf_index: args.seq - 1,
+        tree_size: size,
+        root: hex(&root),
+        envelope_hash: hex(&envelope.hash),
+        leaf_hash: hex(&leaf),
+        audit_path: path.iter().map(hex).collect(),
+    };
     out::emit_json(&value)
 }
