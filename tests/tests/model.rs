@@ -467,7 +467,16 @@ fn history(seed: u64, attempts: usize) -> (MemIndex, Vec<Recorded>) {
             recorded_at: Timestamp(now),
             event,
         };
-        if arl_fold::validate(&index, &recorded).is_ok() {
+        let verdict = arl_fold::validate(&index, &recorded);
+        assert_eq!(
+            verdict.as_ref().map_err(|e| e.to_string()),
+            arl_fold::validate_fresh(&index, &recorded)
+                .as_ref()
+                .map_err(|e| e.to_string()),
+            "cached and fresh validation disagree on {:?}",
+            recorded
+        );
+        if verdict.is_ok() {
             index.insert(recorded.clone());
             events.push(recorded);
         }

@@ -3,14 +3,17 @@
 
 use crate::source::{Source, SourceError, TxnRow};
 use arl_domain::money::Currency;
-use arl_domain::{Event, Recorded, Timestamp, TxnKind};
-use std::collections::{BTreeSet, HashMap};
+use arl_domain::{Event, Recorded, Status, Timestamp, TxnKind};
+use rustc_hash::FxHashMap as HashMap;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// What the "at any time" rules need to know of a transaction id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnInfo {
-    pub account: String,
+    /// The account's number (see [`MemIndex::account_number`]).
+    pub account: u32,
     pub effective_at: Timestamp,
     pub seq: u64,
     pub kind: TxnKind,
@@ -28,6 +31,10 @@ struct AccountEntry {
     events: Vec<Arc<Recorded>>,
     /// Opened and status changes: all that the account's status depends on.
     status_events: Vec<Arc<Recorded>>,
+    /// The statuses those events give, in fold order: (effective_at, seq, status).
+    status_timeline: Vec<(Timestamp, u64, Status)>,
+    /// Opened, parent changes and status changes.
+    hierarchy: Vec<Arc<Recorded>>,
     child_refs: Vec<Arc<Recorded>>,
     txns: Vec<Arc<Recorded>>,
 }
@@ -36,6 +43,10 @@ struct AccountEntry {
 struct PersonEntry {
     joined_seq: Option<u64>,
     events: Vec<Arc<Recorded>>,
+    /// Joined and left.
+    lifecycle: Vec<Arc<Recorded>>,
+    /// Person and reporting events with this person as subject.
+    org: Vec<Arc<Recorded>>,
 }
 
 /// The log's events grouped by entity, in memory.
@@ -50,6 +61,7 @@ pub struct MemIndex {
     org: Vec<Arc<Recorded>>,
     txns: HashMap<String, TxnInfo>,
     txn_rows: Vec<TxnRow>,
+    pub(crate) cache: RefCell<crate::validate::Cache>,
 }
 
 impl MemIndex {
@@ -79,84 +91,103 @@ impl MemIndex {
         );
         self.checkpoint = recorded.seq;
         self.recorded_at.push(recorded.recorded_at);
-        let recorded = Arc::new(recorded);
-        let seq = recorded.seq;
+        self.cache.get_mut().on_insert(&recorded);
         match &recorded.event {
+            Event::TxnRecorded(_) | Event::TxnReversed(_) => self.insert_txn(recorded),
+            Event::PersonJoined(_)
+            | Event::PersonLeft(_)
+            | Event::LineSet(_)
+            | Event::LineEnded(_) => self.insert_person_event(Arc::new(recorded)),
+            _ => self.insert_account_event(Arc::new(recorded)),
+        }
+    }
+
+    fn insert_txn(&mut self, recorded: Recorded) {
+        let (seq, at) = (recorded.seq, recorded.effective_at);
+        let number = match &recorded.event {
             Event::TxnRecorded(d) => {
                 let number = self.account_entry(&d.account).number;
                 if let (Some(currency), Some(amount_minor)) = (d.currency(), d.amount_minor()) {
                     let info = TxnInfo {
-                        account: d.account.clone(),
-                        effective_at: recorded.effective_at,
+                        account: number,
+                        effective_at: at,
                         seq,
                         kind: d.kind,
                         currency,
                         amount_minor,
                         reversed_seq: None,
                     };
-                    self.txn_rows
-                        .push(row(&info, number, seq, recorded.effective_at, false));
+                    self.txn_rows.push(row(&info, seq, at, false));
                     self.txns.insert(d.txn.clone(), info);
                 }
-                self.keep_txn(&d.account, &recorded);
+                number
             }
             Event::TxnReversed(d) => {
                 let number = self.account_entry(&d.account).number;
                 if let Some(info) = self.txns.get_mut(&d.txn) {
                     info.reversed_seq = Some(seq);
-                    let info = info.clone();
-                    self.txn_rows
-                        .push(row(&info, number, seq, recorded.effective_at, true));
+                    let reversal = row(info, seq, at, true);
+                    self.txn_rows.push(reversal);
                 }
-                self.keep_txn(&d.account, &recorded);
+                number
             }
-            Event::PersonJoined(_)
-            | Event::PersonLeft(_)
-            | Event::LineSet(_)
-            | Event::LineEnded(_) => {
-                let person = recorded.event.person().unwrap_or_default().to_string();
-                let entry = self.persons.entry(person).or_default();
-                if matches!(recorded.event, Event::PersonJoined(_)) && entry.joined_seq.is_none() {
-                    entry.joined_seq = Some(seq);
-                }
-                entry.events.push(recorded.clone());
-                self.org.push(recorded);
-            }
-            event => {
-                let account = event.account().unwrap_or_default().to_string();
-                if let Some(person) = event.person() {
-                    self.persons
-                        .entry(person.to_string())
-                        .or_default()
-                        .events
-                        .push(recorded.clone());
-                }
-                let parent = match event {
-                    Event::AccountOpened(d) => d.parent.clone(),
-                    Event::ParentChanged(d) => d.parent.clone(),
-                    _ => None,
-                };
-                if let Some(parent) = parent {
-                    self.account_entry(&parent)
-                        .child_refs
-                        .push(recorded.clone());
-                }
-                let entry = self.account_entry(&account);
-                if matches!(event, Event::AccountOpened(_) | Event::StatusChanged(_)) {
-                    if matches!(event, Event::AccountOpened(_)) && entry.opened_seq.is_none() {
-                        entry.opened_seq = Some(seq);
-                    }
-                    entry.status_events.push(recorded.clone());
-                }
-                entry.events.push(recorded);
-            }
+            _ => unreachable!("insert_txn takes transaction events"),
+        };
+        if self.keep_txn_events {
+            let name = self.account_names[number as usize].clone();
+            self.account_entry(&name).txns.push(Arc::new(recorded));
         }
     }
 
-    fn keep_txn(&mut self, account: &str, recorded: &Arc<Recorded>) {
-        if self.keep_txn_events {
-            self.account_entry(account).txns.push(recorded.clone());
+    fn insert_person_event(&mut self, recorded: Arc<Recorded>) {
+        let person = recorded.event.person().unwrap_or_default().to_string();
+        let entry = self.persons.entry(person).or_default();
+        if matches!(recorded.event, Event::PersonJoined(_)) && entry.joined_seq.is_none() {
+            entry.joined_seq = Some(recorded.seq);
         }
+        if matches!(
+            recorded.event,
+            Event::PersonJoined(_) | Event::PersonLeft(_)
+        ) {
+            entry.lifecycle.push(recorded.clone());
+        }
+        entry.org.push(recorded.clone());
+        entry.events.push(recorded.clone());
+        self.org.push(recorded);
+    }
+
+    fn insert_account_event(&mut self, recorded: Arc<Recorded>) {
+        let event = &recorded.event;
+        let account = event.account().unwrap_or_default().to_string();
+        if let Some(person) = event.person() {
+            self.persons
+                .entry(person.to_string())
+                .or_default()
+                .events
+                .push(recorded.clone());
+        }
+        let parent = match event {
+            Event::AccountOpened(d) => d.parent.clone(),
+            Event::ParentChanged(d) => d.parent.clone(),
+            _ => None,
+        };
+        if let Some(parent) = parent {
+            self.account_entry(&parent)
+                .child_refs
+                .push(recorded.clone());
+        }
+        let entry = self.account_entry(&account);
+        if matches!(event, Event::AccountOpened(_) | Event::StatusChanged(_)) {
+            if matches!(event, Event::AccountOpened(_)) && entry.opened_seq.is_none() {
+                entry.opened_seq = Some(recorded.seq);
+            }
+            entry.status_events.push(recorded.clone());
+            entry.status_timeline = status_timeline(&entry.status_events);
+        }
+        if crate::subset::is_hierarchy(event) {
+            entry.hierarchy.push(recorded.clone());
+        }
+        entry.events.push(recorded);
     }
 
     fn account_entry(&mut self, account: &str) -> &mut AccountEntry {
@@ -187,12 +218,16 @@ impl MemIndex {
         for entry in self.accounts.values_mut() {
             keep(&mut entry.events);
             keep(&mut entry.status_events);
+            keep(&mut entry.hierarchy);
+            entry.status_timeline = status_timeline(&entry.status_events);
             keep(&mut entry.child_refs);
             keep(&mut entry.txns);
             entry.opened_seq = entry.opened_seq.filter(|s| *s <= seq);
         }
         for entry in self.persons.values_mut() {
             keep(&mut entry.events);
+            keep(&mut entry.lifecycle);
+            keep(&mut entry.org);
             entry.joined_seq = entry.joined_seq.filter(|s| *s <= seq);
         }
         keep(&mut self.org);
@@ -204,6 +239,7 @@ impl MemIndex {
         self.txn_rows.truncate(n);
         self.recorded_at.truncate(seq as usize);
         self.checkpoint = seq;
+        self.cache.get_mut().clear();
     }
 
     /// The seq that opened the account, if it was ever opened.
@@ -229,17 +265,57 @@ impl MemIndex {
             .unwrap_or_default()
     }
 
+    /// The account's status, and since when, after every known event at or before `at`:
+    /// `None` when it was not opened by then.
+    pub fn status_at(&self, account: &str, at: Timestamp) -> Option<(Status, Timestamp)> {
+        let timeline = &self.accounts.get(account)?.status_timeline;
+        let n = timeline.partition_point(|(t, _, _)| *t <= at);
+        n.checked_sub(1).map(|i| (timeline[i].2, timeline[i].0))
+    }
+
+    /// The number the index gives an account id.
+    pub fn account_number(&self, account: &str) -> Option<u32> {
+        self.accounts.get(account).map(|a| a.number)
+    }
+
+    /// The id of an account number (empty if unknown).
+    pub fn account_of_number(&self, number: u32) -> String {
+        self.account_names
+            .get(number as usize)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The last recorded time, if any event.
     pub fn last_recorded_at(&self) -> Option<Timestamp> {
         self.recorded_at.last().copied()
     }
 }
 
-fn row(info: &TxnInfo, account: u32, seq: u64, effective_at: Timestamp, reversal: bool) -> TxnRow {
+/// The statuses an account's opened and status events give, folded in valid-time order.
+fn status_timeline(events: &[Arc<Recorded>]) -> Vec<(Timestamp, u64, Status)> {
+    let mut sorted: Vec<&Recorded> = events.iter().map(|r| r.as_ref()).collect();
+    sorted.sort_by_key(|r| r.point());
+    let mut out: Vec<(Timestamp, u64, Status)> = Vec::new();
+    for r in sorted {
+        match &r.event {
+            Event::AccountOpened(d) if out.is_empty() => {
+                out.push((r.effective_at, r.seq, d.status))
+            }
+            Event::StatusChanged(d) if out.last().is_some_and(|last| last.2 != d.status) => {
+                out.push((r.effective_at, r.seq, d.status))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn row(info: &TxnInfo, seq: u64, effective_at: Timestamp, reversal: bool) -> TxnRow {
     TxnRow {
         seq,
         effective_at,
-        account,
+        account: info.account,
         kind: info.kind,
         reversal,
         currency: info.currency,
@@ -324,5 +400,29 @@ impl Source for MemIndex {
 
     fn account_of(&self, number: u32) -> Option<String> {
         self.account_names.get(number as usize).cloned()
+    }
+
+    fn account_hierarchy(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        Ok(self
+            .accounts
+            .get(account)
+            .map(|a| a.hierarchy.clone())
+            .unwrap_or_default())
+    }
+
+    fn person_lifecycle(&self, person: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        Ok(self
+            .persons
+            .get(person)
+            .map(|p| p.lifecycle.clone())
+            .unwrap_or_default())
+    }
+
+    fn person_org_events(&self, person: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        Ok(self
+            .persons
+            .get(person)
+            .map(|p| p.org.clone())
+            .unwrap_or_default())
     }
 }

@@ -33,4 +33,4 @@ pub use index::{MemIndex, TxnInfo};
 pub use source::{Source, SourceError, TxnRow};
 pub use state::{AccountState, Applied, Assignment, Contact, Line, PersonState, State, TxnState};
 pub use subset::{Point, Subset, SubsetBuilder};
-pub use validate::validate;
+pub use validate::{validate, validate_fresh};

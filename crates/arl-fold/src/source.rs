@@ -3,7 +3,7 @@
 //! tests; the persisted views (crate `arl-views`) implement it over files that open fast.
 
 use arl_domain::money::Currency;
-use arl_domain::{Recorded, Timestamp, TxnKind};
+use arl_domain::{Event, Recorded, Timestamp, TxnKind};
 use std::sync::Arc;
 
 /// A failure to read the index (IO or a corrupt view file).
@@ -55,4 +55,26 @@ pub trait Source {
     fn txn_rows(&self, each: &mut dyn FnMut(&TxnRow)) -> Result<(), SourceError>;
     /// The account id of a [`TxnRow::account`] number.
     fn account_of(&self, number: u32) -> Option<String>;
+
+    /// The account's `account.opened`, `account.parent_changed` and `account.status_changed`
+    /// events. A source may keep them apart to avoid reading the rest.
+    fn account_hierarchy(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        let mut events = self.account_events(account)?;
+        events.retain(|r| crate::subset::is_hierarchy(&r.event));
+        Ok(events)
+    }
+
+    /// The person's `person.joined` and `person.left` events.
+    fn person_lifecycle(&self, person: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        let mut events = self.person_events(person)?;
+        events.retain(|r| matches!(r.event, Event::PersonJoined(_) | Event::PersonLeft(_)));
+        Ok(events)
+    }
+
+    /// The `person.*` and `reporting.*` events whose subject is the person.
+    fn person_org_events(&self, person: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        let mut events = self.person_events(person)?;
+        events.retain(|r| r.event.account().is_none());
+        Ok(events)
+    }
 }

@@ -79,10 +79,6 @@ pub fn is_hierarchy(event: &Event) -> bool {
     )
 }
 
-fn is_lifecycle(event: &Event) -> bool {
-    matches!(event, Event::PersonJoined(_) | Event::PersonLeft(_))
-}
-
 fn named_parent(event: &Event) -> Option<&str> {
     match event {
         Event::AccountOpened(d) => d.parent.as_deref(),
@@ -99,6 +95,7 @@ pub struct SubsetBuilder<'s> {
     hierarchies: BTreeSet<String>,
     accounts: BTreeSet<String>,
     people: BTreeSet<String>,
+    org_people: BTreeSet<String>,
 }
 
 impl<'s> SubsetBuilder<'s> {
@@ -111,6 +108,7 @@ impl<'s> SubsetBuilder<'s> {
             hierarchies: BTreeSet::new(),
             accounts: BTreeSet::new(),
             people: BTreeSet::new(),
+            org_people: BTreeSet::new(),
         }
     }
 
@@ -162,14 +160,14 @@ impl<'s> SubsetBuilder<'s> {
             if !self.hierarchies.insert(at.clone()) {
                 continue;
             }
-            let events = self.source.account_events(&at)?;
-            for event in &events {
-                if let Some(parent) = named_parent(&event.event) {
-                    todo.push(parent.to_string());
-                }
-            }
-            self.subset
-                .add(events, |r| is_hierarchy(&r.event) && (self.keep)(r));
+            let events = self.source.account_hierarchy(&at)?;
+            todo.extend(
+                events
+                    .iter()
+                    .filter_map(|r| named_parent(&r.event))
+                    .map(str::to_string),
+            );
+            self.subset.add(events, &self.keep);
         }
         Ok(self)
     }
@@ -177,11 +175,40 @@ impl<'s> SubsetBuilder<'s> {
     /// Adds the joining and leaving of a person.
     pub fn person(&mut self, person: &str) -> Result<&mut Self, SourceError> {
         if self.people.insert(person.to_string()) {
-            let events = self.source.person_events(person)?;
-            self.subset
-                .add(events, |r| is_lifecycle(&r.event) && (self.keep)(r));
+            let events = self.source.person_lifecycle(person)?;
+            self.subset.add(events, &self.keep);
         }
         Ok(self)
+    }
+
+    /// Adds what the reporting lines of `person` depend on: the person and reporting events
+    /// of the person and, transitively, of every manager they ever named (their joining,
+    /// leaving and own lines decide whether a line holds and whether a new one would close
+    /// a cycle).
+    pub fn org_closure(&mut self, person: &str) -> Result<&mut Self, SourceError> {
+        let mut todo = vec![person.to_string()];
+        while let Some(at) = todo.pop() {
+            if !self.org_people.insert(at.clone()) {
+                continue;
+            }
+            let events = self.source.person_org_events(&at)?;
+            todo.extend(events.iter().filter_map(|r| match &r.event {
+                Event::LineSet(d) => Some(d.manager.clone()),
+                _ => None,
+            }));
+            self.subset.add(events, &self.keep);
+        }
+        Ok(self)
+    }
+
+    /// The people whose joining and leaving the subset holds.
+    pub fn people(&self) -> &BTreeSet<String> {
+        &self.people
+    }
+
+    /// The accounts whose hierarchy events the subset holds.
+    pub fn hierarchies(&self) -> &BTreeSet<String> {
+        &self.hierarchies
     }
 
     /// Adds every person and reporting event.

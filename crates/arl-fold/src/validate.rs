@@ -1,10 +1,19 @@
 //! Validation at append: a new event against the state as of its `effective_at`, as known
 //! with everything before it in the log and in its own batch.
+//!
+//! For an account's events the state comes from a per-account cache: the fold of the
+//! account's subset (see [`crate::subset`]) up to its latest event. An event at or after that
+//! point is checked against the cache and then applied to it; a back-dated event, or an event
+//! that needs facts the cache does not hold, folds the subset afresh. Events that change facts
+//! other accounts' caches hold (a person's joining or leaving, an account's hierarchy events)
+//! drop those caches. A bulk import, mostly in valid-time order, thus costs O(1) per event.
 
 use crate::index::MemIndex;
 use crate::state::State;
-use crate::subset::SubsetBuilder;
-use arl_domain::{Event, Recorded, RuleError};
+use crate::subset::{is_hierarchy, SubsetBuilder};
+use arl_domain::{Event, Recorded, RuleError, Status, Timestamp};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeSet;
 
 /// Checks every §3 rule of `recorded` (the next event of the log, not yet inserted) against
 /// `index`: the rules that hold "at any time" against everything known, the others against
@@ -12,57 +21,247 @@ use arl_domain::{Event, Recorded, RuleError};
 pub fn validate(index: &MemIndex, recorded: &Recorded) -> Result<(), RuleError> {
     check_at_any_time(index, &recorded.event, recorded)?;
     let at = recorded.effective_at;
-    let keep = move |r: &Recorded| r.effective_at <= at;
-    let subset = match &recorded.event {
-        Event::PersonJoined(_) | Event::TxnReversed(_) => return Ok(()),
-        Event::TxnRecorded(d) => {
-            let mut events: Vec<&Recorded> = index
-                .status_events(&d.account)
-                .iter()
-                .map(|r| r.as_ref())
-                .filter(|r| keep(r))
-                .collect();
-            events.sort_by_key(|r| r.point());
-            return State::fold(events).check(recorded);
-        }
-        Event::PersonLeft(d) => {
-            let mut builder = SubsetBuilder::new(index, keep);
-            builder
-                .person(&d.person)
-                .map_err(|_| unreachable_source())?;
-            builder.build()
-        }
-        Event::LineSet(_) | Event::LineEnded(_) => {
-            let mut builder = SubsetBuilder::new(index, keep);
-            builder.org().map_err(|_| unreachable_source())?;
-            builder.build()
-        }
-        event => {
-            let account = event.account().unwrap_or_default();
-            let mut builder = SubsetBuilder::new(index, keep);
-            builder.account(account).map_err(|_| unreachable_source())?;
-            if let Some(person) = event.person() {
-                builder.person(person).map_err(|_| unreachable_source())?;
+    match &recorded.event {
+        Event::PersonJoined(_) | Event::TxnReversed(_) => Ok(()),
+        Event::TxnRecorded(d) => match index.status_at(&d.account, at) {
+            None => Err(RuleError::AccountNotFound {
+                account: d.account.clone(),
+            }),
+            Some((Status::Closed, since)) => Err(RuleError::AccountClosed {
+                account: d.account.clone(),
+                closed_at: since,
+            }),
+            Some(_) => Ok(()),
+        },
+        Event::PersonLeft(_) | Event::LineSet(_) | Event::LineEnded(_) => {
+            let mut builder = SubsetBuilder::new(index, move |r| r.effective_at <= at);
+            for person in org_people(&recorded.event) {
+                in_memory(builder.org_closure(person).map(drop));
             }
-            let parent = match event {
-                Event::AccountOpened(d) => d.parent.as_deref(),
-                Event::ParentChanged(d) => d.parent.as_deref(),
-                _ => None,
-            };
-            if let Some(parent) = parent {
-                builder
-                    .hierarchy(parent)
-                    .map_err(|_| unreachable_source())?;
-            }
-            builder.build()
+            State::fold(builder.build().iter()).check(recorded)
         }
-    };
-    State::fold(subset.iter()).check(recorded)
+        _ => index
+            .cache
+            .borrow_mut()
+            .check_account_event(index, recorded),
+    }
 }
 
-/// An in-memory index never fails to read.
-fn unreachable_source() -> RuleError {
-    unreachable!("the in-memory index cannot fail")
+/// Reading an in-memory index cannot fail.
+fn in_memory(result: Result<(), crate::SourceError>) {
+    if let Err(e) = result {
+        unreachable!("the in-memory index failed: {e}");
+    }
+}
+
+/// [`validate`] without the per-account cache: folds the account's subset afresh. Slower;
+/// the reference the cache is tested against.
+pub fn validate_fresh(index: &MemIndex, recorded: &Recorded) -> Result<(), RuleError> {
+    if recorded.event.account().is_none() || recorded.event.is_transaction() {
+        return validate(index, recorded);
+    }
+    check_at_any_time(index, &recorded.event, recorded)?;
+    let at = recorded.effective_at;
+    let mut builder = SubsetBuilder::new(index, move |r| r.effective_at <= at);
+    let account = recorded.event.account().unwrap_or_default();
+    in_memory(builder.account(account).map(drop));
+    if let Some(person) = recorded.event.person() {
+        in_memory(builder.person(person).map(drop));
+    }
+    if let Some(parent) = named_parent(&recorded.event) {
+        in_memory(builder.hierarchy(parent).map(drop));
+    }
+    State::fold(builder.build().iter()).check(recorded)
+}
+
+fn org_people(event: &Event) -> Vec<&str> {
+    match event {
+        Event::LineSet(d) => vec![d.person.as_str(), d.manager.as_str()],
+        Event::LineEnded(d) => vec![d.person.as_str(), d.manager.as_str()],
+        Event::PersonLeft(d) => vec![d.person.as_str()],
+        _ => Vec::new(),
+    }
+}
+
+fn named_parent(event: &Event) -> Option<&str> {
+    match event {
+        Event::AccountOpened(d) => d.parent.as_deref(),
+        Event::ParentChanged(d) => d.parent.as_deref(),
+        _ => None,
+    }
+}
+
+#[derive(Debug)]
+struct Cached {
+    state: State,
+    last: (Timestamp, u64),
+    people: BTreeSet<String>,
+    hierarchies: BTreeSet<String>,
+}
+
+impl Cached {
+    /// True when the cache holds every fact `event` needs and the event comes after it.
+    fn serves(&self, recorded: &Recorded) -> bool {
+        recorded.point() > self.last
+            && recorded
+                .event
+                .person()
+                .is_none_or(|p| self.people.contains(p))
+            && named_parent(&recorded.event).is_none_or(|p| self.hierarchies.contains(p))
+    }
+}
+
+/// Per-account folded states for validation (see the module documentation).
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    accounts: HashMap<String, Cached>,
+    by_person: HashMap<String, HashSet<String>>,
+    by_hierarchy: HashMap<String, HashSet<String>>,
+}
+
+impl Cache {
+    fn check_account_event(
+        &mut self,
+        index: &MemIndex,
+        recorded: &Recorded,
+    ) -> Result<(), RuleError> {
+        let account = recorded.event.account().unwrap_or_default();
+        if let Some(person) = recorded.event.person() {
+            self.extend_person(index, account, person, recorded);
+        }
+        if let Some(cached) = self.accounts.get(account).filter(|c| c.serves(recorded)) {
+            return cached.state.check(recorded);
+        }
+        let mut builder = SubsetBuilder::new(index, |_| true);
+        in_memory(builder.account(account).map(drop));
+        if let Some(person) = recorded.event.person() {
+            in_memory(builder.person(person).map(drop));
+        }
+        if let Some(parent) = named_parent(&recorded.event) {
+            in_memory(builder.hierarchy(parent).map(drop));
+        }
+        let (people, hierarchies) = (builder.people().clone(), builder.hierarchies().clone());
+        let subset = builder.build();
+        let visible: Vec<&Recorded> = subset
+            .iter()
+            .filter(|r| r.effective_at <= recorded.effective_at)
+            .collect();
+        let complete = visible.len() == subset.len();
+        let last = visible
+            .last()
+            .map(|r| r.point())
+            .unwrap_or((Timestamp::MIN, 0));
+        let state = State::fold(visible);
+        let result = state.check(recorded);
+        if complete {
+            for person in &people {
+                self.by_person
+                    .entry(person.clone())
+                    .or_default()
+                    .insert(account.to_string());
+            }
+            for other in &hierarchies {
+                self.by_hierarchy
+                    .entry(other.clone())
+                    .or_default()
+                    .insert(account.to_string());
+            }
+            self.accounts.insert(
+                account.to_string(),
+                Cached {
+                    state,
+                    last,
+                    people,
+                    hierarchies,
+                },
+            );
+        }
+        result
+    }
+
+    /// Adds a person the account's cache does not hold yet, when all of the person's joining
+    /// and leaving comes before `recorded`: such a person has no assignment on the account in
+    /// the cache, so their facts fold apart from the account's.
+    fn extend_person(
+        &mut self,
+        index: &MemIndex,
+        account: &str,
+        person: &str,
+        recorded: &Recorded,
+    ) {
+        let Some(cached) = self.accounts.get_mut(account) else {
+            return;
+        };
+        if cached.people.contains(person) || recorded.point() <= cached.last {
+            return;
+        }
+        let lifecycle = match crate::Source::person_lifecycle(index, person) {
+            Ok(events) => events,
+            Err(e) => unreachable!("the in-memory index failed: {e}"),
+        };
+        if lifecycle.iter().any(|r| r.point() > recorded.point()) {
+            return;
+        }
+        let mut events: Vec<&Recorded> = lifecycle.iter().map(|r| r.as_ref()).collect();
+        events.sort_by_key(|r| r.point());
+        for event in events {
+            cached.state.apply(event);
+        }
+        cached.people.insert(person.to_string());
+        self.by_person
+            .entry(person.to_string())
+            .or_default()
+            .insert(account.to_string());
+    }
+
+    /// Keeps the caches in step with an event just inserted into the index: each cache whose
+    /// subset the event belongs to applies it when it comes after everything the cache holds,
+    /// and is dropped otherwise.
+    pub(crate) fn on_insert(&mut self, recorded: &Recorded) {
+        let mut affected: Vec<String> = Vec::new();
+        match &recorded.event {
+            Event::PersonJoined(d) => {
+                affected.extend(self.by_person.get(&d.person).into_iter().flatten().cloned())
+            }
+            Event::PersonLeft(d) => {
+                affected.extend(self.by_person.get(&d.person).into_iter().flatten().cloned())
+            }
+            Event::LineSet(_)
+            | Event::LineEnded(_)
+            | Event::TxnRecorded(_)
+            | Event::TxnReversed(_) => {}
+            event => {
+                let account = event.account().unwrap_or_default();
+                affected.push(account.to_string());
+                if is_hierarchy(event) {
+                    affected.extend(
+                        self.by_hierarchy
+                            .get(account)
+                            .into_iter()
+                            .flatten()
+                            .filter(|a| *a != account)
+                            .cloned(),
+                    );
+                }
+            }
+        }
+        for account in affected {
+            let Some(cached) = self.accounts.get_mut(&account) else {
+                continue;
+            };
+            if cached.serves(recorded) {
+                cached.state.apply(recorded);
+                cached.last = recorded.point();
+            } else {
+                self.accounts.remove(&account);
+            }
+        }
+    }
+
+    /// Forgets everything (after a rollback).
+    pub(crate) fn clear(&mut self) {
+        *self = Cache::default();
+    }
 }
 
 fn check_at_any_time(
@@ -82,7 +281,7 @@ fn check_at_any_time(
             })
         }
         Event::PersonJoined(d) if index.joined_seq(&d.person).is_some() => {
-            let events = crate::Source::person_events(index, &d.person).unwrap_or_default();
+            let events = crate::Source::person_lifecycle(index, &d.person).unwrap_or_default();
             let joined = events
                 .iter()
                 .find(|r| matches!(r.event, Event::PersonJoined(_)));
@@ -96,14 +295,14 @@ fn check_at_any_time(
         Event::TxnRecorded(d) => match index.txn(&d.txn) {
             Some(info) => Err(RuleError::TxnIdUsed {
                 txn: d.txn.clone(),
-                account: info.account.clone(),
+                account: index.account_of_number(info.account),
             }),
             None => Ok(()),
         },
         Event::TxnReversed(d) => {
             let info = index
                 .txn(&d.txn)
-                .filter(|info| info.account == d.account)
+                .filter(|info| Some(info.account) == index.account_number(&d.account))
                 .ok_or_else(|| RuleError::TxnNotFound {
                     account: d.account.clone(),
                     txn: d.txn.clone(),
