@@ -1,1 +1,110 @@
-fn main() {}
+//! `arl-bench`: arl against an SQLite events table, on the same generated history.
+//!
+//! One run generates a history with `arl-gen`, imports it into an arl ledger and into an
+//! SQLite table, then times the same questions on both, checks that both give the same
+//! answers, and prints a table (or, with `--json`, one JSON object). `--scale` repeats the
+//! run at several sizes and states how each measure grows. See `docs/PERFORMANCE.md`.
+
+mod arl_side;
+mod peer;
+mod peer_fold;
+mod report;
+mod run;
+mod stats;
+mod workload;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "arl against an SQLite events table, on the same generated history"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open a ledger's views and print an account's card at the latest point (what
+    /// `arl account X --format json` does), for timing a whole process.
+    ArlQuery {
+        #[arg(long)]
+        ledger: PathBuf,
+        #[arg(long)]
+        account: String,
+    },
+    /// Open the peer's SQLite file and print an account's card at the latest point.
+    PeerQuery {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        account: String,
+    },
+}
+
+/// What a benchmark run does.
+#[derive(Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Events in the generated history.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Seed of the generated history and of the random points.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Lines per arl import batch (one durable append each).
+    #[arg(long, default_value_t = 100_000)]
+    pub batch: usize,
+    /// Random (as-of, known-at) points for cards and teams.
+    #[arg(long, default_value_t = 1_000)]
+    pub points: u64,
+    /// Single durable appends.
+    #[arg(long, default_value_t = 1_000)]
+    pub appends: u64,
+    /// Repeats of the balance queries.
+    #[arg(long, default_value_t = 5)]
+    pub repeats: u64,
+    /// Repeats of verify, rebuild and opening the ledger for writing.
+    #[arg(long, default_value_t = 3)]
+    pub heavy_repeats: u64,
+    /// Runs of the query as a whole process.
+    #[arg(long, default_value_t = 20)]
+    pub process_runs: u64,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Run at each of these sizes (events, comma-separated) and state the growth.
+    #[arg(long, value_delimiter = ',', num_args = 0..=1,
+          default_missing_value = "100000,1000000,4000000")]
+    pub scale: Option<Vec<u64>>,
+    /// Directory to build the ledger and the SQLite file in (default: a fresh temporary
+    /// directory, removed at the end).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::ArlQuery { ledger, account }) => {
+            println!("{}", arl_side::query_process(&ledger, &account)?);
+            Ok(())
+        }
+        Some(Command::PeerQuery { db, account }) => {
+            println!("{}", run::peer_query_process(&db, &account)?);
+            Ok(())
+        }
+        None => {
+            let ok = run::main(&cli.run)?;
+            if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,625 @@
+//! One benchmark run at one size, and a scaling run over several.
+
+use crate::report::{growth_table, table, Agreement, Measure, RunReport};
+use crate::stats::Samples;
+use crate::workload::{self, Facts};
+use crate::{arl_side, peer, peer_fold, RunArgs};
+use anyhow::{anyhow, Context, Result};
+use arl_gen::rng::Rng;
+use arl_views::Ledger;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+pub const PEER_SETUP: &str = "SQLite (bundled) one events table, JSON data, virtual generated columns, 5 indexes; journal_mode=WAL, synchronous=FULL; import in one transaction, indexes built at its end, then ANALYZE and a WAL checkpoint(TRUNCATE)";
+
+const LATEST: i64 = i64::MAX;
+const DAY_US: i64 = 86_400_000_000;
+
+/// Runs the benchmark (or the scaling run); false when arl and the peer disagreed.
+pub fn main(args: &RunArgs) -> Result<bool> {
+    let sizes = args.scale.clone().unwrap_or_else(|| vec![args.events]);
+    let mut reports = Vec::new();
+    for &events in &sizes {
+        let report = run_one(args, events)?;
+        if !args.json {
+            println!("{}", table(&report));
+        }
+        let ok = report.agreement.first_difference.is_none();
+        reports.push(report);
+        if !ok {
+            break;
+        }
+    }
+    if args.json {
+        let value = match reports.as_slice() {
+            [one] if args.scale.is_none() => serde_json::to_value(one)?,
+            all => serde_json::json!({ "runs": all }),
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if reports.len() > 1 {
+        println!("growth with the history:\n\n{}", growth_table(&reports));
+    }
+    Ok(reports
+        .iter()
+        .all(|r| r.agreement.first_difference.is_none()))
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+fn us(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e6
+}
+
+fn progress(args: &RunArgs, what: &str) {
+    if !args.json {
+        eprintln!("[arl-bench] {what}");
+    }
+}
+
+struct Ctx {
+    args: RunArgs,
+    events: u64,
+    ledger_dir: PathBuf,
+    db_path: PathBuf,
+    facts: Facts,
+    measures: Vec<Measure>,
+    agreement: Agreement,
+}
+
+impl Ctx {
+    fn differ(&mut self, what: String) {
+        if self.agreement.first_difference.is_none() {
+            eprintln!("[arl-bench] arl and the peer disagree: {what}");
+            self.agreement.first_difference = Some(what);
+        }
+    }
+}
+
+fn run_one(args: &RunArgs, events: u64) -> Result<RunReport> {
+    let temp;
+    let base = match &args.dir {
+        Some(dir) => dir.join(format!("run-{events}")),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    if base.exists() {
+        std::fs::remove_dir_all(&base).with_context(|| format!("clear {}", base.display()))?;
+    }
+    std::fs::create_dir_all(&base)?;
+    let mut ctx = Ctx {
+        args: args.clone(),
+        events,
+        ledger_dir: base.join("ledger"),
+        db_path: base.join("peer.db"),
+        facts: Facts::default(),
+        measures: Vec::new(),
+        agreement: Agreement::default(),
+    };
+    let (mut ledger, conn) = import(&mut ctx)?;
+    disk(&mut ctx)?;
+    points(&mut ctx, &ledger, &conn)?;
+    balances(&mut ctx, &ledger, &conn)?;
+    verify_and_rebuild(&mut ctx, &mut ledger, &conn)?;
+    drop(ledger);
+    process_queries(&mut ctx)?;
+    let mut ledger = writer_open(&mut ctx)?;
+    appends(&mut ctx, &mut ledger, &conn)?;
+    let order = [
+        "import",
+        "card",
+        "team",
+        "balances",
+        "rollup",
+        "verify",
+        "rebuild",
+        "append",
+        "writer_open",
+        "bytes_per_event",
+        "process",
+    ];
+    ctx.measures
+        .sort_by_key(|m| order.iter().position(|k| *k == m.key));
+    Ok(RunReport {
+        events,
+        seed: args.seed,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+        peer_setup: PEER_SETUP,
+        measures: ctx.measures,
+        agreement: ctx.agreement,
+    })
+}
+
+/// 1. Import: the same lines, batch by batch, into both; only the import itself is timed.
+fn import(ctx: &mut Ctx) -> Result<(Ledger, Connection)> {
+    progress(
+        &ctx.args,
+        &format!("generating and importing {} events", ctx.events),
+    );
+    let mut ledger = arl_side::open(&ctx.ledger_dir)?;
+    let mut peer_import = peer::Import::begin(peer::open(&ctx.db_path)?)?;
+    let (mut arl_s, mut peer_s) = (0.0f64, 0.0f64);
+    let mut arl_batches = Samples::default();
+    let facts = workload::stream(ctx.events, ctx.args.seed, ctx.args.batch, &mut |lines| {
+        let t = Instant::now();
+        arl_side::import_batch(&mut ledger, lines)?;
+        let batch_s = t.elapsed().as_secs_f64();
+        arl_s += batch_s;
+        arl_batches.push(lines.len() as f64 / batch_s);
+        let t = Instant::now();
+        peer_import.rows(lines)?;
+        peer_s += t.elapsed().as_secs_f64();
+        Ok(())
+    })?;
+    let t = Instant::now();
+    let conn = peer_import.finish()?;
+    peer_s += t.elapsed().as_secs_f64();
+    let n = ctx.events as f64;
+    let batches = arl_batches.summary().map_or(String::new(), |s| {
+        format!("; arl batches {:.0}–{:.0} events/s", s.min, s.max)
+    });
+    let note = format!(
+        "arl {:.0} events/s (validated, hashed, durable, batches of {}), peer {:.0} events/s (one transaction + index build){batches}",
+        n / arl_s,
+        ctx.args.batch,
+        n / peer_s
+    );
+    ctx.measures.push(Measure::new(
+        "import",
+        "1. import all events",
+        "s",
+        &Samples::one(arl_s),
+        Some(&Samples::one(peer_s)),
+        note,
+    ));
+    ctx.facts = facts;
+    Ok((ledger, conn))
+}
+
+fn dir_bytes(path: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).with_context(|| format!("read {}", path.display()))? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+/// 7. Bytes on disk per event.
+fn disk(ctx: &mut Ctx) -> Result<()> {
+    let arl = dir_bytes(&ctx.ledger_dir)? as f64 / ctx.events as f64;
+    let wal = ctx.db_path.with_extension("db-wal");
+    let wal_bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let peer = (std::fs::metadata(&ctx.db_path)?.len() + wal_bytes) as f64 / ctx.events as f64;
+    let log = dir_bytes(&ctx.ledger_dir.join(arl_views::LOG_DIR))? as f64 / ctx.events as f64;
+    let views = dir_bytes(&ctx.ledger_dir.join(arl_views::VIEWS_DIR))? as f64 / ctx.events as f64;
+    ctx.measures.push(Measure::new(
+        "bytes_per_event",
+        "7. bytes on disk per event",
+        "B",
+        &Samples::one(arl),
+        Some(&Samples::one(peer)),
+        format!("arl: log {log:.0} + views {views:.0}; peer: SQLite file + WAL"),
+    ));
+    Ok(())
+}
+
+/// Random (account, as-of, known-at) points: as-of anywhere in the history, known-at from
+/// a day before as-of to the end (a quarter of them: everything known), and an account
+/// already opened (in both senses) at the point when there is one.
+fn pick_points(facts: &Facts, seed: u64, n: u64) -> Vec<(String, i64, i64)> {
+    let mut rng = Rng::new(seed ^ 0x9e37_79b9_7f4a_7c15);
+    let (t0, t1) = (facts.first_recorded_at, facts.last_recorded_at);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let as_of = t0 + rng.below((t1 - t0).max(0) as u64 + 1) as i64;
+        let known_at = if rng.chance(250) {
+            LATEST
+        } else {
+            let lo = as_of - DAY_US;
+            lo + rng.below((t1 - lo).max(0) as u64 + 1) as i64
+        };
+        let limit = as_of.min(known_at);
+        let k = facts.opened.partition_point(|o| o.recorded_at <= limit);
+        let pool = if k == 0 { facts.opened.len() } else { k };
+        if pool == 0 {
+            break;
+        }
+        let account = facts.opened[rng.below(pool as u64) as usize]
+            .account
+            .clone();
+        out.push((account, as_of, known_at));
+    }
+    out
+}
+
+fn show_time(t: i64) -> String {
+    if t == LATEST {
+        "latest".into()
+    } else {
+        arl_domain::Timestamp(t).canonical()
+    }
+}
+
+/// 2. Card and team at random points.
+fn points(ctx: &mut Ctx, ledger: &Ledger, conn: &Connection) -> Result<()> {
+    progress(&ctx.args, "cards and teams at random points");
+    let reader = ledger.reader()?;
+    let points = pick_points(&ctx.facts, ctx.args.seed, ctx.args.points);
+    let mut s: [Samples; 4] = Default::default();
+    for (account, as_of, known_at) in &points {
+        let (account, as_of, known_at) = (account.as_str(), *as_of, *known_at);
+        let t = Instant::now();
+        let arl_card = arl_side::card(&reader, account, as_of, known_at)?;
+        s[0].push(us(t));
+        let t = Instant::now();
+        let arl_team = arl_side::team(&reader, account, as_of, known_at)?;
+        s[1].push(us(t));
+        let t = Instant::now();
+        let rows = peer::card_events(conn, account, as_of, known_at, true)?;
+        let peer_card = peer_fold::card(account, &rows)?;
+        s[2].push(us(t));
+        let t = Instant::now();
+        let rows = peer::card_events(conn, account, as_of, known_at, false)?;
+        let peer_team = peer_fold::team(account, &rows)?;
+        s[3].push(us(t));
+        let at = format!(
+            "as-of {} known-at {}",
+            show_time(as_of),
+            show_time(known_at)
+        );
+        ctx.agreement.cards_compared += 1;
+        ctx.agreement.teams_compared += 1;
+        ctx.agreement.cards_existing += u64::from(arl_card.is_some());
+        if arl_card != peer_card {
+            let json =
+                |c: &Option<arl_accounts::Card>| serde_json::to_string(c).unwrap_or_default();
+            ctx.differ(format!(
+                "card of {account} at {at}:\n  arl:  {}\n  peer: {}",
+                json(&arl_card),
+                json(&peer_card)
+            ));
+        }
+        if arl_team != peer_team {
+            ctx.differ(format!(
+                "team of {account} at {at}:\n  arl:  {arl_team:?}\n  peer: {peer_team:?}"
+            ));
+        }
+    }
+    let note = "arl: arl_accounts::card (views, subset fold); peer: 3 SQL queries + fold in Rust";
+    ctx.measures.push(Measure::new(
+        "card",
+        "2a. account card at a point",
+        "µs",
+        &s[0],
+        Some(&s[2]),
+        note,
+    ));
+    let note = "arl: arl_teams::team (card fold + org fold for names); peer: 2 SQL queries + fold";
+    ctx.measures.push(Measure::new(
+        "team",
+        "2b. team at a point",
+        "µs",
+        &s[1],
+        Some(&s[3]),
+        note,
+    ));
+    Ok(())
+}
+
+/// The peer's sums formatted as arl formats a balance row.
+fn peer_balance_rows(rows: &[peer::SumRow]) -> Result<Vec<arl_txns::BalanceRow>> {
+    rows.iter()
+        .map(|r| {
+            let currency = arl_domain::money::Currency::from_code(&r.currency)
+                .ok_or_else(|| anyhow!("peer: unknown currency {}", r.currency))?;
+            let digits = u32::from(currency.minor_units());
+            let scale = 10i64.pow(4u32.saturating_sub(digits));
+            let fmt = |e4: i64| -> Result<String> {
+                if e4 % scale != 0 {
+                    return Err(anyhow!(
+                        "peer: {e4} ten-thousandths of {} is not whole",
+                        r.currency
+                    ));
+                }
+                let minor = e4 / scale;
+                let unit = 10i64.pow(digits);
+                let sign = if minor < 0 { "-" } else { "" };
+                let m = minor.unsigned_abs();
+                Ok(match digits {
+                    0 => format!("{sign}{m}"),
+                    d => format!(
+                        "{sign}{}.{:0w$}",
+                        m / unit as u64,
+                        m % unit as u64,
+                        w = d as usize
+                    ),
+                })
+            };
+            Ok(arl_txns::BalanceRow {
+                account: r.account.clone(),
+                period: r.period.clone(),
+                currency: r.currency.clone(),
+                sales: fmt(r.sales_e4)?,
+                purchases: fmt(r.purchases_e4)?,
+                net: fmt(r.sales_e4 - r.purchases_e4)?,
+            })
+        })
+        .collect()
+}
+
+fn compare_rows(
+    ctx: &mut Ctx,
+    what: &str,
+    arl: &[arl_txns::BalanceRow],
+    peer: &[arl_txns::BalanceRow],
+) {
+    let first = arl.iter().zip(peer).position(|(a, p)| a != p);
+    match first {
+        Some(i) => ctx.differ(format!(
+            "{what}, row {i}:\n  arl:  {:?}\n  peer: {:?}",
+            arl[i], peer[i]
+        )),
+        None if arl.len() != peer.len() => ctx.differ(format!(
+            "{what}: arl has {} rows, the peer {}",
+            arl.len(),
+            peer.len()
+        )),
+        None => {}
+    }
+}
+
+/// Quarterly balances (measure 3) of every account, without and with roll-up, at the
+/// latest point; answers also compared (untimed) at a point in the middle of the history.
+fn balances(ctx: &mut Ctx, ledger: &Ledger, conn: &Connection) -> Result<()> {
+    progress(&ctx.args, "quarterly balances");
+    let reader = ledger.reader()?;
+    let mid = (ctx.facts.first_recorded_at + ctx.facts.last_recorded_at) / 2;
+    let mut s: [Samples; 4] = Default::default();
+    for (i, &rollup) in [false, true].iter().enumerate() {
+        let what = if rollup {
+            "quarterly roll-up"
+        } else {
+            "quarterly balances"
+        };
+        for repeat in 0..ctx.args.repeats.max(1) {
+            let t = Instant::now();
+            let arl = arl_side::balances(&reader, LATEST, LATEST, rollup)?;
+            s[2 * i].push(ms(t));
+            let t = Instant::now();
+            let peer = peer::balances(conn, LATEST, LATEST, rollup)?;
+            s[2 * i + 1].push(ms(t));
+            if repeat == 0 {
+                let peer = peer_balance_rows(&peer)?;
+                compare_rows(ctx, &format!("{what} at the latest point"), &arl, &peer);
+                let n = arl.len() as u64;
+                if rollup {
+                    ctx.agreement.rollup_rows += n;
+                } else {
+                    ctx.agreement.balance_rows += n;
+                }
+            }
+        }
+        let arl = arl_side::balances(&reader, mid, mid + 30 * DAY_US, rollup)?;
+        let peer = peer_balance_rows(&peer::balances(conn, mid, mid + 30 * DAY_US, rollup)?)?;
+        compare_rows(
+            ctx,
+            &format!("{what} at as-of {}", show_time(mid)),
+            &arl,
+            &peer,
+        );
+    }
+    let note = "every account; arl: arl_txns::balances over txns.dat; peer: GROUP BY over a covering index, reversal join";
+    ctx.measures.push(Measure::new(
+        "balances",
+        "3a. quarterly balances, all accounts",
+        "ms",
+        &s[0],
+        Some(&s[1]),
+        note,
+    ));
+    let note = "every account with its descendants (the global accounts' rows hold their subsidiaries); peer: recursive CTE over the latest parent";
+    ctx.measures.push(Measure::new(
+        "rollup",
+        "3b. quarterly balances with roll-up",
+        "ms",
+        &s[2],
+        Some(&s[3]),
+        note,
+    ));
+    Ok(())
+}
+
+/// 4. Verify (arl only) and 5. rebuild of every view from the log (peer: REINDEX).
+fn verify_and_rebuild(ctx: &mut Ctx, ledger: &mut Ledger, conn: &Connection) -> Result<()> {
+    progress(&ctx.args, "verify and rebuild");
+    let mut s: [Samples; 3] = Default::default();
+    for _ in 0..ctx.args.heavy_repeats.max(1) {
+        let t = Instant::now();
+        ledger.log().verify(&mut |_| {})?;
+        s[0].push(ms(t));
+    }
+    for _ in 0..ctx.args.heavy_repeats.max(1) {
+        let t = Instant::now();
+        ledger
+            .replay(&mut |_| {})
+            .map_err(|e| anyhow!("replay: {e}"))?;
+        s[1].push(ms(t));
+        let t = Instant::now();
+        peer::reindex(conn)?;
+        s[2].push(ms(t));
+    }
+    let note = "hash chain and Merkle root recomputed from every stored event; the peer has nothing comparable";
+    ctx.measures
+        .push(Measure::new("verify", "4. verify", "ms", &s[0], None, note));
+    let note = "arl: Ledger::replay (read log, check chain, write views, swap); peer: REINDEX of its 5 indexes";
+    ctx.measures.push(Measure::new(
+        "rebuild",
+        "5. rebuild views from the log",
+        "ms",
+        &s[1],
+        Some(&s[2]),
+        note,
+    ));
+    Ok(())
+}
+
+/// The real `arl` binary next to this one, if it was built.
+fn arl_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let arl = exe.parent()?.join("arl");
+    arl.is_file().then_some(arl)
+}
+
+fn run_process(cmd: &mut Command) -> Result<(f64, String)> {
+    let t = Instant::now();
+    let out = cmd.output().context("start process")?;
+    let elapsed = ms(t);
+    if !out.status.success() {
+        return Err(anyhow!(
+            "{:?} exited {}: {}",
+            cmd,
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok((elapsed, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// 8. A card query as a whole process, start to exit.
+fn process_queries(ctx: &mut Ctx) -> Result<()> {
+    progress(&ctx.args, "queries as whole processes");
+    let open = &ctx.facts.open_accounts;
+    let account = open[Rng::new(ctx.args.seed).below(open.len() as u64) as usize].clone();
+    let exe = std::env::current_exe()?;
+    let ledger = ctx.ledger_dir.to_string_lossy().into_owned();
+    let db = ctx.db_path.to_string_lossy().into_owned();
+    let stand_in = || {
+        let mut c = Command::new(&exe);
+        c.args(["arl-query", "--ledger", &ledger, "--account", &account]);
+        c
+    };
+    let mut note = String::new();
+    let mut arl_cmd = match arl_binary() {
+        Some(bin) => {
+            let mut c = Command::new(bin);
+            c.args(["account", &account, "--ledger", &ledger, "--format", "json"]);
+            match run_process(&mut c) {
+                Ok(_) => c,
+                Err(e) => {
+                    note = format!("target/release/arl failed ({e}); arl figure from the stand-in `arl-bench arl-query`; ");
+                    stand_in()
+                }
+            }
+        }
+        None => {
+            note = "target/release/arl not built: arl figure from the stand-in `arl-bench arl-query` (open_reader + card + JSON); ".into();
+            stand_in()
+        }
+    };
+    let mut peer_cmd = Command::new(&exe);
+    peer_cmd.args(["peer-query", "--db", &db, "--account", &account]);
+    let (mut arl_s, mut peer_s) = (Samples::default(), Samples::default());
+    for run in 0..ctx.args.process_runs.max(1) {
+        let (t, arl_out) = run_process(&mut arl_cmd)?;
+        arl_s.push(t);
+        let (t, peer_out) = run_process(&mut peer_cmd)?;
+        peer_s.push(t);
+        if run == 0 {
+            let a: serde_json::Value = serde_json::from_str(&arl_out).context("arl output")?;
+            let p: serde_json::Value = serde_json::from_str(&peer_out).context("peer output")?;
+            ctx.agreement.process_outputs_compared += 1;
+            if a != p {
+                ctx.differ(format!(
+                    "process output for {account}:\n  arl:  {a}\n  peer: {p}"
+                ));
+            }
+        }
+    }
+    note.push_str(&format!("account {account}, latest point; peer: `arl-bench peer-query` (open SQLite + 3 queries + fold)"));
+    ctx.measures.push(Measure::new(
+        "process",
+        "8. card query as a whole process",
+        "ms",
+        &arl_s,
+        Some(&peer_s),
+        note,
+    ));
+    Ok(())
+}
+
+/// `arl-bench peer-query`: the peer's card at the latest point, in a fresh process.
+pub fn peer_query_process(db: &Path, account: &str) -> Result<String> {
+    let conn = peer::open(db)?;
+    let rows = peer::card_events(&conn, account, LATEST, LATEST, true)?;
+    let card = peer_fold::card(account, &rows)?.with_context(|| format!("no account {account}"))?;
+    Ok(serde_json::to_string(&card)?)
+}
+
+/// Opening the ledger for writing (what every `arl append` process pays), arl only.
+fn writer_open(ctx: &mut Ctx) -> Result<Ledger> {
+    progress(&ctx.args, "opening the ledger for writing");
+    let mut s = Samples::default();
+    let mut ledger = None;
+    for _ in 0..ctx.args.heavy_repeats.max(1) {
+        drop(ledger.take());
+        let t = Instant::now();
+        ledger = Some(arl_side::open(&ctx.ledger_dir)?);
+        s.push(ms(t));
+    }
+    let note = "Ledger::open: lock, log, catch-up, validation index from the views; paid by every append process; peer: none needed";
+    ctx.measures.push(Measure::new(
+        "writer_open",
+        "6b. open the ledger for writing",
+        "ms",
+        &s,
+        None,
+        note,
+    ));
+    ledger.ok_or_else(|| anyhow!("no ledger opened"))
+}
+
+/// 6. Single durable appends, each its own call.
+fn appends(ctx: &mut Ctx, ledger: &mut Ledger, conn: &Connection) -> Result<()> {
+    progress(&ctx.args, "single durable appends");
+    let open = ctx.facts.open_accounts.clone();
+    let now0 = arl_domain::Timestamp::now()
+        .0
+        .max(ctx.facts.last_recorded_at + 1);
+    let line = |i: u64| {
+        format!(
+            r#"{{"type":"transaction.recorded","data":{{"account":"{}","txn":"bench-{i}","kind":"sale","amount":"10.00","currency":"EUR"}}}}"#,
+            open[i as usize % open.len()]
+        )
+    };
+    let (mut arl_s, mut peer_s) = (Samples::default(), Samples::default());
+    for i in 0..ctx.args.appends {
+        let l = line(i);
+        let t = Instant::now();
+        arl_side::append_one(ledger, &l, now0 + i as i64)?;
+        arl_s.push(ms(t));
+        let t = Instant::now();
+        peer::append_one(conn, &l, now0 + i as i64)?;
+        peer_s.push(ms(t));
+    }
+    let note = "in-process Ledger::append of one event (log commit + views commit); peer: one INSERT per transaction, synchronous=FULL";
+    ctx.measures.push(Measure::new(
+        "append",
+        "6. single durable append",
+        "ms",
+        &arl_s,
+        Some(&peer_s),
+        note,
+    ));
+    Ok(())
+}
