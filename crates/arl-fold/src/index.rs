@@ -54,6 +54,7 @@ struct PersonEntry {
 pub struct MemIndex {
     keep_txn_events: bool,
     checkpoint: u64,
+    /// The latest record time of seqs 1..=n, at n − 1.
     recorded_at: Vec<Timestamp>,
     accounts: HashMap<String, AccountEntry>,
     account_names: Vec<String>,
@@ -90,7 +91,13 @@ impl MemIndex {
             "events must be inserted in seq order"
         );
         self.checkpoint = recorded.seq;
-        self.recorded_at.push(recorded.recorded_at);
+        // The running maximum: record times of an imported batch may go back, and `--known-at`
+        // means the longest prefix of the log recorded by then.
+        let latest = self
+            .recorded_at
+            .last()
+            .map_or(recorded.recorded_at, |t| (*t).max(recorded.recorded_at));
+        self.recorded_at.push(latest);
         self.cache.get_mut().on_insert(&recorded);
         match &recorded.event {
             Event::TxnRecorded(_) | Event::TxnReversed(_) => self.insert_txn(recorded),

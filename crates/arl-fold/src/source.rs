@@ -33,7 +33,8 @@ pub struct TxnRow {
 pub trait Source {
     /// The last seq the index includes.
     fn checkpoint(&self) -> u64;
-    /// The largest seq whose `recorded_at` is at or before `known_at` (0 if none).
+    /// The longest prefix of the log recorded at or before `known_at`: the largest seq `n`
+    /// such that every event `1..=n` has `recorded_at <= known_at` (0 if none).
     fn seq_known_at(&self, known_at: Timestamp) -> Result<u64, SourceError>;
     /// Non-transaction events of the account's stream: `account.*`, `team.*`, `contact.*`.
     fn account_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError>;

@@ -115,6 +115,7 @@ impl Log {
             base: self.head,
             now: now_micros.clamp(TIME_MIN_MICROS, TIME_MAX_MICROS),
             last_recorded: (self.head.seq > 0).then_some(self.head.recorded_at),
+            base_recorded: (self.head.seq > 0).then_some(self.head.recorded_at),
             prev: self.head.hash,
             envelopes: Vec::with_capacity(batch.len()),
             canonical: Vec::with_capacity(batch.len()),
@@ -222,7 +223,13 @@ impl Log {
             seq: last.seq,
             hash: last.hash,
             root: frontier.root(),
-            recorded_at: last.recorded_at,
+            // The latest record time: the last envelope's, unless an imported batch came out
+            // of record-time order.
+            recorded_at: prepared
+                .envelopes
+                .iter()
+                .map(|e| e.recorded_at)
+                .fold(self.head.recorded_at.max(last.recorded_at), i64::max),
         };
         let meta = encode_meta(&head, &frontier);
         self.store.commit(&CommitSet {
@@ -422,7 +429,11 @@ fn altered(what: &str) -> LogError {
 struct PrepareState {
     base: Head,
     now: i64,
+    /// The latest record time stored or prepared so far (record times of imported lines may
+    /// go back within a batch; this never does).
     last_recorded: Option<i64>,
+    /// The latest record time stored before this batch.
+    base_recorded: Option<i64>,
     prev: Hash,
     envelopes: Vec<Envelope>,
     canonical: Vec<String>,
@@ -466,12 +477,10 @@ impl PrepareState {
                 t(self.now)
             ));
         }
-        match self.last_recorded {
-            Some(l) if r < l && !self.envelopes.is_empty() => err(format!(
-                "{} precedes the previous event's {}; sort the input by recorded_at",
-                t(r),
-                t(l)
-            )),
+        // Imported lines may come out of record-time order within one batch (exports of other
+        // systems often do; the worked example of the contract does); they keep their input
+        // order as seq. None may precede what the ledger held before the batch.
+        match self.base_recorded {
             Some(l) if r < l => err(format!(
                 "{} precedes the ledger's last recorded_at {}; import only history newer than the ledger",
                 t(r),
@@ -526,7 +535,10 @@ impl PrepareState {
         }
         env.hash = chain_hash(&self.prev, canonical.as_bytes());
         self.prev = env.hash;
-        self.last_recorded = Some(recorded_at);
+        self.last_recorded = Some(
+            self.last_recorded
+                .map_or(recorded_at, |l| l.max(recorded_at)),
+        );
         let id = env.id.clone();
         self.envelopes.push(env);
         self.canonical.push(canonical);

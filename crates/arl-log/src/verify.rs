@@ -131,13 +131,15 @@ impl Verifier {
         if embedded_seq != seq {
             return fail(&format!("the envelope stored here says seq {embedded_seq}"));
         }
-        if recorded_at < self.last_recorded {
+        // Imported envelopes may go back in record time within their batch; a recorded one
+        // never precedes anything stored before it.
+        if recorded_at < self.last_recorded && !is_imported(canonical) {
             return fail("recorded_at decreases");
         }
         if seq > self.chain_checked && chain_hash(&self.prev, canonical) != *hash {
             return fail("the stored hash is not blake3(previous hash ‖ canonical envelope)");
         }
-        self.last_recorded = recorded_at;
+        self.last_recorded = self.last_recorded.max(recorded_at);
         self.prev = *hash;
         Ok(())
     }
@@ -207,6 +209,17 @@ impl Verifier {
         }
         Ok(())
     }
+}
+
+/// True when the canonical envelope says `"imported":true`: every member after `data` is a
+/// scalar and `,"` cannot occur inside a string, so the last `,"imported":` is the
+/// envelope's own.
+fn is_imported(canonical: &[u8]) -> bool {
+    const MEMBER: &[u8] = b",\"imported\":";
+    canonical
+        .windows(MEMBER.len())
+        .rposition(|w| w == MEMBER)
+        .is_some_and(|at| canonical[at + MEMBER.len()..].starts_with(b"true"))
 }
 
 /// Reads the top-level `seq` and `recorded_at` of a canonical envelope from its bytes.

@@ -283,10 +283,16 @@ fn imported_recorded_at_rules() {
     };
     expect(log.prepare(vec![imported(T0 + 1)], T0), 0, "future");
     expect(log.prepare(vec![imported(T0 - 60)], T0), 0, "ledger's last");
+    // Within one imported batch lines may go back in record time (they keep their input order
+    // as seq), but never before what the ledger held before the batch.
+    let prepared = log
+        .prepare(vec![imported(T0 - 10), imported(T0 - 20)], T0)
+        .unwrap();
+    assert_eq!(prepared.envelopes.len(), 2);
     expect(
-        log.prepare(vec![imported(T0 - 10), imported(T0 - 20)], T0),
+        log.prepare(vec![imported(T0 - 10), imported(T0 - 60)], T0),
         1,
-        "previous event",
+        "ledger's last",
     );
     // Non-imported events never go back in time, whatever the clock says.
     append(
@@ -612,4 +618,36 @@ fn crash_consistency() {
         }
         assert!(log.get(head.seq + 1).unwrap().is_none());
     }
+}
+
+#[test]
+fn imported_batch_out_of_record_order_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let imported = |t: i64| {
+        let mut e = ev("s/1", "x", json!({"t": t}));
+        e.recorded_at = Some(t);
+        e
+    };
+    append(
+        &mut log,
+        vec![imported(T0 - 10), imported(T0 - 30), imported(T0 - 20)],
+        T0,
+    );
+    assert_eq!(
+        log.head().recorded_at,
+        T0 - 10,
+        "the head keeps the latest record time"
+    );
+    assert_eq!(
+        log.get(2).unwrap().unwrap().recorded_at,
+        T0 - 30,
+        "stored as given"
+    );
+    log.verify(&mut |_| {}).unwrap();
+    // The next batch may not go back before the latest record time.
+    assert!(matches!(
+        log.prepare(vec![imported(T0 - 15)], T0),
+        Err(AppendError::ImportedTime { index: 0, .. })
+    ));
 }

@@ -52,7 +52,20 @@ pub struct ViewWriter {
     person_numbers: HashMap<String, u32>,
     /// Transactions staged by this writer, by txn id, for reversals.
     txns_seen: HashMap<String, TxnFacts>,
+    /// The latest `recorded_at` staged so far (what `times.dat` holds for the last seq).
+    recorded_max: i64,
     poisoned: bool,
+}
+
+/// The last value of `times.dat` (its committed length `len`), or `i64::MIN` when empty.
+fn last_time(file: &File, dir: &Path, len: u64) -> Result<i64, ViewError> {
+    if len < 8 {
+        return Ok(i64::MIN);
+    }
+    let mut bytes = [0u8; 8];
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes, len - 8)
+        .map_err(|e| ViewError::io(dir.join(FILES[TM]), e))?;
+    Ok(i64::from_le_bytes(bytes))
 }
 
 fn lengths(heads: &Heads) -> [u64; 4] {
@@ -103,6 +116,7 @@ impl ViewWriter {
         }
         let account_numbers = numbering(heads.accounts.iter().map(|a| &a.id));
         let person_numbers = numbering(heads.persons.iter().map(|p| &p.id));
+        let recorded_max = last_time(&files[TM], dir, committed[TM])?;
         let writer = ViewWriter {
             dir: dir.to_path_buf(),
             files,
@@ -113,6 +127,7 @@ impl ViewWriter {
             account_numbers,
             person_numbers,
             txns_seen: HashMap::new(),
+            recorded_max,
             poisoned: false,
         };
         if fresh {
@@ -176,7 +191,10 @@ impl ViewWriter {
         } else {
             self.stage_event(recorded, &data)?;
         }
-        self.push(TM, &recorded.recorded_at.0.to_le_bytes());
+        // Record times of an imported batch may go back; times.dat keeps the running maximum
+        // so that `seq_known_at` stays a binary search for the longest prefix recorded by T.
+        self.recorded_max = self.recorded_max.max(recorded.recorded_at.0);
+        self.push(TM, &self.recorded_max.to_le_bytes());
         self.heads.times_len += 8;
         self.heads.checkpoint = recorded.seq;
         if self.buffers.iter().map(Vec::len).sum::<usize>() > BUFFER_BYTES_MAX {
