@@ -50,7 +50,8 @@ impl Samples {
     }
 }
 
-/// How a figure grows from `n0` events to `n1` events, from the log-log slope.
+/// How a figure grows from `n0` events to `n1` events, from the log-log slope compared
+/// with the slope that pure log growth (`ln n`) would have over the same range.
 pub fn growth(n0: u64, v0: f64, n1: u64, v1: f64) -> &'static str {
     if n0 == n1 || v0 <= 0.0 || v1 <= 0.0 {
         return "-";
@@ -59,8 +60,8 @@ pub fn growth(n0: u64, v0: f64, n1: u64, v1: f64) -> &'static str {
     let log_ratio = (n1 as f64).ln() / (n0 as f64).ln();
     let log_slope = log_ratio.ln() / (n1 as f64 / n0 as f64).ln();
     match slope {
-        s if s < 0.1 => "constant",
-        s if s < (log_slope + 0.2).max(0.25) => "log",
+        s if s < log_slope / 2.0 => "constant",
+        s if s < log_slope * 2.0 + 0.05 => "log",
         s if s < 0.8 => "sub-linear",
         s if s < 1.25 => "linear",
         _ => "super-linear",
