@@ -25,6 +25,7 @@ fn globex_example_through_the_binary() {
     let summary: Value = serde_json::from_str(&appended.stdout).expect("append prints JSON");
     assert_eq!(summary["appended"], lines.len() as u64);
     assert_eq!(summary["duplicates"], 0);
+    assert_eq!(ledger.json(&["digest"])["seq"], lines.len() as u64);
 
     let cases: Vec<Value> = serde_json::from_str(EXPECTED).expect("expected file is JSON");
     assert!(cases.len() >= 10);
