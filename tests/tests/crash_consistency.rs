@@ -102,7 +102,10 @@ fn run_and_kill(dir: &Path, seed: u64, rng: &mut arl_gen::rng::Rng) -> ChildLog 
                 Ok(_) => {}
                 Err(_) => break, // exited or stuck: the checks below say which
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "child never opened");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "child never opened"
+            );
         }
         std::thread::sleep(Duration::from_millis(rng.below(RUN_MS_MAX + 1)));
     }
@@ -125,7 +128,12 @@ fn view_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let views = dir.join(VIEWS_DIR);
     files(&views)
         .into_iter()
-        .map(|(p, b)| (p.strip_prefix(&views).expect("under views").to_path_buf(), b))
+        .map(|(p, b)| {
+            (
+                p.strip_prefix(&views).expect("under views").to_path_buf(),
+                b,
+            )
+        })
         .collect()
 }
 
@@ -224,8 +232,14 @@ fn check_after_kill(dir: &Path, run: &ChildLog, t: &mut Tracker, kill: u64, seed
     assert!(
         caught_up == replayed,
         "{ctx}: the views differ from a rebuild from the log: {:?} vs {:?}",
-        caught_up.iter().map(|(p, b)| (p, b.len())).collect::<Vec<_>>(),
-        replayed.iter().map(|(p, b)| (p, b.len())).collect::<Vec<_>>()
+        caught_up
+            .iter()
+            .map(|(p, b)| (p, b.len()))
+            .collect::<Vec<_>>(),
+        replayed
+            .iter()
+            .map(|(p, b)| (p, b.len()))
+            .collect::<Vec<_>>()
     );
     t.durable = (head.seq, arl_log::hex(&head.hash));
     t.boundaries.insert(head.seq);
@@ -364,7 +378,11 @@ fn crash_consistency_of_arl_append_processes() {
             committed += 1;
         }
         let verify = ledger.run(&["verify", "--quiet"]);
-        assert_eq!(verify.code, 0, "after a kill at {percent}%: {}", verify.stderr);
+        assert_eq!(
+            verify.code, 0,
+            "after a kill at {percent}%: {}",
+            verify.stderr
+        );
     }
     eprintln!("arl append killed 7 times; {committed} of the batches had committed");
     check_answers_survive_replay(&dir);

@@ -157,7 +157,10 @@ pub fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 /// Copies a directory tree.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("creating a copy's directory");
-    for entry in std::fs::read_dir(from).expect("reading a directory").flatten() {
+    for entry in std::fs::read_dir(from)
+        .expect("reading a directory")
+        .flatten()
+    {
         let target = to.join(entry.file_name());
         if entry.path().is_dir() {
             copy_dir(&entry.path(), &target);
