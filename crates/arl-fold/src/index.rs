@@ -280,11 +280,6 @@ impl MemIndex {
         n.checked_sub(1).map(|i| (timeline[i].2, timeline[i].0))
     }
 
-    /// The number the index gives an account id.
-    pub fn account_number(&self, account: &str) -> Option<u32> {
-        self.accounts.get(account).map(|a| a.number)
-    }
-
     /// The id of an account number (empty if unknown).
     pub fn account_of_number(&self, number: u32) -> String {
         self.account_names
@@ -407,6 +402,10 @@ impl Source for MemIndex {
 
     fn account_of(&self, number: u32) -> Option<String> {
         self.account_names.get(number as usize).cloned()
+    }
+
+    fn account_number(&self, account: &str) -> Option<u32> {
+        self.accounts.get(account).map(|a| a.number)
     }
 
     fn account_hierarchy(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {

@@ -100,6 +100,36 @@ pub fn hierarchy_at(
         .collect())
 }
 
+/// The accounts below `account` at the point (its whole subtree), sorted. Only accounts that
+/// ever named a member of the subtree as parent can be in it; their hierarchies are folded.
+pub fn descendants_at(
+    source: &dyn Source,
+    account: &str,
+    point: Point,
+) -> Result<Vec<String>, SourceError> {
+    let mut candidates = BTreeSet::new();
+    let mut todo = vec![account.to_string()];
+    while let Some(at) = todo.pop() {
+        for r in source.child_refs(&at)? {
+            if let Some(child) = r.event.account() {
+                if child != account && candidates.insert(child.to_string()) {
+                    todo.push(child.to_string());
+                }
+            }
+        }
+    }
+    let mut builder = SubsetBuilder::new(source, move |r| point.sees(r));
+    builder.hierarchy(account)?;
+    for candidate in &candidates {
+        builder.hierarchy(candidate)?;
+    }
+    let state = State::fold(builder.build().iter());
+    Ok(candidates
+        .into_iter()
+        .filter(|c| state.ancestors(c).contains(&account))
+        .collect())
+}
+
 /// One assignment in a person's portfolio.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortfolioEntry {

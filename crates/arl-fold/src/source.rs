@@ -57,6 +57,26 @@ pub trait Source {
     /// The account id of a [`TxnRow::account`] number.
     fn account_of(&self, number: u32) -> Option<String>;
 
+    /// The number [`TxnRow::account`] uses for this account id, if it has one.
+    fn account_number(&self, account: &str) -> Option<u32>;
+
+    /// Calls `each` for every transaction row of one account, in seq order. A source may
+    /// follow a per-account chain instead of scanning every row.
+    fn account_txn_rows(
+        &self,
+        account: &str,
+        each: &mut dyn FnMut(&TxnRow),
+    ) -> Result<(), SourceError> {
+        let Some(number) = self.account_number(account) else {
+            return Ok(());
+        };
+        self.txn_rows(&mut |row| {
+            if row.account == number {
+                each(row)
+            }
+        })
+    }
+
     /// The account's `account.opened`, `account.parent_changed` and `account.status_changed`
     /// events. A source may keep them apart to avoid reading the rest.
     fn account_hierarchy(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {

@@ -302,7 +302,9 @@ fn check_at_any_time(
         Event::TxnReversed(d) => {
             let info = index
                 .txn(&d.txn)
-                .filter(|info| Some(info.account) == index.account_number(&d.account))
+                .filter(|info| {
+                    Some(info.account) == crate::Source::account_number(index, &d.account)
+                })
                 .ok_or_else(|| RuleError::TxnNotFound {
                     account: d.account.clone(),
                     txn: d.txn.clone(),

@@ -28,8 +28,9 @@ use arl_domain::money::Currency;
 use arl_domain::{Event, Period, Timestamp, TxnKind};
 use arl_fold::query;
 use arl_fold::{Point, Source, SourceError, TxnRow};
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What `arl balance` asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,19 +99,63 @@ impl Sums {
 
 /// The balance rows, sorted by (account, period, currency).
 pub fn balances(source: &dyn Source, query: &BalanceQuery) -> Result<Vec<BalanceRow>, SourceError> {
-    let own = sum_rows(source, query)?;
+    let mut parents = None;
+    let cells = match &query.account {
+        Some(account) => {
+            // Only this account's rows, and with roll-up its descendants' at the point.
+            let mut members = vec![account.clone()];
+            if query.rollup {
+                members.extend(query::descendants_at(source, account, query.point)?);
+            }
+            let (mut cells, mut periods) = (Cells::default(), PeriodCache::new(query.period));
+            for member in &members {
+                source.account_txn_rows(member, &mut |row| {
+                    add_row(&mut cells, &mut periods, query, row)
+                })?;
+            }
+            // Every member's rows count for the account.
+            let number = source.account_number(account);
+            cells
+                .into_iter()
+                .fold(Cells::default(), |mut all, ((_, key, currency), sums)| {
+                    if let Some(number) = number {
+                        all.entry((number, key, currency)).or_default().merge(&sums);
+                    }
+                    all
+                })
+        }
+        None => {
+            if query.rollup {
+                parents = Some(query::hierarchy_at(source, query.point)?);
+            }
+            let (mut cells, mut periods) = (Cells::default(), PeriodCache::new(query.period));
+            source.txn_rows(&mut |row| add_row(&mut cells, &mut periods, query, row))?;
+            cells
+        }
+    };
+    // Group by account id; numbers are turned into ids once per account.
+    let mut by_number: HashMap<u32, Vec<(u32, Currency, Sums)>> = HashMap::default();
+    for ((number, key, currency), sums) in cells {
+        by_number
+            .entry(number)
+            .or_default()
+            .push((key, currency, sums));
+    }
     let mut per_account: PerAccount = BTreeMap::new();
-    for ((number, key, currency), sums) in own {
+    for (number, list) in by_number {
         let account = source
             .account_of(number)
             .ok_or_else(|| SourceError(format!("no account numbered {number}")))?;
-        per_account
-            .entry(account)
-            .or_default()
-            .insert((key, currency), sums);
-    }
-    if query.rollup {
-        per_account = roll_up(source, query.point, per_account)?;
+        let targets: Vec<String> = match &parents {
+            Some(parents) => ancestors_and_self(parents, &account),
+            None => vec![account],
+        };
+        for target in targets {
+            let entry = per_account.entry(target).or_default();
+            for (key, currency, sums) in &list {
+                entry.entry((*key, *currency)).or_default().merge(sums);
+            }
+        }
     }
     let mut rows = Vec::new();
     for (account, cells) in per_account {
@@ -133,28 +178,23 @@ pub fn balances(source: &dyn Source, query: &BalanceQuery) -> Result<Vec<Balance
     Ok(rows)
 }
 
+/// Sums by (account number, period key, currency).
 type Cells = HashMap<(u32, u32, Currency), Sums>;
 
 /// Sums by account, then by (period key, currency).
 type PerAccount = BTreeMap<String, BTreeMap<(u32, Currency), Sums>>;
 
-fn sum_rows(source: &dyn Source, query: &BalanceQuery) -> Result<Cells, SourceError> {
+fn add_row(cells: &mut Cells, periods: &mut PeriodCache, query: &BalanceQuery, row: &TxnRow) {
     let from = query.from.unwrap_or(Timestamp::MIN);
     let to = query.to.unwrap_or(Timestamp::MAX).min(query.point.as_of);
-    let at_seq = query.point.at_seq;
-    let mut cells: Cells = HashMap::new();
-    let mut periods = PeriodCache::new(query.period);
-    source.txn_rows(&mut |row| {
-        if row.seq > at_seq || row.effective_at < from || row.effective_at > to {
-            return;
-        }
-        let key = periods.key(row.effective_at);
-        cells
-            .entry((row.account, key, row.currency))
-            .or_default()
-            .add(row);
-    })?;
-    Ok(cells)
+    if row.seq > query.point.at_seq || row.effective_at < from || row.effective_at > to {
+        return;
+    }
+    let key = periods.key(row.effective_at);
+    cells
+        .entry((row.account, key, row.currency))
+        .or_default()
+        .add(row);
 }
 
 /// Period keys by UTC day: most rows fall on a day already seen.
@@ -185,25 +225,18 @@ impl PeriodCache {
     }
 }
 
-fn roll_up(source: &dyn Source, point: Point, own: PerAccount) -> Result<PerAccount, SourceError> {
-    let parents = query::hierarchy_at(source, point)?;
-    let mut out: PerAccount = BTreeMap::new();
-    for (account, cells) in &own {
-        // The account itself and each ancestor at the point get these rows.
-        let mut at = Some(account.clone());
-        let mut seen = BTreeSet::new();
-        while let Some(id) = at {
-            if !seen.insert(id.clone()) {
-                break;
-            }
-            let target = out.entry(id.clone()).or_default();
-            for (cell, sums) in cells {
-                target.entry(*cell).or_default().merge(sums);
-            }
-            at = parents.get(&id).cloned().flatten();
+/// The account and its ancestors in `parents`, nearest first.
+fn ancestors_and_self(parents: &BTreeMap<String, Option<String>>, account: &str) -> Vec<String> {
+    let mut out = vec![account.to_string()];
+    let mut at = parents.get(account).cloned().flatten();
+    while let Some(parent) = at {
+        if out.contains(&parent) || out.len() > arl_fold::state::CHAIN_DEPTH_MAX {
+            break;
         }
+        at = parents.get(&parent).cloned().flatten();
+        out.push(parent);
     }
-    Ok(out)
+    out
 }
 
 /// Formats minor units with exactly the currency's digits.
@@ -274,7 +307,7 @@ pub fn register(
             _ => None,
         })
         .collect();
-    let mut running: HashMap<Currency, i128> = HashMap::new();
+    let mut running: HashMap<Currency, i128> = HashMap::default();
     let mut rows = Vec::new();
     for r in &events {
         let (original, reversal) = match &r.event {

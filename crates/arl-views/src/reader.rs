@@ -237,10 +237,7 @@ impl ViewReader {
             1 => TxnKind::Purchase,
             _ => return Err(bad("bad transaction kind")),
         };
-        let currency = std::str::from_utf8(&record.currency)
-            .ok()
-            .and_then(Currency::from_code)
-            .ok_or_else(|| bad("bad currency"))?;
+        let currency = currency_of(record.currency).ok_or_else(|| bad("bad currency"))?;
         if record.account as usize >= self.heads.accounts.len() || record.flags > 1 {
             return Err(bad("bad account number or flags"));
         }
@@ -380,7 +377,56 @@ impl ViewReader {
     }
 }
 
+/// The currency of a stored code; a few codes recur on millions of rows, so the last ones
+/// looked up are kept per thread.
+fn currency_of(code: [u8; 3]) -> Option<Currency> {
+    thread_local! {
+        static RECENT: std::cell::RefCell<Vec<Currency>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some(hit) = recent.iter().find(|c| c.code().as_bytes() == code) {
+            return Some(*hit);
+        }
+        let found = Currency::from_code(std::str::from_utf8(&code).ok()?)?;
+        if recent.len() >= 16 {
+            recent.remove(0);
+        }
+        recent.push(found);
+        Some(found)
+    })
+}
+
 impl Source for ViewReader {
+    fn account_number(&self, account: &str) -> Option<u32> {
+        self.heads.account_number(account)
+    }
+    fn account_txn_rows(
+        &self,
+        account: &str,
+        each: &mut dyn FnMut(&TxnRow),
+    ) -> Result<(), SourceError> {
+        let Some(n) = self.heads.account_number(account) else {
+            return Ok(());
+        };
+        let mut rows = Vec::new();
+        let mut pointer = self.heads.accounts[n as usize].txns;
+        while pointer != 0 {
+            let record = self.txn_at(pointer - 1)?;
+            if record.account != n || record.prev >= pointer {
+                return Err(self
+                    .corrupt(
+                        TXNS_FILE,
+                        format!("seq {} is on the wrong chain", record.seq),
+                    )
+                    .into());
+            }
+            pointer = record.prev;
+            rows.push(self.txn_row(&record)?);
+        }
+        rows.iter().rev().for_each(each);
+        Ok(())
+    }
     fn checkpoint(&self) -> u64 {
         self.heads.checkpoint
     }
