@@ -85,6 +85,36 @@ impl MemIndex {
 
     /// Adds the next event of the log. Events must come in seq order without gaps.
     pub fn insert(&mut self, recorded: Recorded) {
+        self.begin_insert(&recorded);
+        match &recorded.event {
+            Event::TxnRecorded(_) | Event::TxnReversed(_) => {
+                self.insert_txn(&recorded, || recorded.clone())
+            }
+            Event::PersonJoined(_)
+            | Event::PersonLeft(_)
+            | Event::LineSet(_)
+            | Event::LineEnded(_) => self.insert_person_event(Arc::new(recorded)),
+            _ => self.insert_account_event(Arc::new(recorded)),
+        }
+    }
+
+    /// [`MemIndex::insert`] for a borrowed event: copies it only when the index keeps it
+    /// (transactions are kept as compact rows unless the index keeps transaction events).
+    pub fn insert_ref(&mut self, recorded: &Recorded) {
+        self.begin_insert(recorded);
+        match &recorded.event {
+            Event::TxnRecorded(_) | Event::TxnReversed(_) => {
+                self.insert_txn(recorded, || recorded.clone())
+            }
+            Event::PersonJoined(_)
+            | Event::PersonLeft(_)
+            | Event::LineSet(_)
+            | Event::LineEnded(_) => self.insert_person_event(Arc::new(recorded.clone())),
+            _ => self.insert_account_event(Arc::new(recorded.clone())),
+        }
+    }
+
+    fn begin_insert(&mut self, recorded: &Recorded) {
         assert_eq!(
             recorded.seq,
             self.checkpoint + 1,
@@ -98,18 +128,10 @@ impl MemIndex {
             .last()
             .map_or(recorded.recorded_at, |t| (*t).max(recorded.recorded_at));
         self.recorded_at.push(latest);
-        self.cache.get_mut().on_insert(&recorded);
-        match &recorded.event {
-            Event::TxnRecorded(_) | Event::TxnReversed(_) => self.insert_txn(recorded),
-            Event::PersonJoined(_)
-            | Event::PersonLeft(_)
-            | Event::LineSet(_)
-            | Event::LineEnded(_) => self.insert_person_event(Arc::new(recorded)),
-            _ => self.insert_account_event(Arc::new(recorded)),
-        }
+        self.cache.get_mut().on_insert(recorded);
     }
 
-    fn insert_txn(&mut self, recorded: Recorded) {
+    fn insert_txn(&mut self, recorded: &Recorded, owned: impl FnOnce() -> Recorded) {
         let (seq, at) = (recorded.seq, recorded.effective_at);
         let number = match &recorded.event {
             Event::TxnRecorded(d) => {
@@ -142,7 +164,7 @@ impl MemIndex {
         };
         if self.keep_txn_events {
             let name = self.account_names[number as usize].clone();
-            self.account_entry(&name).txns.push(Arc::new(recorded));
+            self.account_entry(&name).txns.push(Arc::new(owned()));
         }
     }
 

@@ -224,13 +224,15 @@ impl Ledger {
         batch: Vec<InputEvent>,
         opts: &AppendOptions,
     ) -> Result<AppendReport, AppendFailure> {
-        let events = batch
-            .into_iter()
-            .enumerate()
-            .map(|(index, input)| new_event(index, input, opts))
-            .collect::<Result<Vec<_>, _>>()?;
-        let prepared = self.log.prepare(events, opts.now.0)?;
-        let recorded = self.validate(&prepared.envelopes, &prepared.outcomes)?;
+        let mut events = Vec::with_capacity(batch.len());
+        let mut new_events = Vec::with_capacity(batch.len());
+        for (index, input) in batch.into_iter().enumerate() {
+            let (event, new_event) = new_event(index, input, opts)?;
+            events.push(Some(event));
+            new_events.push(new_event);
+        }
+        let prepared = self.log.prepare(new_events, opts.now.0)?;
+        let recorded = self.validate(&prepared.envelopes, &prepared.outcomes, events)?;
         let checkpoint = self.index.checkpoint() - recorded.len() as u64;
         let outcomes = prepared.outcomes.clone();
         let head = match self.log.commit(prepared) {
@@ -255,41 +257,43 @@ impl Ledger {
     }
 
     /// Checks each new event in order, adding it to the index so later ones see it; on the
-    /// first broken rule, takes them all out again.
+    /// first broken rule, takes them all out again. `events` are the typed events of the
+    /// input, in input order (the envelopes hold the same data, already checked).
     fn validate(
         &mut self,
         envelopes: &[Envelope],
         outcomes: &[Outcome],
+        mut events: Vec<Option<Event>>,
     ) -> Result<Vec<Recorded>, AppendFailure> {
         let checkpoint = self.index.checkpoint();
-        let input_index = |seq: u64| {
-            outcomes
-                .iter()
-                .position(|o| *o == Outcome::Appended { seq })
-        };
         let mut out = Vec::with_capacity(envelopes.len());
-        for envelope in envelopes {
-            let checked = recorded_from_envelope(envelope)
-                .map_err(|e| (FailureKind::Invalid, e.to_string()))
-                .and_then(|recorded| {
-                    arl_fold::validate(&self.index, &recorded)
-                        .map(|()| recorded)
-                        .map_err(|e| (FailureKind::Rule, format!("{}: {e}", envelope.kind)))
+        let mut next = envelopes.iter();
+        for (index, outcome) in outcomes.iter().enumerate() {
+            let Outcome::Appended { seq } = *outcome else {
+                continue;
+            };
+            let envelope = next.next().filter(|e| e.seq == seq).ok_or_else(|| {
+                AppendFailure::storage(format!("the log prepared no envelope for seq {seq}"))
+            })?;
+            let event = events[index]
+                .take()
+                .ok_or_else(|| AppendFailure::storage("an input event was used twice"))?;
+            let recorded = Recorded {
+                seq,
+                effective_at: Timestamp(envelope.effective_at),
+                recorded_at: Timestamp(envelope.recorded_at),
+                event,
+            };
+            if let Err(e) = arl_fold::validate(&self.index, &recorded) {
+                self.index.rollback_to(checkpoint);
+                return Err(AppendFailure {
+                    index: Some(index),
+                    kind: FailureKind::Rule,
+                    message: format!("{}: {e}", envelope.kind),
                 });
-            match checked {
-                Ok(recorded) => {
-                    self.index.insert(recorded.clone());
-                    out.push(recorded);
-                }
-                Err((kind, message)) => {
-                    self.index.rollback_to(checkpoint);
-                    return Err(AppendFailure {
-                        index: input_index(envelope.seq),
-                        kind,
-                        message,
-                    });
-                }
             }
+            self.index.insert_ref(&recorded);
+            out.push(recorded);
         }
         Ok(out)
     }
@@ -363,27 +367,37 @@ fn new_event(
     index: usize,
     input: InputEvent,
     opts: &AppendOptions,
-) -> Result<NewEvent, AppendFailure> {
-    let data = RawValue::from_string(input.event.data_json()).map_err(|e| AppendFailure {
+) -> Result<(Event, NewEvent), AppendFailure> {
+    let InputEvent {
+        event,
+        effective_at,
+        id,
+        actor,
+        reason,
+        expected_version,
+        recorded_at,
+    } = input;
+    let data = RawValue::from_string(event.data_json()).map_err(|e| AppendFailure {
         index: Some(index),
         kind: FailureKind::Invalid,
         message: e.to_string(),
     })?;
-    Ok(NewEvent {
-        id: input.id,
-        kind: input.event.kind().to_string(),
-        stream: input.event.stream(),
-        effective_at: input.effective_at.map(|t| t.0),
+    let new_event = NewEvent {
+        id,
+        kind: event.kind().to_string(),
+        stream: event.stream(),
+        effective_at: effective_at.map(|t| t.0),
         recorded_at: if opts.imported {
-            input.recorded_at.map(|t| t.0)
+            recorded_at.map(|t| t.0)
         } else {
             None
         },
-        actor: input.actor.unwrap_or_else(|| opts.actor.clone()),
-        reason: input.reason,
+        actor: actor.unwrap_or_else(|| opts.actor.clone()),
+        reason,
         data,
-        expected_version: input.expected_version,
-    })
+        expected_version,
+    };
+    Ok((event, new_event))
 }
 
 /// Undoes what a replay interrupted by a crash left: an unfinished `views.new` is dropped;

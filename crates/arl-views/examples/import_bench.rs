@@ -1,0 +1,52 @@
+//! Bulk import through the whole append path: parse, prepare (log), validate, commit (log,
+//! fsync), views (fsync). `cargo run --release -p arl-views --example import_bench -- N [BATCH]`
+
+use arl_domain::{InputEvent, Timestamp};
+use arl_views::{AppendOptions, Ledger};
+use std::time::{Duration, Instant};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
+    let batch: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let lines: Vec<String> = arl_gen::Generator::new(arl_gen::Config::new(n, 42)).collect();
+    let dir = tempfile::tempdir()?;
+    let mut ledger = Ledger::open(&dir.path().join("ledger"), Duration::from_secs(10))?;
+    let opts = AppendOptions {
+        imported: true,
+        actor: "bench".into(),
+        now: Timestamp::now(),
+    };
+    let (mut parse_s, mut append_s) = (0.0, 0.0);
+    for chunk in lines.chunks(batch) {
+        let t = Instant::now();
+        let inputs: Vec<InputEvent> = chunk
+            .iter()
+            .map(|l| InputEvent::parse_line(l, true))
+            .collect::<Result<_, _>>()?;
+        parse_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        ledger.append(inputs, &opts).map_err(|e| format!("{e:?}"))?;
+        append_s += t.elapsed().as_secs_f64();
+    }
+    println!(
+        "{n} events: parse {:.2} s, append {:.2} s, total {:.0} events/s",
+        parse_s,
+        append_s,
+        n as f64 / (parse_s + append_s)
+    );
+    let t = Instant::now();
+    drop(ledger);
+    let ledger = Ledger::open(&dir.path().join("ledger"), Duration::from_secs(10))?;
+    println!(
+        "writer reopen: {:.2} s (head {})",
+        t.elapsed().as_secs_f64(),
+        ledger.log().head().seq
+    );
+    Ok(())
+}
