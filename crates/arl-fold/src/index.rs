@@ -132,40 +132,94 @@ impl MemIndex {
     }
 
     fn insert_txn(&mut self, recorded: &Recorded, owned: impl FnOnce() -> Recorded) {
-        let (seq, at) = (recorded.seq, recorded.effective_at);
-        let number = match &recorded.event {
-            Event::TxnRecorded(d) => {
-                let number = self.account_entry(&d.account).number;
-                if let (Some(currency), Some(amount_minor)) = (d.currency(), d.amount_minor()) {
-                    let info = TxnInfo {
-                        account: number,
-                        effective_at: at,
-                        seq,
-                        kind: d.kind,
-                        currency,
-                        amount_minor,
-                        reversed_seq: None,
-                    };
-                    self.txn_rows.push(row(&info, seq, at, false));
-                    self.txns.insert(d.txn.clone(), info);
-                }
-                number
-            }
-            Event::TxnReversed(d) => {
-                let number = self.account_entry(&d.account).number;
-                if let Some(info) = self.txns.get_mut(&d.txn) {
-                    info.reversed_seq = Some(seq);
-                    let reversal = row(info, seq, at, true);
-                    self.txn_rows.push(reversal);
-                }
-                number
-            }
+        let fact = match &recorded.event {
+            Event::TxnRecorded(d) => match (d.currency(), d.amount_minor()) {
+                (Some(currency), Some(amount_minor)) => Some(TxnFact {
+                    account: &d.account,
+                    txn: &d.txn,
+                    kind: d.kind,
+                    currency,
+                    amount_minor,
+                    reversal: false,
+                }),
+                _ => None,
+            },
+            Event::TxnReversed(d) => self.txns.get(&d.txn).map(|info| TxnFact {
+                account: &d.account,
+                txn: &d.txn,
+                kind: info.kind,
+                currency: info.currency,
+                amount_minor: info.amount_minor,
+                reversal: true,
+            }),
             _ => unreachable!("insert_txn takes transaction events"),
         };
-        if self.keep_txn_events {
-            let name = self.account_names[number as usize].clone();
-            self.account_entry(&name).txns.push(Arc::new(owned()));
+        let account = recorded.event.account().unwrap_or_default();
+        match fact {
+            Some(fact) => self.record_txn(recorded.seq, recorded.effective_at, &fact),
+            None => {
+                self.account_entry(account);
+            }
         }
+        if self.keep_txn_events {
+            self.account_entry(account).txns.push(Arc::new(owned()));
+        }
+    }
+
+    /// Adds the next event of the log when it is a transaction event known only by its
+    /// facts (a fast load from compact rows). The index must not keep transaction events.
+    pub fn insert_txn_fact(
+        &mut self,
+        seq: u64,
+        effective_at: Timestamp,
+        recorded_at: Timestamp,
+        fact: &TxnFact,
+    ) {
+        assert!(
+            !self.keep_txn_events,
+            "an index that keeps transaction events needs the events"
+        );
+        assert_eq!(
+            seq,
+            self.checkpoint + 1,
+            "events must be inserted in seq order"
+        );
+        self.checkpoint = seq;
+        let latest = self
+            .recorded_at
+            .last()
+            .map_or(recorded_at, |t| (*t).max(recorded_at));
+        self.recorded_at.push(latest);
+        self.record_txn(seq, effective_at, fact);
+    }
+
+    fn record_txn(&mut self, seq: u64, at: Timestamp, fact: &TxnFact) {
+        let number = self.account_entry(fact.account).number;
+        if fact.reversal {
+            if let Some(info) = self.txns.get_mut(fact.txn) {
+                info.reversed_seq = Some(seq);
+            }
+        } else {
+            let info = TxnInfo {
+                account: number,
+                effective_at: at,
+                seq,
+                kind: fact.kind,
+                currency: fact.currency,
+                amount_minor: fact.amount_minor,
+                reversed_seq: None,
+            };
+            self.txns.insert(fact.txn.to_string(), info);
+        }
+        self.txn_rows.push(TxnRow {
+            seq,
+            effective_at: at,
+            account: number,
+            kind: fact.kind,
+            reversal: fact.reversal,
+            currency: fact.currency,
+            amount_minor: fact.amount_minor,
+        });
     }
 
     fn insert_person_event(&mut self, recorded: Arc<Recorded>) {
@@ -316,6 +370,18 @@ impl MemIndex {
     }
 }
 
+/// What the index keeps of a transaction event: for a reversal, the original's kind,
+/// currency and amount, and the original's txn id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnFact<'a> {
+    pub account: &'a str,
+    pub txn: &'a str,
+    pub kind: TxnKind,
+    pub currency: Currency,
+    pub amount_minor: i64,
+    pub reversal: bool,
+}
+
 /// The statuses an account's opened and status events give, folded in valid-time order.
 fn status_timeline(events: &[Arc<Recorded>]) -> Vec<(Timestamp, u64, Status)> {
     let mut sorted: Vec<&Recorded> = events.iter().map(|r| r.as_ref()).collect();
@@ -333,18 +399,6 @@ fn status_timeline(events: &[Arc<Recorded>]) -> Vec<(Timestamp, u64, Status)> {
         }
     }
     out
-}
-
-fn row(info: &TxnInfo, seq: u64, effective_at: Timestamp, reversal: bool) -> TxnRow {
-    TxnRow {
-        seq,
-        effective_at,
-        account: info.account,
-        kind: info.kind,
-        reversal,
-        currency: info.currency,
-        amount_minor: info.amount_minor,
-    }
 }
 
 impl Source for MemIndex {

@@ -29,7 +29,7 @@ pub mod state;
 pub mod subset;
 mod validate;
 
-pub use index::{MemIndex, TxnInfo};
+pub use index::{MemIndex, TxnFact, TxnInfo};
 pub use source::{Source, SourceError, TxnRow};
 pub use state::{AccountState, Applied, Assignment, Contact, Line, PersonState, State, TxnState};
 pub use subset::{Point, Subset, SubsetBuilder};

@@ -175,12 +175,7 @@ impl Ledger {
             _lock: lock,
         };
         ledger.catch_up()?;
-        let mut index = MemIndex::without_txn_events();
-        ledger.views.reader()?.scan(&mut |recorded| {
-            index.insert(recorded);
-            Ok(())
-        })?;
-        ledger.index = index;
+        ledger.index = ledger.views.reader()?.load_index()?;
         Ok(ledger)
     }
 

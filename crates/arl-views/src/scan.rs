@@ -6,7 +6,9 @@ use crate::format::{
     TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::{ViewError, ViewReader};
-use arl_domain::{Event, Recorded, Timestamp};
+use arl_domain::money::Currency;
+use arl_domain::{Event, Recorded, Timestamp, TxnKind};
+use arl_fold::{MemIndex, TxnFact};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -143,4 +145,110 @@ fn read_txn(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<Recorded>,
         (record.effective_at, record.recorded_at),
     )
     .map(Some)
+}
+
+/// A transaction record and its data, read in seq order.
+struct TxnEntry {
+    record: TxnRecord,
+    data: Vec<u8>,
+}
+
+fn read_txn_entry(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<TxnEntry>, ViewError> {
+    let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
+    if !txns.fill(&mut bytes)? {
+        return Ok(None);
+    }
+    let record = TxnRecord::decode(&bytes);
+    if record.data_len > DATA_BYTES_MAX {
+        return Err(ViewError::corrupt(
+            &txns.path,
+            format!("seq {}: bad length", record.seq),
+        ));
+    }
+    let mut data = vec![0u8; record.data_len as usize];
+    if !txndata.fill(&mut data)? {
+        return Err(ViewError::corrupt(
+            &txndata.path,
+            "data crosses the committed length",
+        ));
+    }
+    Ok(Some(TxnEntry { record, data }))
+}
+
+/// The `txn` member of a transaction event's canonical data: its last member (keys are
+/// sorted and `txn` sorts last), and ids hold no quote or backslash.
+fn txn_id(data: &[u8]) -> Option<&str> {
+    const MEMBER: &[u8] = b"\"txn\":\"";
+    let body = data.strip_suffix(b"\"}")?;
+    let at = body.windows(MEMBER.len()).rposition(|w| w == MEMBER)?;
+    let id = std::str::from_utf8(&body[at + MEMBER.len()..]).ok()?;
+    arl_domain::ids::is_valid_id(id).then_some(id)
+}
+
+impl ViewReader {
+    /// Loads the writer's validation index ([`MemIndex::without_txn_events`]): events are
+    /// parsed, transactions are taken from their compact records without parsing their data
+    /// (the txn id is read from the end of the canonical data).
+    pub fn load_index(&self) -> Result<MemIndex, ViewError> {
+        let dir = self.dir();
+        let heads = self.heads();
+        let mut index = MemIndex::without_txn_events();
+        let mut events = Stream::open(dir, EVENTS_FILE, heads.events_len)?;
+        let mut txns = Stream::open(dir, TXNS_FILE, heads.txns_len)?;
+        let mut txndata = Stream::open(dir, TXNDATA_FILE, heads.txndata_len)?;
+        let mut next_event = read_event(&mut events)?;
+        let mut next_txn = read_txn_entry(&mut txns, &mut txndata)?;
+        for seq in 1..=heads.checkpoint {
+            if next_event.as_ref().is_some_and(|r| r.seq == seq) {
+                let recorded = std::mem::replace(&mut next_event, read_event(&mut events)?);
+                index.insert(recorded.expect("checked above"));
+                continue;
+            }
+            let Some(entry) = next_txn.take().filter(|t| t.record.seq == seq) else {
+                return Err(ViewError::corrupt(
+                    dir.join(EVENTS_FILE),
+                    format!("seq {seq} is in no view file"),
+                ));
+            };
+            let bad =
+                |what: &str| ViewError::corrupt(dir.join(TXNS_FILE), format!("seq {seq}: {what}"));
+            let record = &entry.record;
+            let account = heads
+                .accounts
+                .get(record.account as usize)
+                .ok_or_else(|| bad("bad account number"))?;
+            let txn = txn_id(&entry.data).ok_or_else(|| bad("no txn id in the data"))?;
+            let currency = std::str::from_utf8(&record.currency)
+                .ok()
+                .and_then(Currency::from_code)
+                .ok_or_else(|| bad("bad currency"))?;
+            let kind = match record.kind {
+                0 => TxnKind::Sale,
+                1 => TxnKind::Purchase,
+                _ => return Err(bad("bad transaction kind")),
+            };
+            let fact = TxnFact {
+                account: &account.id,
+                txn,
+                kind,
+                currency,
+                amount_minor: record.amount_minor,
+                reversal: record.flags & TXN_FLAG_REVERSAL != 0,
+            };
+            index.insert_txn_fact(
+                seq,
+                Timestamp(record.effective_at),
+                Timestamp(record.recorded_at),
+                &fact,
+            );
+            next_txn = read_txn_entry(&mut txns, &mut txndata)?;
+        }
+        if next_event.is_some() || next_txn.is_some() {
+            return Err(ViewError::corrupt(
+                dir.join(EVENTS_FILE),
+                "records beyond the checkpoint",
+            ));
+        }
+        Ok(index)
+    }
 }
