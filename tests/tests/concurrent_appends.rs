@@ -26,7 +26,7 @@ fn event(w: u64, i: u64) -> String {
             r#"{{"id":"{id}","type":"account.opened","data":{{"account":"acct-{w}","name":"Writer {w}","scope":"global"}},"effective_at":"2024-01-01"}}"#
         );
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         return format!(
             r#"{{"id":"{id}","type":"person.joined","data":{{"person":"p{w}-{i}","name":"Person {w} {i}"}},"effective_at":"2024-01-01"}}"#
         );
@@ -39,7 +39,7 @@ fn event(w: u64, i: u64) -> String {
 fn expected_sales_cents(w: u64) -> u64 {
     let _ = w;
     (1..EVENTS_PER_WRITER)
-        .filter(|i| i % 5 != 0)
+        .filter(|i| !i.is_multiple_of(5))
         .map(|i| i * 100 + 25)
         .sum()
 }
@@ -190,7 +190,7 @@ fn a_query_during_a_long_append_waits_or_says_busy_never_half() {
         }
         if waited.is_none() && started.elapsed() > Duration::from_millis(200) {
             // A query that may wait as long as it takes.
-            waited = Some(ask(&queries[0], "600"));
+            waited = Some(ask(queries[0], "600"));
         }
     }
     let took = started.elapsed();
