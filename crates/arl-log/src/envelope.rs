@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::jcs::write_str;
-use crate::time::{parse_time, write_time};
+use crate::jcs::{write_str, write_str_bytes, write_u64_bytes};
+use crate::time::{parse_time, time_bytes, write_time};
 use crate::{hex, parse_hex, Hash, LogError};
 
 /// Longest event id, in bytes.
@@ -146,6 +146,38 @@ impl Envelope {
         out.push_str(",\"version\":");
         out.push_str(&self.version.to_string());
         out.push('}');
+    }
+
+    /// [`Envelope::write_canonical`] into bytes (what `prepare` frames and hashes).
+    pub(crate) fn write_canonical_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"actor\":");
+        write_str_bytes(out, &self.actor);
+        out.extend_from_slice(b",\"data\":");
+        out.extend_from_slice(self.data.get().as_bytes());
+        out.extend_from_slice(b",\"effective_at\":\"");
+        out.extend_from_slice(&time_bytes(self.effective_at));
+        out.extend_from_slice(b"\",\"id\":");
+        write_str_bytes(out, &self.id);
+        out.extend_from_slice(if self.imported {
+            b",\"imported\":true,\"reason\":"
+        } else {
+            b",\"imported\":false,\"reason\":"
+        });
+        match &self.reason {
+            Some(r) => write_str_bytes(out, r),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"recorded_at\":\"");
+        out.extend_from_slice(&time_bytes(self.recorded_at));
+        out.extend_from_slice(b"\",\"seq\":");
+        write_u64_bytes(out, self.seq);
+        out.extend_from_slice(b",\"stream\":");
+        write_str_bytes(out, &self.stream);
+        out.extend_from_slice(b",\"type\":");
+        write_str_bytes(out, &self.kind);
+        out.extend_from_slice(b",\"version\":");
+        write_u64_bytes(out, self.version);
+        out.push(b'}');
     }
 
     /// `blake3(prev ‖ canonical_bytes)`: the hash this envelope must carry after `prev`.

@@ -147,6 +147,55 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// [`write_str`] into bytes: the same escapes, copying runs that need none at once.
+pub(crate) fn write_str_bytes(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x09 => out.extend_from_slice(b"\\t"),
+            0x0a => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            0x0d => out.extend_from_slice(b"\\r"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Writes `n` in decimal.
+pub(crate) fn write_u64_bytes(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[at..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +246,27 @@ mod tests {
         check(json!(-9007199254740992i64), "-9007199254740992");
         check(json!(5e-324), "5e-324");
         check(json!(1.7976931348623157e308), "1.7976931348623157e+308");
+    }
+
+    #[test]
+    fn byte_writers_agree() {
+        for s in [
+            "",
+            "plain",
+            "\u{1}\u{8}\t\n\u{c}\r\"\\/é\u{7f}\u{1f}x",
+            "a\"b",
+        ] {
+            let mut text = String::new();
+            write_str(&mut text, s);
+            let mut bytes = Vec::new();
+            write_str_bytes(&mut bytes, s);
+            assert_eq!(text.as_bytes(), bytes.as_slice());
+        }
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            let mut bytes = Vec::new();
+            write_u64_bytes(&mut bytes, n);
+            assert_eq!(bytes, n.to_string().into_bytes());
+        }
     }
 
     #[test]

@@ -34,6 +34,7 @@
 
 mod envelope;
 mod error;
+mod fast;
 mod jcs;
 mod lock;
 mod log;

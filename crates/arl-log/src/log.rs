@@ -2,13 +2,15 @@
 //! it (one atomic, durable write), read it back, prove and verify it.
 
 use std::collections::HashMap;
+
+use crate::fast::{self, key_hash, FastMap, FastSet};
 use std::path::Path;
 
 use crate::envelope::{chain_hash, check_data, check_text};
 use crate::envelope::{MAX_ACTOR_BYTES, MAX_ENVELOPE_BYTES, MAX_ID_BYTES, MAX_KIND_BYTES};
 use crate::envelope::{MAX_REASON_BYTES, MAX_STREAM_BYTES};
 use crate::merkle::{self, Frontier, SubtreeSource};
-use crate::store::{BlockBytes, CommitSet, Record, SledStore, Store};
+use crate::store::{BlockBytes, CommitSet, SledStore, Store};
 use crate::store::{BLOCK_EVENTS, FRAME_OVERHEAD, NODE_LEVEL_MIN};
 use crate::time::{TIME_MAX_MICROS, TIME_MIN_MICROS};
 use crate::{AppendError, Envelope, Hash, LogError, NewEvent};
@@ -16,8 +18,6 @@ use crate::{AppendError, Envelope, Hash, LogError, NewEvent};
 /// Most events one batch may hold.
 pub const MAX_BATCH_EVENTS: usize = 2_000_000;
 const META_MAGIC: &[u8; 8] = b"ARLLOG01";
-/// Blocks read and hash-checked together (on two threads) by `verify`.
-const VERIFY_CHUNK_BLOCKS: u64 = 32;
 
 /// The state of the log after its last commit. `seq` 0 is the empty log: zero hash, the
 /// empty tree's root, `recorded_at` 0.
@@ -52,13 +52,29 @@ pub enum Outcome {
 /// A batch ready to commit: the envelopes it will append and the outcome of each input.
 /// The public fields are for reading: `commit` writes the bytes `prepare` computed and
 /// refuses a batch whose seqs or hashes were changed in between.
-#[derive(Debug)]
 pub struct Prepared {
     pub envelopes: Vec<Envelope>,
     pub outcomes: Vec<Outcome>,
     base: Head,
-    canonical: Vec<String>,
-    hashes: Vec<Hash>,
+    /// The frames of `envelopes`, back to back, hashes included.
+    frames: Vec<u8>,
+    /// Where each envelope's frame starts in `frames`.
+    frame_starts: Vec<usize>,
+    /// `(key_hash(id), key_hash(stream))` of each envelope.
+    keys: Vec<(u64, u64)>,
+    /// `(stream, key_hash(stream), version)` after the batch, for each stream it appends to.
+    versions: Vec<(String, u64, u64)>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("envelopes", &self.envelopes)
+            .field("outcomes", &self.outcomes)
+            .field("base", &self.base)
+            .field("frame_bytes", &self.frames.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The append-only, hash-chained, Merkle-committed event log.
@@ -68,11 +84,17 @@ pub struct Log {
     frontier: Frontier,
 }
 
-/// An id seen while preparing: stored, or earlier in this batch.
-enum Prior {
-    Stored(Box<Envelope>),
-    Batch(usize),
+/// What `prepare` decided for one new envelope before building it.
+struct Planned {
+    /// Position in the input batch.
+    index: usize,
+    version: u64,
+    recorded_at: i64,
+    effective_at: i64,
 }
+
+/// Batches at least this large use a second thread in `commit`.
+const PARALLEL_MIN_EVENTS: usize = 4096;
 
 impl Log {
     /// Opens the log in `log_dir`, creating it (mode 0700) if missing. The caller holds the
@@ -109,71 +131,227 @@ impl Log {
         for (index, ev) in batch.iter().enumerate() {
             check_new_event(ev).map_err(|reason| AppendError::InvalidEvent { index, reason })?;
         }
-        let mut priors = self.stored_priors(&batch)?;
-        let mut versions = self.current_versions(&batch)?;
-        let mut state = PrepareState {
-            base: self.head,
-            now: now_micros.clamp(TIME_MIN_MICROS, TIME_MAX_MICROS),
-            last_recorded: (self.head.seq > 0).then_some(self.head.recorded_at),
-            base_recorded: (self.head.seq > 0).then_some(self.head.recorded_at),
-            prev: self.head.hash,
-            envelopes: Vec::with_capacity(batch.len()),
-            canonical: Vec::with_capacity(batch.len()),
-            outcomes: Vec::with_capacity(batch.len()),
-        };
-        for (index, ev) in batch.into_iter().enumerate() {
-            if let Some(id) = &ev.id {
-                if let Some(prior) = priors.get(id.as_str()) {
-                    let seq = state.check_duplicate(prior, &ev, index)?;
-                    state.outcomes.push(Outcome::Duplicate { seq });
-                    continue;
-                }
-            }
-            if !versions.contains_key(ev.stream.as_str()) {
-                versions.insert(ev.stream.clone(), 0);
-            }
-            let version = versions.get_mut(ev.stream.as_str()).ok_or_else(|| {
-                LogError::corrupt("stream version table lost an entry during prepare")
-            })?;
-            let id = state.push(ev, index, version)?;
-            priors.insert(id, Prior::Batch(state.envelopes.len() - 1));
-        }
-        Ok(Prepared {
-            hashes: state.envelopes.iter().map(|e| e.hash).collect(),
-            envelopes: state.envelopes,
-            outcomes: state.outcomes,
-            base: state.base,
-            canonical: state.canonical,
-        })
+        let plan = self.plan(&batch, now_micros)?;
+        self.build(batch, plan)
     }
 
-    /// The stored envelopes whose ids occur in the batch.
-    fn stored_priors(&self, batch: &[NewEvent]) -> Result<HashMap<String, Prior>, LogError> {
-        let ids: Vec<&str> = batch.iter().filter_map(|e| e.id.as_deref()).collect();
-        let candidates = self.store.id_candidates(&ids)?;
-        let mut priors = HashMap::with_capacity(batch.len());
-        for (id, seqs) in ids.iter().zip(candidates) {
-            for seq in seqs {
+    /// The first pass over the batch, reading it only: duplicates, versions, times.
+    fn plan(&self, batch: &[NewEvent], now_micros: i64) -> Result<Plan, AppendError> {
+        let n = batch.len();
+        // Streams: one slot each, with its stored version.
+        let mut slot_of: FastMap<&str, u32> = fast::map_with_capacity(n.min(1 << 16));
+        let mut slots: Vec<(&str, u64)> = Vec::new();
+        let mut event_slot = Vec::with_capacity(n);
+        for ev in batch {
+            let next = slots.len() as u32;
+            let slot = *slot_of.entry(ev.stream.as_str()).or_insert_with(|| {
+                slots.push((ev.stream.as_str(), key_hash(&ev.stream)));
+                next
+            });
+            event_slot.push(slot);
+        }
+        let mut versions = vec![0u64; slots.len()];
+        let stream_hashes: Vec<u64> = slots.iter().map(|s| s.1).collect();
+        self.store.stream_versions(&stream_hashes, &mut |name, v| {
+            if let Some(&slot) = slot_of.get(name) {
+                versions[slot as usize] = v;
+            }
+        })?;
+        let initial = versions.clone();
+        // Ids already stored: candidates by hash, confirmed against the stored envelope.
+        let id_hashes: Vec<u64> = batch
+            .iter()
+            .map(|e| e.id.as_deref().map_or(0, key_hash))
+            .collect();
+        let mut wanted: FastSet<u64> = fast::set_with_capacity(n);
+        for (ev, h) in batch.iter().zip(&id_hashes) {
+            if ev.id.is_some() {
+                wanted.insert(*h);
+            }
+        }
+        let mut stored: FastMap<String, Envelope> = fast::map_with_capacity(0);
+        if !wanted.is_empty() && self.head.seq > 0 {
+            let batch_ids: FastSet<&str> = batch.iter().filter_map(|e| e.id.as_deref()).collect();
+            for (_, seq) in self.store.id_candidates(&wanted)? {
                 if let Some(env) = self.get(seq)? {
-                    if env.id == *id {
-                        priors.insert(env.id.clone(), Prior::Stored(Box::new(env)));
+                    if batch_ids.contains(env.id.as_str()) {
+                        stored.insert(env.id.clone(), env);
                     }
                 }
             }
         }
-        Ok(priors)
+        drop(wanted);
+        let mut times = Times {
+            now: now_micros.clamp(TIME_MIN_MICROS, TIME_MAX_MICROS),
+            last_recorded: (self.head.seq > 0).then_some(self.head.recorded_at),
+            base_recorded: (self.head.seq > 0).then_some(self.head.recorded_at),
+        };
+        let mut planned: Vec<Planned> = Vec::with_capacity(n);
+        let mut outcomes = Vec::with_capacity(n);
+        let mut in_batch: FastMap<&str, u32> = fast::map_with_capacity(n);
+        for (index, ev) in batch.iter().enumerate() {
+            if let Some(id) = ev.id.as_deref() {
+                let prior = match stored.get(id) {
+                    Some(env) => {
+                        Some((env.seq, env.kind.as_str(), env.data.get(), env.effective_at))
+                    }
+                    None => in_batch.get(id).map(|&k| {
+                        let p = &planned[k as usize];
+                        let e = &batch[p.index];
+                        (
+                            self.head.seq + 1 + u64::from(k),
+                            e.kind.as_str(),
+                            e.data.get(),
+                            p.effective_at,
+                        )
+                    }),
+                };
+                if let Some((seq, kind, data, effective_at)) = prior {
+                    let same = kind == ev.kind
+                        && data == ev.data.get()
+                        && ev.effective_at.is_none_or(|t| t == effective_at);
+                    if !same {
+                        return Err(AppendError::IdConflict {
+                            index,
+                            id: id.to_owned(),
+                            seq,
+                        });
+                    }
+                    outcomes.push(Outcome::Duplicate { seq });
+                    continue;
+                }
+            }
+            let slot = event_slot[index] as usize;
+            if let Some(expected) = ev.expected_version {
+                if expected != versions[slot] {
+                    return Err(AppendError::StaleVersion {
+                        index,
+                        stream: ev.stream.clone(),
+                        expected,
+                        actual: versions[slot],
+                    });
+                }
+            }
+            let recorded_at = times.recorded_at(ev, index)?;
+            times.last_recorded = Some(
+                times
+                    .last_recorded
+                    .map_or(recorded_at, |l| l.max(recorded_at)),
+            );
+            versions[slot] += 1;
+            if let Some(id) = ev.id.as_deref() {
+                in_batch.insert(id, planned.len() as u32);
+            }
+            planned.push(Planned {
+                index,
+                version: versions[slot],
+                recorded_at,
+                effective_at: ev.effective_at.unwrap_or(recorded_at),
+            });
+            outcomes.push(Outcome::Appended {
+                seq: self.head.seq + planned.len() as u64,
+            });
+        }
+        let touched = slots
+            .iter()
+            .zip(versions.iter().zip(&initial))
+            .filter(|(_, (v, i))| v != i)
+            .map(|((name, h), (v, _))| ((*name).to_owned(), *h, *v))
+            .collect();
+        Ok(Plan {
+            planned,
+            outcomes,
+            id_hashes,
+            stream_hashes: event_slot.iter().map(|&s| slots[s as usize].1).collect(),
+            versions: touched,
+        })
     }
 
-    fn current_versions(&self, batch: &[NewEvent]) -> Result<HashMap<String, u64>, LogError> {
-        let mut streams: Vec<&str> = batch.iter().map(|e| e.stream.as_str()).collect();
-        streams.sort_unstable();
-        streams.dedup();
-        let versions = self.store.stream_versions(&streams)?;
-        Ok(streams
-            .into_iter()
-            .map(str::to_owned)
-            .zip(versions)
-            .collect())
+    /// The second pass, consuming the batch: envelopes, their frames and the hash chain.
+    fn build(&self, batch: Vec<NewEvent>, plan: Plan) -> Result<Prepared, AppendError> {
+        let Plan {
+            planned,
+            outcomes,
+            id_hashes,
+            stream_hashes,
+            mut versions,
+        } = plan;
+        let capacity: usize = planned
+            .iter()
+            .map(|p| {
+                let e = &batch[p.index];
+                e.data.get().len()
+                    + e.id.as_ref().map_or(36, String::len)
+                    + e.kind.len()
+                    + e.stream.len()
+                    + e.actor.len()
+                    + e.reason.as_ref().map_or(0, String::len)
+                    + 256
+            })
+            .sum();
+        let mut frames: Vec<u8> = Vec::with_capacity(capacity);
+        let mut frame_starts = Vec::with_capacity(planned.len());
+        let mut envelopes = Vec::with_capacity(planned.len());
+        let mut keys = Vec::with_capacity(planned.len());
+        let mut prev = self.head.hash;
+        let mut next = planned.iter().peekable();
+        for (index, ev) in batch.into_iter().enumerate() {
+            let Some(p) = next.next_if(|p| p.index == index) else {
+                continue;
+            };
+            let id_hash = id_hashes[index];
+            let stream_hash = stream_hashes[index];
+            let imported = ev.recorded_at.is_some();
+            let (id, id_hash) = match ev.id {
+                Some(id) => (id, id_hash),
+                None => {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    let h = key_hash(&id);
+                    (id, h)
+                }
+            };
+            let mut env = Envelope {
+                seq: self.head.seq + 1 + envelopes.len() as u64,
+                id,
+                kind: ev.kind,
+                stream: ev.stream,
+                version: p.version,
+                recorded_at: p.recorded_at,
+                effective_at: p.effective_at,
+                actor: ev.actor,
+                reason: ev.reason,
+                imported,
+                data: ev.data,
+                hash: [0; 32],
+            };
+            let start = frames.len();
+            frames.extend_from_slice(&[0; 4]);
+            env.write_canonical_bytes(&mut frames);
+            let len = frames.len() - start - 4;
+            if len > MAX_ENVELOPE_BYTES {
+                return Err(AppendError::InvalidEvent {
+                    index,
+                    reason: format!("the envelope would be {len} bytes, over {MAX_ENVELOPE_BYTES}"),
+                });
+            }
+            frames[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+            env.hash = chain_hash(&prev, &frames[start + 4..]);
+            frames.extend_from_slice(&env.hash);
+            prev = env.hash;
+            frame_starts.push(start);
+            keys.push((id_hash, stream_hash));
+            envelopes.push(env);
+        }
+        versions.sort_by_key(|v| crate::store::bucket_of_hash(v.1));
+        Ok(Prepared {
+            envelopes,
+            outcomes,
+            base: self.head,
+            frames,
+            frame_starts,
+            keys,
+            versions,
+        })
     }
 
     /// Writes a prepared batch atomically and durably; returns the new head.
@@ -187,38 +365,65 @@ impl Log {
         let Some(last) = prepared.envelopes.last() else {
             return Ok(self.head);
         };
-        let mut frontier = self.frontier.clone();
-        let mut nodes = Vec::new();
-        let mut records = Vec::with_capacity(prepared.envelopes.len());
-        for (i, (env, canonical)) in prepared
-            .envelopes
-            .iter()
-            .zip(&prepared.canonical)
-            .enumerate()
-        {
-            if env.seq != self.head.seq + 1 + i as u64 || prepared.hashes.get(i) != Some(&env.hash)
+        let n = prepared.envelopes.len();
+        if prepared.frame_starts.len() != n || prepared.keys.len() != n {
+            return Err(altered("envelopes"));
+        }
+        let mut block_starts = Vec::with_capacity(n / BLOCK_EVENTS as usize + 1);
+        for (i, env) in prepared.envelopes.iter().enumerate() {
+            let start = prepared.frame_starts[i];
+            let end = prepared
+                .frame_starts
+                .get(i + 1)
+                .copied()
+                .unwrap_or(prepared.frames.len());
+            if env.seq != self.head.seq + 1 + i as u64
+                || end < start + FRAME_OVERHEAD
+                || prepared.frames.get(end - 32..end) != Some(&env.hash[..])
             {
                 return Err(altered("seq or hash"));
             }
             debug_assert_eq!(
-                &env.canonical_string(),
-                canonical,
+                &prepared.frames[start + 4..end - 32],
+                env.canonical_bytes().as_slice(),
                 "prepared envelope changed"
             );
-            frontier.push(merkle::leaf_hash(&env.hash), &mut |level, index, hash| {
-                if level >= NODE_LEVEL_MIN {
-                    nodes.push((level, index, *hash));
-                }
-            });
-            records.push(Record {
-                seq: env.seq,
-                canonical: canonical.as_bytes(),
-                hash: env.hash,
-                id: &env.id,
-                stream: &env.stream,
-                version: env.version,
-            });
+            if (env.seq - 1) % BLOCK_EVENTS == 0 {
+                block_starts.push(((env.seq - 1) / BLOCK_EVENTS, start as u64));
+            }
         }
+        let by_bucket = |pick: fn(&(u64, u64)) -> u64| {
+            let mut entries: Vec<(u64, u64)> = prepared
+                .keys
+                .iter()
+                .zip(&prepared.envelopes)
+                .map(|(k, e)| (pick(k), e.seq))
+                .collect();
+            entries.sort_by_key(|e| e.0 >> 56);
+            entries
+        };
+        let frontier = self.frontier.clone();
+        let envelopes = &prepared.envelopes;
+        let grow = move || grow_tree(frontier, envelopes);
+        let frames = std::slice::from_ref(&prepared.frames);
+        let store = &mut self.store;
+        let (written, ids, streams, tree) = if n >= PARALLEL_MIN_EVENTS {
+            std::thread::scope(|scope| {
+                let tree = scope.spawn(grow);
+                let written = store.write_frames(frames);
+                let ids = by_bucket(|k| k.0);
+                let streams = by_bucket(|k| k.1);
+                let tree = tree
+                    .join()
+                    .map_err(|_| LogError::corrupt("the Merkle thread panicked"));
+                (written, ids, streams, tree)
+            })
+        } else {
+            let written = store.write_frames(frames);
+            (written, by_bucket(|k| k.0), by_bucket(|k| k.1), Ok(grow()))
+        };
+        written?;
+        let (frontier, nodes) = tree?;
         let head = Head {
             seq: last.seq,
             hash: last.hash,
@@ -233,7 +438,11 @@ impl Log {
         };
         let meta = encode_meta(&head, &frontier);
         self.store.commit(&CommitSet {
-            records,
+            frames,
+            block_starts: &block_starts,
+            ids: &ids,
+            streams: &streams,
+            versions: &prepared.versions,
             nodes,
             meta,
         })?;
@@ -281,7 +490,7 @@ impl Log {
     pub fn stream(&self, stream: &str) -> Result<Vec<Envelope>, LogError> {
         let mut out = Vec::new();
         let mut cached: Option<(u64, BlockBytes)> = None;
-        for seq in self.store.stream_candidates(stream)? {
+        for seq in self.store.stream_candidates(key_hash(stream))? {
             if seq == 0 || seq > self.head.seq {
                 continue;
             }
@@ -304,12 +513,21 @@ impl Log {
 
     /// The number of events in `stream`.
     pub fn stream_version(&self, stream: &str) -> Result<u64, LogError> {
-        Ok(self.store.stream_versions(&[stream])?[0])
+        let mut version = 0;
+        self.store
+            .stream_versions(&[key_hash(stream)], &mut |name, v| {
+                if name == stream {
+                    version = v;
+                }
+            })?;
+        Ok(version)
     }
 
     /// The seq of the event with this id.
     pub fn lookup_id(&self, id: &str) -> Result<Option<u64>, LogError> {
-        for seq in self.store.id_candidates(&[id])?.remove(0) {
+        let mut wanted = fast::set_with_capacity(1);
+        wanted.insert(key_hash(id));
+        for (_, seq) in self.store.id_candidates(&wanted)? {
             if let Some(env) = self.get(seq)? {
                 if env.id == id {
                     return Ok(Some(seq));
@@ -382,42 +600,23 @@ impl Log {
     /// them with every stored hash, Merkle node and the head. `progress` gets the last
     /// checked seq after each block. The first failure names its seq.
     pub fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<Head, LogError> {
-        let mut check = crate::verify::Verifier::new(self.head.seq);
-        let blocks = self.head.seq.div_ceil(BLOCK_EVENTS);
-        let mut next_block = 0;
-        while next_block < blocks {
-            let end = (next_block + VERIFY_CHUNK_BLOCKS).min(blocks);
-            let mut chunk = Vec::with_capacity((end - next_block) as usize);
-            for block in next_block..end {
-                let bytes = self.store.block(block)?.ok_or_else(|| {
-                    LogError::integrity(
-                        block * BLOCK_EVENTS + 1,
-                        "the block holding this envelope is missing",
-                    )
-                })?;
-                chunk.push(bytes);
-            }
-            let slices: Vec<&[u8]> = chunk.iter().map(|b| (**b).as_ref()).collect();
-            let chained = check.chains(&slices);
-            for (i, bytes) in slices.iter().enumerate() {
-                let first = (next_block + i as u64) * BLOCK_EVENTS + 1;
-                check.block(first, bytes, &mut |level, index| {
-                    self.store.node(level, index)
-                })?;
-            }
-            chained?;
-            progress(check.checked());
-            next_block = end;
-        }
-        if self.store.block(blocks)?.is_some() {
-            return Err(LogError::integrity(
-                self.head.seq + 1,
-                "envelopes are stored beyond the head",
-            ));
-        }
-        check.finish(&self.head, &self.frontier)?;
+        crate::verify::verify(self.store.as_ref(), &self.head, &self.frontier, progress)?;
         Ok(self.head)
     }
+}
+
+/// Appends the envelopes' leaves to `frontier`; returns it with the completed subtree roots
+/// that are stored (levels >= 8).
+fn grow_tree(mut frontier: Frontier, envelopes: &[Envelope]) -> (Frontier, Vec<(u8, u64, Hash)>) {
+    let mut nodes = Vec::with_capacity(envelopes.len() / BLOCK_EVENTS as usize * 2 + 8);
+    for env in envelopes {
+        frontier.push(merkle::leaf_hash(&env.hash), &mut |level, index, hash| {
+            if level >= NODE_LEVEL_MIN {
+                nodes.push((level, index, *hash));
+            }
+        });
+    }
+    (frontier, nodes)
 }
 
 fn altered(what: &str) -> LogError {
@@ -426,44 +625,28 @@ fn altered(what: &str) -> LogError {
     ))
 }
 
-struct PrepareState {
-    base: Head,
+/// The output of `plan`.
+struct Plan {
+    planned: Vec<Planned>,
+    outcomes: Vec<Outcome>,
+    /// `key_hash` of each input event's id (0 without one).
+    id_hashes: Vec<u64>,
+    /// `key_hash` of each input event's stream.
+    stream_hashes: Vec<u64>,
+    versions: Vec<(String, u64, u64)>,
+}
+
+/// Record-time bookkeeping of `plan`.
+struct Times {
     now: i64,
     /// The latest record time stored or prepared so far (record times of imported lines may
     /// go back within a batch; this never does).
     last_recorded: Option<i64>,
     /// The latest record time stored before this batch.
     base_recorded: Option<i64>,
-    prev: Hash,
-    envelopes: Vec<Envelope>,
-    canonical: Vec<String>,
-    outcomes: Vec<Outcome>,
 }
 
-impl PrepareState {
-    fn check_duplicate(
-        &self,
-        prior: &Prior,
-        ev: &NewEvent,
-        index: usize,
-    ) -> Result<u64, AppendError> {
-        let env = match prior {
-            Prior::Stored(env) => env.as_ref(),
-            Prior::Batch(i) => &self.envelopes[*i],
-        };
-        let same = env.kind == ev.kind
-            && env.data.get() == ev.data.get()
-            && ev.effective_at.is_none_or(|t| t == env.effective_at);
-        if !same {
-            return Err(AppendError::IdConflict {
-                index,
-                id: env.id.clone(),
-                seq: env.seq,
-            });
-        }
-        Ok(env.seq)
-    }
-
+impl Times {
     fn recorded_at(&self, ev: &NewEvent, index: usize) -> Result<i64, AppendError> {
         let Some(r) = ev.recorded_at else {
             return Ok(self.last_recorded.map_or(self.now, |l| l.max(self.now)));
@@ -488,64 +671,6 @@ impl PrepareState {
             )),
             _ => Ok(r),
         }
-    }
-
-    /// Builds, hashes and keeps the envelope of `ev`; returns its id.
-    fn push(
-        &mut self,
-        ev: NewEvent,
-        index: usize,
-        version: &mut u64,
-    ) -> Result<String, AppendError> {
-        if let Some(expected) = ev.expected_version {
-            if expected != *version {
-                return Err(AppendError::StaleVersion {
-                    index,
-                    stream: ev.stream,
-                    expected,
-                    actual: *version,
-                });
-            }
-        }
-        let recorded_at = self.recorded_at(&ev, index)?;
-        *version += 1;
-        let mut env = Envelope {
-            seq: self.base.seq + 1 + self.envelopes.len() as u64,
-            id: ev.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
-            kind: ev.kind,
-            stream: ev.stream,
-            version: *version,
-            recorded_at,
-            effective_at: ev.effective_at.unwrap_or(recorded_at),
-            actor: ev.actor,
-            reason: ev.reason,
-            imported: ev.recorded_at.is_some(),
-            data: ev.data,
-            hash: [0; 32],
-        };
-        let canonical = env.canonical_string();
-        if canonical.len() > MAX_ENVELOPE_BYTES {
-            return Err(AppendError::InvalidEvent {
-                index,
-                reason: format!(
-                    "the envelope would be {} bytes, over {MAX_ENVELOPE_BYTES}",
-                    canonical.len()
-                ),
-            });
-        }
-        env.hash = chain_hash(&self.prev, canonical.as_bytes());
-        self.prev = env.hash;
-        self.last_recorded = Some(
-            self.last_recorded
-                .map_or(recorded_at, |l| l.max(recorded_at)),
-        );
-        let id = env.id.clone();
-        self.envelopes.push(env);
-        self.canonical.push(canonical);
-        self.outcomes.push(Outcome::Appended {
-            seq: self.base.seq + self.envelopes.len() as u64,
-        });
-        Ok(id)
     }
 }
 

@@ -218,6 +218,29 @@ impl Frontier {
         self.roots.push(node);
     }
 
+    /// Appends the root of a complete subtree of `2^level` leaves; the size must be a
+    /// multiple of `2^level`. Calls `completed` for it and every subtree it completes.
+    pub(crate) fn push_subtree(
+        &mut self,
+        level: u8,
+        root: Hash,
+        completed: &mut dyn FnMut(u8, u64, &Hash),
+    ) {
+        debug_assert_eq!(self.size % (1 << level), 0);
+        let old = self.size >> level;
+        self.size += 1 << level;
+        let mut node = root;
+        let mut k: u8 = 0;
+        completed(level, old, &node);
+        while (old >> k) & 1 == 1 {
+            let left = self.roots.pop().unwrap_or_default();
+            node = node_hash(&left, &node);
+            k += 1;
+            completed(level + k, (self.size >> (level + k)) - 1, &node);
+        }
+        self.roots.push(node);
+    }
+
     /// MTH of the whole tree.
     pub(crate) fn root(&self) -> Hash {
         let mut iter = self.roots.iter().rev();
@@ -245,6 +268,26 @@ mod tests {
         );
         assert_eq!(f.root(), node_hash(&left, &leaves[4]));
         assert_eq!(Frontier::default().root(), *blake3::hash(b"").as_bytes());
+    }
+
+    #[test]
+    fn subtree_pushes_match_leaf_pushes() {
+        let leaves: Vec<Hash> = (0u32..20).map(|i| leaf_hash(&[i as u8; 32])).collect();
+        let mut by_leaf = Frontier::default();
+        let mut leaf_nodes = Vec::new();
+        for l in &leaves {
+            by_leaf.push(*l, &mut |lv, i, h| leaf_nodes.push((lv, i, *h)));
+        }
+        let mut by_pair = Frontier::default();
+        let mut pair_nodes = Vec::new();
+        for p in leaves.chunks_exact(2) {
+            by_pair.push_subtree(1, node_hash(&p[0], &p[1]), &mut |lv, i, h| {
+                pair_nodes.push((lv, i, *h))
+            });
+        }
+        assert_eq!(by_pair, by_leaf);
+        leaf_nodes.retain(|n| n.0 >= 1);
+        assert_eq!(pair_nodes, leaf_nodes);
     }
 
     #[test]

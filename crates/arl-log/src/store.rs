@@ -21,7 +21,7 @@
 //! and flushes the sled batch. Bytes past the committed length are cut off at open: they
 //! belong to a commit whose batch never became durable.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::fast::FastSet;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -52,19 +52,19 @@ const TAG_ID: u8 = b'I';
 const TAG_STREAM: u8 = b'S';
 const TAG_VERSION: u8 = b'V';
 
-/// One envelope to store.
-pub(crate) struct Record<'a> {
-    pub(crate) seq: u64,
-    pub(crate) canonical: &'a [u8],
-    pub(crate) hash: Hash,
-    pub(crate) id: &'a str,
-    pub(crate) stream: &'a str,
-    pub(crate) version: u64,
-}
-
 /// Everything one commit writes.
 pub(crate) struct CommitSet<'a> {
-    pub(crate) records: Vec<Record<'a>>,
+    /// The batch's frames, back to back in seq order (possibly in several segments).
+    pub(crate) frames: &'a [Vec<u8>],
+    /// `(block, offset of its first frame counted from the start of this batch's frames)`
+    /// for each block that starts in this batch.
+    pub(crate) block_starts: &'a [(u64, u64)],
+    /// `(key_hash(id), seq)` of each new envelope.
+    pub(crate) ids: &'a [(u64, u64)],
+    /// `(key_hash(stream), seq)` of each new envelope.
+    pub(crate) streams: &'a [(u64, u64)],
+    /// `(stream, key_hash(stream), version)`: the new version of each stream the batch touches.
+    pub(crate) versions: &'a [(String, u64, u64)],
     pub(crate) nodes: Vec<(u8, u64, Hash)>,
     pub(crate) meta: Vec<u8>,
 }
@@ -76,25 +76,32 @@ pub(crate) type BlockBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
 pub(crate) trait Store: Send {
     /// The head record, `None` for a new store.
     fn meta(&self) -> Result<Option<Vec<u8>>, LogError>;
-    /// Writes all of `set` or nothing, and returns only once it is durable.
+    /// Appends the frames past the committed length and makes them durable; they become
+    /// part of the log only with the next successful [`Store::commit`].
+    fn write_frames(&mut self, frames: &[Vec<u8>]) -> Result<(), LogError>;
+    /// Commits the frames last written and every index key of `set` at once, or nothing,
+    /// and returns only once it is durable.
     fn commit(&mut self, set: &CommitSet) -> Result<(), LogError>;
     /// The frames of block `block` (envelopes `block*256+1 ..`).
     fn block(&self, block: u64) -> Result<Option<BlockBytes>, LogError>;
+    /// Where block `block` starts in the envelope file, as the index says.
+    fn block_offset(&self, block: u64) -> Result<Option<u64>, LogError>;
+    /// Committed bytes of the envelope file.
+    fn data_len(&self) -> u64;
+    /// Reads committed bytes of the envelope file at `offset`.
+    fn read_data(&self, offset: u64, buf: &mut [u8]) -> Result<(), LogError>;
     /// A stored Merkle subtree root (`level >= NODE_LEVEL_MIN`).
     fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, LogError>;
-    /// For each id, the seqs that may hold it (hash matches; the caller confirms).
-    fn id_candidates(&self, ids: &[&str]) -> Result<Vec<Vec<u64>>, LogError>;
-    /// The seqs that may belong to `stream`, ascending (the caller confirms).
-    fn stream_candidates(&self, stream: &str) -> Result<Vec<u64>, LogError>;
-    /// The version (event count) of each stream, 0 when it has none.
-    fn stream_versions(&self, streams: &[&str]) -> Result<Vec<u64>, LogError>;
-}
-
-pub(crate) fn key_hash(text: &str) -> u64 {
-    let h = blake3::hash(text.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&h.as_bytes()[..8]);
-    u64::from_be_bytes(first)
+    /// Every stored `(hash, seq)` id entry whose hash is in `wanted` (the caller confirms).
+    fn id_candidates(&self, wanted: &FastSet<u64>) -> Result<Vec<(u64, u64)>, LogError>;
+    /// The seqs that may belong to the stream with this key hash, ascending.
+    fn stream_candidates(&self, hash: u64) -> Result<Vec<u64>, LogError>;
+    /// Calls `found(name, version)` for every stored stream in the buckets of `hashes`.
+    fn stream_versions(
+        &self,
+        hashes: &[u64],
+        found: &mut dyn FnMut(&str, u64),
+    ) -> Result<(), LogError>;
 }
 
 fn bucket_of(hash: u64) -> u8 {
@@ -134,6 +141,9 @@ pub(crate) struct SledStore {
     data_path: PathBuf,
     /// Bytes of the envelope file that belong to committed batches.
     data_len: u64,
+    /// The envelope file's length after the frames written by `write_frames` and not yet
+    /// committed.
+    written_len: Option<u64>,
 }
 
 impl SledStore {
@@ -193,61 +203,27 @@ impl SledStore {
             data,
             data_path,
             data_len,
+            written_len: None,
         })
     }
 
-    /// Appends the frames to the envelope file (durably) and records where each new block
-    /// starts; returns the new committed length.
-    fn put_frames(&self, batch: &mut sled::Batch, records: &[Record]) -> Result<u64, LogError> {
-        let mut buf = Vec::with_capacity(
-            records
-                .iter()
-                .map(|r| r.canonical.len() + FRAME_OVERHEAD)
-                .sum(),
-        );
-        for r in records {
-            if (r.seq - 1) % BLOCK_EVENTS == 0 {
-                let offset = self.data_len + buf.len() as u64;
-                batch.insert(
-                    &block_key((r.seq - 1) / BLOCK_EVENTS),
-                    &offset.to_le_bytes(),
-                );
-            }
-            buf.extend_from_slice(&(r.canonical.len() as u32).to_le_bytes());
-            buf.extend_from_slice(r.canonical);
-            buf.extend_from_slice(&r.hash);
-        }
-        let io = |e| LogError::io(&self.data_path, e);
-        self.data.write_all_at(&buf, self.data_len).map_err(io)?;
-        self.data.sync_data().map_err(io)?;
-        Ok(self.data_len + buf.len() as u64)
-    }
-
-    fn block_offset(&self, block: u64) -> Result<Option<u64>, LogError> {
-        match self.db.get(block_key(block))? {
-            Some(v) if v.len() == 8 => Ok(Some(read_u64_le(&v))),
-            Some(_) => Err(LogError::corrupt(format!(
-                "the offset of block {block} is not 8 bytes"
-            ))),
-            None => Ok(None),
-        }
-    }
-
-    /// Appends `(hash, seq)` entries to the tail chunks of their buckets.
+    /// Appends `(hash, seq)` entries to the tail chunks of their buckets. `entries` is
+    /// sorted by bucket (stable, so seqs ascend within a bucket).
     fn put_entries(
         &self,
         batch: &mut sled::Batch,
         tag: u8,
-        entries: impl Iterator<Item = (u64, u64)>,
+        entries: &[(u64, u64)],
     ) -> Result<(), LogError> {
-        let mut buckets: BTreeMap<u8, Vec<(u64, u64)>> = BTreeMap::new();
-        for (hash, seq) in entries {
-            buckets
-                .entry(bucket_of(hash))
-                .or_default()
-                .push((hash, seq));
-        }
-        for (bucket, list) in buckets {
+        let mut rest = entries;
+        while let Some(&(first, _)) = rest.first() {
+            let bucket = bucket_of(first);
+            let n = rest
+                .iter()
+                .position(|(h, _)| bucket_of(*h) != bucket)
+                .unwrap_or(rest.len());
+            let (list, after) = rest.split_at(n);
+            rest = after;
             let (mut chunk, mut buf) = match self.db.scan_prefix([tag, bucket]).next_back() {
                 Some(kv) => {
                     let (k, v) = kv?;
@@ -256,13 +232,19 @@ impl SledStore {
                     }
                     let mut c = [0u8; 4];
                     c.copy_from_slice(&k[2..6]);
-                    (u32::from_be_bytes(c), v.to_vec())
+                    let mut buf = Vec::with_capacity(CHUNK_ENTRIES * ENTRY_BYTES);
+                    buf.extend_from_slice(&v);
+                    (u32::from_be_bytes(c), buf)
                 }
-                None => (0, Vec::new()),
+                None => (0, Vec::with_capacity(CHUNK_ENTRIES * ENTRY_BYTES)),
             };
             for (hash, seq) in list {
                 if buf.len() >= CHUNK_ENTRIES * ENTRY_BYTES {
-                    batch.insert(&chunk_key(tag, bucket, chunk), std::mem::take(&mut buf));
+                    let full = std::mem::replace(
+                        &mut buf,
+                        Vec::with_capacity(CHUNK_ENTRIES * ENTRY_BYTES),
+                    );
+                    batch.insert(&chunk_key(tag, bucket, chunk), full);
                     chunk += 1;
                 }
                 buf.extend_from_slice(&hash.to_be_bytes());
@@ -273,50 +255,58 @@ impl SledStore {
         Ok(())
     }
 
-    fn put_versions(&self, batch: &mut sled::Batch, records: &[Record]) -> Result<(), LogError> {
-        let mut buckets: BTreeMap<u8, Vec<(&str, u64)>> = BTreeMap::new();
-        for r in records {
-            buckets
-                .entry(bucket_of(key_hash(r.stream)))
-                .or_default()
-                .push((r.stream, r.version));
-        }
-        for (bucket, updates) in buckets {
-            let mut versions = self.read_versions(bucket)?;
-            for (stream, version) in updates {
-                versions.insert(stream.to_owned(), version);
+    /// Rewrites the version buckets the batch touches. `versions` is sorted by bucket.
+    fn put_versions(
+        &self,
+        batch: &mut sled::Batch,
+        versions: &[(String, u64, u64)],
+    ) -> Result<(), LogError> {
+        let mut rest = versions;
+        while let Some((_, first, _)) = rest.first() {
+            let bucket = bucket_of(*first);
+            let n = rest
+                .iter()
+                .position(|(_, h, _)| bucket_of(*h) != bucket)
+                .unwrap_or(rest.len());
+            let (list, after) = rest.split_at(n);
+            rest = after;
+            let mut updates: Vec<(&[u8], u64)> =
+                list.iter().map(|(s, _, v)| (s.as_bytes(), *v)).collect();
+            updates.sort_unstable();
+            let stored = self.db.get([TAG_VERSION, bucket])?;
+            let mut old = Vec::new();
+            if let Some(value) = &stored {
+                parse_versions(bucket, value, &mut |name, v| old.push((name, v)))?;
             }
-            let mut buf = Vec::new();
-            for (stream, version) in &versions {
-                buf.extend_from_slice(&(stream.len() as u16).to_le_bytes());
-                buf.extend_from_slice(stream.as_bytes());
+            // Merge two lists sorted by name; an update replaces the stored entry.
+            let mut buf =
+                Vec::with_capacity(stored.as_ref().map_or(0, |v| v.len()) + updates.len() * 32);
+            let (mut i, mut j) = (0, 0);
+            while i < old.len() || j < updates.len() {
+                let take_update = match (old.get(i), updates.get(j)) {
+                    (Some(o), Some(u)) => {
+                        if o.0 == u.0 {
+                            i += 1;
+                        }
+                        u.0 <= o.0
+                    }
+                    (None, Some(_)) => true,
+                    _ => false,
+                };
+                let (name, version) = if take_update {
+                    j += 1;
+                    updates[j - 1]
+                } else {
+                    i += 1;
+                    old[i - 1]
+                };
+                buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+                buf.extend_from_slice(name);
                 buf.extend_from_slice(&version.to_le_bytes());
             }
             batch.insert(&[TAG_VERSION, bucket], buf);
         }
         Ok(())
-    }
-
-    fn read_versions(&self, bucket: u8) -> Result<BTreeMap<String, u64>, LogError> {
-        let mut out = BTreeMap::new();
-        let Some(value) = self.db.get([TAG_VERSION, bucket])? else {
-            return Ok(out);
-        };
-        let corrupt = || LogError::corrupt(format!("stream version bucket {bucket} is malformed"));
-        let mut rest: &[u8] = &value;
-        while !rest.is_empty() {
-            if rest.len() < 2 {
-                return Err(corrupt());
-            }
-            let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
-            if rest.len() < 2 + len + 8 {
-                return Err(corrupt());
-            }
-            let name = std::str::from_utf8(&rest[2..2 + len]).map_err(|_| corrupt())?;
-            out.insert(name.to_owned(), read_u64_le(&rest[2 + len..]));
-            rest = &rest[2 + len + 8..];
-        }
-        Ok(out)
     }
 
     /// Calls `found(hash, seq)` for every entry of `bucket` under `tag`.
@@ -341,26 +331,69 @@ impl SledStore {
     }
 }
 
+/// Calls `found(name, version)` for each entry of a stream version bucket.
+fn parse_versions<'a>(
+    bucket: u8,
+    value: &'a [u8],
+    found: &mut dyn FnMut(&'a [u8], u64),
+) -> Result<(), LogError> {
+    let corrupt = || LogError::corrupt(format!("stream version bucket {bucket} is malformed"));
+    let mut rest = value;
+    while !rest.is_empty() {
+        if rest.len() < 2 {
+            return Err(corrupt());
+        }
+        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+        if rest.len() < 2 + len + 8 {
+            return Err(corrupt());
+        }
+        found(&rest[2..2 + len], read_u64_le(&rest[2 + len..]));
+        rest = &rest[2 + len + 8..];
+    }
+    Ok(())
+}
+
 impl Store for SledStore {
     fn meta(&self) -> Result<Option<Vec<u8>>, LogError> {
         Ok(self.db.get([TAG_META])?.map(|v| v.to_vec()))
     }
 
+    fn write_frames(&mut self, frames: &[Vec<u8>]) -> Result<(), LogError> {
+        let io = |e| LogError::io(&self.data_path, e);
+        let mut at = self.data_len;
+        for segment in frames {
+            self.data.write_all_at(segment, at).map_err(io)?;
+            at += segment.len() as u64;
+        }
+        self.data.sync_data().map_err(io)?;
+        self.written_len = Some(at);
+        Ok(())
+    }
+
     fn commit(&mut self, set: &CommitSet) -> Result<(), LogError> {
+        let written: u64 = set.frames.iter().map(|f| f.len() as u64).sum();
+        let data_len = match self.written_len.take() {
+            Some(len) if len == self.data_len + written => len,
+            _ => {
+                return Err(LogError::corrupt(
+                    "commit without the frames it covers written first",
+                ))
+            }
+        };
         let mut batch = sled::Batch::default();
-        let data_len = self.put_frames(&mut batch, &set.records)?;
-        let ids = set.records.iter().map(|r| (key_hash(r.id), r.seq));
-        self.put_entries(&mut batch, TAG_ID, ids)?;
-        let streams = set.records.iter().map(|r| (key_hash(r.stream), r.seq));
-        self.put_entries(&mut batch, TAG_STREAM, streams)?;
-        self.put_versions(&mut batch, &set.records)?;
+        for (block, offset) in set.block_starts {
+            batch.insert(&block_key(*block), &(self.data_len + offset).to_le_bytes());
+        }
+        self.put_entries(&mut batch, TAG_ID, set.ids)?;
+        self.put_entries(&mut batch, TAG_STREAM, set.streams)?;
+        self.put_versions(&mut batch, set.versions)?;
         for (level, index, hash) in &set.nodes {
             batch.insert(&node_key(*level, *index), &hash[..]);
         }
         batch.insert(&[TAG_DATA_LEN], &data_len.to_le_bytes());
         batch.insert(&[TAG_META], set.meta.as_slice());
         // One batch: after a crash either all of it or none of it is recovered; the frames
-        // written above count only once the committed length in this batch covers them.
+        // written before count only once the committed length in this batch covers them.
         self.db.apply_batch(batch)?;
         // Explicit fsync: the commit is durable when this returns.
         self.db.flush()?;
@@ -379,10 +412,35 @@ impl Store for SledStore {
             )));
         }
         let mut buf = vec![0u8; (end - start) as usize];
-        self.data
-            .read_exact_at(&mut buf, start)
-            .map_err(|e| LogError::io(&self.data_path, e))?;
+        self.read_data(start, &mut buf)?;
         Ok(Some(Box::new(buf)))
+    }
+
+    fn block_offset(&self, block: u64) -> Result<Option<u64>, LogError> {
+        match self.db.get(block_key(block))? {
+            Some(v) if v.len() == 8 => Ok(Some(read_u64_le(&v))),
+            Some(_) => Err(LogError::corrupt(format!(
+                "the offset of block {block} is not 8 bytes"
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    fn data_len(&self) -> u64 {
+        self.data_len
+    }
+
+    fn read_data(&self, offset: u64, buf: &mut [u8]) -> Result<(), LogError> {
+        if offset + buf.len() as u64 > self.data_len {
+            return Err(LogError::corrupt(format!(
+                "a read of {} bytes at {offset} goes beyond the committed {} bytes",
+                buf.len(),
+                self.data_len
+            )));
+        }
+        self.data
+            .read_exact_at(buf, offset)
+            .map_err(|e| LogError::io(&self.data_path, e))
     }
 
     fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, LogError> {
@@ -395,32 +453,23 @@ impl Store for SledStore {
         Ok(Some(hash))
     }
 
-    fn id_candidates(&self, ids: &[&str]) -> Result<Vec<Vec<u64>>, LogError> {
-        let mut out = vec![Vec::new(); ids.len()];
-        let mut wanted: BTreeMap<u8, HashMap<u64, Vec<usize>>> = BTreeMap::new();
-        for (i, id) in ids.iter().enumerate() {
-            let h = key_hash(id);
-            wanted
-                .entry(bucket_of(h))
-                .or_default()
-                .entry(h)
-                .or_default()
-                .push(i);
+    fn id_candidates(&self, wanted: &FastSet<u64>) -> Result<Vec<(u64, u64)>, LogError> {
+        let mut buckets = [false; 256];
+        for h in wanted {
+            buckets[usize::from(bucket_of(*h))] = true;
         }
-        for (bucket, by_hash) in wanted {
-            self.scan_bucket(TAG_ID, bucket, &mut |h, seq| {
-                if let Some(list) = by_hash.get(&h) {
-                    for &i in list {
-                        out[i].push(seq);
-                    }
+        let mut out = Vec::new();
+        for (bucket, _) in buckets.iter().enumerate().filter(|(_, b)| **b) {
+            self.scan_bucket(TAG_ID, bucket as u8, &mut |h, seq| {
+                if wanted.contains(&h) {
+                    out.push((h, seq));
                 }
             })?;
         }
         Ok(out)
     }
 
-    fn stream_candidates(&self, stream: &str) -> Result<Vec<u64>, LogError> {
-        let want = key_hash(stream);
+    fn stream_candidates(&self, want: u64) -> Result<Vec<u64>, LogError> {
         let mut out = Vec::new();
         self.scan_bucket(TAG_STREAM, bucket_of(want), &mut |h, seq| {
             if h == want {
@@ -430,18 +479,39 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn stream_versions(&self, streams: &[&str]) -> Result<Vec<u64>, LogError> {
-        let mut by_bucket: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
-        for (i, s) in streams.iter().enumerate() {
-            by_bucket.entry(bucket_of(key_hash(s))).or_default().push(i);
+    fn stream_versions(
+        &self,
+        hashes: &[u64],
+        found: &mut dyn FnMut(&str, u64),
+    ) -> Result<(), LogError> {
+        let mut buckets = [false; 256];
+        for h in hashes {
+            buckets[usize::from(bucket_of(*h))] = true;
         }
-        let mut out = vec![0; streams.len()];
-        for (bucket, list) in by_bucket {
-            let versions = self.read_versions(bucket)?;
-            for i in list {
-                out[i] = versions.get(streams[i]).copied().unwrap_or(0);
+        for (bucket, _) in buckets.iter().enumerate().filter(|(_, b)| **b) {
+            let bucket = bucket as u8;
+            let Some(value) = self.db.get([TAG_VERSION, bucket])? else {
+                continue;
+            };
+            let mut bad = false;
+            parse_versions(
+                bucket,
+                &value,
+                &mut |name, v| match std::str::from_utf8(name) {
+                    Ok(name) => found(name, v),
+                    Err(_) => bad = true,
+                },
+            )?;
+            if bad {
+                return Err(LogError::corrupt(format!(
+                    "stream version bucket {bucket} holds a name that is not UTF-8"
+                )));
             }
         }
-        Ok(out)
+        Ok(())
     }
+}
+
+pub(crate) fn bucket_of_hash(hash: u64) -> u8 {
+    bucket_of(hash)
 }

@@ -21,6 +21,12 @@ pub fn format_time(micros: i64) -> String {
 }
 
 pub(crate) fn write_time(out: &mut String, micros: i64) {
+    // The buffer holds ASCII only.
+    out.push_str(std::str::from_utf8(&time_bytes(micros)).unwrap_or_default());
+}
+
+/// The formatted time as bytes.
+pub(crate) fn time_bytes(micros: i64) -> [u8; TIME_LEN] {
     let micros = micros.clamp(TIME_MIN_MICROS, TIME_MAX_MICROS);
     let days = micros.div_euclid(MICROS_PER_DAY);
     let in_day = micros.rem_euclid(MICROS_PER_DAY);
@@ -35,8 +41,7 @@ pub(crate) fn write_time(out: &mut String, micros: i64) {
     put_digits(&mut buf[14..16], (secs / 60 % 60) as u64);
     put_digits(&mut buf[17..19], (secs % 60) as u64);
     put_digits(&mut buf[20..26], frac as u64);
-    // The buffer holds ASCII only.
-    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+    buf
 }
 
 fn put_digits(dst: &mut [u8], mut value: u64) {

@@ -1,214 +1,368 @@
-//! Verification over raw stored bytes: the hash chain, seq continuity, non-decreasing
-//! `recorded_at`, the stored Merkle nodes and the head, without a full JSON parse.
+//! Verification over raw stored bytes: the framing and block offsets, the hash chain, seq
+//! continuity, non-decreasing `recorded_at`, the stored Merkle nodes and the head, without
+//! a full JSON parse.
+//!
+//! The envelope file is read front to back in large windows. Within a window every
+//! envelope's hash is recomputed from the *stored* hash before it, so the window splits
+//! into halves checked on two threads, each also computing the Merkle leaves and the root
+//! of each complete block (a level-8 subtree). When every link holds, the stored hashes
+//! are the chain. The cheap, order-dependent checks (record times, stored Merkle nodes)
+//! then run in order. The first failure of any check names its seq.
 
 use crate::envelope::chain_hash;
-use crate::log::Frames;
-use crate::merkle::{leaf_hash, Frontier};
-use crate::store::{BLOCK_EVENTS, NODE_LEVEL_MIN};
+use crate::envelope::MAX_ENVELOPE_BYTES;
+use crate::merkle::{leaf_hash, node_hash, Frontier};
+use crate::store::{Store, BLOCK_EVENTS, FRAME_OVERHEAD, NODE_LEVEL_MIN};
 use crate::time::{parse_time, TIME_LEN};
 use crate::{hex, Hash, Head, LogError};
 
 const SEQ_MEMBER: &[u8] = b",\"seq\":";
 const RECORDED_AT_MEMBER: &[u8] = b"\"recorded_at\":\"";
+/// Envelopes checked per window (a multiple of a block).
+const WINDOW_EVENTS: usize = 64 * BLOCK_EVENTS as usize;
+/// Bytes read from the envelope file at once.
+const READ_BYTES: usize = 8 << 20;
 
-pub(crate) struct Verifier {
-    size: u64,
-    next_seq: u64,
-    prev: Hash,
-    last_recorded: i64,
-    frontier: Frontier,
-    completed: Vec<(u8, u64, Hash)>,
-    /// Envelopes up to this seq had their chain hash checked by [`Verifier::chains`].
-    chain_checked: u64,
+/// One parsed frame: where its canonical bytes lie in the window buffer, and its hash.
+struct Frame {
+    start: usize,
+    len: usize,
+    hash: Hash,
 }
 
-/// Checks `hash == blake3(prev ‖ canonical)` for each frame, `prev` being the stored hash of
-/// the frame before; returns the first seq that fails.
-fn first_bad_link(prev: Hash, frames: &[(u64, &[u8], Hash)]) -> Option<u64> {
-    let mut prev = prev;
-    for (seq, canonical, hash) in frames {
-        if chain_hash(&prev, canonical) != *hash {
-            return Some(*seq);
-        }
-        prev = *hash;
-    }
-    None
+/// What a half-window check finds.
+struct Checked {
+    /// The first failing seq and why.
+    failure: Option<(u64, String)>,
+    /// `recorded_at` of each frame and whether it says `"imported":true` (only looked at
+    /// when it goes back).
+    recorded: Vec<i64>,
+    /// The roots of the complete blocks, then the leaves of a trailing partial block.
+    roots: Vec<Hash>,
+    leaves: Vec<Hash>,
 }
 
-impl Verifier {
-    pub(crate) fn new(size: u64) -> Self {
-        Verifier {
-            size,
-            next_seq: 1,
-            prev: [0; 32],
-            last_recorded: i64::MIN,
-            frontier: Frontier::default(),
-            completed: Vec::new(),
-            chain_checked: 0,
+/// Recomputes everything from the stored frames and compares it with the stored index
+/// values and `head`/`frontier`. `progress` gets the last checked seq after each window.
+pub(crate) fn verify(
+    store: &dyn Store,
+    head: &Head,
+    frontier: &Frontier,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), LogError> {
+    let size = head.seq;
+    let data_len = store.data_len();
+    let mut buf: Vec<u8> = Vec::new();
+    // File offset of buf[0].
+    let mut buf_at: u64 = 0;
+    let mut consumed = 0usize;
+    let mut next_seq: u64 = 1;
+    let mut prev: Hash = [0; 32];
+    let mut last_recorded = i64::MIN;
+    let mut tree = Frontier::default();
+    let mut frames: Vec<Frame> = Vec::with_capacity(WINDOW_EVENTS);
+    while next_seq <= size {
+        // Parse up to one window of frames, reading more of the file as needed.
+        frames.clear();
+        let first = next_seq;
+        let want = WINDOW_EVENTS.min((size - first + 1) as usize);
+        let mut parse_failure: Option<(u64, String)> = None;
+        // Drop what the last window used.
+        buf.drain(..consumed);
+        buf_at += consumed as u64;
+        let mut at = 0usize;
+        while frames.len() < want {
+            let seq = first + frames.len() as u64;
+            let file_pos = buf_at + at as u64;
+            if (seq - 1).is_multiple_of(BLOCK_EVENTS) {
+                let block = (seq - 1) / BLOCK_EVENTS;
+                match store.block_offset(block)? {
+                    Some(o) if o == file_pos => {}
+                    Some(o) => {
+                        parse_failure = Some((
+                            seq,
+                            format!("the index says block {block} starts at byte {o}, its first frame is at byte {file_pos}"),
+                        ));
+                        break;
+                    }
+                    None => {
+                        parse_failure =
+                            Some((seq, "the block holding this envelope is missing".into()));
+                        break;
+                    }
+                }
+            }
+            if !fill(store, &mut buf, buf_at, at + 4, data_len)? {
+                parse_failure = Some((
+                    seq,
+                    "the envelope file ends before this envelope (a frame header is cut short or missing)".into(),
+                ));
+                break;
+            }
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&buf[at..at + 4]);
+            let len = u32::from_le_bytes(len) as usize;
+            if len > MAX_ENVELOPE_BYTES
+                || !fill(store, &mut buf, buf_at, at + len + FRAME_OVERHEAD, data_len)?
+            {
+                parse_failure = Some((
+                    seq,
+                    format!("a frame claims {len} bytes that are not there"),
+                ));
+                break;
+            }
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&buf[at + 4 + len..at + len + FRAME_OVERHEAD]);
+            frames.push(Frame {
+                start: at + 4,
+                len,
+                hash,
+            });
+            at += len + FRAME_OVERHEAD;
         }
-    }
-
-    /// The last seq checked so far.
-    pub(crate) fn checked(&self) -> u64 {
-        self.next_seq - 1
-    }
-
-    /// Checks the hash links of the blocks that follow the last checked seq on two threads:
-    /// each frame against the stored hash of the frame before it. When every link holds,
-    /// the stored hashes are the chain. The sequential pass then skips the hashing.
-    pub(crate) fn chains(&mut self, blocks: &[&[u8]]) -> Result<(), LogError> {
-        let mut frames = Vec::with_capacity(blocks.len() * BLOCK_EVENTS as usize);
-        let mut seq = self.next_seq;
-        'blocks: for block in blocks {
-            for frame in Frames::new(block) {
-                let Ok((canonical, hash)) = frame else {
-                    break 'blocks; // the sequential pass names framing errors
+        consumed = at;
+        if parse_failure.is_none()
+            && next_seq + frames.len() as u64 > size
+            && buf_at + at as u64 != data_len
+        {
+            parse_failure = Some((size + 1, "envelopes are stored beyond the head".into()));
+        }
+        // Check the links, envelope by envelope, on two threads.
+        let mid = if frames.len() >= 2 * BLOCK_EVENTS as usize {
+            (frames.len() / 2)
+                .next_multiple_of(BLOCK_EVENTS as usize)
+                .min(frames.len())
+        } else {
+            frames.len()
+        };
+        let (left, right) = frames.split_at(mid);
+        let right_prev = left.last().map_or(prev, |f| f.hash);
+        let bytes = buf.as_slice();
+        let (a, b) = if right.is_empty() {
+            (check_frames(bytes, left, first, prev), None)
+        } else {
+            std::thread::scope(|scope| {
+                let worker =
+                    scope.spawn(|| check_frames(bytes, right, first + mid as u64, right_prev));
+                let a = check_frames(bytes, left, first, prev);
+                (a, Some(worker.join()))
+            })
+        };
+        let b = match b {
+            Some(Ok(b)) => Some(b),
+            Some(Err(_)) => return Err(LogError::corrupt("a verify thread panicked")),
+            None => None,
+        };
+        let mut failure = a
+            .failure
+            .clone()
+            .or_else(|| b.as_ref().and_then(|b| b.failure.clone()));
+        // In order: record times, then the Merkle tree.
+        let recorded = a
+            .recorded
+            .iter()
+            .chain(b.iter().flat_map(|b| b.recorded.iter()));
+        for (i, &r) in recorded.enumerate() {
+            let seq = first + i as u64;
+            if failure.as_ref().is_some_and(|f| f.0 <= seq) {
+                break;
+            }
+            if r < last_recorded {
+                let f = &frames[i];
+                if !is_imported(&buf[f.start..f.start + f.len]) {
+                    failure = Some((seq, "recorded_at decreases".into()));
+                    break;
+                }
+            }
+            last_recorded = last_recorded.max(r);
+        }
+        let roots = a.roots.iter().chain(b.iter().flat_map(|b| b.roots.iter()));
+        let leaves = a
+            .leaves
+            .iter()
+            .chain(b.iter().flat_map(|b| b.leaves.iter()));
+        let mut completed = Vec::new();
+        let mut merkle_failure = None;
+        let check_nodes = |completed: &mut Vec<(u8, u64, Hash)>,
+                           seq: u64|
+         -> Result<Option<(u64, String)>, LogError> {
+            for (level, index, h) in completed.drain(..) {
+                let reason = match store.node(level, index)? {
+                    Some(stored) if stored == h => continue,
+                    Some(_) => format!("the stored Merkle node (level {level}, index {index}) that this envelope completes does not match"),
+                    None => format!("the Merkle node (level {level}, index {index}) that this envelope completes is missing"),
                 };
-                frames.push((seq, canonical, hash));
+                return Ok(Some((seq, reason)));
+            }
+            Ok(None)
+        };
+        let mut seq = first;
+        for root in roots {
+            seq += BLOCK_EVENTS;
+            tree.push_subtree(NODE_LEVEL_MIN, *root, &mut |level, index, h| {
+                completed.push((level, index, *h));
+            });
+            merkle_failure = check_nodes(&mut completed, seq - 1)?;
+            if merkle_failure.is_some() {
+                break;
+            }
+        }
+        if merkle_failure.is_none() {
+            for leaf in leaves {
+                tree.push(*leaf, &mut |level, index, h| {
+                    if level >= NODE_LEVEL_MIN {
+                        completed.push((level, index, *h));
+                    }
+                });
+                merkle_failure = check_nodes(&mut completed, seq)?;
+                if merkle_failure.is_some() {
+                    break;
+                }
                 seq += 1;
             }
         }
-        let mid = frames.len() / 2;
-        let (first, second) = frames.split_at(mid);
-        let second_prev = first.last().map_or(self.prev, |f| f.2);
-        let prev = self.prev;
-        let (bad_first, bad_second) = std::thread::scope(|scope| {
-            let worker = scope.spawn(|| first_bad_link(prev, first));
-            let bad_second = first_bad_link(second_prev, second);
-            (worker.join().unwrap_or(Some(self.next_seq)), bad_second)
-        });
-        if let Some(seq) = bad_first.or(bad_second) {
-            return Err(LogError::integrity(
-                seq,
-                "the stored hash is not blake3(previous hash ‖ canonical envelope)",
-            ));
-        }
-        self.chain_checked = seq - 1;
-        Ok(())
-    }
-
-    /// Checks the frames of the block that starts at `first`.
-    pub(crate) fn block(
-        &mut self,
-        first: u64,
-        bytes: &[u8],
-        node: &mut dyn FnMut(u8, u64) -> Result<Option<Hash>, LogError>,
-    ) -> Result<(), LogError> {
-        debug_assert_eq!(first, self.next_seq);
-        let expected = BLOCK_EVENTS.min(self.size - first + 1);
-        let mut count = 0;
-        for frame in Frames::new(bytes) {
-            let seq = self.next_seq;
-            if count == expected {
-                return Err(LogError::integrity(
-                    seq,
-                    "envelopes are stored beyond the head",
-                ));
-            }
-            let (canonical, hash) = frame.map_err(|e| LogError::integrity(seq, e))?;
-            self.envelope(seq, canonical, &hash)?;
-            self.merkle(seq, &hash, node)?;
-            self.next_seq += 1;
-            count += 1;
-        }
-        if count < expected {
-            return Err(LogError::integrity(
-                self.next_seq,
-                "the block holding this envelope ends early",
-            ));
-        }
-        Ok(())
-    }
-
-    fn envelope(&mut self, seq: u64, canonical: &[u8], hash: &Hash) -> Result<(), LogError> {
-        let fail = |reason: &str| Err(LogError::integrity(seq, reason));
-        if !canonical.starts_with(b"{\"actor\":") || !canonical.ends_with(b"}") {
-            return fail("the stored envelope is not a canonical JSON object");
-        }
-        let Some((embedded_seq, recorded_at)) = seq_and_recorded_at(canonical) else {
-            return fail("the stored envelope has no readable seq or recorded_at");
-        };
-        if embedded_seq != seq {
-            return fail(&format!("the envelope stored here says seq {embedded_seq}"));
-        }
-        // Imported envelopes may go back in record time within their batch; a recorded one
-        // never precedes anything stored before it.
-        if recorded_at < self.last_recorded && !is_imported(canonical) {
-            return fail("recorded_at decreases");
-        }
-        if seq > self.chain_checked && chain_hash(&self.prev, canonical) != *hash {
-            return fail("the stored hash is not blake3(previous hash ‖ canonical envelope)");
-        }
-        self.last_recorded = self.last_recorded.max(recorded_at);
-        self.prev = *hash;
-        Ok(())
-    }
-
-    fn merkle(
-        &mut self,
-        seq: u64,
-        hash: &Hash,
-        node: &mut dyn FnMut(u8, u64) -> Result<Option<Hash>, LogError>,
-    ) -> Result<(), LogError> {
-        let completed = &mut self.completed;
-        completed.clear();
-        self.frontier.push(leaf_hash(hash), &mut |level, index, h| {
-            if level >= NODE_LEVEL_MIN {
-                completed.push((level, index, *h));
-            }
-        });
-        for (level, index, h) in completed.iter() {
-            match node(*level, *index)? {
-                Some(stored) if stored == *h => {}
-                Some(_) => {
-                    return Err(LogError::integrity(
-                        seq,
-                        format!("the stored Merkle node (level {level}, index {index}) that this envelope completes does not match"),
-                    ))
-                }
-                None => {
-                    return Err(LogError::integrity(
-                        seq,
-                        format!("the Merkle node (level {level}, index {index}) that this envelope completes is missing"),
-                    ))
-                }
+        for f in [merkle_failure, parse_failure].into_iter().flatten() {
+            if failure.as_ref().is_none_or(|g| f.0 < g.0) {
+                failure = Some(f);
             }
         }
-        Ok(())
+        if let Some((seq, reason)) = failure {
+            return Err(LogError::integrity(seq, reason));
+        }
+        prev = frames.last().map_or(prev, |f| f.hash);
+        next_seq += frames.len() as u64;
+        progress(next_seq - 1);
     }
+    if size == 0 && data_len != 0 {
+        return Err(LogError::integrity(
+            1,
+            "envelopes are stored beyond the head",
+        ));
+    }
+    if store.block_offset(size.div_ceil(BLOCK_EVENTS))?.is_some() {
+        return Err(LogError::integrity(
+            size + 1,
+            "envelopes are stored beyond the head",
+        ));
+    }
+    finish(head, frontier, prev, &tree)
+}
 
-    /// Compares the recomputed chain head and Merkle root with the stored head record.
-    pub(crate) fn finish(&self, head: &Head, frontier: &Frontier) -> Result<(), LogError> {
-        let seq = head.seq;
-        if self.next_seq - 1 != seq {
-            return Err(LogError::integrity(
-                seq,
-                "envelopes are missing before the head",
-            ));
-        }
-        if self.prev != head.hash {
-            return Err(LogError::integrity(
-                seq,
-                format!(
-                    "the head says hash {}, the chain ends in {}",
-                    hex(&head.hash),
-                    hex(&self.prev)
-                ),
-            ));
-        }
-        let root = self.frontier.root();
-        if root != head.root || self.frontier != *frontier {
-            return Err(LogError::integrity(
-                seq,
-                format!(
-                    "the head says Merkle root {}, the envelopes give {}",
-                    hex(&head.root),
-                    hex(&root)
-                ),
-            ));
-        }
-        Ok(())
+/// Makes `buf` hold at least `need` bytes (from file offset `buf_at`) when the committed
+/// file has them; false when it does not.
+fn fill(
+    store: &dyn Store,
+    buf: &mut Vec<u8>,
+    buf_at: u64,
+    need: usize,
+    data_len: u64,
+) -> Result<bool, LogError> {
+    if buf.len() >= need {
+        return Ok(true);
     }
+    let available = data_len - buf_at;
+    if need as u64 > available {
+        return Ok(false);
+    }
+    let upto = (buf.len() + READ_BYTES).max(need).min(available as usize);
+    let from = buf.len();
+    buf.resize(upto, 0);
+    store.read_data(buf_at + from as u64, &mut buf[from..])?;
+    Ok(true)
+}
+
+/// Checks `frames` (seqs `first ..`), the first against `prev`, each later one against the
+/// stored hash before it; computes their record times, block roots and trailing leaves.
+fn check_frames(buf: &[u8], frames: &[Frame], first: u64, prev: Hash) -> Checked {
+    let mut out = Checked {
+        failure: None,
+        recorded: Vec::with_capacity(frames.len()),
+        roots: Vec::with_capacity(frames.len() / BLOCK_EVENTS as usize),
+        leaves: Vec::new(),
+    };
+    let mut prev = prev;
+    let mut level0: Vec<Hash> = Vec::with_capacity(BLOCK_EVENTS as usize);
+    for (i, f) in frames.iter().enumerate() {
+        let seq = first + i as u64;
+        let canonical = &buf[f.start..f.start + f.len];
+        if out.failure.is_none() {
+            match check_envelope(seq, canonical, &prev, &f.hash) {
+                Ok(recorded) => out.recorded.push(recorded),
+                Err(reason) => out.failure = Some((seq, reason)),
+            }
+        }
+        prev = f.hash;
+        level0.push(leaf_hash(&f.hash));
+        if level0.len() == BLOCK_EVENTS as usize {
+            out.roots.push(block_root(&mut level0));
+            level0.clear();
+        }
+    }
+    out.leaves = level0;
+    out
+}
+
+/// The root of a complete block's 256 leaves (reduces in place).
+fn block_root(layer: &mut [Hash]) -> Hash {
+    let mut n = layer.len();
+    while n > 1 {
+        for i in 0..n / 2 {
+            layer[i] = node_hash(&layer[2 * i], &layer[2 * i + 1]);
+        }
+        n /= 2;
+    }
+    layer[0]
+}
+
+/// The checks of one envelope that need nothing but its bytes and the hash before it;
+/// returns its `recorded_at`.
+fn check_envelope(seq: u64, canonical: &[u8], prev: &Hash, hash: &Hash) -> Result<i64, String> {
+    if !canonical.starts_with(b"{\"actor\":") || !canonical.ends_with(b"}") {
+        return Err("the stored envelope is not a canonical JSON object".into());
+    }
+    let Some((embedded_seq, recorded_at)) = seq_and_recorded_at(canonical) else {
+        return Err("the stored envelope has no readable seq or recorded_at".into());
+    };
+    if embedded_seq != seq {
+        return Err(format!("the envelope stored here says seq {embedded_seq}"));
+    }
+    if chain_hash(prev, canonical) != *hash {
+        return Err("the stored hash is not blake3(previous hash ‖ canonical envelope)".into());
+    }
+    Ok(recorded_at)
+}
+
+/// Compares the recomputed chain head and Merkle root with the stored head record.
+fn finish(head: &Head, frontier: &Frontier, prev: Hash, tree: &Frontier) -> Result<(), LogError> {
+    let seq = head.seq;
+    if tree.size != seq {
+        return Err(LogError::integrity(
+            seq,
+            "envelopes are missing before the head",
+        ));
+    }
+    if prev != head.hash {
+        return Err(LogError::integrity(
+            seq,
+            format!(
+                "the head says hash {}, the chain ends in {}",
+                hex(&head.hash),
+                hex(&prev)
+            ),
+        ));
+    }
+    let root = tree.root();
+    if root != head.root || tree != frontier {
+        return Err(LogError::integrity(
+            seq,
+            format!(
+                "the head says Merkle root {}, the envelopes give {}",
+                hex(&head.root),
+                hex(&root)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// True when the canonical envelope says `"imported":true`: every member after `data` is a
