@@ -107,7 +107,9 @@ fn run_one(args: &RunArgs, events: u64) -> Result<RunReport> {
     balances(&mut ctx, &ledger, &conn)?;
     verify_and_rebuild(&mut ctx, &mut ledger, &conn)?;
     drop(ledger);
-    process_queries(&mut ctx)?;
+    if args.process_runs > 0 {
+        process_queries(&mut ctx)?;
+    }
     let mut ledger = writer_open(&mut ctx)?;
     appends(&mut ctx, &mut ledger, &conn)?;
     let order = [
@@ -530,7 +532,7 @@ fn process_queries(ctx: &mut Ctx) -> Result<()> {
     let mut peer_cmd = Command::new(&exe);
     peer_cmd.args(["peer-query", "--db", &db, "--account", &account]);
     let (mut arl_s, mut peer_s) = (Samples::default(), Samples::default());
-    for run in 0..ctx.args.process_runs.max(1) {
+    for run in 0..ctx.args.process_runs {
         let (t, arl_out) = run_process(&mut arl_cmd)?;
         arl_s.push(t);
         let (t, peer_out) = run_process(&mut peer_cmd)?;
@@ -622,4 +624,63 @@ fn appends(ctx: &mut Ctx, ledger: &mut Ledger, conn: &Connection) -> Result<()> 
         note,
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(currency: &str, sales_e4: i64, purchases_e4: i64) -> peer::SumRow {
+        peer::SumRow {
+            account: "acme".into(),
+            period: "2024-Q1".into(),
+            currency: currency.into(),
+            sales_e4,
+            purchases_e4,
+        }
+    }
+
+    fn check(r: peer::SumRow, expected: (&str, &str, &str)) {
+        let rows = peer_balance_rows(&[r]).unwrap();
+        let got = (
+            rows[0].sales.as_str(),
+            rows[0].purchases.as_str(),
+            rows[0].net.as_str(),
+        );
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn peer_amounts_format_as_arl_does() {
+        check(row("EUR", 12_005_000, 0), ("1200.50", "0.00", "1200.50"));
+        check(row("JPY", 50_000, 70_000), ("5", "7", "-2"));
+        check(row("BHD", 12_340, 0), ("1.234", "0.000", "1.234"));
+        check(row("EUR", -500, 0), ("-0.05", "0.00", "-0.05"));
+        assert!(peer_balance_rows(&[row("EUR", 1, 0)]).is_err());
+        assert!(peer_balance_rows(&[row("XXX1", 1, 0)]).is_err());
+    }
+
+    /// A small run end to end: every answer timed agrees between arl and the peer.
+    #[test]
+    fn small_run_agrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = RunArgs {
+            events: 3_000,
+            seed: 7,
+            batch: 1_000,
+            points: 40,
+            appends: 3,
+            repeats: 1,
+            heavy_repeats: 1,
+            process_runs: 0,
+            json: true,
+            scale: None,
+            dir: Some(dir.path().to_path_buf()),
+        };
+        let report = run_one(&args, args.events).unwrap();
+        assert_eq!(report.agreement.first_difference, None);
+        assert_eq!(report.agreement.cards_compared, 40);
+        assert!(report.agreement.balance_rows > 0 && report.agreement.rollup_rows > 0);
+        assert_eq!(report.measures.len(), 10);
+    }
 }
