@@ -48,21 +48,29 @@ pub fn team(
     let Some(view) = query::account_at(source, account, point)? else {
         return Ok(None);
     };
-    let org = query::org_at(source, point)?;
-    let mut members: Vec<Member> = view
-        .account
-        .team
-        .iter()
-        .map(|((role, person), a)| Member {
+    let mut members = Vec::with_capacity(view.account.team.len());
+    for ((role, person), a) in &view.account.team {
+        members.push(Member {
             person: person.clone(),
-            name: org.persons.get(person).map(|p| p.name.clone()),
+            name: person_name(source, person)?,
             role: *role,
             primary: a.primary,
             since: a.since,
-        })
-        .collect();
+        });
+    }
     members.sort_by(|x, y| (x.role.as_str(), &x.person).cmp(&(y.role.as_str(), &y.person)));
     Ok(Some(members))
+}
+
+/// The name a person joined with.
+fn person_name(source: &dyn Source, person: &str) -> Result<Option<String>, SourceError> {
+    Ok(source
+        .person_lifecycle(person)?
+        .iter()
+        .find_map(|r| match &r.event {
+            arl_domain::Event::PersonJoined(d) => Some(d.name.clone()),
+            _ => None,
+        }))
 }
 
 /// An active contact.

@@ -16,11 +16,11 @@ pub const HEADS_TMP_FILE: &str = "heads.tmp";
 /// First bytes of `heads`.
 pub const HEADS_MAGIC: [u8; 8] = *b"ARLVIEWS";
 /// Version of the layout described here.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Bytes of an `events.dat` record header: len u32, seq u64, effective_at i64,
 /// recorded_at i64, kind u8, prev1 u64, prev2 u64.
-pub const EVENT_HEADER_BYTES: u64 = 45;
+pub const EVENT_HEADER_BYTES: u64 = 53;
 /// Bytes of one `txns.dat` record.
 pub const TXN_RECORD_BYTES: u64 = 64;
 /// Bytes of one `times.dat` entry.
@@ -76,6 +76,10 @@ pub struct EventHeader {
     pub prev1: u64,
     /// Offset + 1 of the previous record of the second chain (0: none).
     pub prev2: u64,
+    /// Offset + 1 of the previous record of the third chain (0: none): the account's
+    /// hierarchy chain, for `account.opened`, `account.parent_changed` and
+    /// `account.status_changed`.
+    pub prev3: u64,
 }
 
 impl EventHeader {
@@ -87,6 +91,7 @@ impl EventHeader {
         out.push(self.kind);
         out.extend_from_slice(&self.prev1.to_le_bytes());
         out.extend_from_slice(&self.prev2.to_le_bytes());
+        out.extend_from_slice(&self.prev3.to_le_bytes());
     }
 
     /// Decodes the first [`EVENT_HEADER_BYTES`] of `bytes` (the caller checks the length).
@@ -99,6 +104,7 @@ impl EventHeader {
             kind: bytes[28],
             prev1: u64_at(bytes, 29),
             prev2: u64_at(bytes, 37),
+            prev3: u64_at(bytes, 45),
         }
     }
 }
@@ -181,6 +187,9 @@ pub struct AccountHead {
     pub children: u64,
     /// Record number + 1 of the newest record of the account in `txns.dat`.
     pub txns: u64,
+    /// Offset + 1 of the newest record of the account's hierarchy chain (opened, parent and
+    /// status changes) in `events.dat`.
+    pub hierarchy: u64,
 }
 
 /// The chain head of one person.
@@ -189,8 +198,11 @@ pub struct PersonHead {
     pub id: String,
     /// A `person.joined` of this id is in the views.
     pub joined: bool,
-    /// Offset + 1 of the newest record of the person chain in `events.dat`.
+    /// Offset + 1 of the newest record of the person chain (`person.*` and `reporting.*`
+    /// with this person as subject) in `events.dat`.
     pub chain: u64,
+    /// Offset + 1 of the newest `team.*` record naming this person in `events.dat`.
+    pub teams: u64,
 }
 
 /// The small index every reader loads first: committed lengths, numbering and chain heads.
@@ -244,7 +256,7 @@ impl Heads {
         for a in &self.accounts {
             put_id(&mut out, &a.id);
             out.push(u8::from(a.opened));
-            for v in [a.chain, a.children, a.txns] {
+            for v in [a.chain, a.children, a.txns, a.hierarchy] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
@@ -252,6 +264,7 @@ impl Heads {
             put_id(&mut out, &p.id);
             out.push(u8::from(p.joined));
             out.extend_from_slice(&p.chain.to_le_bytes());
+            out.extend_from_slice(&p.teams.to_le_bytes());
         }
         for n in self.accounts_sorted.iter().chain(&self.persons_sorted) {
             out.extend_from_slice(&n.to_le_bytes());
@@ -310,6 +323,7 @@ impl Heads {
                     chain: c.u64()?,
                     children: c.u64()?,
                     txns: c.u64()?,
+                    hierarchy: c.u64()?,
                 })
             })();
             heads
@@ -323,6 +337,7 @@ impl Heads {
                     id: c.id()?,
                     joined: c.flag()?,
                     chain: c.u64()?,
+                    teams: c.u64()?,
                 })
             })();
             heads
@@ -354,11 +369,13 @@ impl Heads {
         })?;
         let events_ok = |p: u64| p <= self.events_len;
         let txns_ok = |p: u64| p <= self.txns_len / TXN_RECORD_BYTES;
-        let accounts_ok = self
-            .accounts
+        let accounts_ok = self.accounts.iter().all(|a| {
+            events_ok(a.chain) && events_ok(a.children) && txns_ok(a.txns) && events_ok(a.hierarchy)
+        });
+        let persons_ok = self
+            .persons
             .iter()
-            .all(|a| events_ok(a.chain) && events_ok(a.children) && txns_ok(a.txns));
-        let persons_ok = self.persons.iter().all(|p| events_ok(p.chain));
+            .all(|p| events_ok(p.chain) && events_ok(p.teams));
         if !(accounts_ok && persons_ok && events_ok(self.org)) {
             return Err("a chain head points beyond the committed length".into());
         }
@@ -463,6 +480,7 @@ mod tests {
             kind: 3,
             prev1: 11,
             prev2: 0,
+            prev3: 9,
         };
         let mut out = Vec::new();
         h.encode(&mut out);
@@ -505,6 +523,7 @@ mod tests {
                     chain: 1,
                     children: 0,
                     txns: 1,
+                    hierarchy: 1,
                 },
                 AccountHead {
                     id: "a".into(),
@@ -512,6 +531,7 @@ mod tests {
                     chain: 50,
                     children: 0,
                     txns: 0,
+                    hierarchy: 0,
                 },
             ],
             persons: vec![],

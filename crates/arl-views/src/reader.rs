@@ -36,8 +36,7 @@ pub struct ViewReader {
 enum Link {
     First,
     Second,
-    /// The person chain: `prev1` for `person.*`/`reporting.*`, `prev2` for `team.*`.
-    Person,
+    Third,
 }
 
 impl ViewReader {
@@ -181,15 +180,7 @@ impl ViewReader {
             let next = match link {
                 Link::First => header.prev1,
                 Link::Second => header.prev2,
-                Link::Person
-                    if matches!(
-                        recorded.event,
-                        Event::TeamAssigned(_) | Event::TeamUnassigned(_)
-                    ) =>
-                {
-                    header.prev2
-                }
-                Link::Person => header.prev1,
+                Link::Third => header.prev3,
             };
             if next >= pointer {
                 return Err(self.corrupt(EVENTS_FILE, format!("seq {} points forward", header.seq)));
@@ -295,11 +286,37 @@ impl ViewReader {
     }
 
     pub fn person_events(&self, person: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
+        let mut events = self.person_org_events(person)?;
+        if let Some(n) = self.heads.person_number(person) {
+            let head = self.heads.persons[n as usize].teams;
+            events.extend(self.walk(head, Link::Second, |e| {
+                matches!(e, Event::TeamAssigned(_) | Event::TeamUnassigned(_))
+                    && e.person() == Some(person)
+            })?);
+        }
+        events.sort_by_key(|r| r.seq);
+        Ok(events)
+    }
+
+    /// The `person.*` and `reporting.*` events whose subject is the person.
+    pub fn person_org_events(&self, person: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
         let Some(n) = self.heads.person_number(person) else {
             return Ok(Vec::new());
         };
         let head = self.heads.persons[n as usize].chain;
-        self.walk(head, Link::Person, |e| e.person() == Some(person))
+        self.walk(head, Link::First, |e| {
+            e.account().is_none() && e.person() == Some(person)
+        })
+    }
+
+    /// The account's `account.opened`, `account.parent_changed` and `account.status_changed`.
+    pub fn account_hierarchy(&self, account: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
+        let Some(head) = self.account(account) else {
+            return Ok(Vec::new());
+        };
+        self.walk(head.hierarchy, Link::Third, |e| {
+            e.account() == Some(account) && arl_fold::subset::is_hierarchy(e)
+        })
     }
 
     pub fn org_events(&self) -> Result<Vec<Arc<Recorded>>, ViewError> {
@@ -398,6 +415,17 @@ fn currency_of(code: [u8; 3]) -> Option<Currency> {
 }
 
 impl Source for ViewReader {
+    fn account_hierarchy(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        Ok(ViewReader::account_hierarchy(self, account)?)
+    }
+    fn person_org_events(&self, person: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        Ok(ViewReader::person_org_events(self, person)?)
+    }
+    fn person_lifecycle(&self, person: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        let mut events = ViewReader::person_org_events(self, person)?;
+        events.retain(|r| matches!(r.event, Event::PersonJoined(_) | Event::PersonLeft(_)));
+        Ok(events)
+    }
     fn account_number(&self, account: &str) -> Option<u32> {
         self.heads.account_number(account)
     }

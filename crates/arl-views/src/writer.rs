@@ -210,7 +210,7 @@ impl ViewWriter {
 
     fn stage_event(&mut self, recorded: &Recorded, data: &str) -> Result<(), ViewError> {
         let pointer = self.heads.events_len + 1;
-        let (prev1, prev2) = match &recorded.event {
+        let (prev1, prev2, prev3) = match &recorded.event {
             Event::PersonJoined(_)
             | Event::PersonLeft(_)
             | Event::LineSet(_)
@@ -220,7 +220,7 @@ impl ViewWriter {
                 let person = &mut self.heads.persons[n];
                 person.joined |= matches!(recorded.event, Event::PersonJoined(_));
                 let prev1 = std::mem::replace(&mut person.chain, pointer);
-                (prev1, std::mem::replace(&mut self.heads.org, pointer))
+                (prev1, std::mem::replace(&mut self.heads.org, pointer), 0)
             }
             event => {
                 let subject = event.account().unwrap_or_default();
@@ -228,17 +228,23 @@ impl ViewWriter {
                 let account = &mut self.heads.accounts[n];
                 account.opened |= matches!(event, Event::AccountOpened(_));
                 let prev1 = std::mem::replace(&mut account.chain, pointer);
+                let prev3 = match event {
+                    Event::AccountOpened(_) | Event::ParentChanged(_) | Event::StatusChanged(_) => {
+                        std::mem::replace(&mut account.hierarchy, pointer)
+                    }
+                    _ => 0,
+                };
                 let prev2 = match event {
                     Event::AccountOpened(d) => self.link_child(d.parent.as_deref(), pointer)?,
                     Event::ParentChanged(d) => self.link_child(d.parent.as_deref(), pointer)?,
                     Event::TeamAssigned(_) | Event::TeamUnassigned(_) => {
                         let assignee = event.person().unwrap_or_default();
                         let p = self.person_number(assignee)? as usize;
-                        std::mem::replace(&mut self.heads.persons[p].chain, pointer)
+                        std::mem::replace(&mut self.heads.persons[p].teams, pointer)
                     }
                     _ => 0,
                 };
-                (prev1, prev2)
+                (prev1, prev2, prev3)
             }
         };
         let header = EventHeader {
@@ -249,6 +255,7 @@ impl ViewWriter {
             kind: kind_code(recorded.event.kind()).unwrap_or(u8::MAX),
             prev1,
             prev2,
+            prev3,
         };
         let mut bytes = Vec::with_capacity(EVENT_HEADER_BYTES as usize + data.len());
         header.encode(&mut bytes);
@@ -390,6 +397,7 @@ impl ViewWriter {
             chain: 0,
             children: 0,
             txns: 0,
+            hierarchy: 0,
         });
         self.account_numbers.insert(id.to_string(), n);
         let accounts = &self.heads.accounts;
@@ -410,6 +418,7 @@ impl ViewWriter {
             id: id.to_string(),
             joined: false,
             chain: 0,
+            teams: 0,
         });
         self.person_numbers.insert(id.to_string(), n);
         let persons = &self.heads.persons;

@@ -239,11 +239,35 @@ fn views_agree_with_the_in_memory_index() {
             seqs(reader.txn_events(id).unwrap()),
             seqs(index.txn_events(id).unwrap())
         );
+        assert_eq!(
+            seqs(Source::account_hierarchy(&reader, id).unwrap()),
+            seqs(Source::account_hierarchy(&index, id).unwrap()),
+            "account_hierarchy({id})"
+        );
+        let txn_rows_of = |s: &dyn Source| {
+            let mut out = Vec::new();
+            s.account_txn_rows(id, &mut |r| out.push((r.seq, r.amount_minor, r.reversal)))
+                .unwrap();
+            out
+        };
+        assert_eq!(
+            txn_rows_of(&reader),
+            txn_rows_of(&index),
+            "account_txn_rows({id})"
+        );
     }
     for id in reader.person_ids() {
         assert_eq!(
             seqs(reader.person_events(&id).unwrap()),
             seqs(index.person_events(&id).unwrap())
+        );
+        assert_eq!(
+            seqs(Source::person_lifecycle(&reader, &id).unwrap()),
+            seqs(Source::person_lifecycle(&index, &id).unwrap())
+        );
+        assert_eq!(
+            seqs(Source::person_org_events(&reader, &id).unwrap()),
+            seqs(Source::person_org_events(&index, &id).unwrap())
         );
     }
     assert_eq!(
