@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::jcs::{write_str, write_str_bytes, write_u64_bytes};
-use crate::time::{parse_time, time_bytes, write_time};
+use crate::time::{parse_time, write_time, TimeCache};
 use crate::{hex, parse_hex, Hash, LogError};
 
 /// Longest event id, in bytes.
@@ -106,7 +106,9 @@ impl Eq for Envelope {}
 impl Envelope {
     /// RFC 8785 canonical JSON of the envelope without `hash`: the bytes that are hashed.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        self.canonical_string().into_bytes()
+        let mut out = Vec::with_capacity(self.data.get().len() + 256);
+        self.write_canonical_bytes(&mut out, &mut TimeCache::default());
+        out
     }
 
     pub(crate) fn canonical_string(&self) -> String {
@@ -149,13 +151,13 @@ impl Envelope {
     }
 
     /// [`Envelope::write_canonical`] into bytes (what `prepare` frames and hashes).
-    pub(crate) fn write_canonical_bytes(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_canonical_bytes(&self, out: &mut Vec<u8>, times: &mut TimeCache) {
         out.extend_from_slice(b"{\"actor\":");
         write_str_bytes(out, &self.actor);
         out.extend_from_slice(b",\"data\":");
         out.extend_from_slice(self.data.get().as_bytes());
         out.extend_from_slice(b",\"effective_at\":\"");
-        out.extend_from_slice(&time_bytes(self.effective_at));
+        out.extend_from_slice(&times.bytes(self.effective_at));
         out.extend_from_slice(b"\",\"id\":");
         write_str_bytes(out, &self.id);
         out.extend_from_slice(if self.imported {
@@ -168,7 +170,7 @@ impl Envelope {
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"recorded_at\":\"");
-        out.extend_from_slice(&time_bytes(self.recorded_at));
+        out.extend_from_slice(&times.bytes(self.recorded_at));
         out.extend_from_slice(b"\",\"seq\":");
         write_u64_bytes(out, self.seq);
         out.extend_from_slice(b",\"stream\":");

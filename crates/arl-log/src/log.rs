@@ -56,10 +56,8 @@ pub struct Prepared {
     pub envelopes: Vec<Envelope>,
     pub outcomes: Vec<Outcome>,
     base: Head,
-    /// The frames of `envelopes`, back to back, hashes included.
-    frames: Vec<u8>,
-    /// Where each envelope's frame starts in `frames`.
-    frame_starts: Vec<usize>,
+    /// The frames of `envelopes`, back to back, hashes included, in segments.
+    frames: Vec<Vec<u8>>,
     /// `(key_hash(id), key_hash(stream))` of each envelope.
     keys: Vec<(u64, u64)>,
     /// `(stream, key_hash(stream), version)` after the batch, for each stream it appends to.
@@ -72,7 +70,10 @@ impl std::fmt::Debug for Prepared {
             .field("envelopes", &self.envelopes)
             .field("outcomes", &self.outcomes)
             .field("base", &self.base)
-            .field("frame_bytes", &self.frames.len())
+            .field(
+                "frame_bytes",
+                &self.frames.iter().map(Vec::len).sum::<usize>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -139,21 +140,28 @@ impl Log {
     fn plan(&self, batch: &[NewEvent], now_micros: i64) -> Result<Plan, AppendError> {
         let n = batch.len();
         // Streams: one slot each, with its stored version.
-        let mut slot_of: FastMap<&str, u32> = fast::map_with_capacity(n.min(1 << 16));
+        let mut slot_of = StrIndex::with_capacity(n.min(1 << 16));
         let mut slots: Vec<(&str, u64)> = Vec::new();
         let mut event_slot = Vec::with_capacity(n);
+        let mut stream_hashes = Vec::with_capacity(n);
         for ev in batch {
-            let next = slots.len() as u32;
-            let slot = *slot_of.entry(ev.stream.as_str()).or_insert_with(|| {
-                slots.push((ev.stream.as_str(), key_hash(&ev.stream)));
-                next
-            });
+            let h = key_hash(&ev.stream);
+            let slot = match slot_of.get(&ev.stream, h) {
+                Some(slot) => slot,
+                None => {
+                    let slot = slots.len() as u32;
+                    slot_of.insert(&ev.stream, h, slot);
+                    slots.push((ev.stream.as_str(), h));
+                    slot
+                }
+            };
             event_slot.push(slot);
+            stream_hashes.push(h);
         }
         let mut versions = vec![0u64; slots.len()];
-        let stream_hashes: Vec<u64> = slots.iter().map(|s| s.1).collect();
-        self.store.stream_versions(&stream_hashes, &mut |name, v| {
-            if let Some(&slot) = slot_of.get(name) {
+        let slot_hashes: Vec<u64> = slots.iter().map(|s| s.1).collect();
+        self.store.stream_versions(&slot_hashes, &mut |name, v| {
+            if let Some(slot) = slot_of.get(name, key_hash(name)) {
                 versions[slot as usize] = v;
             }
         })?;
@@ -163,24 +171,20 @@ impl Log {
             .iter()
             .map(|e| e.id.as_deref().map_or(0, key_hash))
             .collect();
-        let mut wanted: FastSet<u64> = fast::set_with_capacity(n);
-        for (ev, h) in batch.iter().zip(&id_hashes) {
-            if ev.id.is_some() {
-                wanted.insert(*h);
-            }
-        }
         let mut stored: FastMap<String, Envelope> = fast::map_with_capacity(0);
-        if !wanted.is_empty() && self.head.seq > 0 {
-            let batch_ids: FastSet<&str> = batch.iter().filter_map(|e| e.id.as_deref()).collect();
+        if self.head.seq > 0 {
+            let mut wanted: FastSet<u64> = fast::set_with_capacity(n);
+            for (ev, h) in batch.iter().zip(&id_hashes) {
+                if ev.id.is_some() {
+                    wanted.insert(*h);
+                }
+            }
             for (_, seq) in self.store.id_candidates(&wanted)? {
                 if let Some(env) = self.get(seq)? {
-                    if batch_ids.contains(env.id.as_str()) {
-                        stored.insert(env.id.clone(), env);
-                    }
+                    stored.insert(env.id.clone(), env);
                 }
             }
         }
-        drop(wanted);
         let mut times = Times {
             now: now_micros.clamp(TIME_MIN_MICROS, TIME_MAX_MICROS),
             last_recorded: (self.head.seq > 0).then_some(self.head.recorded_at),
@@ -188,14 +192,20 @@ impl Log {
         };
         let mut planned: Vec<Planned> = Vec::with_capacity(n);
         let mut outcomes = Vec::with_capacity(n);
-        let mut in_batch: FastMap<&str, u32> = fast::map_with_capacity(n);
+        let mut in_batch = StrIndex::with_capacity(n);
         for (index, ev) in batch.iter().enumerate() {
             if let Some(id) = ev.id.as_deref() {
-                let prior = match stored.get(id) {
+                let id_hash = id_hashes[index];
+                let found = if stored.is_empty() {
+                    None
+                } else {
+                    stored.get(id)
+                };
+                let prior = match found {
                     Some(env) => {
                         Some((env.seq, env.kind.as_str(), env.data.get(), env.effective_at))
                     }
-                    None => in_batch.get(id).map(|&k| {
+                    None => in_batch.get(id, id_hash).map(|k| {
                         let p = &planned[k as usize];
                         let e = &batch[p.index];
                         (
@@ -240,7 +250,7 @@ impl Log {
             );
             versions[slot] += 1;
             if let Some(id) = ev.id.as_deref() {
-                in_batch.insert(id, planned.len() as u32);
+                in_batch.insert(id, id_hashes[index], planned.len() as u32);
             }
             planned.push(Planned {
                 index,
@@ -262,7 +272,7 @@ impl Log {
             planned,
             outcomes,
             id_hashes,
-            stream_hashes: event_slot.iter().map(|&s| slots[s as usize].1).collect(),
+            stream_hashes,
             versions: touched,
         })
     }
@@ -276,41 +286,23 @@ impl Log {
             stream_hashes,
             mut versions,
         } = plan;
-        let capacity: usize = planned
-            .iter()
-            .map(|p| {
-                let e = &batch[p.index];
-                e.data.get().len()
-                    + e.id.as_ref().map_or(36, String::len)
-                    + e.kind.len()
-                    + e.stream.len()
-                    + e.actor.len()
-                    + e.reason.as_ref().map_or(0, String::len)
-                    + 256
-            })
-            .sum();
-        let mut frames: Vec<u8> = Vec::with_capacity(capacity);
-        let mut frame_starts = Vec::with_capacity(planned.len());
         let mut envelopes = Vec::with_capacity(planned.len());
         let mut keys = Vec::with_capacity(planned.len());
-        let mut prev = self.head.hash;
         let mut next = planned.iter().peekable();
         for (index, ev) in batch.into_iter().enumerate() {
             let Some(p) = next.next_if(|p| p.index == index) else {
                 continue;
             };
-            let id_hash = id_hashes[index];
-            let stream_hash = stream_hashes[index];
             let imported = ev.recorded_at.is_some();
             let (id, id_hash) = match ev.id {
-                Some(id) => (id, id_hash),
+                Some(id) => (id, id_hashes[index]),
                 None => {
                     let id = uuid::Uuid::now_v7().to_string();
                     let h = key_hash(&id);
                     (id, h)
                 }
             };
-            let mut env = Envelope {
+            envelopes.push(Envelope {
                 seq: self.head.seq + 1 + envelopes.len() as u64,
                 id,
                 kind: ev.kind,
@@ -323,24 +315,17 @@ impl Log {
                 imported,
                 data: ev.data,
                 hash: [0; 32],
-            };
-            let start = frames.len();
-            frames.extend_from_slice(&[0; 4]);
-            env.write_canonical_bytes(&mut frames);
-            let len = frames.len() - start - 4;
-            if len > MAX_ENVELOPE_BYTES {
-                return Err(AppendError::InvalidEvent {
-                    index,
-                    reason: format!("the envelope would be {len} bytes, over {MAX_ENVELOPE_BYTES}"),
-                });
+            });
+            keys.push((id_hash, stream_hashes[index]));
+        }
+        let (frames, hashes) = chain_frames(&envelopes, self.head.hash).map_err(|(i, len)| {
+            AppendError::InvalidEvent {
+                index: planned[i].index,
+                reason: format!("the envelope would be {len} bytes, over {MAX_ENVELOPE_BYTES}"),
             }
-            frames[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
-            env.hash = chain_hash(&prev, &frames[start + 4..]);
-            frames.extend_from_slice(&env.hash);
-            prev = env.hash;
-            frame_starts.push(start);
-            keys.push((id_hash, stream_hash));
-            envelopes.push(env);
+        })?;
+        for (env, hash) in envelopes.iter_mut().zip(hashes) {
+            env.hash = hash;
         }
         versions.sort_by_key(|v| crate::store::bucket_of_hash(v.1));
         Ok(Prepared {
@@ -348,7 +333,6 @@ impl Log {
             outcomes,
             base: self.head,
             frames,
-            frame_starts,
             keys,
             versions,
         })
@@ -366,50 +350,66 @@ impl Log {
             return Ok(self.head);
         };
         let n = prepared.envelopes.len();
-        if prepared.frame_starts.len() != n || prepared.keys.len() != n {
+        if prepared.keys.len() != n {
             return Err(altered("envelopes"));
         }
         let mut block_starts = Vec::with_capacity(n / BLOCK_EVENTS as usize + 1);
-        for (i, env) in prepared.envelopes.iter().enumerate() {
-            let start = prepared.frame_starts[i];
-            let end = prepared
-                .frame_starts
-                .get(i + 1)
-                .copied()
-                .unwrap_or(prepared.frames.len());
-            if env.seq != self.head.seq + 1 + i as u64
-                || end < start + FRAME_OVERHEAD
-                || prepared.frames.get(end - 32..end) != Some(&env.hash[..])
-            {
-                return Err(altered("seq or hash"));
+        let mut envs = prepared.envelopes.iter().enumerate();
+        let mut offset = 0u64;
+        for segment in &prepared.frames {
+            for (at, frame) in Frames::new(segment).offsets() {
+                let (canonical, hash) = frame.map_err(|_| altered("frames"))?;
+                let Some((i, env)) = envs.next() else {
+                    return Err(altered("frames"));
+                };
+                if env.seq != self.head.seq + 1 + i as u64 || hash != env.hash {
+                    return Err(altered("seq or hash"));
+                }
+                debug_assert_eq!(
+                    canonical,
+                    env.canonical_bytes().as_slice(),
+                    "prepared envelope changed"
+                );
+                if (env.seq - 1).is_multiple_of(BLOCK_EVENTS) {
+                    block_starts.push(((env.seq - 1) / BLOCK_EVENTS, offset + at as u64));
+                }
             }
-            debug_assert_eq!(
-                &prepared.frames[start + 4..end - 32],
-                env.canonical_bytes().as_slice(),
-                "prepared envelope changed"
-            );
-            if (env.seq - 1) % BLOCK_EVENTS == 0 {
-                block_starts.push(((env.seq - 1) / BLOCK_EVENTS, start as u64));
-            }
+            offset += segment.len() as u64;
         }
+        if envs.next().is_some() {
+            return Err(altered("frames"));
+        }
+        let base = self.head.seq;
         let by_bucket = |pick: fn(&(u64, u64)) -> u64| {
             let mut entries: Vec<(u64, u64)> = prepared
                 .keys
                 .iter()
-                .zip(&prepared.envelopes)
-                .map(|(k, e)| (pick(k), e.seq))
+                .enumerate()
+                .map(|(i, k)| (pick(k), base + 1 + i as u64))
                 .collect();
             entries.sort_by_key(|e| e.0 >> 56);
             entries
         };
+        let (last_seq, last_hash) = (last.seq, last.hash);
+        // The latest record time: the last envelope's, unless an imported batch came out of
+        // record-time order.
+        let recorded_at = prepared
+            .envelopes
+            .iter()
+            .map(|e| e.recorded_at)
+            .fold(self.head.recorded_at.max(last.recorded_at), i64::max);
         let frontier = self.frontier.clone();
-        let envelopes = &prepared.envelopes;
-        let grow = move || grow_tree(frontier, envelopes);
-        let frames = std::slice::from_ref(&prepared.frames);
+        let frames = prepared.frames.as_slice();
         let store = &mut self.store;
+        let envelopes = prepared.envelopes;
         let (written, ids, streams, tree) = if n >= PARALLEL_MIN_EVENTS {
             std::thread::scope(|scope| {
-                let tree = scope.spawn(grow);
+                // The Merkle tree, and freeing the envelopes, while the frames are written.
+                let tree = scope.spawn(move || {
+                    let tree = grow_tree(frontier, &envelopes);
+                    drop(envelopes);
+                    tree
+                });
                 let written = store.write_frames(frames);
                 let ids = by_bucket(|k| k.0);
                 let streams = by_bucket(|k| k.1);
@@ -420,21 +420,16 @@ impl Log {
             })
         } else {
             let written = store.write_frames(frames);
-            (written, by_bucket(|k| k.0), by_bucket(|k| k.1), Ok(grow()))
+            let tree = grow_tree(frontier, &envelopes);
+            (written, by_bucket(|k| k.0), by_bucket(|k| k.1), Ok(tree))
         };
         written?;
         let (frontier, nodes) = tree?;
         let head = Head {
-            seq: last.seq,
-            hash: last.hash,
+            seq: last_seq,
+            hash: last_hash,
             root: frontier.root(),
-            // The latest record time: the last envelope's, unless an imported batch came out
-            // of record-time order.
-            recorded_at: prepared
-                .envelopes
-                .iter()
-                .map(|e| e.recorded_at)
-                .fold(self.head.recorded_at.max(last.recorded_at), i64::max),
+            recorded_at,
         };
         let meta = encode_meta(&head, &frontier);
         self.store.commit(&CommitSet {
@@ -605,6 +600,93 @@ impl Log {
     }
 }
 
+/// Frame segments and the envelopes' hashes.
+type Chained = (Vec<Vec<u8>>, Vec<Hash>);
+
+/// Envelopes serialized per segment of frames.
+const SEGMENT_EVENTS: usize = 2048;
+
+/// Serializes the envelopes into frames and chains their hashes from `prev`. Large batches
+/// use two threads: one writes the canonical bytes of segment after segment, the other
+/// hashes each segment as it arrives (the chain itself is sequential). Returns the segments
+/// and the hashes, or `(position, length)` of an envelope over the size limit.
+fn chain_frames(envelopes: &[Envelope], prev: Hash) -> Result<Chained, (usize, usize)> {
+    let mut hashes = Vec::with_capacity(envelopes.len());
+    let mut segments = Vec::with_capacity(envelopes.len() / SEGMENT_EVENTS + 1);
+    let mut prev = prev;
+    let mut hash_segment = |mut buf: Vec<u8>, hashes: &mut Vec<Hash>| {
+        let mut at = 0;
+        while at < buf.len() {
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&buf[at..at + 4]);
+            let len = u32::from_le_bytes(len) as usize;
+            if len > MAX_ENVELOPE_BYTES {
+                return Err((hashes.len(), len));
+            }
+            let body = at + 4;
+            prev = chain_hash(&prev, &buf[body..body + len]);
+            buf[body + len..body + len + 32].copy_from_slice(&prev);
+            hashes.push(prev);
+            at = body + len + 32;
+        }
+        segments.push(buf);
+        Ok(())
+    };
+    if envelopes.len() < PARALLEL_MIN_EVENTS {
+        for chunk in envelopes.chunks(SEGMENT_EVENTS) {
+            hash_segment(serialize_segment(chunk), &mut hashes)?;
+        }
+    } else {
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+            scope.spawn(move || {
+                for chunk in envelopes.chunks(SEGMENT_EVENTS) {
+                    if tx.send(serialize_segment(chunk)).is_err() {
+                        return;
+                    }
+                }
+            });
+            for buf in rx {
+                hash_segment(buf, &mut hashes)?;
+            }
+            Ok::<(), (usize, usize)>(())
+        })?;
+    }
+    if hashes.len() != envelopes.len() {
+        // The serializing thread stopped early (it cannot fail otherwise).
+        return Err((hashes.len(), 0));
+    }
+    Ok((segments, hashes))
+}
+
+/// The frames of `envelopes` with zero bytes in place of their hashes. A length field
+/// holds the real length even above the limit (the hashing side refuses it).
+fn serialize_segment(envelopes: &[Envelope]) -> Vec<u8> {
+    let capacity = envelopes
+        .iter()
+        .map(|e| {
+            e.data.get().len()
+                + e.id.len()
+                + e.kind.len()
+                + e.stream.len()
+                + e.actor.len()
+                + e.reason.as_ref().map_or(0, String::len)
+                + 240
+        })
+        .sum();
+    let mut buf = Vec::with_capacity(capacity);
+    let mut times = crate::time::TimeCache::default();
+    for env in envelopes {
+        let start = buf.len();
+        buf.extend_from_slice(&[0; 4]);
+        env.write_canonical_bytes(&mut buf, &mut times);
+        let len = buf.len() - start - 4;
+        buf[start..start + 4].copy_from_slice(&(len.min(u32::MAX as usize) as u32).to_le_bytes());
+        buf.extend_from_slice(&[0; 32]);
+    }
+    buf
+}
+
 /// Appends the envelopes' leaves to `frontier`; returns it with the completed subtree roots
 /// that are stored (levels >= 8).
 fn grow_tree(mut frontier: Frontier, envelopes: &[Envelope]) -> (Frontier, Vec<(u8, u64, Hash)>) {
@@ -623,6 +705,45 @@ fn altered(what: &str) -> LogError {
     LogError::corrupt(format!(
         "the prepared batch was changed after prepare ({what}); prepare it again"
     ))
+}
+
+/// Small strings to `u32`, keyed by their [`key_hash`]; strings whose hash is taken by
+/// another string go to an exact map.
+struct StrIndex<'a> {
+    by_hash: FastMap<u64, (&'a str, u32)>,
+    collided: FastMap<&'a str, u32>,
+}
+
+impl<'a> StrIndex<'a> {
+    fn with_capacity(n: usize) -> Self {
+        StrIndex {
+            by_hash: fast::map_with_capacity(n),
+            collided: fast::map_with_capacity(0),
+        }
+    }
+
+    fn get(&self, s: &str, hash: u64) -> Option<u32> {
+        match self.by_hash.get(&hash) {
+            Some((k, v)) if *k == s => Some(*v),
+            Some(_) => self.collided.get(s).copied(),
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, s: &'a str, hash: u64, value: u32) {
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((s, value));
+            }
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                if e.get().0 == s {
+                    e.get_mut().1 = value;
+                } else {
+                    self.collided.insert(s, value);
+                }
+            }
+        }
+    }
 }
 
 /// The output of `plan`.
@@ -709,6 +830,20 @@ pub(crate) struct Frames<'a> {
 impl<'a> Frames<'a> {
     pub(crate) fn new(block: &'a [u8]) -> Self {
         Frames { rest: block }
+    }
+}
+
+impl<'a> Frames<'a> {
+    /// The frames with their byte offsets in the block.
+    pub(crate) fn offsets(
+        self,
+    ) -> impl Iterator<Item = (usize, Result<(&'a [u8], Hash), String>)> + 'a {
+        let total = self.rest.len();
+        let mut frames = self;
+        std::iter::from_fn(move || {
+            let at = total - frames.rest.len();
+            frames.next().map(|f| (at, f))
+        })
     }
 }
 

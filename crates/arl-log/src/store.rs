@@ -44,6 +44,8 @@ pub(crate) const INDEX_DIR: &str = "index";
 /// The append-only file of envelope frames, inside the log directory.
 pub(crate) const ENVELOPE_FILE: &str = "envelopes";
 const TAG_DATA_LEN: u8 = b'D';
+/// How long `open` waits for sled's file lock to be released by a dropped handle.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 const TAG_META: u8 = b'M';
 const TAG_BLOCK: u8 = b'B';
@@ -148,13 +150,26 @@ pub(crate) struct SledStore {
 
 impl SledStore {
     pub(crate) fn open(dir: &Path) -> Result<Self, LogError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join(INDEX_DIR))
             .mode(sled::Mode::HighThroughput)
             // Durability comes from the explicit flush in `commit`, never a timer.
             .flush_every_ms(None)
-            .cache_capacity(64 * 1024 * 1024)
-            .open()?;
+            .cache_capacity(64 * 1024 * 1024);
+        // The caller holds the ledger lock, so sled's own file lock can only be held by a
+        // handle this process just dropped, whose I/O threads release it a moment later.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && started.elapsed() < SLED_LOCK_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                other => break other?,
+            }
+        };
         let data_path = dir.join(ENVELOPE_FILE);
         let created = !data_path.exists();
         let mut options = OpenOptions::new();

@@ -44,6 +44,45 @@ pub(crate) fn time_bytes(micros: i64) -> [u8; TIME_LEN] {
     buf
 }
 
+/// [`time_bytes`] that reuses the date of the previous call on the same day.
+pub(crate) struct TimeCache {
+    day: i64,
+    date: [u8; 11],
+}
+
+impl Default for TimeCache {
+    fn default() -> Self {
+        TimeCache {
+            day: i64::MIN,
+            date: *b"0000-00-00T",
+        }
+    }
+}
+
+impl TimeCache {
+    pub(crate) fn bytes(&mut self, micros: i64) -> [u8; TIME_LEN] {
+        let micros = micros.clamp(TIME_MIN_MICROS, TIME_MAX_MICROS);
+        let days = micros.div_euclid(MICROS_PER_DAY);
+        if days != self.day {
+            let (year, month, day) = civil_from_days(days);
+            put_digits(&mut self.date[0..4], year as u64);
+            put_digits(&mut self.date[5..7], u64::from(month));
+            put_digits(&mut self.date[8..10], u64::from(day));
+            self.day = days;
+        }
+        let in_day = micros.rem_euclid(MICROS_PER_DAY);
+        let secs = in_day / MICROS_PER_SECOND;
+        let frac = in_day % MICROS_PER_SECOND;
+        let mut buf = *b"0000-00-00T00:00:00.000000Z";
+        buf[..11].copy_from_slice(&self.date);
+        put_digits(&mut buf[11..13], (secs / 3600) as u64);
+        put_digits(&mut buf[14..16], (secs / 60 % 60) as u64);
+        put_digits(&mut buf[17..19], (secs % 60) as u64);
+        put_digits(&mut buf[20..26], frac as u64);
+        buf
+    }
+}
+
 fn put_digits(dst: &mut [u8], mut value: u64) {
     for slot in dst.iter_mut().rev() {
         *slot = b'0' + (value % 10) as u8;
@@ -161,6 +200,9 @@ mod tests {
                 .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
             assert_eq!(Some(format_time(micros)), expected);
             assert_eq!(parse_time(&format_time(micros)), Some(micros));
+            let mut cache = TimeCache::default();
+            assert_eq!(cache.bytes(micros), time_bytes(micros));
+            assert_eq!(cache.bytes(micros + 1), time_bytes(micros + 1));
         }
     }
 }

@@ -20,8 +20,10 @@ const SEQ_MEMBER: &[u8] = b",\"seq\":";
 const RECORDED_AT_MEMBER: &[u8] = b"\"recorded_at\":\"";
 /// Envelopes checked per window (a multiple of a block).
 const WINDOW_EVENTS: usize = 64 * BLOCK_EVENTS as usize;
-/// Bytes read from the envelope file at once.
-const READ_BYTES: usize = 8 << 20;
+/// A window ends early at a block boundary past this many bytes (large envelopes).
+const WINDOW_BYTES: usize = 8 << 20;
+/// The read buffer (grows when one window needs more).
+const BUFFER_BYTES: usize = 12 << 20;
 
 /// One parsed frame: where its canonical bytes lie in the window buffer, and its hash.
 struct Frame {
@@ -52,9 +54,12 @@ pub(crate) fn verify(
 ) -> Result<(), LogError> {
     let size = head.seq;
     let data_len = store.data_len();
-    let mut buf: Vec<u8> = Vec::new();
-    // File offset of buf[0].
-    let mut buf_at: u64 = 0;
+    let mut win = Window {
+        buf: vec![0; BUFFER_BYTES],
+        filled: 0,
+        at: 0,
+        data_len,
+    };
     let mut consumed = 0usize;
     let mut next_seq: u64 = 1;
     let mut prev: Hash = [0; 32];
@@ -68,12 +73,15 @@ pub(crate) fn verify(
         let want = WINDOW_EVENTS.min((size - first + 1) as usize);
         let mut parse_failure: Option<(u64, String)> = None;
         // Drop what the last window used.
-        buf.drain(..consumed);
-        buf_at += consumed as u64;
+        win.buf.copy_within(consumed..win.filled, 0);
+        win.filled -= consumed;
+        win.at += consumed as u64;
         let mut at = 0usize;
-        while frames.len() < want {
+        while frames.len() < want
+            && !(frames.len().is_multiple_of(BLOCK_EVENTS as usize) && at >= WINDOW_BYTES)
+        {
             let seq = first + frames.len() as u64;
-            let file_pos = buf_at + at as u64;
+            let file_pos = win.at + at as u64;
             if (seq - 1).is_multiple_of(BLOCK_EVENTS) {
                 let block = (seq - 1) / BLOCK_EVENTS;
                 match store.block_offset(block)? {
@@ -92,7 +100,7 @@ pub(crate) fn verify(
                     }
                 }
             }
-            if !fill(store, &mut buf, buf_at, at + 4, data_len)? {
+            if !win.fill(store, at + 4)? {
                 parse_failure = Some((
                     seq,
                     "the envelope file ends before this envelope (a frame header is cut short or missing)".into(),
@@ -100,11 +108,9 @@ pub(crate) fn verify(
                 break;
             }
             let mut len = [0u8; 4];
-            len.copy_from_slice(&buf[at..at + 4]);
+            len.copy_from_slice(&win.buf[at..at + 4]);
             let len = u32::from_le_bytes(len) as usize;
-            if len > MAX_ENVELOPE_BYTES
-                || !fill(store, &mut buf, buf_at, at + len + FRAME_OVERHEAD, data_len)?
-            {
+            if len > MAX_ENVELOPE_BYTES || !win.fill(store, at + len + FRAME_OVERHEAD)? {
                 parse_failure = Some((
                     seq,
                     format!("a frame claims {len} bytes that are not there"),
@@ -112,7 +118,7 @@ pub(crate) fn verify(
                 break;
             }
             let mut hash = [0u8; 32];
-            hash.copy_from_slice(&buf[at + 4 + len..at + len + FRAME_OVERHEAD]);
+            hash.copy_from_slice(&win.buf[at + 4 + len..at + len + FRAME_OVERHEAD]);
             frames.push(Frame {
                 start: at + 4,
                 len,
@@ -123,7 +129,7 @@ pub(crate) fn verify(
         consumed = at;
         if parse_failure.is_none()
             && next_seq + frames.len() as u64 > size
-            && buf_at + at as u64 != data_len
+            && win.at + at as u64 != data_len
         {
             parse_failure = Some((size + 1, "envelopes are stored beyond the head".into()));
         }
@@ -137,7 +143,7 @@ pub(crate) fn verify(
         };
         let (left, right) = frames.split_at(mid);
         let right_prev = left.last().map_or(prev, |f| f.hash);
-        let bytes = buf.as_slice();
+        let bytes = &win.buf[..win.filled];
         let (a, b) = if right.is_empty() {
             (check_frames(bytes, left, first, prev), None)
         } else {
@@ -169,7 +175,7 @@ pub(crate) fn verify(
             }
             if r < last_recorded {
                 let f = &frames[i];
-                if !is_imported(&buf[f.start..f.start + f.len]) {
+                if !is_imported(&bytes[f.start..f.start + f.len]) {
                     failure = Some((seq, "recorded_at decreases".into()));
                     break;
                 }
@@ -248,27 +254,37 @@ pub(crate) fn verify(
     finish(head, frontier, prev, &tree)
 }
 
-/// Makes `buf` hold at least `need` bytes (from file offset `buf_at`) when the committed
-/// file has them; false when it does not.
-fn fill(
-    store: &dyn Store,
-    buf: &mut Vec<u8>,
-    buf_at: u64,
-    need: usize,
+/// The part of the envelope file being checked: `buf[..filled]` holds the bytes from
+/// file offset `at`.
+struct Window {
+    buf: Vec<u8>,
+    filled: usize,
+    at: u64,
     data_len: u64,
-) -> Result<bool, LogError> {
-    if buf.len() >= need {
-        return Ok(true);
+}
+
+impl Window {
+    /// Makes the window hold at least `need` bytes when the committed file has them (false
+    /// when it does not), reading as much as fits at once.
+    fn fill(&mut self, store: &dyn Store, need: usize) -> Result<bool, LogError> {
+        if self.filled >= need {
+            return Ok(true);
+        }
+        let available = self.data_len - self.at;
+        if need as u64 > available {
+            return Ok(false);
+        }
+        if self.buf.len() < need {
+            self.buf.resize(need.next_multiple_of(1 << 20), 0);
+        }
+        let upto = self.buf.len().min(available as usize);
+        store.read_data(
+            self.at + self.filled as u64,
+            &mut self.buf[self.filled..upto],
+        )?;
+        self.filled = upto;
+        Ok(true)
     }
-    let available = data_len - buf_at;
-    if need as u64 > available {
-        return Ok(false);
-    }
-    let upto = (buf.len() + READ_BYTES).max(need).min(available as usize);
-    let from = buf.len();
-    buf.resize(upto, 0);
-    store.read_data(buf_at + from as u64, &mut buf[from..])?;
-    Ok(true)
 }
 
 /// Checks `frames` (seqs `first ..`), the first against `prev`, each later one against the
