@@ -103,7 +103,7 @@ fn measure(dir: &Path, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
         .get(accounts.len() / 2)
         .cloned()
         .unwrap_or_default();
-    let heads_bytes = std::fs::metadata(views.join("heads"))?.len();
+    let heads_bytes = std::fs::metadata(views.join("heads.0"))?.len();
     println!(
         "views: {} accounts, {} persons, heads {} KiB, checkpoint {}",
         accounts.len(),

@@ -10,13 +10,14 @@ pub const EVENTS_FILE: &str = "events.dat";
 pub const TXNS_FILE: &str = "txns.dat";
 pub const TXNDATA_FILE: &str = "txndata.dat";
 pub const TIMES_FILE: &str = "times.dat";
-pub const HEADS_FILE: &str = "heads";
-pub const HEADS_TMP_FILE: &str = "heads.tmp";
+/// The two slots the heads are written to in turn; a reader takes the valid one with the
+/// higher generation.
+pub const HEADS_FILES: [&str; 2] = ["heads.0", "heads.1"];
 
 /// First bytes of `heads`.
 pub const HEADS_MAGIC: [u8; 8] = *b"ARLVIEWS";
 /// Version of the layout described here.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Bytes of an `events.dat` record header: len u32, seq u64, effective_at i64,
 /// recorded_at i64, kind u8, prev1 u64, prev2 u64.
@@ -205,9 +206,51 @@ pub struct PersonHead {
     pub teams: u64,
 }
 
+/// Reads both heads slots of `dir` and returns the valid one with the higher generation;
+/// `Ok(None)` when neither slot exists (fresh views). A slot torn by a crash fails its
+/// checksum and the other one is used; when both exist and neither is valid the views are
+/// corrupt.
+pub fn read_heads(dir: &Path) -> Result<Option<Heads>, ViewError> {
+    let mut best: Option<Heads> = None;
+    let mut first_error = None;
+    let mut found = false;
+    for name in HEADS_FILES {
+        let path = dir.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(ViewError::io(path, e)),
+        };
+        found = true;
+        match Heads::decode(&bytes, &path) {
+            Ok(heads)
+                if best
+                    .as_ref()
+                    .is_none_or(|b| heads.generation > b.generation) =>
+            {
+                best = Some(heads)
+            }
+            Ok(_) => {}
+            Err(e @ ViewError::Version { .. }) => return Err(e),
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    match (best, first_error) {
+        (Some(heads), _) => Ok(Some(heads)),
+        (None, Some(e)) => Err(e),
+        (None, None) if found => Err(ViewError::corrupt(
+            dir.join(HEADS_FILES[0]),
+            "no valid heads slot".to_string(),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
 /// The small index every reader loads first: committed lengths, numbering and chain heads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Heads {
+    /// Counts commits: the slot written last has the highest.
+    pub generation: u64,
     /// The last seq the views include (every seq 1..=checkpoint is in exactly one file).
     pub checkpoint: u64,
     pub events_len: u64,
@@ -242,6 +285,7 @@ impl Heads {
         out.extend_from_slice(&HEADS_MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         for v in [
+            self.generation,
             self.checkpoint,
             self.events_len,
             self.txns_len,
@@ -300,6 +344,7 @@ impl Heads {
             at: 12,
         };
         let mut heads = Heads {
+            generation: c.u64().ok_or_else(|| bad("truncated"))?,
             checkpoint: c.u64().ok_or_else(|| bad("truncated"))?,
             events_len: c.u64().ok_or_else(|| bad("truncated"))?,
             txns_len: c.u64().ok_or_else(|| bad("truncated"))?,
@@ -510,6 +555,7 @@ mod tests {
     #[test]
     fn heads_round_trip_and_reject_damage() {
         let heads = Heads {
+            generation: 5,
             checkpoint: 2,
             events_len: 100,
             txns_len: 64,

@@ -6,7 +6,7 @@
 //! (durable). A crash between the last two leaves the views behind the log; the next
 //! [`Ledger::open`] appends the missing seqs from the log.
 
-use crate::format::HEADS_FILE;
+use crate::format::HEADS_FILES;
 use crate::writer::sync_dir;
 use crate::{ViewError, ViewReader, ViewWriter};
 use arl_domain::{Event, InputEvent, Recorded, Timestamp};
@@ -150,7 +150,7 @@ pub fn open_reader(
     let views = ledger_dir.join(VIEWS_DIR);
     if !ledger_dir.is_dir() {
         return Err(ViewError::Missing {
-            path: views.join(HEADS_FILE),
+            path: views.join(HEADS_FILES[0]),
         });
     }
     let lock = LedgerLock::shared(ledger_dir, lock_timeout)?;

@@ -2,7 +2,7 @@
 
 use crate::format::{
     kind_name, EventHeader, Heads, TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
-    HEADS_FILE, TIMES_FILE, TIME_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL,
+    HEADS_FILES, TIMES_FILE, TIME_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL,
     TXN_RECORD_BYTES,
 };
 use crate::ViewError;
@@ -42,15 +42,9 @@ enum Link {
 impl ViewReader {
     /// Opens the views in `views_dir`: reads and checks `heads`, opens the data files.
     pub fn open(views_dir: &Path) -> Result<ViewReader, ViewError> {
-        let path = views_dir.join(HEADS_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ViewError::Missing { path })
-            }
-            Err(e) => return Err(ViewError::io(path, e)),
-        };
-        let heads = Heads::decode(&bytes, &path)?;
+        let heads = crate::format::read_heads(views_dir)?.ok_or_else(|| ViewError::Missing {
+            path: views_dir.join(HEADS_FILES[0]),
+        })?;
         ViewReader::with_heads(views_dir, heads)
     }
 

@@ -1,16 +1,17 @@
 //! [`ViewWriter`]: appends events to the view files and commits them with a new `heads`.
 //!
 //! Staged records go to memory buffers (flushed to the files when large); [`ViewWriter::commit`]
-//! writes what is left, syncs the data files, then replaces `heads` atomically (write
-//! `heads.tmp`, sync, rename, sync the directory). A crash before the rename leaves the old
-//! `heads`, whose committed lengths hide whatever was written after them; the next writer
+//! writes what is left, syncs the data files, then writes the heads with the next generation
+//! into the slot (`heads.0`, `heads.1`) not written last, in place, and syncs it. A crash
+//! before that sync completes leaves the previous slot the valid one with the highest
+//! generation, whose committed lengths hide whatever was written after them; the next writer
 //! truncates that tail.
 
 use crate::format::EventHeader;
 use crate::format::{
     kind_code, AccountHead, Heads, PersonHead, TxnRecord, DATA_BYTES_MAX, ENTITIES_MAX,
-    EVENTS_FILE, EVENT_HEADER_BYTES, HEADS_FILE, HEADS_TMP_FILE, ID_BYTES_MAX, TIMES_FILE,
-    TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+    EVENTS_FILE, EVENT_HEADER_BYTES, HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TXNDATA_FILE,
+    TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::{ViewError, ViewReader};
 use arl_domain::{Event, Recorded, TxnKind};
@@ -86,12 +87,7 @@ impl ViewWriter {
             .mode(0o700)
             .create(dir)
             .map_err(|e| ViewError::io(dir, e))?;
-        let heads_path = dir.join(HEADS_FILE);
-        let heads = match std::fs::read(&heads_path) {
-            Ok(bytes) => Some(Heads::decode(&bytes, &heads_path)?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(ViewError::io(heads_path, e)),
-        };
+        let heads = crate::format::read_heads(dir)?;
         let fresh = heads.is_none();
         let heads = heads.unwrap_or_default();
         let open = |name: &str| {
@@ -117,7 +113,7 @@ impl ViewWriter {
         let account_numbers = numbering(heads.accounts.iter().map(|a| &a.id));
         let person_numbers = numbering(heads.persons.iter().map(|p| &p.id));
         let recorded_max = last_time(&files[TM], dir, committed[TM])?;
-        let writer = ViewWriter {
+        let mut writer = ViewWriter {
             dir: dir.to_path_buf(),
             files,
             heads,
@@ -468,16 +464,29 @@ impl ViewWriter {
         Ok(())
     }
 
-    fn write_heads(&self) -> Result<(), ViewError> {
-        let tmp = self.dir.join(HEADS_TMP_FILE);
-        let path = self.dir.join(HEADS_FILE);
-        let io_tmp = |e| ViewError::io(&tmp, e);
-        let mut file = File::create(&tmp).map_err(io_tmp)?;
-        std::io::Write::write_all(&mut file, &self.heads.encode()).map_err(io_tmp)?;
-        file.sync_all().map_err(io_tmp)?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(|e| ViewError::io(&path, e))?;
-        sync_dir(&self.dir)
+    /// Writes the heads into the slot not written last, in place, and syncs it: a crash
+    /// mid-write leaves a slot that fails its checksum, and readers use the other one.
+    fn write_heads(&mut self) -> Result<(), ViewError> {
+        self.heads.generation += 1;
+        let path = self
+            .dir
+            .join(HEADS_FILES[(self.heads.generation % 2) as usize]);
+        let io = |e| ViewError::io(&path, e);
+        let created = !path.exists();
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let bytes = self.heads.encode();
+        std::os::unix::fs::FileExt::write_all_at(&file, &bytes, 0).map_err(io)?;
+        file.set_len(bytes.len() as u64).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        if created {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 }
 
