@@ -152,11 +152,8 @@ pub(crate) fn write_str_bytes(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();
-    // Most strings need no escape: one pass without branches, then one copy.
-    let special = bytes.iter().fold(false, |acc, &b| {
-        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if !special {
+    // Most strings need no escape: check eight bytes at a time, then copy them at once.
+    if !needs_escape(bytes) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -188,6 +185,32 @@ pub(crate) fn write_str_bytes(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether any byte is below 0x20, `"` or `\\` (eight bytes per step: a byte of `v` is
+/// zero exactly when the top bit of `(v - 0x01..) & !v & 0x80..` is set, counting from the
+/// lowest byte that is; any such bit means some byte is).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        // Bytes below 0x20: (x - 0x20..) & !x & 0x80.. flags them (and nothing when none is).
+        let low = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        if low | zero_byte(x ^ (ONES * u64::from(b'"'))) | zero_byte(x ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Writes `n` in decimal.
@@ -270,6 +293,14 @@ mod tests {
             let mut bytes = Vec::new();
             write_str_bytes(&mut bytes, s);
             assert_eq!(text.as_bytes(), bytes.as_slice());
+        }
+        for i in 0..=255u8 {
+            for at in 0..17 {
+                let mut s = vec![b'a'; 17];
+                s[at] = i;
+                let expected = i < 0x20 || i == b'"' || i == b'\\';
+                assert_eq!(needs_escape(&s), expected, "{i} at {at}");
+            }
         }
         for n in [0u64, 7, 10, 12345, u64::MAX] {
             let mut bytes = Vec::new();

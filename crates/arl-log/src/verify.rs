@@ -22,6 +22,8 @@ const RECORDED_AT_MEMBER: &[u8] = b"\"recorded_at\":\"";
 const WINDOW_EVENTS: usize = 64 * BLOCK_EVENTS as usize;
 /// A window ends early at a block boundary past this many bytes (large envelopes).
 const WINDOW_BYTES: usize = 8 << 20;
+/// Bytes read at once.
+const READ_AHEAD: usize = 2 << 20;
 /// The read buffer (grows when one window needs more).
 const BUFFER_BYTES: usize = 12 << 20;
 
@@ -277,7 +279,13 @@ impl Window {
         if self.buf.len() < need {
             self.buf.resize(need.next_multiple_of(1 << 20), 0);
         }
-        let upto = self.buf.len().min(available as usize);
+        // Read ahead a little past what is needed, so that little is left over to move to
+        // the front for the next window.
+        let upto = self
+            .buf
+            .len()
+            .min(available as usize)
+            .min(need.max(self.filled + READ_AHEAD));
         store.read_data(
             self.at + self.filled as u64,
             &mut self.buf[self.filled..upto],
@@ -386,10 +394,20 @@ fn finish(head: &Head, frontier: &Frontier, prev: Hash, tree: &Frontier) -> Resu
 /// envelope's own.
 fn is_imported(canonical: &[u8]) -> bool {
     const MEMBER: &[u8] = b",\"imported\":";
-    canonical
-        .windows(MEMBER.len())
-        .rposition(|w| w == MEMBER)
-        .is_some_and(|at| canonical[at + MEMBER.len()..].starts_with(b"true"))
+    rfind(canonical, MEMBER).is_some_and(|at| canonical[at + MEMBER.len()..].starts_with(b"true"))
+}
+
+/// The last occurrence of `needle` (non-empty) in `haystack`: compares one byte per
+/// position, the whole needle only where its first byte matches.
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
+    let mut i = haystack.len().checked_sub(needle.len())?;
+    loop {
+        if haystack[i] == first && haystack[i..].starts_with(needle) {
+            return Some(i);
+        }
+        i = i.checked_sub(1)?;
+    }
 }
 
 /// Reads the top-level `seq` and `recorded_at` of a canonical envelope from its bytes.
@@ -397,9 +415,7 @@ fn is_imported(canonical: &[u8]) -> bool {
 /// after `data` is a scalar, so its last occurrence is the envelope's own; `recorded_at`
 /// sorts right before it.
 fn seq_and_recorded_at(canonical: &[u8]) -> Option<(u64, i64)> {
-    let at = canonical
-        .windows(SEQ_MEMBER.len())
-        .rposition(|w| w == SEQ_MEMBER)?;
+    let at = rfind(canonical, SEQ_MEMBER)?;
     let digits = &canonical[at + SEQ_MEMBER.len()..];
     let end = digits.iter().position(|b| !b.is_ascii_digit())?;
     let seq = std::str::from_utf8(&digits[..end]).ok()?.parse().ok()?;
@@ -410,4 +426,20 @@ fn seq_and_recorded_at(canonical: &[u8]) -> Option<(u64, i64)> {
     }
     let time = std::str::from_utf8(&canonical[time_start..at - 1]).ok()?;
     Some((seq, parse_time(time)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfind_finds_the_last() {
+        assert_eq!(rfind(b"a,b,a,b", b"a,"), Some(4));
+        assert_eq!(rfind(b"a,b", b"a,b"), Some(0));
+        assert_eq!(rfind(b"ab", b"abc"), None);
+        assert_eq!(rfind(b"xyz", b"q"), None);
+        let env = br#"{"actor":"a","data":{"k":",\"seq\":9"},"effective_at":"2024-03-02T08:00:00.000000Z","id":"x","imported":true,"reason":null,"recorded_at":"2024-03-02T08:00:00.000000Z","seq":42,"stream":"s","type":"t","version":1}"#;
+        assert_eq!(seq_and_recorded_at(env), Some((42, 1_709_366_400_000_000)));
+        assert!(is_imported(env));
+    }
 }
