@@ -119,6 +119,11 @@ impl Currency {
         std::str::from_utf8(&self.code).expect("currency codes come from the ASCII table")
     }
 
+    /// The three-letter code as bytes.
+    pub fn code_bytes(&self) -> [u8; 3] {
+        self.code
+    }
+
     /// Digits after the decimal point: 2 for EUR, 0 for JPY, 3 for KWD, 4 for CLF.
     pub fn minor_units(&self) -> u8 {
         self.minor_units

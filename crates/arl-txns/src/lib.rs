@@ -163,7 +163,7 @@ pub fn balances(source: &dyn Source, query: &BalanceQuery) -> Result<Vec<Balance
             continue;
         }
         let mut cells: Vec<((u32, Currency), Sums)> = cells.into_iter().collect();
-        cells.sort_by(|a, b| (a.0 .0, a.0 .1.code()).cmp(&(b.0 .0, b.0 .1.code())));
+        cells.sort_by_key(|((key, currency), _)| (*key, currency.code_bytes()));
         for ((key, currency), sums) in cells {
             rows.push(BalanceRow {
                 account: account.clone(),

@@ -396,7 +396,7 @@ fn currency_of(code: [u8; 3]) -> Option<Currency> {
     }
     RECENT.with(|recent| {
         let mut recent = recent.borrow_mut();
-        if let Some(hit) = recent.iter().find(|c| c.code().as_bytes() == code) {
+        if let Some(hit) = recent.iter().find(|c| c.code_bytes() == code) {
             return Some(*hit);
         }
         let found = Currency::from_code(std::str::from_utf8(&code).ok()?)?;
