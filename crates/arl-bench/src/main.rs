@@ -14,6 +14,10 @@ mod stats;
 mod workload;
 
 use anyhow::Result;
+
+/// A faster allocator than the system's for the many small strings of events and rows.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 

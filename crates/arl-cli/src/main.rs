@@ -18,6 +18,10 @@ mod out;
 mod query;
 
 use clap::Parser;
+
+/// A faster allocator than the system's for the many small strings of events and rows.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use cli::{Cli, Command};
 use std::process::ExitCode;
 

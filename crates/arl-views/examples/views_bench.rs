@@ -6,6 +6,9 @@
 //! builds D (default a temporary directory) with N generated events if it is empty.
 
 use arl_domain::{InputEvent, Period, Recorded, Timestamp};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use arl_fold::{MemIndex, Point};
 use arl_views::{AppendOptions, Ledger, ViewReader, VIEWS_DIR};
 use std::path::PathBuf;
