@@ -17,7 +17,7 @@ use crate::{AppendError, Envelope, Hash, LogError, NewEvent};
 
 /// Most events one batch may hold.
 pub const MAX_BATCH_EVENTS: usize = 2_000_000;
-const META_MAGIC: &[u8; 8] = b"ARLLOG01";
+const META_MAGIC: &[u8; 8] = b"ARLLOG02";
 
 /// The state of the log after its last commit. `seq` 0 is the empty log: zero hash, the
 /// empty tree's root, `recorded_at` 0.

@@ -17,8 +17,11 @@
 //! | `"S"` ‖ bucket u8 ‖ chunk u32 BE | up to 256 entries: stream hash u64 BE ‖ seq u64 LE |
 //! | `"V"` ‖ bucket u8 | stream versions: (len u16 LE ‖ name ‖ version u64 LE)*, sorted by name |
 //!
-//! A commit appends its frames past the committed length and fsyncs the file, then applies
-//! and flushes the sled batch. Bytes past the committed length are cut off at open: they
+//! The id and stream hash is [`crate::fast::key_hash`]; the bucket is its top byte. A
+//! commit reads each bucket's tail chunk once and writes each changed key once.
+//!
+//! A commit appends its frames past the committed length and fsyncs the file
+//! ([`Store::write_frames`]), then applies and flushes the sled batch ([`Store::commit`]). Bytes past the committed length are cut off at open: they
 //! belong to a commit whose batch never became durable.
 
 use crate::fast::FastSet;
