@@ -6,13 +6,20 @@
 #![no_main]
 
 use arl_domain::{Event, Recorded, Timestamp};
-use arl_views::format::{fnv1a64, EVENTS_FILE, HEADS_FILE, TIMES_FILE, TXNDATA_FILE, TXNS_FILE};
+use arl_views::format::{fnv1a64, EVENTS_FILE, HEADS_FILES, TIMES_FILE, TXNDATA_FILE, TXNS_FILE};
 use arl_views::{ViewReader, ViewWriter};
 use libfuzzer_sys::fuzz_target;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-const FILES: [&str; 5] = [HEADS_FILE, EVENTS_FILE, TXNS_FILE, TXNDATA_FILE, TIMES_FILE];
+const FILES: [&str; 6] = [
+    HEADS_FILES[0],
+    HEADS_FILES[1],
+    EVENTS_FILE,
+    TXNS_FILE,
+    TXNDATA_FILE,
+    TIMES_FILE,
+];
 
 const EVENTS: &[(&str, &str)] = &[
     (
@@ -60,11 +67,14 @@ fn pristine() -> &'static Vec<(&'static str, Vec<u8>)> {
                 event,
             };
             writer.stage(&recorded).expect("stage");
+            if i == 4 {
+                writer.commit().expect("commit");
+            }
         }
         writer.commit().expect("commit");
         FILES
             .iter()
-            .map(|f| (*f, std::fs::read(dir.path().join(f)).expect("read")))
+            .filter_map(|f| Some((*f, std::fs::read(dir.path().join(f)).ok()?)))
             .collect()
     })
 }
@@ -125,7 +135,7 @@ fuzz_target!(|data: &[u8]| {
                     None => bytes.push(*b),
                 }
             }
-            if *name == HEADS_FILE && bytes.len() >= 20 {
+            if name.starts_with("heads") && bytes.len() >= 20 {
                 let body = bytes.len() - 8;
                 let sum = fnv1a64(&bytes[..body]);
                 bytes[body..].copy_from_slice(&sum.to_le_bytes());
