@@ -26,9 +26,33 @@ pub struct ViewReader {
     dir: PathBuf,
     heads: Heads,
     events: File,
+    /// `events.dat` up to its committed length, mapped: a card follows a few dozen
+    /// back-pointers through it, and a system call per record cost more than the parse.
+    events_map: Option<memmap2::Mmap>,
     txns: File,
     txndata: File,
     times: File,
+}
+
+/// Maps the first `len` bytes of `file` read-only (`None` when empty).
+///
+/// Safety of the mapping rests on the ledger's locking: readers hold the shared lock, so no
+/// writer runs meanwhile; writers only ever append beyond the committed length or truncate
+/// back to it, and a replay swaps in new files (the mapped ones stay as they were). A file
+/// shorter than its committed length is reported corrupt before it is mapped.
+fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap2::Mmap>> {
+    if len == 0 {
+        return Ok(None);
+    }
+    if file.metadata()?.len() < len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "shorter than its committed length",
+        ));
+    }
+    // SAFETY: see above; the mapping covers only committed bytes, which nothing rewrites.
+    let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(file)? };
+    Ok(Some(map))
 }
 
 /// Which of the two back-pointers of a record continues a chain.
@@ -54,9 +78,13 @@ impl ViewReader {
             let path = views_dir.join(name);
             File::open(&path).map_err(|e| ViewError::io(path, e))
         };
+        let events = open(EVENTS_FILE)?;
+        let events_map = map_prefix(&events, heads.events_len)
+            .map_err(|e| ViewError::io(views_dir.join(EVENTS_FILE), e))?;
         Ok(ViewReader {
             dir: views_dir.to_path_buf(),
-            events: open(EVENTS_FILE)?,
+            events,
+            events_map,
             txns: open(TXNS_FILE)?,
             txndata: open(TXNDATA_FILE)?,
             times: open(TIMES_FILE)?,
@@ -92,9 +120,16 @@ impl ViewReader {
         {
             return Err(self.corrupt(EVENTS_FILE, format!("record at {offset} beyond the end")));
         }
-        let first = (EVENT_HEADER_BYTES + EVENT_READ_BYTES).min(len - offset);
-        let mut buf = vec![0u8; first as usize];
-        self.read_at(&self.events, EVENTS_FILE, &mut buf, offset)?;
+        let mut owned = Vec::new();
+        let buf: &[u8] = match &self.events_map {
+            Some(map) => &map[offset as usize..len as usize],
+            None => {
+                let first = (EVENT_HEADER_BYTES + EVENT_READ_BYTES).min(len - offset);
+                owned.resize(first as usize, 0);
+                self.read_at(&self.events, EVENTS_FILE, &mut owned, offset)?;
+                &owned
+            }
+        };
         let mut header_bytes = [0u8; EVENT_HEADER_BYTES as usize];
         header_bytes.copy_from_slice(&buf[..EVENT_HEADER_BYTES as usize]);
         let header = EventHeader::decode(&header_bytes);
@@ -102,11 +137,13 @@ impl ViewReader {
         if header.data_len > DATA_BYTES_MAX || total > len - offset {
             return Err(self.corrupt(EVENTS_FILE, format!("record at {offset} has a bad length")));
         }
-        if total > first {
-            buf.resize(total as usize, 0);
-            let rest = &mut buf[first as usize..];
-            self.read_at(&self.events, EVENTS_FILE, rest, offset + first)?;
-        }
+        let buf: &[u8] = if total as usize > buf.len() {
+            owned.resize(total as usize, 0);
+            self.read_at(&self.events, EVENTS_FILE, &mut owned, offset)?;
+            &owned
+        } else {
+            buf
+        };
         let data = &buf[EVENT_HEADER_BYTES as usize..total as usize];
         let recorded = self.recorded(
             EVENTS_FILE,
