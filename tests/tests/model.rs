@@ -563,7 +563,7 @@ fn check_point(index: &MemIndex, events: &[Recorded], point: Point) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
 
     #[test]
     fn fast_answers_equal_the_naive_fold(seed in any::<u64>(), picks in proptest::collection::vec((0u64..1000, 0u64..1000), 6)) {

@@ -204,8 +204,13 @@ impl Cache {
         }
         let mut events: Vec<&Recorded> = lifecycle.iter().map(|r| r.as_ref()).collect();
         events.sort_by_key(|r| r.point());
-        for event in events {
+        for event in &events {
             cached.state.apply(event);
+        }
+        // The cache now holds facts up to the person's last event: it may serve only events
+        // after that (an event between would not see them in their place).
+        if let Some(latest) = events.last() {
+            cached.last = cached.last.max(latest.point());
         }
         cached.people.insert(person.to_string());
         self.by_person
