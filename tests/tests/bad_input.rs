@@ -926,7 +926,7 @@ fn bad_lines_are_rejected_with_line_and_rule_and_change_nothing() {
 }
 
 #[test]
-#[ignore = "bug: serde errors for a wrong type or unknown variant inside data do not name the field (arl-domain Event::parse / InputEvent::parse_line); see docs/RELIABILITY.md"]
+
 fn a_value_of_the_wrong_type_or_variant_names_its_field() {
     let ledger = base_ledger();
     run_cases(&ledger, &field_cases(), false);

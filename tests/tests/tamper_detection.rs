@@ -259,7 +259,7 @@ fn flip_head_record_byte(dir: &Path, offset: usize) {
 /// A store so damaged that the log does not open (or does not read) is an integrity failure too: `arl verify`
 /// exits 3 ("corrupt"), not 1 (which scripts read as "bad input, not found or busy").
 #[test]
-#[ignore = "bug: arl verify exits 1, not 3, when the log store is corrupt (LogError::Corrupt is not mapped to exit 3 in arl-cli failure::exit_code); see docs/RELIABILITY.md"]
+
 fn a_corrupt_store_is_an_integrity_failure_exit_3() {
     let p = pristine();
     for (name, offset) in [("root", 56 + 3), ("seq", 8), ("magic", 0)] {

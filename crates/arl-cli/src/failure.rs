@@ -53,7 +53,7 @@ pub fn integrity(message: impl Into<String>) -> anyhow::Error {
 }
 
 /// The exit code of an error: its own when it is a [`Failure`], 3 for an integrity error
-/// of the log anywhere in its chain, else 1.
+/// or a corrupt store of the log anywhere in its chain, else 1.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if let Some(failure) = cause.downcast_ref::<Failure>() {
@@ -66,17 +66,19 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     EXIT_ERROR
 }
 
+/// A hash that does not verify, or a store too damaged to read: both are integrity
+/// failures (exit 3), wherever they surface.
 fn is_integrity(cause: &(dyn std::error::Error + 'static)) -> bool {
     use arl_log::LogError;
-    match cause.downcast_ref::<LogError>() {
-        Some(LogError::Integrity { .. }) => return true,
-        Some(_) => return false,
-        None => {}
+    let log_integrity =
+        |e: &LogError| matches!(e, LogError::Integrity { .. } | LogError::Corrupt { .. });
+    if let Some(e) = cause.downcast_ref::<LogError>() {
+        return log_integrity(e);
     }
-    matches!(
-        cause.downcast_ref::<arl_views::ViewError>(),
-        Some(arl_views::ViewError::Log(LogError::Integrity { .. }))
-    )
+    match cause.downcast_ref::<arl_views::ViewError>() {
+        Some(arl_views::ViewError::Log(e)) => log_integrity(e),
+        _ => false,
+    }
 }
 
 /// True when writing to standard output failed because the reader went away (`| head`).

@@ -313,10 +313,18 @@ impl Event {
     /// every shape rule that needs no state (ids, lengths, country, model, amount, currency).
     pub fn parse(kind: &str, data: &str) -> Result<Event, DomainError> {
         fn de<T: for<'a> Deserialize<'a>>(kind: &str, data: &str) -> Result<T, DomainError> {
-            serde_json::from_str(data).map_err(|e| DomainError::Data {
+            let mut deserializer = serde_json::Deserializer::from_str(data);
+            let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                DomainError::Data {
+                    kind: kind.to_string(),
+                    message: crate::input::describe(e.path().to_string(), e.inner(), "data"),
+                }
+            })?;
+            deserializer.end().map_err(|e| DomainError::Data {
                 kind: kind.to_string(),
                 message: e.to_string(),
-            })
+            })?;
+            Ok(value)
         }
         let event = match kind {
             "account.opened" => Event::AccountOpened(de(kind, data)?),

@@ -49,8 +49,23 @@ impl InputEvent {
                 bytes: line.len() as u64,
             });
         }
-        let raw: Line = serde_json::from_str(line).map_err(|e| DomainError::Json {
-            message: e.to_string(),
+        let mut deserializer = serde_json::Deserializer::from_str(line);
+        let raw: Line =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                match e.inner().is_syntax() || e.inner().is_eof() {
+                    true => DomainError::Json {
+                        message: strip_position(&e.inner().to_string()),
+                    },
+                    false => DomainError::Shape {
+                        message: format!(
+                            "not a valid event (JSON): {}",
+                            describe(e.path().to_string(), e.inner(), "the line")
+                        ),
+                    },
+                }
+            })?;
+        deserializer.end().map_err(|e| DomainError::Json {
+            message: strip_position(&e.to_string()),
         })?;
         let event = Event::parse(&raw.kind, raw.data.get())?;
         let time = |field: &'static str, text: &str| {
@@ -113,6 +128,25 @@ impl InputEvent {
             expected_version: raw.expected_version,
             recorded_at,
         })
+    }
+}
+
+/// A serde error as a message that names the field: `field `name`: invalid type: integer
+/// `5`, expected a string`. The position serde adds counts inside the JSON text, which would
+/// clash with the input line number, so it is left out.
+pub(crate) fn describe(path: String, error: &serde_json::Error, whole: &str) -> String {
+    let message = strip_position(&error.to_string());
+    if path.is_empty() || path == "." {
+        format!("{whole}: {message}")
+    } else {
+        format!("field `{path}`: {message}")
+    }
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
     }
 }
 
@@ -209,6 +243,21 @@ mod tests {
             Err("belong to the model"),
         );
         check("{", false, Err("not valid JSON"));
+        check(
+            r#"{"type":"person.left","data":{"person":"p"}} x"#,
+            false,
+            Err("trailing characters"),
+        );
+        check(
+            r#"{"type":"person.left","data":{"person":"p"},"expected_version":"1"}"#,
+            false,
+            Err("field `expected_version`"),
+        );
+        check(
+            r#"{"type":"person.joined","data":{"person":"p","name":5}}"#,
+            false,
+            Err("field `name`: invalid type"),
+        );
         let long = format!(
             r#"{{"type":"person.left","data":{{"person":"p"}},"reason":"{}"}}"#,
             "r".repeat(LINE_BYTES_MAX)

@@ -35,6 +35,8 @@ pub enum DomainError {
     UnknownType { kind: String },
     #[error("{kind}: bad data: {message}")]
     Data { kind: String, message: String },
+    #[error("{message}")]
+    Shape { message: String },
     #[error("{kind}: {field} {value:?}: {rule}")]
     Field {
         kind: &'static str,
