@@ -95,7 +95,7 @@ fn a_rejected_batch_names_the_line_and_rule_and_leaves_the_ledger_unchanged() {
     assert!(
         unknown
             .stderr
-            .contains("line 1: not valid JSON: unknown field `colour`"),
+            .contains("line 1: not a valid event (JSON): unknown field `colour`"),
         "{}",
         unknown.stderr
     );

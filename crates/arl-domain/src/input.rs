@@ -136,6 +136,10 @@ impl InputEvent {
 /// clash with the input line number, so it is left out.
 pub(crate) fn describe(path: String, error: &serde_json::Error, whole: &str) -> String {
     let message = strip_position(&error.to_string());
+    if message.starts_with("unknown field") {
+        // serde's message names the field already.
+        return message;
+    }
     if path.is_empty() || path == "." {
         format!("{whole}: {message}")
     } else {
