@@ -307,7 +307,7 @@ fn points(ctx: &mut Ctx, ledger: &Ledger, conn: &Connection) -> Result<()> {
         Some(&s[2]),
         note,
     ));
-    let note = "arl: arl_teams::team (card fold + org fold for names); peer: 2 SQL queries + fold";
+    let note = "arl: arl_teams::team (card fold, names from the members' joinings); peer: 2 SQL queries + fold";
     ctx.measures.push(Measure::new(
         "team",
         "2b. team at a point",
