@@ -7,8 +7,10 @@
 //! may go back in record time within one batch (docs/TIME.md); they keep their input order as
 //! seq, so `--at-seq 20` means the first 20 lines of the file, as the expected answers assume.
 
+mod support;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
@@ -56,33 +58,6 @@ fn globex_example_through_the_binary() {
     assert_eq!(ledger.run(&["verify"]).code, 0);
 }
 
-/// The `arl` binary of this workspace, built (quietly, in this test's profile) if needed:
-/// this package cannot name a binary of another package as a dependency.
-fn arl_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in target/<profile>/deps")
-        .to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut build = Command::new(cargo);
-    build
-        .args(["build", "--quiet", "-p", "arl-cli", "--bin", "arl"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    let status = build
-        .status()
-        .expect("running cargo build for the arl binary");
-    assert!(status.success(), "cargo build -p arl-cli failed");
-    let binary = profile_dir.join(format!("arl{}", std::env::consts::EXE_SUFFIX));
-    assert!(binary.is_file(), "no arl binary at {}", binary.display());
-    binary
-}
-
 struct Run {
     code: i32,
     stdout: String,
@@ -99,7 +74,7 @@ impl Ledger {
     fn new() -> Ledger {
         Ledger {
             dir: tempfile::tempdir().expect("temporary directory"),
-            binary: arl_binary(),
+            binary: support::arl_binary(),
         }
     }
 

@@ -115,24 +115,9 @@ fn read_event(events: &mut Stream) -> Result<Option<Recorded>, ViewError> {
 }
 
 fn read_txn(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<Recorded>, ViewError> {
-    let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
-    if !txns.fill(&mut bytes)? {
+    let Some(TxnEntry { record, data }) = read_txn_entry(txns, txndata)? else {
         return Ok(None);
-    }
-    let record = TxnRecord::decode(&bytes);
-    if record.data_len > DATA_BYTES_MAX {
-        return Err(ViewError::corrupt(
-            &txns.path,
-            format!("seq {}: bad length", record.seq),
-        ));
-    }
-    let mut data = vec![0u8; record.data_len as usize];
-    if !txndata.fill(&mut data)? {
-        return Err(ViewError::corrupt(
-            &txndata.path,
-            "data crosses the committed length",
-        ));
-    }
+    };
     let kind = if record.flags & TXN_FLAG_REVERSAL != 0 {
         15
     } else {
