@@ -73,6 +73,28 @@ pub fn emit_table(table: &Table) -> Result<()> {
     emit_line(&table.to_string())
 }
 
+/// Prints a list of rows in the chosen format: JSON as the rows serialize, CSV through
+/// `csv_row` (canonical times, plain amounts), a table through `table_row` (human forms).
+pub fn emit_rows<T: Serialize, R: Into<comfy_table::Row>>(
+    format: crate::cli::Format,
+    header: &[&str],
+    rows: &[T],
+    csv_row: impl Fn(&T) -> Vec<String>,
+    table_row: impl Fn(&T) -> R,
+) -> Result<()> {
+    match format {
+        crate::cli::Format::Json => emit_json(rows),
+        crate::cli::Format::Csv => emit_csv(header, &rows.iter().map(csv_row).collect::<Vec<_>>()),
+        crate::cli::Format::Table => {
+            let mut out = table(header);
+            for row in rows {
+                out.add_row(table_row(row));
+            }
+            emit_table(&out)
+        }
+    }
+}
+
 /// `1234567.50` → `1,234,567.50`; `-1200` → `-1,200`. The contract's decimal strings, grouped
 /// for tables.
 pub fn group(amount: &str) -> String {

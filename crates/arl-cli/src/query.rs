@@ -242,35 +242,29 @@ pub fn team(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
             since: m.since.canonical(),
         })
         .collect();
-    let cells = |m: &MemberJson| {
+    let header = ["role", "person", "name", "primary", "since"];
+    let csv_row = |m: &MemberJson| {
+        let name = m.name.clone().unwrap_or_default();
         vec![
             m.role.clone(),
             m.person.clone(),
-            m.name.clone().unwrap_or_default(),
+            name,
             m.primary.to_string(),
             m.since.clone(),
         ]
     };
-    match args.format {
-        Format::Json => out::emit_json(&rows),
-        Format::Csv => out::emit_csv(
-            &["role", "person", "name", "primary", "since"],
-            &rows.iter().map(cells).collect::<Vec<_>>(),
-        ),
-        Format::Table => {
-            let mut table = out::table(&["role", "person", "name", "primary", "since"]);
-            for m in &rows {
-                table.add_row(vec![
-                    m.role.clone(),
-                    m.person.clone(),
-                    m.name.clone().unwrap_or_else(|| "-".into()),
-                    if m.primary { "primary" } else { "" }.into(),
-                    human(&m.since),
-                ]);
-            }
-            out::emit_table(&table)
-        }
-    }
+    let table_row = |m: &MemberJson| {
+        let name = m.name.clone().unwrap_or_else(|| "-".into());
+        let primary = if m.primary { "primary" } else { "" };
+        vec![
+            m.role.clone(),
+            m.person.clone(),
+            name,
+            primary.into(),
+            human(&m.since),
+        ]
+    };
+    out::emit_rows(args.format, &header, &rows, csv_row, table_row)
 }
 
 #[derive(Serialize)]
@@ -304,37 +298,23 @@ pub fn portfolio(ctx: &Ctx, args: &PersonArgs) -> Result<()> {
         })
         .collect();
     let header = ["account", "name", "role", "primary", "since"];
-    match args.format {
-        Format::Json => out::emit_json(&rows),
-        Format::Csv => out::emit_csv(
-            &header,
-            &rows
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.account.clone(),
-                        e.account_name.clone(),
-                        e.role.clone(),
-                        e.primary.to_string(),
-                        e.since.clone(),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Format::Table => {
-            let mut table = out::table(&header);
-            for e in &rows {
-                table.add_row(vec![
-                    e.account.clone(),
-                    e.account_name.clone(),
-                    e.role.clone(),
-                    if e.primary { "primary" } else { "" }.into(),
-                    human(&e.since),
-                ]);
-            }
-            out::emit_table(&table)
-        }
-    }
+    let csv_row = |e: &PortfolioJson| {
+        let fields = [&e.account, &e.account_name, &e.role];
+        let mut row: Vec<String> = fields.into_iter().cloned().collect();
+        row.extend([e.primary.to_string(), e.since.clone()]);
+        row
+    };
+    let table_row = |e: &PortfolioJson| {
+        let primary = if e.primary { "primary" } else { "" };
+        vec![
+            e.account.clone(),
+            e.account_name.clone(),
+            e.role.clone(),
+            primary.into(),
+            human(&e.since),
+        ]
+    };
+    out::emit_rows(args.format, &header, &rows, csv_row, table_row)
 }
 
 /// `arl org`.
@@ -370,35 +350,23 @@ pub fn contacts(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
         })
         .collect();
     let header = ["contact", "name", "role", "since"];
-    match args.format {
-        Format::Json => out::emit_json(&rows),
-        Format::Csv => out::emit_csv(
-            &header,
-            &rows
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.contact.clone(),
-                        c.name.clone(),
-                        c.role.clone(),
-                        c.since.clone(),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Format::Table => {
-            let mut table = out::table(&header);
-            for c in &rows {
-                table.add_row(vec![
-                    c.contact.clone(),
-                    c.name.clone(),
-                    c.role.clone(),
-                    human(&c.since),
-                ]);
-            }
-            out::emit_table(&table)
-        }
-    }
+    let csv_row = |c: &ContactJson| {
+        vec![
+            c.contact.clone(),
+            c.name.clone(),
+            c.role.clone(),
+            c.since.clone(),
+        ]
+    };
+    let table_row = |c: &ContactJson| {
+        vec![
+            c.contact.clone(),
+            c.name.clone(),
+            c.role.clone(),
+            human(&c.since),
+        ]
+    };
+    out::emit_rows(args.format, &header, &rows, csv_row, table_row)
 }
 
 #[derive(Serialize)]
@@ -527,37 +495,27 @@ pub fn balance(ctx: &Ctx, args: &BalanceArgs) -> Result<()> {
     };
     let rows = arl_txns::balances(&reader, &query)?;
     let header = ["account", "period", "currency", "sales", "purchases", "net"];
-    match args.format {
-        Format::Json => out::emit_json(&rows),
-        Format::Csv => out::emit_csv(
-            &header,
-            &rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.account.clone(),
-                        r.period.clone(),
-                        r.currency.clone(),
-                        r.sales.clone(),
-                        r.purchases.clone(),
-                        r.net.clone(),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Format::Table => {
-            let mut table = out::table(&header);
-            for r in &rows {
-                table.add_row(vec![
-                    comfy_table::Cell::new(&r.account),
-                    comfy_table::Cell::new(&r.period),
-                    comfy_table::Cell::new(&r.currency),
-                    num(group(&r.sales)),
-                    num(group(&r.purchases)),
-                    num(group(&r.net)),
-                ]);
-            }
-            out::emit_table(&table)
-        }
-    }
+    let csv_row = |r: &arl_txns::BalanceRow| {
+        let fields = [
+            &r.account,
+            &r.period,
+            &r.currency,
+            &r.sales,
+            &r.purchases,
+            &r.net,
+        ];
+        fields.into_iter().cloned().collect()
+    };
+    let table_row = |r: &arl_txns::BalanceRow| {
+        let text = |s: &String| comfy_table::Cell::new(s);
+        vec![
+            text(&r.account),
+            text(&r.period),
+            text(&r.currency),
+            num(group(&r.sales)),
+            num(group(&r.purchases)),
+            num(group(&r.net)),
+        ]
+    };
+    out::emit_rows(args.format, &header, &rows, csv_row, table_row)
 }
