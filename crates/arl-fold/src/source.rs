@@ -77,6 +77,34 @@ pub trait Source {
         })
     }
 
+    /// The number of transaction rows (`txn_rows` calls `each` that many times).
+    fn txn_row_count(&self) -> u64 {
+        let mut n = 0;
+        let _ = self.txn_rows(&mut |_| n += 1);
+        n
+    }
+
+    /// Calls `each` for the transaction rows `from..to` (0-based, in seq order).
+    fn txn_rows_range(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(&TxnRow),
+    ) -> Result<(), SourceError> {
+        let mut i = 0u64;
+        self.txn_rows(&mut |row| {
+            if (from..to).contains(&i) {
+                each(row);
+            }
+            i += 1;
+        })
+    }
+
+    /// This source, when it can be read from several threads at once.
+    fn as_sync(&self) -> Option<&(dyn Source + Sync)> {
+        None
+    }
+
     /// The account's `account.opened`, `account.parent_changed` and `account.status_changed`
     /// events. A source may keep them apart to avoid reading the rest.
     fn account_hierarchy(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {

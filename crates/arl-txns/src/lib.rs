@@ -128,9 +128,7 @@ pub fn balances(source: &dyn Source, query: &BalanceQuery) -> Result<Vec<Balance
             if query.rollup {
                 parents = Some(query::hierarchy_at(source, query.point)?);
             }
-            let (mut cells, mut periods) = (Cells::default(), PeriodCache::new(query.period));
-            source.txn_rows(&mut |row| add_row(&mut cells, &mut periods, query, row))?;
-            cells
+            scan_all(source, query)?
         }
     };
     // Group by account id; numbers are turned into ids once per account.
@@ -183,6 +181,41 @@ type Cells = HashMap<(u32, u32, Currency), Sums>;
 
 /// Sums by account, then by (period key, currency).
 type PerAccount = BTreeMap<String, BTreeMap<(u32, Currency), Sums>>;
+
+/// Rows below this are summed on one thread.
+const PARALLEL_ROWS_MIN: u64 = 200_000;
+
+/// Sums every transaction row; on a source that can be read from two threads, the two
+/// halves of the rows are summed at once and the cells merged.
+fn scan_all(source: &dyn Source, query: &BalanceQuery) -> Result<Cells, SourceError> {
+    let rows = source.txn_row_count();
+    let sum = |source: &dyn Source, from: u64, to: u64| -> Result<Cells, SourceError> {
+        let (mut cells, mut periods) = (Cells::default(), PeriodCache::new(query.period));
+        source.txn_rows_range(from, to, &mut |row| {
+            add_row(&mut cells, &mut periods, query, row)
+        })?;
+        Ok(cells)
+    };
+    let Some(shared) = source.as_sync().filter(|_| rows >= PARALLEL_ROWS_MIN) else {
+        return sum(source, 0, rows);
+    };
+    let middle = rows / 2;
+    let (first, second) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| sum(shared, middle, rows));
+        let first = sum(shared, 0, middle);
+        (
+            first,
+            other
+                .join()
+                .unwrap_or_else(|_| Err(SourceError("a balance thread panicked".into()))),
+        )
+    });
+    let mut cells = first?;
+    for (key, sums) in second? {
+        cells.entry(key).or_default().merge(&sums);
+    }
+    Ok(cells)
+}
 
 fn add_row(cells: &mut Cells, periods: &mut PeriodCache, query: &BalanceQuery, row: &TxnRow) {
     let from = query.from.unwrap_or(Timestamp::MIN);

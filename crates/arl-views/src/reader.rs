@@ -401,9 +401,19 @@ impl ViewReader {
 
     /// Every transaction row in seq order, read sequentially in large blocks.
     pub fn txn_rows(&self, each: &mut dyn FnMut(&TxnRow)) -> Result<(), ViewError> {
-        let len = self.heads.txns_len;
-        let mut buf = vec![0u8; TXN_SCAN_BYTES.min(len) as usize];
-        let mut at = 0;
+        self.txn_rows_between(0, self.heads.txns_len / TXN_RECORD_BYTES, each)
+    }
+
+    /// The transaction rows `from..to` (record numbers), read sequentially in large blocks.
+    pub fn txn_rows_between(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(&TxnRow),
+    ) -> Result<(), ViewError> {
+        let len = (to * TXN_RECORD_BYTES).min(self.heads.txns_len);
+        let mut at = (from * TXN_RECORD_BYTES).min(len);
+        let mut buf = vec![0u8; TXN_SCAN_BYTES.min(len - at) as usize];
         while at < len {
             let n = TXN_SCAN_BYTES.min(len - at) as usize;
             self.read_at(&self.txns, TXNS_FILE, &mut buf[..n], at)?;
@@ -446,6 +456,20 @@ fn currency_of(code: [u8; 3]) -> Option<Currency> {
 }
 
 impl Source for ViewReader {
+    fn txn_row_count(&self) -> u64 {
+        self.heads.txns_len / TXN_RECORD_BYTES
+    }
+    fn txn_rows_range(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(&TxnRow),
+    ) -> Result<(), SourceError> {
+        Ok(self.txn_rows_between(from, to, each)?)
+    }
+    fn as_sync(&self) -> Option<&(dyn Source + Sync)> {
+        Some(self)
+    }
     fn account_hierarchy(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
         Ok(ViewReader::account_hierarchy(self, account)?)
     }

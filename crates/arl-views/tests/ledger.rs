@@ -290,6 +290,23 @@ fn views_agree_with_the_in_memory_index() {
         out
     };
     assert_eq!(rows(&reader), rows(&index));
+    // Ranges of rows (what a balance reads from two threads) equal the default over all rows.
+    let n = Source::txn_row_count(&reader);
+    assert_eq!(n, Source::txn_row_count(&index));
+    let range = |s: &dyn Source, from: u64, to: u64| {
+        let mut out = Vec::new();
+        s.txn_rows_range(from, to, &mut |r| out.push((r.seq, r.amount_minor)))
+            .unwrap();
+        out
+    };
+    for (from, to) in [(0, n / 2), (n / 2, n), (1, 2), (n - 1, n + 5)] {
+        assert_eq!(
+            range(&reader, from, to),
+            range(&index, from, to),
+            "rows {from}..{to}"
+        );
+    }
+    assert!(reader.as_sync().is_some());
 }
 
 #[test]
