@@ -4,7 +4,7 @@
 use crate::source::{Source, SourceError};
 use crate::state::{AccountState, Applied, State};
 use crate::subset::{Point, SubsetBuilder};
-use arl_domain::{Event, Recorded, Role, RuleError, Timestamp};
+use arl_domain::{Recorded, Role, RuleError, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An account at a point, with its children (sorted).
@@ -303,9 +303,4 @@ pub fn diff_fields(
         .filter(|k| before.get(*k) != after.get(*k))
         .map(|k| (k.clone(), before.get(k).cloned(), after.get(k).cloned()))
         .collect()
-}
-
-/// Whether an event of this kind is one the history of an account shows.
-pub fn is_account_event(event: &Event) -> bool {
-    event.account().is_some()
 }

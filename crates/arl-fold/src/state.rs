@@ -506,10 +506,3 @@ impl State {
         self.lines.retain(|(p, m), _| p != person && m != person);
     }
 }
-
-impl Applied {
-    /// True when the event was applied.
-    pub fn is_applied(&self) -> bool {
-        matches!(self, Applied::Applied)
-    }
-}
