@@ -63,6 +63,13 @@ pub fn validate_fresh(index: &MemIndex, recorded: &Recorded) -> Result<(), RuleE
     check_at_any_time(index, &recorded.event, recorded)?;
     let at = recorded.effective_at;
     let mut builder = SubsetBuilder::new(index, move |r| r.effective_at <= at);
+    add_account_facts(&mut builder, recorded);
+    State::fold(builder.build().iter()).check(recorded)
+}
+
+/// Adds what an account event's rule reads: the account's subset, the person it names and
+/// the hierarchy of the parent it names.
+fn add_account_facts(builder: &mut SubsetBuilder<'_>, recorded: &Recorded) {
     let account = recorded.event.account().unwrap_or_default();
     in_memory(builder.account(account).map(drop));
     if let Some(person) = recorded.event.person() {
@@ -71,7 +78,6 @@ pub fn validate_fresh(index: &MemIndex, recorded: &Recorded) -> Result<(), RuleE
     if let Some(parent) = named_parent(&recorded.event) {
         in_memory(builder.hierarchy(parent).map(drop));
     }
-    State::fold(builder.build().iter()).check(recorded)
 }
 
 fn org_people(event: &Event) -> Vec<&str> {
@@ -133,13 +139,7 @@ impl Cache {
             return cached.state.check(recorded);
         }
         let mut builder = SubsetBuilder::new(index, |_| true);
-        in_memory(builder.account(account).map(drop));
-        if let Some(person) = recorded.event.person() {
-            in_memory(builder.person(person).map(drop));
-        }
-        if let Some(parent) = named_parent(&recorded.event) {
-            in_memory(builder.hierarchy(parent).map(drop));
-        }
+        add_account_facts(&mut builder, recorded);
         let (people, hierarchies) = (builder.people().clone(), builder.hierarchies().clone());
         let subset = builder.build();
         let visible: Vec<&Recorded> = subset

@@ -188,7 +188,6 @@ const PARALLEL_ROWS_MIN: u64 = 200_000;
 /// Sums every transaction row; on a source that can be read from two threads, the two
 /// halves of the rows are summed at once and the cells merged.
 fn scan_all(source: &dyn Source, query: &BalanceQuery) -> Result<Cells, SourceError> {
-    let rows = source.txn_row_count();
     let sum = |source: &dyn Source, from: u64, to: u64| -> Result<Cells, SourceError> {
         let (mut cells, mut periods) = (Cells::default(), PeriodCache::new(query.period));
         source.txn_rows_range(from, to, &mut |row| {
@@ -196,8 +195,15 @@ fn scan_all(source: &dyn Source, query: &BalanceQuery) -> Result<Cells, SourceEr
         })?;
         Ok(cells)
     };
-    let Some(shared) = source.as_sync().filter(|_| rows >= PARALLEL_ROWS_MIN) else {
-        return sum(source, 0, rows);
+    // Only a source read from two threads needs the row count (counting may cost a scan).
+    let Some((shared, rows)) = source
+        .as_sync()
+        .map(|shared| (shared, shared.txn_row_count()))
+        .filter(|(_, rows)| *rows >= PARALLEL_ROWS_MIN)
+    else {
+        let (mut cells, mut periods) = (Cells::default(), PeriodCache::new(query.period));
+        source.txn_rows(&mut |row| add_row(&mut cells, &mut periods, query, row))?;
+        return Ok(cells);
     };
     let middle = rows / 2;
     let (first, second) = std::thread::scope(|scope| {
