@@ -25,7 +25,6 @@ pub struct TxnInfo {
 
 #[derive(Debug, Default)]
 struct AccountEntry {
-    number: u32,
     opened_seq: Option<u64>,
     /// Non-transaction events of the account's stream.
     events: Vec<Arc<Recorded>>,
@@ -56,11 +55,14 @@ pub struct MemIndex {
     checkpoint: u64,
     /// The latest record time of seqs 1..=n, at n − 1.
     recorded_at: Vec<Timestamp>,
-    accounts: HashMap<String, AccountEntry>,
+    /// Account ids to their numbers; an account's entry and id are at its number in
+    /// `accounts` and `account_names`.
+    account_numbers: HashMap<Box<str>, u32>,
+    accounts: Vec<AccountEntry>,
     account_names: Vec<String>,
     persons: HashMap<String, PersonEntry>,
     org: Vec<Arc<Recorded>>,
-    txns: HashMap<String, TxnInfo>,
+    txns: HashMap<TxnKey, TxnInfo>,
     txn_rows: Vec<TxnRow>,
     pub(crate) cache: RefCell<crate::validate::Cache>,
 }
@@ -128,13 +130,14 @@ impl MemIndex {
             .last()
             .map_or(recorded.recorded_at, |t| (*t).max(recorded.recorded_at));
         self.recorded_at.push(latest);
-        self.cache.get_mut().on_insert(recorded);
+        let index: &MemIndex = self;
+        index.cache.borrow_mut().on_insert(index, recorded);
     }
 
     fn insert_txn(&mut self, recorded: &Recorded, owned: impl FnOnce() -> Recorded) {
         let fact = match &recorded.event {
-            Event::TxnRecorded(d) => match (d.currency(), d.amount_minor()) {
-                (Some(currency), Some(amount_minor)) => Some(TxnFact {
+            Event::TxnRecorded(d) => match txn_money(d) {
+                Some((currency, amount_minor)) => Some(TxnFact {
                     account: &d.account,
                     txn: &d.txn,
                     kind: d.kind,
@@ -144,7 +147,7 @@ impl MemIndex {
                 }),
                 _ => None,
             },
-            Event::TxnReversed(d) => self.txns.get(&d.txn).map(|info| TxnFact {
+            Event::TxnReversed(d) => self.txns.get(d.txn.as_str()).map(|info| TxnFact {
                 account: &d.account,
                 txn: &d.txn,
                 kind: info.kind,
@@ -155,14 +158,12 @@ impl MemIndex {
             _ => unreachable!("insert_txn takes transaction events"),
         };
         let account = recorded.event.account().unwrap_or_default();
-        match fact {
+        let number = match fact {
             Some(fact) => self.record_txn(recorded.seq, recorded.effective_at, &fact),
-            None => {
-                self.account_entry(account);
-            }
-        }
+            None => self.account_entry(account),
+        };
         if self.keep_txn_events {
-            self.account_entry(account).txns.push(Arc::new(owned()));
+            self.accounts[number as usize].txns.push(Arc::new(owned()));
         }
     }
 
@@ -193,8 +194,9 @@ impl MemIndex {
         self.record_txn(seq, effective_at, fact);
     }
 
-    fn record_txn(&mut self, seq: u64, at: Timestamp, fact: &TxnFact) {
-        let number = self.account_entry(fact.account).number;
+    /// Records a transaction's facts; returns the account's number.
+    fn record_txn(&mut self, seq: u64, at: Timestamp, fact: &TxnFact) -> u32 {
+        let number = self.account_entry(fact.account);
         if fact.reversal {
             if let Some(info) = self.txns.get_mut(fact.txn) {
                 info.reversed_seq = Some(seq);
@@ -209,7 +211,7 @@ impl MemIndex {
                 amount_minor: fact.amount_minor,
                 reversed_seq: None,
             };
-            self.txns.insert(fact.txn.to_string(), info);
+            self.txns.insert(TxnKey::new(fact.txn), info);
         }
         self.txn_rows.push(TxnRow {
             seq,
@@ -220,6 +222,7 @@ impl MemIndex {
             currency: fact.currency,
             amount_minor: fact.amount_minor,
         });
+        number
     }
 
     fn insert_person_event(&mut self, recorded: Arc<Recorded>) {
@@ -255,11 +258,13 @@ impl MemIndex {
             _ => None,
         };
         if let Some(parent) = parent {
-            self.account_entry(&parent)
+            let number = self.account_entry(&parent);
+            self.accounts[number as usize]
                 .child_refs
                 .push(recorded.clone());
         }
-        let entry = self.account_entry(&account);
+        let number = self.account_entry(&account);
+        let entry = &mut self.accounts[number as usize];
         if matches!(event, Event::AccountOpened(_) | Event::StatusChanged(_)) {
             if matches!(event, Event::AccountOpened(_)) && entry.opened_seq.is_none() {
                 entry.opened_seq = Some(recorded.seq);
@@ -273,19 +278,21 @@ impl MemIndex {
         entry.events.push(recorded);
     }
 
-    fn account_entry(&mut self, account: &str) -> &mut AccountEntry {
-        if !self.accounts.contains_key(account) {
-            let number = self.account_names.len() as u32;
-            self.account_names.push(account.to_string());
-            self.accounts.insert(
-                account.to_string(),
-                AccountEntry {
-                    number,
-                    ..AccountEntry::default()
-                },
-            );
+    /// The account's number, its entry made on first sight.
+    fn account_entry(&mut self, account: &str) -> u32 {
+        if let Some(number) = self.account_numbers.get(account) {
+            return *number;
         }
-        self.accounts.get_mut(account).expect("inserted above")
+        let number = u32::try_from(self.accounts.len()).expect("fewer than 2^32 accounts");
+        self.account_numbers.insert(account.into(), number);
+        self.account_names.push(account.to_string());
+        self.accounts.push(AccountEntry::default());
+        number
+    }
+
+    fn account(&self, account: &str) -> Option<&AccountEntry> {
+        let number = *self.account_numbers.get(account)?;
+        self.accounts.get(number as usize)
     }
 
     /// Forgets every event after `seq` (used when a batch is rejected half-way through
@@ -298,7 +305,7 @@ impl MemIndex {
             let n = list.partition_point(|r| r.seq <= seq);
             list.truncate(n);
         };
-        for entry in self.accounts.values_mut() {
+        for entry in &mut self.accounts {
             keep(&mut entry.events);
             keep(&mut entry.status_events);
             keep(&mut entry.hierarchy);
@@ -327,7 +334,7 @@ impl MemIndex {
 
     /// The seq that opened the account, if it was ever opened.
     pub fn opened_seq(&self, account: &str) -> Option<u64> {
-        self.accounts.get(account).and_then(|a| a.opened_seq)
+        self.account(account).and_then(|a| a.opened_seq)
     }
 
     /// The seq at which the person joined, if ever.
@@ -342,8 +349,7 @@ impl MemIndex {
 
     /// The events the status of an account depends on (opened, status changes).
     pub fn status_events(&self, account: &str) -> &[Arc<Recorded>] {
-        self.accounts
-            .get(account)
+        self.account(account)
             .map(|a| a.status_events.as_slice())
             .unwrap_or_default()
     }
@@ -351,7 +357,7 @@ impl MemIndex {
     /// The account's status, and since when, after every known event at or before `at`:
     /// `None` when it was not opened by then.
     pub fn status_at(&self, account: &str, at: Timestamp) -> Option<(Status, Timestamp)> {
-        let timeline = &self.accounts.get(account)?.status_timeline;
+        let timeline = &self.account(account)?.status_timeline;
         let n = timeline.partition_point(|(t, _, _)| *t <= at);
         n.checked_sub(1).map(|i| (timeline[i].2, timeline[i].0))
     }
@@ -412,16 +418,14 @@ impl Source for MemIndex {
 
     fn account_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
         Ok(self
-            .accounts
-            .get(account)
+            .account(account)
             .map(|a| a.events.clone())
             .unwrap_or_default())
     }
 
     fn child_refs(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
         Ok(self
-            .accounts
-            .get(account)
+            .account(account)
             .map(|a| a.child_refs.clone())
             .unwrap_or_default())
     }
@@ -442,8 +446,9 @@ impl Source for MemIndex {
         let ids: BTreeSet<&String> = self
             .accounts
             .iter()
-            .filter(|(_, a)| a.opened_seq.is_some())
-            .map(|(id, _)| id)
+            .zip(&self.account_names)
+            .filter(|(a, _)| a.opened_seq.is_some())
+            .map(|(_, id)| id)
             .collect();
         Ok(ids.into_iter().cloned().collect())
     }
@@ -465,8 +470,7 @@ impl Source for MemIndex {
             ));
         }
         Ok(self
-            .accounts
-            .get(account)
+            .account(account)
             .map(|a| a.txns.clone())
             .unwrap_or_default())
     }
@@ -481,13 +485,12 @@ impl Source for MemIndex {
     }
 
     fn account_number(&self, account: &str) -> Option<u32> {
-        self.accounts.get(account).map(|a| a.number)
+        self.account_numbers.get(account).copied()
     }
 
     fn account_hierarchy(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
         Ok(self
-            .accounts
-            .get(account)
+            .account(account)
             .map(|a| a.hierarchy.clone())
             .unwrap_or_default())
     }
@@ -506,5 +509,76 @@ impl Source for MemIndex {
             .get(person)
             .map(|p| p.org.clone())
             .unwrap_or_default())
+    }
+}
+
+/// A transaction's currency and amount in minor units (both checked when it was parsed),
+/// the currency looked up once.
+fn txn_money(d: &arl_domain::TxnRecorded) -> Option<(Currency, i64)> {
+    let currency = d.currency()?;
+    let amount_minor = arl_domain::money::parse_amount(&d.amount, currency).ok()?;
+    Some((currency, amount_minor))
+}
+
+/// A transaction id as a key of the index: ids up to 23 bytes (all the usual ones) inline,
+/// so a million transactions do not cost a million small allocations and a rehash reads no
+/// other memory. Hashes and compares as its `str`.
+#[derive(Clone)]
+enum TxnKey {
+    Inline {
+        len: u8,
+        bytes: [u8; TxnKey::INLINE],
+    },
+    Heap(Box<str>),
+}
+
+impl TxnKey {
+    const INLINE: usize = 22;
+
+    fn new(id: &str) -> TxnKey {
+        if id.len() <= TxnKey::INLINE {
+            let mut bytes = [0u8; TxnKey::INLINE];
+            bytes[..id.len()].copy_from_slice(id.as_bytes());
+            TxnKey::Inline {
+                len: id.len() as u8,
+                bytes,
+            }
+        } else {
+            TxnKey::Heap(id.into())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            TxnKey::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
+                .unwrap_or_else(|_| unreachable!("made from a str")),
+            TxnKey::Heap(id) => id,
+        }
+    }
+}
+
+impl std::borrow::Borrow<str> for TxnKey {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for TxnKey {
+    fn eq(&self, other: &TxnKey) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for TxnKey {}
+
+impl std::hash::Hash for TxnKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl std::fmt::Debug for TxnKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
     }
 }

@@ -10,7 +10,8 @@ use arl_domain::rules::{self, AccountFacts, PersonFacts};
 use arl_domain::{
     Event, LineKind, Model, Recorded, Role, RuleError, Scope, Status, Timestamp, TxnKind,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Deepest hierarchy or reporting chain walked; a guard, never reached by valid histories.
 pub const CHAIN_DEPTH_MAX: usize = 10_000;

@@ -14,6 +14,7 @@ use crate::subset::{is_hierarchy, SubsetBuilder};
 use arl_domain::{Event, Recorded, RuleError, Status, Timestamp};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Checks every §3 rule of `recorded` (the next event of the log, not yet inserted) against
 /// `index`: the rules that hold "at any time" against everything known, the others against
@@ -135,6 +136,7 @@ impl Cache {
         if let Some(person) = recorded.event.person() {
             self.extend_person(index, account, person, recorded);
         }
+        self.extend_hierarchy(index, account, recorded);
         if let Some(cached) = self.accounts.get(account).filter(|c| c.serves(recorded)) {
             return cached.state.check(recorded);
         }
@@ -219,10 +221,79 @@ impl Cache {
             .insert(account.to_string());
     }
 
+    /// Adds to the account's cache the hierarchy of a parent `recorded` names that the cache
+    /// does not hold yet, when every hierarchy event of the accounts that brings in comes
+    /// before `recorded`.
+    ///
+    /// The hierarchy facts of an account (opened, status, parent) depend only on the
+    /// hierarchy events of the account and of the accounts it ever named as parent,
+    /// transitively; and none of the cache's events reads the facts of an account outside
+    /// its hierarchies. So the fold of the parent's closure alone gives the states a fresh
+    /// fold of the larger subset would give those accounts, whatever the cache's other
+    /// events: they are copied into the cache.
+    fn extend_hierarchy(&mut self, index: &MemIndex, account: &str, recorded: &Recorded) {
+        let Some(parent) = named_parent(&recorded.event) else {
+            return;
+        };
+        let Some(cached) = self.accounts.get_mut(account) else {
+            return;
+        };
+        if cached.hierarchies.contains(parent) || recorded.point() <= cached.last {
+            return;
+        }
+        let mut closure: BTreeSet<String> = BTreeSet::new();
+        let mut events: Vec<Arc<Recorded>> = Vec::new();
+        let mut latest = cached.last;
+        let mut todo = vec![parent.to_string()];
+        while let Some(at) = todo.pop() {
+            if closure.contains(&at) {
+                continue;
+            }
+            let hierarchy = match crate::Source::account_hierarchy(index, &at) {
+                Ok(events) => events,
+                Err(e) => unreachable!("the in-memory index failed: {e}"),
+            };
+            todo.extend(
+                hierarchy
+                    .iter()
+                    .filter_map(|r| named_parent(&r.event))
+                    .map(str::to_string),
+            );
+            if !cached.hierarchies.contains(&at) {
+                // The copied states hold facts up to these events: they must all come
+                // before `recorded` (an event between would not see them in their place).
+                for r in &hierarchy {
+                    if r.point() >= recorded.point() {
+                        return;
+                    }
+                    latest = latest.max(r.point());
+                }
+            }
+            events.extend(hierarchy);
+            closure.insert(at);
+        }
+        events.sort_by_key(|r| r.point());
+        let mut folded = State::fold(events.iter().map(|r| r.as_ref()));
+        for other in closure {
+            if cached.hierarchies.contains(&other) {
+                continue;
+            }
+            if let Some(state) = folded.accounts.remove(&other) {
+                cached.state.accounts.insert(other.clone(), state);
+            }
+            self.by_hierarchy
+                .entry(other.clone())
+                .or_default()
+                .insert(account.to_string());
+            cached.hierarchies.insert(other);
+        }
+        cached.last = latest;
+    }
+
     /// Keeps the caches in step with an event just inserted into the index: each cache whose
     /// subset the event belongs to applies it when it comes after everything the cache holds,
     /// and is dropped otherwise.
-    pub(crate) fn on_insert(&mut self, recorded: &Recorded) {
+    pub(crate) fn on_insert(&mut self, index: &MemIndex, recorded: &Recorded) {
         let mut affected: Vec<String> = Vec::new();
         match &recorded.event {
             Event::PersonJoined(d) => {
@@ -251,6 +322,7 @@ impl Cache {
             }
         }
         for account in affected {
+            self.extend_hierarchy(index, &account, recorded);
             let Some(cached) = self.accounts.get_mut(&account) else {
                 continue;
             };
