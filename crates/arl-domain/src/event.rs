@@ -313,6 +313,11 @@ impl Event {
     /// every shape rule that needs no state (ids, lengths, country, model, amount, currency).
     pub fn parse(kind: &str, data: &str) -> Result<Event, DomainError> {
         fn de<T: for<'a> Deserialize<'a>>(kind: &str, data: &str) -> Result<T, DomainError> {
+            // Stored and generated data is nearly always valid: parse plainly first, and only
+            // on an error parse again tracking the path, for a message that names the field.
+            if let Ok(value) = serde_json::from_str(data) {
+                return Ok(value);
+            }
             let mut deserializer = serde_json::Deserializer::from_str(data);
             let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
                 DomainError::Data {

@@ -29,6 +29,32 @@ struct Line<'a> {
     recorded_at: Option<String>,
 }
 
+impl<'a> Line<'a> {
+    /// Parses a line that plain parsing rejected again, tracking the path, so the error
+    /// names the field (or, for bad JSON, says what is wrong without a position).
+    fn parse_reporting(line: &'a str) -> Result<Line<'a>, DomainError> {
+        let mut deserializer = serde_json::Deserializer::from_str(line);
+        let raw: Line =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                match e.inner().is_syntax() || e.inner().is_eof() {
+                    true => DomainError::Json {
+                        message: strip_position(&e.inner().to_string()),
+                    },
+                    false => DomainError::Shape {
+                        message: format!(
+                            "not a valid event (JSON): {}",
+                            describe(e.path().to_string(), e.inner(), "the line")
+                        ),
+                    },
+                }
+            })?;
+        deserializer.end().map_err(|e| DomainError::Json {
+            message: strip_position(&e.to_string()),
+        })?;
+        Ok(raw)
+    }
+}
+
 /// An input event after parsing: typed data plus the envelope fields the caller gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputEvent {
@@ -49,24 +75,10 @@ impl InputEvent {
                 bytes: line.len() as u64,
             });
         }
-        let mut deserializer = serde_json::Deserializer::from_str(line);
-        let raw: Line =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-                match e.inner().is_syntax() || e.inner().is_eof() {
-                    true => DomainError::Json {
-                        message: strip_position(&e.inner().to_string()),
-                    },
-                    false => DomainError::Shape {
-                        message: format!(
-                            "not a valid event (JSON): {}",
-                            describe(e.path().to_string(), e.inner(), "the line")
-                        ),
-                    },
-                }
-            })?;
-        deserializer.end().map_err(|e| DomainError::Json {
-            message: strip_position(&e.to_string()),
-        })?;
+        let raw: Line = match serde_json::from_str(line) {
+            Ok(raw) => raw,
+            Err(_) => Line::parse_reporting(line)?,
+        };
         let event = Event::parse(&raw.kind, raw.data.get())?;
         let time = |field: &'static str, text: &str| {
             Timestamp::parse_input(text).map_err(|error| DomainError::Time { field, error })

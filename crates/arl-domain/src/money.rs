@@ -103,8 +103,16 @@ impl Currency {
     /// `XBB`, `XBC`, `XBD`, `XDR`, `XSU`, `XUA`, `XTS`, `XXX`), whose amounts have no
     /// defined decimals, and every withdrawn code.
     pub fn from_code(code: &str) -> Option<Currency> {
+        // Compared as numbers: this runs for every transaction parsed, stored or loaded.
+        fn key(code: &[u8]) -> u32 {
+            u32::from(code[0]) << 16 | u32::from(code[1]) << 8 | u32::from(code[2])
+        }
+        if code.len() != 3 {
+            return None;
+        }
+        let wanted = key(code.as_bytes());
         let index = CURRENCIES
-            .binary_search_by(|(table_code, _)| (*table_code).cmp(code))
+            .binary_search_by(|(table_code, _)| key(table_code.as_bytes()).cmp(&wanted))
             .ok()?;
         let (table_code, minor_units) = CURRENCIES[index];
         let bytes = table_code.as_bytes();

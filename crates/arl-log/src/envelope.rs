@@ -1,5 +1,7 @@
 //! The envelope: one stored event with its place in the log and its hash.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -352,4 +354,82 @@ impl Wire {
         envelope.check_limits()?;
         Ok(envelope)
     }
+}
+
+/// A stored envelope decoded in place, for readers that walk the whole log (a rebuild of
+/// the views): the members a projection needs, borrowed from the frame; strings are copied
+/// only where the stored JSON escapes a character. The same checks as [`Envelope`]'s
+/// decoding apply (every member present, no unknown member, times and limits).
+#[derive(Debug, Clone)]
+pub struct EnvelopeRef<'a> {
+    pub seq: u64,
+    pub kind: Cow<'a, str>,
+    pub stream: Cow<'a, str>,
+    pub recorded_at: i64,
+    pub effective_at: i64,
+    pub data: &'a RawValue,
+}
+
+impl<'a> EnvelopeRef<'a> {
+    /// Decodes the canonical bytes of one stored frame.
+    pub fn decode(canonical: &'a [u8]) -> Result<EnvelopeRef<'a>, String> {
+        // One UTF-8 check of the whole frame, then strings are not checked again one by one.
+        let text = std::str::from_utf8(canonical).map_err(|e| e.to_string())?;
+        let wire: WireRef<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if wire.hash.is_some() {
+            return Err("stored envelope carries a hash member".into());
+        }
+        let time = |what: &str, s: &str| {
+            parse_time(s).ok_or_else(|| {
+                format!("{what} {s:?} is not a UTC time with six fractional digits and Z")
+            })
+        };
+        check_text("id", &wire.id, 1, MAX_ID_BYTES)?;
+        check_text("type", &wire.kind, 1, MAX_KIND_BYTES)?;
+        check_text("stream", &wire.stream, 1, MAX_STREAM_BYTES)?;
+        check_text("actor", &wire.actor, 0, MAX_ACTOR_BYTES)?;
+        if let Some(r) = &wire.reason {
+            check_text("reason", r, 0, MAX_REASON_BYTES)?;
+        }
+        check_data(wire.data.get())?;
+        if wire.seq == 0 || wire.version == 0 {
+            return Err("seq and version start at 1".into());
+        }
+        Ok(EnvelopeRef {
+            seq: wire.seq,
+            recorded_at: time("recorded_at", &wire.recorded_at)?,
+            effective_at: time("effective_at", &wire.effective_at)?,
+            kind: wire.kind,
+            stream: wire.stream,
+            data: wire.data,
+        })
+    }
+}
+
+/// The stored form read in place; the members mirror [`Wire`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireRef<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    stream: Cow<'a, str>,
+    version: u64,
+    #[serde(borrow)]
+    recorded_at: Cow<'a, str>,
+    #[serde(borrow)]
+    effective_at: Cow<'a, str>,
+    #[serde(borrow)]
+    actor: Cow<'a, str>,
+    #[serde(borrow, deserialize_with = "Option::deserialize")]
+    reason: Option<Cow<'a, str>>,
+    #[allow(dead_code)]
+    imported: bool,
+    #[serde(borrow)]
+    data: &'a RawValue,
+    #[serde(default, borrow)]
+    hash: Option<Cow<'a, str>>,
 }

@@ -481,6 +481,36 @@ impl Log {
         }
     }
 
+    /// The stored frames of `from_seq ..= to_seq_inclusive` (clamped to the head), a block
+    /// at a time, undecoded: for readers of the whole log that decode and check in place.
+    pub fn blocks(
+        &self,
+        from_seq: u64,
+        to_seq_inclusive: u64,
+    ) -> impl Iterator<Item = Result<RawBlock, LogError>> + '_ {
+        let last = to_seq_inclusive.min(self.head.seq);
+        let mut next = from_seq.max(1);
+        std::iter::from_fn(move || {
+            if next > last {
+                return None;
+            }
+            let first_seq = next;
+            let block_last = ((first_seq - 1) / BLOCK_EVENTS + 1) * BLOCK_EVENTS;
+            let last_seq = block_last.min(last);
+            next = last_seq + 1;
+            let block = self.read_block(first_seq).map(|bytes| RawBlock {
+                skip: ((first_seq - 1) % BLOCK_EVENTS) as usize,
+                bytes,
+                first_seq,
+                last_seq,
+            });
+            if block.is_err() {
+                next = last + 1;
+            }
+            Some(block)
+        })
+    }
+
     /// Every envelope of `stream`, in seq order.
     pub fn stream(&self, stream: &str) -> Result<Vec<Envelope>, LogError> {
         let mut out = Vec::new();
@@ -823,6 +853,55 @@ fn check_new_event(ev: &NewEvent) -> Result<(), String> {
 }
 
 /// Iterates the frames of a block: `(canonical bytes, hash)`, or an error for bad framing.
+/// Stored frames of one block, as [`Log::blocks`] reads them.
+pub struct RawBlock {
+    bytes: BlockBytes,
+    skip: usize,
+    first_seq: u64,
+    last_seq: u64,
+}
+
+/// One stored frame: the envelope's canonical bytes and the hash stored after them.
+#[derive(Debug, Clone, Copy)]
+pub struct RawFrame<'a> {
+    pub seq: u64,
+    pub canonical: &'a [u8],
+    pub hash: Hash,
+}
+
+impl RawBlock {
+    /// The seq of the first frame [`RawBlock::frames`] yields.
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
+    /// The frames of the range in this block, in seq order; a frame that cannot be cut
+    /// from the bytes, or a block that ends early, is an error naming the seq.
+    pub fn frames(&self) -> impl Iterator<Item = Result<RawFrame<'_>, LogError>> + '_ {
+        let mut frames = Frames::new((*self.bytes).as_ref()).skip(self.skip);
+        let mut seq = self.first_seq;
+        std::iter::from_fn(move || {
+            if seq > self.last_seq {
+                return None;
+            }
+            let this = seq;
+            let frame = match frames.next() {
+                Some(Ok((canonical, hash))) => Ok(RawFrame {
+                    seq: this,
+                    canonical,
+                    hash,
+                }),
+                Some(Err(e)) => Err(LogError::corrupt(format!("seq {this}: {e}"))),
+                None => Err(LogError::corrupt(format!(
+                    "the block holding seq {this} ends early"
+                ))),
+            };
+            seq = if frame.is_ok() { this + 1 } else { u64::MAX };
+            Some(frame)
+        })
+    }
+}
+
 pub(crate) struct Frames<'a> {
     rest: &'a [u8],
 }

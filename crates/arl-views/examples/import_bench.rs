@@ -1,6 +1,9 @@
 //! Bulk import through the whole append path: parse, prepare (log), validate, commit (log,
 //! fsync), views (fsync). `cargo run --release -p arl-views --example import_bench -- N [BATCH]`
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use arl_domain::{InputEvent, Timestamp};
 use arl_views::{AppendOptions, Ledger};
 use std::time::{Duration, Instant};

@@ -7,6 +7,7 @@
 //! [`Ledger::open`] appends the missing seqs from the log.
 
 use crate::format::HEADS_FILES;
+use crate::rebuild::{stage_range, Chain};
 use crate::writer::sync_dir;
 use crate::{ViewError, ViewReader, ViewWriter};
 use arl_domain::{Event, InputEvent, Recorded, Timestamp};
@@ -14,6 +15,7 @@ use arl_fold::{MemIndex, Source};
 use arl_log::{AppendError, Envelope, Head, LedgerLock, Log, LogError, NewEvent, Outcome};
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Duration;
 
 /// Directory names inside the ledger directory.
@@ -189,9 +191,14 @@ impl Ledger {
                 log: head,
             });
         }
-        for envelope in self.log.range(checkpoint + 1, head) {
-            self.views.stage(&recorded_from_envelope(&envelope?)?)?;
-        }
+        stage_range(
+            &self.log,
+            &mut self.views,
+            (checkpoint + 1, head),
+            Chain::Unchecked,
+            &mut |_| {},
+            u64::MAX,
+        )?;
         self.views.commit()
     }
 
@@ -214,6 +221,12 @@ impl Ledger {
     }
 
     /// Appends a batch: all of it or, on any error before the log commit, none of it.
+    ///
+    /// Two threads share the work: this one prepares the batch in the log, validates each
+    /// event against the index and commits the log; the other stages the validated events
+    /// into the views as they come (in memory, or past the views' committed lengths) and
+    /// commits the views once the log has committed. A rejected batch throws the staged
+    /// views away.
     pub fn append(
         &mut self,
         batch: Vec<InputEvent>,
@@ -223,83 +236,56 @@ impl Ledger {
         let mut new_events = Vec::with_capacity(batch.len());
         for (index, input) in batch.into_iter().enumerate() {
             let (event, new_event) = new_event(index, input, opts)?;
-            events.push(Some(event));
+            // The views store the same canonical data the log does; copied, not serialized
+            // again.
+            let data = new_event.data.get().to_owned();
+            events.push(Some((event, data)));
             new_events.push(new_event);
         }
         let prepared = self.log.prepare(new_events, opts.now.0)?;
-        let recorded = self.validate(&prepared.envelopes, &prepared.outcomes, events)?;
-        let checkpoint = self.index.checkpoint() - recorded.len() as u64;
         let outcomes = prepared.outcomes.clone();
-        let head = match self.log.commit(prepared) {
-            Ok(head) => head,
-            Err(e) => {
+        let checkpoint = self.index.checkpoint();
+        let (log, index, views) = (&mut self.log, &mut self.index, &mut self.views);
+        let (committed, staged) = std::thread::scope(|scope| {
+            let (sender, receiver) = sync_channel::<Vec<Staged>>(STAGE_CHUNKS_IN_FLIGHT);
+            let stager = scope.spawn(move || stage_chunks(receiver, views));
+            let committed = validate(index, &prepared.envelopes, &outcomes, events, &sender)
+                .and_then(|appended| {
+                    let head = log.commit(prepared).map_err(AppendFailure::storage)?;
+                    Ok((appended, head))
+                });
+            drop(sender);
+            let staged = stager.join().unwrap_or(Err(ViewError::Poisoned));
+            (committed, staged)
+        });
+        let (appended, head) = match committed {
+            Ok(done) => done,
+            Err(failure) => {
                 self.index.rollback_to(checkpoint);
-                return Err(AppendFailure::storage(e));
+                // What was staged for the rejected batch must not reach the views.
+                self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))
+                    .map_err(|e| AppendFailure::storage(e.to_string()))?;
+                return Err(failure);
             }
         };
-        self.store_views(&recorded).map_err(|e| {
+        self.finish_views(staged).map_err(|e| {
             AppendFailure::storage(format!(
                 "the events are stored in the log (head seq {}), but updating the views failed: {e}; they catch up when the ledger is next opened",
                 head.seq
             ))
         })?;
         Ok(AppendReport {
-            appended: recorded.len() as u64,
-            duplicates: (outcomes.len() - recorded.len()) as u64,
+            appended,
+            duplicates: outcomes.len() as u64 - appended,
             head,
             outcomes,
         })
     }
 
-    /// Checks each new event in order, adding it to the index so later ones see it; on the
-    /// first broken rule, takes them all out again. `events` are the typed events of the
-    /// input, in input order (the envelopes hold the same data, already checked).
-    fn validate(
-        &mut self,
-        envelopes: &[Envelope],
-        outcomes: &[Outcome],
-        mut events: Vec<Option<Event>>,
-    ) -> Result<Vec<Recorded>, AppendFailure> {
-        let checkpoint = self.index.checkpoint();
-        let mut out = Vec::with_capacity(envelopes.len());
-        let mut next = envelopes.iter();
-        for (index, outcome) in outcomes.iter().enumerate() {
-            let Outcome::Appended { seq } = *outcome else {
-                continue;
-            };
-            let envelope = next.next().filter(|e| e.seq == seq).ok_or_else(|| {
-                AppendFailure::storage(format!("the log prepared no envelope for seq {seq}"))
-            })?;
-            let event = events[index]
-                .take()
-                .ok_or_else(|| AppendFailure::storage("an input event was used twice"))?;
-            let recorded = Recorded {
-                seq,
-                effective_at: Timestamp(envelope.effective_at),
-                recorded_at: Timestamp(envelope.recorded_at),
-                event,
-            };
-            if let Err(e) = arl_fold::validate(&self.index, &recorded) {
-                self.index.rollback_to(checkpoint);
-                return Err(AppendFailure {
-                    index: Some(index),
-                    kind: FailureKind::Rule,
-                    message: format!("{}: {e}", envelope.kind),
-                });
-            }
-            self.index.insert_ref(&recorded);
-            out.push(recorded);
-        }
-        Ok(out)
-    }
-
-    fn store_views(&mut self, recorded: &[Recorded]) -> Result<(), ViewError> {
-        let staged = recorded
-            .iter()
-            .try_for_each(|r| self.views.stage(r))
-            .and_then(|()| self.views.commit());
-        if staged.is_err() {
-            // Start again from what is on disk and the log, once.
+    /// Commits the views staged for a batch the log has committed; when staging or the
+    /// commit failed, starts again from what is on disk and catches up from the log, once.
+    fn finish_views(&mut self, staged: Result<(), ViewError>) -> Result<(), ViewError> {
+        if staged.and_then(|()| self.views.commit()).is_err() {
             self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
             self.catch_up()?;
         }
@@ -313,24 +299,15 @@ impl Ledger {
         let new_dir = self.dir.join(VIEWS_NEW_DIR);
         remove_dir_if_present(&new_dir)?;
         let mut writer = ViewWriter::open(&new_dir)?;
-        let mut prev = [0u8; 32];
-        for envelope in self.log.range(1, head.seq) {
-            let envelope = envelope?;
-            if envelope.seq != writer.checkpoint() + 1
-                || envelope.compute_hash(&prev) != envelope.hash
-            {
-                return Err(integrity(
-                    envelope.seq,
-                    "the hash does not chain from the previous envelope",
-                ));
-            }
-            prev = envelope.hash;
-            writer.stage(&recorded_from_envelope(&envelope)?)?;
-            if envelope.seq % REPLAY_PROGRESS_EVENTS == 0 {
-                progress(envelope.seq);
-            }
-        }
-        if writer.checkpoint() != head.seq || prev != head.hash {
+        let last = stage_range(
+            &self.log,
+            &mut writer,
+            (1, head.seq),
+            Chain::From([0u8; 32]),
+            progress,
+            REPLAY_PROGRESS_EVENTS,
+        )?;
+        if writer.checkpoint() != head.seq || last.unwrap_or([0u8; 32]) != head.hash {
             return Err(integrity(
                 writer.checkpoint() + 1,
                 "the log ends before its head",
@@ -349,6 +326,75 @@ impl Ledger {
         self.views = ViewWriter::open(&views)?;
         Ok(head)
     }
+}
+
+/// Events handed to the views' stager at a time during an append, and chunks in flight.
+const STAGE_CHUNK_EVENTS: usize = 1024;
+const STAGE_CHUNKS_IN_FLIGHT: usize = 8;
+
+/// A checked event with its data in canonical JSON, as the log stores it.
+type Staged = (Recorded, String);
+
+/// Checks each new event in order, adding it to the index so later ones see it, and hands
+/// the checked events on to the views' stager. Returns how many were appended. On the first
+/// broken rule it stops (the caller takes the batch out of the index again). `events` are
+/// the typed events of the input, in input order (the envelopes hold the same data).
+fn validate(
+    index: &mut MemIndex,
+    envelopes: &[Envelope],
+    outcomes: &[Outcome],
+    mut events: Vec<Option<(Event, String)>>,
+    stager: &SyncSender<Vec<Staged>>,
+) -> Result<u64, AppendFailure> {
+    let mut chunk = Vec::with_capacity(STAGE_CHUNK_EVENTS);
+    let mut appended = 0;
+    let mut next = envelopes.iter();
+    for (position, outcome) in outcomes.iter().enumerate() {
+        let Outcome::Appended { seq } = *outcome else {
+            continue;
+        };
+        let envelope = next.next().filter(|e| e.seq == seq).ok_or_else(|| {
+            AppendFailure::storage(format!("the log prepared no envelope for seq {seq}"))
+        })?;
+        let (event, data) = events[position]
+            .take()
+            .ok_or_else(|| AppendFailure::storage("an input event was used twice"))?;
+        let recorded = Recorded {
+            seq,
+            effective_at: Timestamp(envelope.effective_at),
+            recorded_at: Timestamp(envelope.recorded_at),
+            event,
+        };
+        if let Err(e) = arl_fold::validate(index, &recorded) {
+            return Err(AppendFailure {
+                index: Some(position),
+                kind: FailureKind::Rule,
+                message: format!("{}: {e}", envelope.kind),
+            });
+        }
+        index.insert_ref(&recorded);
+        chunk.push((recorded, data));
+        appended += 1;
+        if chunk.len() == STAGE_CHUNK_EVENTS {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(STAGE_CHUNK_EVENTS));
+            // A stager that stopped on an error has said why; the views catch up later.
+            let _ = stager.send(full);
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = stager.send(chunk);
+    }
+    Ok(appended)
+}
+
+/// Stages every chunk received into the views (nothing is committed here).
+fn stage_chunks(chunks: Receiver<Vec<Staged>>, views: &mut ViewWriter) -> Result<(), ViewError> {
+    for chunk in chunks {
+        for (recorded, data) in &chunk {
+            views.stage_data(recorded, data)?;
+        }
+    }
+    Ok(())
 }
 
 fn integrity(seq: u64, reason: &str) -> ViewError {

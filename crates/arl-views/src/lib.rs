@@ -26,6 +26,7 @@ mod error;
 pub mod format;
 mod ledger;
 mod reader;
+mod rebuild;
 mod scan;
 mod writer;
 

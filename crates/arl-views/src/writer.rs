@@ -15,7 +15,7 @@ use crate::format::{
 };
 use crate::{ViewError, ViewReader};
 use arl_domain::{Event, Recorded, TxnKind};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
@@ -122,7 +122,7 @@ impl ViewWriter {
             buffers: Default::default(),
             account_numbers,
             person_numbers,
-            txns_seen: HashMap::new(),
+            txns_seen: HashMap::default(),
             recorded_max,
             poisoned: false,
         };
@@ -163,6 +163,13 @@ impl ViewWriter {
     /// Adds one event (the next seq) to the views, in memory until [`ViewWriter::commit`].
     /// After an error the writer refuses further work; open it again.
     pub fn stage(&mut self, recorded: &Recorded) -> Result<(), ViewError> {
+        self.stage_data(recorded, &recorded.event.data_json())
+    }
+
+    /// [`ViewWriter::stage`] with the event's data already serialized: `data` must be
+    /// `recorded.event.data_json()`, as the log stores it (its canonical form), so that a
+    /// rebuild from the log writes the same bytes as the appends did.
+    pub fn stage_data(&mut self, recorded: &Recorded, data: &str) -> Result<(), ViewError> {
         if self.poisoned {
             return Err(ViewError::Poisoned);
         }
@@ -173,7 +180,6 @@ impl ViewWriter {
                 got: recorded.seq,
             });
         }
-        let data = recorded.event.data_json();
         if data.len() > DATA_BYTES_MAX as usize {
             return Err(ViewError::Limit {
                 what: "event data bytes",
@@ -183,9 +189,9 @@ impl ViewWriter {
         }
         self.poisoned = true;
         if recorded.event.is_transaction() {
-            self.stage_txn(recorded, &data)?;
+            self.stage_txn(recorded, data)?;
         } else {
-            self.stage_event(recorded, &data)?;
+            self.stage_event(recorded, data)?;
         }
         // Record times of an imported batch may go back; times.dat keeps the running maximum
         // so that `seq_known_at` stays a binary search for the longest prefix recorded by T.
