@@ -51,8 +51,10 @@ pub struct ViewWriter {
     buffers: [Vec<u8>; 4],
     account_numbers: HashMap<String, u32>,
     person_numbers: HashMap<String, u32>,
-    /// Transactions staged by this writer, by txn id, for reversals.
-    txns_seen: HashMap<String, TxnFacts>,
+    /// Transactions staged by this writer, for reversals: the hash of the txn id to the
+    /// pointer of its record (confirmed against the record's data when used, so a hash
+    /// collision only costs a walk of the account's chain).
+    txns_seen: HashMap<u64, u64>,
     /// The latest `recorded_at` staged so far (what `times.dat` holds for the last seq).
     recorded_max: i64,
     poisoned: bool,
@@ -293,12 +295,17 @@ impl ViewWriter {
                     currency: [code[0], code[1], code[2]],
                     amount_minor: d.amount_minor().ok_or_else(|| bad("bad amount"))?,
                 };
-                self.txns_seen.insert(d.txn.clone(), facts);
+                let pointer = self.heads.txns_len / TXN_RECORD_BYTES + 1;
+                self.txns_seen.insert(txn_key(&d.txn), pointer);
                 (facts, 0)
             }
             Event::TxnReversed(d) => {
-                let facts = match self.txns_seen.get(&d.txn) {
-                    Some(facts) => *facts,
+                let seen = match self.txns_seen.get(&txn_key(&d.txn)) {
+                    Some(&pointer) => self.txn_at(pointer, account, &d.txn)?.1,
+                    None => None,
+                };
+                let facts = match seen {
+                    Some(facts) => facts,
                     None => self.find_txn(account, &d.txn)?.ok_or_else(|| {
                         bad("reverses a transaction the views do not hold on that account")
                     })?,
@@ -335,34 +342,49 @@ impl ViewWriter {
     fn find_txn(&self, account: u32, txn: &str) -> Result<Option<TxnFacts>, ViewError> {
         let mut pointer = self.heads.accounts[account as usize].txns;
         while pointer != 0 {
-            let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
-            self.read_staged(TX, &mut bytes, (pointer - 1) * TXN_RECORD_BYTES)?;
-            let record = TxnRecord::decode(&bytes);
-            if record.prev >= pointer || record.data_len > DATA_BYTES_MAX {
-                return Err(ViewError::corrupt(
-                    self.dir.join(TXNS_FILE),
-                    "bad txn chain",
-                ));
+            let (prev, facts) = self.txn_at(pointer, account, txn)?;
+            if facts.is_some() {
+                return Ok(facts);
             }
-            if record.flags & TXN_FLAG_REVERSAL == 0 {
-                let mut data = vec![0u8; record.data_len as usize];
-                self.read_staged(TD, &mut data, record.data_offset)?;
-                if let Ok(Event::TxnRecorded(d)) = std::str::from_utf8(&data)
-                    .map_err(|_| ())
-                    .and_then(|s| Event::parse("transaction.recorded", s).map_err(|_| ()))
-                {
-                    if d.txn == txn {
-                        return Ok(Some(TxnFacts {
-                            kind: record.kind,
-                            currency: record.currency,
-                            amount_minor: record.amount_minor,
-                        }));
-                    }
-                }
-            }
-            pointer = record.prev;
+            pointer = prev;
         }
         Ok(None)
+    }
+
+    /// The record at `pointer` (staged or written): the pointer before it on its account's
+    /// chain, and its facts when it is the `transaction.recorded` of `txn` on `account`.
+    fn txn_at(
+        &self,
+        pointer: u64,
+        account: u32,
+        txn: &str,
+    ) -> Result<(u64, Option<TxnFacts>), ViewError> {
+        let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
+        self.read_staged(TX, &mut bytes, (pointer - 1) * TXN_RECORD_BYTES)?;
+        let record = TxnRecord::decode(&bytes);
+        if record.prev >= pointer || record.data_len > DATA_BYTES_MAX {
+            return Err(ViewError::corrupt(
+                self.dir.join(TXNS_FILE),
+                "bad txn chain",
+            ));
+        }
+        if record.flags & TXN_FLAG_REVERSAL != 0 || record.account != account {
+            return Ok((record.prev, None));
+        }
+        let mut data = vec![0u8; record.data_len as usize];
+        self.read_staged(TD, &mut data, record.data_offset)?;
+        let facts = match std::str::from_utf8(&data)
+            .ok()
+            .and_then(|s| Event::parse("transaction.recorded", s).ok())
+        {
+            Some(Event::TxnRecorded(d)) if d.txn == txn => Some(TxnFacts {
+                kind: record.kind,
+                currency: record.currency,
+                amount_minor: record.amount_minor,
+            }),
+            _ => None,
+        };
+        Ok((record.prev, facts))
     }
 
     /// Reads staged-or-written bytes of a file at `at`.
@@ -543,4 +565,10 @@ fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<(), ViewErr
         file.sync_all().map_err(|e| ViewError::io(path, e))?;
     }
     Ok(())
+}
+
+/// The key of a txn id in a writer's map of the transactions it staged.
+fn txn_key(txn: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(txn)
 }
