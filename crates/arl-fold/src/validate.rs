@@ -98,32 +98,61 @@ fn named_parent(event: &Event) -> Option<&str> {
     }
 }
 
+/// Numbers for the account and person ids the caches name, so that their sets and maps hash
+/// and compare numbers, not strings.
+#[derive(Debug, Default)]
+struct Ids {
+    numbers: HashMap<Box<str>, u32>,
+}
+
+impl Ids {
+    fn get(&self, id: &str) -> Option<u32> {
+        self.numbers.get(id).copied()
+    }
+
+    fn intern(&mut self, id: &str) -> u32 {
+        if let Some(number) = self.numbers.get(id) {
+            return *number;
+        }
+        let number = u32::try_from(self.numbers.len()).expect("fewer than 2^32 ids");
+        self.numbers.insert(id.into(), number);
+        number
+    }
+}
+
 #[derive(Debug)]
 struct Cached {
     state: State,
     last: (Timestamp, u64),
-    people: BTreeSet<String>,
-    hierarchies: BTreeSet<String>,
+    /// The people whose joining and leaving the state holds (numbers of [`Ids`]).
+    people: HashSet<u32>,
+    /// The accounts whose hierarchy events the state holds (numbers of [`Ids`]).
+    hierarchies: HashSet<u32>,
 }
 
 impl Cached {
     /// True when the cache holds every fact `event` needs and the event comes after it.
-    fn serves(&self, recorded: &Recorded) -> bool {
+    fn serves(&self, ids: &Ids, recorded: &Recorded) -> bool {
+        let holds = |set: &HashSet<u32>, id: &str| ids.get(id).is_some_and(|n| set.contains(&n));
         recorded.point() > self.last
             && recorded
                 .event
                 .person()
-                .is_none_or(|p| self.people.contains(p))
-            && named_parent(&recorded.event).is_none_or(|p| self.hierarchies.contains(p))
+                .is_none_or(|p| holds(&self.people, p))
+            && named_parent(&recorded.event).is_none_or(|p| holds(&self.hierarchies, p))
     }
 }
 
 /// Per-account folded states for validation (see the module documentation).
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
-    accounts: HashMap<String, Cached>,
-    by_person: HashMap<String, HashSet<String>>,
-    by_hierarchy: HashMap<String, HashSet<String>>,
+    ids: Ids,
+    /// By account number.
+    accounts: HashMap<u32, Cached>,
+    /// Person number to the accounts whose caches hold the person.
+    by_person: HashMap<u32, HashSet<u32>>,
+    /// Account number to the accounts whose caches hold its hierarchy.
+    by_hierarchy: HashMap<u32, HashSet<u32>>,
 }
 
 impl Cache {
@@ -133,11 +162,16 @@ impl Cache {
         recorded: &Recorded,
     ) -> Result<(), RuleError> {
         let account = recorded.event.account().unwrap_or_default();
+        let number = self.ids.intern(account);
         if let Some(person) = recorded.event.person() {
-            self.extend_person(index, account, person, recorded);
+            self.extend_person(index, number, person, recorded);
         }
-        self.extend_hierarchy(index, account, recorded);
-        if let Some(cached) = self.accounts.get(account).filter(|c| c.serves(recorded)) {
+        self.extend_hierarchy(index, number, recorded);
+        if let Some(cached) = self
+            .accounts
+            .get(&number)
+            .filter(|c| c.serves(&self.ids, recorded))
+        {
             return cached.state.check(recorded);
         }
         let mut builder = SubsetBuilder::new(index, |_| true);
@@ -156,20 +190,17 @@ impl Cache {
         let state = State::fold(visible);
         let result = state.check(recorded);
         if complete {
+            let people: HashSet<u32> = people.iter().map(|p| self.ids.intern(p)).collect();
+            let hierarchies: HashSet<u32> =
+                hierarchies.iter().map(|a| self.ids.intern(a)).collect();
             for person in &people {
-                self.by_person
-                    .entry(person.clone())
-                    .or_default()
-                    .insert(account.to_string());
+                self.by_person.entry(*person).or_default().insert(number);
             }
             for other in &hierarchies {
-                self.by_hierarchy
-                    .entry(other.clone())
-                    .or_default()
-                    .insert(account.to_string());
+                self.by_hierarchy.entry(*other).or_default().insert(number);
             }
             self.accounts.insert(
-                account.to_string(),
+                number,
                 Cached {
                     state,
                     last,
@@ -184,17 +215,15 @@ impl Cache {
     /// Adds a person the account's cache does not hold yet, when all of the person's joining
     /// and leaving comes before `recorded`: such a person has no assignment on the account in
     /// the cache, so their facts fold apart from the account's.
-    fn extend_person(
-        &mut self,
-        index: &MemIndex,
-        account: &str,
-        person: &str,
-        recorded: &Recorded,
-    ) {
-        let Some(cached) = self.accounts.get_mut(account) else {
+    fn extend_person(&mut self, index: &MemIndex, account: u32, person: &str, recorded: &Recorded) {
+        let Some(cached) = self.accounts.get_mut(&account) else {
             return;
         };
-        if cached.people.contains(person) || recorded.point() <= cached.last {
+        let held = self
+            .ids
+            .get(person)
+            .is_some_and(|n| cached.people.contains(&n));
+        if held || recorded.point() <= cached.last {
             return;
         }
         let lifecycle = match crate::Source::person_lifecycle(index, person) {
@@ -214,11 +243,9 @@ impl Cache {
         if let Some(latest) = events.last() {
             cached.last = cached.last.max(latest.point());
         }
-        cached.people.insert(person.to_string());
-        self.by_person
-            .entry(person.to_string())
-            .or_default()
-            .insert(account.to_string());
+        let person = self.ids.intern(person);
+        cached.people.insert(person);
+        self.by_person.entry(person).or_default().insert(account);
     }
 
     /// Adds to the account's cache the hierarchy of a parent `recorded` names that the cache
@@ -231,14 +258,16 @@ impl Cache {
     /// its hierarchies. So the fold of the parent's closure alone gives the states a fresh
     /// fold of the larger subset would give those accounts, whatever the cache's other
     /// events: they are copied into the cache.
-    fn extend_hierarchy(&mut self, index: &MemIndex, account: &str, recorded: &Recorded) {
+    fn extend_hierarchy(&mut self, index: &MemIndex, account: u32, recorded: &Recorded) {
         let Some(parent) = named_parent(&recorded.event) else {
             return;
         };
-        let Some(cached) = self.accounts.get_mut(account) else {
+        let Some(cached) = self.accounts.get_mut(&account) else {
             return;
         };
-        if cached.hierarchies.contains(parent) || recorded.point() <= cached.last {
+        let held =
+            |ids: &Ids, id: &str| ids.get(id).is_some_and(|n| cached.hierarchies.contains(&n));
+        if held(&self.ids, parent) || recorded.point() <= cached.last {
             return;
         }
         let mut closure: BTreeSet<String> = BTreeSet::new();
@@ -259,7 +288,7 @@ impl Cache {
                     .filter_map(|r| named_parent(&r.event))
                     .map(str::to_string),
             );
-            if !cached.hierarchies.contains(&at) {
+            if !held(&self.ids, &at) {
                 // The copied states hold facts up to these events: they must all come
                 // before `recorded` (an event between would not see them in their place).
                 for r in &hierarchy {
@@ -275,17 +304,14 @@ impl Cache {
         events.sort_by_key(|r| r.point());
         let mut folded = State::fold(events.iter().map(|r| r.as_ref()));
         for other in closure {
-            if cached.hierarchies.contains(&other) {
+            let number = self.ids.intern(&other);
+            if !cached.hierarchies.insert(number) {
                 continue;
             }
             if let Some(state) = folded.accounts.remove(&other) {
-                cached.state.accounts.insert(other.clone(), state);
+                cached.state.accounts.insert(other, state);
             }
-            self.by_hierarchy
-                .entry(other.clone())
-                .or_default()
-                .insert(account.to_string());
-            cached.hierarchies.insert(other);
+            self.by_hierarchy.entry(number).or_default().insert(account);
         }
         cached.last = latest;
     }
@@ -294,39 +320,41 @@ impl Cache {
     /// subset the event belongs to applies it when it comes after everything the cache holds,
     /// and is dropped otherwise.
     pub(crate) fn on_insert(&mut self, index: &MemIndex, recorded: &Recorded) {
-        let mut affected: Vec<String> = Vec::new();
+        let mut affected: Vec<u32> = Vec::new();
+        let holding = |person: &str| {
+            let accounts = self.ids.get(person).and_then(|n| self.by_person.get(&n));
+            accounts.into_iter().flatten().copied()
+        };
         match &recorded.event {
-            Event::PersonJoined(d) => {
-                affected.extend(self.by_person.get(&d.person).into_iter().flatten().cloned())
-            }
-            Event::PersonLeft(d) => {
-                affected.extend(self.by_person.get(&d.person).into_iter().flatten().cloned())
-            }
+            Event::PersonJoined(d) => affected.extend(holding(&d.person)),
+            Event::PersonLeft(d) => affected.extend(holding(&d.person)),
             Event::LineSet(_)
             | Event::LineEnded(_)
             | Event::TxnRecorded(_)
             | Event::TxnReversed(_) => {}
             event => {
-                let account = event.account().unwrap_or_default();
-                affected.push(account.to_string());
+                let Some(account) = self.ids.get(event.account().unwrap_or_default()) else {
+                    // No cache holds an account never named.
+                    return;
+                };
+                affected.push(account);
                 if is_hierarchy(event) {
                     affected.extend(
                         self.by_hierarchy
-                            .get(account)
+                            .get(&account)
                             .into_iter()
                             .flatten()
-                            .filter(|a| *a != account)
-                            .cloned(),
+                            .filter(|a| **a != account),
                     );
                 }
             }
         }
         for account in affected {
-            self.extend_hierarchy(index, &account, recorded);
+            self.extend_hierarchy(index, account, recorded);
             let Some(cached) = self.accounts.get_mut(&account) else {
                 continue;
             };
-            if cached.serves(recorded) {
+            if cached.serves(&self.ids, recorded) {
                 cached.state.apply(recorded);
                 cached.last = recorded.point();
             } else {
