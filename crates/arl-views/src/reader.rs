@@ -16,8 +16,6 @@ use std::sync::Arc;
 
 /// Bytes read at once for an event record: most records fit, longer ones take a second read.
 const EVENT_READ_BYTES: u64 = 512;
-/// Bytes read at once when scanning `txns.dat` (a whole number of records).
-const TXN_SCAN_BYTES: u64 = TXN_RECORD_BYTES * 16 * 1024;
 
 /// A read-only view of one committed state of the views: the `heads` it was opened with and
 /// the four data files, read no further than the lengths `heads` commits.
@@ -100,6 +98,11 @@ impl ViewReader {
     /// The `heads` this reader was opened with.
     pub fn heads(&self) -> &Heads {
         &self.heads
+    }
+
+    /// `txns.dat`, open at its committed state (for the sequential scan of its rows).
+    pub(crate) fn txns_file(&self) -> &File {
+        &self.txns
     }
 
     fn corrupt(&self, file: &str, what: impl Into<String>) -> ViewError {
@@ -402,29 +405,6 @@ impl ViewReader {
     /// Every transaction row in seq order, read sequentially in large blocks.
     pub fn txn_rows(&self, each: &mut dyn FnMut(&TxnRow)) -> Result<(), ViewError> {
         self.txn_rows_between(0, self.heads.txns_len / TXN_RECORD_BYTES, each)
-    }
-
-    /// The transaction rows `from..to` (record numbers), read sequentially in large blocks.
-    pub fn txn_rows_between(
-        &self,
-        from: u64,
-        to: u64,
-        each: &mut dyn FnMut(&TxnRow),
-    ) -> Result<(), ViewError> {
-        let len = (to * TXN_RECORD_BYTES).min(self.heads.txns_len);
-        let mut at = (from * TXN_RECORD_BYTES).min(len);
-        let mut buf = vec![0u8; TXN_SCAN_BYTES.min(len - at) as usize];
-        while at < len {
-            let n = TXN_SCAN_BYTES.min(len - at) as usize;
-            self.read_at(&self.txns, TXNS_FILE, &mut buf[..n], at)?;
-            for chunk in buf[..n].chunks_exact(TXN_RECORD_BYTES as usize) {
-                let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
-                bytes.copy_from_slice(chunk);
-                each(&self.txn_row(&TxnRecord::decode(&bytes))?);
-            }
-            at += n as u64;
-        }
-        Ok(())
     }
 
     pub fn account_of(&self, number: u32) -> Option<String> {

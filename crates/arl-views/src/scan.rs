@@ -1,5 +1,5 @@
-//! A sequential pass over every event in the views, in seq order: for loading the in-memory
-//! index at writer open, and for tests.
+//! Sequential passes over the views, in seq order: every event (for loading the in-memory
+//! index at writer open, and for tests), and every transaction row (for balances).
 
 use crate::format::{
     kind_name, EventHeader, TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
@@ -8,9 +8,10 @@ use crate::format::{
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
 use arl_domain::{Event, Recorded, Timestamp, TxnKind};
-use arl_fold::{MemIndex, TxnFact};
+use arl_fold::{MemIndex, TxnFact, TxnRow};
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 const SCAN_BUFFER_BYTES: usize = 1 << 20;
@@ -235,5 +236,98 @@ impl ViewReader {
             ));
         }
         Ok(index)
+    }
+}
+
+/// Bytes read at once when scanning `txns.dat` (a whole number of records).
+const TXN_SCAN_BYTES: u64 = TXN_RECORD_BYTES * 16 * 1024;
+
+/// The currencies of the stored codes met during one scan, by a hash of the code (open
+/// addressing): a few codes recur on millions of rows.
+struct Currencies {
+    /// (the code as a number, never 0; its currency): more slots than there are known codes.
+    slots: Box<[(u32, Option<Currency>); 256]>,
+}
+
+impl Currencies {
+    fn new() -> Currencies {
+        Currencies {
+            slots: Box::new([(0, None); 256]),
+        }
+    }
+
+    fn get(&mut self, code: [u8; 3]) -> Option<Currency> {
+        let lookup = || Currency::from_code(std::str::from_utf8(&code).ok()?);
+        let key = u32::from_le_bytes([code[0], code[1], code[2], 1]);
+        let start = (key.wrapping_mul(0x9e37_79b1) >> 24) as usize;
+        for probe in 0..256 {
+            let at = (start + probe) % 256;
+            match self.slots[at] {
+                (k, currency) if k == key => return currency,
+                (0, _) => {
+                    // Only known codes are kept.
+                    let currency = lookup()?;
+                    self.slots[at] = (key, Some(currency));
+                    return Some(currency);
+                }
+                _ => {}
+            }
+        }
+        lookup()
+    }
+}
+
+impl ViewReader {
+    /// The transaction rows `from..to` (record numbers), read sequentially in large blocks;
+    /// each record is checked as a row read alone is.
+    pub fn txn_rows_between(
+        &self,
+        from: u64,
+        to: u64,
+        each: &mut dyn FnMut(&TxnRow),
+    ) -> Result<(), ViewError> {
+        let heads = self.heads();
+        let accounts = heads.accounts.len();
+        let len = (to * TXN_RECORD_BYTES).min(heads.txns_len);
+        let mut at = (from * TXN_RECORD_BYTES).min(len);
+        let mut buf = vec![0u8; TXN_SCAN_BYTES.min(len - at) as usize];
+        let mut currencies = Currencies::new();
+        while at < len {
+            let n = TXN_SCAN_BYTES.min(len - at) as usize;
+            self.txns_file()
+                .read_exact_at(&mut buf[..n], at)
+                .map_err(|e| ViewError::io(self.dir().join(TXNS_FILE), e))?;
+            for chunk in buf[..n].chunks_exact(TXN_RECORD_BYTES as usize) {
+                let record = TxnRecord::decode(chunk.try_into().expect("a whole record"));
+                let bad = |what: &str| {
+                    ViewError::corrupt(
+                        self.dir().join(TXNS_FILE),
+                        format!("seq {}: {what}", record.seq),
+                    )
+                };
+                let kind = match record.kind {
+                    0 => TxnKind::Sale,
+                    1 => TxnKind::Purchase,
+                    _ => return Err(bad("bad transaction kind")),
+                };
+                let currency = currencies
+                    .get(record.currency)
+                    .ok_or_else(|| bad("bad currency"))?;
+                if record.account as usize >= accounts || record.flags > 1 {
+                    return Err(bad("bad account number or flags"));
+                }
+                each(&TxnRow {
+                    seq: record.seq,
+                    effective_at: Timestamp(record.effective_at),
+                    account: record.account,
+                    kind,
+                    reversal: record.flags & TXN_FLAG_REVERSAL != 0,
+                    currency,
+                    amount_minor: record.amount_minor,
+                });
+            }
+            at += n as u64;
+        }
+        Ok(())
     }
 }
