@@ -16,13 +16,9 @@ pub fn open(dir: &Path) -> Result<Ledger> {
 
 /// Parses and appends one batch of imported lines (validated, hashed, durable).
 pub fn import_batch(ledger: &mut Ledger, lines: &[String]) -> Result<()> {
-    let batch = lines
-        .iter()
-        .enumerate()
-        .map(|(i, line)| {
-            InputEvent::parse_line(line, true).map_err(|e| anyhow!("line {}: {e}", i + 1))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let batch =
+        arl_domain::parse_lines(&texts, true).map_err(|(i, e)| anyhow!("line {}: {e}", i + 1))?;
     let opts = AppendOptions {
         imported: true,
         actor: "bench".into(),

@@ -104,12 +104,11 @@ fn read_limited(reader: impl Read, bytes: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-/// Parses JSON Lines: blank lines ignored, each other line one event.
+/// Parses JSON Lines: blank lines ignored, each other line one event (large inputs on two
+/// threads); an error names the first bad line.
 pub fn parse_lines(bytes: &[u8], imported: bool) -> Result<Batch> {
-    let mut batch = Batch {
-        events: Vec::new(),
-        lines: Vec::new(),
-    };
+    let mut texts = Vec::new();
+    let mut lines = Vec::new();
     for (n, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let line_no = n as u64 + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -118,12 +117,12 @@ pub fn parse_lines(bytes: &[u8], imported: bool) -> Result<Batch> {
         if line.trim().is_empty() {
             continue;
         }
-        let event = InputEvent::parse_line(line, imported)
-            .map_err(|e| failure::error(format!("line {line_no}: {e}")))?;
-        batch.events.push(event);
-        batch.lines.push(line_no);
+        texts.push(line);
+        lines.push(line_no);
     }
-    Ok(batch)
+    let events = arl_domain::parse_lines(&texts, imported)
+        .map_err(|(i, e)| failure::error(format!("line {}: {e}", lines[i])))?;
+    Ok(Batch { events, lines })
 }
 
 fn one_event(args: &AppendArgs, kind: &str) -> Result<Batch> {

@@ -29,6 +29,43 @@ struct Line<'a> {
     recorded_at: Option<String>,
 }
 
+/// Lines at least this many are parsed on two threads by [`parse_lines`].
+pub const PARALLEL_LINES_MIN: usize = 4096;
+
+/// Parses many lines with [`InputEvent::parse_line`], the two halves on two threads when
+/// there are [`PARALLEL_LINES_MIN`] or more. The error is that of the first bad line, with
+/// its index in `lines`.
+pub fn parse_lines(
+    lines: &[&str],
+    imported: bool,
+) -> Result<Vec<InputEvent>, (usize, DomainError)> {
+    fn in_order(
+        lines: &[&str],
+        imported: bool,
+        first: usize,
+    ) -> Result<Vec<InputEvent>, (usize, DomainError)> {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| InputEvent::parse_line(line, imported).map_err(|e| (first + i, e)))
+            .collect()
+    }
+    if lines.len() < PARALLEL_LINES_MIN {
+        return in_order(lines, imported, 0);
+    }
+    let (front, back) = lines.split_at(lines.len() / 2);
+    std::thread::scope(|scope| {
+        let back = scope.spawn(|| in_order(back, imported, front.len()));
+        let front = in_order(front, imported, 0);
+        let back = back
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let mut events = front?;
+        events.extend(back?);
+        Ok(events)
+    })
+}
+
 impl<'a> Line<'a> {
     /// Parses a line that plain parsing rejected again, tracking the path, so the error
     /// names the field (or, for bad JSON, says what is wrong without a position).

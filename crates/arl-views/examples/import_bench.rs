@@ -28,10 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut parse_s, mut append_s) = (0.0, 0.0);
     for chunk in lines.chunks(batch) {
         let t = Instant::now();
-        let inputs: Vec<InputEvent> = chunk
-            .iter()
-            .map(|l| InputEvent::parse_line(l, true))
-            .collect::<Result<_, _>>()?;
+        let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let inputs: Vec<InputEvent> =
+            arl_domain::parse_lines(&texts, true).map_err(|(i, e)| format!("line {i}: {e}"))?;
         parse_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         ledger.append(inputs, &opts).map_err(|e| format!("{e:?}"))?;
