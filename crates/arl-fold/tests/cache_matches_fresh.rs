@@ -1,0 +1,146 @@
+//! The validation caches against a fresh fold, on generated histories: every event, and
+//! variants of it that the rules should often reject (back-dated, another parent, another
+//! person, a closing), must get the same verdict and message from [`arl_fold::validate`] as
+//! from [`arl_fold::validate_fresh`]. The rejected variants are checked and never inserted,
+//! as at append; they exercise what the caches take in while checking.
+
+use arl_domain::{Event, InputEvent, Recorded, Status, Timestamp};
+use arl_fold::{MemIndex, Source};
+
+const DAY: i64 = 86_400_000_000;
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+/// The account of the latest hierarchy event inserted, and that event's valid time.
+type Latest = Option<(String, Timestamp)>;
+
+fn variants(
+    r: &Recorded,
+    accounts: &[String],
+    people: &[String],
+    latest_hierarchy: &Latest,
+    rng: &mut Rng,
+) -> Vec<Recorded> {
+    let mut out = vec![r.clone()];
+    // A move under the account whose hierarchy changed last, just before that change: the
+    // new parent's facts must be taken as they were then.
+    if let (Some(account), Some((parent, at))) = (r.event.account(), latest_hierarchy) {
+        if !r.event.is_transaction() {
+            let event = Event::ParentChanged(arl_domain::ParentChanged {
+                account: account.to_string(),
+                parent: Some(parent.clone()),
+            });
+            out.push(Recorded {
+                effective_at: Timestamp(at.0 - 1),
+                event,
+                ..r.clone()
+            });
+        }
+    }
+    let mut back_dated = r.clone();
+    back_dated.effective_at = Timestamp(r.effective_at.0 - (1 + rng.below(60) as i64) * DAY);
+    out.push(back_dated);
+    // Variants a little back-dated, most of them still after the account's latest event.
+    let a_little = Timestamp(r.effective_at.0 - rng.below(4) as i64 * DAY);
+    let with = |event: Event| Recorded {
+        event,
+        effective_at: a_little,
+        ..r.clone()
+    };
+    let mut account = || accounts[rng.below(accounts.len())].clone();
+    match &r.event {
+        Event::ParentChanged(d) if !accounts.is_empty() => {
+            let mut d = d.clone();
+            d.parent = Some(account());
+            out.push(with(Event::ParentChanged(d)));
+        }
+        Event::AccountOpened(d) if !accounts.is_empty() => {
+            let mut d = d.clone();
+            d.parent = Some(account());
+            out.push(with(Event::AccountOpened(d)));
+        }
+        Event::TeamAssigned(d) if !people.is_empty() => {
+            let mut d = d.clone();
+            d.person = people[rng.below(people.len())].clone();
+            out.push(with(Event::TeamAssigned(d)));
+        }
+        Event::TeamUnassigned(d) if !people.is_empty() => {
+            let mut d = d.clone();
+            d.person = people[rng.below(people.len())].clone();
+            out.push(with(Event::TeamUnassigned(d)));
+        }
+        Event::StatusChanged(d) if !accounts.is_empty() => {
+            let mut d = d.clone();
+            d.account = account();
+            d.status = Status::Closed;
+            out.push(with(Event::StatusChanged(d)));
+        }
+        _ => {}
+    }
+    out
+}
+
+fn check(events: u64, seed: u64) {
+    let mut index = MemIndex::without_txn_events();
+    let (mut accounts, mut people) = (Vec::new(), Vec::new());
+    let mut rng = Rng(seed | 1);
+    let mut rejected = 0;
+    let mut latest_hierarchy: Latest = None;
+    for line in arl_gen::Generator::new(arl_gen::Config::new(events, seed)) {
+        let input = InputEvent::parse_line(&line, true).expect("generated lines parse");
+        let recorded_at = input.recorded_at.expect("imported");
+        let recorded = Recorded {
+            seq: index.checkpoint() + 1,
+            effective_at: input.effective_at.unwrap_or(recorded_at),
+            recorded_at,
+            event: input.event,
+        };
+        if recorded.event.is_transaction() && rng.below(20) != 0 {
+            arl_fold::validate(&index, &recorded).expect("generated events are valid");
+            index.insert_ref(&recorded);
+            continue;
+        }
+        for candidate in variants(&recorded, &accounts, &people, &latest_hierarchy, &mut rng) {
+            let cached = arl_fold::validate(&index, &candidate).map_err(|e| e.to_string());
+            let fresh = arl_fold::validate_fresh(&index, &candidate).map_err(|e| e.to_string());
+            assert_eq!(
+                cached, fresh,
+                "cached and fresh validation disagree on {candidate:?}"
+            );
+            rejected += usize::from(cached.is_err());
+        }
+        arl_fold::validate(&index, &recorded).expect("generated events are valid");
+        if matches!(
+            recorded.event,
+            Event::AccountOpened(_) | Event::ParentChanged(_) | Event::StatusChanged(_)
+        ) {
+            let account = recorded.event.account().unwrap_or_default().to_string();
+            latest_hierarchy = Some((account, recorded.effective_at));
+        }
+        match &recorded.event {
+            Event::AccountOpened(d) => accounts.push(d.account.clone()),
+            Event::PersonJoined(d) => people.push(d.person.clone()),
+            _ => {}
+        }
+        index.insert_ref(&recorded);
+    }
+    assert!(
+        rejected > 1000,
+        "the variants exercise rejections ({rejected})"
+    );
+}
+
+#[test]
+fn cached_validation_equals_a_fresh_fold_on_generated_histories() {
+    check(40_000, 42);
+    check(40_000, 7);
+}
