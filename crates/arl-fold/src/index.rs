@@ -62,7 +62,11 @@ pub struct MemIndex {
     account_names: Vec<String>,
     persons: HashMap<String, PersonEntry>,
     org: Vec<Arc<Recorded>>,
-    txns: HashMap<TxnKey, TxnInfo>,
+    /// Transaction ids to the index of their recorded row in `txn_rows` (small buckets: a
+    /// million of them stay within a few cache-friendly megabytes).
+    txns: HashMap<TxnKey, usize>,
+    /// Row index of a recorded transaction to the seq of its reversal.
+    reversed: HashMap<usize, u64>,
     txn_rows: Vec<TxnRow>,
     pub(crate) cache: RefCell<crate::validate::Cache>,
 }
@@ -130,8 +134,11 @@ impl MemIndex {
             .last()
             .map_or(recorded.recorded_at, |t| (*t).max(recorded.recorded_at));
         self.recorded_at.push(latest);
-        let index: &MemIndex = self;
-        index.cache.borrow_mut().on_insert(index, recorded);
+        // Transactions are in no cache's subset.
+        if !recorded.event.is_transaction() {
+            let index: &MemIndex = self;
+            index.cache.borrow_mut().on_insert(index, recorded);
+        }
     }
 
     fn insert_txn(&mut self, recorded: &Recorded, owned: impl FnOnce() -> Recorded) {
@@ -147,13 +154,16 @@ impl MemIndex {
                 }),
                 _ => None,
             },
-            Event::TxnReversed(d) => self.txns.get(d.txn.as_str()).map(|info| TxnFact {
-                account: &d.account,
-                txn: &d.txn,
-                kind: info.kind,
-                currency: info.currency,
-                amount_minor: info.amount_minor,
-                reversal: true,
+            Event::TxnReversed(d) => self.txns.get(d.txn.as_str()).map(|row| {
+                let row = &self.txn_rows[*row];
+                TxnFact {
+                    account: &d.account,
+                    txn: &d.txn,
+                    kind: row.kind,
+                    currency: row.currency,
+                    amount_minor: row.amount_minor,
+                    reversal: true,
+                }
             }),
             _ => unreachable!("insert_txn takes transaction events"),
         };
@@ -198,20 +208,14 @@ impl MemIndex {
     fn record_txn(&mut self, seq: u64, at: Timestamp, fact: &TxnFact) -> u32 {
         let number = self.account_entry(fact.account);
         if fact.reversal {
-            if let Some(info) = self.txns.get_mut(fact.txn) {
-                info.reversed_seq = Some(seq);
+            if let Some(row) = self.txns.get(fact.txn) {
+                self.reversed.insert(*row, seq);
             }
         } else {
-            let info = TxnInfo {
-                account: number,
-                effective_at: at,
-                seq,
-                kind: fact.kind,
-                currency: fact.currency,
-                amount_minor: fact.amount_minor,
-                reversed_seq: None,
-            };
-            self.txns.insert(TxnKey::new(fact.txn), info);
+            // A reused id (only an unvalidated insert has one) forgets the earlier one.
+            if let Some(earlier) = self.txns.insert(TxnKey::new(fact.txn), self.txn_rows.len()) {
+                self.reversed.remove(&earlier);
+            }
         }
         self.txn_rows.push(TxnRow {
             seq,
@@ -321,11 +325,9 @@ impl MemIndex {
             entry.joined_seq = entry.joined_seq.filter(|s| *s <= seq);
         }
         keep(&mut self.org);
-        self.txns.retain(|_, info| info.seq <= seq);
-        for info in self.txns.values_mut() {
-            info.reversed_seq = info.reversed_seq.filter(|s| *s <= seq);
-        }
         let n = self.txn_rows.partition_point(|r| r.seq <= seq);
+        self.txns.retain(|_, row| *row < n);
+        self.reversed.retain(|row, s| *row < n && *s <= seq);
         self.txn_rows.truncate(n);
         self.recorded_at.truncate(seq as usize);
         self.checkpoint = seq;
@@ -343,8 +345,18 @@ impl MemIndex {
     }
 
     /// What is known of a transaction id.
-    pub fn txn(&self, txn: &str) -> Option<&TxnInfo> {
-        self.txns.get(txn)
+    pub fn txn(&self, txn: &str) -> Option<TxnInfo> {
+        let index = *self.txns.get(txn)?;
+        let row = &self.txn_rows[index];
+        Some(TxnInfo {
+            account: row.account,
+            effective_at: row.effective_at,
+            seq: row.seq,
+            kind: row.kind,
+            currency: row.currency,
+            amount_minor: row.amount_minor,
+            reversed_seq: self.reversed.get(&index).copied(),
+        })
     }
 
     /// The events the status of an account depends on (opened, status changes).
