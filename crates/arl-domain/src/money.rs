@@ -95,6 +95,30 @@ pub struct Currency {
     minor_units: u8,
 }
 
+/// Codes are three letters A–Z: one slot per possible code.
+const CURRENCY_SLOTS: usize = 26 * 26 * 26;
+
+/// The slot of a three-letter upper-case code, `None` for anything else.
+fn slot(code: &[u8]) -> Option<usize> {
+    let [a, b, c] = <[u8; 3]>::try_from(code).ok()?;
+    let letter = |x: u8| x.is_ascii_uppercase().then(|| usize::from(x - b'A'));
+    Some((letter(a)? * 26 + letter(b)?) * 26 + letter(c)?)
+}
+
+/// For each slot, 1 + the code's index in `CURRENCIES`, or 0 for a code not in it.
+fn currency_slots() -> &'static [u8; CURRENCY_SLOTS] {
+    static SLOTS: std::sync::OnceLock<Box<[u8; CURRENCY_SLOTS]>> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let mut slots = Box::new([0u8; CURRENCY_SLOTS]);
+        for (i, (code, _)) in CURRENCIES.iter().enumerate() {
+            if let Some(at) = slot(code.as_bytes()) {
+                slots[at] = u8::try_from(i + 1).expect("fewer than 255 currencies");
+            }
+        }
+        slots
+    })
+}
+
 impl Currency {
     /// The currency with this ISO 4217 alphabetic code, or `None` when the code is not an
     /// active code with a minor unit. Upper case only: `"eur"` is `None`.
@@ -103,17 +127,9 @@ impl Currency {
     /// `XBB`, `XBC`, `XBD`, `XDR`, `XSU`, `XUA`, `XTS`, `XXX`), whose amounts have no
     /// defined decimals, and every withdrawn code.
     pub fn from_code(code: &str) -> Option<Currency> {
-        // Compared as numbers: this runs for every transaction parsed, stored or loaded.
-        fn key(code: &[u8]) -> u32 {
-            u32::from(code[0]) << 16 | u32::from(code[1]) << 8 | u32::from(code[2])
-        }
-        if code.len() != 3 {
-            return None;
-        }
-        let wanted = key(code.as_bytes());
-        let index = CURRENCIES
-            .binary_search_by(|(table_code, _)| key(table_code.as_bytes()).cmp(&wanted))
-            .ok()?;
+        // One table read: this runs for every transaction parsed, staged, loaded or summed.
+        let index = usize::from(*currency_slots().get(slot(code.as_bytes())?)?);
+        let index = index.checked_sub(1)?;
         let (table_code, minor_units) = CURRENCIES[index];
         let bytes = table_code.as_bytes();
         Some(Currency {
@@ -575,6 +591,28 @@ mod tests {
             );
             assert!(matches!(minor_units, 0 | 2 | 3 | 4), "{code} {minor_units}");
             assert_eq!(currency(code).code(), *code);
+        }
+    }
+
+    #[test]
+    fn every_three_letter_code_is_found_exactly_when_listed() {
+        let letters = b'A'..=b'Z';
+        for a in letters.clone() {
+            for b in letters.clone() {
+                for c in letters.clone() {
+                    let code = String::from_utf8(vec![a, b, c]).unwrap();
+                    let listed = CURRENCIES.iter().find(|(listed, _)| *listed == code);
+                    let found = Currency::from_code(&code);
+                    assert_eq!(
+                        found.map(|f| (f.code().to_string(), f.minor_units())),
+                        listed.map(|(l, m)| (l.to_string(), *m)),
+                        "{code}"
+                    );
+                }
+            }
+        }
+        for odd in ["", "EU", "EURO", "eur", "E1R", "ÉUR", "EU\u{0}"] {
+            assert_eq!(Currency::from_code(odd), None, "{odd:?}");
         }
     }
 

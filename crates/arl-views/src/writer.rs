@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 /// Staged bytes kept in memory before they are written to the files.
 const BUFFER_BYTES_MAX: usize = 16 << 20;
+/// Most transactions [`ViewWriter::expect_events`] makes room for at once.
+const TXNS_SEEN_RESERVE_MAX: usize = 1 << 24;
 
 const EV: usize = 0;
 const TX: usize = 1;
@@ -160,6 +162,16 @@ impl ViewWriter {
             return Err(ViewError::Poisoned);
         }
         ViewReader::with_heads(&self.dir, self.heads.clone())
+    }
+
+    /// Makes room for about `events` more staged events (a rebuild knows how many come),
+    /// so the writer's map of transactions does not grow step by step.
+    pub(crate) fn expect_events(&mut self, events: u64) {
+        self.txns_seen.reserve(
+            usize::try_from(events)
+                .unwrap_or(usize::MAX)
+                .min(TXNS_SEEN_RESERVE_MAX),
+        );
     }
 
     /// Adds one event (the next seq) to the views, in memory until [`ViewWriter::commit`].
