@@ -258,19 +258,44 @@ impl Envelope {
 
     /// Checks the limits every stored envelope keeps.
     pub(crate) fn check_limits(&self) -> Result<(), String> {
-        check_text("id", &self.id, 1, MAX_ID_BYTES)?;
-        check_text("type", &self.kind, 1, MAX_KIND_BYTES)?;
-        check_text("stream", &self.stream, 1, MAX_STREAM_BYTES)?;
-        check_text("actor", &self.actor, 0, MAX_ACTOR_BYTES)?;
-        if let Some(r) = &self.reason {
-            check_text("reason", r, 0, MAX_REASON_BYTES)?;
-        }
-        check_data(self.data.get())?;
-        if self.seq == 0 || self.version == 0 {
-            return Err("seq and version start at 1".into());
-        }
-        Ok(())
+        check_members(&Members {
+            seq: self.seq,
+            version: self.version,
+            id: &self.id,
+            kind: &self.kind,
+            stream: &self.stream,
+            actor: &self.actor,
+            reason: self.reason.as_deref(),
+            data: self.data.get(),
+        })
     }
+}
+
+/// The members of a stored envelope whose limits every decoding checks.
+struct Members<'a> {
+    seq: u64,
+    version: u64,
+    id: &'a str,
+    kind: &'a str,
+    stream: &'a str,
+    actor: &'a str,
+    reason: Option<&'a str>,
+    data: &'a str,
+}
+
+fn check_members(m: &Members<'_>) -> Result<(), String> {
+    check_text("id", m.id, 1, MAX_ID_BYTES)?;
+    check_text("type", m.kind, 1, MAX_KIND_BYTES)?;
+    check_text("stream", m.stream, 1, MAX_STREAM_BYTES)?;
+    check_text("actor", m.actor, 0, MAX_ACTOR_BYTES)?;
+    if let Some(r) = m.reason {
+        check_text("reason", r, 0, MAX_REASON_BYTES)?;
+    }
+    check_data(m.data)?;
+    if m.seq == 0 || m.version == 0 {
+        return Err("seq and version start at 1".into());
+    }
+    Ok(())
 }
 
 pub(crate) fn check_text(what: &str, text: &str, min: usize, max: usize) -> Result<(), String> {
@@ -384,17 +409,16 @@ impl<'a> EnvelopeRef<'a> {
                 format!("{what} {s:?} is not a UTC time with six fractional digits and Z")
             })
         };
-        check_text("id", &wire.id, 1, MAX_ID_BYTES)?;
-        check_text("type", &wire.kind, 1, MAX_KIND_BYTES)?;
-        check_text("stream", &wire.stream, 1, MAX_STREAM_BYTES)?;
-        check_text("actor", &wire.actor, 0, MAX_ACTOR_BYTES)?;
-        if let Some(r) = &wire.reason {
-            check_text("reason", r, 0, MAX_REASON_BYTES)?;
-        }
-        check_data(wire.data.get())?;
-        if wire.seq == 0 || wire.version == 0 {
-            return Err("seq and version start at 1".into());
-        }
+        check_members(&Members {
+            seq: wire.seq,
+            version: wire.version,
+            id: &wire.id,
+            kind: &wire.kind,
+            stream: &wire.stream,
+            actor: &wire.actor,
+            reason: wire.reason.as_deref(),
+            data: wire.data.get(),
+        })?;
         Ok(EnvelopeRef {
             seq: wire.seq,
             recorded_at: time("recorded_at", &wire.recorded_at)?,
