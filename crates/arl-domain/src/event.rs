@@ -597,6 +597,59 @@ impl TxnRecorded {
     }
 }
 
+/// `transaction.recorded` data read in place: its facts without copying its strings, for
+/// readers of stored events that keep only those (a rebuild of the views). [`parse`]
+/// accepts exactly the data [`Event::parse`] accepts as a `transaction.recorded` whose
+/// strings need no unescaping; for anything else it gives `None`, and [`Event::parse`]
+/// says what is wrong.
+///
+/// [`parse`]: TxnRecordedRef::parse
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnRecordedRef<'a> {
+    pub account: &'a str,
+    pub txn: &'a str,
+    pub kind: TxnKind,
+    pub currency: Currency,
+    pub amount_minor: i64,
+}
+
+impl<'a> TxnRecordedRef<'a> {
+    pub fn parse(data: &'a str) -> Option<TxnRecordedRef<'a>> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire<'a> {
+            account: &'a str,
+            amount: &'a str,
+            currency: &'a str,
+            #[serde(default)]
+            description: Option<&'a str>,
+            kind: TxnKind,
+            #[serde(default)]
+            reference: Option<&'a str>,
+            txn: &'a str,
+        }
+        let wire: Wire<'a> = serde_json::from_str(data).ok()?;
+        let text_ok = |text: Option<&str>| {
+            text.is_none_or(|t| (1..=ids::TEXT_CHARS_MAX).contains(&ids::chars(t)))
+        };
+        if !(is_valid_id(wire.account)
+            && is_valid_id(wire.txn)
+            && text_ok(wire.description)
+            && text_ok(wire.reference))
+        {
+            return None;
+        }
+        let currency = Currency::from_code(wire.currency)?;
+        Some(TxnRecordedRef {
+            account: wire.account,
+            txn: wire.txn,
+            kind: wire.kind,
+            currency,
+            amount_minor: parse_amount(wire.amount, currency).ok()?,
+        })
+    }
+}
+
 /// A typed event with its place in the log: the unit the fold works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
@@ -610,5 +663,50 @@ impl Recorded {
     /// The fold's order: (`effective_at`, `seq`).
     pub fn point(&self) -> (Timestamp, u64) {
         (self.effective_at, self.seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The in-place reading of a `transaction.recorded` never accepts what the typed
+    /// parse rejects, and gives the same facts when both accept.
+    #[test]
+    fn txn_read_in_place_agrees_with_the_typed_parse() {
+        let cases = [
+            r#"{"account":"acme-de","amount":"12.50","currency":"EUR","kind":"sale","txn":"t1"}"#,
+            r#"{"account":"acme","amount":"3","currency":"JPY","description":"d","kind":"purchase","reference":"r","txn":"t.2"}"#,
+            r#"{"account":"acme","amount":"1.005","currency":"KWD","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1.5","currency":"JPY","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":"t","extra":1}"#,
+            r#"{"account":"acme","amount":"1","currency":"eur","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"gift","txn":"t"}"#,
+            r#"{"account":"ac me","amount":"1","currency":"EUR","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":""}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":"t","description":""}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":"t","description":"a\"b"}"#,
+            r#"{"account":"acme","amount":"x","currency":"EUR","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","currency":"EUR","kind":"sale","txn":"t"}"#,
+        ];
+        let mut read_in_place = 0;
+        for data in cases {
+            let typed = Event::parse("transaction.recorded", data);
+            match (TxnRecordedRef::parse(data), &typed) {
+                (Some(txn), Ok(Event::TxnRecorded(d))) => {
+                    read_in_place += 1;
+                    assert_eq!(txn.account, d.account, "{data}");
+                    assert_eq!(txn.txn, d.txn, "{data}");
+                    assert_eq!(txn.kind, d.kind, "{data}");
+                    assert_eq!(Some(txn.currency), d.currency(), "{data}");
+                    assert_eq!(Some(txn.amount_minor), d.amount_minor(), "{data}");
+                }
+                (Some(_), _) => panic!("read in place but rejected by the typed parse: {data}"),
+                (None, _) => {}
+            }
+        }
+        assert_eq!(read_in_place, 3, "cases read in place");
+        // An escaped string cannot be borrowed: the typed parse takes it.
+        assert!(Event::parse("transaction.recorded", cases[10]).is_ok());
     }
 }

@@ -9,8 +9,10 @@
 //! the latest stage, which is also the one at the lowest seq (a later stage only ever sees
 //! seqs an earlier stage passed).
 
+use crate::writer::Place;
 use crate::{ViewError, ViewWriter};
-use arl_domain::{Event, Recorded, Timestamp};
+use arl_domain::money::Currency;
+use arl_domain::{Event, Recorded, Timestamp, TxnKind, TxnRecordedRef};
 use arl_log::{chain_hash, EnvelopeRef, Log, LogError, RawBlock, RawFrame};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -27,9 +29,50 @@ pub(crate) enum Chain {
     Unchecked,
 }
 
-/// A typed event with its times, and its data as the log stores it (canonical JSON, the
+/// An event decoded for the stager, with its data as the log stores it (canonical JSON, the
 /// bytes `Event::data_json` gives: the views copy them instead of serializing again).
-type Decoded = (Recorded, String);
+enum Decoded {
+    /// A `transaction.recorded` (most of a ledger), its facts read in place.
+    Txn(Box<TxnItem>),
+    /// Any other event, typed.
+    Event(Recorded, String),
+}
+
+/// The facts of a `transaction.recorded`, with its ids copied inline (no allocation).
+struct TxnItem {
+    place: Place,
+    account: InlineId,
+    txn: InlineId,
+    kind: TxnKind,
+    currency: Currency,
+    amount_minor: i64,
+    data: String,
+}
+
+/// The longest id the domain allows, in bytes (ASCII).
+const INLINE_ID_BYTES: usize = 64;
+
+/// An id of at most [`INLINE_ID_BYTES`] bytes (every valid id), held by value.
+struct InlineId {
+    len: u8,
+    bytes: [u8; INLINE_ID_BYTES],
+}
+
+impl InlineId {
+    fn new(id: &str) -> Option<InlineId> {
+        let mut bytes = [0u8; INLINE_ID_BYTES];
+        bytes.get_mut(..id.len())?.copy_from_slice(id.as_bytes());
+        Some(InlineId {
+            len: id.len() as u8,
+            bytes,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        // Copied whole from a `&str`, so always UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
 
 /// Stages seqs `from ..= to` of `log` into `writer`, which must be at checkpoint
 /// `from - 1`. Returns the hash of the last envelope read (`None` for an empty range).
@@ -135,8 +178,20 @@ fn decode_batches(
 /// Stages every event received, in order.
 fn stage_batches(events: Receiver<Vec<Decoded>>, writer: &mut ViewWriter) -> Result<(), ViewError> {
     for batch in events {
-        for (recorded, data) in &batch {
-            writer.stage_data(recorded, data)?;
+        for decoded in &batch {
+            match decoded {
+                Decoded::Txn(item) => {
+                    let txn = TxnRecordedRef {
+                        account: item.account.as_str(),
+                        txn: item.txn.as_str(),
+                        kind: item.kind,
+                        currency: item.currency,
+                        amount_minor: item.amount_minor,
+                    };
+                    writer.stage_recorded_txn(item.place, &txn, &item.data)?;
+                }
+                Decoded::Event(recorded, data) => writer.stage_data(recorded, data)?,
+            }
         }
     }
     Ok(())
@@ -152,18 +207,42 @@ fn decode_frame(frame: &RawFrame<'_>) -> Result<Decoded, ViewError> {
             frame.seq, envelope.seq
         )));
     }
-    let event =
-        Event::parse(&envelope.kind, envelope.data.get()).map_err(|e| ViewError::BadEvent {
-            seq: frame.seq,
-            message: e.to_string(),
-        })?;
+    let data = envelope.data.get();
+    if envelope.kind == "transaction.recorded" {
+        if let Some(item) = txn_item(&envelope, data) {
+            return Ok(Decoded::Txn(Box::new(item)));
+        }
+    }
+    let event = Event::parse(&envelope.kind, data).map_err(|e| ViewError::BadEvent {
+        seq: frame.seq,
+        message: e.to_string(),
+    })?;
     let recorded = Recorded {
         seq: frame.seq,
         effective_at: Timestamp(envelope.effective_at),
         recorded_at: Timestamp(envelope.recorded_at),
         event,
     };
-    Ok((recorded, envelope.data.get().to_owned()))
+    Ok(Decoded::Event(recorded, data.to_owned()))
+}
+
+/// A `transaction.recorded` read in place, or `None` to take the typed way (which also
+/// explains bad data).
+fn txn_item(envelope: &EnvelopeRef<'_>, data: &str) -> Option<TxnItem> {
+    let txn = TxnRecordedRef::parse(data)?;
+    Some(TxnItem {
+        place: Place {
+            seq: envelope.seq,
+            effective_at: envelope.effective_at,
+            recorded_at: envelope.recorded_at,
+        },
+        account: InlineId::new(txn.account)?,
+        txn: InlineId::new(txn.txn)?,
+        kind: txn.kind,
+        currency: txn.currency,
+        amount_minor: txn.amount_minor,
+        data: data.to_owned(),
+    })
 }
 
 fn integrity(seq: u64, reason: &str) -> ViewError {

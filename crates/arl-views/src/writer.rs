@@ -14,7 +14,8 @@ use crate::format::{
     TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::{ViewError, ViewReader};
-use arl_domain::{Event, Recorded, TxnKind};
+use arl_domain::money::Currency;
+use arl_domain::{Event, Recorded, TxnKind, TxnRecordedRef};
 use rustc_hash::FxHashMap as HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileExt};
@@ -37,6 +38,34 @@ struct TxnFacts {
     kind: u8,
     currency: [u8; 3],
     amount_minor: i64,
+}
+
+impl TxnFacts {
+    fn new(kind: TxnKind, currency: Currency, amount_minor: i64) -> TxnFacts {
+        TxnFacts {
+            kind: u8::from(kind == TxnKind::Purchase),
+            currency: currency.code_bytes(),
+            amount_minor,
+        }
+    }
+}
+
+/// Where a staged event stands: its seq and its two times (UTC microseconds).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place {
+    pub seq: u64,
+    pub effective_at: i64,
+    pub recorded_at: i64,
+}
+
+impl Place {
+    pub(crate) fn of(recorded: &Recorded) -> Place {
+        Place {
+            seq: recorded.seq,
+            effective_at: recorded.effective_at.0,
+            recorded_at: recorded.recorded_at.0,
+        }
+    }
 }
 
 /// The single writer of a views directory (the caller holds the ledger's exclusive lock).
@@ -184,14 +213,48 @@ impl ViewWriter {
     /// `recorded.event.data_json()`, as the log stores it (its canonical form), so that a
     /// rebuild from the log writes the same bytes as the appends did.
     pub fn stage_data(&mut self, recorded: &Recorded, data: &str) -> Result<(), ViewError> {
+        let place = Place::of(recorded);
+        self.stage_with(place, data, |writer| {
+            match recorded.event.is_transaction() {
+                true => writer.stage_txn(recorded, data),
+                false => writer.stage_event(recorded, data),
+            }
+        })
+    }
+
+    /// Stages a `transaction.recorded` from its facts read in place (a rebuild's fast path):
+    /// the same bytes as [`ViewWriter::stage_data`] with the typed event.
+    pub(crate) fn stage_recorded_txn(
+        &mut self,
+        place: Place,
+        txn: &TxnRecordedRef<'_>,
+        data: &str,
+    ) -> Result<(), ViewError> {
+        self.stage_with(place, data, |writer| {
+            let account = writer.account_number(txn.account)?;
+            let facts = TxnFacts::new(txn.kind, txn.currency, txn.amount_minor);
+            writer.remember_txn(txn.txn);
+            writer.push_txn(place, account, facts, 0, data);
+            Ok(())
+        })
+    }
+
+    /// What staging any event does around `body`: order and size checks, the running
+    /// record time, the checkpoint, and writing the buffers out when they are full.
+    fn stage_with(
+        &mut self,
+        place: Place,
+        data: &str,
+        body: impl FnOnce(&mut Self) -> Result<(), ViewError>,
+    ) -> Result<(), ViewError> {
         if self.poisoned {
             return Err(ViewError::Poisoned);
         }
         let expected = self.heads.checkpoint + 1;
-        if recorded.seq != expected {
+        if place.seq != expected {
             return Err(ViewError::OutOfOrder {
                 expected,
-                got: recorded.seq,
+                got: place.seq,
             });
         }
         if data.len() > DATA_BYTES_MAX as usize {
@@ -202,17 +265,13 @@ impl ViewWriter {
             });
         }
         self.poisoned = true;
-        if recorded.event.is_transaction() {
-            self.stage_txn(recorded, data)?;
-        } else {
-            self.stage_event(recorded, data)?;
-        }
+        body(self)?;
         // Record times of an imported batch may go back; times.dat keeps the running maximum
         // so that `seq_known_at` stays a binary search for the longest prefix recorded by T.
-        self.recorded_max = self.recorded_max.max(recorded.recorded_at.0);
+        self.recorded_max = self.recorded_max.max(place.recorded_at);
         self.push(TM, &self.recorded_max.to_le_bytes());
         self.heads.times_len += 8;
-        self.heads.checkpoint = recorded.seq;
+        self.heads.checkpoint = place.seq;
         if self.buffers.iter().map(Vec::len).sum::<usize>() > BUFFER_BYTES_MAX {
             self.write_buffers()?;
         }
@@ -301,15 +360,9 @@ impl ViewWriter {
         let (facts, flags) = match &recorded.event {
             Event::TxnRecorded(d) => {
                 let currency = d.currency().ok_or_else(|| bad("unknown currency"))?;
-                let code = currency.code().as_bytes();
-                let facts = TxnFacts {
-                    kind: u8::from(d.kind == TxnKind::Purchase),
-                    currency: [code[0], code[1], code[2]],
-                    amount_minor: d.amount_minor().ok_or_else(|| bad("bad amount"))?,
-                };
-                let pointer = self.heads.txns_len / TXN_RECORD_BYTES + 1;
-                self.txns_seen.insert(txn_key(&d.txn), pointer);
-                (facts, 0)
+                let amount_minor = d.amount_minor().ok_or_else(|| bad("bad amount"))?;
+                self.remember_txn(&d.txn);
+                (TxnFacts::new(d.kind, currency, amount_minor), 0)
             }
             Event::TxnReversed(d) => {
                 let seen = match self.txns_seen.get(&txn_key(&d.txn)) {
@@ -326,11 +379,23 @@ impl ViewWriter {
             }
             _ => return Err(bad("not a transaction")),
         };
+        self.push_txn(Place::of(recorded), account, facts, flags, data);
+        Ok(())
+    }
+
+    /// Notes that the next transaction record is the `transaction.recorded` of `txn`.
+    fn remember_txn(&mut self, txn: &str) {
+        let pointer = self.heads.txns_len / TXN_RECORD_BYTES + 1;
+        self.txns_seen.insert(txn_key(txn), pointer);
+    }
+
+    /// Appends one transaction record and its data, on the account's chain.
+    fn push_txn(&mut self, place: Place, account: u32, facts: TxnFacts, flags: u8, data: &str) {
         let index = self.heads.txns_len / TXN_RECORD_BYTES;
         let record = TxnRecord {
-            seq,
-            effective_at: recorded.effective_at.0,
-            recorded_at: recorded.recorded_at.0,
+            seq: place.seq,
+            effective_at: place.effective_at,
+            recorded_at: place.recorded_at,
             amount_minor: facts.amount_minor,
             prev: std::mem::replace(&mut self.heads.accounts[account as usize].txns, index + 1),
             data_offset: self.heads.txndata_len,
@@ -340,13 +405,10 @@ impl ViewWriter {
             flags,
             currency: facts.currency,
         };
-        let mut bytes = Vec::with_capacity(TXN_RECORD_BYTES as usize);
-        record.encode(&mut bytes);
-        self.push(TX, &bytes);
+        record.encode(&mut self.buffers[TX]);
         self.push(TD, data.as_bytes());
         self.heads.txns_len += TXN_RECORD_BYTES;
         self.heads.txndata_len += data.len() as u64;
-        Ok(())
     }
 
     /// Looks for `transaction.recorded` of `txn` on the account's chain (older than this
