@@ -7,7 +7,7 @@ use crate::format::{
 };
 use crate::ViewError;
 use arl_domain::money::Currency;
-use arl_domain::{Event, Recorded, Timestamp, TxnKind};
+use arl_domain::{Event, Recorded, Timestamp};
 use arl_fold::{Source, SourceError, TxnRow};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -256,25 +256,12 @@ impl ViewReader {
     }
 
     fn txn_row(&self, record: &TxnRecord) -> Result<TxnRow, ViewError> {
-        let bad = |what: &str| self.corrupt(TXNS_FILE, format!("seq {}: {what}", record.seq));
-        let kind = match record.kind {
-            0 => TxnKind::Sale,
-            1 => TxnKind::Purchase,
-            _ => return Err(bad("bad transaction kind")),
-        };
-        let currency = currency_of(record.currency).ok_or_else(|| bad("bad currency"))?;
-        if record.account as usize >= self.heads.accounts.len() || record.flags > 1 {
-            return Err(bad("bad account number or flags"));
-        }
-        Ok(TxnRow {
-            seq: record.seq,
-            effective_at: Timestamp(record.effective_at),
-            account: record.account,
-            kind,
-            reversal: record.flags & TXN_FLAG_REVERSAL != 0,
-            currency,
-            amount_minor: record.amount_minor,
-        })
+        crate::scan::txn_row(
+            record,
+            currency_of(record.currency),
+            self.heads.accounts.len(),
+        )
+        .map_err(|what| self.corrupt(TXNS_FILE, format!("seq {}: {what}", record.seq)))
     }
 
     fn account(&self, id: &str) -> Option<&crate::format::AccountHead> {

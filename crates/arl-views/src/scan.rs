@@ -305,29 +305,38 @@ impl ViewReader {
                         format!("seq {}: {what}", record.seq),
                     )
                 };
-                let kind = match record.kind {
-                    0 => TxnKind::Sale,
-                    1 => TxnKind::Purchase,
-                    _ => return Err(bad("bad transaction kind")),
-                };
-                let currency = currencies
-                    .get(record.currency)
-                    .ok_or_else(|| bad("bad currency"))?;
-                if record.account as usize >= accounts || record.flags > 1 {
-                    return Err(bad("bad account number or flags"));
-                }
-                each(&TxnRow {
-                    seq: record.seq,
-                    effective_at: Timestamp(record.effective_at),
-                    account: record.account,
-                    kind,
-                    reversal: record.flags & TXN_FLAG_REVERSAL != 0,
-                    currency,
-                    amount_minor: record.amount_minor,
-                });
+                let currency = currencies.get(record.currency);
+                each(&txn_row(&record, currency, accounts).map_err(bad)?);
             }
             at += n as u64;
         }
         Ok(())
     }
+}
+
+/// A stored transaction record as a row, checked: its kind, currency (`None` when the
+/// stored code is not one) and account number (below `accounts`) must be valid.
+pub(crate) fn txn_row(
+    record: &TxnRecord,
+    currency: Option<Currency>,
+    accounts: usize,
+) -> Result<TxnRow, &'static str> {
+    let kind = match record.kind {
+        0 => TxnKind::Sale,
+        1 => TxnKind::Purchase,
+        _ => return Err("bad transaction kind"),
+    };
+    let currency = currency.ok_or("bad currency")?;
+    if record.account as usize >= accounts || record.flags > 1 {
+        return Err("bad account number or flags");
+    }
+    Ok(TxnRow {
+        seq: record.seq,
+        effective_at: Timestamp(record.effective_at),
+        account: record.account,
+        kind,
+        reversal: record.flags & TXN_FLAG_REVERSAL != 0,
+        currency,
+        amount_minor: record.amount_minor,
+    })
 }
