@@ -494,18 +494,8 @@ pub fn balance(ctx: &Ctx, args: &BalanceArgs) -> Result<()> {
         point,
     };
     let rows = arl_txns::balances(&reader, &query)?;
-    let header = ["account", "period", "currency", "sales", "purchases", "net"];
-    let csv_row = |r: &arl_txns::BalanceRow| {
-        let fields = [
-            &r.account,
-            &r.period,
-            &r.currency,
-            &r.sales,
-            &r.purchases,
-            &r.net,
-        ];
-        fields.into_iter().cloned().collect()
-    };
+    let header = arl_txns::BalanceRow::COLUMNS;
+    let csv_row = |r: &arl_txns::BalanceRow| r.fields().map(str::to_string).into_iter().collect();
     let table_row = |r: &arl_txns::BalanceRow| {
         let text = |s: &String| comfy_table::Cell::new(s);
         vec![

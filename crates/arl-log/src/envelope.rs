@@ -271,6 +271,13 @@ impl Envelope {
     }
 }
 
+/// A stored time member: UTC microseconds, or why the text is not one.
+fn stored_time(what: &str, text: &str) -> Result<i64, String> {
+    parse_time(text).ok_or_else(|| {
+        format!("{what} {text:?} is not a UTC time with six fractional digits and Z")
+    })
+}
+
 /// The members of a stored envelope whose limits every decoding checks.
 struct Members<'a> {
     seq: u64,
@@ -357,15 +364,10 @@ struct Wire {
 
 impl Wire {
     fn into_envelope(self, hash: Hash) -> Result<Envelope, String> {
-        let time = |what: &str, s: &str| {
-            parse_time(s).ok_or_else(|| {
-                format!("{what} {s:?} is not a UTC time with six fractional digits and Z")
-            })
-        };
         let envelope = Envelope {
             seq: self.seq,
-            recorded_at: time("recorded_at", &self.recorded_at)?,
-            effective_at: time("effective_at", &self.effective_at)?,
+            recorded_at: stored_time("recorded_at", &self.recorded_at)?,
+            effective_at: stored_time("effective_at", &self.effective_at)?,
             id: self.id,
             kind: self.kind,
             stream: self.stream,
@@ -404,11 +406,6 @@ impl<'a> EnvelopeRef<'a> {
         if wire.hash.is_some() {
             return Err("stored envelope carries a hash member".into());
         }
-        let time = |what: &str, s: &str| {
-            parse_time(s).ok_or_else(|| {
-                format!("{what} {s:?} is not a UTC time with six fractional digits and Z")
-            })
-        };
         check_members(&Members {
             seq: wire.seq,
             version: wire.version,
@@ -421,8 +418,8 @@ impl<'a> EnvelopeRef<'a> {
         })?;
         Ok(EnvelopeRef {
             seq: wire.seq,
-            recorded_at: time("recorded_at", &wire.recorded_at)?,
-            effective_at: time("effective_at", &wire.effective_at)?,
+            recorded_at: stored_time("recorded_at", &wire.recorded_at)?,
+            effective_at: stored_time("effective_at", &wire.effective_at)?,
             kind: wire.kind,
             stream: wire.stream,
             data: wire.data,

@@ -72,6 +72,24 @@ pub struct BalanceRow {
     pub net: String,
 }
 
+impl BalanceRow {
+    /// The row's columns in output order: account, period, currency, sales, purchases, net.
+    pub const COLUMNS: [&'static str; 6] =
+        ["account", "period", "currency", "sales", "purchases", "net"];
+
+    /// The row's values in the order of [`BalanceRow::COLUMNS`].
+    pub fn fields(&self) -> [&str; 6] {
+        [
+            &self.account,
+            &self.period,
+            &self.currency,
+            &self.sales,
+            &self.purchases,
+            &self.net,
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Sums {
     sales: i128,

@@ -85,7 +85,11 @@ pub(crate) fn stage_range(
     progress: &mut dyn FnMut(u64),
     progress_every: u64,
 ) -> Result<Option<[u8; 32]>, ViewError> {
-    writer.expect_events((range.1 + 1).saturating_sub(range.0));
+    if range.0 > range.1 {
+        // Nothing to stage (a writer's open with views in step): no threads.
+        return Ok(None);
+    }
+    writer.expect_events(range.1 + 1 - range.0);
     std::thread::scope(|scope| {
         let (to_decoder, blocks) = sync_channel::<Vec<RawBlock>>(BATCHES_IN_FLIGHT);
         let (to_stager, events) = sync_channel::<Vec<Decoded>>(BATCHES_IN_FLIGHT);
