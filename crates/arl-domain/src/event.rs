@@ -613,6 +613,18 @@ pub struct TxnRecordedRef<'a> {
     pub amount_minor: i64,
 }
 
+/// The members of `transaction.recorded` data as strings, however they were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnFields<'a> {
+    pub account: &'a str,
+    pub amount: &'a str,
+    pub currency: &'a str,
+    pub description: Option<&'a str>,
+    pub kind: &'a str,
+    pub reference: Option<&'a str>,
+    pub txn: &'a str,
+}
+
 impl<'a> TxnRecordedRef<'a> {
     pub fn parse(data: &'a str) -> Option<TxnRecordedRef<'a>> {
         #[derive(Deserialize)]
@@ -623,29 +635,43 @@ impl<'a> TxnRecordedRef<'a> {
             currency: &'a str,
             #[serde(default)]
             description: Option<&'a str>,
-            kind: TxnKind,
+            kind: &'a str,
             #[serde(default)]
             reference: Option<&'a str>,
             txn: &'a str,
         }
         let wire: Wire<'a> = serde_json::from_str(data).ok()?;
+        TxnRecordedRef::from_fields(TxnFields {
+            account: wire.account,
+            amount: wire.amount,
+            currency: wire.currency,
+            description: wire.description,
+            kind: wire.kind,
+            reference: wire.reference,
+            txn: wire.txn,
+        })
+    }
+
+    /// The facts of data read by other means (a reader of the canonical layout): the same
+    /// checks as [`TxnRecordedRef::parse`] after its JSON reading.
+    pub fn from_fields(fields: TxnFields<'a>) -> Option<TxnRecordedRef<'a>> {
         let text_ok = |text: Option<&str>| {
             text.is_none_or(|t| (1..=ids::TEXT_CHARS_MAX).contains(&ids::chars(t)))
         };
-        if !(is_valid_id(wire.account)
-            && is_valid_id(wire.txn)
-            && text_ok(wire.description)
-            && text_ok(wire.reference))
+        if !(is_valid_id(fields.account)
+            && is_valid_id(fields.txn)
+            && text_ok(fields.description)
+            && text_ok(fields.reference))
         {
             return None;
         }
-        let currency = Currency::from_code(wire.currency)?;
+        let currency = Currency::from_code(fields.currency)?;
         Some(TxnRecordedRef {
-            account: wire.account,
-            txn: wire.txn,
-            kind: wire.kind,
+            account: fields.account,
+            txn: fields.txn,
+            kind: TxnKind::parse(fields.kind)?,
             currency,
-            amount_minor: parse_amount(wire.amount, currency).ok()?,
+            amount_minor: parse_amount(fields.amount, currency).ok()?,
         })
     }
 }

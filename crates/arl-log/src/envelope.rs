@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::jcs::{write_str, write_str_bytes, write_u64_bytes};
+use crate::jcs::{write_str, write_str_bytes, write_u64_bytes, CanonicalReader};
 use crate::time::{parse_time, write_time, TimeCache};
 use crate::{hex, parse_hex, Hash, LogError};
 
@@ -394,18 +394,29 @@ pub struct EnvelopeRef<'a> {
     pub stream: Cow<'a, str>,
     pub recorded_at: i64,
     pub effective_at: i64,
-    pub data: &'a RawValue,
+    /// The data object's stored text. Only its nesting is checked here when the envelope
+    /// has the canonical layout: whoever parses the data checks the rest.
+    pub data: &'a str,
 }
 
 impl<'a> EnvelopeRef<'a> {
-    /// Decodes the canonical bytes of one stored frame.
+    /// Decodes the canonical bytes of one stored frame: read directly when they have the
+    /// layout the log writes (members in canonical order, no escaped strings), else by a
+    /// full JSON parser, which accepts what [`Envelope`]'s decoding accepts or explains.
     pub fn decode(canonical: &'a [u8]) -> Result<EnvelopeRef<'a>, String> {
         // One UTF-8 check of the whole frame, then strings are not checked again one by one.
         let text = std::str::from_utf8(canonical).map_err(|e| e.to_string())?;
-        let wire: WireRef<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        if wire.hash.is_some() {
-            return Err("stored envelope carries a hash member".into());
-        }
+        let wire = match WireRef::read_canonical(text) {
+            Some(wire) => wire,
+            None => {
+                let wire: WireRef<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+                if wire.hash.is_some() {
+                    return Err("stored envelope carries a hash member".into());
+                }
+                wire
+            }
+        };
+        let data = wire.data.get();
         check_members(&Members {
             seq: wire.seq,
             version: wire.version,
@@ -414,7 +425,7 @@ impl<'a> EnvelopeRef<'a> {
             stream: &wire.stream,
             actor: &wire.actor,
             reason: wire.reason.as_deref(),
-            data: wire.data.get(),
+            data,
         })?;
         Ok(EnvelopeRef {
             seq: wire.seq,
@@ -422,7 +433,7 @@ impl<'a> EnvelopeRef<'a> {
             effective_at: stored_time("effective_at", &wire.effective_at)?,
             kind: wire.kind,
             stream: wire.stream,
-            data: wire.data,
+            data,
         })
     }
 }
@@ -450,7 +461,227 @@ struct WireRef<'a> {
     #[allow(dead_code)]
     imported: bool,
     #[serde(borrow)]
-    data: &'a RawValue,
+    data: DataRef<'a>,
     #[serde(default, borrow)]
     hash: Option<Cow<'a, str>>,
+}
+
+/// The data member read in place: checked JSON (by serde) or, from the canonical reader,
+/// an object's text.
+enum DataRef<'a> {
+    Json(&'a RawValue),
+    Text(&'a str),
+}
+
+impl<'a> DataRef<'a> {
+    fn get(&self) -> &'a str {
+        match self {
+            DataRef::Json(raw) => raw.get(),
+            DataRef::Text(text) => text,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for DataRef<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(d).map(DataRef::Json)
+    }
+}
+
+impl<'a> WireRef<'a> {
+    /// The layout [`Envelope::write_canonical_bytes`] writes, read member by member; `None`
+    /// for anything else (escaped strings included).
+    fn read_canonical(text: &'a str) -> Option<WireRef<'a>> {
+        let mut r = CanonicalReader::new(text);
+        r.expect("{\"actor\":")?;
+        let actor = r.string()?;
+        r.expect(",\"data\":")?;
+        let data = r.object()?;
+        r.expect(",\"effective_at\":")?;
+        let effective_at = r.string()?;
+        r.expect(",\"id\":")?;
+        let id = r.string()?;
+        r.expect(",\"imported\":")?;
+        let imported = r.boolean()?;
+        r.expect(",\"reason\":")?;
+        let reason = r.nullable_string()?;
+        r.expect(",\"recorded_at\":")?;
+        let recorded_at = r.string()?;
+        r.expect(",\"seq\":")?;
+        let seq = r.uint()?;
+        r.expect(",\"stream\":")?;
+        let stream = r.string()?;
+        r.expect(",\"type\":")?;
+        let kind = r.string()?;
+        r.expect(",\"version\":")?;
+        let version = r.uint()?;
+        r.expect("}")?;
+        r.at_end().then_some(WireRef {
+            seq,
+            id: Cow::Borrowed(id),
+            kind: Cow::Borrowed(kind),
+            stream: Cow::Borrowed(stream),
+            version,
+            recorded_at: Cow::Borrowed(recorded_at),
+            effective_at: Cow::Borrowed(effective_at),
+            actor: Cow::Borrowed(actor),
+            reason: reason.map(Cow::Borrowed),
+            imported,
+            data: DataRef::Text(data),
+            hash: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The members both readings give, side by side.
+    fn members(w: &WireRef<'_>) -> impl PartialEq + std::fmt::Debug {
+        (
+            (w.seq, w.version, w.imported),
+            (w.id.to_string(), w.kind.to_string(), w.stream.to_string()),
+            (w.recorded_at.to_string(), w.effective_at.to_string()),
+            (w.actor.to_string(), w.reason.as_deref().map(str::to_string)),
+            (w.data.get().to_string(), w.hash.is_some()),
+        )
+    }
+
+    /// Strings, now and then with what the canonical reader must step over or give up on:
+    /// quotes, backslashes, control characters, non-ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        let special = prop::collection::vec(
+            prop_oneof![
+                4 => "[a-z0-9.-]{1,8}",
+                1 => Just("\"".to_string()),
+                1 => Just("\\".to_string()),
+                1 => Just("\n".to_string()),
+                1 => Just("é€𝄞".to_string()),
+                1 => Just("{[}]".to_string()),
+            ],
+            1..6,
+        )
+        .prop_map(|parts| parts.concat());
+        prop_oneof![12 => "[a-z0-9.-]{1,12}", 1 => special]
+    }
+
+    fn data() -> impl Strategy<Value = String> {
+        prop::collection::btree_map("[a-z]{1,6}", (text(), any::<bool>(), 0u32..5), 0..5).prop_map(
+            |members| {
+                let object: serde_json::Map<String, serde_json::Value> = members
+                    .into_iter()
+                    .map(|(k, (s, nested, n))| {
+                        let v = if nested {
+                            serde_json::json!({ "list": [s, n, { "x": null }] })
+                        } else {
+                            serde_json::Value::String(s)
+                        };
+                        (k, v)
+                    })
+                    .collect();
+                crate::jcs::canonical_json(&serde_json::Value::Object(object))
+            },
+        )
+    }
+
+    fn envelope() -> impl Strategy<Value = Envelope> {
+        (
+            (1u64..u64::MAX, 1u64..1_000_000, any::<bool>()),
+            (text(), text(), text(), text()),
+            (prop::option::of(text()), data()),
+            (0i64..4_000_000_000_000_000, 0i64..4_000_000_000_000_000),
+        )
+            .prop_map(
+                |((seq, version, imported), (id, kind, stream, actor), (reason, data), times)| {
+                    Envelope {
+                        seq,
+                        id,
+                        kind,
+                        stream,
+                        version,
+                        recorded_at: times.0,
+                        effective_at: times.1,
+                        actor,
+                        reason,
+                        imported,
+                        data: RawValue::from_string(data).unwrap(),
+                        hash: [0; 32],
+                    }
+                },
+            )
+    }
+
+    fn needs_escape(e: &Envelope) -> bool {
+        let special = |s: &str| s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+        [&e.id, &e.kind, &e.stream, &e.actor]
+            .into_iter()
+            .chain(e.reason.as_ref())
+            .any(|s| special(s))
+    }
+
+    proptest! {
+        /// What the log writes, the canonical reader reads as serde does; it gives up only
+        /// where a member of the envelope itself is escaped.
+        #[test]
+        fn canonical_reader_agrees_with_serde_on_stored_envelopes(e in envelope()) {
+            let bytes = e.canonical_bytes();
+            let text = std::str::from_utf8(&bytes).unwrap();
+            let by_serde: WireRef<'_> = serde_json::from_str(text).unwrap();
+            match WireRef::read_canonical(text) {
+                Some(direct) => prop_assert_eq!(members(&direct), members(&by_serde)),
+                None => prop_assert!(needs_escape(&e), "gave up on {}", text),
+            }
+        }
+
+        /// On bytes the log did not write (one byte changed, inserted or removed), whatever
+        /// the canonical reader accepts, serde reads the same way; the one difference allowed
+        /// is data that is not JSON, which the reader leaves to whoever parses the data.
+        #[test]
+        fn canonical_reader_accepts_nothing_serde_reads_otherwise(
+            e in envelope(),
+            at in any::<prop::sample::Index>(),
+            byte in prop_oneof![Just(b' '), Just(b'"'), Just(b'\\'), Just(b'}'), Just(b','), Just(b'0'), any::<u8>()],
+            how in 0..3u8,
+        ) {
+            let mut bytes = e.canonical_bytes();
+            let i = at.index(bytes.len());
+            match how {
+                0 => bytes[i] = byte,
+                1 => bytes.insert(i, byte),
+                _ => { bytes.remove(i); }
+            }
+            let Ok(text) = std::str::from_utf8(&bytes) else { return Ok(()) };
+            if let Some(direct) = WireRef::read_canonical(text) {
+                match serde_json::from_str::<WireRef<'_>>(text) {
+                    Ok(by_serde) => prop_assert_eq!(members(&direct), members(&by_serde)),
+                    Err(_) => prop_assert!(
+                        serde_json::from_str::<serde_json::Value>(direct.data.get()).is_err(),
+                        "accepted what serde rejects: {}", text
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_reader_takes_the_layout_the_log_writes() {
+        let text = r#"{"actor":"a","data":{"k":"v \"q\" {"},"effective_at":"2024-01-01T00:00:00.000000Z","id":"i","imported":false,"reason":null,"recorded_at":"2024-01-02T00:00:00.000000Z","seq":7,"stream":"s","type":"t","version":1}"#;
+        let w = WireRef::read_canonical(text).expect("canonical layout");
+        assert_eq!(
+            (w.seq, w.version, w.data.get()),
+            (7, 1, r#"{"k":"v \"q\" {"}"#)
+        );
+        // Leading zeros, white space, members out of order or escaped: serde's turn.
+        for other in [
+            text.replace("\"seq\":7", "\"seq\":07"),
+            text.replace(",\"seq\"", ", \"seq\""),
+            text.replace("\"id\":\"i\"", "\"id\":\"\\u0069\""),
+            text.replace("\"imported\":false,", "") + "x",
+            text.replace("\"version\":1}", "\"version\":1.0}"),
+        ] {
+            assert!(WireRef::read_canonical(&other).is_none(), "{other}");
+        }
+    }
 }

@@ -187,30 +187,39 @@ pub(crate) fn write_str_bytes(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Whether any byte is below 0x20, `"` or `\\` (eight bytes per step: a byte of `v` is
-/// zero exactly when the top bit of `(v - 0x01..) & !v & 0x80..` is set, counting from the
-/// lowest byte that is; any such bit means some byte is).
+/// Whether any byte is below 0x20, `"` or `\\`.
 fn needs_escape(bytes: &[u8]) -> bool {
+    first_special(bytes).is_some()
+}
+
+/// Where the first byte below 0x20, `"` or `\\` is, eight bytes per step. A byte of `v`
+/// is zero exactly when the top bit of `(v - 0x01..) & !v & 0x80..` is set, counting from
+/// the lowest byte that is (a borrow only marks bytes above a true one); the same holds for
+/// bytes below 0x20 with `(v - 0x20..) & !v & 0x80..`.
+fn first_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
     for c in &mut chunks {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
         let x = u64::from_le_bytes(w);
-        // Bytes below 0x20: (x - 0x20..) & !x & 0x80.. flags them (and nothing when none is).
         let low = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        if low | zero_byte(x ^ (ONES * u64::from(b'"'))) | zero_byte(x ^ (ONES * u64::from(b'\\')))
-            != 0
-        {
-            return true;
+        let found = low
+            | zero_byte(x ^ (ONES * u64::from(b'"')))
+            | zero_byte(x ^ (ONES * u64::from(b'\\')));
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
         }
+        at += 8;
     }
     chunks
         .remainder()
         .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|i| at + i)
 }
 
 /// Writes `n` in decimal.
@@ -226,6 +235,133 @@ pub(crate) fn write_u64_bytes(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&buf[at..]);
+}
+
+/// A reader of JSON in the canonical form [`canonical_json`] writes, for the hot paths that
+/// read stored envelopes back. The caller says what comes next, member by member; the reader
+/// takes exactly that and gives up (`None`) on anything else, escaped strings included, so
+/// that the caller falls back to a full JSON parser, which accepts or explains. Whatever it
+/// accepts, a full parser reads the same way.
+#[derive(Debug, Clone)]
+pub struct CanonicalReader<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> CanonicalReader<'a> {
+    pub fn new(text: &'a str) -> Self {
+        CanonicalReader { text, at: 0 }
+    }
+
+    /// Whether all of the text was read.
+    pub fn at_end(&self) -> bool {
+        self.at == self.text.len()
+    }
+
+    /// Takes `literal` (punctuation and member names) if it comes next.
+    pub fn accept(&mut self, literal: &str) -> bool {
+        let found = self.text.as_bytes()[self.at..].starts_with(literal.as_bytes());
+        if found {
+            self.at += literal.len();
+        }
+        found
+    }
+
+    /// Takes `literal`, which must come next.
+    pub fn expect(&mut self, literal: &str) -> Option<()> {
+        self.accept(literal).then_some(())
+    }
+
+    /// A string without escapes; its contents.
+    pub fn string(&mut self) -> Option<&'a str> {
+        self.expect("\"")?;
+        let bytes = &self.text.as_bytes()[self.at..];
+        let len = first_special(bytes)?;
+        if bytes[len] != b'"' {
+            return None;
+        }
+        // Both ends sit next to an ASCII quote, so on character boundaries.
+        let s = self.text.get(self.at..self.at + len)?;
+        self.at += len + 1;
+        Some(s)
+    }
+
+    /// `null` or a string without escapes.
+    pub fn nullable_string(&mut self) -> Option<Option<&'a str>> {
+        if self.accept("null") {
+            return Some(None);
+        }
+        self.string().map(Some)
+    }
+
+    /// An unsigned integer (no sign, no leading zero, no fraction or exponent).
+    pub fn uint(&mut self) -> Option<u64> {
+        let bytes = &self.text.as_bytes()[self.at..];
+        let len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+        if len == 0 || (len > 1 && bytes[0] == b'0') {
+            return None;
+        }
+        if matches!(bytes.get(len), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let mut n = 0u64;
+        for b in &bytes[..len] {
+            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        }
+        self.at += len;
+        Some(n)
+    }
+
+    /// `true` or `false`.
+    pub fn boolean(&mut self) -> Option<bool> {
+        if self.accept("true") {
+            Some(true)
+        } else if self.accept("false") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// An object, as its text. Only its nesting and its strings' ends are followed
+    /// (strings in it may hold escapes); whoever reads the object checks the rest.
+    pub fn object(&mut self) -> Option<&'a str> {
+        let bytes = self.text.as_bytes();
+        if bytes.get(self.at) != Some(&b'{') {
+            return None;
+        }
+        let (mut i, mut depth) = (self.at, 0usize);
+        loop {
+            match *bytes.get(i)? {
+                b'"' => {
+                    // To the string's closing quote, stepping over escapes.
+                    i += 1;
+                    loop {
+                        i += first_special(bytes.get(i..)?)?;
+                        match bytes[i] {
+                            b'"' => break,
+                            b'\\' => i += 2,
+                            _ => return None,
+                        }
+                    }
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        if bytes[i] != b'}' {
+                            return None;
+                        }
+                        let s = self.text.get(self.at..=i)?;
+                        self.at = i + 1;
+                        return Some(s);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
 }
 
 #[cfg(test)]

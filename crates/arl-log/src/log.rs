@@ -870,6 +870,12 @@ pub struct RawFrame<'a> {
 }
 
 impl RawBlock {
+    /// The stored bytes of the whole block; every [`RawFrame::canonical`] of
+    /// [`RawBlock::frames`] lies inside them, so a reader may keep a frame as an offset.
+    pub fn bytes(&self) -> &[u8] {
+        (*self.bytes).as_ref()
+    }
+
     /// The seq of the first frame [`RawBlock::frames`] yields.
     pub fn first_seq(&self) -> u64 {
         self.first_seq

@@ -1,24 +1,25 @@
-//! Staging a range of the log into the views as a pipeline of three threads:
+//! Staging a range of the log into the views, on two threads that each keep one core busy:
 //! 1. this thread reads the stored frames a block at a time and checks the hash chain over
-//!    their bytes (blake3, sequential by nature);
-//! 2. a decoder decodes each envelope in place and parses its data into a typed event;
-//! 3. a stager stages the events into the views, in seq order.
+//!    their bytes (blake3, sequential by nature), and stages the decoded events into the
+//!    views, in seq order, whenever the decoder has some ready;
+//! 2. a decoder decodes each envelope in place and parses its data, handing back the blocks
+//!    with what it found in them (strings as places in the blocks, not copies).
 //!
-//! Used by a replay (chain checked from seq 1) and by a writer's catch-up. When a stage
-//! fails the ones before it stop at their next hand-over; the error reported is the one of
-//! the latest stage, which is also the one at the lowest seq (a later stage only ever sees
-//! seqs an earlier stage passed).
+//! Used by a replay (chain checked from seq 1) and by a writer's catch-up. When a step fails
+//! the others stop at their next hand-over; the error reported is the staging's, then the
+//! decoding's, then the reading's: the one at the lowest seq (a later step only ever sees
+//! seqs an earlier step passed).
 
 use crate::writer::Place;
 use crate::{ViewError, ViewWriter};
 use arl_domain::money::Currency;
-use arl_domain::{Event, Recorded, Timestamp, TxnKind, TxnRecordedRef};
-use arl_log::{chain_hash, EnvelopeRef, Log, LogError, RawBlock, RawFrame};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use arl_domain::{Event, Recorded, Timestamp, TxnFields, TxnKind, TxnRecordedRef};
+use arl_log::{chain_hash, CanonicalReader, EnvelopeRef, Log, LogError, RawBlock, RawFrame};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 
 /// Blocks (of up to 256 envelopes) handed from the reader to the decoder at a time.
 const BLOCKS_PER_BATCH: usize = 2;
-/// Batches in flight between two stages at most (bounds the memory of the pipeline).
+/// Batches in flight each way at most (bounds the memory of the pipeline).
 const BATCHES_IN_FLIGHT: usize = 8;
 
 /// Where the hash chain of a staged range starts: checked from the hash before `from`, or
@@ -29,48 +30,63 @@ pub(crate) enum Chain {
     Unchecked,
 }
 
-/// An event decoded for the stager, with its data as the log stores it (canonical JSON, the
+/// Blocks read from the log with the events decoded from them.
+struct Batch {
+    blocks: Vec<RawBlock>,
+    events: Vec<Decoded>,
+}
+
+/// An event decoded for staging, with its data as the log stores it (canonical JSON, the
 /// bytes `Event::data_json` gives: the views copy them instead of serializing again).
 enum Decoded {
     /// A `transaction.recorded` (most of a ledger), its facts read in place.
-    Txn(Box<TxnItem>),
+    Txn(TxnItem),
     /// Any other event, typed.
-    Event(Recorded, String),
+    Event(Recorded, Span),
 }
 
-/// The facts of a `transaction.recorded`, with its ids copied inline (no allocation).
+/// The facts of a `transaction.recorded`; its strings stay in the blocks.
 struct TxnItem {
     place: Place,
-    account: InlineId,
-    txn: InlineId,
+    account: Span,
+    txn: Span,
     kind: TxnKind,
     currency: Currency,
     amount_minor: i64,
-    data: String,
+    data: Span,
 }
 
-/// The longest id the domain allows, in bytes (ASCII).
-const INLINE_ID_BYTES: usize = 64;
-
-/// An id of at most [`INLINE_ID_BYTES`] bytes (every valid id), held by value.
-struct InlineId {
-    len: u8,
-    bytes: [u8; INLINE_ID_BYTES],
+/// Where a string of a batch lies: its block (index in the batch) and byte range.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    block: u32,
+    start: u32,
+    len: u32,
 }
 
-impl InlineId {
-    fn new(id: &str) -> Option<InlineId> {
-        let mut bytes = [0u8; INLINE_ID_BYTES];
-        bytes.get_mut(..id.len())?.copy_from_slice(id.as_bytes());
-        Some(InlineId {
-            len: id.len() as u8,
-            bytes,
+impl Span {
+    /// The place of `text`, which must lie inside `bytes`, the block numbered `block`.
+    fn of(block: usize, bytes: &[u8], text: &str) -> Option<Span> {
+        let start = (text.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
+        let end = start.checked_add(text.len())?;
+        (end <= bytes.len()).then_some(Span {
+            block: u32::try_from(block).ok()?,
+            start: u32::try_from(start).ok()?,
+            len: u32::try_from(text.len()).ok()?,
         })
     }
 
-    fn as_str(&self) -> &str {
-        // Copied whole from a `&str`, so always UTF-8.
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    fn bytes<'b>(&self, blocks: &'b [RawBlock]) -> Result<&'b [u8], ViewError> {
+        let start = self.start as usize;
+        blocks
+            .get(self.block as usize)
+            .and_then(|b| b.bytes().get(start..start + self.len as usize))
+            .ok_or_else(|| corrupt("a decoded event lost its place in its block".into()))
+    }
+
+    fn get<'b>(&self, blocks: &'b [RawBlock]) -> Result<&'b str, ViewError> {
+        std::str::from_utf8(self.bytes(blocks)?)
+            .map_err(|_| corrupt("a decoded event lost its place in its block".into()))
     }
 }
 
@@ -91,26 +107,107 @@ pub(crate) fn stage_range(
     }
     writer.expect_events(range.1 + 1 - range.0);
     std::thread::scope(|scope| {
-        let (to_decoder, blocks) = sync_channel::<Vec<RawBlock>>(BATCHES_IN_FLIGHT);
-        let (to_stager, events) = sync_channel::<Vec<Decoded>>(BATCHES_IN_FLIGHT);
-        let decoder = scope.spawn(move || decode_batches(blocks, to_stager));
-        let stager = scope.spawn(move || stage_batches(events, writer));
-        let read = read_range(log, range, chain, &to_decoder, progress, progress_every);
+        let (to_decoder, blocks) = sync_channel::<Vec<ReadBlock>>(BATCHES_IN_FLIGHT);
+        let (to_stager, decoded) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+        let decoder = std::thread::Builder::new()
+            .name("arl-decode".into())
+            .spawn_scoped(scope, move || decode_batches(blocks, to_stager))
+            .map_err(|e| corrupt(format!("cannot start the decoding thread: {e}")))?;
+        let mut stager = Stager {
+            writer,
+            decoded,
+            failed: None,
+        };
+        let read = read_range(
+            log,
+            range,
+            chain,
+            &to_decoder,
+            &mut stager,
+            progress,
+            progress_every,
+        );
         drop(to_decoder);
+        while stager.stage_next() {}
         let decoded = decoder.join().unwrap_or(Err(ViewError::Poisoned));
-        let staged = stager.join().unwrap_or(Err(ViewError::Poisoned));
-        staged?;
+        if let Some(e) = stager.failed {
+            return Err(e);
+        }
         decoded?;
         read
     })
 }
 
-/// Reads the range block by block and checks the chain, handing the blocks on.
+/// The staging end of the pipeline, run by the reading thread between reads.
+struct Stager<'w> {
+    writer: &'w mut ViewWriter,
+    decoded: Receiver<Batch>,
+    failed: Option<ViewError>,
+}
+
+impl Stager<'_> {
+    /// Waits for the next decoded batch and stages it; `false` when there is none to come or
+    /// staging failed.
+    fn stage_next(&mut self) -> bool {
+        match self.decoded.recv() {
+            Ok(batch) => self.stage(&batch),
+            Err(_) => false,
+        }
+    }
+
+    /// Stages the next decoded batch if one is ready; `false` only when staging failed.
+    fn stage_ready(&mut self) -> bool {
+        match self.decoded.try_recv() {
+            Ok(batch) => self.stage(&batch),
+            Err(_) => self.failed.is_none(),
+        }
+    }
+
+    fn stage(&mut self, batch: &Batch) -> bool {
+        if self.failed.is_none() {
+            if let Err(e) = stage_batch(self.writer, batch) {
+                self.failed = Some(e);
+            }
+        }
+        self.failed.is_none()
+    }
+
+    /// Hands `blocks` to the decoder, staging decoded batches while its queue is full;
+    /// `false` when the pipeline stopped (a step failed; it reports why).
+    fn hand_over(&mut self, sender: &SyncSender<Vec<ReadBlock>>, blocks: Vec<ReadBlock>) -> bool {
+        let mut blocks = blocks;
+        loop {
+            match sender.try_send(blocks) {
+                Ok(()) => return self.stage_ready(),
+                Err(TrySendError::Full(back)) => {
+                    blocks = back;
+                    if !self.stage_next() {
+                        return false;
+                    }
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+    }
+}
+
+/// A block as the reader hands it to the decoder: with the hash its chain starts from when
+/// the decoder is to check it.
+struct ReadBlock {
+    block: RawBlock,
+    check_from: Option<[u8; 32]>,
+}
+
+/// Reads the range block by block, handing the blocks on (and staging what comes back
+/// decoded in between). The hash chain is checked link by link, each link against the hash
+/// stored before it, so the work can be split: this thread checks every other block and the
+/// decoder the rest. Returns the hash stored with the last envelope read.
 fn read_range(
     log: &Log,
     (from, to): (u64, u64),
     chain: Chain,
-    sender: &SyncSender<Vec<RawBlock>>,
+    sender: &SyncSender<Vec<ReadBlock>>,
+    stager: &mut Stager<'_>,
     progress: &mut dyn FnMut(u64),
     progress_every: u64,
 ) -> Result<Option<[u8; 32]>, ViewError> {
@@ -120,19 +217,18 @@ fn read_range(
     };
     let (mut expected, mut last) = (from, None);
     let mut batch = Vec::with_capacity(BLOCKS_PER_BATCH);
-    for block in log.blocks(from, to) {
+    for (index, block) in log.blocks(from, to).enumerate() {
         let block = block?;
+        let check_here = index % 2 == 0;
+        let check_from = prev;
         for frame in block.frames() {
             let frame = frame?;
             if frame.seq != expected {
                 return Err(integrity(expected, "the log skips a seq"));
             }
             if let Some(prev) = &mut prev {
-                if chain_hash(prev, frame.canonical) != frame.hash {
-                    return Err(integrity(
-                        frame.seq,
-                        "the hash does not chain from the previous envelope",
-                    ));
+                if check_here && chain_hash(prev, frame.canonical) != frame.hash {
+                    return Err(integrity(frame.seq, CHAIN_BROKEN));
                 }
                 *prev = frame.hash;
             }
@@ -142,11 +238,14 @@ fn read_range(
             }
             expected += 1;
         }
-        batch.push(block);
+        batch.push(ReadBlock {
+            block,
+            check_from: check_from.filter(|_| !check_here),
+        });
         if batch.len() == BLOCKS_PER_BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BLOCKS_PER_BATCH));
-            if sender.send(full).is_err() {
-                // A later stage stopped on an error; it reports it.
+            if !stager.hand_over(sender, full) {
+                // A step stopped on an error; it reports it.
                 return Ok(last);
             }
         }
@@ -155,54 +254,67 @@ fn read_range(
         return Err(integrity(expected, "the log ends before its head"));
     }
     if !batch.is_empty() {
-        let _ = sender.send(batch);
+        stager.hand_over(sender, batch);
     }
     Ok(last)
 }
 
-/// Decodes each batch of blocks into typed events, handing them on.
+const CHAIN_BROKEN: &str = "the hash does not chain from the previous envelope";
+
+/// Checks the links of the chain it is given and decodes the events of each batch of
+/// blocks, handing the blocks back with them.
 fn decode_batches(
-    blocks: Receiver<Vec<RawBlock>>,
-    sender: SyncSender<Vec<Decoded>>,
+    batches: Receiver<Vec<ReadBlock>>,
+    sender: SyncSender<Batch>,
 ) -> Result<(), ViewError> {
-    for batch in blocks {
+    for batch in batches {
         let mut events = Vec::with_capacity(batch.len() * 256);
-        for block in &batch {
+        let mut blocks = Vec::with_capacity(batch.len());
+        for (i, ReadBlock { block, check_from }) in batch.into_iter().enumerate() {
+            let mut prev = check_from;
             for frame in block.frames() {
-                events.push(decode_frame(&frame?)?);
+                let frame = frame?;
+                if let Some(prev) = &mut prev {
+                    if chain_hash(prev, frame.canonical) != frame.hash {
+                        return Err(integrity(frame.seq, CHAIN_BROKEN));
+                    }
+                    *prev = frame.hash;
+                }
+                events.push(decode_frame(i, block.bytes(), &frame)?);
             }
+            blocks.push(block);
         }
-        if sender.send(events).is_err() {
+        if sender.send(Batch { blocks, events }).is_err() {
             return Ok(());
         }
     }
     Ok(())
 }
 
-/// Stages every event received, in order.
-fn stage_batches(events: Receiver<Vec<Decoded>>, writer: &mut ViewWriter) -> Result<(), ViewError> {
-    for batch in events {
-        for decoded in &batch {
-            match decoded {
-                Decoded::Txn(item) => {
-                    let txn = TxnRecordedRef {
-                        account: item.account.as_str(),
-                        txn: item.txn.as_str(),
-                        kind: item.kind,
-                        currency: item.currency,
-                        amount_minor: item.amount_minor,
-                    };
-                    writer.stage_recorded_txn(item.place, &txn, &item.data)?;
-                }
-                Decoded::Event(recorded, data) => writer.stage_data(recorded, data)?,
+/// Stages every event of a decoded batch, in order.
+fn stage_batch(writer: &mut ViewWriter, batch: &Batch) -> Result<(), ViewError> {
+    let blocks = batch.blocks.as_slice();
+    for decoded in &batch.events {
+        match decoded {
+            Decoded::Txn(item) => {
+                let txn = TxnRecordedRef {
+                    account: item.account.get(blocks)?,
+                    txn: item.txn.get(blocks)?,
+                    kind: item.kind,
+                    currency: item.currency,
+                    amount_minor: item.amount_minor,
+                };
+                writer.stage_recorded_txn(item.place, &txn, item.data.bytes(blocks)?)?;
             }
+            Decoded::Event(recorded, data) => writer.stage_data(recorded, data.get(blocks)?)?,
         }
     }
     Ok(())
 }
 
-/// One stored frame as a typed event with its times and data.
-fn decode_frame(frame: &RawFrame<'_>) -> Result<Decoded, ViewError> {
+/// One stored frame of the block numbered `block` (whose bytes are `bytes`) as a typed
+/// event with its times and the place of its data.
+fn decode_frame(block: usize, bytes: &[u8], frame: &RawFrame<'_>) -> Result<Decoded, ViewError> {
     let envelope = EnvelopeRef::decode(frame.canonical)
         .map_err(|e| corrupt(format!("seq {}: {e}", frame.seq)))?;
     if envelope.seq != frame.seq {
@@ -211,11 +323,34 @@ fn decode_frame(frame: &RawFrame<'_>) -> Result<Decoded, ViewError> {
             frame.seq, envelope.seq
         )));
     }
-    let data = envelope.data.get();
+    let data = envelope.data;
+    let place = |text: &str| {
+        Span::of(block, bytes, text).ok_or_else(|| {
+            corrupt(format!(
+                "seq {}: the envelope's data lies outside its block",
+                frame.seq
+            ))
+        })
+    };
+    let data_span = place(data)?;
     if envelope.kind == "transaction.recorded" {
-        if let Some(item) = txn_item(&envelope, data) {
-            return Ok(Decoded::Txn(Box::new(item)));
+        if let Some(txn) = canonical_txn(data).or_else(|| TxnRecordedRef::parse(data)) {
+            return Ok(Decoded::Txn(TxnItem {
+                place: Place {
+                    seq: envelope.seq,
+                    effective_at: envelope.effective_at,
+                    recorded_at: envelope.recorded_at,
+                },
+                account: place(txn.account)?,
+                txn: place(txn.txn)?,
+                kind: txn.kind,
+                currency: txn.currency,
+                amount_minor: txn.amount_minor,
+                data: data_span,
+            }));
         }
+        // Anything the in-place reading does not accept takes the typed way, which also
+        // explains bad data.
     }
     let event = Event::parse(&envelope.kind, data).map_err(|e| ViewError::BadEvent {
         seq: frame.seq,
@@ -227,25 +362,43 @@ fn decode_frame(frame: &RawFrame<'_>) -> Result<Decoded, ViewError> {
         recorded_at: Timestamp(envelope.recorded_at),
         event,
     };
-    Ok(Decoded::Event(recorded, data.to_owned()))
+    Ok(Decoded::Event(recorded, data_span))
 }
 
-/// A `transaction.recorded` read in place, or `None` to take the typed way (which also
-/// explains bad data).
-fn txn_item(envelope: &EnvelopeRef<'_>, data: &str) -> Option<TxnItem> {
-    let txn = TxnRecordedRef::parse(data)?;
-    Some(TxnItem {
-        place: Place {
-            seq: envelope.seq,
-            effective_at: envelope.effective_at,
-            recorded_at: envelope.recorded_at,
-        },
-        account: InlineId::new(txn.account)?,
-        txn: InlineId::new(txn.txn)?,
-        kind: txn.kind,
-        currency: txn.currency,
-        amount_minor: txn.amount_minor,
-        data: data.to_owned(),
+/// `transaction.recorded` data in the canonical layout (members in order, no escaped
+/// strings), read directly; `None` for anything else.
+fn canonical_txn(data: &str) -> Option<TxnRecordedRef<'_>> {
+    let mut r = CanonicalReader::new(data);
+    r.expect("{\"account\":")?;
+    let account = r.string()?;
+    r.expect(",\"amount\":")?;
+    let amount = r.string()?;
+    r.expect(",\"currency\":")?;
+    let currency = r.string()?;
+    let description = match r.accept(",\"description\":") {
+        true => Some(r.string()?),
+        false => None,
+    };
+    r.expect(",\"kind\":")?;
+    let kind = r.string()?;
+    let reference = match r.accept(",\"reference\":") {
+        true => Some(r.string()?),
+        false => None,
+    };
+    r.expect(",\"txn\":")?;
+    let txn = r.string()?;
+    r.expect("}")?;
+    if !r.at_end() {
+        return None;
+    }
+    TxnRecordedRef::from_fields(TxnFields {
+        account,
+        amount,
+        currency,
+        description,
+        kind,
+        reference,
+        txn,
     })
 }
 
@@ -258,4 +411,49 @@ fn integrity(seq: u64, reason: &str) -> ViewError {
 
 fn corrupt(what: String) -> ViewError {
     ViewError::Log(LogError::Corrupt { what })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arl_domain::InputEvent;
+
+    /// The direct reading of `transaction.recorded` data gives what the serde reading
+    /// gives, or leaves the data to it; on data as the log stores it, it always reads.
+    #[test]
+    fn canonical_txn_agrees_with_the_serde_reading() {
+        let stored: Vec<String> = arl_gen::Generator::new(arl_gen::Config::new(3_000, 11))
+            .map(|line| InputEvent::parse_line(&line, true).unwrap())
+            .filter(|e| e.event.is_transaction())
+            .map(|e| e.event.data_json())
+            .collect();
+        assert!(stored.len() > 1_000);
+        for data in &stored {
+            assert_eq!(canonical_txn(data), TxnRecordedRef::parse(data), "{data}");
+        }
+        let read = stored.iter().filter(|d| canonical_txn(d).is_some()).count();
+        assert!(read > 1_000, "{read} of {} read directly", stored.len());
+        let cases = [
+            r#"{"account":"acme","amount":"3","currency":"JPY","description":"d","kind":"purchase","reference":"r","txn":"t.2"}"#,
+            r#"{"account":"acme","amount":"1.005","currency":"KWD","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1.5","currency":"JPY","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":"t","extra":1}"#,
+            r#"{"account":"acme","amount":"1","currency":"eur","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"gift","txn":"t"}"#,
+            r#"{"account":"ac me","amount":"1","currency":"EUR","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":""}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","description":"","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","description":"a\"b","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"x","currency":"EUR","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","currency":"EUR","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":"t"} "#,
+            r#"{"amount":"1","account":"acme","currency":"EUR","kind":"sale","txn":"t"}"#,
+        ];
+        for data in cases {
+            if let Some(direct) = canonical_txn(data) {
+                assert_eq!(Some(direct), TxnRecordedRef::parse(data), "{data}");
+            }
+        }
+        assert!(canonical_txn(cases[0]).is_some() && canonical_txn(cases[1]).is_some());
+    }
 }

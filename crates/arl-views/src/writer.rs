@@ -214,7 +214,7 @@ impl ViewWriter {
     /// rebuild from the log writes the same bytes as the appends did.
     pub fn stage_data(&mut self, recorded: &Recorded, data: &str) -> Result<(), ViewError> {
         let place = Place::of(recorded);
-        self.stage_with(place, data, |writer| {
+        self.stage_with(place, data.as_bytes(), |writer| {
             match recorded.event.is_transaction() {
                 true => writer.stage_txn(recorded, data),
                 false => writer.stage_event(recorded, data),
@@ -228,7 +228,7 @@ impl ViewWriter {
         &mut self,
         place: Place,
         txn: &TxnRecordedRef<'_>,
-        data: &str,
+        data: &[u8],
     ) -> Result<(), ViewError> {
         self.stage_with(place, data, |writer| {
             let account = writer.account_number(txn.account)?;
@@ -244,7 +244,7 @@ impl ViewWriter {
     fn stage_with(
         &mut self,
         place: Place,
-        data: &str,
+        data: &[u8],
         body: impl FnOnce(&mut Self) -> Result<(), ViewError>,
     ) -> Result<(), ViewError> {
         if self.poisoned {
@@ -379,7 +379,7 @@ impl ViewWriter {
             }
             _ => return Err(bad("not a transaction")),
         };
-        self.push_txn(Place::of(recorded), account, facts, flags, data);
+        self.push_txn(Place::of(recorded), account, facts, flags, data.as_bytes());
         Ok(())
     }
 
@@ -390,7 +390,7 @@ impl ViewWriter {
     }
 
     /// Appends one transaction record and its data, on the account's chain.
-    fn push_txn(&mut self, place: Place, account: u32, facts: TxnFacts, flags: u8, data: &str) {
+    fn push_txn(&mut self, place: Place, account: u32, facts: TxnFacts, flags: u8, data: &[u8]) {
         let index = self.heads.txns_len / TXN_RECORD_BYTES;
         let record = TxnRecord {
             seq: place.seq,
@@ -406,7 +406,7 @@ impl ViewWriter {
             currency: facts.currency,
         };
         record.encode(&mut self.buffers[TX]);
-        self.push(TD, data.as_bytes());
+        self.push(TD, data);
         self.heads.txns_len += TXN_RECORD_BYTES;
         self.heads.txndata_len += data.len() as u64;
     }

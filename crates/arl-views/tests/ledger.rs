@@ -371,3 +371,56 @@ fn event_data_is_serialized_in_canonical_form() {
         "the generator covers most kinds: {kinds:?}"
     );
 }
+
+/// The byte offsets of each stored frame's canonical bytes in the envelope file.
+fn frame_bodies(envelopes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut bodies = Vec::new();
+    let mut at = 0;
+    while at < envelopes.len() {
+        let len = u32::from_le_bytes(envelopes[at..at + 4].try_into().unwrap()) as usize;
+        bodies.push(at + 4..at + 4 + len);
+        at += 4 + len + 32;
+    }
+    bodies
+}
+
+/// A replay checks every link of the hash chain, whichever thread checks which block: one
+/// letter changed in any stored event stops it, naming that event, and the views stay
+/// as they were.
+#[test]
+fn replay_names_the_event_whose_link_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    append_in_batches(dir.path(), generated(3_000, 5), 1_000);
+    let views = dir_bytes(&dir.path().join(VIEWS_DIR));
+    let file = dir.path().join(LOG_DIR).join("envelopes");
+    let pristine = std::fs::read(&file).unwrap();
+    let bodies = frame_bodies(&pristine);
+    assert_eq!(bodies.len(), 3_000);
+    // Seqs in blocks of 256: the first block, the second, the last link of a block, the
+    // first of one, and blocks further on.
+    for seq in [1u64, 5, 256, 257, 300, 700, 1_100, 1_300, 2_049] {
+        let mut bytes = pristine.clone();
+        let body = bodies[seq as usize - 1].clone();
+        let actor = body.start
+            + bytes[body.clone()]
+                .windows(9)
+                .position(|w| w == b"\"actor\":\"")
+                .unwrap()
+            + 9;
+        bytes[actor] = if bytes[actor] == b'x' { b'y' } else { b'x' };
+        std::fs::write(&file, &bytes).unwrap();
+        let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
+        match ledger.replay(&mut |_| {}) {
+            Err(arl_views::ViewError::Log(arl_log::LogError::Integrity { seq: named, .. })) => {
+                assert_eq!(named, seq, "the broken link")
+            }
+            other => panic!("seq {seq}: replay gave {other:?}"),
+        }
+        drop(ledger);
+        assert_eq!(dir_bytes(&dir.path().join(VIEWS_DIR)), views, "seq {seq}");
+        std::fs::write(&file, &pristine).unwrap();
+    }
+    // Untouched, the same ledger replays.
+    let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
+    assert_eq!(ledger.replay(&mut |_| {}).unwrap().seq, 3_000);
+}
