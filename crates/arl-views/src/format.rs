@@ -133,18 +133,20 @@ pub const TXN_FLAG_REVERSAL: u8 = 1;
 
 impl TxnRecord {
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.effective_at.to_le_bytes());
-        out.extend_from_slice(&self.recorded_at.to_le_bytes());
-        out.extend_from_slice(&self.amount_minor.to_le_bytes());
-        out.extend_from_slice(&self.prev.to_le_bytes());
-        out.extend_from_slice(&self.data_offset.to_le_bytes());
-        out.extend_from_slice(&self.data_len.to_le_bytes());
-        out.extend_from_slice(&self.account.to_le_bytes());
-        out.push(self.kind);
-        out.push(self.flags);
-        out.extend_from_slice(&self.currency);
-        out.extend_from_slice(&[0u8; 3]);
+        // Assembled in place, then appended at once.
+        let mut b = [0u8; TXN_RECORD_BYTES as usize];
+        b[0..8].copy_from_slice(&self.seq.to_le_bytes());
+        b[8..16].copy_from_slice(&self.effective_at.to_le_bytes());
+        b[16..24].copy_from_slice(&self.recorded_at.to_le_bytes());
+        b[24..32].copy_from_slice(&self.amount_minor.to_le_bytes());
+        b[32..40].copy_from_slice(&self.prev.to_le_bytes());
+        b[40..48].copy_from_slice(&self.data_offset.to_le_bytes());
+        b[48..52].copy_from_slice(&self.data_len.to_le_bytes());
+        b[52..56].copy_from_slice(&self.account.to_le_bytes());
+        b[56] = self.kind;
+        b[57] = self.flags;
+        b[58..61].copy_from_slice(&self.currency);
+        out.extend_from_slice(&b);
     }
 
     pub fn decode(bytes: &[u8; TXN_RECORD_BYTES as usize]) -> TxnRecord {

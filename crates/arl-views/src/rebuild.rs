@@ -10,10 +10,9 @@
 //! decoding's, then the reading's: the one at the lowest seq (a later step only ever sees
 //! seqs an earlier step passed).
 
-use crate::writer::Place;
+use crate::writer::{txn_key, Place, TxnFacts};
 use crate::{ViewError, ViewWriter};
-use arl_domain::money::Currency;
-use arl_domain::{Event, Recorded, Timestamp, TxnFields, TxnKind, TxnRecordedRef};
+use arl_domain::{Event, Recorded, Timestamp, TxnFields, TxnRecordedRef};
 use arl_log::{chain_hash, CanonicalReader, EnvelopeRef, Log, LogError, RawBlock, RawFrame};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 
@@ -45,14 +44,13 @@ enum Decoded {
     Event(Recorded, Span),
 }
 
-/// The facts of a `transaction.recorded`; its strings stay in the blocks.
+/// The facts of a `transaction.recorded`; its account and data stay in the blocks.
 struct TxnItem {
     place: Place,
     account: Span,
-    txn: Span,
-    kind: TxnKind,
-    currency: Currency,
-    amount_minor: i64,
+    /// The writer's key of the txn id.
+    txn_key: u64,
+    facts: TxnFacts,
     data: Span,
 }
 
@@ -296,16 +294,13 @@ fn stage_batch(writer: &mut ViewWriter, batch: &Batch) -> Result<(), ViewError> 
     let blocks = batch.blocks.as_slice();
     for decoded in &batch.events {
         match decoded {
-            Decoded::Txn(item) => {
-                let txn = TxnRecordedRef {
-                    account: item.account.get(blocks)?,
-                    txn: item.txn.get(blocks)?,
-                    kind: item.kind,
-                    currency: item.currency,
-                    amount_minor: item.amount_minor,
-                };
-                writer.stage_recorded_txn(item.place, &txn, item.data.bytes(blocks)?)?;
-            }
+            Decoded::Txn(item) => writer.stage_recorded_txn(
+                item.place,
+                item.account.get(blocks)?,
+                item.txn_key,
+                item.facts,
+                item.data.bytes(blocks)?,
+            )?,
             Decoded::Event(recorded, data) => writer.stage_data(recorded, data.get(blocks)?)?,
         }
     }
@@ -342,10 +337,8 @@ fn decode_frame(block: usize, bytes: &[u8], frame: &RawFrame<'_>) -> Result<Deco
                     recorded_at: envelope.recorded_at,
                 },
                 account: place(txn.account)?,
-                txn: place(txn.txn)?,
-                kind: txn.kind,
-                currency: txn.currency,
-                amount_minor: txn.amount_minor,
+                txn_key: txn_key(txn.txn),
+                facts: TxnFacts::new(txn.kind, txn.currency, txn.amount_minor),
                 data: data_span,
             }));
         }

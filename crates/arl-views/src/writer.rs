@@ -15,7 +15,7 @@ use crate::format::{
 };
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
-use arl_domain::{Event, Recorded, TxnKind, TxnRecordedRef};
+use arl_domain::{Event, Recorded, TxnKind};
 use rustc_hash::FxHashMap as HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileExt};
@@ -34,14 +34,14 @@ const FILES: [&str; 4] = [EVENTS_FILE, TXNS_FILE, TXNDATA_FILE, TIMES_FILE];
 
 /// What a reversal copies from the transaction it reverses.
 #[derive(Debug, Clone, Copy)]
-struct TxnFacts {
+pub(crate) struct TxnFacts {
     kind: u8,
     currency: [u8; 3],
     amount_minor: i64,
 }
 
 impl TxnFacts {
-    fn new(kind: TxnKind, currency: Currency, amount_minor: i64) -> TxnFacts {
+    pub(crate) fn new(kind: TxnKind, currency: Currency, amount_minor: i64) -> TxnFacts {
         TxnFacts {
             kind: u8::from(kind == TxnKind::Purchase),
             currency: currency.code_bytes(),
@@ -223,17 +223,19 @@ impl ViewWriter {
     }
 
     /// Stages a `transaction.recorded` from its facts read in place (a rebuild's fast path):
-    /// the same bytes as [`ViewWriter::stage_data`] with the typed event.
+    /// the same bytes as [`ViewWriter::stage_data`] with the typed event. `txn_key` is
+    /// [`txn_key`] of the txn id.
     pub(crate) fn stage_recorded_txn(
         &mut self,
         place: Place,
-        txn: &TxnRecordedRef<'_>,
+        account: &str,
+        txn_key: u64,
+        facts: TxnFacts,
         data: &[u8],
     ) -> Result<(), ViewError> {
         self.stage_with(place, data, |writer| {
-            let account = writer.account_number(txn.account)?;
-            let facts = TxnFacts::new(txn.kind, txn.currency, txn.amount_minor);
-            writer.remember_txn(txn.txn);
+            let account = writer.account_number(account)?;
+            writer.remember_txn(txn_key);
             writer.push_txn(place, account, facts, 0, data);
             Ok(())
         })
@@ -332,11 +334,9 @@ impl ViewWriter {
             prev2,
             prev3,
         };
-        let mut bytes = Vec::with_capacity(EVENT_HEADER_BYTES as usize + data.len());
-        header.encode(&mut bytes);
-        bytes.extend_from_slice(data.as_bytes());
-        self.push(EV, &bytes);
-        self.heads.events_len += bytes.len() as u64;
+        header.encode(&mut self.buffers[EV]);
+        self.push(EV, data.as_bytes());
+        self.heads.events_len += EVENT_HEADER_BYTES + data.len() as u64;
         Ok(())
     }
 
@@ -361,7 +361,7 @@ impl ViewWriter {
             Event::TxnRecorded(d) => {
                 let currency = d.currency().ok_or_else(|| bad("unknown currency"))?;
                 let amount_minor = d.amount_minor().ok_or_else(|| bad("bad amount"))?;
-                self.remember_txn(&d.txn);
+                self.remember_txn(txn_key(&d.txn));
                 (TxnFacts::new(d.kind, currency, amount_minor), 0)
             }
             Event::TxnReversed(d) => {
@@ -383,10 +383,11 @@ impl ViewWriter {
         Ok(())
     }
 
-    /// Notes that the next transaction record is the `transaction.recorded` of `txn`.
-    fn remember_txn(&mut self, txn: &str) {
+    /// Notes that the next transaction record is the `transaction.recorded` of the txn
+    /// whose [`txn_key`] is `key`.
+    fn remember_txn(&mut self, key: u64) {
         let pointer = self.heads.txns_len / TXN_RECORD_BYTES + 1;
-        self.txns_seen.insert(txn_key(txn), pointer);
+        self.txns_seen.insert(key, pointer);
     }
 
     /// Appends one transaction record and its data, on the account's chain.
@@ -642,7 +643,7 @@ fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<(), ViewErr
 }
 
 /// The key of a txn id in a writer's map of the transactions it staged.
-fn txn_key(txn: &str) -> u64 {
+pub(crate) fn txn_key(txn: &str) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault};
     BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(txn)
 }
