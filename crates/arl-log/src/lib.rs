@@ -51,7 +51,7 @@ pub use envelope::{MAX_KIND_BYTES, MAX_REASON_BYTES, MAX_STREAM_BYTES};
 pub use error::{AppendError, LogError};
 pub use jcs::{canonical_json, is_canonical_object, CanonicalReader};
 pub use lock::LedgerLock;
-pub use log::{Head, Log, Outcome, Prepared, RawBlock, RawFrame, MAX_BATCH_EVENTS};
+pub use log::{Head, Log, Outcome, PlannedBatch, Prepared, RawBlock, RawFrame, MAX_BATCH_EVENTS};
 pub use time::{format_time, parse_time, TIME_MAX_MICROS, TIME_MIN_MICROS};
 
 /// A blake3 digest.

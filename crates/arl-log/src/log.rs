@@ -94,6 +94,92 @@ struct Planned {
     effective_at: i64,
 }
 
+/// A batch planned by [`Log::plan`], to be built ([`PlannedBatch::build`]) and then
+/// committed ([`Log::commit`]).
+pub struct PlannedBatch {
+    batch: Vec<NewEvent>,
+    plan: Plan,
+    base: Head,
+}
+
+impl PlannedBatch {
+    /// What becomes of each input event, in input order.
+    pub fn outcomes(&self) -> &[Outcome] {
+        &self.plan.outcomes
+    }
+
+    /// The record and valid time (`(recorded_at, effective_at)`, microseconds) of each event
+    /// to append, in seq order.
+    pub fn times(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.plan
+            .planned
+            .iter()
+            .map(|p| (p.recorded_at, p.effective_at))
+    }
+
+    /// The second half of [`Log::prepare`], consuming the batch: envelopes, their frames
+    /// and the hash chain. Needs nothing of the log (any thread may run it).
+    pub fn build(self) -> Result<Prepared, AppendError> {
+        let PlannedBatch { batch, plan, base } = self;
+        let Plan {
+            planned,
+            outcomes,
+            id_hashes,
+            stream_hashes,
+            mut versions,
+        } = plan;
+        let mut envelopes = Vec::with_capacity(planned.len());
+        let mut keys = Vec::with_capacity(planned.len());
+        let mut next = planned.iter().peekable();
+        for (index, ev) in batch.into_iter().enumerate() {
+            let Some(p) = next.next_if(|p| p.index == index) else {
+                continue;
+            };
+            let imported = ev.recorded_at.is_some();
+            let (id, id_hash) = match ev.id {
+                Some(id) => (id, id_hashes[index]),
+                None => {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    let h = key_hash(&id);
+                    (id, h)
+                }
+            };
+            envelopes.push(Envelope {
+                seq: base.seq + 1 + envelopes.len() as u64,
+                id,
+                kind: ev.kind,
+                stream: ev.stream,
+                version: p.version,
+                recorded_at: p.recorded_at,
+                effective_at: p.effective_at,
+                actor: ev.actor,
+                reason: ev.reason,
+                imported,
+                data: ev.data,
+                hash: [0; 32],
+            });
+            keys.push((id_hash, stream_hashes[index]));
+        }
+        let (frames, hashes) =
+            chain_frames(&envelopes, base.hash).map_err(|(i, len)| AppendError::InvalidEvent {
+                index: planned[i].index,
+                reason: format!("the envelope would be {len} bytes, over {MAX_ENVELOPE_BYTES}"),
+            })?;
+        for (env, hash) in envelopes.iter_mut().zip(hashes) {
+            env.hash = hash;
+        }
+        versions.sort_by_key(|v| crate::store::bucket_of_hash(v.1));
+        Ok(Prepared {
+            envelopes,
+            outcomes,
+            base,
+            frames,
+            keys,
+            versions,
+        })
+    }
+}
+
 /// Batches at least this large use a second thread in `commit`.
 const PARALLEL_MIN_EVENTS: usize = 4096;
 
@@ -123,6 +209,13 @@ impl Log {
     /// Writes nothing. `now_micros` is the record time of non-imported events (never below
     /// the last one stored).
     pub fn prepare(&self, batch: Vec<NewEvent>, now_micros: i64) -> Result<Prepared, AppendError> {
+        self.plan(batch, now_micros)?.build()
+    }
+
+    /// The first half of [`Log::prepare`]: seqs, versions, record times and duplicates
+    /// decided, nothing serialized or hashed yet. A caller with other work on the batch
+    /// (checking it) does that while [`PlannedBatch::build`] runs on another thread.
+    pub fn plan(&self, batch: Vec<NewEvent>, now_micros: i64) -> Result<PlannedBatch, AppendError> {
         if batch.len() > MAX_BATCH_EVENTS {
             return Err(AppendError::BatchTooLarge {
                 len: batch.len(),
@@ -132,12 +225,16 @@ impl Log {
         for (index, ev) in batch.iter().enumerate() {
             check_new_event(ev).map_err(|reason| AppendError::InvalidEvent { index, reason })?;
         }
-        let plan = self.plan(&batch, now_micros)?;
-        self.build(batch, plan)
+        let plan = self.plan_events(&batch, now_micros)?;
+        Ok(PlannedBatch {
+            batch,
+            plan,
+            base: self.head,
+        })
     }
 
     /// The first pass over the batch, reading it only: duplicates, versions, times.
-    fn plan(&self, batch: &[NewEvent], now_micros: i64) -> Result<Plan, AppendError> {
+    fn plan_events(&self, batch: &[NewEvent], now_micros: i64) -> Result<Plan, AppendError> {
         let n = batch.len();
         // Streams: one slot each, with its stored version.
         let mut slot_of = StrIndex::with_capacity(n.min(1 << 16));
@@ -274,67 +371,6 @@ impl Log {
             id_hashes,
             stream_hashes,
             versions: touched,
-        })
-    }
-
-    /// The second pass, consuming the batch: envelopes, their frames and the hash chain.
-    fn build(&self, batch: Vec<NewEvent>, plan: Plan) -> Result<Prepared, AppendError> {
-        let Plan {
-            planned,
-            outcomes,
-            id_hashes,
-            stream_hashes,
-            mut versions,
-        } = plan;
-        let mut envelopes = Vec::with_capacity(planned.len());
-        let mut keys = Vec::with_capacity(planned.len());
-        let mut next = planned.iter().peekable();
-        for (index, ev) in batch.into_iter().enumerate() {
-            let Some(p) = next.next_if(|p| p.index == index) else {
-                continue;
-            };
-            let imported = ev.recorded_at.is_some();
-            let (id, id_hash) = match ev.id {
-                Some(id) => (id, id_hashes[index]),
-                None => {
-                    let id = uuid::Uuid::now_v7().to_string();
-                    let h = key_hash(&id);
-                    (id, h)
-                }
-            };
-            envelopes.push(Envelope {
-                seq: self.head.seq + 1 + envelopes.len() as u64,
-                id,
-                kind: ev.kind,
-                stream: ev.stream,
-                version: p.version,
-                recorded_at: p.recorded_at,
-                effective_at: p.effective_at,
-                actor: ev.actor,
-                reason: ev.reason,
-                imported,
-                data: ev.data,
-                hash: [0; 32],
-            });
-            keys.push((id_hash, stream_hashes[index]));
-        }
-        let (frames, hashes) = chain_frames(&envelopes, self.head.hash).map_err(|(i, len)| {
-            AppendError::InvalidEvent {
-                index: planned[i].index,
-                reason: format!("the envelope would be {len} bytes, over {MAX_ENVELOPE_BYTES}"),
-            }
-        })?;
-        for (env, hash) in envelopes.iter_mut().zip(hashes) {
-            env.hash = hash;
-        }
-        versions.sort_by_key(|v| crate::store::bucket_of_hash(v.1));
-        Ok(Prepared {
-            envelopes,
-            outcomes,
-            base: self.head,
-            frames,
-            keys,
-            versions,
         })
     }
 

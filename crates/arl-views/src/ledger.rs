@@ -222,39 +222,44 @@ impl Ledger {
 
     /// Appends a batch: all of it or, on any error before the log commit, none of it.
     ///
-    /// Two threads share the work: this one prepares the batch in the log, validates each
-    /// event against the index and commits the log; the other stages the validated events
-    /// into the views as they come (in memory, or past the views' committed lengths) and
-    /// commits the views once the log has committed. A rejected batch throws the staged
-    /// views away.
+    /// After the log has planned the batch (seqs, times, duplicates), three threads share
+    /// the work: this one validates each event against the index; one builds the log's
+    /// frames (canonical bytes and the hash chain, itself on two threads); one stages the
+    /// validated events into the views as they come (in memory, or past the views'
+    /// committed lengths). When all is well this thread commits the log, then the views. A
+    /// rejected batch throws the built frames and the staged views away.
     pub fn append(
         &mut self,
         batch: Vec<InputEvent>,
         opts: &AppendOptions,
     ) -> Result<AppendReport, AppendFailure> {
-        let mut events = Vec::with_capacity(batch.len());
-        let mut new_events = Vec::with_capacity(batch.len());
-        for (index, input) in batch.into_iter().enumerate() {
-            let (event, new_event) = new_event(index, input, opts)?;
-            // The views store the same canonical data the log does; copied, not serialized
-            // again.
-            let data = new_event.data.get().to_owned();
-            events.push(Some((event, data)));
-            new_events.push(new_event);
-        }
-        let prepared = self.log.prepare(new_events, opts.now.0)?;
-        let outcomes = prepared.outcomes.clone();
+        let (events, new_events) = new_events(batch, opts)?;
+        let planned = self.log.plan(new_events, opts.now.0)?;
+        let outcomes = planned.outcomes().to_vec();
+        let times: Vec<(i64, i64)> = planned.times().collect();
+        let base_seq = self.log.head().seq;
         let checkpoint = self.index.checkpoint();
         let (log, index, views) = (&mut self.log, &mut self.index, &mut self.views);
         let (committed, staged) = std::thread::scope(|scope| {
+            let builder = scope.spawn(move || planned.build());
             let (sender, receiver) = sync_channel::<Vec<Staged>>(STAGE_CHUNKS_IN_FLIGHT);
             let stager = scope.spawn(move || stage_chunks(receiver, views));
-            let committed = validate(index, &prepared.envelopes, &outcomes, events, &sender)
-                .and_then(|appended| {
-                    let head = log.commit(prepared).map_err(AppendFailure::storage)?;
-                    Ok((appended, head))
-                });
+            let validated = validate(index, base_seq, &times, &outcomes, events, &sender);
             drop(sender);
+            let built = builder.join().map_err(|_| {
+                AppendFailure::storage("the thread building the log's frames stopped")
+            });
+            // The log's own refusal (an envelope over its size limit) comes first, as it
+            // would from `Log::prepare`.
+            let committed = match (built, validated) {
+                (Err(failure), _) => Err(failure),
+                (Ok(Err(e)), _) => Err(AppendFailure::from(e)),
+                (Ok(Ok(_)), Err(failure)) => Err(failure),
+                (Ok(Ok(prepared)), Ok(appended)) => log
+                    .commit(prepared)
+                    .map(|head| (appended, head))
+                    .map_err(AppendFailure::storage),
+            };
             let staged = stager.join().unwrap_or(Err(ViewError::Poisoned));
             (committed, staged)
         });
@@ -338,38 +343,42 @@ type Staged = (Recorded, String);
 /// Checks each new event in order, adding it to the index so later ones see it, and hands
 /// the checked events on to the views' stager. Returns how many were appended. On the first
 /// broken rule it stops (the caller takes the batch out of the index again). `events` are
-/// the typed events of the input, in input order (the envelopes hold the same data).
+/// the typed events of the input, in input order; `times` the `(recorded_at,
+/// effective_at)` the log planned for the events it appends after seq `base_seq`.
 fn validate(
     index: &mut MemIndex,
-    envelopes: &[Envelope],
+    base_seq: u64,
+    times: &[(i64, i64)],
     outcomes: &[Outcome],
     mut events: Vec<Option<(Event, String)>>,
     stager: &SyncSender<Vec<Staged>>,
 ) -> Result<u64, AppendFailure> {
     let mut chunk = Vec::with_capacity(STAGE_CHUNK_EVENTS);
     let mut appended = 0;
-    let mut next = envelopes.iter();
     for (position, outcome) in outcomes.iter().enumerate() {
         let Outcome::Appended { seq } = *outcome else {
             continue;
         };
-        let envelope = next.next().filter(|e| e.seq == seq).ok_or_else(|| {
-            AppendFailure::storage(format!("the log prepared no envelope for seq {seq}"))
-        })?;
+        let &(recorded_at, effective_at) = seq
+            .checked_sub(base_seq + 1)
+            .and_then(|k| times.get(usize::try_from(k).ok()?))
+            .ok_or_else(|| {
+                AppendFailure::storage(format!("the log planned no times for seq {seq}"))
+            })?;
         let (event, data) = events[position]
             .take()
             .ok_or_else(|| AppendFailure::storage("an input event was used twice"))?;
         let recorded = Recorded {
             seq,
-            effective_at: Timestamp(envelope.effective_at),
-            recorded_at: Timestamp(envelope.recorded_at),
+            effective_at: Timestamp(effective_at),
+            recorded_at: Timestamp(recorded_at),
             event,
         };
         if let Err(e) = arl_fold::validate(index, &recorded) {
             return Err(AppendFailure {
                 index: Some(position),
                 kind: FailureKind::Rule,
-                message: format!("{}: {e}", envelope.kind),
+                message: format!("{}: {e}", recorded.event.kind()),
             });
         }
         index.insert_ref(&recorded);
@@ -402,6 +411,49 @@ fn integrity(seq: u64, reason: &str) -> ViewError {
         seq,
         reason: reason.to_string(),
     })
+}
+
+/// Batches at least this large are converted on two threads.
+const PARALLEL_CONVERT_EVENTS: usize = 4096;
+
+/// What an append works on, for each input event: the typed event with its data in
+/// canonical JSON (for validation and the views; the log stores the same bytes) and the
+/// log's new event. A large batch is converted on two threads; the failure reported is the
+/// one at the lowest position.
+#[allow(clippy::type_complexity)]
+fn new_events(
+    batch: Vec<InputEvent>,
+    opts: &AppendOptions,
+) -> Result<(Vec<Option<(Event, String)>>, Vec<NewEvent>), AppendFailure> {
+    let convert = |offset: usize, inputs: Vec<InputEvent>| {
+        let mut events = Vec::with_capacity(inputs.len());
+        let mut new_events = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.into_iter().enumerate() {
+            let (event, new_event) = new_event(offset + i, input, opts)?;
+            // The views store the same canonical data the log does; copied, not
+            // serialized again.
+            let data = new_event.data.get().to_owned();
+            events.push(Some((event, data)));
+            new_events.push(new_event);
+        }
+        Ok::<_, AppendFailure>((events, new_events))
+    };
+    if batch.len() < PARALLEL_CONVERT_EVENTS {
+        return convert(0, batch);
+    }
+    let mut first = batch;
+    let second = first.split_off(first.len() / 2);
+    let offset = first.len();
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| convert(offset, second));
+        (convert(0, first), second.join())
+    });
+    let (mut events, mut new_events) = first?;
+    let (more_events, more_new) =
+        second.map_err(|_| AppendFailure::storage("a thread converting the batch stopped"))??;
+    events.extend(more_events);
+    new_events.extend(more_new);
+    Ok((events, new_events))
 }
 
 fn new_event(

@@ -424,3 +424,36 @@ fn replay_names_the_event_whose_link_is_broken() {
     let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
     assert_eq!(ledger.replay(&mut |_| {}).unwrap().seq, 3_000);
 }
+
+/// A batch large enough for the append's threads (converting on two, building the log's
+/// frames beside validation) is still all or nothing, and names the first bad event by its
+/// position, whichever half of the batch it is in.
+#[test]
+fn a_large_rejected_batch_names_its_first_bad_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = generated(12_000, 9);
+    let more = first.split_off(2_000);
+    append_in_batches(dir.path(), first, 2_000);
+    let ghost = InputEvent::parse_line(
+        r#"{"type":"team.assigned","data":{"account":"nowhere","person":"ghost","role":"media"}}"#,
+        false,
+    )
+    .unwrap();
+    for at in [100usize, 7_000, 9_999] {
+        let before = snapshot(dir.path());
+        let mut batch = more.clone();
+        // Imported: the ghost takes the record time of the event it goes before.
+        let mut ghost = ghost.clone();
+        ghost.recorded_at = batch[at].recorded_at;
+        batch.insert(at, ghost);
+        let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
+        let head = ledger.log().head();
+        let failure = ledger.append(batch, &opts(true)).unwrap_err();
+        assert_eq!((failure.kind, failure.index), (FailureKind::Rule, Some(at)));
+        assert_eq!(ledger.log().head(), head, "log head unchanged");
+        drop(ledger);
+        assert_eq!(snapshot(dir.path()), before, "every view file unchanged");
+    }
+    let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
+    assert_eq!(ledger.append(more, &opts(true)).unwrap().head.seq, 12_000);
+}
