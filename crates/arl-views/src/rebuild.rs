@@ -49,7 +49,7 @@ struct TxnItem {
     place: Place,
     account: Span,
     /// The writer's key of the txn id.
-    txn_key: u64,
+    txn_key: u32,
     facts: TxnFacts,
     data: Span,
 }

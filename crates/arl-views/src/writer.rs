@@ -21,8 +21,9 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
 
-/// Staged bytes kept in memory before they are written to the files.
-const BUFFER_BYTES_MAX: usize = 16 << 20;
+/// Staged bytes kept in memory before they are written to the files: small enough to stay
+/// in the cache and to be reused rather than grown (a rebuild stages hundreds of MB).
+const BUFFER_BYTES_MAX: usize = 1 << 20;
 /// Most transactions [`ViewWriter::expect_events`] makes room for at once.
 const TXNS_SEEN_RESERVE_MAX: usize = 1 << 24;
 
@@ -82,10 +83,11 @@ pub struct ViewWriter {
     buffers: [Vec<u8>; 4],
     account_numbers: HashMap<String, u32>,
     person_numbers: HashMap<String, u32>,
-    /// Transactions staged by this writer, for reversals: the hash of the txn id to the
-    /// pointer of its record (confirmed against the record's data when used, so a hash
-    /// collision only costs a walk of the account's chain).
-    txns_seen: HashMap<u64, u64>,
+    /// Transactions staged by this writer, for reversals: the [`txn_key`] of the txn id to
+    /// the pointer of its record, both in 32 bits to keep the map small (a rebuild fills it
+    /// with every transaction). Confirmed against the record's data when used, so a
+    /// colliding key only costs a walk of the account's chain, like a record beyond 32 bits.
+    txns_seen: HashMap<u32, u32>,
     /// The latest `recorded_at` staged so far (what `times.dat` holds for the last seq).
     recorded_max: i64,
     poisoned: bool,
@@ -229,7 +231,7 @@ impl ViewWriter {
         &mut self,
         place: Place,
         account: &str,
-        txn_key: u64,
+        txn_key: u32,
         facts: TxnFacts,
         data: &[u8],
     ) -> Result<(), ViewError> {
@@ -366,7 +368,7 @@ impl ViewWriter {
             }
             Event::TxnReversed(d) => {
                 let seen = match self.txns_seen.get(&txn_key(&d.txn)) {
-                    Some(&pointer) => self.txn_at(pointer, account, &d.txn)?.1,
+                    Some(&pointer) => self.txn_at(u64::from(pointer), account, &d.txn)?.1,
                     None => None,
                 };
                 let facts = match seen {
@@ -385,9 +387,11 @@ impl ViewWriter {
 
     /// Notes that the next transaction record is the `transaction.recorded` of the txn
     /// whose [`txn_key`] is `key`.
-    fn remember_txn(&mut self, key: u64) {
+    fn remember_txn(&mut self, key: u32) {
         let pointer = self.heads.txns_len / TXN_RECORD_BYTES + 1;
-        self.txns_seen.insert(key, pointer);
+        if let Ok(pointer) = u32::try_from(pointer) {
+            self.txns_seen.insert(key, pointer);
+        }
     }
 
     /// Appends one transaction record and its data, on the account's chain.
@@ -643,7 +647,8 @@ fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<(), ViewErr
 }
 
 /// The key of a txn id in a writer's map of the transactions it staged.
-pub(crate) fn txn_key(txn: &str) -> u64 {
+pub(crate) fn txn_key(txn: &str) -> u32 {
     use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(txn)
+    let h = BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(txn);
+    (h ^ (h >> 32)) as u32
 }
