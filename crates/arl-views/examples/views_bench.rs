@@ -86,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         events as f64 / t.elapsed().as_secs_f64()
     );
 
-    // Staging the persisted views alone (what an append's second thread does with the
+    // Staging the persisted views alone (what an append's staging thread does with the
     // checked events, the data already in canonical form), committed once at the end.
     let datas: Vec<String> = parsed.iter().map(|r| r.event.data_json()).collect();
     let staging_dir = tempfile::tempdir()?;

@@ -1,10 +1,11 @@
 //! [`Ledger`]: the writer side. Holds the exclusive lock, the log, the views and an
 //! in-memory index for validation, and keeps the views in step with the log.
 //!
-//! Order of an append: prepare in the log (no writes), validate every new event in order
-//! against the in-memory index, commit to the log (durable), then stage and commit the views
-//! (durable). A crash between the last two leaves the views behind the log; the next
-//! [`Ledger::open`] appends the missing seqs from the log.
+//! Order of an append: plan and build in the log (no writes), validate every new event in
+//! order against the in-memory index (staging the views as it goes, in memory or past their
+//! committed lengths), commit to the log (durable), then commit the views (durable). A crash
+//! between the last two leaves the views behind the log; the next [`Ledger::open`] appends
+//! the missing seqs from the log.
 
 use crate::format::HEADS_FILES;
 use crate::rebuild::{stage_range, Chain};
