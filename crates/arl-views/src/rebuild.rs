@@ -426,21 +426,16 @@ mod tests {
         }
         let read = stored.iter().filter(|d| canonical_txn(d).is_some()).count();
         assert!(read > 1_000, "{read} of {} read directly", stored.len());
+        // The checks after reading are shared with the serde reading (and tested with it in
+        // the domain crate); what is the canonical reader's own: optional members, member
+        // order, escapes, unknown members, anything after the object.
         let cases = [
             r#"{"account":"acme","amount":"3","currency":"JPY","description":"d","kind":"purchase","reference":"r","txn":"t.2"}"#,
             r#"{"account":"acme","amount":"1.005","currency":"KWD","kind":"sale","txn":"t"}"#,
-            r#"{"account":"acme","amount":"1.5","currency":"JPY","kind":"sale","txn":"t"}"#,
-            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":"t","extra":1}"#,
-            r#"{"account":"acme","amount":"1","currency":"eur","kind":"sale","txn":"t"}"#,
-            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"gift","txn":"t"}"#,
-            r#"{"account":"ac me","amount":"1","currency":"EUR","kind":"sale","txn":"t"}"#,
-            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":""}"#,
-            r#"{"account":"acme","amount":"1","currency":"EUR","description":"","kind":"sale","txn":"t"}"#,
-            r#"{"account":"acme","amount":"1","currency":"EUR","description":"a\"b","kind":"sale","txn":"t"}"#,
-            r#"{"account":"acme","amount":"x","currency":"EUR","kind":"sale","txn":"t"}"#,
-            r#"{"account":"acme","currency":"EUR","kind":"sale","txn":"t"}"#,
-            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":"t"} "#,
             r#"{"amount":"1","account":"acme","currency":"EUR","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","description":"a\"b","kind":"sale","txn":"t"}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":"t","x":1}"#,
+            r#"{"account":"acme","amount":"1","currency":"EUR","kind":"sale","txn":"t"} "#,
         ];
         for data in cases {
             if let Some(direct) = canonical_txn(data) {
@@ -448,5 +443,6 @@ mod tests {
             }
         }
         assert!(canonical_txn(cases[0]).is_some() && canonical_txn(cases[1]).is_some());
+        assert!(cases[2..].iter().all(|d| canonical_txn(d).is_none()));
     }
 }
