@@ -39,24 +39,27 @@ pub fn parse_lines(
     lines: &[&str],
     imported: bool,
 ) -> Result<Vec<InputEvent>, (usize, DomainError)> {
+    /// Parses `lines` (the first at position `first`) into a vector with room for
+    /// `capacity` events, so that the halves of a large input join without growing it.
     fn in_order(
         lines: &[&str],
         imported: bool,
         first: usize,
+        capacity: usize,
     ) -> Result<Vec<InputEvent>, (usize, DomainError)> {
-        lines
-            .iter()
-            .enumerate()
-            .map(|(i, line)| InputEvent::parse_line(line, imported).map_err(|e| (first + i, e)))
-            .collect()
+        let mut events = Vec::with_capacity(capacity);
+        for (i, line) in lines.iter().enumerate() {
+            events.push(InputEvent::parse_line(line, imported).map_err(|e| (first + i, e))?);
+        }
+        Ok(events)
     }
     if lines.len() < PARALLEL_LINES_MIN {
-        return in_order(lines, imported, 0);
+        return in_order(lines, imported, 0, lines.len());
     }
     let (front, back) = lines.split_at(lines.len() / 2);
     std::thread::scope(|scope| {
-        let back = scope.spawn(|| in_order(back, imported, front.len()));
-        let front = in_order(front, imported, 0);
+        let back = scope.spawn(|| in_order(back, imported, front.len(), back.len()));
+        let front = in_order(front, imported, 0, lines.len());
         let back = back
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -215,6 +218,32 @@ mod tests {
                 "{line}: {e} lacks {fragment:?}"
             ),
             (got, want) => panic!("{line}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    /// A large input parses on two threads into what parsing line by line gives, and its
+    /// error is the first bad line's, in either half.
+    #[test]
+    fn large_inputs_parse_as_line_by_line() {
+        let lines: Vec<String> = (0..10_000)
+            .map(|i| {
+                format!(
+                    r#"{{"type":"person.joined","data":{{"person":"p{i}","name":"P {i}"}},"effective_at":"2024-01-01"}}"#
+                )
+            })
+            .collect();
+        let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let one_by_one: Vec<InputEvent> = texts
+            .iter()
+            .map(|l| InputEvent::parse_line(l, false).unwrap())
+            .collect();
+        assert_eq!(parse_lines(&texts, false).unwrap(), one_by_one);
+        for bad in [[7_000, 9_000], [10, 7_000], [4_999, 5_000]] {
+            let mut texts = texts.clone();
+            for at in bad {
+                texts[at] = r#"{"type":"person.joined","data":{"person":"x"}}"#;
+            }
+            assert_eq!(parse_lines(&texts, false).map_err(|e| e.0), Err(bad[0]));
         }
     }
 

@@ -426,9 +426,11 @@ fn new_events(
     batch: Vec<InputEvent>,
     opts: &AppendOptions,
 ) -> Result<(Vec<Option<(Event, String)>>, Vec<NewEvent>), AppendFailure> {
-    let convert = |offset: usize, inputs: Vec<InputEvent>| {
-        let mut events = Vec::with_capacity(inputs.len());
-        let mut new_events = Vec::with_capacity(inputs.len());
+    // Each half is converted into vectors with room for `capacity` (the first half's for the
+    // whole batch, so that the second joins it without growing it).
+    let convert = |offset: usize, inputs: Vec<InputEvent>, capacity: usize| {
+        let mut events = Vec::with_capacity(capacity);
+        let mut new_events = Vec::with_capacity(capacity);
         for (i, input) in inputs.into_iter().enumerate() {
             let (event, new_event) = new_event(offset + i, input, opts)?;
             // The views store the same canonical data the log does; copied, not
@@ -439,15 +441,19 @@ fn new_events(
         }
         Ok::<_, AppendFailure>((events, new_events))
     };
-    if batch.len() < PARALLEL_CONVERT_EVENTS {
-        return convert(0, batch);
+    let total = batch.len();
+    if total < PARALLEL_CONVERT_EVENTS {
+        return convert(0, batch, total);
     }
     let mut first = batch;
-    let second = first.split_off(first.len() / 2);
+    let second = first.split_off(total / 2);
     let offset = first.len();
     let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| convert(offset, second));
-        (convert(0, first), second.join())
+        let second = scope.spawn(|| {
+            let len = second.len();
+            convert(offset, second, len)
+        });
+        (convert(0, first, total), second.join())
     });
     let (mut events, mut new_events) = first?;
     let (more_events, more_new) =
