@@ -110,7 +110,8 @@ pub(crate) fn stage_range(
         let decoder = std::thread::Builder::new()
             .name("arl-decode".into())
             .spawn_scoped(scope, move || decode_batches(blocks, to_stager))
-            .map_err(|e| corrupt(format!("cannot start the decoding thread: {e}")))?;
+            // The system refused a thread: an I/O-like failure of this rebuild, not damage.
+            .map_err(|e| ViewError::io(writer.dir(), e))?;
         let mut stager = Stager {
             writer,
             decoded,
