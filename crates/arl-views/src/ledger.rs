@@ -325,8 +325,8 @@ impl Ledger {
         let views = self.dir.join(VIEWS_DIR);
         let old = self.dir.join(VIEWS_OLD_DIR);
         remove_dir_if_present(&old)?;
-        std::fs::rename(&views, &old).map_err(|e| ViewError::io(&views, e))?;
-        std::fs::rename(&new_dir, &views).map_err(|e| ViewError::io(&new_dir, e))?;
+        arl_io::rename(&views, &old).map_err(|e| ViewError::io(&views, e))?;
+        arl_io::rename(&new_dir, &views).map_err(|e| ViewError::io(&new_dir, e))?;
         sync_dir(&self.dir)?;
         remove_dir_if_present(&old)?;
         self.views = ViewWriter::open(&views)?;
@@ -508,14 +508,14 @@ fn recover_swap(ledger_dir: &Path) -> Result<(), ViewError> {
     let old = ledger_dir.join(VIEWS_OLD_DIR);
     remove_dir_if_present(&ledger_dir.join(VIEWS_NEW_DIR))?;
     if !views.exists() && old.exists() {
-        std::fs::rename(&old, &views).map_err(|e| ViewError::io(&old, e))?;
+        arl_io::rename(&old, &views).map_err(|e| ViewError::io(&old, e))?;
         sync_dir(ledger_dir)?;
     }
     remove_dir_if_present(&old)
 }
 
 fn remove_dir_if_present(dir: &Path) -> Result<(), ViewError> {
-    match std::fs::remove_dir_all(dir) {
+    match arl_io::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(ViewError::io(dir, e)),

@@ -538,9 +538,9 @@ impl ViewWriter {
             if self.buffers[i].is_empty() {
                 continue;
             }
-            self.files[i]
-                .write_all_at(&self.buffers[i], self.written[i])
-                .map_err(|e| ViewError::io(self.dir.join(name), e))?;
+            let path = self.dir.join(name);
+            arl_io::write_at(&self.files[i], &path, &self.buffers[i], self.written[i])
+                .map_err(|e| ViewError::io(path, e))?;
             self.written[i] += self.buffers[i].len() as u64;
             self.buffers[i].clear();
         }
@@ -560,9 +560,8 @@ impl ViewWriter {
         self.write_buffers()?;
         for (i, name) in FILES.iter().enumerate() {
             if self.written[i] != self.committed[i] {
-                self.files[i]
-                    .sync_data()
-                    .map_err(|e| ViewError::io(self.dir.join(name), e))?;
+                let path = self.dir.join(name);
+                arl_io::sync_data(&self.files[i], &path).map_err(|e| ViewError::io(path, e))?;
             }
         }
         self.write_heads()?;
@@ -587,9 +586,9 @@ impl ViewWriter {
             .open(&path)
             .map_err(io)?;
         let bytes = self.heads.encode();
-        std::os::unix::fs::FileExt::write_all_at(&file, &bytes, 0).map_err(io)?;
-        file.set_len(bytes.len() as u64).map_err(io)?;
-        file.sync_data().map_err(io)?;
+        arl_io::write_at(&file, &path, &bytes, 0).map_err(io)?;
+        arl_io::set_len(&file, &path, bytes.len() as u64).map_err(io)?;
+        arl_io::sync_data(&file, &path).map_err(io)?;
         if created {
             sync_dir(&self.dir)?;
         }
@@ -599,9 +598,7 @@ impl ViewWriter {
 
 /// Syncs a directory so that a rename or a new entry in it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), ViewError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| ViewError::io(dir, e))
+    arl_io::sync_dir(dir).map_err(|e| ViewError::io(dir, e))
 }
 
 fn new_number(count: usize, id: &str) -> Result<u32, ViewError> {
@@ -639,9 +636,8 @@ fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<(), ViewErr
         ));
     }
     if len > committed {
-        file.set_len(committed)
-            .map_err(|e| ViewError::io(path, e))?;
-        file.sync_all().map_err(|e| ViewError::io(path, e))?;
+        arl_io::set_len(file, path, committed).map_err(|e| ViewError::io(path, e))?;
+        arl_io::sync_all(file, path).map_err(|e| ViewError::io(path, e))?;
     }
     Ok(())
 }
