@@ -22,12 +22,14 @@ pub mod bundle;
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod prove;
 pub mod question;
 pub mod source;
 pub mod streams;
 
 pub use bundle::{check, Bundle, CheckError, Checked, Entry, Later, BUNDLE_FORMAT};
 pub use checkpoint::{Checkpoint, CheckpointError};
+pub use prove::{prove, Ledger, ProveError, StoredEnvelope};
 pub use question::{BalanceOptions, Command, Question, QuestionError};
 pub use source::{PartSource, Parts};
 pub use streams::{keys_of, MapProof, MapSnapshot, StreamMap};
