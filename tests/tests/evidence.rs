@@ -87,9 +87,18 @@ impl MemLog {
     }
 
     /// The checkpoint at `size`, signed, with its stream map.
-    fn checkpoint(&self, size: u64, key: &SignerKey) -> (String, Checkpoint, arl_evidence::MapSnapshot) {
+    fn checkpoint(
+        &self,
+        size: u64,
+        key: &SignerKey,
+    ) -> (String, Checkpoint, arl_evidence::MapSnapshot) {
         let mut map = StreamMap::default();
-        for (envelope, recorded) in self.envelopes.iter().zip(&self.recorded).take(size as usize) {
+        for (envelope, recorded) in self
+            .envelopes
+            .iter()
+            .zip(&self.recorded)
+            .take(size as usize)
+        {
             map.push(recorded.seq, &envelope.hash, &recorded.event);
         }
         let snapshot = map.snapshot();
@@ -133,7 +142,12 @@ fn question(log: &MemLog, kind: usize, pick: usize, when: u64, known: (u8, u64))
     let accounts = log.index.account_ids().unwrap();
     let people = log.index.person_ids().unwrap();
     let first = log.recorded.first().unwrap().effective_at.0;
-    let last = log.recorded.iter().map(|r| r.effective_at.0.max(r.recorded_at.0)).max().unwrap();
+    let last = log
+        .recorded
+        .iter()
+        .map(|r| r.effective_at.0.max(r.recorded_at.0))
+        .max()
+        .unwrap();
     let as_of = Timestamp(first + (last - first) / 1000 * when as i64);
     let size = log.size();
     let (known_at, at_seq) = match known.0 % 3 {
@@ -180,6 +194,12 @@ fn rejected(bundle: &Value, key: &SignerKey, what: &str) {
 
 /// Every one-envelope tampering of an honest bundle is rejected.
 fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsider: u64) {
+    // The control: the bundle, through the same JSON round trip as every tampered copy,
+    // still checks, so each rejection below is the tampering's.
+    let text = serde_json::to_string(bundle).unwrap();
+    if let Err(e) = arl_evidence::check(&text, &key.verifier(), &[]) {
+        panic!("the untampered bundle is rejected after a JSON round trip: {e}");
+    }
     let envelopes = bundle["envelopes"].as_array().unwrap();
     let seqs: Vec<u64> = envelopes
         .iter()
@@ -191,13 +211,22 @@ fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsi
         rejected(&removed, key, &format!("envelope seq {} removed", seqs[i]));
         let mut altered = bundle.clone();
         let entry = &mut altered["envelopes"][i]["envelope"];
-        let text = entry.to_string().replacen("\"actor\":\"test\"", "\"actor\":\"tset\"", 1);
+        let text = entry
+            .to_string()
+            .replacen("\"actor\":\"test\"", "\"actor\":\"tset\"", 1);
         *entry = serde_json::from_str(&text).unwrap();
         rejected(&altered, key, &format!("envelope seq {} altered", seqs[i]));
         if i + 1 < envelopes.len() {
             let mut reordered = bundle.clone();
-            reordered["envelopes"].as_array_mut().unwrap().swap(i, i + 1);
-            rejected(&reordered, key, &format!("envelopes {} and {} swapped", seqs[i], seqs[i + 1]));
+            reordered["envelopes"]
+                .as_array_mut()
+                .unwrap()
+                .swap(i, i + 1);
+            rejected(
+                &reordered,
+                key,
+                &format!("envelopes {} and {} swapped", seqs[i], seqs[i + 1]),
+            );
         }
     }
     for i in 0..bundle["later"].as_array().unwrap().len() {
@@ -228,7 +257,7 @@ fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsi
     swapped["checkpoint"] = Value::String(other_note.to_string());
     rejected(&swapped, key, "another valid checkpoint");
     let mut answered = bundle.clone();
-    answered["answer"] = serde_json::json!({"tampered": true});
+    answered["answer"] = Value::String(format!("[{}]", bundle["answer"].as_str().unwrap()));
     rejected(&answered, key, "another answer");
 }
 
@@ -264,6 +293,7 @@ proptest! {
                 Err(e) => panic!("proving {question:?}: {e}"),
             };
             prop_assert_eq!(Some(&bundle.answer), expected.as_ref(), "{:?}", question);
+            prop_assert!(!bundle.envelopes.is_empty());
             let text = serde_json::to_string_pretty(&bundle).unwrap();
             let verdict = arl_evidence::check(&text, &key.verifier(), &[]);
             prop_assert!(verdict.is_ok(), "honest bundle of {:?} rejected: {}", question, verdict.unwrap_err());

@@ -235,6 +235,9 @@ fn tour(ctx: &Ctx, late: Option<Late>, span: Span) -> Result<()> {
         ctx,
         &VerifyArgs {
             digest: None,
+            checkpoint: None,
+            key: None,
+            witness: Vec::new(),
             format: SummaryFormat::Text,
         },
     )?;
@@ -291,6 +294,7 @@ fn account_args(account: &str, at: At) -> AccountArgs {
         account: account.to_string(),
         at,
         format: Format::Table,
+        evidence: None,
     }
 }
 
@@ -303,6 +307,7 @@ fn balance_args(account: Option<String>, period: PeriodArg) -> BalanceArgs {
         rollup: false,
         at: At::default(),
         format: Format::Table,
+        evidence: None,
     }
 }
 

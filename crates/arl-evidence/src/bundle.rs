@@ -17,7 +17,6 @@ use arl_domain::{Event, Recorded, Timestamp};
 use arl_fold::SourceError;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -52,7 +51,8 @@ pub struct Later {
 pub struct Bundle {
     pub format: String,
     pub question: Question,
-    pub answer: Value,
+    /// The answer exactly as the command prints it (`--format json`), as a string.
+    pub answer: String,
     /// The signed checkpoint note.
     pub checkpoint: String,
     /// Envelopes in full, in seq order.
@@ -166,7 +166,7 @@ pub enum CheckError {
     /// The envelopes give another answer.
     #[error("the answer does not follow from the envelopes: they give {recomputed}")]
     Answer {
-        /// The answer recomputed (compact JSON).
+        /// The answer recomputed.
         recomputed: String,
     },
 }
@@ -175,7 +175,8 @@ pub enum CheckError {
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub question: Question,
-    pub answer: Value,
+    /// The answer as the command prints it.
+    pub answer: String,
     pub checkpoint: Checkpoint,
     /// The checkpoint note as signed.
     pub note: String,
@@ -191,7 +192,11 @@ struct Opened {
 /// Checks a bundle: the checkpoint signed by `key` (and every witness), every envelope in
 /// the checkpoint's tree, every stream part the answer reads complete, nothing more, and the
 /// answer recomputed from the envelopes equal to the bundle's.
-pub fn check(text: &str, key: &VerifierKey, witnesses: &[VerifierKey]) -> Result<Checked, CheckError> {
+pub fn check(
+    text: &str,
+    key: &VerifierKey,
+    witnesses: &[VerifierKey],
+) -> Result<Checked, CheckError> {
     if text.len() > BUNDLE_BYTES_MAX {
         return Err(CheckError::TooLarge);
     }
@@ -209,9 +214,7 @@ pub fn check(text: &str, key: &VerifierKey, witnesses: &[VerifierKey]) -> Result
     check_complete(&proven, &opened, &later)?;
     let answer = recompute(&bundle.question, &opened, &proven, checkpoint.size)?;
     if answer != bundle.answer {
-        return Err(CheckError::Answer {
-            recomputed: answer.to_string(),
-        });
+        return Err(CheckError::Answer { recomputed: answer });
     }
     Ok(Checked {
         question: bundle.question,
@@ -271,7 +274,8 @@ fn open_envelope(index: usize, entry: &Entry) -> Result<Opened, CheckError> {
     let hash = crate::chain_hash(&entry.prev.0, canonical.as_bytes());
     let envelope: CanonicalEnvelope =
         serde_json::from_str(canonical).map_err(|e| bad(e.to_string()))?;
-    let event = Event::parse(&envelope.kind, envelope.data.get()).map_err(|e| bad(e.to_string()))?;
+    let event =
+        Event::parse(&envelope.kind, envelope.data.get()).map_err(|e| bad(e.to_string()))?;
     if event.stream() != envelope.stream {
         return Err(bad(format!(
             "stream {:?} is not the event's subject stream",
@@ -326,11 +330,17 @@ fn check_point(question: &Question, opened: &[Opened], size: u64) -> Result<(), 
     let bad = |reason: String| CheckError::Point { reason };
     let at_seq = question.at_seq;
     if at_seq > size {
-        return Err(bad(format!("seq {at_seq} is beyond the checkpoint's {size}")));
+        return Err(bad(format!(
+            "seq {at_seq} is beyond the checkpoint's {size}"
+        )));
     }
     for o in opened {
-        if o.recorded.seq > at_seq + 1 || (o.recorded.seq == at_seq + 1 && question.known_at.is_none()) {
-            return Err(CheckError::UnusedEnvelope { seq: o.recorded.seq });
+        if o.recorded.seq > at_seq + 1
+            || (o.recorded.seq == at_seq + 1 && question.known_at.is_none())
+        {
+            return Err(CheckError::UnusedEnvelope {
+                seq: o.recorded.seq,
+            });
         }
     }
     let Some(known_at) = question.known_at()? else {
@@ -341,10 +351,17 @@ fn check_point(question: &Question, opened: &[Opened], size: u64) -> Result<(), 
             .iter()
             .find(|o| o.recorded.seq == seq)
             .map(|o| o.recorded.recorded_at)
-            .ok_or_else(|| bad(format!("envelope seq {seq}, which bounds --known-at, is missing")))
+            .ok_or_else(|| {
+                bad(format!(
+                    "envelope seq {seq}, which bounds --known-at, is missing"
+                ))
+            })
     };
     if at_seq > 0 && recorded(at_seq)? > known_at {
-        return Err(bad(format!("envelope seq {at_seq} was recorded after {}", known_at.canonical())));
+        return Err(bad(format!(
+            "envelope seq {at_seq} was recorded after {}",
+            known_at.canonical()
+        )));
     }
     if at_seq < size && recorded(at_seq + 1)? <= known_at {
         return Err(bad(format!(
@@ -363,7 +380,11 @@ fn check_parts(
     let mut proven = BTreeMap::new();
     for proof in parts {
         let key = proof.key().to_string();
-        if proven.keys().next_back().is_some_and(|last: &String| *last >= key) {
+        if proven
+            .keys()
+            .next_back()
+            .is_some_and(|last: &String| *last >= key)
+        {
             return Err(CheckError::MapProof { key });
         }
         let Some(p) = proof.verify(checkpoint.map_size, &checkpoint.map_root) else {
@@ -384,7 +405,10 @@ fn check_complete(
     let mut members: BTreeMap<&str, Vec<(u64, Hash)>> = BTreeMap::new();
     for o in opened {
         for key in &o.keys {
-            members.entry(key).or_default().push((o.recorded.seq, o.hash));
+            members
+                .entry(key)
+                .or_default()
+                .push((o.recorded.seq, o.hash));
         }
     }
     for l in later {
@@ -408,7 +432,10 @@ fn check_complete(
             });
         }
     }
-    if let Some(l) = later.iter().find(|l| l.keys.iter().any(|k| !proven.contains_key(k))) {
+    if let Some(l) = later
+        .iter()
+        .find(|l| l.keys.iter().any(|k| !proven.contains_key(k)))
+    {
         return Err(CheckError::UnusedEnvelope { seq: l.seq });
     }
     Ok(())
@@ -426,8 +453,12 @@ impl Parts for BundleParts {
         match self.lists.get(key) {
             Some(list) => Ok(list.clone()),
             None => {
-                self.missing.borrow_mut().get_or_insert_with(|| key.to_string());
-                Err(SourceError(format!("stream part {key} is not in the bundle")))
+                self.missing
+                    .borrow_mut()
+                    .get_or_insert_with(|| key.to_string());
+                Err(SourceError(format!(
+                    "stream part {key} is not in the bundle"
+                )))
             }
         }
     }
@@ -438,7 +469,7 @@ fn recompute(
     opened: &[Opened],
     proven: &BTreeMap<String, (u64, Hash)>,
     size: u64,
-) -> Result<Value, CheckError> {
+) -> Result<String, CheckError> {
     let mut lists: BTreeMap<String, Vec<Arc<Recorded>>> =
         proven.keys().map(|k| (k.clone(), Vec::new())).collect();
     for o in opened.iter().filter(|o| o.recorded.seq <= question.at_seq) {
@@ -468,10 +499,14 @@ fn recompute(
     if let Some(key) = proven.keys().find(|k| !read.contains(*k)) {
         return Err(CheckError::UnusedPart { key: key.clone() });
     }
-    let boundary = |seq: u64| question.known_at.is_some() && (seq == question.at_seq || seq == question.at_seq + 1);
+    let boundary = |seq: u64| {
+        question.known_at.is_some() && (seq == question.at_seq || seq == question.at_seq + 1)
+    };
     for o in opened {
         if !o.keys.iter().any(|k| proven.contains_key(k)) && !boundary(o.recorded.seq) {
-            return Err(CheckError::UnusedEnvelope { seq: o.recorded.seq });
+            return Err(CheckError::UnusedEnvelope {
+                seq: o.recorded.seq,
+            });
         }
     }
     Ok(answer)

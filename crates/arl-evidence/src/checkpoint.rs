@@ -65,7 +65,10 @@ impl Checkpoint {
 
     /// The checkpoint signed by `key` (whose name is the origin).
     pub fn sign(&self, key: &SignerKey) -> Note {
-        assert_eq!(self.origin, key.name, "the origin is the signing key's name");
+        assert_eq!(
+            self.origin, key.name,
+            "the origin is the signing key's name"
+        );
         let mut note = Note::new(self.body());
         note.sign(key);
         note
@@ -76,7 +79,10 @@ impl Checkpoint {
         let bad = |line, reason| CheckpointError::Body { line, reason };
         let lines: Vec<&str> = text.lines().collect();
         if lines.len() != 4 {
-            return Err(bad(lines.len(), "four lines expected: origin, size, root, arl-streams"));
+            return Err(bad(
+                lines.len(),
+                "four lines expected: origin, size, root, arl-streams",
+            ));
         }
         let size = parse_size(lines[1]).ok_or(bad(2, "the tree size is not a decimal number"))?;
         let root = parse_hash(lines[2]).ok_or(bad(3, "the root is not 32 bytes of base64"))?;
@@ -156,9 +162,15 @@ mod tests {
         };
         let mut note = checkpoint.sign(&key);
         let text = note.render();
-        assert_eq!(Checkpoint::open(&text, &key.verifier(), &[]).unwrap(), checkpoint);
+        assert_eq!(
+            Checkpoint::open(&text, &key.verifier(), &[]).unwrap(),
+            checkpoint
+        );
         let lacking = Checkpoint::open(&text, &key.verifier(), &[witness.verifier()]);
-        assert!(matches!(lacking, Err(CheckpointError::Note(NoteError::Unsigned { .. }))));
+        assert!(matches!(
+            lacking,
+            Err(CheckpointError::Note(NoteError::Unsigned { .. }))
+        ));
         note.sign(&witness);
         let cosigned = note.render();
         Checkpoint::open(&cosigned, &key.verifier(), &[witness.verifier()]).unwrap();

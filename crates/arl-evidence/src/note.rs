@@ -63,7 +63,9 @@ pub enum NoteError {
 pub fn check_name(name: &str) -> Result<(), NoteError> {
     let ok = !name.is_empty()
         && name.len() <= KEY_NAME_BYTES_MAX
-        && !name.chars().any(|c| c.is_whitespace() || c == '+' || c.is_control());
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '+' || c.is_control());
     if ok {
         Ok(())
     } else {
@@ -100,13 +102,16 @@ impl VerifierKey {
     /// key's.
     pub fn parse(text: &str) -> Result<VerifierKey, NoteError> {
         let bad = |reason| NoteError::BadKey { reason };
-        let mut parts = text.trim().rsplitn(3, '+');
-        let (key, id, name) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(key), Some(id), Some(name)) => (key, id, name),
+        // Names hold no '+', ids are hex; the base64 key may hold '+'.
+        let mut parts = text.trim().splitn(3, '+');
+        let (name, id, key) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(name), Some(id), Some(key)) => (name, id, key),
             _ => return Err(bad("three parts separated by '+' expected")),
         };
         check_name(name)?;
-        let bytes = BASE64.decode(key).map_err(|_| bad("the key is not base64"))?;
+        let bytes = BASE64
+            .decode(key)
+            .map_err(|_| bad("the key is not base64"))?;
         let public: [u8; 32] = match bytes.split_first() {
             Some((&ALG_ED25519, rest)) => rest.try_into().map_err(|_| bad("not 32 bytes"))?,
             _ => return Err(bad("not an Ed25519 key (type byte 0x01)")),
@@ -166,12 +171,14 @@ impl SignerKey {
             .trim()
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(bad("a signer key starts with PRIVATE+KEY+"))?;
-        let mut parts = rest.rsplitn(3, '+');
-        let (seed, id, name) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(seed), Some(id), Some(name)) => (seed, id, name),
+        let mut parts = rest.splitn(3, '+');
+        let (name, id, seed) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(name), Some(id), Some(seed)) => (name, id, seed),
             _ => return Err(bad("three parts separated by '+' expected")),
         };
-        let bytes = BASE64.decode(seed).map_err(|_| bad("the key is not base64"))?;
+        let bytes = BASE64
+            .decode(seed)
+            .map_err(|_| bad("the key is not base64"))?;
         let seed: [u8; 32] = match bytes.split_first() {
             Some((&ALG_ED25519, rest)) => rest.try_into().map_err(|_| bad("not 32 bytes"))?,
             _ => return Err(bad("not an Ed25519 key (type byte 0x01)")),
@@ -188,7 +195,12 @@ impl SignerKey {
         let mut bytes = vec![ALG_ED25519];
         bytes.extend_from_slice(self.key.as_bytes());
         let id = self.verifier().id;
-        format!("PRIVATE+KEY+{}+{}+{}", self.name, hex4(&id), BASE64.encode(bytes))
+        format!(
+            "PRIVATE+KEY+{}+{}+{}",
+            self.name,
+            hex4(&id),
+            BASE64.encode(bytes)
+        )
     }
 
     /// The public half.
@@ -235,7 +247,9 @@ impl Note {
         if note.len() > NOTE_BYTES_MAX {
             return Err(bad("more than 64 KiB"));
         }
-        let split = note.rfind("\n\n").ok_or(bad("no blank line before the signatures"))?;
+        let split = note
+            .rfind("\n\n")
+            .ok_or(bad("no blank line before the signatures"))?;
         let (text, lines) = (&note[..split + 1], &note[split + 2..]);
         if !lines.ends_with('\n') {
             return Err(bad("the last signature line does not end in a newline"));
@@ -283,7 +297,10 @@ impl Note {
         for (name, id, signature) in &self.signatures {
             let mut bytes = id.to_vec();
             bytes.extend_from_slice(signature);
-            out.push_str(&format!("{SIGNATURE_PREFIX}{name} {}\n", BASE64.encode(bytes)));
+            out.push_str(&format!(
+                "{SIGNATURE_PREFIX}{name} {}\n",
+                BASE64.encode(bytes)
+            ));
         }
         out
     }
@@ -318,7 +335,10 @@ mod tests {
         let signer = SignerKey::from_seed("arl.example", [7; 32]).unwrap();
         let verifier = VerifierKey::parse(&signer.verifier().line()).unwrap();
         assert_eq!(verifier, signer.verifier());
-        assert_eq!(SignerKey::parse(&signer.line()).unwrap().verifier(), verifier);
+        assert_eq!(
+            SignerKey::parse(&signer.line()).unwrap().verifier(),
+            verifier
+        );
         let mut note = Note::new("arl.example\n3\nAAAA\n".into());
         note.sign(&signer);
         let text = note.render();
@@ -337,6 +357,19 @@ mod tests {
         ));
         let bad_id = verifier.line().replacen(&hex4(&verifier.id), "00000000", 1);
         assert!(VerifierKey::parse(&bad_id).is_err());
-        assert!(check_name("a b").is_err() && check_name("a+b").is_err() && check_name("").is_err());
+        for seed in 0..64u8 {
+            let key = SignerKey::from_seed("k", [seed; 32]).unwrap();
+            assert_eq!(
+                SignerKey::parse(&key.line()).unwrap().verifier(),
+                key.verifier()
+            );
+            assert_eq!(
+                VerifierKey::parse(&key.verifier().line()).unwrap(),
+                key.verifier()
+            );
+        }
+        assert!(
+            check_name("a b").is_err() && check_name("a+b").is_err() && check_name("").is_err()
+        );
     }
 }

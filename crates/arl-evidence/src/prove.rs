@@ -66,7 +66,11 @@ impl Parts for ProverParts<'_> {
     fn part(&self, key: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
         let mut list = self.ledger.part(key)?;
         list.sort_by_key(|r| r.seq);
-        let visible = list.iter().filter(|r| r.seq <= self.at_seq).cloned().collect();
+        let visible = list
+            .iter()
+            .filter(|r| r.seq <= self.at_seq)
+            .cloned()
+            .collect();
         self.full.borrow_mut().insert(key.to_string(), list);
         Ok(visible)
     }
@@ -81,8 +85,15 @@ pub fn prove(
     checkpoint: &Checkpoint,
     map: &MapSnapshot,
 ) -> Result<Bundle, ProveError> {
-    assert_eq!(map.root(), checkpoint.map_root, "the map is the checkpoint's");
-    assert!(question.at_seq <= checkpoint.size, "the point is within the checkpoint");
+    assert_eq!(
+        map.root(),
+        checkpoint.map_root,
+        "the map is the checkpoint's"
+    );
+    assert!(
+        question.at_seq <= checkpoint.size,
+        "the point is within the checkpoint"
+    );
     let parts = ProverParts {
         ledger,
         at_seq: question.at_seq,

@@ -5,7 +5,6 @@ use crate::merkle::Hash;
 use arl_domain::{Period, Timestamp};
 use arl_fold::{query, Point, Source, SourceError};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// The command a question repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,13 +90,13 @@ impl Question {
         time("known_at", &self.known_at)
     }
 
-    /// The answer as the command prints it in JSON, or `None` when the command would fail
+    /// The answer exactly as the command prints it in JSON (without the final newline), or `None` when the command would fail
     /// with "not found". `hash_of` gives an envelope's hash (for `history`).
     pub fn answer(
         &self,
         source: &dyn Source,
         hash_of: &dyn Fn(u64) -> Option<Hash>,
-    ) -> Result<Option<Value>, QuestionError> {
+    ) -> Result<Option<String>, QuestionError> {
         let point = self.point()?;
         let id = self.subject.as_str();
         let value = match self.command {
@@ -111,7 +110,7 @@ impl Question {
         Ok(value)
     }
 
-    fn balance(&self, source: &dyn Source, point: Point) -> Result<Option<Value>, QuestionError> {
+    fn balance(&self, source: &dyn Source, point: Point) -> Result<Option<String>, QuestionError> {
         let options = self.balance.clone().unwrap_or_default();
         let period = match options.period.as_str() {
             "month" => Period::Month,
@@ -139,8 +138,9 @@ impl Question {
     }
 }
 
-fn json<T: Serialize + ?Sized>(value: &T) -> Value {
-    serde_json::to_value(value).expect("answers serialize")
+/// The JSON the command prints: pretty, members in the order of the answer's type.
+fn json<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("answers serialize")
 }
 
 #[derive(Serialize)]
@@ -152,7 +152,7 @@ struct MemberJson {
     since: String,
 }
 
-fn team(source: &dyn Source, account: &str, point: Point) -> Result<Option<Value>, SourceError> {
+fn team(source: &dyn Source, account: &str, point: Point) -> Result<Option<String>, SourceError> {
     let Some(members) = arl_teams::team(source, account, point)? else {
         return Ok(None);
     };
@@ -177,7 +177,11 @@ struct ContactJson {
     since: String,
 }
 
-fn contacts(source: &dyn Source, account: &str, point: Point) -> Result<Option<Value>, SourceError> {
+fn contacts(
+    source: &dyn Source,
+    account: &str,
+    point: Point,
+) -> Result<Option<String>, SourceError> {
     let Some(contacts) = arl_teams::contacts(source, account, point)? else {
         return Ok(None);
     };
@@ -202,7 +206,11 @@ struct PortfolioJson {
     since: String,
 }
 
-fn portfolio(source: &dyn Source, person: &str, point: Point) -> Result<Option<Value>, SourceError> {
+fn portfolio(
+    source: &dyn Source,
+    person: &str,
+    point: Point,
+) -> Result<Option<String>, SourceError> {
     let Some(entries) = arl_teams::portfolio(source, person, point)? else {
         return Ok(None);
     };
@@ -244,13 +252,16 @@ fn history(
     account: &str,
     point: Point,
     hash_of: &dyn Fn(u64) -> Option<Hash>,
-) -> Result<Option<Value>, SourceError> {
+) -> Result<Option<String>, SourceError> {
     let entries = query::history(source, account, point.at_seq)?;
     if entries.is_empty() {
         return Ok(None);
     }
     let mut steps = Vec::new();
-    for e in entries.into_iter().filter(|e| e.effective_at <= point.as_of) {
+    for e in entries
+        .into_iter()
+        .filter(|e| e.effective_at <= point.as_of)
+    {
         let hash = hash_of(e.seq)
             .ok_or_else(|| SourceError(format!("no hash for seq {} of the history", e.seq)))?;
         steps.push(Step {

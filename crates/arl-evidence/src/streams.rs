@@ -225,13 +225,21 @@ impl MapSnapshot {
         Member {
             index: index as u64,
             leaf: self.leaves[index].clone(),
-            path: self.tree.path(index as u64).into_iter().map(HexHash).collect(),
+            path: self
+                .tree
+                .path(index as u64)
+                .into_iter()
+                .map(HexHash)
+                .collect(),
         }
     }
 
     /// The proof for `key`, present or absent.
     pub fn prove(&self, key: &str) -> MapProof {
-        match self.leaves.binary_search_by(|leaf| leaf.key.as_str().cmp(key)) {
+        match self
+            .leaves
+            .binary_search_by(|leaf| leaf.key.as_str().cmp(key))
+        {
             Ok(index) => MapProof::Present(self.member(index)),
             Err(index) => MapProof::Absent {
                 key: key.to_string(),
