@@ -174,7 +174,7 @@ fn question(log: &MemLog, kind: usize, pick: usize, when: u64, known: (u8, u64))
     Question {
         command,
         subject,
-        as_of: (command != Command::History || when % 2 == 0).then(|| as_of.canonical()),
+        as_of: (command != Command::History || when.is_multiple_of(2)).then(|| as_of.canonical()),
         known_at: known_at.map(|t| t.canonical()),
         at_seq,
         balance: (command == Command::Balance).then(|| BalanceOptions {
