@@ -186,6 +186,17 @@ pub struct At {
     pub at_seq: Option<u64>,
 }
 
+impl At {
+    /// The point as arl-query takes it.
+    pub fn query(&self) -> arl_query::At {
+        arl_query::At {
+            as_of: self.as_of,
+            known_at: self.known_at,
+            at_seq: self.at_seq,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct AppendArgs {
     /// JSON Lines input file; `-` or nothing for standard input.

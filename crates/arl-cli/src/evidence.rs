@@ -8,7 +8,7 @@
 
 use crate::cli::{Command, PeriodArg, VerifyArgs};
 use crate::failure;
-use crate::ledger::{point, Ctx};
+use crate::ledger::Ctx;
 use crate::out;
 use anyhow::{Context, Result};
 use arl_domain::{Event, Recorded, Timestamp};
@@ -549,7 +549,7 @@ pub fn write_bundle(ctx: &Ctx, request: &Request) -> Result<()> {
     } else {
         Some(at.as_of.unwrap_or_else(Timestamp::now))
     };
-    let resolved = point(&reader, &at)?;
+    let resolved = at.query().point(&reader)?;
     let question = Question {
         command: request.command,
         subject: request.subject.clone(),

@@ -52,6 +52,22 @@ pub fn integrity(message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
+/// A query's error as the command line reports it: the log's and the views' own errors as
+/// they are (their exit codes follow from them), the others with the exit code of their
+/// class.
+pub fn query(e: arl_query::QueryError) -> anyhow::Error {
+    use arl_query::{ErrorClass, QueryError};
+    match e {
+        QueryError::Log(e) => e.into(),
+        QueryError::Source(e) => e.into(),
+        other => match other.class() {
+            ErrorClass::Integrity => integrity(other.to_string()),
+            ErrorClass::Usage => usage(other.to_string()),
+            _ => error(other.to_string()),
+        },
+    }
+}
+
 /// The exit code of an error: its own when it is a [`Failure`], 3 for an integrity error
 /// or a corrupt store of the log anywhere in its chain, else 1.
 pub fn exit_code(error: &anyhow::Error) -> u8 {

@@ -6,7 +6,6 @@ use anyhow::Result;
 use arl_accounts::TreeNode;
 use arl_domain::LineKind;
 use arl_teams::OrgChart;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -15,50 +14,15 @@ fn quoted(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "'")
 }
 
-/// Every node of the forest with its depth and parent, depth first.
-fn flatten<'a>(
-    nodes: &'a [TreeNode],
-    parent: Option<&'a str>,
-    depth: usize,
-    out: &mut Vec<(usize, Option<&'a str>, &'a TreeNode, bool)>,
-) {
-    for (i, node) in nodes.iter().enumerate() {
-        out.push((depth, parent, node, i + 1 == nodes.len()));
-        flatten(&node.children, Some(&node.account), depth + 1, out);
-    }
-}
-
 /// `arl accounts --tree`.
 pub fn print_tree(forest: &[TreeNode], format: GraphFormat) -> Result<()> {
-    let mut flat = Vec::new();
-    flatten(forest, None, 0, &mut flat);
+    let flat: Vec<(usize, Option<&str>, &TreeNode, bool)> = arl_query::accounts::flatten(forest)
+        .into_iter()
+        .map(|f| (f.depth, f.parent, f.node, f.last))
+        .collect();
     match format {
         GraphFormat::Json => out::emit_json(forest),
-        GraphFormat::Csv => out::emit_csv(
-            &[
-                "account",
-                "parent",
-                "depth",
-                "name",
-                "scope",
-                "status",
-                "key_account",
-            ],
-            &flat
-                .iter()
-                .map(|(depth, parent, n, _)| {
-                    vec![
-                        n.account.clone(),
-                        parent.unwrap_or_default().to_string(),
-                        depth.to_string(),
-                        n.name.clone(),
-                        n.scope.to_string(),
-                        n.status.to_string(),
-                        n.key_account.to_string(),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
+        GraphFormat::Csv => out::emit_csv_table(&arl_query::accounts::tree_csv(forest)),
         GraphFormat::Dot => {
             let mut text = String::from("digraph accounts {\n  rankdir=LR;\n  node [shape=box];\n");
             for (_, parent, n, _) in &flat {
@@ -129,68 +93,11 @@ pub fn print_tree(forest: &[TreeNode], format: GraphFormat) -> Result<()> {
     }
 }
 
-#[derive(Serialize)]
-struct OrgJson {
-    people: Vec<PersonJson>,
-    lines: Vec<LineJson>,
-}
-
-#[derive(Serialize)]
-struct PersonJson {
-    person: String,
-    name: String,
-    title: Option<String>,
-    joined_at: String,
-}
-
-#[derive(Serialize)]
-struct LineJson {
-    person: String,
-    manager: String,
-    line: String,
-    since: String,
-}
-
 /// `arl org`: solid lines drawn plain, dotted lines dashed (dot) or `-.->` (Mermaid).
 pub fn print_org(chart: &OrgChart, format: GraphFormat) -> Result<()> {
     match format {
-        GraphFormat::Json => out::emit_json(&OrgJson {
-            people: chart
-                .people
-                .iter()
-                .map(|p| PersonJson {
-                    person: p.person.clone(),
-                    name: p.name.clone(),
-                    title: p.title.clone(),
-                    joined_at: p.joined_at.canonical(),
-                })
-                .collect(),
-            lines: chart
-                .lines
-                .iter()
-                .map(|l| LineJson {
-                    person: l.person.clone(),
-                    manager: l.manager.clone(),
-                    line: l.line.to_string(),
-                    since: l.since.canonical(),
-                })
-                .collect(),
-        }),
-        GraphFormat::Csv => out::emit_csv(
-            &["person", "manager", "line", "since"],
-            &chart
-                .lines
-                .iter()
-                .map(|l| {
-                    vec![
-                        l.person.clone(),
-                        l.manager.clone(),
-                        l.line.to_string(),
-                        l.since.canonical(),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
+        GraphFormat::Json => out::emit_json(&arl_query::teams::org_json(chart)),
+        GraphFormat::Csv => out::emit_csv_table(&arl_query::teams::org_csv(chart)),
         GraphFormat::Dot => out::emit(&org_dot(chart)),
         GraphFormat::Mermaid => out::emit(&org_mermaid(chart)),
         GraphFormat::Table => {

@@ -6,23 +6,15 @@ use crate::failure;
 use crate::ledger::Ctx;
 use crate::out;
 use anyhow::{Context, Result};
-use arl_log::{format_time, hex, merkle, parse_hex, Hash, Head, Log};
+use arl_log::{format_time, hex, merkle, parse_hex, Head, Log};
+pub use arl_query::integrity::{digest_json, Digest};
 use arl_views::ViewReader;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use std::path::Path;
 
 /// The largest digest file read, in bytes.
 const DIGEST_BYTES_MAX: u64 = 64 * 1024;
-
-/// A digest as `arl digest` prints it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Digest {
-    pub seq: u64,
-    pub head: Hash,
-    pub root: Hash,
-    pub recorded_at: String,
-}
 
 #[derive(Deserialize)]
 struct DigestFile {
@@ -31,17 +23,6 @@ struct DigestFile {
     root: String,
     #[serde(default)]
     recorded_at: String,
-}
-
-/// The JSON of a head, exactly as `arl digest` prints it.
-pub fn digest_json(head: &Head) -> String {
-    format!(
-        "{{\"seq\": {}, \"head\": \"{}\", \"root\": \"{}\", \"recorded_at\": \"{}\"}}",
-        head.seq,
-        hex(&head.hash),
-        hex(&head.root),
-        format_time(head.recorded_at)
-    )
 }
 
 fn read_digest(path: &Path) -> Result<Digest> {
@@ -241,62 +222,11 @@ fn verify_digest(log: &Log, head: &Head, digest: &Digest) -> Result<()> {
     Ok(())
 }
 
-/// An inclusion proof as `arl proof` prints it (RFC 9162 §2.1.3: leaf index, tree size,
-/// audit path; the leaf hash is blake3(0x00 ‖ envelope hash)).
-#[derive(Serialize)]
-struct ProofJson {
-    seq: u64,
-    leaf_index: u64,
-    tree_size: u64,
-    root: String,
-    envelope_hash: String,
-    leaf_hash: String,
-    audit_path: Vec<String>,
-}
-
 /// `arl proof SEQ [--digest FILE]`.
 pub fn proof(ctx: &Ctx, args: &ProofArgs) -> Result<()> {
     let digest = args.digest.as_deref().map(read_digest).transpose()?;
     let (_lock, log) = ctx.log()?;
-    let head = log.head();
-    let (size, root) = match &digest {
-        Some(d) => {
-            if d.seq > head.seq {
-                return Err(failure::integrity(format!(
-                    "the digest is at seq {} but the ledger only reaches seq {}",
-                    d.seq, head.seq
-                )));
-            }
-            (d.seq, d.root)
-        }
-        None => (head.seq, head.root),
-    };
-    if args.seq == 0 || args.seq > size {
-        return Err(failure::error(format!(
-            "seq {} is not in the tree of size {size}; pick a seq from 1 to {size}",
-            args.seq
-        )));
-    }
-    let envelope = log
-        .get(args.seq)?
-        .context("reading the envelope to prove")?;
-    let leaf = merkle::leaf_hash(&envelope.hash);
-    let path = log.inclusion_proof(args.seq, size)?;
-    if !merkle::verify_inclusion(&leaf, args.seq - 1, size, &path, &root) {
-        return Err(failure::integrity(format!(
-            "the inclusion proof of seq {} in the tree of size {size} does not verify against root {}",
-            args.seq,
-            hex(&root)
-        )));
-    }
-    let value = ProofJson {
-        seq: args.seq,
-        leaf_index: args.seq - 1,
-        tree_size: size,
-        root: hex(&root),
-        envelope_hash: hex(&envelope.hash),
-        leaf_hash: hex(&leaf),
-        audit_path: path.iter().map(hex).collect(),
-    };
+    let value =
+        arl_query::integrity::proof(&log, args.seq, digest.as_ref()).map_err(failure::query)?;
     out::emit_json(&value)
 }

@@ -1,11 +1,8 @@
 //! Finding and opening the ledger: for queries the views only (shared lock, fast), for
 //! appends the writer, for the log's commands the log under the exclusive lock.
 
-use crate::cli::At;
 use crate::failure;
 use anyhow::{Context, Result};
-use arl_domain::Timestamp;
-use arl_fold::{Point, Source};
 use arl_log::{LedgerLock, Log};
 use arl_views::{Ledger, ViewError, ViewReader, LOG_DIR, VIEWS_DIR};
 use std::path::{Path, PathBuf};
@@ -81,19 +78,6 @@ impl Ctx {
     pub fn views_dir(&self) -> PathBuf {
         self.dir.join(VIEWS_DIR)
     }
-}
-
-/// The point a query answers at: `--as-of` (default now) and `--known-at`/`--at-seq`
-/// (default everything the views hold).
-pub fn point(source: &dyn Source, at: &At) -> Result<Point> {
-    let as_of = at.as_of.unwrap_or_else(Timestamp::now);
-    let checkpoint = source.checkpoint();
-    let at_seq = match (at.known_at, at.at_seq) {
-        (Some(known_at), _) => source.seq_known_at(known_at)?,
-        (None, Some(seq)) => seq.min(checkpoint),
-        (None, None) => checkpoint,
-    };
-    Ok(Point { as_of, at_seq })
 }
 
 /// The ledger directory as shown in example command lines.

@@ -5,7 +5,8 @@ use crate::ledger::Ctx;
 use crate::out;
 use anyhow::{Context, Result};
 use arl_domain::Timestamp;
-use arl_log::{format_time, hex, Envelope};
+use arl_log::{hex, Envelope};
+use arl_query::export::{envelope_csv_row, envelope_line, ENVELOPE_CSV_HEADER};
 use std::io::Write;
 
 /// `arl log`.
@@ -45,7 +46,10 @@ pub fn log(ctx: &Ctx, args: &LogArgs) -> Result<()> {
                 .context("formatting envelopes")?;
             out::emit_json(&values)
         }
-        Format::Csv => out::emit_csv(CSV_HEADER, &rows.iter().map(csv_row).collect::<Vec<_>>()),
+        Format::Csv => out::emit_csv(
+            ENVELOPE_CSV_HEADER,
+            &rows.iter().map(envelope_csv_row).collect::<Vec<_>>(),
+        ),
         Format::Table => {
             let mut table = out::table(&[
                 "seq",
@@ -74,38 +78,6 @@ pub fn log(ctx: &Ctx, args: &LogArgs) -> Result<()> {
     }
 }
 
-const CSV_HEADER: &[&str] = &[
-    "seq",
-    "id",
-    "type",
-    "stream",
-    "version",
-    "recorded_at",
-    "effective_at",
-    "actor",
-    "reason",
-    "imported",
-    "data",
-    "hash",
-];
-
-fn csv_row(e: &Envelope) -> Vec<String> {
-    vec![
-        e.seq.to_string(),
-        e.id.clone(),
-        e.kind.clone(),
-        e.stream.clone(),
-        e.version.to_string(),
-        format_time(e.recorded_at),
-        format_time(e.effective_at),
-        e.actor.clone(),
-        e.reason.clone().unwrap_or_default(),
-        e.imported.to_string(),
-        e.data.get().to_string(),
-        hex(&e.hash),
-    ]
-}
-
 /// `arl export`: every envelope, streamed.
 pub fn export(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let (_lock, log) = ctx.log()?;
@@ -118,7 +90,7 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
             let mut result = Ok(());
             for envelope in log.range(1, head) {
                 let envelope = envelope?;
-                if let Err(e) = writeln!(w, "{}", envelope.to_json_line()) {
+                if let Err(e) = writeln!(w, "{}", envelope_line(&envelope)) {
                     result = Err(e);
                     break;
                 }
@@ -131,10 +103,10 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
         ExportFormat::Csv => {
             let mut w =
                 csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, stdout));
-            w.write_record(CSV_HEADER)?;
+            w.write_record(ENVELOPE_CSV_HEADER)?;
             for envelope in log.range(1, head) {
                 let envelope = envelope?;
-                w.write_record(csv_row(&envelope))?;
+                w.write_record(envelope_csv_row(&envelope))?;
                 if envelope.seq % 4096 == 0 {
                     bar.set_position(envelope.seq);
                 }

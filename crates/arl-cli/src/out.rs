@@ -73,26 +73,31 @@ pub fn emit_table(table: &Table) -> Result<()> {
     emit_line(&table.to_string())
 }
 
-/// Prints a list of rows in the chosen format: JSON as the rows serialize, CSV through
-/// `csv_row` (canonical times, plain amounts), a table through `table_row` (human forms).
-pub fn emit_rows<T: Serialize, R: Into<comfy_table::Row>>(
+/// Prints an answer's rows in the chosen format: JSON as the rows serialize, CSV as
+/// arl-query's table of them, a table through `table_row` (human forms).
+pub fn emit_answer<T: Serialize, R: Into<comfy_table::Row>>(
     format: crate::cli::Format,
-    header: &[&str],
     rows: &[T],
-    csv_row: impl Fn(&T) -> Vec<String>,
+    csv: &arl_query::Table,
     table_row: impl Fn(&T) -> R,
 ) -> Result<()> {
     match format {
         crate::cli::Format::Json => emit_json(rows),
-        crate::cli::Format::Csv => emit_csv(header, &rows.iter().map(csv_row).collect::<Vec<_>>()),
+        crate::cli::Format::Csv => emit_csv_table(csv),
         crate::cli::Format::Table => {
-            let mut out = table(header);
+            let header: Vec<&str> = csv.header.iter().map(String::as_str).collect();
+            let mut out = table(&header);
             for row in rows {
                 out.add_row(table_row(row));
             }
             emit_table(&out)
         }
     }
+}
+
+/// Writes arl-query's CSV table to standard output.
+pub fn emit_csv_table(csv: &arl_query::Table) -> Result<()> {
+    emit(&csv.to_csv().context("formatting CSV")?)
 }
 
 /// `1234567.50` → `1,234,567.50`; `-1200` → `-1,200`. The contract's decimal strings, grouped

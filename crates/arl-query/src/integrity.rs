@@ -1,0 +1,81 @@
+//! Digests and inclusion proofs of the log (contract §5).
+
+use crate::QueryError;
+use arl_log::{format_time, hex, merkle, Hash, Head, Log};
+use serde::Serialize;
+
+/// A digest as `arl digest` prints it: the head's seq, hash, Merkle root and record time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub seq: u64,
+    pub head: Hash,
+    pub root: Hash,
+    pub recorded_at: String,
+}
+
+/// The JSON of a head, exactly as `arl digest` prints it (one line).
+pub fn digest_json(head: &Head) -> String {
+    format!(
+        "{{\"seq\": {}, \"head\": \"{}\", \"root\": \"{}\", \"recorded_at\": \"{}\"}}",
+        head.seq,
+        hex(&head.hash),
+        hex(&head.root),
+        format_time(head.recorded_at)
+    )
+}
+
+/// An inclusion proof as `arl proof` prints it (RFC 9162 §2.1.3: leaf index, tree size,
+/// audit path; the leaf hash is blake3(0x00 ‖ envelope hash)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProofJson {
+    pub seq: u64,
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub root: String,
+    pub envelope_hash: String,
+    pub leaf_hash: String,
+    pub audit_path: Vec<String>,
+}
+
+/// The tree a proof is for: a digest's, else the log's head.
+fn tree_of(log: &Log, digest: Option<&Digest>) -> Result<(u64, Hash), QueryError> {
+    let head = log.head();
+    match digest {
+        Some(d) if d.seq > head.seq => Err(QueryError::DigestBeyondHead {
+            digest_seq: d.seq,
+            head_seq: head.seq,
+        }),
+        Some(d) => Ok((d.seq, d.root)),
+        None => Ok((head.seq, head.root)),
+    }
+}
+
+/// The inclusion proof of envelope `seq` in the tree of `digest` (default: the head),
+/// checked before it is returned.
+pub fn proof(log: &Log, seq: u64, digest: Option<&Digest>) -> Result<ProofJson, QueryError> {
+    let (size, root) = tree_of(log, digest)?;
+    if seq == 0 || seq > size {
+        return Err(QueryError::SeqNotInTree { seq, size });
+    }
+    let Some(envelope) = log.get(seq)? else {
+        return Err(QueryError::SeqNotInTree { seq, size });
+    };
+    let leaf = merkle::leaf_hash(&envelope.hash);
+    let path = log.inclusion_proof(seq, size)?;
+    if !merkle::verify_inclusion(&leaf, seq - 1, size, &path, &root) {
+        return Err(QueryError::ProofFails {
+            seq,
+            size,
+            root: hex(&root),
+        });
+    }
+    Ok(ProofJson {
+        seq,
+        leaf_index: seq - 1,
+        tree_size: size,
+        root: hex(&root),
+        envelope_hash: hex(&envelope.hash),
+        leaf_hash: hex(&leaf),
+        audit_path: path.iter().map(hex).collect(),
+    })
+}
