@@ -23,6 +23,14 @@ fn setup() -> (Ledger, String) {
         let mode = std::fs::metadata(path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the signing key is owner-only");
     }
+    let whole = ledger.tmp.path().join("whole.json");
+    let refused = ledger.run(&["balance", "--evidence", whole.to_str().unwrap()]);
+    assert_eq!(
+        refused.code, 2,
+        "no bundle for every account: {}",
+        refused.stderr
+    );
+    assert!(!whole.exists());
     let again = ledger.run(&["key", "init"]);
     assert_eq!(again.code, 1, "a second key init must not replace the key");
     (ledger, public)
