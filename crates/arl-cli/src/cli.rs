@@ -100,6 +100,17 @@ pub enum Command {
     /// An inclusion proof of one envelope in the tree of a digest (default: the head).
     #[command(after_help = "Example:\n  arl proof 42 --digest digest.json")]
     Proof(ProofArgs),
+    /// Make the ledger's checkpoint signing key (or a witness's): arl key init.
+    #[command(after_help = "Example:\n  arl key init --name arl.example > ledger.pub")]
+    Key(crate::evidence::KeyArgs),
+    /// The signed checkpoint of the head (made now if the head moved); cosign one as a witness.
+    #[command(
+        after_help = "Examples:\n  arl checkpoint > checkpoint.note\n  arl checkpoint cosign checkpoint.note --witness-key witness.key"
+    )]
+    Checkpoint(crate::evidence::CheckpointArgs),
+    /// Check an evidence bundle without the ledger.
+    #[command(after_help = "Example:\n  arl evidence check card.json --key ledger.pub")]
+    Evidence(crate::evidence::EvidenceArgs),
     /// Build a demo ledger from the deterministic generator and take a guided tour.
     #[command(after_help = "Example:\n  arl demo --events 200000 --seed 42")]
     Demo(DemoArgs),
@@ -270,6 +281,9 @@ pub struct AccountArgs {
     pub at: At,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also write an evidence bundle of the answer to this file.
+    #[arg(long, value_name = "FILE")]
+    pub evidence: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +294,9 @@ pub struct PersonArgs {
     pub at: At,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also write an evidence bundle of the answer to this file.
+    #[arg(long, value_name = "FILE")]
+    pub evidence: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -359,6 +376,9 @@ pub struct BalanceArgs {
     pub at: At,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also write an evidence bundle of the answer to this file.
+    #[arg(long, value_name = "FILE")]
+    pub evidence: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -369,6 +389,9 @@ pub struct HistoryArgs {
     pub at: At,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also write an evidence bundle of the answer to this file.
+    #[arg(long, value_name = "FILE")]
+    pub evidence: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -406,6 +429,15 @@ pub struct VerifyArgs {
     /// without reading the log: quick, but it does not compare the views with the log.
     #[arg(long)]
     pub views_only: bool,
+    /// A signed checkpoint (arl checkpoint): check the log extends it; needs --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub checkpoint: Option<PathBuf>,
+    /// The checkpoint's public key: its line, or a file holding it.
+    #[arg(long, value_name = "PUBKEY")]
+    pub key: Option<String>,
+    /// A witness whose cosignature the checkpoint must carry (repeatable).
+    #[arg(long, value_name = "PUBKEY")]
+    pub witness: Vec<String>,
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
 }

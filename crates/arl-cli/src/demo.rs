@@ -236,6 +236,9 @@ fn tour(ctx: &Ctx, late: Option<Late>, span: Span) -> Result<()> {
         &VerifyArgs {
             digest: None,
             views_only: false,
+            checkpoint: None,
+            key: None,
+            witness: Vec::new(),
             format: SummaryFormat::Text,
         },
     )?;
@@ -292,6 +295,7 @@ fn account_args(account: &str, at: At) -> AccountArgs {
         account: account.to_string(),
         at,
         format: Format::Table,
+        evidence: None,
     }
 }
 
@@ -304,6 +308,7 @@ fn balance_args(account: Option<String>, period: PeriodArg) -> BalanceArgs {
         rollup: false,
         at: At::default(),
         format: Format::Table,
+        evidence: None,
     }
 }
 

@@ -8,6 +8,7 @@
 mod append;
 mod cli;
 mod demo;
+mod evidence;
 mod failure;
 mod graph;
 mod history;
@@ -47,6 +48,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let ctx = ledger::Ctx::new(demo_dir.or(cli.ledger), cli.lock_timeout, cli.quiet)?;
+    if let Some(request) = evidence::request(&cli.command) {
+        evidence::write_bundle(&ctx, &request)?;
+    }
     match &cli.command {
         Command::Append(args) => append::run(&ctx, args),
         Command::Log(args) => logcmd::log(&ctx, args),
@@ -62,9 +66,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(args) => history::history(&ctx, args),
         Command::Diff(args) => history::diff(&ctx, args),
         Command::Replay(args) => integrity::replay(&ctx, args),
-        Command::Verify(args) => integrity::verify(&ctx, args),
+        Command::Verify(args) => {
+            integrity::verify(&ctx, args)?;
+            evidence::verify_checkpoint(&ctx, args)
+        }
         Command::Digest => integrity::digest(&ctx),
         Command::Proof(args) => integrity::proof(&ctx, args),
+        Command::Key(args) => evidence::key(&ctx, args),
+        Command::Checkpoint(args) => evidence::checkpoint(&ctx, args),
+        Command::Evidence(args) => evidence::evidence(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
     }
 }

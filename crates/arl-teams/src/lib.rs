@@ -112,8 +112,12 @@ pub fn portfolio(
     person: &str,
     point: Point,
 ) -> Result<Option<Vec<PortfolioEntry>>, SourceError> {
-    let org = query::org_at(source, point)?;
-    if !org.persons.contains_key(person) {
+    // Whether the person joined by then depends on their own joining only (it always
+    // applies), so fold just that rather than every person's events.
+    let mut builder = arl_fold::SubsetBuilder::new(source, move |r| point.sees(r));
+    builder.person(person)?;
+    let joined = arl_fold::State::fold(builder.build().iter());
+    if !joined.persons.contains_key(person) {
         return Ok(None);
     }
     let mut entries = query::portfolio_at(source, person, point)?;
