@@ -6,7 +6,7 @@
 #![no_main]
 
 use arl_domain::{Event, Recorded, Timestamp};
-use arl_views::format::{fnv1a64, EVENTS_FILE, HEADS_FILES, TIMES_FILE, TXNDATA_FILE, TXNS_FILE};
+use arl_views::format::{heads_checksum, EVENTS_FILE, HEADS_FILES, TIMES_FILE, TXNDATA_FILE, TXNS_FILE};
 use arl_views::{ViewReader, ViewWriter};
 use libfuzzer_sys::fuzz_target;
 use std::path::{Path, PathBuf};
@@ -136,8 +136,8 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             if name.starts_with("heads") && bytes.len() >= 20 {
-                let body = bytes.len() - 8;
-                let sum = fnv1a64(&bytes[..body]);
+                let body = bytes.len() - 4;
+                let sum = heads_checksum(&bytes[..body]);
                 bytes[body..].copy_from_slice(&sum.to_le_bytes());
             }
         }

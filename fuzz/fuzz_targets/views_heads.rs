@@ -3,7 +3,7 @@
 //! that decode to the same heads.
 #![no_main]
 
-use arl_views::format::{fnv1a64, Heads};
+use arl_views::format::{heads_checksum, Heads};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
@@ -12,8 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = Heads::decode(data, path);
     if data.len() >= 20 {
         let mut fixed = data.to_vec();
-        let body = fixed.len() - 8;
-        let sum = fnv1a64(&fixed[..body]);
+        let body = fixed.len() - 4;
+        let sum = heads_checksum(&fixed[..body]);
         fixed[body..].copy_from_slice(&sum.to_le_bytes());
         if let Ok(heads) = Heads::decode(&fixed, path) {
             let again = Heads::decode(&heads.encode(), path).expect("re-encoded heads decode");
