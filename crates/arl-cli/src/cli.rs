@@ -423,8 +423,12 @@ pub struct FormatOnly {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// A digest saved earlier (arl digest): check the ledger still extends it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "views_only")]
     pub digest: Option<PathBuf>,
+    /// Check only the views' checksums (every record of every view file and the heads),
+    /// without reading the log: quick, but it does not compare the views with the log.
+    #[arg(long)]
+    pub views_only: bool,
     /// A signed checkpoint (arl checkpoint): check the log extends it; needs --key.
     #[arg(long, value_name = "FILE", requires = "key")]
     pub checkpoint: Option<PathBuf>,

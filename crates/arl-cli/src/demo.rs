@@ -235,6 +235,7 @@ fn tour(ctx: &Ctx, late: Option<Late>, span: Span) -> Result<()> {
         ctx,
         &VerifyArgs {
             digest: None,
+            views_only: false,
             checkpoint: None,
             key: None,
             witness: Vec::new(),

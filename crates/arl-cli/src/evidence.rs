@@ -430,7 +430,7 @@ struct CliLedger<'a> {
 
 impl arl_evidence::Ledger for CliLedger<'_> {
     fn part(&self, key: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
-        let bad = || SourceError(format!("{key:?} is not a stream part"));
+        let bad = || SourceError::new(format!("{key:?} is not a stream part"));
         let (stream, part) = key.rsplit_once('#').ok_or_else(bad)?;
         let candidates = match (stream.split_once('/').ok_or_else(bad)?, part) {
             (("account", id), "hier") => self.reader.account_hierarchy(id)?,
@@ -453,8 +453,8 @@ impl arl_evidence::Ledger for CliLedger<'_> {
         let get = |seq: u64| {
             self.log
                 .get(seq)
-                .map_err(|e| SourceError(e.to_string()))?
-                .ok_or_else(|| SourceError(format!("the log has no seq {seq}")))
+                .map_err(|e| SourceError::new(e.to_string()))?
+                .ok_or_else(|| SourceError::new(format!("the log has no seq {seq}")))
         };
         let envelope = get(seq)?;
         let prev = if seq == 1 {
@@ -463,7 +463,7 @@ impl arl_evidence::Ledger for CliLedger<'_> {
             get(seq - 1)?.hash
         };
         let canonical = String::from_utf8(envelope.canonical_bytes())
-            .map_err(|_| SourceError(format!("envelope {seq} is not UTF-8")))?;
+            .map_err(|_| SourceError::new(format!("envelope {seq} is not UTF-8")))?;
         Ok(StoredEnvelope {
             canonical,
             prev,
@@ -474,7 +474,7 @@ impl arl_evidence::Ledger for CliLedger<'_> {
     fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<[u8; 32]>, SourceError> {
         self.log
             .inclusion_proof(seq, size)
-            .map_err(|e| SourceError(e.to_string()))
+            .map_err(|e| SourceError::new(e.to_string()))
     }
 }
 

@@ -93,7 +93,8 @@ fn is_integrity(cause: &(dyn std::error::Error + 'static)) -> bool {
     }
     match cause.downcast_ref::<arl_views::ViewError>() {
         Some(arl_views::ViewError::Log(e)) => log_integrity(e),
-        _ => false,
+        Some(e) => e.is_damage(),
+        None => false,
     }
 }
 

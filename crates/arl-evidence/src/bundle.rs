@@ -456,7 +456,7 @@ impl Parts for BundleParts {
                 self.missing
                     .borrow_mut()
                     .get_or_insert_with(|| key.to_string());
-                Err(SourceError(format!(
+                Err(SourceError::new(format!(
                     "stream part {key} is not in the bundle"
                 )))
             }

@@ -133,7 +133,7 @@ pub fn prove(
         envelopes.push(Entry {
             prev: HexHash(stored.prev),
             envelope: RawValue::from_string(stored.canonical)
-                .map_err(|e| SourceError(format!("envelope {seq} is not JSON: {e}")))?,
+                .map_err(|e| SourceError::new(format!("envelope {seq} is not JSON: {e}")))?,
             proof: proof.into_iter().map(HexHash).collect(),
         });
     }

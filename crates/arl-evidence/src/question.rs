@@ -263,7 +263,7 @@ fn history(
         .filter(|e| e.effective_at <= point.as_of)
     {
         let hash = hash_of(e.seq)
-            .ok_or_else(|| SourceError(format!("no hash for seq {} of the history", e.seq)))?;
+            .ok_or_else(|| SourceError::new(format!("no hash for seq {} of the history", e.seq)))?;
         steps.push(Step {
             seq: e.seq,
             hash: crate::hex(&hash),

@@ -24,7 +24,7 @@ pub struct PartSource<P: Parts> {
 }
 
 fn unsupported(what: &str) -> SourceError {
-    SourceError(format!(
+    SourceError::new(format!(
         "{what} reads the whole ledger; evidence covers questions about one account or person"
     ))
 }

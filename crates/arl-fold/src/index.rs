@@ -477,8 +477,8 @@ impl Source for MemIndex {
 
     fn txn_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
         if !self.keep_txn_events {
-            return Err(SourceError(
-                "this index keeps transactions only as rows".into(),
+            return Err(SourceError::new(
+                "this index keeps transactions only as rows",
             ));
         }
         Ok(self

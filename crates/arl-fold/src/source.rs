@@ -6,10 +6,36 @@ use arl_domain::money::Currency;
 use arl_domain::{Event, Recorded, Timestamp, TxnKind};
 use std::sync::Arc;
 
-/// A failure to read the index (IO or a corrupt view file).
+/// A failure to read the index (IO or a corrupt view file): what was being done, and the
+/// source's own error, kept typed so that a caller can tell damage from other failures.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SourceError(pub String);
+#[error("{message}")]
+pub struct SourceError {
+    pub message: String,
+    #[source]
+    pub cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl SourceError {
+    /// A failure described by `message` alone.
+    pub fn new(message: impl Into<String>) -> SourceError {
+        SourceError {
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// A failure while `doing` something, caused by `cause`.
+    pub fn caused_by(
+        doing: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> SourceError {
+        SourceError {
+            message: doing.into(),
+            cause: Some(Box::new(cause)),
+        }
+    }
+}
 
 /// One transaction event in compact form, for balances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -82,6 +82,19 @@ pub fn parse_hex(s: &str) -> Option<Hash> {
     Some(out)
 }
 
+/// What a query reads of the log in `log_dir` without opening it: the length of its
+/// envelope file, which equals [`Log::committed_len`] unless a commit was cut short (then
+/// it is longer until the next [`Log::open`] cuts it back); `None` when there is no log.
+/// The views compare it with the length they recorded to tell that they are behind.
+pub fn committed_len_on_disk(log_dir: &Path) -> Result<Option<u64>, LogError> {
+    let path = log_dir.join(crate::store::ENVELOPE_FILE);
+    match std::fs::metadata(&path) {
+        Ok(meta) => Ok(Some(meta.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(LogError::io(&path, e)),
+    }
+}
+
 /// Creates `dir` and its missing parents with mode 0700 (owner only).
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), LogError> {
     let mut builder = std::fs::DirBuilder::new();

@@ -205,6 +205,13 @@ impl Log {
         self.head
     }
 
+    /// A number that grows with every commit: the committed length of the envelope file.
+    /// The views record it with each of their commits, and a query compares it with
+    /// [`crate::committed_len_on_disk`] to tell views behind the log without opening it.
+    pub fn committed_len(&self) -> u64 {
+        self.store.data_len()
+    }
+
     /// Assigns seq, version, record time and hash to each new event, and finds duplicates.
     /// Writes nothing. `now_micros` is the record time of non-imported events (never below
     /// the last one stored).

@@ -144,6 +144,8 @@ pub(crate) struct SledStore {
     db: sled::Db,
     data: File,
     data_path: PathBuf,
+    /// sled's directory (for the power-loss tests' recording: `arl_io::synced_externally`).
+    index_dir: PathBuf,
     /// Bytes of the envelope file that belong to committed batches.
     data_len: u64,
     /// The envelope file's length after the frames written by `write_frames` and not yet
@@ -196,9 +198,7 @@ impl SledStore {
         };
         if created {
             // Make the new file's directory entry durable too.
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| LogError::io(dir, e))?;
+            arl_io::sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
         }
         let file_len = data
             .metadata()
@@ -212,14 +212,15 @@ impl SledStore {
         }
         if file_len > data_len {
             // Bytes of a commit whose index batch never became durable: not part of the log.
-            data.set_len(data_len)
+            arl_io::set_len(&data, &data_path, data_len)
                 .map_err(|e| LogError::io(&data_path, e))?;
-            data.sync_all().map_err(|e| LogError::io(&data_path, e))?;
+            arl_io::sync_all(&data, &data_path).map_err(|e| LogError::io(&data_path, e))?;
         }
         Ok(SledStore {
             db,
             data,
             data_path,
+            index_dir: dir.join(INDEX_DIR),
             data_len,
             written_len: None,
         })
@@ -380,10 +381,10 @@ impl Store for SledStore {
         let io = |e| LogError::io(&self.data_path, e);
         let mut at = self.data_len;
         for segment in frames {
-            self.data.write_all_at(segment, at).map_err(io)?;
+            arl_io::write_at(&self.data, &self.data_path, segment, at).map_err(io)?;
             at += segment.len() as u64;
         }
-        self.data.sync_data().map_err(io)?;
+        arl_io::sync_data(&self.data, &self.data_path).map_err(io)?;
         self.written_len = Some(at);
         Ok(())
     }
@@ -415,6 +416,7 @@ impl Store for SledStore {
         self.db.apply_batch(batch)?;
         // Explicit fsync: the commit is durable when this returns.
         self.db.flush()?;
+        arl_io::synced_externally(&self.index_dir);
         self.data_len = data_len;
         Ok(())
     }

@@ -327,7 +327,7 @@ fn scan_all(
             first,
             other
                 .join()
-                .unwrap_or_else(|_| Err(SourceError("a balance thread panicked".into()))),
+                .unwrap_or_else(|_| Err(SourceError::new("a balance thread panicked"))),
         )
     });
     Ok(vec![first?, second?])
@@ -396,7 +396,7 @@ fn merge(
     for &number in &numbers {
         let account = source
             .account_of(number)
-            .ok_or_else(|| SourceError(format!("no account numbered {number}")))?;
+            .ok_or_else(|| SourceError::new(format!("no account numbered {number}")))?;
         let mut targets = match parents {
             Some(parents) => ancestors_and_self(parents, &account),
             None => vec![account],

@@ -12,6 +12,9 @@ pub enum ViewError {
         #[source]
         source: std::io::Error,
     },
+    /// A record of a view file fails its checksum: the file is damaged.
+    #[error("checksum mismatch in {} at byte {offset}: the views are damaged; rebuild them from the log with arl replay", path.display())]
+    Checksum { path: PathBuf, offset: u64 },
     /// A view file holds bytes this crate cannot decode.
     #[error("corrupt view file {}: {what}; rebuild the views from the log (arl replay)", path.display())]
     Corrupt { path: PathBuf, what: String },
@@ -64,8 +67,19 @@ impl ViewError {
     }
 }
 
+impl ViewError {
+    /// True when the views are damaged (a checksum, a record or a structure that does not
+    /// hold): an integrity failure that `arl replay` repairs.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            ViewError::Checksum { .. } | ViewError::Corrupt { .. } | ViewError::BadEvent { .. }
+        )
+    }
+}
+
 impl From<ViewError> for arl_fold::SourceError {
     fn from(e: ViewError) -> Self {
-        arl_fold::SourceError(e.to_string())
+        arl_fold::SourceError::caused_by("reading the views", e)
     }
 }

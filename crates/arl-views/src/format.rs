@@ -16,16 +16,25 @@ pub const HEADS_FILES: [&str; 2] = ["heads.0", "heads.1"];
 
 /// First bytes of `heads`.
 pub const HEADS_MAGIC: [u8; 8] = *b"ARLVIEWS";
-/// Version of the layout described here.
-pub const FORMAT_VERSION: u32 = 3;
+/// Version of the layout described here. Views of an older version are rebuilt from the
+/// log by the next writer (`Ledger::open`), which every query opens first when it meets them.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Bytes of an `events.dat` record header: len u32, seq u64, effective_at i64,
-/// recorded_at i64, kind u8, prev1 u64, prev2 u64.
-pub const EVENT_HEADER_BYTES: u64 = 53;
+/// recorded_at i64, kind u8, prev1 u64, prev2 u64, prev3 u64, checksum u32.
+pub const EVENT_HEADER_BYTES: u64 = 57;
+/// Where the checksum lies in an `events.dat` record header.
+const EVENT_CHECKSUM_AT: usize = 53;
 /// Bytes of one `txns.dat` record.
 pub const TXN_RECORD_BYTES: u64 = 64;
-/// Bytes of one `times.dat` entry.
-pub const TIME_BYTES: u64 = 8;
+/// Where the checksum lies in a `txns.dat` record (it covers the bytes before it).
+const TXN_CHECKSUM_AT: usize = 60;
+/// Bytes of one `times.dat` entry: the time (i64) and its checksum (u32).
+pub const TIME_BYTES: u64 = 12;
+/// Bytes of the checksum after each event's data in `txndata.dat`.
+pub const TXNDATA_CHECKSUM_BYTES: u64 = 4;
+/// Bytes of the checksum that ends a `heads` slot.
+const HEADS_CHECKSUM_BYTES: usize = 4;
 /// Largest data JSON of one event (the log's limit).
 pub const DATA_BYTES_MAX: u32 = 64 * 1024;
 /// Longest id in `heads` (the contract's limit on identifiers).
@@ -83,8 +92,64 @@ pub struct EventHeader {
     pub prev3: u64,
 }
 
+/// The checksum of the views' records: CRC-32 (the IEEE polynomial, crc32fast's
+/// hardware-accelerated implementation). It guards against damage (a flipped bit, a torn
+/// write), not against tampering: `arl verify` compares the views with the log, whose hash
+/// chain is the defence against that.
+pub fn checksum(parts: &[&[u8]]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize()
+}
+
+/// True when a whole `events.dat` record (header and data) matches its checksum.
+pub fn event_record_ok(record: &[u8]) -> bool {
+    let header = EVENT_HEADER_BYTES as usize;
+    assert!(
+        record.len() >= header,
+        "an event record is at least its header"
+    );
+    let stored = u32_at(record, EVENT_CHECKSUM_AT);
+    checksum(&[&record[..EVENT_CHECKSUM_AT], &record[header..]]) == stored
+}
+
+/// True when a `txns.dat` record matches its checksum.
+pub fn txn_record_ok(record: &[u8; TXN_RECORD_BYTES as usize]) -> bool {
+    checksum(&[&record[..TXN_CHECKSUM_AT]]) == u32_at(record, TXN_CHECKSUM_AT)
+}
+
+/// The checksum stored after the data of the transaction event `seq` in `txndata.dat`.
+pub fn txndata_checksum(seq: u64, data: &[u8]) -> u32 {
+    checksum(&[&seq.to_le_bytes(), data])
+}
+
+/// The `times.dat` entry of `seq`: the time and its checksum.
+pub fn encode_time(seq: u64, time: i64) -> [u8; TIME_BYTES as usize] {
+    let mut entry = [0u8; TIME_BYTES as usize];
+    entry[..8].copy_from_slice(&time.to_le_bytes());
+    let sum = checksum(&[&seq.to_le_bytes(), &entry[..8]]);
+    entry[8..].copy_from_slice(&sum.to_le_bytes());
+    entry
+}
+
+/// The time of the `times.dat` entry of `seq`, `None` when it fails its checksum.
+pub fn decode_time(seq: u64, entry: &[u8; TIME_BYTES as usize]) -> Option<i64> {
+    let sum = checksum(&[&seq.to_le_bytes(), &entry[..8]]);
+    (sum == u32_at(entry, 8)).then(|| u64_at(entry, 0) as i64)
+}
+
 impl EventHeader {
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// Appends the record: this header, its checksum over the header and `data`, and `data`
+    /// (`data_len` must be its length).
+    pub fn encode(&self, data: &[u8], out: &mut Vec<u8>) {
+        assert_eq!(
+            self.data_len as usize,
+            data.len(),
+            "data_len is the data's length"
+        );
+        let start = out.len();
         out.extend_from_slice(&self.data_len.to_le_bytes());
         out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&self.effective_at.to_le_bytes());
@@ -93,9 +158,14 @@ impl EventHeader {
         out.extend_from_slice(&self.prev1.to_le_bytes());
         out.extend_from_slice(&self.prev2.to_le_bytes());
         out.extend_from_slice(&self.prev3.to_le_bytes());
+        let sum = checksum(&[&out[start..], data]);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out.extend_from_slice(data);
+        debug_assert!(event_record_ok(&out[start..]));
     }
 
-    /// Decodes the first [`EVENT_HEADER_BYTES`] of `bytes` (the caller checks the length).
+    /// Decodes the first [`EVENT_HEADER_BYTES`] of `bytes` (the caller checks the length
+    /// and, with the data, the checksum: [`event_record_ok`]).
     pub fn decode(bytes: &[u8; EVENT_HEADER_BYTES as usize]) -> EventHeader {
         EventHeader {
             data_len: u32_at(bytes, 0),
@@ -143,12 +213,18 @@ impl TxnRecord {
         b[40..48].copy_from_slice(&self.data_offset.to_le_bytes());
         b[48..52].copy_from_slice(&self.data_len.to_le_bytes());
         b[52..56].copy_from_slice(&self.account.to_le_bytes());
-        b[56] = self.kind;
-        b[57] = self.flags;
-        b[58..61].copy_from_slice(&self.currency);
+        assert!(
+            self.kind <= 1 && self.flags <= 1,
+            "kind and flags are one bit each"
+        );
+        b[56] = self.kind | (self.flags << 1);
+        b[57..60].copy_from_slice(&self.currency);
+        let sum = checksum(&[&b[..TXN_CHECKSUM_AT]]);
+        b[TXN_CHECKSUM_AT..].copy_from_slice(&sum.to_le_bytes());
         out.extend_from_slice(&b);
     }
 
+    /// Decodes a record (the caller checks its checksum first: [`txn_record_ok`]).
     pub fn decode(bytes: &[u8; TXN_RECORD_BYTES as usize]) -> TxnRecord {
         TxnRecord {
             seq: u64_at(bytes, 0),
@@ -159,9 +235,9 @@ impl TxnRecord {
             data_offset: u64_at(bytes, 40),
             data_len: u32_at(bytes, 48),
             account: u32_at(bytes, 52),
-            kind: bytes[56],
-            flags: bytes[57],
-            currency: [bytes[58], bytes[59], bytes[60]],
+            kind: bytes[56] & 1,
+            flags: bytes[56] >> 1,
+            currency: [bytes[57], bytes[58], bytes[59]],
         }
     }
 }
@@ -261,6 +337,10 @@ pub struct Heads {
     pub times_len: u64,
     /// Offset + 1 of the newest `person.*`/`reporting.*` record.
     pub org: u64,
+    /// The log's committed length (`arl_log::Log::committed_len`) when the views reached
+    /// `checkpoint`: a query compares it with the log's ([`arl_log::committed_len_on_disk`])
+    /// to tell views behind the log without opening it.
+    pub log_len: u64,
     /// Accounts by number (order of first appearance).
     pub accounts: Vec<AccountHead>,
     /// Persons by number (order of first appearance).
@@ -294,6 +374,7 @@ impl Heads {
             self.txndata_len,
             self.times_len,
             self.org,
+            self.log_len,
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -315,7 +396,7 @@ impl Heads {
         for n in self.accounts_sorted.iter().chain(&self.persons_sorted) {
             out.extend_from_slice(&n.to_le_bytes());
         }
-        let sum = fnv1a64(&out);
+        let sum = checksum(&[&out]);
         out.extend_from_slice(&sum.to_le_bytes());
         out
     }
@@ -323,7 +404,7 @@ impl Heads {
     /// Decodes and checks a `heads` file: checksum, ids, sort orders, pointers in range.
     pub fn decode(bytes: &[u8], path: &Path) -> Result<Heads, ViewError> {
         let bad = |what: &str| ViewError::corrupt(path, what.to_string());
-        if bytes.len() < 8 + 4 + 8 {
+        if bytes.len() < 8 + 4 + HEADS_CHECKSUM_BYTES {
             return Err(bad("heads is too short"));
         }
         if bytes[..8] != HEADS_MAGIC {
@@ -337,8 +418,8 @@ impl Heads {
                 expected: FORMAT_VERSION,
             });
         }
-        let (body, sum) = bytes.split_at(bytes.len() - 8);
-        if fnv1a64(body) != u64_at(sum, 0) {
+        let (body, sum) = bytes.split_at(bytes.len() - HEADS_CHECKSUM_BYTES);
+        if checksum(&[body]) != u32_at(sum, 0) {
             return Err(bad("heads checksum does not match"));
         }
         let mut c = Cursor {
@@ -353,6 +434,7 @@ impl Heads {
             txndata_len: c.u64().ok_or_else(|| bad("truncated"))?,
             times_len: c.u64().ok_or_else(|| bad("truncated"))?,
             org: c.u64().ok_or_else(|| bad("truncated"))?,
+            log_len: c.u64().ok_or_else(|| bad("truncated"))?,
             ..Heads::default()
         };
         let n_accounts = c.u32().ok_or_else(|| bad("truncated"))?;
@@ -493,15 +575,10 @@ impl Cursor<'_> {
     }
 }
 
-/// FNV-1a, 64 bits: a checksum against torn or damaged `heads` files (not a defence against
-/// tampering; the log's hash chain is that).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+/// The checksum that ends a `heads` slot, over every byte before it (for tools that fix
+/// up a changed slot, like the fuzz targets).
+pub fn heads_checksum(body: &[u8]) -> u32 {
+    checksum(&[body])
 }
 
 #[cfg(test)]
@@ -530,10 +607,17 @@ mod tests {
             prev3: 9,
         };
         let mut out = Vec::new();
-        h.encode(&mut out);
-        assert_eq!(out.len() as u64, EVENT_HEADER_BYTES);
-        let bytes: [u8; EVENT_HEADER_BYTES as usize] = out.try_into().unwrap();
+        h.encode(b"{\"a\":1}", &mut out);
+        assert_eq!(out.len() as u64, EVENT_HEADER_BYTES + 7);
+        assert!(event_record_ok(&out));
+        let bytes: [u8; EVENT_HEADER_BYTES as usize] =
+            out[..EVENT_HEADER_BYTES as usize].try_into().unwrap();
         assert_eq!(EventHeader::decode(&bytes), h);
+        for bit in 0..out.len() * 8 {
+            let mut damaged = out.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(!event_record_ok(&damaged), "bit {bit}");
+        }
         let t = TxnRecord {
             seq: 1,
             effective_at: 2,
@@ -551,7 +635,16 @@ mod tests {
         t.encode(&mut out);
         assert_eq!(out.len() as u64, TXN_RECORD_BYTES);
         let bytes: [u8; TXN_RECORD_BYTES as usize] = out.try_into().unwrap();
+        assert!(txn_record_ok(&bytes));
         assert_eq!(TxnRecord::decode(&bytes), t);
+        for bit in 0..bytes.len() * 8 {
+            let mut damaged = bytes;
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(!txn_record_ok(&damaged), "bit {bit}");
+        }
+        let entry = encode_time(7, -3);
+        assert_eq!(decode_time(7, &entry), Some(-3));
+        assert_eq!(decode_time(8, &entry), None);
     }
 
     #[test]
@@ -562,8 +655,9 @@ mod tests {
             events_len: 100,
             txns_len: 64,
             txndata_len: 10,
-            times_len: 16,
+            times_len: 24,
             org: 0,
+            log_len: 900,
             accounts: vec![
                 AccountHead {
                     id: "b".into(),

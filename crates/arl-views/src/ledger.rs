@@ -145,7 +145,13 @@ pub fn recorded_from_envelope(envelope: &Envelope) -> Result<Recorded, ViewError
     })
 }
 
-/// Opens a ledger for a query: a shared lock and the views, never the log.
+/// Opens a ledger for a query: a shared lock and the views, never the log's store.
+///
+/// Queries never answer from views behind the log: when the views' record of the log's
+/// length ([`crate::format::Heads::log_len`]) differs from the log's on disk (a crash
+/// between the log's commit and the views'), or the views are of an older format or were
+/// never built, the views are first brought up to the log through the writer
+/// ([`Ledger::bring_views_up`], under the exclusive lock), then opened again.
 pub fn open_reader(
     ledger_dir: &Path,
     lock_timeout: Duration,
@@ -156,10 +162,35 @@ pub fn open_reader(
             path: views.join(HEADS_FILES[0]),
         });
     }
+    let log_dir = ledger_dir.join(LOG_DIR);
+    for _ in 0..READER_CATCH_UP_TRIES {
+        let lock = LedgerLock::shared(ledger_dir, lock_timeout)?;
+        let stale = match ViewReader::open(&views) {
+            Ok(reader) => {
+                let log_len = arl_log::committed_len_on_disk(&log_dir)?;
+                if log_len == Some(reader.heads().log_len) {
+                    return Ok((lock, reader));
+                }
+                log_len.is_some()
+            }
+            Err(ViewError::Missing { .. } | ViewError::Version { .. }) => log_dir.is_dir(),
+            Err(e) => return Err(e),
+        };
+        drop(lock);
+        if !stale {
+            // No log: nothing to catch up from.
+            break;
+        }
+        Ledger::bring_views_up(ledger_dir, lock_timeout)?;
+    }
     let lock = LedgerLock::shared(ledger_dir, lock_timeout)?;
     let reader = ViewReader::open(&views)?;
     Ok((lock, reader))
 }
+
+/// Times a query brings the views up to the log before it answers from what it finds (a
+/// writer appending between two tries moves the log and the views together).
+const READER_CATCH_UP_TRIES: usize = 3;
 
 impl Ledger {
     /// Opens (or creates, mode 0700) the ledger in `ledger_dir` for writing, waiting up to
@@ -169,7 +200,7 @@ impl Ledger {
         let lock = LedgerLock::exclusive(ledger_dir, lock_timeout)?;
         let log = Log::open(&ledger_dir.join(LOG_DIR))?;
         recover_swap(ledger_dir)?;
-        let views = ViewWriter::open(&ledger_dir.join(VIEWS_DIR))?;
+        let views = open_views(ledger_dir, &log)?;
         let mut ledger = Ledger {
             dir: ledger_dir.to_path_buf(),
             log,
@@ -177,9 +208,40 @@ impl Ledger {
             index: MemIndex::without_txn_events(),
             _lock: lock,
         };
-        ledger.catch_up()?;
-        ledger.index = ledger.views.reader()?.load_index()?;
+        if let Err(e) = ledger.catch_up_and_load() {
+            if !e.is_damage() {
+                return Err(e);
+            }
+            // The views are derived: damaged ones are rebuilt from the log.
+            rebuild_views(&ledger.dir, &ledger.log, &mut |_| {})?;
+            ledger.views = ViewWriter::open(&ledger.dir.join(VIEWS_DIR))?;
+            ledger.catch_up_and_load()?;
+        }
         Ok(ledger)
+    }
+
+    fn catch_up_and_load(&mut self) -> Result<(), ViewError> {
+        self.catch_up()?;
+        self.index = self.views.reader()?.load_index()?;
+        Ok(())
+    }
+
+    /// What [`Ledger::open`] does to the views, without loading the validation index: under
+    /// the exclusive lock, recovers the log and the views from a crash, rebuilds views of an
+    /// older format, and appends to the views what the log has and they lack.
+    pub fn bring_views_up(ledger_dir: &Path, lock_timeout: Duration) -> Result<(), ViewError> {
+        let lock = LedgerLock::exclusive(ledger_dir, lock_timeout)?;
+        let log = Log::open(&ledger_dir.join(LOG_DIR))?;
+        recover_swap(ledger_dir)?;
+        let views = open_views(ledger_dir, &log)?;
+        let mut ledger = Ledger {
+            dir: ledger_dir.to_path_buf(),
+            log,
+            views,
+            index: MemIndex::without_txn_events(),
+            _lock: lock,
+        };
+        ledger.catch_up()
     }
 
     /// Appends to the views every seq the log has and they lack.
@@ -200,6 +262,7 @@ impl Ledger {
             &mut |_| {},
             u64::MAX,
         )?;
+        self.views.set_log_len(self.log.committed_len());
         self.views.commit()
     }
 
@@ -291,6 +354,7 @@ impl Ledger {
     /// Commits the views staged for a batch the log has committed; when staging or the
     /// commit failed, starts again from what is on disk and catches up from the log, once.
     fn finish_views(&mut self, staged: Result<(), ViewError>) -> Result<(), ViewError> {
+        self.views.set_log_len(self.log.committed_len());
         if staged.and_then(|()| self.views.commit()).is_err() {
             self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
             self.catch_up()?;
@@ -301,37 +365,64 @@ impl Ledger {
     /// Rebuilds every view file from the log into a fresh directory, checking the hash
     /// chain on the way, then swaps it in. `progress` gets the last seq done, now and then.
     pub fn replay(&mut self, progress: &mut dyn FnMut(u64)) -> Result<Head, ViewError> {
-        let head = self.log.head();
-        let new_dir = self.dir.join(VIEWS_NEW_DIR);
-        remove_dir_if_present(&new_dir)?;
-        let mut writer = ViewWriter::open(&new_dir)?;
-        let last = stage_range(
-            &self.log,
-            &mut writer,
-            (1, head.seq),
-            Chain::From([0u8; 32]),
-            progress,
-            REPLAY_PROGRESS_EVENTS,
-        )?;
-        if writer.checkpoint() != head.seq || last.unwrap_or([0u8; 32]) != head.hash {
-            return Err(integrity(
-                writer.checkpoint() + 1,
-                "the log ends before its head",
-            ));
-        }
-        writer.commit()?;
-        progress(head.seq);
-        drop(writer);
-        let views = self.dir.join(VIEWS_DIR);
-        let old = self.dir.join(VIEWS_OLD_DIR);
-        remove_dir_if_present(&old)?;
-        std::fs::rename(&views, &old).map_err(|e| ViewError::io(&views, e))?;
-        std::fs::rename(&new_dir, &views).map_err(|e| ViewError::io(&new_dir, e))?;
-        sync_dir(&self.dir)?;
-        remove_dir_if_present(&old)?;
-        self.views = ViewWriter::open(&views)?;
+        let head = rebuild_views(&self.dir, &self.log, progress)?;
+        self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
         Ok(head)
     }
+}
+
+/// Opens the views for writing; views of an older format, or damaged so that they do not
+/// open, are rebuilt from the log first (they are derived data).
+fn open_views(ledger_dir: &Path, log: &Log) -> Result<ViewWriter, ViewError> {
+    let views = ledger_dir.join(VIEWS_DIR);
+    match ViewWriter::open(&views) {
+        Err(e) if e.is_damage() || matches!(e, ViewError::Version { .. }) => {
+            rebuild_views(ledger_dir, log, &mut |_| {})?;
+            ViewWriter::open(&views)
+        }
+        opened => opened,
+    }
+}
+
+/// Builds every view file from the log into `views.new`, checking the hash chain on the
+/// way, then swaps it in for `views`. `progress` gets the last seq done, now and then.
+fn rebuild_views(
+    ledger_dir: &Path,
+    log: &Log,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Head, ViewError> {
+    let head = log.head();
+    let new_dir = ledger_dir.join(VIEWS_NEW_DIR);
+    remove_dir_if_present(&new_dir)?;
+    let mut writer = ViewWriter::open(&new_dir)?;
+    let last = stage_range(
+        log,
+        &mut writer,
+        (1, head.seq),
+        Chain::From([0u8; 32]),
+        progress,
+        REPLAY_PROGRESS_EVENTS,
+    )?;
+    if writer.checkpoint() != head.seq || last.unwrap_or([0u8; 32]) != head.hash {
+        return Err(integrity(
+            writer.checkpoint() + 1,
+            "the log ends before its head",
+        ));
+    }
+    writer.set_log_len(log.committed_len());
+    writer.commit()?;
+    progress(head.seq);
+    drop(writer);
+    let views = ledger_dir.join(VIEWS_DIR);
+    let old = ledger_dir.join(VIEWS_OLD_DIR);
+    remove_dir_if_present(&old)?;
+    if views.exists() {
+        arl_io::rename(&views, &old).map_err(|e| ViewError::io(&views, e))?;
+    }
+    arl_io::rename(&new_dir, &views).map_err(|e| ViewError::io(&new_dir, e))?;
+    sync_dir(ledger_dir)?;
+    remove_dir_if_present(&old)?;
+    Ok(head)
 }
 
 /// Events handed to the views' stager at a time during an append, and chunks in flight.
@@ -508,14 +599,14 @@ fn recover_swap(ledger_dir: &Path) -> Result<(), ViewError> {
     let old = ledger_dir.join(VIEWS_OLD_DIR);
     remove_dir_if_present(&ledger_dir.join(VIEWS_NEW_DIR))?;
     if !views.exists() && old.exists() {
-        std::fs::rename(&old, &views).map_err(|e| ViewError::io(&old, e))?;
+        arl_io::rename(&old, &views).map_err(|e| ViewError::io(&old, e))?;
         sync_dir(ledger_dir)?;
     }
     remove_dir_if_present(&old)
 }
 
 fn remove_dir_if_present(dir: &Path) -> Result<(), ViewError> {
-    match std::fs::remove_dir_all(dir) {
+    match arl_io::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(ViewError::io(dir, e)),

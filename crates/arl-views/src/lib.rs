@@ -22,6 +22,7 @@
 //! assert_eq!(reader.account_events("acme").unwrap()[0].seq, 1);
 //! ```
 
+pub mod check;
 mod error;
 pub mod format;
 mod ledger;

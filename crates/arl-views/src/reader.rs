@@ -1,8 +1,9 @@
 //! [`ViewReader`]: reads `heads`, then only the records a query needs, by positioned reads.
 
 use crate::format::{
-    kind_name, EventHeader, Heads, TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
-    HEADS_FILES, TIMES_FILE, TIME_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL,
+    decode_time, event_record_ok, kind_name, txn_record_ok, txndata_checksum, EventHeader, Heads,
+    TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES, HEADS_FILES, TIMES_FILE,
+    TIME_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL,
     TXN_RECORD_BYTES,
 };
 use crate::ViewError;
@@ -109,6 +110,13 @@ impl ViewReader {
         ViewError::corrupt(self.dir.join(file), what)
     }
 
+    fn checksum_failed(&self, file: &str, offset: u64) -> ViewError {
+        ViewError::Checksum {
+            path: self.dir.join(file),
+            offset,
+        }
+    }
+
     fn read_at(&self, file: &File, name: &str, buf: &mut [u8], at: u64) -> Result<(), ViewError> {
         file.read_exact_at(buf, at)
             .map_err(|e| ViewError::io(self.dir.join(name), e))
@@ -147,6 +155,9 @@ impl ViewReader {
         } else {
             buf
         };
+        if !event_record_ok(&buf[..total as usize]) {
+            return Err(self.checksum_failed(EVENTS_FILE, offset));
+        }
         let data = &buf[EVENT_HEADER_BYTES as usize..total as usize];
         let recorded = self.recorded(
             EVENTS_FILE,
@@ -232,20 +243,30 @@ impl ViewReader {
             return Err(self.corrupt(TXNS_FILE, format!("record {index} beyond the end")));
         }
         let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
-        self.read_at(&self.txns, TXNS_FILE, &mut bytes, index * TXN_RECORD_BYTES)?;
+        let at = index * TXN_RECORD_BYTES;
+        self.read_at(&self.txns, TXNS_FILE, &mut bytes, at)?;
+        if !txn_record_ok(&bytes) {
+            return Err(self.checksum_failed(TXNS_FILE, at));
+        }
         Ok(TxnRecord::decode(&bytes))
     }
 
     fn txn_recorded(&self, record: &TxnRecord) -> Result<Recorded, ViewError> {
-        let end = record.data_offset.checked_add(u64::from(record.data_len));
+        let end = record
+            .data_offset
+            .checked_add(u64::from(record.data_len) + TXNDATA_CHECKSUM_BYTES);
         if record.data_len > DATA_BYTES_MAX || end.is_none_or(|end| end > self.heads.txndata_len) {
             return Err(self.corrupt(
                 TXNS_FILE,
                 format!("seq {}: data beyond txndata.dat", record.seq),
             ));
         }
-        let mut data = vec![0u8; record.data_len as usize];
+        let mut data = vec![0u8; record.data_len as usize + TXNDATA_CHECKSUM_BYTES as usize];
         self.read_at(&self.txndata, TXNDATA_FILE, &mut data, record.data_offset)?;
+        let sum = data.split_off(record.data_len as usize);
+        if txndata_checksum(record.seq, &data).to_le_bytes()[..] != sum[..] {
+            return Err(self.checksum_failed(TXNDATA_FILE, record.data_offset));
+        }
         let kind = if record.flags & TXN_FLAG_REVERSAL != 0 {
             15
         } else {
@@ -275,9 +296,12 @@ impl ViewReader {
         // Invariant: seqs 1..=lo are known at `known_at`; seqs beyond hi are not.
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            let mut bytes = [0u8; TIME_BYTES as usize];
-            self.read_at(&self.times, TIMES_FILE, &mut bytes, (mid - 1) * TIME_BYTES)?;
-            if i64::from_le_bytes(bytes) <= known_at.0 {
+            let mut entry = [0u8; TIME_BYTES as usize];
+            let at = (mid - 1) * TIME_BYTES;
+            self.read_at(&self.times, TIMES_FILE, &mut entry, at)?;
+            let time =
+                decode_time(mid, &entry).ok_or_else(|| self.checksum_failed(TIMES_FILE, at))?;
+            if time <= known_at.0 {
                 lo = mid;
             } else {
                 hi = mid - 1;

@@ -2,8 +2,9 @@
 //! index at writer open, and for tests), and every transaction row (for balances).
 
 use crate::format::{
-    kind_name, EventHeader, TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
-    TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+    event_record_ok, kind_name, txn_record_ok, txndata_checksum, EventHeader, TxnRecord,
+    DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE,
+    TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
@@ -19,6 +20,8 @@ const SCAN_BUFFER_BYTES: usize = 1 << 20;
 struct Stream {
     path: PathBuf,
     reader: BufReader<std::io::Take<File>>,
+    /// Bytes read so far: the offset of the next byte.
+    at: u64,
 }
 
 impl Stream {
@@ -26,13 +29,27 @@ impl Stream {
         let path = dir.join(name);
         let file = File::open(&path).map_err(|e| ViewError::io(&path, e))?;
         let reader = BufReader::with_capacity(SCAN_BUFFER_BYTES, file.take(len));
-        Ok(Stream { path, reader })
+        Ok(Stream {
+            path,
+            reader,
+            at: 0,
+        })
+    }
+
+    fn checksum_failed(&self, offset: u64) -> ViewError {
+        ViewError::Checksum {
+            path: self.path.clone(),
+            offset,
+        }
     }
 
     /// Fills `buf`; `Ok(false)` at a clean end of the committed length.
     fn fill(&mut self, buf: &mut [u8]) -> Result<bool, ViewError> {
         match self.reader.read_exact(buf) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.at += buf.len() as u64;
+                Ok(true)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
             Err(e) => Err(ViewError::io(&self.path, e)),
         }
@@ -93,6 +110,7 @@ impl ViewReader {
 }
 
 fn read_event(events: &mut Stream) -> Result<Option<Recorded>, ViewError> {
+    let offset = events.at;
     let mut header_bytes = [0u8; EVENT_HEADER_BYTES as usize];
     if !events.fill(&mut header_bytes)? {
         return Ok(None);
@@ -104,15 +122,20 @@ fn read_event(events: &mut Stream) -> Result<Option<Recorded>, ViewError> {
             format!("seq {}: bad length", header.seq),
         ));
     }
-    let mut data = vec![0u8; header.data_len as usize];
-    if !events.fill(&mut data)? {
+    let mut record = header_bytes.to_vec();
+    record.resize(EVENT_HEADER_BYTES as usize + header.data_len as usize, 0);
+    if !events.fill(&mut record[EVENT_HEADER_BYTES as usize..])? {
         return Err(ViewError::corrupt(
             &events.path,
             "a record crosses the committed length",
         ));
     }
+    if !event_record_ok(&record) {
+        return Err(events.checksum_failed(offset));
+    }
+    let data = &record[EVENT_HEADER_BYTES as usize..];
     let times = (header.effective_at, header.recorded_at);
-    parse(header.seq, header.kind, &data, times).map(Some)
+    parse(header.seq, header.kind, data, times).map(Some)
 }
 
 fn read_txn(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<Recorded>, ViewError> {
@@ -140,9 +163,13 @@ struct TxnEntry {
 }
 
 fn read_txn_entry(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<TxnEntry>, ViewError> {
+    let (offset, data_offset) = (txns.at, txndata.at);
     let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
     if !txns.fill(&mut bytes)? {
         return Ok(None);
+    }
+    if !txn_record_ok(&bytes) {
+        return Err(txns.checksum_failed(offset));
     }
     let record = TxnRecord::decode(&bytes);
     if record.data_len > DATA_BYTES_MAX {
@@ -151,12 +178,16 @@ fn read_txn_entry(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<TxnE
             format!("seq {}: bad length", record.seq),
         ));
     }
-    let mut data = vec![0u8; record.data_len as usize];
-    if !txndata.fill(&mut data)? {
+    let mut data = vec![0u8; record.data_len as usize + TXNDATA_CHECKSUM_BYTES as usize];
+    if record.data_offset != data_offset || !txndata.fill(&mut data)? {
         return Err(ViewError::corrupt(
             &txndata.path,
-            "data crosses the committed length",
+            format!("seq {}: data not where the record says", record.seq),
         ));
+    }
+    let sum = data.split_off(record.data_len as usize);
+    if txndata_checksum(record.seq, &data).to_le_bytes()[..] != sum[..] {
+        return Err(txndata.checksum_failed(data_offset));
     }
     Ok(Some(TxnEntry { record, data }))
 }
@@ -297,8 +328,16 @@ impl ViewReader {
             self.txns_file()
                 .read_exact_at(&mut buf[..n], at)
                 .map_err(|e| ViewError::io(self.dir().join(TXNS_FILE), e))?;
-            for chunk in buf[..n].chunks_exact(TXN_RECORD_BYTES as usize) {
-                let record = TxnRecord::decode(chunk.try_into().expect("a whole record"));
+            for (i, chunk) in buf[..n].chunks_exact(TXN_RECORD_BYTES as usize).enumerate() {
+                let chunk: &[u8; TXN_RECORD_BYTES as usize] =
+                    chunk.try_into().expect("a whole record");
+                if !txn_record_ok(chunk) {
+                    return Err(ViewError::Checksum {
+                        path: self.dir().join(TXNS_FILE),
+                        offset: at + i as u64 * TXN_RECORD_BYTES,
+                    });
+                }
+                let record = TxnRecord::decode(chunk);
                 let bad = |what: &str| {
                     ViewError::corrupt(
                         self.dir().join(TXNS_FILE),

@@ -7,10 +7,10 @@
 //! generation, whose committed lengths hide whatever was written after them; the next writer
 //! truncates that tail.
 
-use crate::format::EventHeader;
 use crate::format::{
-    kind_code, AccountHead, Heads, PersonHead, TxnRecord, DATA_BYTES_MAX, ENTITIES_MAX,
-    EVENTS_FILE, EVENT_HEADER_BYTES, HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TXNDATA_FILE,
+    decode_time, encode_time, kind_code, txn_record_ok, txndata_checksum, AccountHead, EventHeader,
+    Heads, PersonHead, TxnRecord, DATA_BYTES_MAX, ENTITIES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
+    HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TIME_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE,
     TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::{ViewError, ViewReader};
@@ -95,13 +95,15 @@ pub struct ViewWriter {
 
 /// The last value of `times.dat` (its committed length `len`), or `i64::MIN` when empty.
 fn last_time(file: &File, dir: &Path, len: u64) -> Result<i64, ViewError> {
-    if len < 8 {
+    if len < TIME_BYTES {
         return Ok(i64::MIN);
     }
-    let mut bytes = [0u8; 8];
-    std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes, len - 8)
-        .map_err(|e| ViewError::io(dir.join(FILES[TM]), e))?;
-    Ok(i64::from_le_bytes(bytes))
+    let path = dir.join(FILES[TM]);
+    let mut entry = [0u8; TIME_BYTES as usize];
+    let at = len - TIME_BYTES;
+    file.read_exact_at(&mut entry, at)
+        .map_err(|e| ViewError::io(&path, e))?;
+    decode_time(len / TIME_BYTES, &entry).ok_or(ViewError::Checksum { path, offset: at })
 }
 
 fn lengths(heads: &Heads) -> [u64; 4] {
@@ -180,6 +182,12 @@ impl ViewWriter {
     /// The last seq staged (equal to the committed checkpoint after [`ViewWriter::commit`]).
     pub fn checkpoint(&self) -> u64 {
         self.heads.checkpoint
+    }
+
+    /// Sets the log's committed length the next commit records with the views
+    /// ([`Heads::log_len`]); the caller passes the log's length at the last staged seq.
+    pub fn set_log_len(&mut self, log_len: u64) {
+        self.heads.log_len = log_len;
     }
 
     /// True when staged events wait for [`ViewWriter::commit`].
@@ -273,8 +281,8 @@ impl ViewWriter {
         // Record times of an imported batch may go back; times.dat keeps the running maximum
         // so that `seq_known_at` stays a binary search for the longest prefix recorded by T.
         self.recorded_max = self.recorded_max.max(place.recorded_at);
-        self.push(TM, &self.recorded_max.to_le_bytes());
-        self.heads.times_len += 8;
+        self.push(TM, &encode_time(place.seq, self.recorded_max));
+        self.heads.times_len += TIME_BYTES;
         self.heads.checkpoint = place.seq;
         if self.buffers.iter().map(Vec::len).sum::<usize>() > BUFFER_BYTES_MAX {
             self.write_buffers()?;
@@ -336,8 +344,7 @@ impl ViewWriter {
             prev2,
             prev3,
         };
-        header.encode(&mut self.buffers[EV]);
-        self.push(EV, data.as_bytes());
+        header.encode(data.as_bytes(), &mut self.buffers[EV]);
         self.heads.events_len += EVENT_HEADER_BYTES + data.len() as u64;
         Ok(())
     }
@@ -412,8 +419,9 @@ impl ViewWriter {
         };
         record.encode(&mut self.buffers[TX]);
         self.push(TD, data);
+        self.push(TD, &txndata_checksum(place.seq, data).to_le_bytes());
         self.heads.txns_len += TXN_RECORD_BYTES;
-        self.heads.txndata_len += data.len() as u64;
+        self.heads.txndata_len += data.len() as u64 + TXNDATA_CHECKSUM_BYTES;
     }
 
     /// Looks for `transaction.recorded` of `txn` on the account's chain (older than this
@@ -439,7 +447,14 @@ impl ViewWriter {
         txn: &str,
     ) -> Result<(u64, Option<TxnFacts>), ViewError> {
         let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
-        self.read_staged(TX, &mut bytes, (pointer - 1) * TXN_RECORD_BYTES)?;
+        let at = (pointer - 1) * TXN_RECORD_BYTES;
+        self.read_staged(TX, &mut bytes, at)?;
+        if !txn_record_ok(&bytes) {
+            return Err(ViewError::Checksum {
+                path: self.dir.join(TXNS_FILE),
+                offset: at,
+            });
+        }
         let record = TxnRecord::decode(&bytes);
         if record.prev >= pointer || record.data_len > DATA_BYTES_MAX {
             return Err(ViewError::corrupt(
@@ -450,8 +465,15 @@ impl ViewWriter {
         if record.flags & TXN_FLAG_REVERSAL != 0 || record.account != account {
             return Ok((record.prev, None));
         }
-        let mut data = vec![0u8; record.data_len as usize];
+        let mut data = vec![0u8; record.data_len as usize + TXNDATA_CHECKSUM_BYTES as usize];
         self.read_staged(TD, &mut data, record.data_offset)?;
+        let sum = data.split_off(record.data_len as usize);
+        if txndata_checksum(record.seq, &data).to_le_bytes()[..] != sum[..] {
+            return Err(ViewError::Checksum {
+                path: self.dir.join(TXNDATA_FILE),
+                offset: record.data_offset,
+            });
+        }
         let facts = match std::str::from_utf8(&data)
             .ok()
             .and_then(|s| Event::parse("transaction.recorded", s).ok())
@@ -538,9 +560,9 @@ impl ViewWriter {
             if self.buffers[i].is_empty() {
                 continue;
             }
-            self.files[i]
-                .write_all_at(&self.buffers[i], self.written[i])
-                .map_err(|e| ViewError::io(self.dir.join(name), e))?;
+            let path = self.dir.join(name);
+            arl_io::write_at(&self.files[i], &path, &self.buffers[i], self.written[i])
+                .map_err(|e| ViewError::io(path, e))?;
             self.written[i] += self.buffers[i].len() as u64;
             self.buffers[i].clear();
         }
@@ -560,9 +582,8 @@ impl ViewWriter {
         self.write_buffers()?;
         for (i, name) in FILES.iter().enumerate() {
             if self.written[i] != self.committed[i] {
-                self.files[i]
-                    .sync_data()
-                    .map_err(|e| ViewError::io(self.dir.join(name), e))?;
+                let path = self.dir.join(name);
+                arl_io::sync_data(&self.files[i], &path).map_err(|e| ViewError::io(path, e))?;
             }
         }
         self.write_heads()?;
@@ -587,9 +608,9 @@ impl ViewWriter {
             .open(&path)
             .map_err(io)?;
         let bytes = self.heads.encode();
-        std::os::unix::fs::FileExt::write_all_at(&file, &bytes, 0).map_err(io)?;
-        file.set_len(bytes.len() as u64).map_err(io)?;
-        file.sync_data().map_err(io)?;
+        arl_io::write_at(&file, &path, &bytes, 0).map_err(io)?;
+        arl_io::set_len(&file, &path, bytes.len() as u64).map_err(io)?;
+        arl_io::sync_data(&file, &path).map_err(io)?;
         if created {
             sync_dir(&self.dir)?;
         }
@@ -599,9 +620,7 @@ impl ViewWriter {
 
 /// Syncs a directory so that a rename or a new entry in it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), ViewError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| ViewError::io(dir, e))
+    arl_io::sync_dir(dir).map_err(|e| ViewError::io(dir, e))
 }
 
 fn new_number(count: usize, id: &str) -> Result<u32, ViewError> {
@@ -639,9 +658,8 @@ fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<(), ViewErr
         ));
     }
     if len > committed {
-        file.set_len(committed)
-            .map_err(|e| ViewError::io(path, e))?;
-        file.sync_all().map_err(|e| ViewError::io(path, e))?;
+        arl_io::set_len(file, path, committed).map_err(|e| ViewError::io(path, e))?;
+        arl_io::sync_all(file, path).map_err(|e| ViewError::io(path, e))?;
     }
     Ok(())
 }

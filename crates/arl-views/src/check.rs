@@ -1,0 +1,215 @@
+//! Checking the views: every checksum without the log (`arl verify --views-only`), and
+//! every byte against a rebuild from the log (`arl verify`).
+
+use crate::format::{
+    decode_time, read_heads, Heads, EVENTS_FILE, HEADS_FILES, TIMES_FILE, TIME_BYTES, TXNDATA_FILE,
+    TXNS_FILE,
+};
+use crate::ledger::{LOG_DIR, VIEWS_DIR};
+use crate::rebuild::{stage_range, Chain};
+use crate::{ViewError, ViewReader, ViewWriter};
+use arl_log::Log;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Where `arl verify` rebuilds the views to compare them (removed before and after).
+pub const VIEWS_VERIFY_DIR: &str = "views.verify";
+/// Bytes compared at a time.
+const COMPARE_BYTES: usize = 1 << 20;
+/// Events between two progress calls.
+const PROGRESS_EVENTS: u64 = 65_536;
+
+/// What a check of the views found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewsChecked {
+    /// The views' last seq: every seq up to it was checked.
+    pub checkpoint: u64,
+    /// The views are behind the log (a crash between the two commits); the next query or
+    /// append catches them up.
+    pub behind_log: bool,
+}
+
+/// Checks every checksum of the views in `<ledger>/views` without reading the log: both
+/// heads slots (a slot that fails is tolerated only while the views are behind the log,
+/// as a crash in the middle of their commit leaves them), every record of `events.dat`,
+/// `txns.dat`, `txndata.dat` and `times.dat` up to the committed lengths, and that every
+/// record decodes to an event of the catalogue in seq order. `Ok(None)`: no views.
+pub fn check_checksums(ledger_dir: &Path) -> Result<Option<ViewsChecked>, ViewError> {
+    let views = ledger_dir.join(VIEWS_DIR);
+    let Some(heads) = read_heads(&views)? else {
+        return Ok(None);
+    };
+    let log_len = arl_log::committed_len_on_disk(&ledger_dir.join(LOG_DIR))?;
+    let behind_log = log_len != Some(heads.log_len);
+    if !behind_log {
+        check_both_slots(&views)?;
+    }
+    let checkpoint = heads.checkpoint;
+    check_times(&views, &heads)?;
+    let reader = ViewReader::with_heads(&views, heads)?;
+    let mut expected = 1;
+    reader.scan(&mut |recorded| {
+        assert_eq!(recorded.seq, expected, "scan hands out every seq in order");
+        expected += 1;
+        Ok(())
+    })?;
+    Ok(Some(ViewsChecked {
+        checkpoint,
+        behind_log,
+    }))
+}
+
+/// Every heads slot that exists must decode.
+fn check_both_slots(views: &Path) -> Result<(), ViewError> {
+    for name in HEADS_FILES {
+        let path = views.join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                Heads::decode(&bytes, &path)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ViewError::io(path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Every `times.dat` entry against its checksum, and the running maximum never decreasing.
+fn check_times(views: &Path, heads: &Heads) -> Result<(), ViewError> {
+    let path = views.join(TIMES_FILE);
+    let bytes = read_prefix(&path, heads.times_len)?;
+    let mut last = i64::MIN;
+    for (i, entry) in bytes.chunks_exact(TIME_BYTES as usize).enumerate() {
+        let offset = i as u64 * TIME_BYTES;
+        let entry: &[u8; TIME_BYTES as usize] = entry.try_into().expect("a whole entry");
+        let time = decode_time(i as u64 + 1, entry).ok_or_else(|| ViewError::Checksum {
+            path: path.clone(),
+            offset,
+        })?;
+        if time < last {
+            return Err(ViewError::corrupt(
+                &path,
+                format!("the time at byte {offset} goes back"),
+            ));
+        }
+        last = time;
+    }
+    Ok(())
+}
+
+fn read_prefix(path: &Path, len: u64) -> Result<Vec<u8>, ViewError> {
+    let file = File::open(path).map_err(|e| ViewError::io(path, e))?;
+    let mut bytes = vec![0u8; len as usize];
+    file.read_exact_at(&mut bytes, 0)
+        .map_err(|e| ViewError::io(path, e))?;
+    Ok(bytes)
+}
+
+/// [`check_checksums`], then every byte of the views against the views a rebuild from
+/// `log` (already verified by the caller) writes up to the views' checkpoint: the four data
+/// files up to their committed lengths, and the heads (all but the generation, which
+/// counts commits, and the log's length, checked against the log's own). The rebuild is
+/// written to `<ledger>/views.verify` and removed. The caller holds the exclusive lock.
+pub fn check_against_log(
+    ledger_dir: &Path,
+    log: &Log,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Option<ViewsChecked>, ViewError> {
+    let Some(checked) = check_checksums(ledger_dir)? else {
+        return Ok(None);
+    };
+    let views = ledger_dir.join(VIEWS_DIR);
+    let heads = read_heads(&views)?.ok_or_else(|| ViewError::Missing {
+        path: views.join(HEADS_FILES[0]),
+    })?;
+    let head = log.head();
+    if heads.checkpoint > head.seq {
+        return Err(ViewError::AheadOfLog {
+            views: heads.checkpoint,
+            log: head.seq,
+        });
+    }
+    let log_len_ok = match heads.checkpoint == head.seq {
+        true => heads.log_len == log.committed_len(),
+        false => heads.log_len < log.committed_len(),
+    };
+    if !log_len_ok {
+        let what = "the log's length recorded in heads does not match the log";
+        return Err(ViewError::corrupt(views.join(HEADS_FILES[0]), what));
+    }
+    let rebuilt_dir = ledger_dir.join(VIEWS_VERIFY_DIR);
+    remove_if_present(&rebuilt_dir)?;
+    let compared = rebuild_and_compare(log, &views, &rebuilt_dir, &heads, progress);
+    remove_if_present(&rebuilt_dir)?;
+    compared?;
+    Ok(Some(checked))
+}
+
+fn rebuild_and_compare(
+    log: &Log,
+    views: &Path,
+    rebuilt_dir: &Path,
+    heads: &Heads,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), ViewError> {
+    let mut writer = ViewWriter::open(rebuilt_dir)?;
+    let range = (1, heads.checkpoint);
+    stage_range(
+        log,
+        &mut writer,
+        range,
+        Chain::Unchecked,
+        progress,
+        PROGRESS_EVENTS,
+    )?;
+    writer.set_log_len(heads.log_len);
+    writer.commit()?;
+    let mut rebuilt = writer.heads().clone();
+    rebuilt.generation = heads.generation;
+    if &rebuilt != heads {
+        let what = "heads differ from a rebuild from the log";
+        return Err(ViewError::corrupt(views.join(HEADS_FILES[0]), what));
+    }
+    for (name, len) in [
+        (EVENTS_FILE, heads.events_len),
+        (TXNS_FILE, heads.txns_len),
+        (TXNDATA_FILE, heads.txndata_len),
+        (TIMES_FILE, heads.times_len),
+    ] {
+        compare_prefix(&views.join(name), &rebuilt_dir.join(name), len)?;
+    }
+    Ok(())
+}
+
+/// The first `len` bytes of `path` must be those of `rebuilt`.
+fn compare_prefix(path: &Path, rebuilt: &Path, len: u64) -> Result<(), ViewError> {
+    let open = |p: &Path| File::open(p).map_err(|e| ViewError::io(p, e));
+    let (file, other) = (open(path)?, open(rebuilt)?);
+    let mut ours = vec![0u8; COMPARE_BYTES];
+    let mut theirs = vec![0u8; COMPARE_BYTES];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(COMPARE_BYTES as u64) as usize;
+        file.read_exact_at(&mut ours[..n], at)
+            .map_err(|e| ViewError::io(path, e))?;
+        other
+            .read_exact_at(&mut theirs[..n], at)
+            .map_err(|e| ViewError::io(rebuilt, e))?;
+        if let Some(i) = ours[..n].iter().zip(&theirs[..n]).position(|(a, b)| a != b) {
+            let offset = at + i as u64;
+            let what = format!("byte {offset} differs from a rebuild from the log");
+            return Err(ViewError::corrupt(path, what));
+        }
+        at += n as u64;
+    }
+    Ok(())
+}
+
+fn remove_if_present(dir: &Path) -> Result<(), ViewError> {
+    match arl_io::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ViewError::io(dir, e)),
+    }
+}

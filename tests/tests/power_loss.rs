@@ -1,0 +1,402 @@
+//! power_loss: every state a power loss in the middle of an append could leave on disk, and
+//! that the ledger recovers from each: no acknowledged event lost, no batch half there,
+//! `arl verify` passing after the open's own recovery, every query answering as the
+//! recovered log says.
+//!
+//! The append runs in this process with `arl_io`'s recording on: every write, length
+//! change and sync of the log's envelope file and of the view files, with its bytes, and the
+//! moments the log's index (sled, which writes its own files) has flushed, with the files it
+//! left. From that list, for every crash point (every prefix of the operations) the states a
+//! power loss could leave are built: writes and length changes already synced are on disk;
+//! those not yet synced are all lost, all kept, each kept alone (the others lost: writes
+//! reordered), or torn at a 512-byte boundary; the index is as its last recorded flush left
+//! it, or, once the envelope frames are synced and before its flush is recorded, already as
+//! that flush leaves it (a batch sled made durable on its own). Directory entries are taken
+//! as durable (the files written exist before the append starts).
+//!
+//! `ARL_POWER_LOSS_STATES=N` bounds the states checked per append (default 60, spread
+//! evenly over all of them; `0` checks every one).
+
+mod support;
+
+use arl_domain::{InputEvent, Timestamp};
+use arl_io::record::{self, Op};
+use arl_views::{AppendOptions, Ledger};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use support::run_arl;
+
+/// States checked per append unless `ARL_POWER_LOSS_STATES` says otherwise.
+const STATES_DEFAULT: usize = 60;
+/// Sector size a torn write is cut at.
+const SECTOR_BYTES: usize = 512;
+/// Cut points tried per torn write (the first, last and middle sectors).
+const TEARS_PER_WRITE_MAX: usize = 3;
+/// Generator seed of the ledgers.
+const SEED: u64 = 16;
+
+/// A directory's files by path relative to it.
+type Files = BTreeMap<PathBuf, Vec<u8>>;
+
+fn snapshot(dir: &Path) -> Files {
+    support::files(dir)
+        .into_iter()
+        .map(|(path, bytes)| {
+            (
+                path.strip_prefix(dir).expect("under dir").to_path_buf(),
+                bytes,
+            )
+        })
+        .collect()
+}
+
+fn materialize(files: &Files, dir: &Path) {
+    for (path, bytes) in files {
+        let target = dir.join(path);
+        std::fs::create_dir_all(target.parent().expect("a parent")).expect("creating a directory");
+        std::fs::write(&target, bytes).expect("writing a file");
+    }
+}
+
+/// What an append recorded, and the ledger before and after it.
+struct Recording {
+    base: Files,
+    ops: Vec<Op>,
+    /// The ledger directory the paths in `ops` are under.
+    dir: PathBuf,
+}
+
+/// Appends `lines` to the ledger in `dir` through `Ledger`, recording its operations.
+fn record_append(dir: &Path, lines: &str) -> Recording {
+    let base = snapshot(dir);
+    let batch: Vec<InputEvent> = lines
+        .lines()
+        .map(|l| InputEvent::parse_line(l, true).expect("a generated line parses"))
+        .collect();
+    let opts = AppendOptions {
+        imported: true,
+        actor: "power-loss".into(),
+        now: Timestamp::now(),
+    };
+    record::start();
+    let appended = Ledger::open(dir, Duration::from_secs(30)).map(|mut ledger| {
+        ledger
+            .append(batch, &opts)
+            .map(|report| report.appended)
+            .map_err(|e| e.to_string())
+    });
+    let ops = record::stop();
+    let appended = appended.expect("opening the ledger").expect("the append");
+    assert!(appended > 0, "the append appended nothing");
+    Recording {
+        base,
+        ops,
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// What happens to one write or length change not yet synced when the power goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Lost,
+    Kept,
+    /// The first this many bytes of the write reach the disk.
+    Torn(usize),
+}
+
+/// One state a power loss could leave: the operations before `crash` were issued; the
+/// unsynced ones meet `fates` (by operation index); `index_ahead` says the log's index
+/// flush that comes next was already durable.
+#[derive(Debug, Clone)]
+struct CrashState {
+    crash: usize,
+    fates: BTreeMap<usize, Fate>,
+    index_ahead: bool,
+}
+
+fn op_path(op: &Op) -> Option<&Path> {
+    match op {
+        Op::Write { path, .. } | Op::SetLen { path, .. } => Some(path),
+        _ => None,
+    }
+}
+
+/// The writes and length changes among the first `crash` operations that no later sync
+/// (before `crash`) of their file made durable.
+fn unsynced(ops: &[Op], crash: usize) -> Vec<usize> {
+    (0..crash)
+        .filter(|&i| {
+            let Some(path) = op_path(&ops[i]) else {
+                return false;
+            };
+            !ops[i + 1..crash]
+                .iter()
+                .any(|later| matches!(later, Op::Sync { path: p } if p == path))
+        })
+        .collect()
+}
+
+/// The index of the next index snapshot at or after `crash`, when the envelope frames it
+/// covers are already synced before `crash` (the log's batch may be durable already).
+fn index_may_be_ahead(ops: &[Op], crash: usize) -> bool {
+    let Some(next) = (crash..ops.len()).find(|&i| matches!(ops[i], Op::Snapshot { .. })) else {
+        return false;
+    };
+    let last_frames_sync = (0..next)
+        .rev()
+        .find(|&i| matches!(&ops[i], Op::Sync { path } if path.ends_with("log/envelopes")));
+    last_frames_sync.is_some_and(|sync| sync < crash)
+}
+
+fn tears(bytes: usize) -> Vec<usize> {
+    let sectors = bytes.div_ceil(SECTOR_BYTES);
+    if sectors < 2 {
+        return Vec::new();
+    }
+    let mut cuts = vec![1, sectors / 2, sectors - 1];
+    cuts.dedup();
+    cuts.truncate(TEARS_PER_WRITE_MAX);
+    cuts.into_iter().map(|s| s * SECTOR_BYTES).collect()
+}
+
+/// Every crash state of `ops`.
+fn crash_states(ops: &[Op]) -> Vec<CrashState> {
+    let mut states = Vec::new();
+    for crash in 0..=ops.len() {
+        let pending = unsynced(ops, crash);
+        let all = |fate: Fate| {
+            pending
+                .iter()
+                .map(|&i| (i, fate))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let mut variants = vec![all(Fate::Lost)];
+        if !pending.is_empty() {
+            variants.push(all(Fate::Kept));
+        }
+        for &alone in &pending {
+            let mut fates = all(Fate::Lost);
+            fates.insert(alone, Fate::Kept);
+            if pending.len() > 1 {
+                variants.push(fates.clone());
+            }
+            if let Op::Write { bytes, .. } = &ops[alone] {
+                for cut in tears(bytes.len()) {
+                    let mut torn = all(Fate::Kept);
+                    torn.insert(alone, Fate::Torn(cut));
+                    variants.push(torn);
+                }
+            }
+        }
+        let ahead = index_may_be_ahead(ops, crash);
+        for fates in variants {
+            if ahead {
+                states.push(CrashState {
+                    crash,
+                    fates: fates.clone(),
+                    index_ahead: true,
+                });
+            }
+            states.push(CrashState {
+                crash,
+                fates,
+                index_ahead: false,
+            });
+        }
+    }
+    states
+}
+
+/// The files a crash state leaves, relative to the ledger directory.
+fn apply(recording: &Recording, state: &CrashState) -> Files {
+    let mut files = recording.base.clone();
+    let relative = |path: &Path| {
+        path.strip_prefix(&recording.dir)
+            .expect("in the ledger")
+            .to_path_buf()
+    };
+    let ops = &recording.ops;
+    let mut snapshots = (state.crash..ops.len()).filter(|&i| matches!(ops[i], Op::Snapshot { .. }));
+    let ahead = state.index_ahead.then(|| snapshots.next()).flatten();
+    for (i, op) in ops[..state.crash]
+        .iter()
+        .enumerate()
+        .chain(ahead.map(|i| (i, &ops[i])))
+    {
+        let fate = state.fates.get(&i).copied().unwrap_or(Fate::Kept);
+        match (op, fate) {
+            (_, Fate::Lost) => {}
+            (
+                Op::Write {
+                    path,
+                    offset,
+                    bytes,
+                },
+                fate,
+            ) => {
+                let keep = match fate {
+                    Fate::Torn(n) => &bytes[..n],
+                    _ => &bytes[..],
+                };
+                let file = files.entry(relative(path)).or_default();
+                let end = *offset as usize + keep.len();
+                if file.len() < end {
+                    file.resize(end, 0);
+                }
+                file[*offset as usize..end].copy_from_slice(keep);
+            }
+            (Op::SetLen { path, len }, _) => {
+                files
+                    .entry(relative(path))
+                    .or_default()
+                    .resize(*len as usize, 0);
+            }
+            (Op::Snapshot { dir, files: snap }, _) => {
+                let under = relative(dir);
+                files.retain(|path, _| !path.starts_with(&under));
+                for (path, bytes) in snap {
+                    files.insert(under.join(path), bytes.clone());
+                }
+            }
+            (Op::Sync { .. } | Op::SyncDir { .. }, _) => {}
+            (other, _) => {
+                panic!("an append made an operation the harness does not model: {other:?}")
+            }
+        }
+    }
+    files
+}
+
+/// What the queries of the check answer on a ledger.
+#[derive(Debug, Clone, PartialEq)]
+struct Answers {
+    seq: u64,
+    head: String,
+    balance: Value,
+    accounts: Value,
+}
+
+fn json_of(dir: &Path, args: &[&str]) -> Value {
+    let run = run_arl(dir, args);
+    assert_eq!(
+        run.code,
+        0,
+        "arl {args:?} on {}: {}",
+        dir.display(),
+        run.stderr
+    );
+    serde_json::from_str(&run.stdout).expect("JSON")
+}
+
+/// Asks the queries first (on the state as the power loss left it: the query path itself
+/// must catch the views up), then `arl verify`.
+fn answers(dir: &Path) -> Answers {
+    let balance = json_of(dir, &["balance", "--period", "month", "--format", "json"]);
+    let accounts = json_of(dir, &["accounts", "--format", "json"]);
+    let verify = json_of(dir, &["verify", "--format", "json"]);
+    assert_eq!(verify["views_behind_log"], Value::Bool(false), "{verify}");
+    assert_eq!(verify["views_checked"], verify["seq"], "{verify}");
+    Answers {
+        seq: verify["seq"].as_u64().expect("seq"),
+        head: verify["head"].as_str().expect("head").to_string(),
+        balance,
+        accounts,
+    }
+}
+
+/// The index of the first index flush: from there on the batch is committed in the log.
+fn log_commit_point(ops: &[Op]) -> usize {
+    ops.iter()
+        .position(|op| matches!(op, Op::Snapshot { .. }))
+        .expect("the append flushed the log's index")
+}
+
+fn states_limit() -> usize {
+    std::env::var("ARL_POWER_LOSS_STATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(STATES_DEFAULT)
+}
+
+/// Records an append of `lines` to a ledger of `base_lines`, then checks every (or a
+/// spread of) crash states against the answers before and after the append.
+fn check_append(name: &str, base_lines: &str, lines: &str) {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir = tmp.path().join("ledger");
+    let input = tmp.path().join("base.jsonl");
+    std::fs::write(&input, base_lines).expect("writing the input");
+    let run = run_arl(
+        &dir,
+        &[
+            "append",
+            "--imported",
+            "--quiet",
+            input.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let before = answers(&dir);
+    let recording = record_append(&dir, lines);
+    let after = answers(&dir);
+    assert!(after.seq > before.seq);
+    let states = crash_states(&recording.ops);
+    let limit = match states_limit() {
+        0 => states.len(),
+        n => n.min(states.len()),
+    };
+    let commit_point = log_commit_point(&recording.ops);
+    let (mut at_before, mut at_after) = (0, 0);
+    for k in 0..limit {
+        // Spread evenly, always including the first and the last state.
+        let state = &states[if limit < 2 {
+            0
+        } else {
+            k * (states.len() - 1) / (limit - 1)
+        }];
+        let crashed = tempfile::tempdir().expect("temporary directory");
+        let crashed_dir = crashed.path().join("ledger");
+        materialize(&apply(&recording, state), &crashed_dir);
+        let found = answers(&crashed_dir);
+        let what = format!(
+            "{name}: crash after {} of {} operations, {state:?}",
+            state.crash,
+            recording.ops.len()
+        );
+        // The batch is in the log exactly when the index's flush is durable.
+        if state.crash > commit_point || state.index_ahead {
+            assert_eq!(found, after, "{what}: the committed batch is not all there");
+            at_after += 1;
+        } else {
+            assert_eq!(
+                found, before,
+                "{what}: part of an uncommitted batch is there"
+            );
+            at_before += 1;
+        }
+    }
+    assert!(
+        at_before > 0 && at_after > 0,
+        "{name}: the states checked cover both sides"
+    );
+    eprintln!(
+        "power_loss {name}: {} operations, {} crash states, {limit} checked ({at_before} before the batch, {at_after} after)",
+        recording.ops.len(),
+        states.len()
+    );
+}
+
+#[test]
+fn power_loss_during_an_append_of_one_event() {
+    let all = support::generated(401, SEED);
+    let (base, last) = all.split_at(all.trim_end().rfind('\n').expect("lines") + 1);
+    check_append("one event", base, last);
+}
+
+#[test]
+fn power_loss_during_an_append_of_a_large_batch() {
+    let all = support::generated(6_400, SEED);
+    let cut = all.match_indices('\n').nth(399).expect("400 lines").0 + 1;
+    check_append("a batch of 6,000 events", &all[..cut], &all[cut..]);
+}
