@@ -281,8 +281,18 @@ proptest! {
         let (note, checkpoint, map) = log.checkpoint(size, &key);
         let (other_note, _, _) = log.checkpoint(size - 1 - size / 3, &key);
         let mut checked = 0;
-        for (kind, pick, when, known, outsider) in asks {
-            let question = question(&log, kind, pick, when, known);
+        // The generated questions may all ask about something the ledger does not hold
+        // (an account opened after the chosen point, a person with no portfolio); the last
+        // one always has an answer: the card of an account as of the end, everything known.
+        let last = log.recorded.iter().map(|r| r.effective_at.0.max(r.recorded_at.0)).max().unwrap();
+        let mut always = question(&log, 0, asks[0].1, 0, (0, 0));
+        always.as_of = Some(Timestamp(last).canonical());
+        let questions: Vec<(Question, u64)> = asks
+            .iter()
+            .map(|&(kind, pick, when, known, outsider)| (question(&log, kind, pick, when, known), outsider))
+            .chain([(always, asks[0].4)])
+            .collect();
+        for (question, outsider) in questions {
             let expected = question.answer(&log.index, &|seq| Some(log.envelopes[seq as usize - 1].hash)).unwrap();
             let bundle = match arl_evidence::prove(&log, question.clone(), &note, &checkpoint, &map) {
                 Ok(bundle) => bundle,
