@@ -509,6 +509,9 @@ pub struct ServeArgs {
     /// The most connections open at once (more are answered 429 and closed).
     #[arg(long, value_name = "N", default_value_t = arl_server::CONNECTIONS_MAX_DEFAULT)]
     pub connections_max: usize,
+    /// The time a client has to send a request's head (then the connection is closed).
+    #[arg(long, value_name = "SECS", default_value_t = arl_server::HEADER_READ_TIMEOUT_S_DEFAULT)]
+    pub header_timeout_secs: u64,
     /// The most events one group commit carries.
     #[arg(long, value_name = "N", default_value_t = arl_server::GROUP_EVENTS_MAX_DEFAULT)]
     pub group_events_max: usize,

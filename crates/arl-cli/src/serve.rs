@@ -39,6 +39,10 @@ pub fn serve(ctx: &Ctx, args: &ServeArgs) -> Result<()> {
         )? as u64),
         connections_max: positive(args.connections_max, "--connections-max")?,
         group_events_max: positive(args.group_events_max, "--group-events-max")?,
+        header_read_timeout: Duration::from_secs(positive(
+            args.header_timeout_secs as usize,
+            "--header-timeout-secs",
+        )? as u64),
     };
     let config = arl_server::Config {
         dir: ctx.dir.clone(),

@@ -64,8 +64,8 @@ pub const SUBSCRIBER_STALL_S_DEFAULT: u64 = 30;
 pub const CONNECTIONS_MAX_DEFAULT: usize = 1024;
 /// Default of `--group-events-max`: the most events in one group commit.
 pub const GROUP_EVENTS_MAX_DEFAULT: usize = 200_000;
-/// Seconds a client has to send a request's head.
-pub const HEADER_READ_TIMEOUT_S: u64 = 10;
+/// Default of `--header-timeout-secs`: the time a client has to send a request's head.
+pub const HEADER_READ_TIMEOUT_S_DEFAULT: u64 = 10;
 /// Seconds the server waits for open requests after SIGTERM before it closes them.
 pub const SHUTDOWN_GRACE_S: u64 = 10;
 
@@ -80,6 +80,7 @@ pub struct Limits {
     pub subscriber_stall: Duration,
     pub connections_max: usize,
     pub group_events_max: usize,
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -93,6 +94,7 @@ impl Default for Limits {
             subscriber_stall: Duration::from_secs(SUBSCRIBER_STALL_S_DEFAULT),
             connections_max: CONNECTIONS_MAX_DEFAULT,
             group_events_max: GROUP_EVENTS_MAX_DEFAULT,
+            header_read_timeout: Duration::from_secs(HEADER_READ_TIMEOUT_S_DEFAULT),
         }
     }
 }
@@ -366,7 +368,7 @@ impl Server {
             let service = hyper_util::service::TowerToHyperService::new(app.clone());
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(HEADER_READ_TIMEOUT_S))
+                .header_read_timeout(state.limits.header_read_timeout)
                 .serve_connection(hyper_util::rt::TokioIo::new(socket), service);
             let connection = graceful.watch(connection);
             let metrics_state = state.clone();

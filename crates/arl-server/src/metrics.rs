@@ -5,10 +5,14 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// (method, route, status).
+type RequestKey = (String, String, u16);
+
 /// Request counts and times by (method, route, status), and a few server-wide counters.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    /// Requests answered and the seconds they took.
+    requests: Mutex<BTreeMap<RequestKey, (u64, f64)>>,
     pub dropped_subscribers: AtomicU64,
     pub refused_connections: AtomicU64,
     pub open_connections: AtomicU64,

@@ -241,8 +241,8 @@ impl Pump {
 
     async fn emit(&mut self, e: &Envelope) -> Result<(), Stop> {
         debug_assert!(e.seq >= self.next);
-        self.next = e.seq + 1;
         if !self.request.filter.accepts(e) {
+            self.next = e.seq + 1;
             return Ok(());
         }
         let bytes = match self.request.wire {
@@ -254,7 +254,10 @@ impl Pump {
             )),
             Wire::Csv => csv_line(envelope_csv_row(e)),
         };
-        self.send(bytes).await
+        // Owed until it is in the client's buffer: a stream that ends here resumes at it.
+        self.send(bytes).await?;
+        self.next = e.seq + 1;
+        Ok(())
     }
 
     /// Sends through the bounded buffer, waiting at most `subscriber_stall` for room.

@@ -260,7 +260,7 @@ impl Writer {
                     }
                     None if group.len() > 1 && failure.kind != FailureKind::Storage => {
                         // A failure of the whole group (too large together): one by one.
-                        for job in group.drain(..).collect::<Vec<_>>() {
+                        for job in std::mem::take(&mut group) {
                             self.commit_group(vec![job]);
                         }
                     }
