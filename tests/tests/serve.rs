@@ -498,6 +498,7 @@ fn matrix() -> Vec<(&'static str, &'static str, &'static str)> {
         ("GET", "/v1/people/ben/portfolio", "reader"),
         ("GET", "/v1/org", "reader"),
         ("GET", "/v1/balances", "reader"),
+        ("GET", "/v1/whoami", "reader"),
         ("GET", "/v1/digest", "reader"),
         ("GET", "/v1/accounts/globex/history", "auditor"),
         ("GET", "/v1/proof/1", "auditor"),
@@ -538,6 +539,14 @@ fn roles_matrix_and_tokens() {
             assert_eq!(answer.status, 401, "{method} {path} with {token:?}");
             assert_eq!(answer.json()["rule"], "unauthorized");
         }
+    }
+    // Each token learns its own name and role.
+    for (role, token) in &fixture.tokens {
+        let who = server.get("/v1/whoami", Some(token)).json();
+        assert_eq!(
+            (who["name"].as_str(), who["role"].as_str()),
+            (Some(*role), Some(*role))
+        );
     }
     // Open without a token: health and the API's description.
     assert_eq!(server.get("/healthz", None).status, 200);

@@ -206,6 +206,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/org"),
     ("GET", "/v1/balances"),
     ("GET", "/v1/digest"),
+    ("GET", "/v1/whoami"),
     ("GET", "/v1/proof/{seq}"),
     ("POST", "/v1/verify"),
     ("GET", "/v1/export"),
@@ -229,11 +230,12 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/org", get(routes::org))
         .route("/v1/balances", get(routes::balances))
         .route("/v1/digest", get(routes::digest))
+        .route("/v1/whoami", get(routes::whoami))
         .route("/v1/proof/{seq}", get(routes::proof))
         .route("/v1/verify", post(routes::verify))
         .route("/v1/export", get(routes::export))
         .route("/v1/events", get(routes::events).post(routes::append))
-        .fallback(routes::not_found)
+        .fallback(routes::page)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

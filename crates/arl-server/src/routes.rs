@@ -16,7 +16,7 @@ use arl_query::{AccountsQuestion, CardQuestion, QueryError, Table};
 use arl_views::ViewReader;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::sync::Arc;
@@ -486,6 +486,14 @@ pub async fn verify(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> A
     Ok(response)
 }
 
+/// `GET /v1/whoami`: the token's name and role (any token), so a client knows what it may
+/// show.
+pub async fn whoami(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Answer {
+    let who = s.authorize(&headers, Need::Read)?;
+    Params::parse(q.as_deref(), &[])?;
+    json_response(&serde_json::json!({"name": who.name, "role": who.role.as_str()}))
+}
+
 /// `GET /healthz`: no token needed.
 pub async fn healthz(State(s): S) -> Answer {
     let head = s.writer.shared.published().head;
@@ -530,6 +538,43 @@ pub async fn metrics(State(s): S, headers: HeaderMap) -> Answer {
 /// `GET /v1/openapi.json`: the API's OpenAPI 3 document (no token needed).
 pub async fn openapi() -> Response {
     typed(crate::OPENAPI_JSON.to_string(), "application/json")
+}
+
+/// Any other path: the web page's files (arl-web) for a `GET` or `HEAD` of a page or asset
+/// path, with its security and caching headers; else a JSON 404. The page holds no data:
+/// its script asks the API with the token the user signs in with.
+pub async fn page(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let asset = (method == Method::GET || method == Method::HEAD)
+        .then(|| arl_web::asset(uri.path()))
+        .flatten();
+    let Some(asset) = asset else {
+        return not_found().await.into_response();
+    };
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == asset.etag));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Bytes::from_static(asset.body).into_response()
+    };
+    let out = response.headers_mut();
+    if !fresh {
+        out.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type),
+        );
+    }
+    out.insert(header::ETAG, HeaderValue::from_static(asset.etag));
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(asset.cache_control),
+    );
+    for (name, value) in arl_web::SECURITY_HEADERS {
+        out.insert(*name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// Any other path.

@@ -1,0 +1,608 @@
+//! The web page of `arl serve` in a real browser: Debian's headless Chromium driven through
+//! WebDriver (`chromedriver`), against the real `arl` binary serving the Globex example on
+//! a free 127.0.0.1 port. Each browser test saves screenshots under
+//! `target/tmp/web-screens/`.
+//!
+//! The WebDriver client is a few lines of JSON over `std::net::TcpStream` (the W3C
+//! protocol's handful of commands these tests need), so the tests need no async runtime.
+//! Without `chromedriver` (install `chromium` and `chromium-driver`; `.ci/run` does) the
+//! browser tests FAIL with a message saying so: they never pass by skipping.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+use support::{arl_binary, run_arl};
+
+const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
+/// The longest any single wait of these tests lasts.
+const WAIT: Duration = Duration::from_secs(30);
+/// The longest a page may take to show what a test waits for.
+const PAGE_WAIT: Duration = Duration::from_secs(20);
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// One browser at a time: the machines that run these tests are small.
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
+
+/// A ledger with the Globex example and one token per role (named as the role).
+struct Fixture {
+    tmp: tempfile::TempDir,
+    tokens: BTreeMap<&'static str, String>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().expect("temporary directory");
+        let input = tmp.path().join("globex.jsonl");
+        std::fs::write(&input, FIXTURE).expect("writing the fixture");
+        let dir = tmp.path().join("ledger");
+        let run = run_arl(
+            &dir,
+            &["append", "--imported", input.to_str().expect("path")],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let mut tokens = BTreeMap::new();
+        for role in ["reader", "auditor", "writer"] {
+            let run = run_arl(&dir, &["token", "add", role, "--role", role, "--quiet"]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            tokens.insert(role, run.stdout.trim().to_string());
+        }
+        Fixture { tmp, tokens }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.tmp.path().join("ledger")
+    }
+}
+
+/// A running `arl serve`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut child = Command::new(arl_binary())
+            .arg("--ledger")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("ARL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting arl serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver
+            .recv_timeout(WAIT)
+            .expect("arl serve printed its address");
+        let addr = line.trim().rsplit("http://").next().expect("an address");
+        assert!(addr.starts_with("127.0.0.1:"), "{line}");
+        Server {
+            child,
+            addr: addr.to_string(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 answer.
+struct Answer {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`); the whole answer.
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting {addr}: {e}"));
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).expect("sending");
+    stream.write_all(body).expect("sending the body");
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header line");
+        let Some((name, value)) = line.trim_end().split_once(':') else {
+            break;
+        };
+        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+    }
+    let mut raw = Vec::new();
+    reader.read_to_end(&mut raw).expect("reading a body");
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v == "chunked")
+    {
+        dechunk(&raw)
+    } else {
+        raw
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+            .expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        body.extend_from_slice(&raw[end + 2..end + 2 + size]);
+        raw = &raw[end + 2 + size + 2..];
+    }
+    body
+}
+
+/// A headless Chromium session through chromedriver; both end when dropped.
+struct Browser {
+    driver: Child,
+    addr: String,
+    session: String,
+    test: &'static str,
+}
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    fn start(test: &'static str) -> Browser {
+        assert!(
+            Path::new(CHROMEDRIVER).is_file() && Path::new(CHROMIUM).is_file(),
+            "the browser tests need {CHROMEDRIVER} and {CHROMIUM}: \
+             apt-get install -y chromium chromium-driver (.ci/run does); they do not skip"
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect(&addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut browser = Browser {
+            driver,
+            addr,
+            session: String::new(),
+            test,
+        };
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,900"]
+            }
+        }}});
+        let created = browser.command("POST", "/session", &capabilities);
+        browser.session = created["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
+        browser
+    }
+
+    /// One WebDriver command; its `value`. Panics with the driver's error.
+    fn command(&self, method: &str, path: &str, body: &Value) -> Value {
+        let path = if path == "/session" {
+            path.to_string()
+        } else {
+            format!("/session/{}{path}", self.session)
+        };
+        let bytes = if method == "POST" {
+            body.to_string().into_bytes()
+        } else {
+            Vec::new()
+        };
+        let headers = [("Content-Type", "application/json")];
+        let answer = http(&self.addr, method, &path, &headers, &bytes);
+        let value = answer.json()["value"].take();
+        assert_eq!(answer.status, 200, "WebDriver {method} {path}: {value}");
+        value
+    }
+
+    fn goto(&self, url: &str) {
+        self.command("POST", "/url", &json!({ "url": url }));
+    }
+
+    /// Runs `script` in the page (its `arguments` are `args`); what it returns.
+    fn script(&self, script: &str, args: Value) -> Value {
+        self.command(
+            "POST",
+            "/execute/sync",
+            &json!({"script": script, "args": args}),
+        )
+    }
+
+    /// The visible text of the first element matching `css`, if any.
+    fn text(&self, css: &str) -> Option<String> {
+        let value = self.script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+            json!([css]),
+        );
+        value.as_str().map(str::to_string)
+    }
+
+    /// Waits until `ok` holds of the text of `css`; that text. Panics after [`PAGE_WAIT`]
+    /// with `what` and the page's text.
+    fn wait_for(&self, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PAGE_WAIT;
+        loop {
+            if let Some(text) = self.text(css).filter(|t| ok(t)) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                self.screenshot("timeout");
+                panic!(
+                    "{}: waited {PAGE_WAIT:?} for {what} in {css}; the page shows:\n{}",
+                    self.test,
+                    self.text("body").unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn element(&self, css: &str) -> String {
+        let found = self.command(
+            "POST",
+            "/element",
+            &json!({"using": "css selector", "value": css}),
+        );
+        found[ELEMENT_KEY].as_str().expect("an element").to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.command(
+            "POST",
+            &format!("/element/{id}/value"),
+            &json!({ "text": text }),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.command("POST", &format!("/element/{id}/click"), &json!({}));
+    }
+
+    /// The page's path and query.
+    fn location(&self) -> String {
+        let value = self.script("return location.pathname + location.search;", json!([]));
+        value.as_str().expect("a location").to_string()
+    }
+
+    fn resize(&self, width: u32) {
+        self.command(
+            "POST",
+            "/window/rect",
+            &json!({"width": width, "height": 900}),
+        );
+    }
+
+    /// Saves a PNG of the window as `target/tmp/web-screens/<test>-<name>.png`.
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let value = self.command("GET", "/screenshot", &Value::Null);
+        let png = base64_decode(value.as_str().expect("base64 PNG"));
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let dir = screens_dir();
+        std::fs::create_dir_all(&dir).expect("the screenshots' folder");
+        let path = dir.join(format!("{}-{name}.png", self.test));
+        std::fs::write(&path, png).expect("writing a screenshot");
+        path
+    }
+
+    /// Opens `url` (a page asking for a session), signs in with `token` there.
+    fn sign_in(&self, url: &str, token: &str) {
+        self.goto(url);
+        self.wait_for("#signin", "the sign-in form", |t| t.contains("Sign in"));
+        self.type_into("#token", token);
+        self.click("#signin button[type=submit]");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let path = format!("/session/{}", self.session);
+            let _ = std::panic::catch_unwind(|| http(&self.addr, "DELETE", &path, &[], b""));
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn screens_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-screens")
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => u32::from(c - b'A'),
+        b'a'..=b'z' => u32::from(c - b'a') + 26,
+        b'0'..=b'9' => u32::from(c - b'0') + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=' && c != b'\n').collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for group in digits.chunks(4) {
+        let bits = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &c)| acc | (value(c) << (18 - 6 * i)));
+        let bytes = bits.to_be_bytes();
+        out.extend_from_slice(&bytes[1..group.len()]);
+    }
+    out
+}
+
+const DE_AT_0705: &str = "/accounts/globex-de?as_of=2023-07-01&known_at=2023-07-05";
+
+#[test]
+fn reader_signs_in_and_sees_chen_leave_when_more_is_known() {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let fixture = Fixture::new();
+    let server = Server::start(&fixture.dir());
+    let browser = Browser::start("reader_account");
+    let token = &fixture.tokens["reader"];
+    browser.sign_in(&server.url(DE_AT_0705), token);
+    // Back on the page asked for, with the token nowhere in the URL.
+    let team = browser.wait_for("#team", "Chen on the team", |t| t.contains("Chen Wei"));
+    assert!(team.contains("Ben Okafor"), "{team}");
+    assert_eq!(browser.location(), DE_AT_0705);
+    let card = browser.text("#card").expect("the card");
+    assert!(card.contains("globex-de") && card.contains("DE"), "{card}");
+    let label = browser.text("#point_label").expect("the date bar's label");
+    assert_eq!(label, "As of 2023-07-01 · known at 2023-07-05");
+    let stored = browser.script("return sessionStorage.getItem('arl.token');", json!([]));
+    assert_eq!(
+        stored.as_str(),
+        Some(token.as_str()),
+        "kept in the tab's session"
+    );
+    browser.screenshot("known-0705");
+    // The date bar moves knowledge to 2023-07-08: Chen's leaving (recorded 07-07) is known.
+    browser.script(
+        "document.getElementById('known_at').value = arguments[0];",
+        json!(["2023-07-08"]),
+    );
+    browser.click("#datebar button[type=submit]");
+    browser.wait_for("#team", "Chen gone", |t| {
+        t.contains("Ben Okafor") && !t.contains("Chen")
+    });
+    assert_eq!(
+        browser.location(),
+        "/accounts/globex-de?as_of=2023-07-01&known_at=2023-07-08"
+    );
+    assert!(!browser.location().contains(token.as_str()));
+    browser.screenshot("known-0708");
+    // A reader has no history (auditor role) and so no verify button.
+    browser.goto(&server.url("/accounts/globex-de/history"));
+    browser.wait_for("#needs-auditor", "the role message", |t| {
+        t.contains("auditor")
+    });
+    assert_eq!(
+        browser.script(
+            "return document.getElementById('verify') === null;",
+            json!([])
+        ),
+        json!(true),
+        "a reader sees no verify button"
+    );
+    let nav = browser.text("#nav").expect("the navigation");
+    assert!(!nav.contains("History"), "{nav}");
+    browser.screenshot("reader-history");
+}
+
+#[test]
+fn auditor_sees_the_skipped_event_and_why_and_verifies() {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let fixture = Fixture::new();
+    let server = Server::start(&fixture.dir());
+    // A back-dated leaving lands before an assignment recorded earlier: the assignment is
+    // skipped in the fold, and the history says why.
+    let writer = format!("Bearer {}", fixture.tokens["writer"]);
+    for line in [
+        r#"{"type":"team.assigned","data":{"account":"globex-de","person":"dara","role":"key_account_manager"},"effective_at":"2023-08-01"}"#,
+        r#"{"type":"person.left","data":{"person":"dara"},"effective_at":"2023-07-15","reason":"left early"}"#,
+    ] {
+        let answer = http(
+            &server.addr,
+            "POST",
+            "/v1/events",
+            &[("Authorization", &writer)],
+            line.as_bytes(),
+        );
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    let browser = Browser::start("auditor_history");
+    browser.sign_in(
+        &server.url("/accounts/globex-de/history"),
+        &fixture.tokens["auditor"],
+    );
+    let history = browser.wait_for("#history", "the history", |t| t.contains("team.assigned"));
+    let skipped = browser
+        .text("#history tr.skipped")
+        .unwrap_or_else(|| panic!("a skipped event in:\n{history}"));
+    assert!(skipped.starts_with("42"), "{skipped}");
+    assert!(
+        skipped.contains(r#"skipped: person "dara" left on 2023-07-15"#),
+        "{skipped}"
+    );
+    let leaving = browser
+        .text("#history tr[data-seq='43']")
+        .expect("the leaving");
+    assert!(
+        leaving.contains("left early") && leaving.contains("writer"),
+        "{leaving}"
+    );
+    browser.screenshot("history-1280");
+    browser.resize(390);
+    browser.screenshot("history-390");
+    browser.resize(1280);
+    let digest = browser.text("#digest").expect("the digest");
+    assert!(digest.contains("Head seq"), "{digest}");
+    browser.click("#verify");
+    let result = browser.wait_for("#verify-result", "verify's result", |t| {
+        t.starts_with("Verified") || t.contains("FAILED")
+    });
+    assert!(
+        result.starts_with("Verified: ") && result.contains("(seq 43)"),
+        "{result}"
+    );
+    browser.screenshot("verified");
+}
+
+#[test]
+fn an_appended_event_appears_on_an_open_page_without_reload() {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let fixture = Fixture::new();
+    let server = Server::start(&fixture.dir());
+    for role in ["auditor", "reader"] {
+        let browser = Browser::start(if role == "auditor" {
+            "live_auditor"
+        } else {
+            "live_reader"
+        });
+        browser.sign_in(&server.url("/accounts/globex-fr"), &fixture.tokens[role]);
+        browser.wait_for("#team", "the team", |t| t.contains("Dara Byrne"));
+        browser.wait_for("#live", "the live label", |t| t.starts_with("Live"));
+        // A mark on the window that a reload would wipe.
+        browser.script("window.arlMark = 'still here';", json!([]));
+        let person = if role == "auditor" { "eli" } else { "fay" };
+        let line = format!(
+            r#"{{"type":"team.assigned","data":{{"account":"globex-fr","person":"{person}","role":"key_account_manager"}}}}"#
+        );
+        let auth = format!("Bearer {}", fixture.tokens["writer"]);
+        let answer = http(
+            &server.addr,
+            "POST",
+            "/v1/events",
+            &[("Authorization", &auth)],
+            line.as_bytes(),
+        );
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let name = if role == "auditor" {
+            "Eli Sato"
+        } else {
+            "Fay Moreau"
+        };
+        browser.wait_for("#team", name, |t| t.contains(name));
+        let live = browser.text("#live").expect("the live label");
+        assert!(live.starts_with("Live · updated to seq"), "{live}");
+        assert_eq!(
+            browser.script("return window.arlMark;", json!([])),
+            json!("still here"),
+            "the page was not reloaded"
+        );
+        browser.screenshot("appended");
+    }
+}
+
+#[test]
+fn pages_and_assets_carry_security_and_cache_headers() {
+    let fixture = Fixture::new();
+    let server = Server::start(&fixture.dir());
+    let page = http(&server.addr, "GET", DE_AT_0705, &[], b"");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    let csp = &page.headers["content-security-policy"];
+    assert!(
+        csp.contains("script-src 'self';") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    assert!(String::from_utf8_lossy(&page.body).contains("/assets/app.js"));
+    let script = http(&server.addr, "GET", "/assets/app.js", &[], b"");
+    assert_eq!(script.status, 200);
+    assert_eq!(script.headers["cache-control"], "no-cache");
+    let etag = script.headers["etag"].clone();
+    let again = http(
+        &server.addr,
+        "GET",
+        "/assets/app.js",
+        &[("If-None-Match", &etag)],
+        b"",
+    );
+    assert_eq!((again.status, again.body.len()), (304, 0));
+    // The API keeps its JSON 404s; paths that are no page are 404 too.
+    for path in ["/v1/nope", "/nothing", "/accounts-x"] {
+        let missing = http(&server.addr, "GET", path, &[], b"");
+        assert_eq!(missing.status, 404, "{path}");
+        assert_eq!(missing.json()["rule"], "no_such_endpoint", "{path}");
+    }
+    // The page holds no data: the API still wants a token.
+    let api = http(&server.addr, "GET", "/v1/accounts/globex-de", &[], b"");
+    assert_eq!(api.status, 401);
+}
