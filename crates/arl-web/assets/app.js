@@ -37,7 +37,7 @@ function setAttrs(node, attrs) {
 }
 
 function append(node, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -47,7 +47,7 @@ const main = () => document.getElementById('main');
 
 function show(...children) {
   const m = main();
-  m.replaceChildren(...children.flat().filter((c) => c));
+  m.replaceChildren(...children.flat(Infinity).filter((c) => c));
 }
 
 function table(headers, rows, attrs) {
