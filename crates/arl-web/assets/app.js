@@ -398,6 +398,27 @@ async function envelopesOf(id) {
   return bySeq;
 }
 
+// The envelope at `seq` (of type `type`), for events of the account's history that are in
+// another stream (a person's leaving): reads the first line of a stream from that seq, then
+// stops reading.
+async function envelopeAt(seq, type) {
+  const response = await api('/v1/events', { from_seq: seq, type }, { raw: true });
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (value) buffer += decoder.decode(value, { stream: true });
+      const nl = buffer.indexOf('\n');
+      if (nl >= 0) return JSON.parse(buffer.slice(0, nl));
+      if (done) return null;
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
 async function historyView(id) {
   if (!mayAudit()) {
     return [el('h1', { text: `History of ${id}` }),
@@ -407,6 +428,10 @@ async function historyView(id) {
   const [steps, envelopes, digest] = await Promise.all([
     api(`/v1/accounts/${encodeURIComponent(id)}/history`, p), envelopesOf(id), api('/v1/digest')]);
   const { page, rows } = pageOf(steps);
+  await Promise.all(rows.filter((s) => !envelopes.has(s.seq)).map(async (s) => {
+    const envelope = await envelopeAt(s.seq, s.type);
+    if (envelope && envelope.seq === s.seq) envelopes.set(s.seq, envelope);
+  }));
   const changes = (step) => step.changes.map((c) => el('div', null, `${c.field}: ${c.before ?? '∅'} → ${c.after ?? '∅'}`));
   const body = rows.map((s) => {
     const e = envelopes.get(s.seq) || {};
