@@ -57,16 +57,13 @@ pub fn parse_lines(
         return in_order(lines, imported, 0, lines.len());
     }
     let (front, back) = lines.split_at(lines.len() / 2);
-    std::thread::scope(|scope| {
-        let back = scope.spawn(|| in_order(back, imported, front.len(), back.len()));
-        let front = in_order(front, imported, 0, lines.len());
-        let back = back
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let mut events = front?;
-        events.extend(back?);
-        Ok(events)
-    })
+    let (front, back) = arl_par::join(
+        || in_order(front, imported, 0, lines.len()),
+        || in_order(back, imported, front.len(), back.len()),
+    );
+    let mut events = front?;
+    events.extend(back?);
+    Ok(events)
 }
 
 impl<'a> Line<'a> {

@@ -446,28 +446,26 @@ impl Log {
         let store = &mut self.store;
         let envelopes = prepared.envelopes;
         let (written, ids, streams, tree) = if n >= PARALLEL_MIN_EVENTS {
-            std::thread::scope(|scope| {
-                // The Merkle tree, and freeing the envelopes, while the frames are written.
-                let tree = scope.spawn(move || {
+            // The Merkle tree, and freeing the envelopes, while the frames are written.
+            let ((written, ids, streams), tree) = arl_par::join(
+                || {
+                    let written = store.write_frames(frames);
+                    (written, by_bucket(|k| k.0), by_bucket(|k| k.1))
+                },
+                move || {
                     let tree = grow_tree(frontier, &envelopes);
                     drop(envelopes);
                     tree
-                });
-                let written = store.write_frames(frames);
-                let ids = by_bucket(|k| k.0);
-                let streams = by_bucket(|k| k.1);
-                let tree = tree
-                    .join()
-                    .map_err(|_| LogError::corrupt("the Merkle thread panicked"));
-                (written, ids, streams, tree)
-            })
+                },
+            );
+            (written, ids, streams, tree)
         } else {
             let written = store.write_frames(frames);
             let tree = grow_tree(frontier, &envelopes);
-            (written, by_bucket(|k| k.0), by_bucket(|k| k.1), Ok(tree))
+            (written, by_bucket(|k| k.0), by_bucket(|k| k.1), tree)
         };
         written?;
-        let (frontier, nodes) = tree?;
+        let (frontier, nodes) = tree;
         let head = Head {
             seq: last_seq,
             hash: last_hash,
@@ -710,20 +708,25 @@ fn chain_frames(envelopes: &[Envelope], prev: Hash) -> Result<Chained, (usize, u
             hash_segment(serialize_segment(chunk), &mut hashes)?;
         }
     } else {
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-            scope.spawn(move || {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let (hashed, ()) = arl_par::join(
+            || {
+                for buf in rx {
+                    hash_segment(buf, &mut hashes)?;
+                }
+                Ok::<(), (usize, usize)>(())
+            },
+            move || {
                 for chunk in envelopes.chunks(SEGMENT_EVENTS) {
+                    // A closed channel means the hashing side refused a frame and stopped:
+                    // nothing more is wanted.
                     if tx.send(serialize_segment(chunk)).is_err() {
                         return;
                     }
                 }
-            });
-            for buf in rx {
-                hash_segment(buf, &mut hashes)?;
-            }
-            Ok::<(), (usize, usize)>(())
-        })?;
+            },
+        );
+        hashed?;
     }
     if hashes.len() != envelopes.len() {
         // The serializing thread stopped early (it cannot fail otherwise).

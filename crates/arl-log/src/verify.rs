@@ -149,17 +149,11 @@ pub(crate) fn verify(
         let (a, b) = if right.is_empty() {
             (check_frames(bytes, left, first, prev), None)
         } else {
-            std::thread::scope(|scope| {
-                let worker =
-                    scope.spawn(|| check_frames(bytes, right, first + mid as u64, right_prev));
-                let a = check_frames(bytes, left, first, prev);
-                (a, Some(worker.join()))
-            })
-        };
-        let b = match b {
-            Some(Ok(b)) => Some(b),
-            Some(Err(_)) => return Err(LogError::corrupt("a verify thread panicked")),
-            None => None,
+            let (a, b) = arl_par::join(
+                || check_frames(bytes, left, first, prev),
+                || check_frames(bytes, right, first + mid as u64, right_prev),
+            );
+            (a, Some(b))
         };
         let mut failure = a
             .failure

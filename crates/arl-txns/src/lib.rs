@@ -320,16 +320,7 @@ fn scan_all(
         return Ok(vec![sums.cells]);
     };
     let middle = rows / 2;
-    let (first, second) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| sum(shared, middle, rows));
-        let first = sum(shared, 0, middle);
-        (
-            first,
-            other
-                .join()
-                .unwrap_or_else(|_| Err(SourceError::new("a balance thread panicked"))),
-        )
-    });
+    let (first, second) = arl_par::join(|| sum(shared, 0, middle), || sum(shared, middle, rows));
     Ok(vec![first?, second?])
 }
 
@@ -518,12 +509,10 @@ fn rows_of(
     };
     let middle = merged.len() / 2;
     let (first, second) = rows.split_at_mut(middle);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| fill(second, &merged[middle..]));
-        fill(first, &merged[..middle]);
-        // A panic while formatting is a bug; let it surface as one.
-        other.join().expect("building balance rows");
-    });
+    arl_par::join(
+        || fill(first, &merged[..middle]),
+        || fill(second, &merged[middle..]),
+    );
     rows
 }
 
