@@ -353,6 +353,8 @@ fn echo(input: &str) -> String {
 }
 
 #[cfg(test)]
+// The table-driven checks take their expected values by value, written as literals.
+#[allow(clippy::needless_pass_by_value)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -136,13 +136,12 @@ impl PlannedBatch {
                 continue;
             };
             let imported = ev.recorded_at.is_some();
-            let (id, id_hash) = match ev.id {
-                Some(id) => (id, id_hashes[index]),
-                None => {
-                    let id = uuid::Uuid::now_v7().to_string();
-                    let h = key_hash(&id);
-                    (id, h)
-                }
+            let (id, id_hash) = if let Some(id) = ev.id {
+                (id, id_hashes[index])
+            } else {
+                let id = uuid::Uuid::now_v7().to_string();
+                let h = key_hash(&id);
+                (id, h)
             };
             envelopes.push(Envelope {
                 seq: base.seq + 1 + envelopes.len() as u64,
@@ -852,14 +851,13 @@ impl<'a> StreamSlots<'a> {
         };
         for event in batch {
             let hash = key_hash(&event.stream);
-            let slot = match streams.slot_of.get(&event.stream, hash) {
-                Some(slot) => slot,
-                None => {
-                    let slot = streams.slots.len() as u32;
-                    streams.slot_of.insert(&event.stream, hash, slot);
-                    streams.slots.push((event.stream.as_str(), hash));
-                    slot
-                }
+            let slot = if let Some(slot) = streams.slot_of.get(&event.stream, hash) {
+                slot
+            } else {
+                let slot = streams.slots.len() as u32;
+                streams.slot_of.insert(&event.stream, hash, slot);
+                streams.slots.push((event.stream.as_str(), hash));
+                slot
             };
             streams.event_slot.push(slot);
             streams.stream_hashes.push(hash);

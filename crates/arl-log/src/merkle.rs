@@ -151,6 +151,9 @@ impl Frontier {
 }
 
 #[cfg(test)]
+// The naive models below use RFC 6962's own names (m, n, k, D, b), so they read side by
+// side with the RFC.
+#[allow(clippy::many_single_char_names)]
 mod tests {
     use super::*;
 
@@ -181,7 +184,7 @@ mod tests {
         let mut pair_nodes = Vec::new();
         for p in leaves.chunks_exact(2) {
             by_pair.push_subtree(1, node_hash(&p[0], &p[1]), &mut |lv, i, h| {
-                pair_nodes.push((lv, i, *h))
+                pair_nodes.push((lv, i, *h));
             });
         }
         assert_eq!(by_pair, by_leaf);
@@ -200,6 +203,8 @@ mod tests {
 }
 
 #[cfg(test)]
+// RFC 6962's own names (m, n, k, D, b), to read side by side with the RFC.
+#[allow(clippy::many_single_char_names)]
 mod props {
     use super::*;
     use proptest::prelude::*;

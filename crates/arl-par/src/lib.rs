@@ -90,10 +90,10 @@ mod tests {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::mpsc::sync_channel;
 
-    fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         payload
             .downcast_ref::<&str>()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_default()
     }
@@ -110,7 +110,7 @@ mod tests {
     fn a_panicking_worker_is_re_raised_as_the_same_panic() {
         let caught = catch_unwind(|| join(|| 1, || -> u32 { panic!("worker bug 17") }));
         let payload = caught.expect_err("the worker's panic must reach the caller");
-        assert_eq!(panic_message(payload), "worker bug 17");
+        assert_eq!(panic_message(&*payload), "worker bug 17");
     }
 
     #[test]
@@ -125,7 +125,7 @@ mod tests {
                 },
             )
         }));
-        assert_eq!(panic_message(caught.unwrap_err()), "caller bug");
+        assert_eq!(panic_message(&*caught.unwrap_err()), "caller bug");
         assert!(finished.load(std::sync::atomic::Ordering::SeqCst));
     }
 
@@ -147,6 +147,6 @@ mod tests {
                 worker.unwrap().join()
             })
         });
-        assert_eq!(panic_message(caught.unwrap_err()), "pipeline bug");
+        assert_eq!(panic_message(&*caught.unwrap_err()), "pipeline bug");
     }
 }
