@@ -205,6 +205,7 @@ fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsi
         .iter()
         .map(|e| e["envelope"]["seq"].as_u64().unwrap())
         .collect();
+    format_1_still_checks(log, bundle, key, &seqs);
     for i in 0..envelopes.len() {
         let mut removed = bundle.clone();
         removed["envelopes"].as_array_mut().unwrap().remove(i);
@@ -234,6 +235,15 @@ fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsi
         removed["later"].as_array_mut().unwrap().remove(i);
         rejected(&removed, key, "a later envelope's hash removed");
     }
+    let nodes = bundle["nodes"].as_array().map_or(0, Vec::len);
+    for i in 0..nodes {
+        let mut removed = bundle.clone();
+        removed["nodes"].as_array_mut().unwrap().remove(i);
+        rejected(&removed, key, "a proof node removed");
+        let mut altered = bundle.clone();
+        altered["nodes"][i] = Value::String(arl_evidence::hex(&[7; 32]));
+        rejected(&altered, key, "a proof node altered");
+    }
     for i in 0..bundle["parts"].as_array().unwrap().len() {
         let mut removed = bundle.clone();
         removed["parts"].as_array_mut().unwrap().remove(i);
@@ -245,7 +255,6 @@ fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsi
         let entry = serde_json::json!({
             "prev": arl_evidence::hex(&stored.prev),
             "envelope": serde_json::from_str::<Value>(&stored.canonical).unwrap(),
-            "proof": log.inclusion_proof(outsider, size).unwrap().iter().map(arl_evidence::hex).collect::<Vec<_>>(),
         });
         let mut added = bundle.clone();
         let list = added["envelopes"].as_array_mut().unwrap();
@@ -259,6 +268,33 @@ fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsi
     let mut answered = bundle.clone();
     answered["answer"] = Value::String(format!("[{}]", bundle["answer"].as_str().unwrap()));
     rejected(&answered, key, "another answer");
+}
+
+/// The same bundle in the first format (an inclusion proof with each envelope, no
+/// multiproof) still checks, and an envelope without its proof does not.
+fn format_1_still_checks(log: &MemLog, bundle: &Value, key: &SignerKey, seqs: &[u64]) {
+    let size = bundle_size(bundle);
+    let mut old = bundle.clone();
+    old["format"] = Value::String(arl_evidence::BUNDLE_FORMAT_1.to_string());
+    old.as_object_mut().unwrap().remove("nodes");
+    for (entry, seq) in old["envelopes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(seqs)
+    {
+        let proof = log.inclusion_proof(*seq, size).unwrap();
+        entry["proof"] = proof.iter().map(arl_evidence::hex).collect();
+    }
+    let text = serde_json::to_string(&old).unwrap();
+    if let Err(e) = arl_evidence::check(&text, &key.verifier(), &[]) {
+        panic!("a format 1 bundle is rejected: {e}");
+    }
+    if size > 1 {
+        let mut unproven = old.clone();
+        unproven["envelopes"][0]["proof"] = Value::Array(Vec::new());
+        rejected(&unproven, key, "a format 1 envelope without its proof");
+    }
 }
 
 fn bundle_size(bundle: &Value) -> u64 {

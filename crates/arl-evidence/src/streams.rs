@@ -22,7 +22,7 @@
 //! audit path; an absent part by the two neighbouring leaves (or the one at an end).
 
 use crate::merkle::{leaf_hash, verify_inclusion, Hash, Tree};
-use crate::HexHash;
+use crate::JsonHash;
 use arl_domain::Event;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -78,7 +78,7 @@ pub fn running_next(running: &Hash, seq: u64, hash: &Hash) -> Hash {
 pub struct MapLeaf {
     pub key: String,
     pub count: u64,
-    pub running: HexHash,
+    pub running: JsonHash,
 }
 
 impl MapLeaf {
@@ -122,7 +122,7 @@ impl StreamMap {
             .map(|(key, (count, running))| MapLeaf {
                 key: key.clone(),
                 count: *count,
-                running: HexHash(*running),
+                running: JsonHash(*running),
             })
             .collect();
         let tree = Tree::new(leaves.iter().map(MapLeaf::hash).collect());
@@ -135,7 +135,7 @@ impl StreamMap {
 pub struct Member {
     pub index: u64,
     pub leaf: MapLeaf,
-    pub path: Vec<HexHash>,
+    pub path: Vec<JsonHash>,
 }
 
 /// A proof that a part is in the map (with its count and running hash) or is not.
@@ -226,7 +226,7 @@ impl MapSnapshot {
                 .tree
                 .path(index as u64)
                 .into_iter()
-                .map(HexHash)
+                .map(JsonHash)
                 .collect(),
         }
     }
