@@ -11,7 +11,7 @@ use crate::merkle::{leaf_hash, root_from_leaves, verify_inclusion, Hash};
 use crate::note::VerifierKey;
 use crate::question::{Question, QuestionError};
 use crate::source::{PartSource, Parts};
-use crate::streams::{keys_of, running_next, MapProof, RUNNING_EMPTY};
+use crate::streams::{keys_of, members_in_map, running_next, MapProof, RUNNING_EMPTY};
 use crate::JsonHash;
 use arl_domain::{Event, Recorded, Timestamp};
 use arl_fold::SourceError;
@@ -69,6 +69,10 @@ pub struct Bundle {
     pub later: Vec<Later>,
     /// A map proof for every stream part the answer reads, in key order.
     pub parts: Vec<MapProof>,
+    /// Format 2: the multiproof of every map leaf the part proofs name, in the checkpoint's
+    /// stream map (format 1: an audit path with each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub map_nodes: Vec<JsonHash>,
 }
 
 /// The first thing in a bundle that does not hold.
@@ -116,6 +120,10 @@ pub enum CheckError {
     /// (an envelope changed, added or left out, or a node wrong).
     #[error("the envelopes and the bundle's proof nodes do not give the checkpoint's Merkle root: an envelope or a node was changed, added or removed")]
     Tree,
+    /// Format 2: the map leaves the part proofs name and the bundle's map nodes do not give
+    /// the checkpoint's map root.
+    #[error("the stream map leaves of the part proofs and the bundle's map nodes do not give the checkpoint's map root")]
+    MapTree,
     /// An envelope whose inclusion proof does not verify.
     #[error("envelope seq {seq} is not in the checkpoint's tree (its hash or inclusion proof does not verify)")]
     NotIncluded {
@@ -231,7 +239,7 @@ pub fn check(
     }
     let later = check_later(&bundle.later, &opened, &checkpoint)?;
     check_point(&bundle.question, &opened, checkpoint.size)?;
-    let proven = check_parts(&bundle.parts, &checkpoint)?;
+    let proven = check_parts(&bundle.parts, &bundle.map_nodes, &checkpoint, multiproof)?;
     check_complete(&proven, &opened, &later)?;
     let answer = recompute(&bundle.question, &opened, &proven, checkpoint.size)?;
     if answer != bundle.answer {
@@ -421,10 +429,22 @@ fn check_point(question: &Question, opened: &[Opened], size: u64) -> Result<(), 
     Ok(())
 }
 
+/// Every part proof holds: in format 2 its members are in the map by the one multiproof
+/// (`map_nodes`), in format 1 each by its own path; then what each says, in key order.
 fn check_parts(
     parts: &[MapProof],
+    map_nodes: &[JsonHash],
     checkpoint: &Checkpoint,
+    multiproof: bool,
 ) -> Result<BTreeMap<String, (u64, Hash)>, CheckError> {
+    if multiproof {
+        let nodes: Vec<Hash> = map_nodes.iter().map(|h| h.0).collect();
+        if !members_in_map(parts, checkpoint.map_size, &checkpoint.map_root, &nodes) {
+            return Err(CheckError::MapTree);
+        }
+    } else if !map_nodes.is_empty() {
+        return Err(CheckError::MapTree);
+    }
     let mut proven = BTreeMap::new();
     for proof in parts {
         let key = proof.key().to_string();
@@ -435,7 +455,11 @@ fn check_parts(
         {
             return Err(CheckError::MapProof { key });
         }
-        let Some(p) = proof.verify(checkpoint.map_size, &checkpoint.map_root) else {
+        let holds = match multiproof {
+            true => proof.claim(checkpoint.map_size),
+            false => proof.verify(checkpoint.map_size, &checkpoint.map_root),
+        };
+        let Some(p) = holds else {
             return Err(CheckError::MapProof { key });
         };
         proven.insert(key, (p.count, p.running));

@@ -146,6 +146,12 @@ pub fn prove(
             keys,
         });
     }
+    let parts: Vec<_> = read.iter().map(|key| map.prove_without_path(key)).collect();
+    let members: BTreeSet<u64> = parts
+        .iter()
+        .flat_map(|proof| proof.members().map(|member| member.index))
+        .collect();
+    let map_nodes = map.multiproof(&members.into_iter().collect::<Vec<_>>());
     Ok(Bundle {
         format: BUNDLE_FORMAT.to_string(),
         question,
@@ -154,7 +160,8 @@ pub fn prove(
         envelopes,
         nodes,
         later: hashed,
-        parts: read.iter().map(|key| map.prove(key)).collect(),
+        parts,
+        map_nodes,
     })
 }
 
