@@ -295,9 +295,10 @@ fn open_envelopes(
         }
         let proof: Vec<Hash> = entry.proof.iter().map(|h| h.0).collect();
         let leaf = leaf_hash(&opened.hash);
-        let included = match multiproof {
-            true => proof.is_empty(),
-            false => verify_inclusion(&leaf, seq - 1, checkpoint.size, &proof, &checkpoint.root),
+        let included = if multiproof {
+            proof.is_empty()
+        } else {
+            verify_inclusion(&leaf, seq - 1, checkpoint.size, &proof, &checkpoint.root)
         };
         if !included {
             return Err(CheckError::NotIncluded { seq });
@@ -455,9 +456,10 @@ fn check_parts(
         {
             return Err(CheckError::MapProof { key });
         }
-        let holds = match multiproof {
-            true => proof.claim(checkpoint.map_size),
-            false => proof.verify(checkpoint.map_size, &checkpoint.map_root),
+        let holds = if multiproof {
+            proof.claim(checkpoint.map_size)
+        } else {
+            proof.verify(checkpoint.map_size, &checkpoint.map_root)
         };
         let Some(p) = holds else {
             return Err(CheckError::MapProof { key });
