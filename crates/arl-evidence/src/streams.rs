@@ -245,14 +245,14 @@ impl MapSnapshot {
     }
 
     fn member(&self, index: usize, with_path: bool) -> Member {
-        let path = match with_path {
-            true => self
-                .tree
+        let path = if with_path {
+            self.tree
                 .path(index as u64)
                 .into_iter()
                 .map(JsonHash)
-                .collect(),
-            false => Vec::new(),
+                .collect()
+        } else {
+            Vec::new()
         };
         Member {
             index: index as u64,
