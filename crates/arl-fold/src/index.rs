@@ -94,7 +94,7 @@ impl MemIndex {
         self.begin_insert(&recorded);
         match &recorded.event {
             Event::TxnRecorded(_) | Event::TxnReversed(_) => {
-                self.insert_txn(&recorded, || recorded.clone())
+                self.insert_txn(&recorded, || recorded.clone());
             }
             Event::PersonJoined(_)
             | Event::PersonLeft(_)
@@ -110,7 +110,7 @@ impl MemIndex {
         self.begin_insert(recorded);
         match &recorded.event {
             Event::TxnRecorded(_) | Event::TxnReversed(_) => {
-                self.insert_txn(recorded, || recorded.clone())
+                self.insert_txn(recorded, || recorded.clone());
             }
             Event::PersonJoined(_)
             | Event::PersonLeft(_)
@@ -402,16 +402,16 @@ pub struct TxnFact<'a> {
 
 /// The statuses an account's opened and status events give, folded in valid-time order.
 fn status_timeline(events: &[Arc<Recorded>]) -> Vec<(Timestamp, u64, Status)> {
-    let mut sorted: Vec<&Recorded> = events.iter().map(|r| r.as_ref()).collect();
+    let mut sorted: Vec<&Recorded> = events.iter().map(std::convert::AsRef::as_ref).collect();
     sorted.sort_by_key(|r| r.point());
     let mut out: Vec<(Timestamp, u64, Status)> = Vec::new();
     for r in sorted {
         match &r.event {
             Event::AccountOpened(d) if out.is_empty() => {
-                out.push((r.effective_at, r.seq, d.status))
+                out.push((r.effective_at, r.seq, d.status));
             }
             Event::StatusChanged(d) if out.last().is_some_and(|last| last.2 != d.status) => {
-                out.push((r.effective_at, r.seq, d.status))
+                out.push((r.effective_at, r.seq, d.status));
             }
             _ => {}
         }
@@ -585,7 +585,7 @@ impl Eq for TxnKey {}
 
 impl std::hash::Hash for TxnKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state)
+        self.as_str().hash(state);
     }
 }
 

@@ -105,7 +105,7 @@ pub fn verify(ledger: &Ledger, out: &tokio::sync::mpsc::Sender<Bytes>) {
         .and_then(|head| {
             last.set(0);
             arl_views::check::check_against_log(ledger.dir(), log, &mut |seq| {
-                progress("views", seq)
+                progress("views", seq);
             })
             .map(|views| (head, views))
             .map_err(|e| ("integrity", format!("integrity failure in the views: {e}")))

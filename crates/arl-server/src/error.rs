@@ -63,7 +63,7 @@ impl ApiError {
 
     /// A query's error: not found 404, usage 400, integrity 500 (the ledger fails
     /// verification), storage 500.
-    pub fn query(e: QueryError) -> ApiError {
+    pub fn query(e: &QueryError) -> ApiError {
         let (status, rule) = match e.class() {
             ErrorClass::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ErrorClass::Usage => (StatusCode::BAD_REQUEST, "usage"),

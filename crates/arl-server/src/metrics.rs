@@ -21,7 +21,10 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one answered request.
     pub fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let mut requests = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = requests
             .entry((method.to_string(), route.to_string(), status))
             .or_insert((0, 0.0));
@@ -32,7 +35,10 @@ impl Metrics {
     /// The text exposition; `gauges` are added as they are.
     pub fn render(&self, gauges: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();
-        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let requests = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         out.push_str("# HELP arl_http_requests_total Requests answered, by method, route and status.\n# TYPE arl_http_requests_total counter\n");
         for ((method, route, status), (count, _)) in requests.iter() {
             let _ = writeln!(

@@ -56,7 +56,7 @@ async fn ask<T: Send + 'static>(
     tokio::task::spawn_blocking(move || question(&reader))
         .await
         .map_err(|e| ApiError::internal(format!("the query's thread failed: {e}")))?
-        .map_err(ApiError::query)
+        .map_err(|e| ApiError::query(&e))
 }
 
 /// JSON of `value`, or CSV of `table(value)` when asked.
@@ -221,7 +221,8 @@ pub async fn history(
                 .map_err(|e| ApiError::internal(e.to_string()))?;
             let log = ledger.log();
             let mut hash_of = |seq| log.get(seq).map(|e| e.map(|e| e.hash));
-            arl_query::history::history(&reader, &question, &mut hash_of).map_err(ApiError::query)
+            arl_query::history::history(&reader, &question, &mut hash_of)
+                .map_err(|e| ApiError::query(&e))
         })
         .await??;
     json_or_csv(p.csv()?, &steps, |s| arl_query::history::history_csv(s))
@@ -339,21 +340,21 @@ pub async fn proof(
             let digest = match digest_seq {
                 None => None,
                 Some(size) if size > log.head().seq => {
-                    return Err(ApiError::query(QueryError::DigestBeyondHead {
+                    return Err(ApiError::query(&QueryError::DigestBeyondHead {
                         digest_seq: size,
                         head_seq: log.head().seq,
                     }))
                 }
                 Some(size) => Some(digest_at(log, size)?),
             };
-            arl_query::integrity::proof(log, seq, digest.as_ref()).map_err(ApiError::query)
+            arl_query::integrity::proof(log, seq, digest.as_ref()).map_err(|e| ApiError::query(&e))
         })
         .await??;
     json_response(&value)
 }
 
 fn digest_at(log: &arl_log::Log, size: u64) -> Result<arl_query::integrity::Digest, ApiError> {
-    let storage = |e: arl_log::LogError| ApiError::query(QueryError::Log(e));
+    let storage = |e: arl_log::LogError| ApiError::query(&QueryError::Log(e));
     let root = log.root_at(size).map_err(storage)?;
     let envelope = log.get(size).map_err(storage)?;
     Ok(arl_query::integrity::Digest {
@@ -443,7 +444,7 @@ pub async fn events(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> A
         },
         wire: if sse { Wire::Sse } else { Wire::Lines },
     };
-    stream::open(s.clone(), request)
+    stream::open(&s, request)
 }
 
 /// `GET /v1/export[?format=jsonl|csv]` (auditor): every envelope up to the head when asked.
@@ -458,7 +459,7 @@ pub async fn export(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> A
         filter: EnvelopeFilter::default(),
         wire: if csv { Wire::Csv } else { Wire::Lines },
     };
-    stream::open(s.clone(), request)
+    stream::open(&s, request)
 }
 
 /// `POST /v1/verify` (auditor): recomputes the hash chain, the Merkle tree and the views

@@ -59,7 +59,7 @@ impl Drop for SlotGuard {
 
 /// Opens a stream: takes a subscription slot (429 when none is free), starts its task and
 /// returns the streaming response.
-pub fn open(state: Arc<AppState>, request: StreamRequest) -> Result<Response, ApiError> {
+pub fn open(state: &Arc<AppState>, request: StreamRequest) -> Result<Response, ApiError> {
     let max = state.limits.subscriptions_max;
     let taken = state.subscriptions.fetch_add(1, Ordering::SeqCst);
     let guard = SlotGuard(state.clone());
@@ -85,7 +85,9 @@ pub fn open(state: Arc<AppState>, request: StreamRequest) -> Result<Response, Ap
             request,
         };
         if let Some(message) = pump.run(live).await {
-            *task_last.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+            *task_last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(message);
         }
         drop(guard);
     });
@@ -95,12 +97,14 @@ pub fn open(state: Arc<AppState>, request: StreamRequest) -> Result<Response, Ap
             if done {
                 return None;
             }
-            match receiver.recv().await {
-                Some(bytes) => Some((Ok::<_, std::io::Error>(bytes), (receiver, last, false))),
-                None => {
-                    let message = last.lock().unwrap_or_else(|p| p.into_inner()).take()?;
-                    Some((Ok(message), (receiver, last, true)))
-                }
+            if let Some(bytes) = receiver.recv().await {
+                Some((Ok::<_, std::io::Error>(bytes), (receiver, last, false)))
+            } else {
+                let message = last
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()?;
+                Some((Ok(message), (receiver, last, true)))
             }
         },
     );
@@ -139,7 +143,11 @@ impl Pump {
         mut live: broadcast::Receiver<Arc<crate::writer::Committed>>,
     ) -> Option<Bytes> {
         if self.request.wire == Wire::Csv {
-            let header = csv_line(ENVELOPE_CSV_HEADER.iter().map(|s| s.to_string()).collect());
+            let header: Vec<String> = ENVELOPE_CSV_HEADER
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect();
+            let header = csv_line(&header);
             if let Err(stop) = self.send(header).await {
                 return stop_line(stop);
             }
@@ -252,7 +260,7 @@ impl Pump {
                 e.seq,
                 envelope_line(e)
             )),
-            Wire::Csv => csv_line(envelope_csv_row(e)),
+            Wire::Csv => csv_line(&envelope_csv_row(e)),
         };
         // Owed until it is in the client's buffer: a stream that ends here resumes at it.
         self.send(bytes).await?;
@@ -309,8 +317,8 @@ fn stop_line(stop: Stop) -> Option<Bytes> {
     }
 }
 
-fn csv_line(row: Vec<String>) -> Bytes {
+fn csv_line(row: &[String]) -> Bytes {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let _ = writer.write_record(&row);
+    let _ = writer.write_record(row);
     Bytes::from(writer.into_inner().unwrap_or_default())
 }

@@ -304,7 +304,10 @@ impl Authenticator {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_error(&self.path)(e)),
         };
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.stamp == stamp && stamp.is_some() {
             return Ok(());
         }
@@ -328,7 +331,10 @@ impl Authenticator {
     /// The identity of a presented token, `None` when it is unknown or revoked.
     pub fn identify(&self, token: &str) -> Result<Option<Identity>, TokenError> {
         self.refresh()?;
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(cache.by_hash.get(&token_hash(token)).cloned())
     }
 }

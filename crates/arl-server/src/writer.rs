@@ -81,12 +81,15 @@ impl Shared {
     pub fn published(&self) -> Published {
         self.published
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
     fn publish(&self, published: Published) {
-        *self.published.write().unwrap_or_else(|p| p.into_inner()) = published;
+        *self
+            .published
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = published;
     }
 }
 
@@ -328,7 +331,7 @@ impl Writer {
                 head,
             }),
             Err(e) => {
-                tracing::error!(error = %e, "opening the committed views failed; queries answer from the previous commit")
+                tracing::error!(error = %e, "opening the committed views failed; queries answer from the previous commit");
             }
         }
         if self.committed.receiver_count() == 0 {
