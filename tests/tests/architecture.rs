@@ -107,6 +107,21 @@ const RULES: &[Rule] = &[
         ],
         why: "the leaf crates (file writes, threads, Merkle hashes) depend on no other arl crate",
     },
+    Rule {
+        crates: &["arl-web"],
+        forbidden: &[
+            "arl-log",
+            "arl-domain",
+            "arl-fold",
+            "arl-views",
+            "arl-query",
+            "arl-server",
+            "axum",
+            "hyper",
+            "tokio",
+        ],
+        why: "arl-web holds only the page's files: its script asks the API, it knows no ledger crate and no HTTP crate",
+    },
 ];
 
 /// Crate name → names of its normal dependencies (all packages of the resolved graph).

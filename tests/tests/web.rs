@@ -434,6 +434,9 @@ fn reader_signs_in_and_sees_chen_leave_when_more_is_known() {
         "kept in the tab's session"
     );
     browser.screenshot("known-0705");
+    browser.resize(390);
+    browser.screenshot("known-0705-390");
+    browser.resize(1280);
     // The date bar moves knowledge to 2023-07-08: Chen's leaving (recorded 07-07) is known.
     browser.script(
         "document.getElementById('known_at').value = arguments[0];",
@@ -465,6 +468,42 @@ fn reader_signs_in_and_sees_chen_leave_when_more_is_known() {
     let nav = browser.text("#nav").expect("the navigation");
     assert!(!nav.contains("History"), "{nav}");
     browser.screenshot("reader-history");
+    // Balances: the table and an SVG chart per currency, rolled up over the subsidiaries.
+    browser.goto(&server.url("/accounts/globex/balances?period=quarter&rollup=true"));
+    let rows = browser.wait_for("#balances", "the balances", |t| t.contains("2023-Q1"));
+    assert!(
+        rows.contains("28000.50") && rows.contains("26000.51"),
+        "{rows}"
+    );
+    let bars = browser.script(
+        "return [...document.querySelectorAll('svg.chart')].map(s => s.dataset.currency + ':' + s.querySelectorAll('rect.sales:not(.legend)').length);",
+        json!([]),
+    );
+    assert_eq!(
+        bars,
+        json!(["EUR:3", "USD:2"]),
+        "one bar per period and series"
+    );
+    browser.screenshot("balances");
+    // The hierarchy around globex-de, and a person's reporting lines and portfolio.
+    browser.goto(&server.url("/accounts/globex-de/tree"));
+    let tree = browser.wait_for("#tree", "the tree", |t| t.contains("globex-de-south"));
+    assert!(
+        tree.contains("globex-fr") && tree.contains("closed"),
+        "{tree}"
+    );
+    browser.goto(&server.url("/people/chen?as_of=2023-06-01"));
+    let portfolio = browser.wait_for("#portfolio", "the portfolio", |t| t.contains("globex-de"));
+    assert!(
+        portfolio.contains("national_account_manager"),
+        "{portfolio}"
+    );
+    let page = browser.text("main").expect("the page");
+    assert!(
+        page.contains("Ada Lind") && page.contains("dotted"),
+        "{page}"
+    );
+    browser.screenshot("person");
 }
 
 #[test]

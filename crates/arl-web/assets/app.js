@@ -554,7 +554,7 @@ function chart(rows, currency) {
     parts.push(svg('text', { x: (pad.left + i * band + band * 0.1).toFixed(1), y: height - 10, text: r.period }));
   });
   series.forEach((s, j) => {
-    parts.push(svg('rect', { class: s, x: width - 250 + j * 80, y: 4, width: 10, height: 10 }));
+    parts.push(svg('rect', { class: `${s} legend`, x: width - 250 + j * 80, y: 4, width: 10, height: 10 }));
     parts.push(svg('text', { x: width - 236 + j * 80, y: 13, text: s }));
   });
   return svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img', 'data-currency': currency }, parts);
