@@ -4,7 +4,8 @@
 #
 #   crates/arl-bench/http_load.sh [EVENTS] [SECONDS]     (default 1000000 events, 10 s each)
 #
-# Needs a release build (cargo build --release -p arl-cli -p arl-bench), and for the peer a
+# Needs a release build (cargo build --release -p arl-cli -p arl-bench; ARL=... and BENCH=...
+# name other binaries), and for the peer a
 # PostgreSQL server at 127.0.0.1:5432 that `psql` and `pgbench` reach as the current user
 # (PGUSER/PGPASSWORD/PGDATABASE as usual). Bounded: each load runs SECONDS; the single
 # appends are 2,000.
