@@ -43,7 +43,8 @@ pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
 /// Appends a parsed batch; a failure names the input line, the rule and that nothing was
 /// appended.
 pub fn append(ledger: &mut Ledger, batch: Batch, opts: &AppendOptions) -> Result<AppendReport> {
-    let Batch { events, lines } = batch;
+    let Batch { mut events, lines } = batch;
+    crate::privacy::seal_batch(ledger, &mut events, &lines)?;
     ledger.append(events, opts).map_err(|f| {
         let message = match f.index {
             Some(index) => {

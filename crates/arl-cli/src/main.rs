@@ -17,6 +17,7 @@ mod integrity;
 mod ledger;
 mod logcmd;
 mod out;
+mod privacy;
 mod query;
 
 use clap::Parser;
@@ -50,6 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Append(args) => append::run(&ctx, args),
         Command::Log(args) => logcmd::log(&ctx, args),
         Command::Export(args) => logcmd::export(&ctx, args),
+        Command::Erase(args) => privacy::erase(&ctx, args),
         Command::Account(args) => query::account(&ctx, args),
         Command::Accounts(args) => query::accounts(&ctx, args),
         Command::Team(args) => query::team(&ctx, args),

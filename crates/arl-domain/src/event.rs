@@ -521,7 +521,11 @@ impl Event {
                 return if ids::is_sealed_body(sealed) {
                     Ok(())
                 } else {
-                    bad(field, value, "a sealed value is arl:sealed:v1: and base64url")
+                    bad(
+                        field,
+                        value,
+                        "a sealed value is arl:sealed:v1: and base64url",
+                    )
                 };
             }
             let n = ids::chars(value);

@@ -110,11 +110,16 @@ pub enum PrivacyError {
         what: &'static str,
     },
     /// The subject's key was destroyed: nothing more can be sealed for it.
-    #[error("{subject} was erased; its data can no longer be recorded under that id (use a new id)")]
+    #[error(
+        "{subject} was erased; its data can no longer be recorded under that id (use a new id)"
+    )]
     Erased { subject: Subject },
     /// A personal field starts with the reserved prefix.
     #[error("{kind}: field {field} starts with \"arl:\", which the ledger reserves for sealed and erased values; give the text in clear")]
-    Reserved { kind: &'static str, field: &'static str },
+    Reserved {
+        kind: &'static str,
+        field: &'static str,
+    },
     /// `subject.erased` came as input: only `arl erase` records it.
     #[error("subject.erased is recorded by arl erase only (it destroys the key too)")]
     AuditOnly,

@@ -145,7 +145,10 @@ mod tests {
         assert!(is_sealed(&a));
         assert!(!a.contains("Karl"));
         assert_eq!(key_ref(&a), Some(3));
-        assert_eq!(open(&key, &subject("k-vogel"), &a).as_deref(), Some("Karl Vogel"));
+        assert_eq!(
+            open(&key, &subject("k-vogel"), &a).as_deref(),
+            Some("Karl Vogel")
+        );
         assert!(arl_domain::ids::is_sealed_body(&a[SEALED_PREFIX.len()..]));
     }
 
@@ -155,7 +158,10 @@ mod tests {
         let a = seal(&key, 0, &subject("k-vogel"), "Karl Vogel");
         let b = seal(&key, 0, &subject("k-vogel"), "Karl Vogel.");
         assert_ne!(a[..60], b[..60]);
-        assert_eq!(open(&Key::from_bytes([8; KEY_BYTES]), &subject("k-vogel"), &a), None);
+        assert_eq!(
+            open(&Key::from_bytes([8; KEY_BYTES]), &subject("k-vogel"), &a),
+            None
+        );
         assert_eq!(open(&key, &subject("m-ng"), &a), None);
         assert_eq!(open(&key, &subject("k-vogel"), "arl:sealed:v1:AAAA"), None);
     }
@@ -165,7 +171,9 @@ mod tests {
         let key = Key::from_bytes([1; KEY_BYTES]);
         let longest = "\u{1F600}".repeat(arl_domain::ids::TEXT_CHARS_MAX);
         let sealed = seal(&key, u32::MAX, &subject("x"), &longest);
-        assert!(arl_domain::ids::is_sealed_body(&sealed[SEALED_PREFIX.len()..]));
+        assert!(arl_domain::ids::is_sealed_body(
+            &sealed[SEALED_PREFIX.len()..]
+        ));
         assert_eq!(open(&key, &subject("x"), &sealed), Some(longest));
     }
 }

@@ -41,7 +41,9 @@ const CRC_AT: usize = RECORD_BYTES as usize - 4;
 pub enum KeyState {
     Live(Key),
     /// Destroyed by `arl erase` at this time (microseconds since the epoch).
-    Erased { at_micros: i64 },
+    Erased {
+        at_micros: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -294,7 +296,10 @@ impl KeyReader {
     /// The live key of record `n` if it belongs to `subject`; `None` when the record is
     /// erased, missing or another subject's.
     pub fn key(&self, n: u32, subject: &Subject) -> Result<Option<Key>, PrivacyError> {
-        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !cache.contains_key(&n) {
             let record = self.read(n)?;
             cache.insert(n, record);
@@ -337,7 +342,10 @@ mod tests {
         let (m, _) = store.key_for(&chen).unwrap();
         assert_eq!((n, m), (0, 1));
         store.commit().unwrap();
-        let mode = std::fs::metadata(dir.path().join(KEYS_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(KEYS_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let reader = KeyReader::open(dir.path()).unwrap();
         assert_eq!(reader.key(0, &vogel).unwrap().unwrap().0, key.0);
@@ -347,7 +355,10 @@ mod tests {
         let mut store = KeyStore::open(dir.path()).unwrap();
         assert_eq!(store.key_for(&vogel).unwrap().0, 0);
         assert!(store.erase(&vogel, 42).unwrap());
-        assert!(matches!(store.key_for(&vogel), Err(PrivacyError::Erased { .. })));
+        assert!(matches!(
+            store.key_for(&vogel),
+            Err(PrivacyError::Erased { .. })
+        ));
         let bytes = std::fs::read(dir.path().join(KEYS_FILE)).unwrap();
         assert_eq!(bytes.len() as u64, HEADER_BYTES + 2 * RECORD_BYTES);
         assert!(!bytes.windows(KEY_BYTES).any(|w| w == key.0.as_ref()));
@@ -367,7 +378,9 @@ mod tests {
         let path = dir.path().join(KEYS_FILE);
         let mut store = KeyStore::open(dir.path()).unwrap();
         for id in ["a", "b"] {
-            store.key_for(&Subject::new(SubjectKind::Person, id)).unwrap();
+            store
+                .key_for(&Subject::new(SubjectKind::Person, id))
+                .unwrap();
         }
         store.commit().unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
@@ -375,7 +388,10 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let store = KeyStore::open(dir.path()).unwrap();
         assert_eq!(store.records.len(), 2);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), HEADER_BYTES + 2 * RECORD_BYTES);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            HEADER_BYTES + 2 * RECORD_BYTES
+        );
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[HEADER_BYTES as usize + 5] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
