@@ -18,6 +18,22 @@ struct Rule {
 const PROJECTIONS: &[&str] = &["arl-fold", "arl-accounts", "arl-teams", "arl-txns"];
 const TERMINAL: &[&str] = &["clap", "comfy-table", "indicatif"];
 const HTTP: &[&str] = &["axum", "hyper", "tower-http"];
+/// The library crates: none of them talks to a terminal or over HTTP.
+const LIBRARIES: &[&str] = &[
+    "arl-io",
+    "arl-par",
+    "arl-merkle",
+    "arl-log",
+    "arl-domain",
+    "arl-fold",
+    "arl-accounts",
+    "arl-teams",
+    "arl-txns",
+    "arl-views",
+    "arl-query",
+    "arl-evidence",
+    "arl-gen",
+];
 
 const RULES: &[Rule] = &[
     Rule {
@@ -60,36 +76,12 @@ const RULES: &[Rule] = &[
         why: "a checker embeds arl-evidence with no storage at all",
     },
     Rule {
-        crates: &[
-            "arl-io",
-            "arl-par",
-            "arl-merkle",
-            "arl-log",
-            "arl-domain",
-            "arl-fold",
-            "arl-accounts",
-            "arl-teams",
-            "arl-txns",
-            "arl-views",
-            "arl-query",
-            "arl-evidence",
-            "arl-gen",
-        ],
+        crates: LIBRARIES,
         forbidden: TERMINAL,
         why: "only arl-cli (and the bench tool) does terminal IO",
     },
     Rule {
-        crates: &[
-            "arl-log",
-            "arl-domain",
-            "arl-fold",
-            "arl-accounts",
-            "arl-teams",
-            "arl-txns",
-            "arl-views",
-            "arl-query",
-            "arl-evidence",
-        ],
+        crates: LIBRARIES,
         forbidden: HTTP,
         why: "only the server crate does HTTP",
     },

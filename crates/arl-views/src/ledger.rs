@@ -112,6 +112,8 @@ impl From<AppendError> for AppendFailure {
             AppendError::InvalidEvent { index, .. } => (Some(*index), FailureKind::Invalid),
             AppendError::BatchTooLarge { .. } => (None, FailureKind::BatchTooLarge),
             AppendError::Log(_) => (None, FailureKind::Storage),
+            // A refusal the log learns later is reported, whole, as a failure to store.
+            _ => (None, FailureKind::Storage),
         };
         AppendFailure {
             index,
