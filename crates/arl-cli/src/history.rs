@@ -15,7 +15,7 @@ pub fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<()> {
     let (_lock, log) = ctx.log()?;
     let views = ViewReader::open(&ctx.views_dir())?;
     let unsealer = crate::privacy::unsealer(ctx)?;
-    let reader = arl_privacy::UnsealedSource::new(&views, &unsealer);
+    let reader = crate::privacy::source(&views, &unsealer);
     let question = HistoryQuestion {
         account: args.account.clone(),
         at: args.at.query(),

@@ -45,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let ctx = ledger::Ctx::new(demo_dir.or(cli.ledger), cli.lock_timeout, cli.quiet)?;
     if let Some(request) = evidence::request(&cli.command) {
+        privacy::answer_as_stored();
         evidence::write_bundle(&ctx, &request)?;
     }
     match &cli.command {

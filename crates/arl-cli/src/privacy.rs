@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 use std::io::{BufRead, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The views of a query with the ledger's keys: [`Opened::source`] is what answers read.
 pub struct Opened {
@@ -24,9 +25,29 @@ pub struct Opened {
 }
 
 impl Opened {
-    /// The views, personal fields opened.
+    /// The views, personal fields opened (as stored when the answer goes into an evidence
+    /// bundle: see [`answer_as_stored`]).
     pub fn source(&self) -> UnsealedSource<'_> {
-        UnsealedSource::new(&self.views, &self.unsealer)
+        source(&self.views, &self.unsealer)
+    }
+}
+
+/// Set when this run writes an evidence bundle: the printed answer is then the bundle's,
+/// the answer over the data as stored, personal fields sealed. A bundle travels outside
+/// the ledger and its checker has no keys; plaintext in it would outlive an erasure.
+static AS_STORED: AtomicBool = AtomicBool::new(false);
+
+/// Makes every answer of this run the answer over the data as stored (`--evidence`).
+pub fn answer_as_stored() {
+    AS_STORED.store(true, Ordering::Relaxed);
+}
+
+/// The views through the key store, or as stored after [`answer_as_stored`].
+pub fn source<'a>(views: &'a ViewReader, unsealer: &'a Unsealer) -> UnsealedSource<'a> {
+    if AS_STORED.load(Ordering::Relaxed) {
+        UnsealedSource::as_stored(views)
+    } else {
+        UnsealedSource::new(views, unsealer)
     }
 }
 

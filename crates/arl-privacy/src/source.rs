@@ -45,15 +45,30 @@ impl Unsealer {
 /// shows names reads through. Events without sealed fields pass as they are.
 pub struct UnsealedSource<'a> {
     inner: &'a (dyn Source + Sync),
-    unsealer: &'a Unsealer,
+    unsealer: Option<&'a Unsealer>,
 }
 
 impl<'a> UnsealedSource<'a> {
     pub fn new(inner: &'a (dyn Source + Sync), unsealer: &'a Unsealer) -> UnsealedSource<'a> {
-        UnsealedSource { inner, unsealer }
+        UnsealedSource {
+            inner,
+            unsealer: Some(unsealer),
+        }
+    }
+
+    /// The source as stored: personal fields stay sealed (the answer an evidence bundle
+    /// proves, which a checker without keys recomputes).
+    pub fn as_stored(inner: &'a (dyn Source + Sync)) -> UnsealedSource<'a> {
+        UnsealedSource {
+            inner,
+            unsealer: None,
+        }
     }
 
     fn open(&self, events: Vec<Arc<Recorded>>) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        let Some(unsealer) = self.unsealer else {
+            return Ok(events);
+        };
         events
             .into_iter()
             .map(|recorded| {
@@ -62,7 +77,7 @@ impl<'a> UnsealedSource<'a> {
                     return Ok(recorded);
                 }
                 let mut opened = (*recorded).clone();
-                unseal_event(self.unsealer, &mut opened.event)
+                unseal_event(unsealer, &mut opened.event)
                     .map_err(|e| SourceError::caused_by("opening sealed fields", e))?;
                 Ok(Arc::new(opened))
             })
