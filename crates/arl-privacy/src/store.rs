@@ -300,9 +300,8 @@ impl KeyReader {
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !cache.contains_key(&n) {
-            let record = self.read(n)?;
-            cache.insert(n, record);
+        if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(n) {
+            slot.insert(self.read(n)?);
         }
         Ok(match cache.get(&n) {
             Some(Some(Record {
