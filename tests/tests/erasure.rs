@@ -101,7 +101,7 @@ fn check_answers(ledger: &Ledger, erased: bool) -> usize {
 fn erasing_a_contact_and_a_person_keeps_every_proof_and_every_other_answer() {
     let ledger = Ledger::new();
     let fixture = ledger.write("globex.jsonl", FIXTURE);
-    let appended = ledger.run(&["append", "--imported", fixture.as_str()]);
+    let appended = ledger.run(&["append", "--seal", "--imported", fixture.as_str()]);
     assert_eq!(appended.code, 0, "{}", appended.stderr);
     // The names are sealed as stored: no file holds them, yet every answer shows them.
     for name in ERASED_NAMES.iter().chain(&KEPT_NAMES) {
@@ -231,4 +231,37 @@ fn erasing_a_contact_and_a_person_keeps_every_proof_and_every_other_answer() {
         (0.into(), 1.into())
     );
     assert_eq!(files_with(&ledger, "Pia Neu"), Vec::<String>::new());
+}
+
+#[test]
+fn a_ledger_that_does_not_seal_keeps_the_contract_and_names_what_it_cannot_erase() {
+    let ledger = Ledger::new();
+    let fixture = ledger.write("globex.jsonl", FIXTURE);
+    let appended = ledger.run(&["append", "--imported", fixture.as_str()]);
+    assert_eq!(appended.code, 0, "{}", appended.stderr);
+    // Without --seal, data is stored as given (contract §4) and there is no key store.
+    let export = ledger.run(&["export"]);
+    assert!(export.stdout.contains("\"name\":\"Karl Vogel\""));
+    assert!(!ledger.dir().join("keys").exists());
+    let erased = ledger.json(&[
+        "erase",
+        "--contact",
+        "k-vogel",
+        "--reason",
+        "request",
+        "--yes",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(erased["key_destroyed"], false);
+    assert_eq!(erased["not_erasable_seqs"], serde_json::json!([25]));
+    let text = ledger.run(&["erase", "--person", "chen", "--reason", "request", "--yes"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stderr.contains("seqs [3]") && text.stderr.contains("cannot be erased"));
+    assert!(!ledger.dir().join("keys").exists());
+    // Names written in clear stay readable, never silently hidden.
+    assert_eq!(check_answers(&ledger, false), 0);
+    assert_eq!(ledger.run(&["verify"]).code, 0);
+    let unknown = ledger.run(&["erase", "--person", "nobody", "--reason", "r", "--yes"]);
+    assert_eq!(unknown.code, 1);
 }

@@ -33,6 +33,9 @@ pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
         now: Timestamp::now(),
     };
     let mut ledger = ctx.writer()?;
+    if args.seal {
+        crate::privacy::start_sealing(&ledger)?;
+    }
     let bar = out::progress(ctx.quiet, None, "appending");
     bar.set_position(batch.events.len() as u64);
     let report = append(&mut ledger, batch, &opts);

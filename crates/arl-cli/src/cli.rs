@@ -234,6 +234,10 @@ pub struct AppendArgs {
     /// Summary as text or JSON.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
+    /// Seal personal fields from now on: creates the ledger's key store, after which every
+    /// append seals names and titles (docs/PRIVACY.md).
+    #[arg(long)]
+    pub seal: bool,
 }
 
 #[derive(Debug, Args)]

@@ -115,14 +115,29 @@ pub fn shown_cell(cell: &str) -> String {
     arl_privacy::table_text(cell)
 }
 
+/// Creates the ledger's key store (`arl append --seal`): from then on every append seals.
+pub fn start_sealing(ledger: &Ledger) -> Result<()> {
+    KeyStore::open(ledger.dir()).map_err(|e| failure::error(e.to_string()))?;
+    Ok(())
+}
+
+/// True when the ledger seals personal fields: it has a key store.
+pub fn seals(ledger: &Ledger) -> bool {
+    ledger.dir().join(arl_privacy::KEYS_FILE).exists()
+}
+
 /// Seals the personal fields of a batch before the log plans it (keys of new subjects are
-/// synced first). An event whose `id` the log already holds with its personal fields in
+/// synced first), when the ledger seals. `subject.erased` is refused as input always. An event whose `id` the log already holds with its personal fields in
 /// clear (written before sealing) is left in clear, so that a resend is still recognized
 /// as a duplicate.
 pub fn seal_batch(ledger: &Ledger, events: &mut [InputEvent], lines: &[u64]) -> Result<()> {
-    if !events
-        .iter()
-        .any(|e| arl_privacy::subject_of(&e.event).is_some() || is_erasure(&e.event))
+    if let Some(i) = events.iter().position(|e| is_erasure(&e.event)) {
+        return Err(batch_error(lines, i, &arl_privacy::PrivacyError::AuditOnly));
+    }
+    if !seals(ledger)
+        || !events
+            .iter()
+            .any(|e| arl_privacy::subject_of(&e.event).is_some())
     {
         return Ok(());
     }
@@ -131,17 +146,20 @@ pub fn seal_batch(ledger: &Ledger, events: &mut [InputEvent], lines: &[u64]) -> 
         if stored_in_clear(ledger.log(), input)? {
             continue;
         }
-        arl_privacy::seal_event(&mut store, &mut input.event).map_err(|e| {
-            let at = match lines.get(i) {
-                Some(0) | None => String::new(),
-                Some(line) => format!("line {line}: "),
-            };
-            failure::error(format!(
-                "{at}{e}\nnothing was appended: the whole input is one batch"
-            ))
-        })?;
+        arl_privacy::seal_event(&mut store, &mut input.event)
+            .map_err(|e| batch_error(lines, i, &e))?;
     }
     store.commit().map_err(|e| failure::error(e.to_string()))
+}
+
+fn batch_error(lines: &[u64], i: usize, e: &arl_privacy::PrivacyError) -> anyhow::Error {
+    let at = match lines.get(i) {
+        Some(0) | None => String::new(),
+        Some(line) => format!("line {line}: "),
+    };
+    failure::error(format!(
+        "{at}{e}\nnothing was appended: the whole input is one batch"
+    ))
 }
 
 fn is_erasure(event: &Event) -> bool {
@@ -189,14 +207,19 @@ pub fn erase(ctx: &Ctx, args: &EraseArgs) -> Result<()> {
         return Err(failure::error(format!("{subject} was not erased")));
     }
     let mut ledger = ctx.writer()?;
-    let mut store = KeyStore::open(ledger.dir()).map_err(|e| failure::error(e.to_string()))?;
-    if let Some(KeyState::Erased { at_micros }) = store.state(&subject) {
+    // A ledger that does not seal gets no key store from an erasure.
+    let mut store = match seals(&ledger) {
+        true => Some(KeyStore::open(ledger.dir()).map_err(|e| failure::error(e.to_string()))?),
+        false => None,
+    };
+    let state = store.as_ref().and_then(|s| s.state(&subject));
+    if let Some(KeyState::Erased { at_micros }) = state {
         return Err(failure::error(format!(
             "{subject} was already erased at {}",
             Timestamp(*at_micros)
         )));
     }
-    let had_key = store.state(&subject).is_some();
+    let had_key = state.is_some();
     let clear_seqs = clear_events(ledger.log(), &subject)?;
     if !had_key && clear_seqs.is_empty() {
         return Err(failure::error(format!(
@@ -226,9 +249,12 @@ pub fn erase(ctx: &Ctx, args: &EraseArgs) -> Result<()> {
     let report = ledger
         .append(vec![input], &opts)
         .map_err(|f| failure::error(format!("{subject} was not erased: {}", f.message)))?;
-    let destroyed = store
-        .erase(&subject, now.0)
-        .map_err(|e| failure::error(e.to_string()))?;
+    let destroyed = match store.as_mut() {
+        Some(store) => store
+            .erase(&subject, now.0)
+            .map_err(|e| failure::error(e.to_string()))?,
+        None => false,
+    };
     print_erased(
         args.format,
         &subject,
