@@ -525,9 +525,15 @@ pub struct ServeArgs {
     /// Address and port to listen on (loopback only unless --insecure-listen).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
     pub listen: std::net::SocketAddr,
-    /// Allow a non-loopback address in clear text (no TLS: put a TLS proxy in front).
+    /// Allow a non-loopback address without TLS (clear text).
     #[arg(long)]
     pub insecure_listen: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// The largest request body, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = arl_server::BODY_BYTES_MAX_DEFAULT)]
     pub body_bytes_max: usize,

@@ -262,8 +262,10 @@ impl Writer {
             let before = self.ledger.log().head().seq;
             match self.ledger.append(combined, &opts) {
                 Ok(report) => {
-                    self.answer_group(group, &report.outcomes, report.head);
+                    // Published (and broadcast) before anyone is answered: a client that
+                    // reads after its append's answer sees the append.
                     self.after_commit(before);
+                    self.answer_group(group, &report.outcomes, report.head);
                     return;
                 }
                 Err(failure) => match self.blame(&group, &failure) {
