@@ -54,6 +54,11 @@ pub enum Command {
     /// Every envelope, exactly as stored (JSON Lines) or as CSV.
     #[command(after_help = "Example:\n  arl export > ledger.jsonl")]
     Export(ExportArgs),
+    /// Erase a contact's or a person's personal data: record why, destroy their key.
+    #[command(
+        after_help = "Example:\n  arl erase --contact k-vogel --reason \"erasure request of 2026-11-30\""
+    )]
+    Erase(EraseArgs),
     /// An account's card: status, hierarchy, classification, team and contacts.
     #[command(after_help = "Example:\n  arl account acme --as-of 2024-03-31 --format json")]
     Account(AccountArgs),
@@ -248,6 +253,10 @@ pub struct AppendArgs {
     /// Summary as text or JSON.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
+    /// Seal personal fields from now on: creates the ledger's key store, after which every
+    /// append seals names and titles (docs/PRIVACY.md).
+    #[arg(long)]
+    pub seal: bool,
 }
 
 #[derive(Debug, Args)]
@@ -290,6 +299,37 @@ pub struct LogArgs {
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
     pub format: ExportFormat,
+    /// Show personal fields in clear where their key exists (the default export carries
+    /// them sealed, as stored; a decrypted export no longer verifies against the hashes).
+    #[arg(long)]
+    pub decrypt: bool,
+}
+
+/// `arl erase`: one data subject, a reason, and the confirmation.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The contact (customer side) whose data to erase.
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "person",
+        required_unless_present = "person"
+    )]
+    pub contact: Option<String>,
+    /// The person of staff whose data to erase.
+    #[arg(long, value_name = "ID")]
+    pub person: Option<String>,
+    /// Why (kept in the log's audit event; no personal data here).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Who erases. Default: $USER, else unknown.
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Do not ask: erasure is irreversible.
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
 }
 
 #[derive(Debug, Args)]

@@ -100,6 +100,8 @@ impl MemIndex {
             | Event::PersonLeft(_)
             | Event::LineSet(_)
             | Event::LineEnded(_) => self.insert_person_event(Arc::new(recorded)),
+            // An audit record on no list the fold reads (see docs/PRIVACY.md).
+            Event::SubjectErased(_) => {}
             _ => self.insert_account_event(Arc::new(recorded)),
         }
     }
@@ -116,6 +118,8 @@ impl MemIndex {
             | Event::PersonLeft(_)
             | Event::LineSet(_)
             | Event::LineEnded(_) => self.insert_person_event(Arc::new(recorded.clone())),
+            // An audit record on no list the fold reads (see docs/PRIVACY.md).
+            Event::SubjectErased(_) => {}
             _ => self.insert_account_event(Arc::new(recorded.clone())),
         }
     }
