@@ -5,6 +5,8 @@
 
 mod support;
 
+use arl_views::format::FORMAT_VERSION;
+
 const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
 const OLD_VIEWS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/views-format-3");
 const CARD: &[&str] = &[
@@ -43,7 +45,7 @@ fn views_of_format_3_are_rebuilt_by_a_query() {
     put_old_views(&ledger);
     assert_eq!(version_of(&ledger), vec![3, 3]);
     assert_eq!(ledger.json(CARD), card);
-    assert_eq!(version_of(&ledger), vec![4, 4]);
+    assert_eq!(version_of(&ledger), vec![FORMAT_VERSION, FORMAT_VERSION]);
     assert_eq!(ledger.json(BALANCE), balance);
     assert_eq!(ledger.run(&["verify"]).code, 0);
 }
@@ -56,7 +58,7 @@ fn views_of_format_3_are_rebuilt_by_an_append() {
     put_old_views(&ledger);
     let line = r#"{"type":"person.joined","data":{"person":"zoe","name":"Zoe Park"},"effective_at":"2024-01-02"}"#;
     ledger.append(line, false);
-    assert_eq!(version_of(&ledger), vec![4, 4]);
+    assert_eq!(version_of(&ledger), vec![FORMAT_VERSION, FORMAT_VERSION]);
     assert_eq!(ledger.json(CARD), card);
     let verify = ledger.json(&["verify", "--format", "json"]);
     assert_eq!(verify["views_checked"], verify["seq"]);
