@@ -2,7 +2,8 @@
 //!
 //! Thin by design: argument parsing (clap), wiring to the crates that answer, and output
 //! formatting. Data goes to standard output, messages to standard error; exit codes are
-//! 0 success, 1 an error, 2 a usage error, 3 an integrity failure (contract §7).
+//! 0 success, 1 an error, 2 a usage error, 3 an integrity failure (contract §7); a panic
+//! is a bug, reported as an internal error with exit code 1 (`failure::guarded`).
 //! Every command is described, with an example, in `docs/CLI.md`.
 
 mod append;
@@ -28,14 +29,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if failure::is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            out::stderr_line(&format!("arl: {e:#}"));
-            ExitCode::from(failure::exit_code(&e))
-        }
-    }
+    failure::report_panics_as_internal_errors();
+    ExitCode::from(failure::guarded(|| run(cli)))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -57,16 +57,13 @@ pub fn parse_lines(
         return in_order(lines, imported, 0, lines.len());
     }
     let (front, back) = lines.split_at(lines.len() / 2);
-    std::thread::scope(|scope| {
-        let back = scope.spawn(|| in_order(back, imported, front.len(), back.len()));
-        let front = in_order(front, imported, 0, lines.len());
-        let back = back
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let mut events = front?;
-        events.extend(back?);
-        Ok(events)
-    })
+    let (front, back) = arl_par::join(
+        || in_order(front, imported, 0, lines.len()),
+        || in_order(back, imported, front.len(), back.len()),
+    );
+    let mut events = front?;
+    events.extend(back?);
+    Ok(events)
 }
 
 impl<'a> Line<'a> {
@@ -74,20 +71,20 @@ impl<'a> Line<'a> {
     /// names the field (or, for bad JSON, says what is wrong without a position).
     fn parse_reporting(line: &'a str) -> Result<Line<'a>, DomainError> {
         let mut deserializer = serde_json::Deserializer::from_str(line);
-        let raw: Line =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-                match e.inner().is_syntax() || e.inner().is_eof() {
-                    true => DomainError::Json {
-                        message: strip_position(&e.inner().to_string()),
-                    },
-                    false => DomainError::Shape {
-                        message: format!(
-                            "not a valid event (JSON): {}",
-                            describe(e.path().to_string(), e.inner(), "the line")
-                        ),
-                    },
+        let raw: Line = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            if e.inner().is_syntax() || e.inner().is_eof() {
+                DomainError::Json {
+                    message: strip_position(&e.inner().to_string()),
                 }
-            })?;
+            } else {
+                DomainError::Shape {
+                    message: format!(
+                        "not a valid event (JSON): {}",
+                        describe(&e.path().to_string(), e.inner(), "the line")
+                    ),
+                }
+            }
+        })?;
         deserializer.end().map_err(|e| DomainError::Json {
             message: strip_position(&e.to_string()),
         })?;
@@ -186,7 +183,7 @@ impl InputEvent {
 /// A serde error as a message that names the field: `field `name`: invalid type: integer
 /// `5`, expected a string`. The position serde adds counts inside the JSON text, which would
 /// clash with the input line number, so it is left out.
-pub(crate) fn describe(path: String, error: &serde_json::Error, whole: &str) -> String {
+pub(crate) fn describe(path: &str, error: &serde_json::Error, whole: &str) -> String {
     let message = strip_position(&error.to_string());
     if message.starts_with("unknown field") {
         // serde's message names the field already.

@@ -26,6 +26,7 @@ pub use time::{Period, Timestamp};
 
 /// An input that is not a well-formed event (before any rule that needs state).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DomainError {
     #[error("not valid JSON: {message}")]
     Json { message: String },

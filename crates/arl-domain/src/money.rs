@@ -172,6 +172,7 @@ impl FromStr for Currency {
 /// What can be wrong with a currency code or an amount string. Every message quotes the
 /// input (cut to [`MAX_ECHO_CHARS`]) and says what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MoneyError {
     /// The code is not an active ISO 4217 code with a minor unit.
     #[error("unknown currency \"{code}\": use an ISO 4217 code such as EUR or USD")]
@@ -353,6 +354,8 @@ fn echo(input: &str) -> String {
 }
 
 #[cfg(test)]
+// The table-driven checks take their expected values by value, written as literals.
+#[allow(clippy::needless_pass_by_value)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

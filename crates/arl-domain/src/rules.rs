@@ -26,6 +26,7 @@ pub struct PersonFacts {
 
 /// A broken rule of §3, with the facts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RuleError {
     #[error("account {account:?} was already opened (on {}); use a new id", opened_at.date_string())]
     AccountAlreadyOpened {

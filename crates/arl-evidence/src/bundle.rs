@@ -450,16 +450,15 @@ struct BundleParts {
 
 impl Parts for BundleParts {
     fn part(&self, key: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
-        match self.lists.get(key) {
-            Some(list) => Ok(list.clone()),
-            None => {
-                self.missing
-                    .borrow_mut()
-                    .get_or_insert_with(|| key.to_string());
-                Err(SourceError::new(format!(
-                    "stream part {key} is not in the bundle"
-                )))
-            }
+        if let Some(list) = self.lists.get(key) {
+            Ok(list.clone())
+        } else {
+            self.missing
+                .borrow_mut()
+                .get_or_insert_with(|| key.to_string());
+            Err(SourceError::new(format!(
+                "stream part {key} is not in the bundle"
+            )))
         }
     }
 }

@@ -20,7 +20,7 @@
 
 pub mod bundle;
 pub mod checkpoint;
-pub mod merkle;
+pub use arl_merkle as merkle;
 pub mod note;
 pub mod prove;
 pub mod question;

@@ -104,9 +104,8 @@ impl VerifierKey {
         let bad = |reason| NoteError::BadKey { reason };
         // Names hold no '+', ids are hex; the base64 key may hold '+'.
         let mut parts = text.trim().splitn(3, '+');
-        let (name, id, key) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(name), Some(id), Some(key)) => (name, id, key),
-            _ => return Err(bad("three parts separated by '+' expected")),
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("three parts separated by '+' expected"));
         };
         check_name(name)?;
         let bytes = BASE64
@@ -172,9 +171,8 @@ impl SignerKey {
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(bad("a signer key starts with PRIVATE+KEY+"))?;
         let mut parts = rest.splitn(3, '+');
-        let (name, id, seed) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(name), Some(id), Some(seed)) => (name, id, seed),
-            _ => return Err(bad("three parts separated by '+' expected")),
+        let (Some(name), Some(id), Some(seed)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("three parts separated by '+' expected"));
         };
         let bytes = BASE64
             .decode(seed)

@@ -119,12 +119,11 @@ impl<P: Parts> Source for PartSource<P> {
 
     fn account_number(&self, account: &str) -> Option<u32> {
         let mut numbers = self.numbers.borrow_mut();
-        let at = match numbers.iter().position(|a| a == account) {
-            Some(at) => at,
-            None => {
-                numbers.push(account.to_string());
-                numbers.len() - 1
-            }
+        let at = if let Some(at) = numbers.iter().position(|a| a == account) {
+            at
+        } else {
+            numbers.push(account.to_string());
+            numbers.len() - 1
         };
         u32::try_from(at).ok()
     }

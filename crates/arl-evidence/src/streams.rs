@@ -33,36 +33,33 @@ pub const RUNNING_EMPTY: Hash = [0; 32];
 /// The keys of the stream parts an event belongs to (one to three).
 pub fn keys_of(event: &Event) -> Vec<String> {
     let mut keys = Vec::with_capacity(3);
-    match event.account() {
-        Some(account) => {
-            let part = if event.is_transaction() {
-                "txns"
-            } else if arl_fold::subset::is_hierarchy(event) {
-                "hier"
-            } else {
-                "rest"
-            };
-            keys.push(format!("account/{account}#{part}"));
-            let parent = match event {
-                Event::AccountOpened(d) => d.parent.as_deref(),
-                Event::ParentChanged(d) => d.parent.as_deref(),
-                _ => None,
-            };
-            if let Some(parent) = parent {
-                keys.push(format!("account/{parent}#children"));
-            }
-            if let Some(person) = event.person() {
-                keys.push(format!("person/{person}#teams"));
-            }
+    if let Some(account) = event.account() {
+        let part = if event.is_transaction() {
+            "txns"
+        } else if arl_fold::subset::is_hierarchy(event) {
+            "hier"
+        } else {
+            "rest"
+        };
+        keys.push(format!("account/{account}#{part}"));
+        let parent = match event {
+            Event::AccountOpened(d) => d.parent.as_deref(),
+            Event::ParentChanged(d) => d.parent.as_deref(),
+            _ => None,
+        };
+        if let Some(parent) = parent {
+            keys.push(format!("account/{parent}#children"));
         }
-        None => {
-            let person = event.person().unwrap_or_default();
-            let part = match event {
-                Event::PersonJoined(_) | Event::PersonLeft(_) => "life",
-                _ => "lines",
-            };
-            keys.push(format!("person/{person}#{part}"));
+        if let Some(person) = event.person() {
+            keys.push(format!("person/{person}#teams"));
         }
+    } else {
+        let person = event.person().unwrap_or_default();
+        let part = match event {
+            Event::PersonJoined(_) | Event::PersonLeft(_) => "life",
+            _ => "lines",
+        };
+        keys.push(format!("person/{person}#{part}"));
     }
     keys
 }

@@ -90,7 +90,7 @@ pub(crate) fn is_status_event(event: &Event) -> bool {
 
 /// The statuses an account's opened and status events give, folded in valid-time order.
 pub(crate) fn status_timeline(events: &[Arc<Recorded>]) -> Vec<StatusStep> {
-    let mut sorted: Vec<&Recorded> = events.iter().map(|r| r.as_ref()).collect();
+    let mut sorted: Vec<&Recorded> = events.iter().map(AsRef::as_ref).collect();
     sorted.sort_by_key(|r| r.point());
     let mut out: Vec<StatusStep> = Vec::new();
     for r in sorted {

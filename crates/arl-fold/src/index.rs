@@ -110,7 +110,7 @@ impl MemIndex {
         self.begin_insert(&recorded);
         match &recorded.event {
             Event::TxnRecorded(_) | Event::TxnReversed(_) => {
-                self.insert_txn(&recorded, || recorded.clone())
+                self.insert_txn(&recorded, || recorded.clone());
             }
             Event::PersonJoined(_)
             | Event::PersonLeft(_)
@@ -126,7 +126,7 @@ impl MemIndex {
         self.begin_insert(recorded);
         match &recorded.event {
             Event::TxnRecorded(_) | Event::TxnReversed(_) => {
-                self.insert_txn(recorded, || recorded.clone())
+                self.insert_txn(recorded, || recorded.clone());
             }
             Event::PersonJoined(_)
             | Event::PersonLeft(_)
@@ -615,7 +615,7 @@ impl Eq for TxnKey {}
 
 impl std::hash::Hash for TxnKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state)
+        self.as_str().hash(state);
     }
 }
 

@@ -98,7 +98,7 @@ pub trait Source {
         };
         self.txn_rows(&mut |row| {
             if row.account == number {
-                each(row)
+                each(row);
             }
         })
     }

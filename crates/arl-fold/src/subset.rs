@@ -57,7 +57,7 @@ impl Subset {
 
     /// The events in fold order.
     pub fn iter(&self) -> impl Iterator<Item = &Recorded> {
-        self.events.values().map(|e| e.as_ref())
+        self.events.values().map(std::convert::AsRef::as_ref)
     }
 
     /// Number of events.

@@ -320,7 +320,8 @@ impl Cache {
         if lifecycle.iter().any(|r| r.point() > recorded.point()) {
             return;
         }
-        let mut events: Vec<&Recorded> = lifecycle.iter().map(|r| r.as_ref()).collect();
+        let mut events: Vec<&Recorded> =
+            lifecycle.iter().map(std::convert::AsRef::as_ref).collect();
         events.sort_by_key(|r| r.point());
         for event in &events {
             cached.state.apply(event);
@@ -390,7 +391,7 @@ impl Cache {
             closure.insert(at);
         }
         events.sort_by_key(|r| r.point());
-        let mut folded = State::fold(events.iter().map(|r| r.as_ref()));
+        let mut folded = State::fold(events.iter().map(std::convert::AsRef::as_ref));
         for other in closure {
             let number = self.ids.intern(&other);
             if !cached.hierarchies.insert(number) {

@@ -121,12 +121,11 @@ impl Generator {
         } else {
             country
         };
-        let stem = match parent {
-            Some(p) => self.accounts[p as usize].stem,
-            None => {
-                self.next_stem += 1;
-                self.seed_mix(u64::from(self.next_stem)) as u32
-            }
+        let stem = if let Some(p) = parent {
+            self.accounts[p as usize].stem
+        } else {
+            self.next_stem += 1;
+            self.seed_mix(u64::from(self.next_stem)) as u32
         };
         let id = account_id(stem, scope, country, a, parent.is_none());
         let min_us = parent.map_or(i64::MIN, |p| self.accounts[p as usize].eff_us);

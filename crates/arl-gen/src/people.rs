@@ -61,7 +61,11 @@ impl Generator {
 
     /// The kind the staff lacks most: any kind with nobody first, then by share.
     fn kind_to_hire(&self) -> u8 {
-        if let Some(k) = self.staff_by_kind.iter().position(|p| p.is_empty()) {
+        if let Some(k) = self
+            .staff_by_kind
+            .iter()
+            .position(super::state::Pool::is_empty)
+        {
             return k as u8;
         }
         let total = self.staff.len() as i64 + 1;

@@ -94,7 +94,7 @@ impl Checker {
                         status,
                         parent,
                         scope,
-                    })
+                    });
                 }
                 (AccountFact::Status(s), Some(n)) => n.status = s,
                 (AccountFact::Parent(p), Some(n)) => n.parent = p,
@@ -294,6 +294,8 @@ const MODELS: [(&str, &[&str]); 3] = [
 
 impl Checker {
     /// Checks one event against the state as of its effective time, then records it.
+    // The model of the rules: one arm per event type, as the contract lists them.
+    #[allow(clippy::too_many_lines)]
     fn apply(&mut self, ty: &str, d: &Value, t: i64) -> Result<(), String> {
         match ty {
             "account.opened" => self.opened(d, t),

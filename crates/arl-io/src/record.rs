@@ -42,14 +42,18 @@ static OPS: Mutex<Vec<Op>> = Mutex::new(Vec::new());
 
 /// Starts recording (dropping anything recorded before).
 pub fn start() {
-    let mut ops = OPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut ops = OPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     ops.clear();
     ON.store(true, Ordering::SeqCst);
 }
 
 /// Stops recording and returns what was recorded, in order.
 pub fn stop() -> Vec<Op> {
-    let mut ops = OPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut ops = OPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     ON.store(false, Ordering::SeqCst);
     std::mem::take(&mut *ops)
 }
@@ -64,7 +68,9 @@ pub(crate) fn note(op: impl FnOnce() -> Op) {
         return;
     }
     let op = op();
-    let mut ops = OPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut ops = OPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     ops.push(op);
 }
 

@@ -406,15 +406,14 @@ impl<'a> EnvelopeRef<'a> {
     pub fn decode(canonical: &'a [u8]) -> Result<EnvelopeRef<'a>, String> {
         // One UTF-8 check of the whole frame, then strings are not checked again one by one.
         let text = std::str::from_utf8(canonical).map_err(|e| e.to_string())?;
-        let wire = match WireRef::read_canonical(text) {
-            Some(wire) => wire,
-            None => {
-                let wire: WireRef<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-                if wire.hash.is_some() {
-                    return Err("stored envelope carries a hash member".into());
-                }
-                wire
+        let wire = if let Some(wire) = WireRef::read_canonical(text) {
+            wire
+        } else {
+            let wire: WireRef<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+            if wire.hash.is_some() {
+                return Err("stored envelope carries a hash member".into());
             }
+            wire
         };
         let data = wire.data.get();
         check_members(&Members {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// What went wrong while opening, reading, writing or verifying the log.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LogError {
     /// Another process holds the ledger lock for longer than the caller was willing to wait.
     #[error("ledger busy: another process holds {}; waited {waited_s} s (raise --lock-timeout)", path.display())]
@@ -61,6 +62,7 @@ impl LogError {
 /// Why a batch cannot be appended. `index` is the 0-based position of the offending event
 /// in the batch; the caller maps it to an input line.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AppendError {
     /// `expected_version` did not match the stream's version before the event.
     #[error("event {index}: stream \"{stream}\" is at version {actual}, not the expected {expected}; read the stream again and resend with expected_version {actual}, or drop expected_version")]

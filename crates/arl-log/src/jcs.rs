@@ -365,6 +365,8 @@ impl<'a> CanonicalReader<'a> {
 }
 
 #[cfg(test)]
+// The table-driven checks take their expected values by value, written as literals.
+#[allow(clippy::needless_pass_by_value)]
 mod tests {
     use super::*;
     use serde_json::json;

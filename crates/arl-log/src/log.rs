@@ -136,13 +136,12 @@ impl PlannedBatch {
                 continue;
             };
             let imported = ev.recorded_at.is_some();
-            let (id, id_hash) = match ev.id {
-                Some(id) => (id, id_hashes[index]),
-                None => {
-                    let id = uuid::Uuid::now_v7().to_string();
-                    let h = key_hash(&id);
-                    (id, h)
-                }
+            let (id, id_hash) = if let Some(id) = ev.id {
+                (id, id_hashes[index])
+            } else {
+                let id = uuid::Uuid::now_v7().to_string();
+                let h = key_hash(&id);
+                (id, h)
             };
             envelopes.push(Envelope {
                 seq: base.seq + 1 + envelopes.len() as u64,
@@ -241,54 +240,20 @@ impl Log {
     }
 
     /// The first pass over the batch, reading it only: duplicates, versions, times.
+    ///
+    /// The parent owns the batch's running state (stream versions, record times, the ids
+    /// seen so far); each event is either a duplicate of an earlier one with its id
+    /// ([`Log::earlier_with_id`], [`same_content`]) or planned as the next seq.
     fn plan_events(&self, batch: &[NewEvent], now_micros: i64) -> Result<Plan, AppendError> {
         let n = batch.len();
-        // Streams: one slot each, with its stored version.
-        let mut slot_of = StrIndex::with_capacity(n.min(1 << 16));
-        let mut slots: Vec<(&str, u64)> = Vec::new();
-        let mut event_slot = Vec::with_capacity(n);
-        let mut stream_hashes = Vec::with_capacity(n);
-        for ev in batch {
-            let h = key_hash(&ev.stream);
-            let slot = match slot_of.get(&ev.stream, h) {
-                Some(slot) => slot,
-                None => {
-                    let slot = slots.len() as u32;
-                    slot_of.insert(&ev.stream, h, slot);
-                    slots.push((ev.stream.as_str(), h));
-                    slot
-                }
-            };
-            event_slot.push(slot);
-            stream_hashes.push(h);
-        }
-        let mut versions = vec![0u64; slots.len()];
-        let slot_hashes: Vec<u64> = slots.iter().map(|s| s.1).collect();
-        self.store.stream_versions(&slot_hashes, &mut |name, v| {
-            if let Some(slot) = slot_of.get(name, key_hash(name)) {
-                versions[slot as usize] = v;
-            }
-        })?;
+        let streams = StreamSlots::of(batch);
+        let mut versions = self.stored_versions(&streams)?;
         let initial = versions.clone();
-        // Ids already stored: candidates by hash, confirmed against the stored envelope.
         let id_hashes: Vec<u64> = batch
             .iter()
             .map(|e| e.id.as_deref().map_or(0, key_hash))
             .collect();
-        let mut stored: FastMap<String, Envelope> = fast::map_with_capacity(0);
-        if self.head.seq > 0 {
-            let mut wanted: FastSet<u64> = fast::set_with_capacity(n);
-            for (ev, h) in batch.iter().zip(&id_hashes) {
-                if ev.id.is_some() {
-                    wanted.insert(*h);
-                }
-            }
-            for (_, seq) in self.store.id_candidates(&wanted)? {
-                if let Some(env) = self.get(seq)? {
-                    stored.insert(env.id.clone(), env);
-                }
-            }
-        }
+        let stored = self.stored_with_ids(batch, &id_hashes)?;
         let mut times = Times {
             now: now_micros.clamp(TIME_MIN_MICROS, TIME_MAX_MICROS),
             last_recorded: (self.head.seq > 0).then_some(self.head.recorded_at),
@@ -297,88 +262,110 @@ impl Log {
         let mut planned: Vec<Planned> = Vec::with_capacity(n);
         let mut outcomes = Vec::with_capacity(n);
         let mut in_batch = StrIndex::with_capacity(n);
-        for (index, ev) in batch.iter().enumerate() {
-            if let Some(id) = ev.id.as_deref() {
-                let id_hash = id_hashes[index];
-                let found = if stored.is_empty() {
-                    None
-                } else {
-                    stored.get(id)
-                };
-                let prior = match found {
-                    Some(env) => {
-                        Some((env.seq, env.kind.as_str(), env.data.get(), env.effective_at))
-                    }
-                    None => in_batch.get(id, id_hash).map(|k| {
-                        let p = &planned[k as usize];
-                        let e = &batch[p.index];
-                        (
-                            self.head.seq + 1 + u64::from(k),
-                            e.kind.as_str(),
-                            e.data.get(),
-                            p.effective_at,
-                        )
+        for (index, event) in batch.iter().enumerate() {
+            if let Some(id) = event.id.as_deref() {
+                let earlier = match stored.get(id) {
+                    Some(envelope) => Some(Earlier::stored(envelope)),
+                    None => in_batch.get(id, id_hashes[index]).map(|k| {
+                        let plan = &planned[k as usize];
+                        Earlier::planned(self.head.seq + 1 + u64::from(k), batch, plan)
                     }),
                 };
-                if let Some((seq, kind, data, effective_at)) = prior {
-                    let same = kind == ev.kind
-                        && data == ev.data.get()
-                        && ev.effective_at.is_none_or(|t| t == effective_at);
-                    if !same {
+                if let Some(earlier) = earlier {
+                    if !same_content(&earlier, event) {
                         return Err(AppendError::IdConflict {
                             index,
                             id: id.to_owned(),
-                            seq,
+                            seq: earlier.seq,
                         });
                     }
-                    outcomes.push(Outcome::Duplicate { seq });
+                    outcomes.push(Outcome::Duplicate { seq: earlier.seq });
                     continue;
                 }
             }
-            let slot = event_slot[index] as usize;
-            if let Some(expected) = ev.expected_version {
+            let slot = streams.event_slot[index] as usize;
+            if let Some(expected) = event.expected_version {
                 if expected != versions[slot] {
                     return Err(AppendError::StaleVersion {
                         index,
-                        stream: ev.stream.clone(),
+                        stream: event.stream.clone(),
                         expected,
                         actual: versions[slot],
                     });
                 }
             }
-            let recorded_at = times.recorded_at(ev, index)?;
+            let recorded_at = times.recorded_at(event, index)?;
             times.last_recorded = Some(
                 times
                     .last_recorded
                     .map_or(recorded_at, |l| l.max(recorded_at)),
             );
             versions[slot] += 1;
-            if let Some(id) = ev.id.as_deref() {
+            if let Some(id) = event.id.as_deref() {
                 in_batch.insert(id, id_hashes[index], planned.len() as u32);
             }
             planned.push(Planned {
                 index,
                 version: versions[slot],
                 recorded_at,
-                effective_at: ev.effective_at.unwrap_or(recorded_at),
+                effective_at: event.effective_at.unwrap_or(recorded_at),
             });
             outcomes.push(Outcome::Appended {
                 seq: self.head.seq + planned.len() as u64,
             });
         }
-        let touched = slots
+        let touched = streams
+            .slots
             .iter()
             .zip(versions.iter().zip(&initial))
-            .filter(|(_, (v, i))| v != i)
-            .map(|((name, h), (v, _))| ((*name).to_owned(), *h, *v))
+            .filter(|(_, (now, before))| now != before)
+            .map(|((name, hash), (version, _))| ((*name).to_owned(), *hash, *version))
             .collect();
         Ok(Plan {
             planned,
             outcomes,
             id_hashes,
-            stream_hashes,
+            stream_hashes: streams.stream_hashes,
             versions: touched,
         })
+    }
+
+    /// The stored version of each stream of the batch, by slot.
+    fn stored_versions(&self, streams: &StreamSlots<'_>) -> Result<Vec<u64>, LogError> {
+        let mut versions = vec![0u64; streams.slots.len()];
+        let slot_hashes: Vec<u64> = streams.slots.iter().map(|s| s.1).collect();
+        self.store
+            .stream_versions(&slot_hashes, &mut |name, version| {
+                if let Some(slot) = streams.slot_of.get(name, key_hash(name)) {
+                    versions[slot as usize] = version;
+                }
+            })?;
+        Ok(versions)
+    }
+
+    /// The stored envelopes whose ids the batch uses: candidates by id hash, confirmed by
+    /// the envelope's own id.
+    fn stored_with_ids(
+        &self,
+        batch: &[NewEvent],
+        id_hashes: &[u64],
+    ) -> Result<FastMap<String, Envelope>, LogError> {
+        let mut stored: FastMap<String, Envelope> = fast::map_with_capacity(0);
+        if self.head.seq == 0 {
+            return Ok(stored);
+        }
+        let mut wanted: FastSet<u64> = fast::set_with_capacity(batch.len());
+        for (event, hash) in batch.iter().zip(id_hashes) {
+            if event.id.is_some() {
+                wanted.insert(*hash);
+            }
+        }
+        for (_, seq) in self.store.id_candidates(&wanted)? {
+            if let Some(envelope) = self.get(seq)? {
+                stored.insert(envelope.id.clone(), envelope);
+            }
+        }
+        Ok(stored)
     }
 
     /// Writes a prepared batch atomically and durably; returns the new head.
@@ -393,35 +380,7 @@ impl Log {
             return Ok(self.head);
         };
         let n = prepared.envelopes.len();
-        if prepared.keys.len() != n {
-            return Err(altered("envelopes"));
-        }
-        let mut block_starts = Vec::with_capacity(n / BLOCK_EVENTS as usize + 1);
-        let mut envs = prepared.envelopes.iter().enumerate();
-        let mut offset = 0u64;
-        for segment in &prepared.frames {
-            for (at, frame) in Frames::new(segment).offsets() {
-                let (canonical, hash) = frame.map_err(|_| altered("frames"))?;
-                let Some((i, env)) = envs.next() else {
-                    return Err(altered("frames"));
-                };
-                if env.seq != self.head.seq + 1 + i as u64 || hash != env.hash {
-                    return Err(altered("seq or hash"));
-                }
-                debug_assert_eq!(
-                    canonical,
-                    env.canonical_bytes().as_slice(),
-                    "prepared envelope changed"
-                );
-                if (env.seq - 1).is_multiple_of(BLOCK_EVENTS) {
-                    block_starts.push(((env.seq - 1) / BLOCK_EVENTS, offset + at as u64));
-                }
-            }
-            offset += segment.len() as u64;
-        }
-        if envs.next().is_some() {
-            return Err(altered("frames"));
-        }
+        let block_starts = self.block_starts(&prepared)?;
         let base = self.head.seq;
         let by_bucket = |pick: fn(&(u64, u64)) -> u64| {
             let mut entries: Vec<(u64, u64)> = prepared
@@ -446,28 +405,26 @@ impl Log {
         let store = &mut self.store;
         let envelopes = prepared.envelopes;
         let (written, ids, streams, tree) = if n >= PARALLEL_MIN_EVENTS {
-            std::thread::scope(|scope| {
-                // The Merkle tree, and freeing the envelopes, while the frames are written.
-                let tree = scope.spawn(move || {
+            // The Merkle tree, and freeing the envelopes, while the frames are written.
+            let ((written, ids, streams), tree) = arl_par::join(
+                || {
+                    let written = store.write_frames(frames);
+                    (written, by_bucket(|k| k.0), by_bucket(|k| k.1))
+                },
+                move || {
                     let tree = grow_tree(frontier, &envelopes);
                     drop(envelopes);
                     tree
-                });
-                let written = store.write_frames(frames);
-                let ids = by_bucket(|k| k.0);
-                let streams = by_bucket(|k| k.1);
-                let tree = tree
-                    .join()
-                    .map_err(|_| LogError::corrupt("the Merkle thread panicked"));
-                (written, ids, streams, tree)
-            })
+                },
+            );
+            (written, ids, streams, tree)
         } else {
             let written = store.write_frames(frames);
             let tree = grow_tree(frontier, &envelopes);
-            (written, by_bucket(|k| k.0), by_bucket(|k| k.1), Ok(tree))
+            (written, by_bucket(|k| k.0), by_bucket(|k| k.1), tree)
         };
         written?;
-        let (frontier, nodes) = tree?;
+        let (frontier, nodes) = tree;
         let head = Head {
             seq: last_seq,
             hash: last_hash,
@@ -487,6 +444,44 @@ impl Log {
         self.head = head;
         self.frontier = frontier;
         Ok(head)
+    }
+
+    /// Where each block that the prepared frames start begins, relative to the end of the
+    /// stored file; checks on the way that the frames are the envelopes, in seq order after
+    /// the head (a `Prepared` altered since `prepare` is refused).
+    fn block_starts(&self, prepared: &Prepared) -> Result<Vec<(u64, u64)>, LogError> {
+        let n = prepared.envelopes.len();
+        if prepared.keys.len() != n {
+            return Err(altered("envelopes"));
+        }
+        let mut block_starts = Vec::with_capacity(n / BLOCK_EVENTS as usize + 1);
+        let mut envelopes = prepared.envelopes.iter().enumerate();
+        let mut offset = 0u64;
+        for segment in &prepared.frames {
+            for (at, frame) in Frames::new(segment).offsets() {
+                let (canonical, hash) = frame.map_err(|_| altered("frames"))?;
+                let Some((i, envelope)) = envelopes.next() else {
+                    return Err(altered("frames"));
+                };
+                if envelope.seq != self.head.seq + 1 + i as u64 || hash != envelope.hash {
+                    return Err(altered("seq or hash"));
+                }
+                debug_assert_eq!(
+                    canonical,
+                    envelope.canonical_bytes().as_slice(),
+                    "prepared envelope changed"
+                );
+                if (envelope.seq - 1).is_multiple_of(BLOCK_EVENTS) {
+                    let block = (envelope.seq - 1) / BLOCK_EVENTS;
+                    block_starts.push((block, offset + at as u64));
+                }
+            }
+            offset += segment.len() as u64;
+        }
+        if envelopes.next().is_some() {
+            return Err(altered("frames"));
+        }
+        Ok(block_starts)
     }
 
     /// The envelope `seq`, or `None` beyond the head.
@@ -710,20 +705,25 @@ fn chain_frames(envelopes: &[Envelope], prev: Hash) -> Result<Chained, (usize, u
             hash_segment(serialize_segment(chunk), &mut hashes)?;
         }
     } else {
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-            scope.spawn(move || {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let (hashed, ()) = arl_par::join(
+            || {
+                for buf in rx {
+                    hash_segment(buf, &mut hashes)?;
+                }
+                Ok::<(), (usize, usize)>(())
+            },
+            move || {
                 for chunk in envelopes.chunks(SEGMENT_EVENTS) {
+                    // A closed channel means the hashing side refused a frame and stopped:
+                    // nothing more is wanted.
                     if tx.send(serialize_segment(chunk)).is_err() {
                         return;
                     }
                 }
-            });
-            for buf in rx {
-                hash_segment(buf, &mut hashes)?;
-            }
-            Ok::<(), (usize, usize)>(())
-        })?;
+            },
+        );
+        hashed?;
     }
     if hashes.len() != envelopes.len() {
         // The serializing thread stopped early (it cannot fail otherwise).
@@ -828,6 +828,79 @@ struct Plan {
     /// `key_hash` of each input event's stream.
     stream_hashes: Vec<u64>,
     versions: Vec<(String, u64, u64)>,
+}
+
+/// The streams of a batch, one slot each in order of first use.
+struct StreamSlots<'a> {
+    slot_of: StrIndex<'a>,
+    /// Name and `key_hash` of each slot's stream.
+    slots: Vec<(&'a str, u64)>,
+    /// The slot of each input event.
+    event_slot: Vec<u32>,
+    /// `key_hash` of each input event's stream.
+    stream_hashes: Vec<u64>,
+}
+
+impl<'a> StreamSlots<'a> {
+    fn of(batch: &'a [NewEvent]) -> StreamSlots<'a> {
+        let mut streams = StreamSlots {
+            slot_of: StrIndex::with_capacity(batch.len().min(1 << 16)),
+            slots: Vec::new(),
+            event_slot: Vec::with_capacity(batch.len()),
+            stream_hashes: Vec::with_capacity(batch.len()),
+        };
+        for event in batch {
+            let hash = key_hash(&event.stream);
+            let slot = if let Some(slot) = streams.slot_of.get(&event.stream, hash) {
+                slot
+            } else {
+                let slot = streams.slots.len() as u32;
+                streams.slot_of.insert(&event.stream, hash, slot);
+                streams.slots.push((event.stream.as_str(), hash));
+                slot
+            };
+            streams.event_slot.push(slot);
+            streams.stream_hashes.push(hash);
+        }
+        streams
+    }
+}
+
+/// The earlier event with an id: stored, or planned earlier in the same batch.
+struct Earlier<'a> {
+    seq: u64,
+    kind: &'a str,
+    data: &'a str,
+    effective_at: i64,
+}
+
+impl<'a> Earlier<'a> {
+    fn stored(envelope: &'a Envelope) -> Earlier<'a> {
+        Earlier {
+            seq: envelope.seq,
+            kind: envelope.kind.as_str(),
+            data: envelope.data.get(),
+            effective_at: envelope.effective_at,
+        }
+    }
+
+    fn planned(seq: u64, batch: &'a [NewEvent], plan: &Planned) -> Earlier<'a> {
+        let event = &batch[plan.index];
+        Earlier {
+            seq,
+            kind: event.kind.as_str(),
+            data: event.data.get(),
+            effective_at: plan.effective_at,
+        }
+    }
+}
+
+/// An event with the id of `earlier` is its duplicate when it says the same: type, data,
+/// and valid time (when it gives one).
+fn same_content(earlier: &Earlier<'_>, event: &NewEvent) -> bool {
+    earlier.kind == event.kind
+        && earlier.data == event.data.get()
+        && event.effective_at.is_none_or(|t| t == earlier.effective_at)
 }
 
 /// Record-time bookkeeping of `plan`.

@@ -3,112 +3,11 @@
 //! The leaves are the raw 32-byte envelope hashes: `leaf = blake3(0x00 ‖ envelope hash)`,
 //! `node = blake3(0x01 ‖ left ‖ right)`, and the root of the empty tree is `blake3("")`.
 //! Proofs are those of RFC 6962 §2.1.1 (`PATH`) and §2.1.2 (`PROOF`); they verify with the
-//! algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2, implemented here.
+//! algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2, in `arl-merkle` (re-exported here).
 
 use crate::Hash;
 
-/// `blake3(0x00 ‖ envelope_hash)`: the Merkle leaf of one envelope.
-pub fn leaf_hash(envelope_hash: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[0x00]);
-    h.update(envelope_hash);
-    *h.finalize().as_bytes()
-}
-
-/// `blake3(0x01 ‖ left ‖ right)`: an interior node.
-pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(&[0x01]);
-    h.update(left);
-    h.update(right);
-    *h.finalize().as_bytes()
-}
-
-/// The root of the empty tree: `blake3("")`.
-pub fn empty_root() -> Hash {
-    *blake3::hash(b"").as_bytes()
-}
-
-/// RFC 9162 §2.1.3.2: does `proof` show that the leaf with Merkle leaf hash `leaf`
-/// (that is, `leaf_hash(envelope hash)`) is at `index` (0-based, `seq - 1`) in the tree of
-/// `size` leaves whose root is `root`?
-pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> bool {
-    if index >= size {
-        return false;
-    }
-    let (mut fn_, mut sn) = (index, size - 1);
-    let mut r = *leaf;
-    for p in proof {
-        if sn == 0 {
-            return false;
-        }
-        if fn_ & 1 == 1 || fn_ == sn {
-            r = node_hash(p, &r);
-            while fn_ & 1 == 0 && fn_ != 0 {
-                fn_ >>= 1;
-                sn >>= 1;
-            }
-        } else {
-            r = node_hash(&r, p);
-        }
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    sn == 0 && r == *root
-}
-
-/// RFC 9162 §2.1.4.2: does `proof` show that the tree of `new_size` leaves with root
-/// `new_root` extends the tree of `old_size` leaves with root `old_root`?
-/// Equal sizes need an empty proof and equal roots; an empty old tree needs an empty proof.
-pub fn verify_consistency(
-    old_size: u64,
-    new_size: u64,
-    old_root: &Hash,
-    new_root: &Hash,
-    proof: &[Hash],
-) -> bool {
-    if old_size > new_size {
-        return false;
-    }
-    if old_size == new_size {
-        return proof.is_empty() && old_root == new_root;
-    }
-    if old_size == 0 {
-        return proof.is_empty() && *old_root == empty_root();
-    }
-    if proof.is_empty() {
-        return false;
-    }
-    let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
-    if old_size.is_power_of_two() {
-        path.push(*old_root);
-    }
-    path.extend_from_slice(proof);
-    let (mut fn_, mut sn) = (old_size - 1, new_size - 1);
-    while fn_ & 1 == 1 {
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    let (mut fr, mut sr) = (path[0], path[0]);
-    for c in &path[1..] {
-        if sn == 0 {
-            return false;
-        }
-        if fn_ & 1 == 1 || fn_ == sn {
-            fr = node_hash(c, &fr);
-            sr = node_hash(c, &sr);
-            while fn_ & 1 == 0 && fn_ != 0 {
-                fn_ >>= 1;
-                sn >>= 1;
-            }
-        } else {
-            sr = node_hash(&sr, c);
-        }
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    fr == *old_root && sr == *new_root && sn == 0
-}
+pub use arl_merkle::{empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
 
 /// The largest power of two strictly below `n` (`n >= 2`).
 pub(crate) fn split_point(n: u64) -> u64 {
@@ -252,6 +151,9 @@ impl Frontier {
 }
 
 #[cfg(test)]
+// The naive models below use RFC 6962's own names (m, n, k, D, b), so they read side by
+// side with the RFC.
+#[allow(clippy::many_single_char_names)]
 mod tests {
     use super::*;
 
@@ -282,7 +184,7 @@ mod tests {
         let mut pair_nodes = Vec::new();
         for p in leaves.chunks_exact(2) {
             by_pair.push_subtree(1, node_hash(&p[0], &p[1]), &mut |lv, i, h| {
-                pair_nodes.push((lv, i, *h))
+                pair_nodes.push((lv, i, *h));
             });
         }
         assert_eq!(by_pair, by_leaf);
@@ -301,6 +203,8 @@ mod tests {
 }
 
 #[cfg(test)]
+// RFC 6962's own names (m, n, k, D, b), to read side by side with the RFC.
+#[allow(clippy::many_single_char_names)]
 mod props {
     use super::*;
     use proptest::prelude::*;

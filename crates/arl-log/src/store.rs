@@ -300,24 +300,24 @@ impl SledStore {
             // Merge two lists sorted by name; an update replaces the stored entry.
             let mut buf =
                 Vec::with_capacity(stored.as_ref().map_or(0, |v| v.len()) + updates.len() * 32);
-            let (mut i, mut j) = (0, 0);
-            while i < old.len() || j < updates.len() {
-                let take_update = match (old.get(i), updates.get(j)) {
-                    (Some(o), Some(u)) => {
-                        if o.0 == u.0 {
-                            i += 1;
+            let (mut next_old, mut next_update) = (0, 0);
+            while next_old < old.len() || next_update < updates.len() {
+                let take_update = match (old.get(next_old), updates.get(next_update)) {
+                    (Some(stored), Some(update)) => {
+                        if stored.0 == update.0 {
+                            next_old += 1;
                         }
-                        u.0 <= o.0
+                        update.0 <= stored.0
                     }
                     (None, Some(_)) => true,
                     _ => false,
                 };
                 let (name, version) = if take_update {
-                    j += 1;
-                    updates[j - 1]
+                    next_update += 1;
+                    updates[next_update - 1]
                 } else {
-                    i += 1;
-                    old[i - 1]
+                    next_old += 1;
+                    old[next_old - 1]
                 };
                 buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
                 buf.extend_from_slice(name);

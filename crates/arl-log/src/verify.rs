@@ -26,6 +26,8 @@ const WINDOW_BYTES: usize = 8 << 20;
 const READ_AHEAD: usize = 2 << 20;
 /// The read buffer (grows when one window needs more).
 const BUFFER_BYTES: usize = 12 << 20;
+/// Bytes of the hash that ends a frame.
+const HASH_LEN: usize = 32;
 
 /// One parsed frame: where its canonical bytes lie in the window buffer, and its hash.
 struct Frame {
@@ -37,7 +39,7 @@ struct Frame {
 /// What a half-window check finds.
 struct Checked {
     /// The first failing seq and why.
-    failure: Option<(u64, String)>,
+    failure: Option<Failure>,
     /// `recorded_at` of each frame and whether it says `"imported":true` (only looked at
     /// when it goes back).
     recorded: Vec<i64>,
@@ -46,8 +48,18 @@ struct Checked {
     leaves: Vec<Hash>,
 }
 
+/// The first failing seq of a check and why.
+type Failure = (u64, String);
+
 /// Recomputes everything from the stored frames and compares it with the stored index
 /// values and `head`/`frontier`. `progress` gets the last checked seq after each window.
+///
+/// The parent of the phases: it owns the reading position and what carries over from one
+/// window to the next (the last hash, the latest record time, the Merkle frontier); each
+/// window is parsed ([`Window::parse_frames`]), its links checked on two threads
+/// ([`check_links`]), then its record times and Merkle nodes in order
+/// ([`Carried::check_record_times`], [`Carried::check_merkle_nodes`]). The earliest failure
+/// of any of them is the answer.
 pub(crate) fn verify(
     store: &dyn Store,
     head: &Head,
@@ -56,204 +68,170 @@ pub(crate) fn verify(
 ) -> Result<(), LogError> {
     let size = head.seq;
     let data_len = store.data_len();
-    let mut win = Window {
+    let mut window = Window {
         buf: vec![0; BUFFER_BYTES],
         filled: 0,
         at: 0,
         data_len,
+        consumed: 0,
     };
-    let mut consumed = 0usize;
-    let mut next_seq: u64 = 1;
-    let mut prev: Hash = [0; 32];
-    let mut last_recorded = i64::MIN;
-    let mut tree = Frontier::default();
+    let mut carried = Carried {
+        next_seq: 1,
+        prev: [0; 32],
+        last_recorded: i64::MIN,
+        tree: Frontier::default(),
+    };
     let mut frames: Vec<Frame> = Vec::with_capacity(WINDOW_EVENTS);
-    while next_seq <= size {
-        // Parse up to one window of frames, reading more of the file as needed.
-        frames.clear();
-        let first = next_seq;
-        let want = WINDOW_EVENTS.min((size - first + 1) as usize);
-        let mut parse_failure: Option<(u64, String)> = None;
-        // Drop what the last window used.
-        win.buf.copy_within(consumed..win.filled, 0);
-        win.filled -= consumed;
-        win.at += consumed as u64;
-        let mut at = 0usize;
-        while frames.len() < want
-            && !(frames.len().is_multiple_of(BLOCK_EVENTS as usize) && at >= WINDOW_BYTES)
-        {
-            let seq = first + frames.len() as u64;
-            let file_pos = win.at + at as u64;
-            if (seq - 1).is_multiple_of(BLOCK_EVENTS) {
-                let block = (seq - 1) / BLOCK_EVENTS;
-                match store.block_offset(block)? {
-                    Some(o) if o == file_pos => {}
-                    Some(o) => {
-                        parse_failure = Some((
-                            seq,
-                            format!("the index says block {block} starts at byte {o}, its first frame is at byte {file_pos}"),
-                        ));
-                        break;
-                    }
-                    None => {
-                        parse_failure =
-                            Some((seq, "the block holding this envelope is missing".into()));
-                        break;
-                    }
-                }
-            }
-            if !win.fill(store, at + 4)? {
-                parse_failure = Some((
-                    seq,
-                    "the envelope file ends before this envelope (a frame header is cut short or missing)".into(),
-                ));
-                break;
-            }
-            let mut len = [0u8; 4];
-            len.copy_from_slice(&win.buf[at..at + 4]);
-            let len = u32::from_le_bytes(len) as usize;
-            if len > MAX_ENVELOPE_BYTES || !win.fill(store, at + len + FRAME_OVERHEAD)? {
-                parse_failure = Some((
-                    seq,
-                    format!("a frame claims {len} bytes that are not there"),
-                ));
-                break;
-            }
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(&win.buf[at + 4 + len..at + len + FRAME_OVERHEAD]);
-            frames.push(Frame {
-                start: at + 4,
-                len,
-                hash,
-            });
-            at += len + FRAME_OVERHEAD;
-        }
-        consumed = at;
-        if parse_failure.is_none()
-            && next_seq + frames.len() as u64 > size
-            && win.at + at as u64 != data_len
-        {
-            parse_failure = Some((size + 1, "envelopes are stored beyond the head".into()));
-        }
-        // Check the links, envelope by envelope, on two threads.
-        let mid = if frames.len() >= 2 * BLOCK_EVENTS as usize {
-            (frames.len() / 2)
-                .next_multiple_of(BLOCK_EVENTS as usize)
-                .min(frames.len())
-        } else {
-            frames.len()
-        };
-        let (left, right) = frames.split_at(mid);
-        let right_prev = left.last().map_or(prev, |f| f.hash);
-        let bytes = &win.buf[..win.filled];
-        let (a, b) = if right.is_empty() {
-            (check_frames(bytes, left, first, prev), None)
-        } else {
-            std::thread::scope(|scope| {
-                let worker =
-                    scope.spawn(|| check_frames(bytes, right, first + mid as u64, right_prev));
-                let a = check_frames(bytes, left, first, prev);
-                (a, Some(worker.join()))
-            })
-        };
-        let b = match b {
-            Some(Ok(b)) => Some(b),
-            Some(Err(_)) => return Err(LogError::corrupt("a verify thread panicked")),
-            None => None,
-        };
-        let mut failure = a
-            .failure
-            .clone()
-            .or_else(|| b.as_ref().and_then(|b| b.failure.clone()));
-        // In order: record times, then the Merkle tree.
-        let recorded = a
-            .recorded
-            .iter()
-            .chain(b.iter().flat_map(|b| b.recorded.iter()));
-        for (i, &r) in recorded.enumerate() {
-            let seq = first + i as u64;
-            if failure.as_ref().is_some_and(|f| f.0 <= seq) {
-                break;
-            }
-            if r < last_recorded {
-                let f = &frames[i];
-                if !is_imported(&bytes[f.start..f.start + f.len]) {
-                    failure = Some((seq, "recorded_at decreases".into()));
-                    break;
-                }
-            }
-            last_recorded = last_recorded.max(r);
-        }
-        let roots = a.roots.iter().chain(b.iter().flat_map(|b| b.roots.iter()));
-        let leaves = a
-            .leaves
-            .iter()
-            .chain(b.iter().flat_map(|b| b.leaves.iter()));
-        let mut completed = Vec::new();
-        let mut merkle_failure = None;
-        let check_nodes = |completed: &mut Vec<(u8, u64, Hash)>,
-                           seq: u64|
-         -> Result<Option<(u64, String)>, LogError> {
-            for (level, index, h) in completed.drain(..) {
-                let reason = match store.node(level, index)? {
-                    Some(stored) if stored == h => continue,
-                    Some(_) => format!("the stored Merkle node (level {level}, index {index}) that this envelope completes does not match"),
-                    None => format!("the Merkle node (level {level}, index {index}) that this envelope completes is missing"),
-                };
-                return Ok(Some((seq, reason)));
-            }
-            Ok(None)
-        };
-        let mut seq = first;
-        for root in roots {
-            seq += BLOCK_EVENTS;
-            tree.push_subtree(NODE_LEVEL_MIN, *root, &mut |level, index, h| {
-                completed.push((level, index, *h));
-            });
-            merkle_failure = check_nodes(&mut completed, seq - 1)?;
-            if merkle_failure.is_some() {
-                break;
-            }
-        }
-        if merkle_failure.is_none() {
-            for leaf in leaves {
-                tree.push(*leaf, &mut |level, index, h| {
-                    if level >= NODE_LEVEL_MIN {
-                        completed.push((level, index, *h));
-                    }
-                });
-                merkle_failure = check_nodes(&mut completed, seq)?;
-                if merkle_failure.is_some() {
-                    break;
-                }
-                seq += 1;
-            }
-        }
-        for f in [merkle_failure, parse_failure].into_iter().flatten() {
-            if failure.as_ref().is_none_or(|g| f.0 < g.0) {
-                failure = Some(f);
-            }
-        }
-        if let Some((seq, reason)) = failure {
+    while carried.next_seq <= size {
+        let first = carried.next_seq;
+        let parse_failure = window.parse_frames(store, first, size, &mut frames)?;
+        let bytes = &window.buf[..window.filled];
+        let halves = check_links(bytes, &frames, first, carried.prev);
+        let link_failure = halves.iter().find_map(|half| half.failure.clone());
+        let time_failure =
+            carried.check_record_times(bytes, &frames, &halves, first, link_failure.as_ref());
+        let merkle_failure = carried.check_merkle_nodes(store, &halves, first)?;
+        let earliest = [link_failure, time_failure, merkle_failure, parse_failure]
+            .into_iter()
+            .flatten()
+            .min_by_key(|failure| failure.0);
+        if let Some((seq, reason)) = earliest {
             return Err(LogError::integrity(seq, reason));
         }
-        prev = frames.last().map_or(prev, |f| f.hash);
-        next_seq += frames.len() as u64;
-        progress(next_seq - 1);
+        carried.prev = frames.last().map_or(carried.prev, |f| f.hash);
+        carried.next_seq += frames.len() as u64;
+        progress(carried.next_seq - 1);
     }
-    if size == 0 && data_len != 0 {
-        return Err(LogError::integrity(
-            1,
-            "envelopes are stored beyond the head",
-        ));
+    check_nothing_beyond_head(store, size, data_len)?;
+    finish(head, frontier, carried.prev, &carried.tree)
+}
+
+/// What one window hands the next.
+struct Carried {
+    next_seq: u64,
+    /// The stored hash of the last envelope checked.
+    prev: Hash,
+    /// The latest `recorded_at` so far.
+    last_recorded: i64,
+    /// The Merkle tree of every envelope checked so far.
+    tree: Frontier,
+}
+
+impl Carried {
+    /// Record times never go back, except on imported envelopes. Checked only before
+    /// `link_failure` (a half stops recording times at its first failure).
+    fn check_record_times(
+        &mut self,
+        bytes: &[u8],
+        frames: &[Frame],
+        halves: &[Checked],
+        first: u64,
+        link_failure: Option<&Failure>,
+    ) -> Option<Failure> {
+        let recorded = halves.iter().flat_map(|half| half.recorded.iter());
+        for (i, &recorded_at) in recorded.enumerate() {
+            let seq = first + i as u64;
+            if link_failure.is_some_and(|failure| failure.0 <= seq) {
+                return None;
+            }
+            if recorded_at < self.last_recorded {
+                let frame = &frames[i];
+                if !is_imported(&bytes[frame.start..frame.start + frame.len]) {
+                    return Some((seq, "recorded_at decreases".into()));
+                }
+            }
+            self.last_recorded = self.last_recorded.max(recorded_at);
+        }
+        None
     }
-    if store.block_offset(size.div_ceil(BLOCK_EVENTS))?.is_some() {
+
+    /// Grows the tree by the window's block roots and trailing leaves, and compares every
+    /// node the log stores (levels from `NODE_LEVEL_MIN` up) with the one computed.
+    fn check_merkle_nodes(
+        &mut self,
+        store: &dyn Store,
+        halves: &[Checked],
+        first: u64,
+    ) -> Result<Option<Failure>, LogError> {
+        let mut completed: Vec<(u8, u64, Hash)> = Vec::new();
+        let mut seq = first;
+        for root in halves.iter().flat_map(|half| half.roots.iter()) {
+            seq += BLOCK_EVENTS;
+            self.tree
+                .push_subtree(NODE_LEVEL_MIN, *root, &mut |level, index, node| {
+                    completed.push((level, index, *node));
+                });
+            if let Some(failure) = compare_stored_nodes(store, &mut completed, seq - 1)? {
+                return Ok(Some(failure));
+            }
+        }
+        for leaf in halves.iter().flat_map(|half| half.leaves.iter()) {
+            self.tree.push(*leaf, &mut |level, index, node| {
+                if level >= NODE_LEVEL_MIN {
+                    completed.push((level, index, *node));
+                }
+            });
+            if let Some(failure) = compare_stored_nodes(store, &mut completed, seq)? {
+                return Ok(Some(failure));
+            }
+            seq += 1;
+        }
+        Ok(None)
+    }
+}
+
+/// Compares the nodes the envelope `seq` completed with the stored ones (and forgets them).
+fn compare_stored_nodes(
+    store: &dyn Store,
+    completed: &mut Vec<(u8, u64, Hash)>,
+    seq: u64,
+) -> Result<Option<Failure>, LogError> {
+    for (level, index, node) in completed.drain(..) {
+        let reason = match store.node(level, index)? {
+            Some(stored) if stored == node => continue,
+            Some(_) => format!("the stored Merkle node (level {level}, index {index}) that this envelope completes does not match"),
+            None => format!("the Merkle node (level {level}, index {index}) that this envelope completes is missing"),
+        };
+        return Ok(Some((seq, reason)));
+    }
+    Ok(None)
+}
+
+/// Checks the window's links, envelope by envelope: on two threads when it holds two
+/// blocks or more (split at a block boundary, so each half computes whole block roots),
+/// else on this one. The halves come back in order.
+fn check_links(bytes: &[u8], frames: &[Frame], first: u64, prev: Hash) -> Vec<Checked> {
+    let mid = if frames.len() >= 2 * BLOCK_EVENTS as usize {
+        (frames.len() / 2)
+            .next_multiple_of(BLOCK_EVENTS as usize)
+            .min(frames.len())
+    } else {
+        frames.len()
+    };
+    let (left, right) = frames.split_at(mid);
+    if right.is_empty() {
+        return vec![check_frames(bytes, left, first, prev)];
+    }
+    let right_prev = left.last().map_or(prev, |f| f.hash);
+    let (left, right) = arl_par::join(
+        || check_frames(bytes, left, first, prev),
+        || check_frames(bytes, right, first + mid as u64, right_prev),
+    );
+    vec![left, right]
+}
+
+/// Nothing is stored past the head: no bytes after an empty log's start, and no block
+/// offset past the head's last block.
+fn check_nothing_beyond_head(store: &dyn Store, size: u64, data_len: u64) -> Result<(), LogError> {
+    let beyond =
+        (size == 0 && data_len != 0) || store.block_offset(size.div_ceil(BLOCK_EVENTS))?.is_some();
+    if beyond {
         return Err(LogError::integrity(
             size + 1,
             "envelopes are stored beyond the head",
         ));
     }
-    finish(head, frontier, prev, &tree)
+    Ok(())
 }
 
 /// The part of the envelope file being checked: `buf[..filled]` holds the bytes from
@@ -263,9 +241,103 @@ struct Window {
     filled: usize,
     at: u64,
     data_len: u64,
+    /// Bytes of `buf` the last window's frames used.
+    consumed: usize,
 }
 
 impl Window {
+    /// Parses up to one window of frames from seq `first` on into `frames`, reading more of
+    /// the file as needed, and checks each block's stored offset. Returns what does not
+    /// hold (the frames before it are parsed).
+    fn parse_frames(
+        &mut self,
+        store: &dyn Store,
+        first: u64,
+        size: u64,
+        frames: &mut Vec<Frame>,
+    ) -> Result<Option<Failure>, LogError> {
+        frames.clear();
+        let want = WINDOW_EVENTS.min((size - first + 1) as usize);
+        // Drop what the last window used.
+        self.buf.copy_within(self.consumed..self.filled, 0);
+        self.filled -= self.consumed;
+        self.at += self.consumed as u64;
+        let mut at = 0usize;
+        let mut failure = None;
+        while frames.len() < want
+            && !(frames.len().is_multiple_of(BLOCK_EVENTS as usize) && at >= WINDOW_BYTES)
+        {
+            let seq = first + frames.len() as u64;
+            if let Some(reason) = self.check_block_start(store, seq, self.at + at as u64)? {
+                failure = Some((seq, reason));
+                break;
+            }
+            match self.frame_at(store, at)? {
+                Ok(frame) => {
+                    at = frame.start + frame.len + HASH_LEN;
+                    frames.push(frame);
+                }
+                Err(reason) => {
+                    failure = Some((seq, reason));
+                    break;
+                }
+            }
+        }
+        self.consumed = at;
+        let last_window = first + frames.len() as u64 > size;
+        if failure.is_none() && last_window && self.at + at as u64 != self.data_len {
+            failure = Some((size + 1, "envelopes are stored beyond the head".into()));
+        }
+        Ok(failure)
+    }
+
+    /// At the first seq of a block: the index's offset of the block is where its first
+    /// frame is (`file_pos`).
+    fn check_block_start(
+        &self,
+        store: &dyn Store,
+        seq: u64,
+        file_pos: u64,
+    ) -> Result<Option<String>, LogError> {
+        if !(seq - 1).is_multiple_of(BLOCK_EVENTS) {
+            return Ok(None);
+        }
+        let block = (seq - 1) / BLOCK_EVENTS;
+        Ok(match store.block_offset(block)? {
+            Some(offset) if offset == file_pos => None,
+            Some(offset) => Some(format!(
+                "the index says block {block} starts at byte {offset}, its first frame is at byte {file_pos}"
+            )),
+            None => Some("the block holding this envelope is missing".into()),
+        })
+    }
+
+    /// The frame (length, canonical bytes, hash) at `at` in the buffer, read in as needed.
+    fn frame_at(
+        &mut self,
+        store: &dyn Store,
+        at: usize,
+    ) -> Result<Result<Frame, String>, LogError> {
+        if !self.fill(store, at + 4)? {
+            return Ok(Err("the envelope file ends before this envelope (a frame header is cut short or missing)".into()));
+        }
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&self.buf[at..at + 4]);
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_ENVELOPE_BYTES || !self.fill(store, at + len + FRAME_OVERHEAD)? {
+            return Ok(Err(format!(
+                "a frame claims {len} bytes that are not there"
+            )));
+        }
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&self.buf[at + 4 + len..at + len + FRAME_OVERHEAD]);
+        Ok(Ok(Frame {
+            start: at + 4,
+            len,
+            hash,
+        }))
+    }
+
     /// Makes the window hold at least `need` bytes when the committed file has them (false
     /// when it does not), reading as much as fits at once.
     fn fill(&mut self, store: &dyn Store, need: usize) -> Result<bool, LogError> {

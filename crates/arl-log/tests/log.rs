@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 const T0: i64 = 1_709_366_400_000_000; // 2024-03-02T08:00:00Z
 const SECOND: i64 = 1_000_000;
 
+#[allow(clippy::needless_pass_by_value)] // called with `json!` literals
 fn ev(stream: &str, kind: &str, data: Value) -> NewEvent {
     NewEvent::new(kind, stream, "tester", &data).expect("object data")
 }
@@ -485,7 +486,7 @@ fn tamper_detection_names_the_first_bad_seq() {
     let log = open(dir.path());
     match log.verify(&mut |_| {}) {
         Err(LogError::Integrity { seq: 256, reason }) => {
-            assert!(reason.contains("Merkle node"), "{reason}")
+            assert!(reason.contains("Merkle node"), "{reason}");
         }
         other => panic!("{other:?}"),
     }

@@ -51,7 +51,10 @@ impl Table {
     pub fn new(header: &[&str], rows: Vec<Vec<String>>) -> Table {
         debug_assert!(rows.iter().all(|r| r.len() == header.len()));
         Table {
-            header: header.iter().map(|h| h.to_string()).collect(),
+            header: header
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             rows,
         }
     }

@@ -36,10 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.fields()
                 .iter()
                 .flat_map(|s| s.bytes().chain([0]))
-                .fold(h, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+                .fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
         });
     }
-    times.sort_by(|a, b| a.total_cmp(b));
+    times.sort_by(f64::total_cmp);
     println!(
         "quarterly balances of all accounts ({count} rows, digest {digest:016x}): median {:.1} ms of {} (min {:.1}, max {:.1})",
         times[times.len() / 2],

@@ -99,9 +99,9 @@ struct Sums {
 impl Sums {
     fn add(&mut self, row: &TxnRow) {
         let amount = if row.reversal {
-            -(row.amount_minor as i128)
+            -i128::from(row.amount_minor)
         } else {
-            row.amount_minor as i128
+            i128::from(row.amount_minor)
         };
         match row.kind {
             TxnKind::Sale => self.sales += amount,
@@ -142,34 +142,31 @@ fn balances_with(
     parallel: Parallel,
 ) -> Result<Vec<BalanceRow>, SourceError> {
     let mut parents = None;
-    let cells = match &query.account {
-        Some(account) => {
-            // Only this account's rows, and with roll-up its descendants' at the point; every
-            // member's rows count for the account.
-            let mut members = vec![account.clone()];
-            if query.rollup {
-                members.extend(query::descendants_at(source, account, query.point)?);
-            }
-            let Some(number) = source.account_number(account) else {
-                return Ok(Vec::new());
-            };
-            let mut sums = Accumulator::new(query);
-            for member in &members {
-                source.account_txn_rows(member, &mut |row| {
-                    sums.add(&TxnRow {
-                        account: number,
-                        ..*row
-                    })
-                })?;
-            }
-            vec![sums.cells]
+    let cells = if let Some(account) = &query.account {
+        // Only this account's rows, and with roll-up its descendants' at the point; every
+        // member's rows count for the account.
+        let mut members = vec![account.clone()];
+        if query.rollup {
+            members.extend(query::descendants_at(source, account, query.point)?);
         }
-        None => {
-            if query.rollup {
-                parents = Some(query::hierarchy_at(source, query.point)?);
-            }
-            scan_all(source, query, parallel.scan_rows)?
+        let Some(number) = source.account_number(account) else {
+            return Ok(Vec::new());
+        };
+        let mut sums = Accumulator::new(query);
+        for member in &members {
+            source.account_txn_rows(member, &mut |row| {
+                sums.add(&TxnRow {
+                    account: number,
+                    ..*row
+                });
+            })?;
         }
+        vec![sums.cells]
+    } else {
+        if query.rollup {
+            parents = Some(query::hierarchy_at(source, query.point)?);
+        }
+        scan_all(source, query, parallel.scan_rows)?
     };
     let (ids, merged) = merge(source, query, parents.as_ref(), &cells)?;
     drop(cells);
@@ -320,16 +317,7 @@ fn scan_all(
         return Ok(vec![sums.cells]);
     };
     let middle = rows / 2;
-    let (first, second) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| sum(shared, middle, rows));
-        let first = sum(shared, 0, middle);
-        (
-            first,
-            other
-                .join()
-                .unwrap_or_else(|_| Err(SourceError::new("a balance thread panicked"))),
-        )
-    });
+    let (first, second) = arl_par::join(|| sum(shared, 0, middle), || sum(shared, middle, rows));
     Ok(vec![first?, second?])
 }
 
@@ -457,7 +445,7 @@ fn merge(
         for Bucketed { cell, .. } in bucket.iter() {
             match merged[first..].last_mut() {
                 Some(last) if last.key == cell.key && last.currency == cell.currency => {
-                    last.sums.merge(&cell.sums)
+                    last.sums.merge(&cell.sums);
                 }
                 _ => merged.push(Merged {
                     account: account as u32,
@@ -518,12 +506,10 @@ fn rows_of(
     };
     let middle = merged.len() / 2;
     let (first, second) = rows.split_at_mut(middle);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| fill(second, &merged[middle..]));
-        fill(first, &merged[..middle]);
-        // A panic while formatting is a bug; let it surface as one.
-        other.join().expect("building balance rows");
-    });
+    arl_par::join(
+        || fill(first, &merged[..middle]),
+        || fill(second, &merged[middle..]),
+    );
     rows
 }
 
@@ -638,9 +624,9 @@ pub fn register(
             continue;
         };
         let signed = if reversal {
-            -(amount as i128)
+            -i128::from(amount)
         } else {
-            amount as i128
+            i128::from(amount)
         };
         let net_effect = match original.kind {
             TxnKind::Sale => signed,
@@ -851,7 +837,7 @@ mod tests {
     fn amounts_have_the_currency_digits() {
         let currency = |code| Currency::from_code(code).unwrap();
         let simple = |amount: i128, currency: Currency| {
-            let digits = currency.minor_units() as u32;
+            let digits = u32::from(currency.minor_units());
             let sign = if amount < 0 { "-" } else { "" };
             let magnitude = amount.unsigned_abs();
             let scale = 10u128.pow(digits);
@@ -863,7 +849,11 @@ mod tests {
             }
         };
         let mut amounts = vec![0, 1, 9, 10, 99, 100, 101, 12_345, i128::MAX, i128::MIN];
-        amounts.extend([i64::MAX as i128, u64::MAX as i128, u64::MAX as i128 + 1]);
+        amounts.extend([
+            i128::from(i64::MAX),
+            i128::from(u64::MAX),
+            i128::from(u64::MAX) + 1,
+        ]);
         amounts.extend((0..40).map(|p| 10i128.pow(p.min(38)) - 1));
         amounts.extend((0..40).map(|p| 7 * 10i128.pow(p.min(37))));
         for amount in amounts.clone() {

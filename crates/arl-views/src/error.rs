@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// What went wrong while opening, reading or writing the views, or while tying them to the log.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ViewError {
     /// A file system operation failed.
     #[error("i/o error on {}: {source}", path.display())]

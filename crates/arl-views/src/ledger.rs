@@ -153,6 +153,8 @@ impl From<AppendError> for AppendFailure {
             AppendError::InvalidEvent { index, .. } => (Some(*index), FailureKind::Invalid),
             AppendError::BatchTooLarge { .. } => (None, FailureKind::BatchTooLarge),
             AppendError::Log(_) => (None, FailureKind::Storage),
+            // A refusal the log learns later is reported, whole, as a failure to store.
+            _ => (None, FailureKind::Storage),
         };
         AppendFailure {
             index,
@@ -339,10 +341,10 @@ impl Ledger {
             "the views are up to the log before an append"
         );
         let (log, views) = (&mut self.log, &mut self.views);
-        let (committed, staged) = std::thread::scope(|scope| {
-            let builder = scope.spawn(move || planned.build());
+        let threads = arl_par::scope(|scope| {
+            let builder = scope.spawn("arl-build", move || planned.build())?;
             let (sender, receiver) = sync_channel::<Vec<Staged>>(STAGE_CHUNKS_IN_FLIGHT);
-            let stager = scope.spawn(move || stage_chunks(receiver, views));
+            let stager = scope.spawn("arl-stage", move || stage_chunks(receiver, views))?;
             let batch = Batch {
                 base_seq,
                 times: &times,
@@ -350,23 +352,22 @@ impl Ledger {
             };
             let validated = validate(&reader, &batch, events, &sender);
             drop(sender);
-            let built = builder.join().map_err(|_| {
-                AppendFailure::storage("the thread building the log's frames stopped")
-            });
+            let built = builder.join();
             // The log's own refusal (an envelope over its size limit) comes first, as it
             // would from `Log::prepare`.
             let committed = match (built, validated) {
-                (Err(failure), _) => Err(failure),
-                (Ok(Err(e)), _) => Err(AppendFailure::from(e)),
-                (Ok(Ok(_)), Err(failure)) => Err(failure),
-                (Ok(Ok(prepared)), Ok(appended)) => log
+                (Err(e), _) => Err(AppendFailure::from(e)),
+                (Ok(_), Err(failure)) => Err(failure),
+                (Ok(prepared), Ok(appended)) => log
                     .commit(prepared)
                     .map(|head| (appended, head))
                     .map_err(AppendFailure::storage),
             };
-            let staged = stager.join().unwrap_or(Err(ViewError::Poisoned));
-            (committed, staged)
+            let staged = stager.join();
+            Ok::<_, std::io::Error>((committed, staged))
         });
+        // The system refused a thread before anything was written.
+        let (committed, staged) = threads.map_err(AppendFailure::storage)?;
         let (appended, head) = match committed {
             Ok(done) => done,
             Err(failure) => {
@@ -623,16 +624,15 @@ fn new_events(
     let mut first = batch;
     let second = first.split_off(total / 2);
     let offset = first.len();
-    let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| {
+    let (first, second) = arl_par::join(
+        || convert(0, first, total),
+        || {
             let len = second.len();
             convert(offset, second, len)
-        });
-        (convert(0, first, total), second.join())
-    });
+        },
+    );
     let (mut events, mut new_events) = first?;
-    let (more_events, more_new) =
-        second.map_err(|_| AppendFailure::storage("a thread converting the batch stopped"))??;
+    let (more_events, more_new) = second?;
     events.extend(more_events);
     new_events.extend(more_new);
     Ok((events, new_events))

@@ -105,12 +105,11 @@ pub(crate) fn stage_range(
         return Ok(None);
     }
     writer.expect_events(range.1 + 1 - range.0);
-    std::thread::scope(|scope| {
+    arl_par::scope(|scope| {
         let (to_decoder, blocks) = sync_channel::<Vec<ReadBlock>>(BATCHES_IN_FLIGHT);
         let (to_stager, decoded) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
-        let decoder = std::thread::Builder::new()
-            .name("arl-decode".into())
-            .spawn_scoped(scope, move || decode_batches(blocks, to_stager))
+        let decoder = scope
+            .spawn("arl-decode", move || decode_batches(blocks, to_stager))
             // The system refused a thread: an I/O-like failure of this rebuild, not damage.
             .map_err(|e| ViewError::io(writer.dir(), e))?;
         let mut stager = Stager {
@@ -129,7 +128,7 @@ pub(crate) fn stage_range(
         );
         drop(to_decoder);
         while stager.stage_next() {}
-        let decoded = decoder.join().unwrap_or(Err(ViewError::Poisoned));
+        let decoded = decoder.join();
         if let Some(e) = stager.failed {
             return Err(e);
         }

@@ -1,10 +1,14 @@
-//! The RFC 6962 Merkle tree with blake3 (contract §5), for checking without the ledger:
-//! leaf and node hashes, the RFC 9162 §2.1.3.2 and §2.1.4.2 verifiers, and [`Tree`], a tree
-//! held in memory level by level (the stream map's), which gives the same roots and audit
-//! paths as RFC 6962's recursive definition.
+//! The Merkle tree of RFC 6962 §2.1 with blake3 in place of SHA-256 (contract §5): leaf and
+//! node hashes, the proof verifiers of RFC 9162 §2.1.3.2 and §2.1.4.2, and [`Tree`], a tree
+//! held in memory level by level, which gives the same roots and audit paths as RFC 6962's
+//! recursive definition.
 //!
-//! The log's own copy of these lives in `arl-log`, beside its storage; this crate keeps its
-//! own so that a checker needs no storage code at all.
+//! `leaf = blake3(0x00 ‖ data)` (for the log, the data is an envelope's 32-byte hash),
+//! `node = blake3(0x01 ‖ left ‖ right)`, and the root of the empty tree is `blake3("")`.
+//!
+//! One copy for the whole workspace, with no storage: the log (`arl-log`) builds its
+//! persisted tree from these hashes, and a checker (`arl-evidence`) verifies with them
+//! holding nothing else.
 
 /// A blake3 digest.
 pub type Hash = [u8; 32];
