@@ -31,13 +31,14 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     let bar = out::progress(ctx.quiet, None, "appending");
     let mut totals = Totals::starting_at(ledger.log().head());
     loop {
-        let texts = lines.next_batch(batch_size)?;
-        let Some(&(first_line, _)) = texts.first() else {
+        let first_line = lines.line + 1;
+        let refused = |e: anyhow::Error| not_appended(&e, first_line, &totals);
+        let texts = lines.next_batch(batch_size).map_err(refused)?;
+        if texts.is_empty() {
             break;
-        };
-        let batch = parse_batch(&texts, args.imported)?;
-        let report = append::append(&mut ledger, batch, &opts)
-            .map_err(|e| not_appended(&e, first_line, &totals))?;
+        }
+        let batch = parse_batch(&texts, args.imported).map_err(refused)?;
+        let report = append::append(&mut ledger, batch, &opts).map_err(refused)?;
         totals.add(&report);
         bar.set_position(totals.appended + totals.duplicates);
     }
@@ -81,8 +82,8 @@ impl Totals {
     }
 }
 
-/// The failure of the batch starting at `first_line`, saying what earlier batches
-/// committed and how to go on.
+/// The failure (reading, parsing or appending) of the batch starting at `first_line`,
+/// saying what earlier batches committed and how to go on.
 fn not_appended(error: &anyhow::Error, first_line: u64, totals: &Totals) -> anyhow::Error {
     let message = error.to_string();
     let reason = message

@@ -151,7 +151,7 @@ fn batch_size_commits_every_n_lines_and_a_rerun_goes_on() {
     assert_eq!(ledger.run(&card).stdout, whole.run(&card).stdout);
     let log = ledger.run(&["log", "--format", "json"]).stdout;
     assert!(
-        log.contains("\"id\":\"line-"),
+        log.contains("\"id\": \"line-"),
         "lines without an id got one"
     );
 }
