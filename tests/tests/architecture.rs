@@ -86,6 +86,11 @@ const RULES: &[Rule] = &[
         why: "only the server crate does HTTP",
     },
     Rule {
+        crates: &["arl-server"],
+        forbidden: TERMINAL,
+        why: "only arl-cli does terminal IO; the server logs through tracing",
+    },
+    Rule {
         crates: &["arl-query"],
         forbidden: &["arl-views", "memmap2"],
         why: "arl-query knows nothing of the views' files: it reads through Source",

@@ -193,7 +193,14 @@ fn rejected(bundle: &Value, key: &SignerKey, what: &str) {
 }
 
 /// Every one-envelope tampering of an honest bundle is rejected.
-fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsider: u64) {
+fn tamper(
+    log: &MemLog,
+    map: &arl_evidence::MapSnapshot,
+    bundle: &Value,
+    key: &SignerKey,
+    other_note: &str,
+    outsider: u64,
+) {
     // The control: the bundle, through the same JSON round trip as every tampered copy,
     // still checks, so each rejection below is the tampering's.
     let text = serde_json::to_string(bundle).unwrap();
@@ -205,6 +212,7 @@ fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsi
         .iter()
         .map(|e| e["envelope"]["seq"].as_u64().unwrap())
         .collect();
+    format_1_still_checks(log, map, bundle, key, &seqs);
     for i in 0..envelopes.len() {
         let mut removed = bundle.clone();
         removed["envelopes"].as_array_mut().unwrap().remove(i);
@@ -234,6 +242,16 @@ fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsi
         removed["later"].as_array_mut().unwrap().remove(i);
         rejected(&removed, key, "a later envelope's hash removed");
     }
+    for list in ["nodes", "map_nodes"] {
+        for i in 0..bundle[list].as_array().map_or(0, Vec::len) {
+            let mut removed = bundle.clone();
+            removed[list].as_array_mut().unwrap().remove(i);
+            rejected(&removed, key, &format!("an entry of {list} removed"));
+            let mut altered = bundle.clone();
+            altered[list][i] = Value::String(arl_evidence::hex(&[7; 32]));
+            rejected(&altered, key, &format!("an entry of {list} altered"));
+        }
+    }
     for i in 0..bundle["parts"].as_array().unwrap().len() {
         let mut removed = bundle.clone();
         removed["parts"].as_array_mut().unwrap().remove(i);
@@ -245,7 +263,6 @@ fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsi
         let entry = serde_json::json!({
             "prev": arl_evidence::hex(&stored.prev),
             "envelope": serde_json::from_str::<Value>(&stored.canonical).unwrap(),
-            "proof": log.inclusion_proof(outsider, size).unwrap().iter().map(arl_evidence::hex).collect::<Vec<_>>(),
         });
         let mut added = bundle.clone();
         let list = added["envelopes"].as_array_mut().unwrap();
@@ -259,6 +276,48 @@ fn tamper(log: &MemLog, bundle: &Value, key: &SignerKey, other_note: &str, outsi
     let mut answered = bundle.clone();
     answered["answer"] = Value::String(format!("[{}]", bundle["answer"].as_str().unwrap()));
     rejected(&answered, key, "another answer");
+}
+
+/// The same bundle in the first format (an inclusion proof with each envelope, no
+/// multiproof) still checks, and an envelope without its proof does not.
+fn format_1_still_checks(
+    log: &MemLog,
+    map: &arl_evidence::MapSnapshot,
+    bundle: &Value,
+    key: &SignerKey,
+    seqs: &[u64],
+) {
+    let size = bundle_size(bundle);
+    let mut old = bundle.clone();
+    old["format"] = Value::String(arl_evidence::BUNDLE_FORMAT_1.to_string());
+    old.as_object_mut().unwrap().remove("nodes");
+    old.as_object_mut().unwrap().remove("map_nodes");
+    let parts: Vec<arl_evidence::MapProof> = serde_json::from_value(old["parts"].clone()).unwrap();
+    old["parts"] = serde_json::to_value(
+        parts
+            .iter()
+            .map(|proof| map.prove(proof.key()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    for (entry, seq) in old["envelopes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(seqs)
+    {
+        let proof = log.inclusion_proof(*seq, size).unwrap();
+        entry["proof"] = proof.iter().map(arl_evidence::hex).collect();
+    }
+    let text = serde_json::to_string(&old).unwrap();
+    if let Err(e) = arl_evidence::check(&text, &key.verifier(), &[]) {
+        panic!("a format 1 bundle is rejected: {e}");
+    }
+    if size > 1 {
+        let mut unproven = old.clone();
+        unproven["envelopes"][0]["proof"] = Value::Array(Vec::new());
+        rejected(&unproven, key, "a format 1 envelope without its proof");
+    }
 }
 
 fn bundle_size(bundle: &Value) -> u64 {
@@ -308,7 +367,7 @@ proptest! {
             let verdict = arl_evidence::check(&text, &key.verifier(), &[]);
             prop_assert!(verdict.is_ok(), "honest bundle of {:?} rejected: {}", question, verdict.unwrap_err());
             let value: Value = serde_json::from_str(&text).unwrap();
-            tamper(&log, &value, &key, &other_note, 1 + outsider * size / 1000);
+            tamper(&log, &map, &value, &key, &other_note, 1 + outsider * size / 1000);
             checked += 1;
         }
         prop_assert!(checked > 0);

@@ -199,6 +199,16 @@ pub fn parse_lines(bytes: &[u8], imported: bool) -> Result<Batch> {
 }
 
 fn one_event(args: &AppendArgs, kind: &str) -> Result<Batch> {
+    let line = one_event_line(args, kind)?;
+    let event = InputEvent::parse_line(&line, false).map_err(failure_of_flags)?;
+    Ok(Batch {
+        events: vec![event],
+        lines: vec![0],
+    })
+}
+
+/// The one event given by flags, as an input line.
+fn one_event_line(args: &AppendArgs, kind: &str) -> Result<String> {
     if args.imported {
         return Err(failure::usage(
             "--imported needs recorded_at on every line: give the events as JSON Lines",
@@ -218,11 +228,16 @@ fn one_event(args: &AppendArgs, kind: &str) -> Result<Batch> {
             object.insert(name.to_string(), value);
         }
     }
-    let event = InputEvent::parse_line(&line.to_string(), false).map_err(failure_of_flags)?;
-    Ok(Batch {
-        events: vec![event],
-        lines: vec![0],
-    })
+    Ok(line.to_string())
+}
+
+/// The input of `arl append` as bytes (the file, standard input, or the one event given by
+/// flags as a line), for sending to a server.
+pub fn input_bytes(args: &AppendArgs) -> Result<Vec<u8>> {
+    match &args.kind {
+        Some(kind) => Ok(one_event_line(args, kind)?.into_bytes()),
+        None => read_input(args.file.as_deref()),
+    }
 }
 
 fn failure_of_flags(e: arl_domain::DomainError) -> anyhow::Error {
@@ -231,24 +246,38 @@ fn failure_of_flags(e: arl_domain::DomainError) -> anyhow::Error {
 
 pub fn print_report(report: &AppendReport, format: SummaryFormat) -> Result<()> {
     let head = arl_log::hex(&report.head.hash);
+    print_summary(
+        report.appended,
+        report.duplicates,
+        report.head.seq,
+        &head,
+        format,
+    )
+}
+
+/// The summary of an append, as text or JSON (the same for a local ledger and a server).
+pub fn print_summary(
+    appended: u64,
+    duplicates: u64,
+    seq: u64,
+    head: &str,
+    format: SummaryFormat,
+) -> Result<()> {
     match format {
         SummaryFormat::Json => out::emit_line(
             &json!({
-                "appended": report.appended,
-                "duplicates": report.duplicates,
-                "seq": report.head.seq,
+                "appended": appended,
+                "duplicates": duplicates,
+                "seq": seq,
                 "head": head,
             })
             .to_string(),
         ),
         SummaryFormat::Text => {
-            let plural = if report.duplicates == 1 { "" } else { "s" };
+            let plural = if duplicates == 1 { "" } else { "s" };
             out::emit_line(&format!(
-                "appended {}, skipped {} duplicate{plural}, head seq {} {}",
-                report.appended,
-                report.duplicates,
-                report.head.seq,
-                &head[..12]
+                "appended {appended}, skipped {duplicates} duplicate{plural}, head seq {seq} {}",
+                head.get(..12).unwrap_or(head)
             ))
         }
     }

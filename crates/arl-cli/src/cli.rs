@@ -31,6 +31,10 @@ pub struct Cli {
     /// Seconds to wait for another process's lock on the ledger.
     #[arg(long, global = true, value_name = "SECS", default_value_t = LOCK_TIMEOUT_S_DEFAULT)]
     pub lock_timeout: f64,
+    /// Ask an arl server instead of a local ledger (default: $ARL_SERVER); its token comes
+    /// from $ARL_TOKEN.
+    #[arg(long, global = true, value_name = "URL", env = "ARL_SERVER")]
+    pub server: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -111,6 +115,21 @@ pub enum Command {
     /// Check an evidence bundle without the ledger.
     #[command(after_help = "Example:\n  arl evidence check card.json --key ledger.pub")]
     Evidence(crate::evidence::EvidenceArgs),
+    /// Serve the ledger over HTTP: every query, appends, subscriptions; bearer tokens.
+    #[command(
+        after_help = "Example:\n  arl --ledger L token add ops --role writer   # prints the token once\n  arl --ledger L serve --listen 127.0.0.1:7878\n  ARL_SERVER=http://127.0.0.1:7878 ARL_TOKEN=... arl account acme --format json"
+    )]
+    Serve(ServeArgs),
+    /// The bearer tokens of arl serve: add (prints the token once), list, revoke.
+    #[command(
+        after_help = "Examples:\n  arl token add auditor-1 --role auditor\n  arl token list\n  arl token revoke auditor-1"
+    )]
+    Token(TokenArgs),
+    /// Follow an arl server's envelopes as they are appended (JSON Lines, as arl export).
+    #[command(
+        after_help = "Example:\n  ARL_TOKEN=... arl --server http://127.0.0.1:7878 subscribe --from-seq 1 --account acme >> acme.jsonl"
+    )]
+    Subscribe(SubscribeArgs),
     /// Build a demo ledger from the deterministic generator and take a guided tour.
     #[command(after_help = "Example:\n  arl demo --events 200000 --seed 42")]
     Demo(DemoArgs),
@@ -464,4 +483,95 @@ pub struct DemoArgs {
     /// Seed of the generator.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (loopback only unless --insecure-listen).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
+    pub listen: std::net::SocketAddr,
+    /// Allow a non-loopback address in clear text (no TLS: put a TLS proxy in front).
+    #[arg(long)]
+    pub insecure_listen: bool,
+    /// The largest request body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = arl_server::BODY_BYTES_MAX_DEFAULT)]
+    pub body_bytes_max: usize,
+    /// The most events in one append request.
+    #[arg(long, value_name = "N", default_value_t = arl_server::BATCH_LINES_MAX_DEFAULT)]
+    pub batch_lines_max: usize,
+    /// The longest a request may take to start its answer, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = arl_server::REQUEST_TIMEOUT_S_DEFAULT)]
+    pub request_timeout_secs: u64,
+    /// The most streams (subscriptions, exports, verifies) open at once.
+    #[arg(long, value_name = "N", default_value_t = arl_server::SUBSCRIPTIONS_MAX_DEFAULT)]
+    pub subscriptions_max: usize,
+    /// Envelopes buffered for one stream's client.
+    #[arg(long, value_name = "N", default_value_t = arl_server::SUBSCRIBER_BUFFER_DEFAULT)]
+    pub subscriber_buffer: usize,
+    /// A stream whose client reads nothing for this long is dropped, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = arl_server::SUBSCRIBER_STALL_S_DEFAULT)]
+    pub subscriber_stall_secs: u64,
+    /// The most connections open at once (more are answered 429 and closed).
+    #[arg(long, value_name = "N", default_value_t = arl_server::CONNECTIONS_MAX_DEFAULT)]
+    pub connections_max: usize,
+    /// The time a client has to send a request's head (then the connection is closed).
+    #[arg(long, value_name = "SECS", default_value_t = arl_server::HEADER_READ_TIMEOUT_S_DEFAULT)]
+    pub header_timeout_secs: u64,
+    /// The most events one group commit carries.
+    #[arg(long, value_name = "N", default_value_t = arl_server::GROUP_EVENTS_MAX_DEFAULT)]
+    pub group_events_max: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+/// Roles of tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Reader,
+    Auditor,
+    Writer,
+    Admin,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Make a token (printed once; only its hash is stored, in LEDGER/tokens.json).
+    Add {
+        /// The token's name: the actor of every event it appends.
+        name: String,
+        /// reader: queries; auditor: + history, export, proofs, verify, subscriptions;
+        /// writer: + appends; admin: everything.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// The tokens: name, role, made, revoked.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Revoke a token: the server refuses it from its next request on.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SubscribeArgs {
+    /// The first seq to receive.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub from_seq: u64,
+    /// Only envelopes of this account's stream.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only envelopes of this type.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Stop at the head instead of following new envelopes.
+    #[arg(long)]
+    pub no_follow: bool,
 }

@@ -581,7 +581,8 @@ pub fn write_bundle(ctx: &Ctx, request: &Request) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let text = serde_json::to_string_pretty(&bundle).context("formatting the bundle")?;
+    // Compact: most of a bundle is hashes, and indentation would add a fifth to its size.
+    let text = serde_json::to_string(&bundle).context("formatting the bundle")?;
     let signer = signer(ctx)?.verifier();
     arl_evidence::check(&text, &signer, &[]).map_err(|e| {
         failure::integrity(format!(

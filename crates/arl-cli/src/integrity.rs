@@ -25,7 +25,7 @@ struct DigestFile {
     recorded_at: String,
 }
 
-fn read_digest(path: &Path) -> Result<Digest> {
+pub fn read_digest(path: &Path) -> Result<Digest> {
     let meta = std::fs::metadata(path)
         .map_err(|e| failure::error(format!("cannot read digest {}: {e}", path.display())))?;
     if meta.len() > DIGEST_BYTES_MAX {

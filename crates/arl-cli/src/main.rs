@@ -9,6 +9,7 @@
 mod append;
 mod batches;
 mod cli;
+mod client;
 mod demo;
 mod evidence;
 mod failure;
@@ -19,6 +20,7 @@ mod ledger;
 mod logcmd;
 mod out;
 mod query;
+mod serve;
 
 use clap::Parser;
 
@@ -44,6 +46,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let ctx = ledger::Ctx::new(demo_dir.or(cli.ledger), cli.lock_timeout, cli.quiet)?;
+    match (&cli.command, &cli.server) {
+        (Command::Serve(args), _) => return serve::serve(&ctx, args),
+        (Command::Token(args), _) => return serve::token(&ctx, args),
+        (Command::Subscribe(_), None) => {
+            return Err(failure::usage(
+                "arl subscribe follows a server: give --server URL (or ARL_SERVER) and ARL_TOKEN",
+            ))
+        }
+        (Command::Demo(_), _) => {}
+        (command, Some(url)) => {
+            return client::run(&client::Client::new(url)?, command, cli.quiet);
+        }
+        _ => {}
+    }
     if let Some(request) = evidence::request(&cli.command) {
         evidence::write_bundle(&ctx, &request)?;
     }
@@ -72,5 +88,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Checkpoint(args) => evidence::checkpoint(&ctx, args),
         Command::Evidence(args) => evidence::evidence(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
+        Command::Serve(_) | Command::Token(_) | Command::Subscribe(_) => {
+            unreachable!("handled before the ledger is opened")
+        }
     }
 }

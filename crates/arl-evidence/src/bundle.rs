@@ -7,12 +7,12 @@
 //! none of it but the keys it is given.
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::merkle::{leaf_hash, verify_inclusion, Hash};
+use crate::merkle::{leaf_hash, root_from_leaves, verify_inclusion, Hash};
 use crate::note::VerifierKey;
 use crate::question::{Question, QuestionError};
 use crate::source::{PartSource, Parts};
-use crate::streams::{keys_of, running_next, MapProof, RUNNING_EMPTY};
-use crate::HexHash;
+use crate::streams::{keys_of, members_in_map, running_next, MapProof, RUNNING_EMPTY};
+use crate::JsonHash;
 use arl_domain::{Event, Recorded, Timestamp};
 use arl_fold::SourceError;
 use serde::{Deserialize, Serialize};
@@ -21,8 +21,10 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// The bundle format this crate writes and checks.
-pub const BUNDLE_FORMAT: &str = "arl-evidence/1";
+/// The bundle format this crate writes: envelopes proven together by one multiproof.
+pub const BUNDLE_FORMAT: &str = "arl-evidence/2";
+/// The first format, still checked: an inclusion proof with each envelope.
+pub const BUNDLE_FORMAT_1: &str = "arl-evidence/1";
 /// At most this many bytes in a bundle.
 pub const BUNDLE_BYTES_MAX: usize = 256 * 1024 * 1024;
 
@@ -30,18 +32,20 @@ pub const BUNDLE_BYTES_MAX: usize = 256 * 1024 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Entry {
     /// The hash of the envelope before it (the chain's `prev`).
-    pub prev: HexHash,
+    pub prev: JsonHash,
     /// The envelope's canonical JSON without `hash` (contract §5), byte for byte.
     pub envelope: Box<RawValue>,
-    /// Its inclusion proof in the checkpoint's tree.
-    pub proof: Vec<HexHash>,
+    /// Its inclusion proof in the checkpoint's tree (format 1 only; format 2 proves all
+    /// envelopes together in [`Bundle::nodes`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proof: Vec<JsonHash>,
 }
 
 /// An envelope of a stream part that lies beyond the question's point, by hash only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Later {
     pub seq: u64,
-    pub hash: HexHash,
+    pub hash: JsonHash,
     /// The stream parts it belongs to.
     pub keys: Vec<String>,
 }
@@ -57,10 +61,18 @@ pub struct Bundle {
     pub checkpoint: String,
     /// Envelopes in full, in seq order.
     pub envelopes: Vec<Entry>,
+    /// Format 2: the multiproof of the envelopes in the checkpoint's tree — the roots of the
+    /// largest subtrees that hold none of them, left to right (`arl_merkle::multiproof_ranges`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<JsonHash>,
     /// Envelopes beyond the point, in seq order.
     pub later: Vec<Later>,
     /// A map proof for every stream part the answer reads, in key order.
     pub parts: Vec<MapProof>,
+    /// Format 2: the multiproof of every map leaf the part proofs name, in the checkpoint's
+    /// stream map (format 1: an audit path with each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub map_nodes: Vec<JsonHash>,
 }
 
 /// The first thing in a bundle that does not hold.
@@ -104,6 +116,14 @@ pub enum CheckError {
         /// The checkpoint's size.
         size: u64,
     },
+    /// Format 2: the envelopes and the multiproof's nodes do not give the checkpoint's root
+    /// (an envelope changed, added or left out, or a node wrong).
+    #[error("the envelopes and the bundle's proof nodes do not give the checkpoint's Merkle root: an envelope or a node was changed, added or removed")]
+    Tree,
+    /// Format 2: the map leaves the part proofs name and the bundle's map nodes do not give
+    /// the checkpoint's map root.
+    #[error("the stream map leaves of the part proofs and the bundle's map nodes do not give the checkpoint's map root")]
+    MapTree,
     /// An envelope whose inclusion proof does not verify.
     #[error("envelope seq {seq} is not in the checkpoint's tree (its hash or inclusion proof does not verify)")]
     NotIncluded {
@@ -201,16 +221,25 @@ pub fn check(
         return Err(CheckError::TooLarge);
     }
     let bundle: Bundle = serde_json::from_str(text)?;
-    if bundle.format != BUNDLE_FORMAT {
-        return Err(CheckError::Format {
-            found: bundle.format,
-        });
-    }
+    let multiproof = match bundle.format.as_str() {
+        BUNDLE_FORMAT => true,
+        BUNDLE_FORMAT_1 => false,
+        _ => {
+            return Err(CheckError::Format {
+                found: bundle.format,
+            })
+        }
+    };
     let checkpoint = Checkpoint::open(&bundle.checkpoint, key, witnesses)?;
-    let opened = open_envelopes(&bundle.envelopes, &checkpoint)?;
+    let opened = open_envelopes(&bundle.envelopes, &checkpoint, multiproof)?;
+    if multiproof {
+        check_multiproof(&opened, &bundle.nodes, &checkpoint)?;
+    } else if !bundle.nodes.is_empty() {
+        return Err(CheckError::Tree);
+    }
     let later = check_later(&bundle.later, &opened, &checkpoint)?;
     check_point(&bundle.question, &opened, checkpoint.size)?;
-    let proven = check_parts(&bundle.parts, &checkpoint)?;
+    let proven = check_parts(&bundle.parts, &bundle.map_nodes, &checkpoint, multiproof)?;
     check_complete(&proven, &opened, &later)?;
     let answer = recompute(&bundle.question, &opened, &proven, checkpoint.size)?;
     if answer != bundle.answer {
@@ -244,7 +273,13 @@ struct CanonicalEnvelope<'a> {
     version: u64,
 }
 
-fn open_envelopes(entries: &[Entry], checkpoint: &Checkpoint) -> Result<Vec<Opened>, CheckError> {
+/// Opens each envelope (in seq order, within the checkpoint) and, in format 1, checks its
+/// own inclusion proof; format 2 envelopes carry none.
+fn open_envelopes(
+    entries: &[Entry],
+    checkpoint: &Checkpoint,
+    multiproof: bool,
+) -> Result<Vec<Opened>, CheckError> {
     let mut out: Vec<Opened> = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
         let opened = open_envelope(index, entry)?;
@@ -260,12 +295,34 @@ fn open_envelopes(entries: &[Entry], checkpoint: &Checkpoint) -> Result<Vec<Open
         }
         let proof: Vec<Hash> = entry.proof.iter().map(|h| h.0).collect();
         let leaf = leaf_hash(&opened.hash);
-        if !verify_inclusion(&leaf, seq - 1, checkpoint.size, &proof, &checkpoint.root) {
+        let included = if multiproof {
+            proof.is_empty()
+        } else {
+            verify_inclusion(&leaf, seq - 1, checkpoint.size, &proof, &checkpoint.root)
+        };
+        if !included {
             return Err(CheckError::NotIncluded { seq });
         }
         out.push(opened);
     }
     Ok(out)
+}
+
+/// Format 2: the envelopes' leaves and the bundle's nodes give the checkpoint's root.
+fn check_multiproof(
+    opened: &[Opened],
+    nodes: &[JsonHash],
+    checkpoint: &Checkpoint,
+) -> Result<(), CheckError> {
+    let leaves: Vec<(u64, Hash)> = opened
+        .iter()
+        .map(|o| (o.recorded.seq - 1, leaf_hash(&o.hash)))
+        .collect();
+    let nodes: Vec<Hash> = nodes.iter().map(|h| h.0).collect();
+    match root_from_leaves(&leaves, checkpoint.size, &nodes) {
+        Some(root) if root == checkpoint.root => Ok(()),
+        _ => Err(CheckError::Tree),
+    }
 }
 
 fn open_envelope(index: usize, entry: &Entry) -> Result<Opened, CheckError> {
@@ -373,10 +430,22 @@ fn check_point(question: &Question, opened: &[Opened], size: u64) -> Result<(), 
     Ok(())
 }
 
+/// Every part proof holds: in format 2 its members are in the map by the one multiproof
+/// (`map_nodes`), in format 1 each by its own path; then what each says, in key order.
 fn check_parts(
     parts: &[MapProof],
+    map_nodes: &[JsonHash],
     checkpoint: &Checkpoint,
+    multiproof: bool,
 ) -> Result<BTreeMap<String, (u64, Hash)>, CheckError> {
+    if multiproof {
+        let nodes: Vec<Hash> = map_nodes.iter().map(|h| h.0).collect();
+        if !members_in_map(parts, checkpoint.map_size, &checkpoint.map_root, &nodes) {
+            return Err(CheckError::MapTree);
+        }
+    } else if !map_nodes.is_empty() {
+        return Err(CheckError::MapTree);
+    }
     let mut proven = BTreeMap::new();
     for proof in parts {
         let key = proof.key().to_string();
@@ -387,7 +456,12 @@ fn check_parts(
         {
             return Err(CheckError::MapProof { key });
         }
-        let Some(p) = proof.verify(checkpoint.map_size, &checkpoint.map_root) else {
+        let holds = if multiproof {
+            proof.claim(checkpoint.map_size)
+        } else {
+            proof.verify(checkpoint.map_size, &checkpoint.map_root)
+        };
+        let Some(p) = holds else {
             return Err(CheckError::MapProof { key });
         };
         proven.insert(key, (p.count, p.running));

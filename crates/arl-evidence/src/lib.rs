@@ -27,7 +27,9 @@ pub mod question;
 pub mod source;
 pub mod streams;
 
-pub use bundle::{check, Bundle, CheckError, Checked, Entry, Later, BUNDLE_FORMAT};
+pub use bundle::{
+    check, Bundle, CheckError, Checked, Entry, Later, BUNDLE_FORMAT, BUNDLE_FORMAT_1,
+};
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use prove::{prove, Ledger, ProveError, StoredEnvelope};
 pub use question::{BalanceOptions, Command, Question, QuestionError};
@@ -62,21 +64,32 @@ pub fn parse_hex(text: &str) -> Option<Hash> {
     Some(out)
 }
 
-/// A hash written as 64 hex digits in JSON.
+/// A hash in a bundle's JSON: written in standard base64 (44 characters, as the checkpoint
+/// note writes its root); read from that or from 64 hex digits (bundle format 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct HexHash(pub Hash);
+pub struct JsonHash(pub Hash);
 
-impl Serialize for HexHash {
+impl Serialize for JsonHash {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex(&self.0))
+        use base64::Engine;
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(self.0))
     }
 }
 
-impl<'de> Deserialize<'de> for HexHash {
+impl<'de> Deserialize<'de> for JsonHash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use base64::Engine;
         let text: std::borrow::Cow<'de, str> = Deserialize::deserialize(deserializer)?;
-        parse_hex(&text)
-            .map(HexHash)
-            .ok_or_else(|| serde::de::Error::custom("a hash is 64 hex digits"))
+        let parsed = match text.len() {
+            64 => parse_hex(&text),
+            44 => base64::engine::general_purpose::STANDARD
+                .decode(text.as_bytes())
+                .ok()
+                .and_then(|bytes| Hash::try_from(bytes.as_slice()).ok()),
+            _ => None,
+        };
+        parsed.map(JsonHash).ok_or_else(|| {
+            serde::de::Error::custom("a hash is 44 characters of base64 (or 64 hex digits)")
+        })
     }
 }

@@ -5,11 +5,11 @@
 
 use crate::bundle::{Bundle, Entry, Later, BUNDLE_FORMAT};
 use crate::checkpoint::Checkpoint;
-use crate::merkle::Hash;
+use crate::merkle::{multiproof_ranges, path_ranges, Hash, LeafRange};
 use crate::question::{Question, QuestionError};
 use crate::source::{PartSource, Parts};
 use crate::streams::MapSnapshot;
-use crate::HexHash;
+use crate::JsonHash;
 use arl_domain::Recorded;
 use arl_fold::SourceError;
 use serde_json::value::RawValue;
@@ -127,32 +127,79 @@ pub fn prove(
         }
     }
     let mut envelopes = Vec::with_capacity(whole.len());
-    for seq in whole {
+    for &seq in &whole {
         let stored = ledger.envelope(seq)?;
-        let proof = ledger.inclusion_proof(seq, checkpoint.size)?;
         envelopes.push(Entry {
-            prev: HexHash(stored.prev),
+            prev: JsonHash(stored.prev),
             envelope: RawValue::from_string(stored.canonical)
                 .map_err(|e| SourceError::new(format!("envelope {seq} is not JSON: {e}")))?,
-            proof: proof.into_iter().map(HexHash).collect(),
+            proof: Vec::new(),
         });
     }
+    let nodes = multiproof(ledger, &whole, checkpoint.size)?;
     let mut hashed = Vec::with_capacity(later.len());
     for (seq, keys) in later {
         let hash = ledger.envelope(seq)?.hash;
         hashed.push(Later {
             seq,
-            hash: HexHash(hash),
+            hash: JsonHash(hash),
             keys,
         });
     }
+    let parts: Vec<_> = read.iter().map(|key| map.prove_without_path(key)).collect();
+    let members: BTreeSet<u64> = parts
+        .iter()
+        .flat_map(|proof| proof.members().map(|member| member.index))
+        .collect();
+    let map_nodes = map.multiproof(&members.into_iter().collect::<Vec<_>>());
     Ok(Bundle {
         format: BUNDLE_FORMAT.to_string(),
         question,
         answer,
         checkpoint: note.to_string(),
         envelopes,
+        nodes,
         later: hashed,
-        parts: read.iter().map(|key| map.prove(key)).collect(),
+        parts,
+        map_nodes,
     })
+}
+
+/// The multiproof of the envelopes `seqs` in the tree of `size`: the roots of the largest
+/// subtrees holding none of them, taken from their inclusion proofs (each such subtree is on
+/// the audit path of one of them).
+fn multiproof(
+    ledger: &dyn Ledger,
+    seqs: &BTreeSet<u64>,
+    size: u64,
+) -> Result<Vec<JsonHash>, SourceError> {
+    let indices: Vec<u64> = seqs.iter().map(|seq| seq - 1).collect();
+    let mut known: BTreeMap<LeafRange, Hash> = BTreeMap::new();
+    for &index in &indices {
+        let proof = ledger.inclusion_proof(index + 1, size)?;
+        let ranges = path_ranges(index, size);
+        if proof.len() != ranges.len() {
+            return Err(SourceError::new(format!(
+                "the inclusion proof of seq {} has {} hashes, the tree of {size} needs {}",
+                index + 1,
+                proof.len(),
+                ranges.len()
+            )));
+        }
+        known.extend(ranges.into_iter().zip(proof));
+    }
+    multiproof_ranges(&indices, size)
+        .into_iter()
+        .map(|range| {
+            known
+                .get(&range)
+                .map(|hash| JsonHash(*hash))
+                .ok_or_else(|| {
+                    SourceError::new(format!(
+                        "no inclusion proof holds the subtree of leaves {}..{}",
+                        range.0, range.1
+                    ))
+                })
+        })
+        .collect()
 }

@@ -21,8 +21,11 @@
 //! over the leaves is RFC 6962's, as the log's. A present part is proven by its leaf and
 //! audit path; an absent part by the two neighbouring leaves (or the one at an end).
 
-use crate::merkle::{leaf_hash, verify_inclusion, Hash, Tree};
-use crate::HexHash;
+use crate::merkle::{
+    leaf_hash, multiproof_ranges, path_ranges, root_from_leaves, verify_inclusion, Hash, LeafRange,
+    Tree,
+};
+use crate::JsonHash;
 use arl_domain::Event;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -78,7 +81,7 @@ pub fn running_next(running: &Hash, seq: u64, hash: &Hash) -> Hash {
 pub struct MapLeaf {
     pub key: String,
     pub count: u64,
-    pub running: HexHash,
+    pub running: JsonHash,
 }
 
 impl MapLeaf {
@@ -122,7 +125,7 @@ impl StreamMap {
             .map(|(key, (count, running))| MapLeaf {
                 key: key.clone(),
                 count: *count,
-                running: HexHash(*running),
+                running: JsonHash(*running),
             })
             .collect();
         let tree = Tree::new(leaves.iter().map(MapLeaf::hash).collect());
@@ -135,7 +138,10 @@ impl StreamMap {
 pub struct Member {
     pub index: u64,
     pub leaf: MapLeaf,
-    pub path: Vec<HexHash>,
+    /// Its audit path (bundle format 1; format 2 proves all members together with one
+    /// multiproof, [`MapSnapshot::multiproof`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<JsonHash>,
 }
 
 /// A proof that a part is in the map (with its count and running hash) or is not.
@@ -166,25 +172,45 @@ impl MapProof {
         }
     }
 
-    /// Checks the proof against the map's size and root: the part's count and running hash
-    /// (zero and [`RUNNING_EMPTY`] when absent), or `None` when it does not verify.
+    /// The members it names (one when present, the neighbours when absent).
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        let (one, left, right) = match self {
+            MapProof::Present(member) => (Some(member), None, None),
+            MapProof::Absent { left, right, .. } => (None, left.as_ref(), right.as_ref()),
+        };
+        one.into_iter().chain(left).chain(right)
+    }
+
+    /// Checks the proof against the map's size and root, each member by its own audit path
+    /// (format 1): the part's count and running hash (zero and [`RUNNING_EMPTY`] when
+    /// absent), or `None` when it does not verify.
     pub fn verify(&self, size: u64, root: &Hash) -> Option<Proven> {
         let holds = |m: &Member| {
             let path: Vec<Hash> = m.path.iter().map(|h| h.0).collect();
             verify_inclusion(&m.leaf.hash(), m.index, size, &path, root)
         };
+        self.members()
+            .all(holds)
+            .then(|| self.claim(size))
+            .flatten()
+    }
+
+    /// What the proof says, once its members are known to be leaves of the map of `size`
+    /// leaves at their indices: present with a count, or absent between two adjacent
+    /// neighbours (or beyond an end).
+    pub fn claim(&self, size: u64) -> Option<Proven> {
         match self {
-            MapProof::Present(m) => (holds(m) && m.leaf.count > 0).then_some(Proven {
+            MapProof::Present(m) => (m.leaf.count > 0).then_some(Proven {
                 count: m.leaf.count,
                 running: m.leaf.running.0,
             }),
             MapProof::Absent { key, left, right } => {
                 let left_ok = match left {
-                    Some(m) => holds(m) && m.leaf.key.as_str() < key.as_str(),
+                    Some(m) => m.leaf.key.as_str() < key.as_str(),
                     None => right.as_ref().is_some_and(|r| r.index == 0) || size == 0,
                 };
                 let right_ok = match right {
-                    Some(m) => holds(m) && m.leaf.key.as_str() > key.as_str(),
+                    Some(m) => m.leaf.key.as_str() > key.as_str(),
                     None => left.as_ref().is_some_and(|l| l.index + 1 == size) || size == 0,
                 };
                 let adjacent = match (left, right) {
@@ -218,33 +244,82 @@ impl MapSnapshot {
         self.tree.root()
     }
 
-    fn member(&self, index: usize) -> Member {
+    fn member(&self, index: usize, with_path: bool) -> Member {
+        let path = if with_path {
+            self.tree
+                .path(index as u64)
+                .into_iter()
+                .map(JsonHash)
+                .collect()
+        } else {
+            Vec::new()
+        };
         Member {
             index: index as u64,
             leaf: self.leaves[index].clone(),
-            path: self
-                .tree
-                .path(index as u64)
-                .into_iter()
-                .map(HexHash)
-                .collect(),
+            path,
         }
     }
 
-    /// The proof for `key`, present or absent.
+    /// The proof for `key`, present or absent, each member with its audit path (format 1).
     pub fn prove(&self, key: &str) -> MapProof {
+        self.prove_member(key, true)
+    }
+
+    /// The proof for `key` without audit paths: its members are proven together with the
+    /// other parts' by [`MapSnapshot::multiproof`] (format 2).
+    pub fn prove_without_path(&self, key: &str) -> MapProof {
+        self.prove_member(key, false)
+    }
+
+    fn prove_member(&self, key: &str, with_path: bool) -> MapProof {
         match self
             .leaves
             .binary_search_by(|leaf| leaf.key.as_str().cmp(key))
         {
-            Ok(index) => MapProof::Present(self.member(index)),
+            Ok(index) => MapProof::Present(self.member(index, with_path)),
             Err(index) => MapProof::Absent {
                 key: key.to_string(),
-                left: index.checked_sub(1).map(|i| self.member(i)),
-                right: (index < self.leaves.len()).then(|| self.member(index)),
+                left: index.checked_sub(1).map(|i| self.member(i, with_path)),
+                right: (index < self.leaves.len()).then(|| self.member(index, with_path)),
             },
         }
     }
+
+    /// The multiproof of the leaves at `indices` (sorted, distinct): the roots of the
+    /// largest subtrees holding none of them, taken from the leaves' audit paths.
+    pub fn multiproof(&self, indices: &[u64]) -> Vec<JsonHash> {
+        let size = self.size();
+        let mut known: BTreeMap<LeafRange, Hash> = BTreeMap::new();
+        for &index in indices {
+            known.extend(
+                path_ranges(index, size)
+                    .into_iter()
+                    .zip(self.tree.path(index)),
+            );
+        }
+        multiproof_ranges(indices, size)
+            .into_iter()
+            .map(|range| JsonHash(known[&range]))
+            .collect()
+    }
+}
+
+/// Format 2: the members that `proofs` name (the same index must name the same leaf) and
+/// `nodes` give the map's `root`.
+pub fn members_in_map(proofs: &[MapProof], size: u64, root: &Hash, nodes: &[Hash]) -> bool {
+    let mut leaves: BTreeMap<u64, Hash> = BTreeMap::new();
+    for member in proofs.iter().flat_map(MapProof::members) {
+        if !member.path.is_empty() {
+            return false;
+        }
+        let hash = member.leaf.hash();
+        if *leaves.entry(member.index).or_insert(hash) != hash {
+            return false;
+        }
+    }
+    let leaves: Vec<(u64, Hash)> = leaves.into_iter().collect();
+    root_from_leaves(&leaves, size, nodes) == Some(*root)
 }
 
 #[cfg(test)]
@@ -272,8 +347,8 @@ mod tests {
                     let i = member.index as usize;
                     let lie = MapProof::Absent {
                         key: key.clone(),
-                        left: i.checked_sub(1).map(|i| snapshot.member(i)),
-                        right: (i + 1 < size).then(|| snapshot.member(i + 1)),
+                        left: i.checked_sub(1).map(|i| snapshot.member(i, true)),
+                        right: (i + 1 < size).then(|| snapshot.member(i + 1, true)),
                     };
                     assert_eq!(lie.verify(n, &root), None, "{key} hidden in {size}");
                 }

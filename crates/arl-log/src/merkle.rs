@@ -7,13 +7,9 @@
 
 use crate::Hash;
 
-pub use arl_merkle::{empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
-
-/// The largest power of two strictly below `n` (`n >= 2`).
-pub(crate) fn split_point(n: u64) -> u64 {
-    debug_assert!(n >= 2);
-    1u64 << (63 - (n - 1).leading_zeros())
-}
+pub use arl_merkle::{
+    empty_root, leaf_hash, node_hash, split_point, verify_consistency, verify_inclusion,
+};
 
 /// Where proofs read the hash of a complete, aligned subtree: `level` 0 is a leaf, and the
 /// subtree `index` covers leaves `index << level .. (index + 1) << level`.

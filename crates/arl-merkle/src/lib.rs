@@ -114,6 +114,102 @@ pub fn verify_consistency(
     fr == *old_root && sr == *new_root && sn == 0
 }
 
+/// The largest power of two strictly below `n` (`n >= 2`): where RFC 6962 splits a tree of
+/// `n` leaves.
+pub fn split_point(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1u64 << (63 - (n - 1).leading_zeros())
+}
+
+/// A range of leaves `start..end`: the subtree RFC 6962's recursion gives them.
+pub type LeafRange = (u64, u64);
+
+/// The leaf ranges of the audit path of leaf `index` in the tree of `size` leaves, in the
+/// order of RFC 6962's `PATH` (from the leaf up): the i-th hash of an inclusion proof is
+/// the root of the i-th range.
+pub fn path_ranges(index: u64, size: u64) -> Vec<LeafRange> {
+    fn walk(index: u64, start: u64, end: u64, out: &mut Vec<LeafRange>) {
+        if end - start <= 1 {
+            return;
+        }
+        let middle = start + split_point(end - start);
+        if index < middle {
+            walk(index, start, middle, out);
+            out.push((middle, end));
+        } else {
+            walk(index, middle, end, out);
+            out.push((start, middle));
+        }
+    }
+    let mut out = Vec::new();
+    if index < size {
+        walk(index, 0, size, &mut out);
+    }
+    out
+}
+
+/// A multiproof of the leaves at `indices` (sorted, distinct, each below `size`): the
+/// ranges of the largest subtrees that hold none of them, left to right. With the leaves,
+/// their roots are exactly what [`root_from_leaves`] needs to compute the tree's root; each
+/// is also on the audit path of one of the leaves ([`path_ranges`]).
+pub fn multiproof_ranges(indices: &[u64], size: u64) -> Vec<LeafRange> {
+    fn walk(indices: &[u64], start: u64, end: u64, out: &mut Vec<LeafRange>) {
+        if indices.is_empty() {
+            out.push((start, end));
+            return;
+        }
+        if end - start == 1 {
+            return;
+        }
+        let middle = start + split_point(end - start);
+        let left = indices.partition_point(|&index| index < middle);
+        walk(&indices[..left], start, middle, out);
+        walk(&indices[left..], middle, end, out);
+    }
+    let mut out = Vec::new();
+    if size > 0 {
+        walk(indices, 0, size, &mut out);
+    }
+    out
+}
+
+/// The root of the tree of `size` leaves computed from some of its leaves (`(index, leaf
+/// hash)`, sorted by index, distinct) and the roots of the other subtrees, in the order of
+/// [`multiproof_ranges`]. `None` when the leaves and nodes do not fit that shape: a leaf
+/// beyond the tree, out of order, or too few or too many nodes.
+pub fn root_from_leaves(leaves: &[(u64, Hash)], size: u64, nodes: &[Hash]) -> Option<Hash> {
+    fn walk(
+        leaves: &[(u64, Hash)],
+        start: u64,
+        end: u64,
+        nodes: &mut std::slice::Iter<'_, Hash>,
+    ) -> Option<Hash> {
+        match leaves {
+            [] => nodes.next().copied(),
+            [(index, leaf)] if end - start == 1 => (*index == start).then_some(*leaf),
+            _ if end - start == 1 => None,
+            _ => {
+                let middle = start + split_point(end - start);
+                let left = leaves.partition_point(|(index, _)| *index < middle);
+                let left_root = walk(&leaves[..left], start, middle, nodes)?;
+                let right_root = walk(&leaves[left..], middle, end, nodes)?;
+                Some(node_hash(&left_root, &right_root))
+            }
+        }
+    }
+    let sorted = leaves.windows(2).all(|pair| pair[0].0 < pair[1].0);
+    let inside = leaves.last().is_none_or(|(index, _)| *index < size);
+    if !sorted || !inside {
+        return None;
+    }
+    if size == 0 {
+        return nodes.is_empty().then(empty_root);
+    }
+    let mut rest = nodes.iter();
+    let root = walk(leaves, 0, size, &mut rest)?;
+    rest.next().is_none().then_some(root)
+}
+
 /// A Merkle tree held level by level: level 0 the leaf hashes, each level above the pairs of
 /// the one below, a last node without a pair carried up unchanged. That is RFC 6962's tree:
 /// the same root and the same audit paths.
@@ -182,6 +278,83 @@ mod tests {
             n => {
                 let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
                 node_hash(&model_root(&leaves[..k]), &model_root(&leaves[k..]))
+            }
+        }
+    }
+
+    #[test]
+    fn multiproofs_give_the_root_and_any_change_does_not() {
+        for size in 0..34u64 {
+            let leaves: Vec<Hash> = (0..size).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+            let tree = Tree::new(leaves.clone());
+            // Subsets: every single leaf, every pair, and a few spread sets.
+            let mut subsets: Vec<Vec<u64>> = (0..size).map(|i| vec![i]).collect();
+            for a in 0..size {
+                for b in a + 1..size {
+                    subsets.push(vec![a, b]);
+                }
+            }
+            subsets.push((0..size).step_by(3).collect());
+            subsets.push((0..size).collect());
+            subsets.push(Vec::new());
+            for indices in subsets {
+                let ranges = multiproof_ranges(&indices, size);
+                // Each range is on the audit path of one of the leaves, so a prover holding
+                // their inclusion proofs has every node.
+                let on_paths: Vec<LeafRange> = indices
+                    .iter()
+                    .flat_map(|&index| path_ranges(index, size))
+                    .collect();
+                let nodes: Vec<Hash> = ranges
+                    .iter()
+                    .map(|&(start, end)| {
+                        assert!(
+                            indices.is_empty() || on_paths.contains(&(start, end)),
+                            "{start}..{end} of {size} for {indices:?}"
+                        );
+                        model_root(&leaves[start as usize..end as usize])
+                    })
+                    .collect();
+                let given: Vec<(u64, Hash)> =
+                    indices.iter().map(|&i| (i, leaves[i as usize])).collect();
+                assert_eq!(
+                    root_from_leaves(&given, size, &nodes),
+                    Some(tree.root()),
+                    "size {size}, {indices:?}"
+                );
+                if let Some(first) = given.first() {
+                    let mut altered = given.clone();
+                    altered[0].1 = leaf_hash(b"other");
+                    assert_ne!(root_from_leaves(&altered, size, &nodes), Some(tree.root()));
+                    let fewer = &given[1..];
+                    assert_ne!(root_from_leaves(fewer, size, &nodes), Some(tree.root()));
+                    let moved = [(first.0 + 1, first.1)];
+                    if given.len() == 1 && first.0 + 1 < size {
+                        assert_ne!(root_from_leaves(&moved, size, &nodes), Some(tree.root()));
+                    }
+                }
+                if !nodes.is_empty() {
+                    let short = &nodes[..nodes.len() - 1];
+                    assert_eq!(root_from_leaves(&given, size, short), None);
+                }
+                let mut long = nodes.clone();
+                long.push(leaf_hash(b"extra"));
+                assert_eq!(root_from_leaves(&given, size, &long), None);
+            }
+        }
+    }
+
+    #[test]
+    fn path_ranges_are_the_ranges_of_inclusion_proofs() {
+        for size in 1..40u64 {
+            let leaves: Vec<Hash> = (0..size).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+            let tree = Tree::new(leaves.clone());
+            for index in 0..size {
+                let from_ranges: Vec<Hash> = path_ranges(index, size)
+                    .iter()
+                    .map(|&(start, end)| model_root(&leaves[start as usize..end as usize]))
+                    .collect();
+                assert_eq!(from_ranges, tree.path(index), "leaf {index} of {size}");
             }
         }
     }

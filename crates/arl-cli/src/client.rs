@@ -1,0 +1,443 @@
+//! The command line as a client of `arl serve` (`--server URL` or `$ARL_SERVER`, token in
+//! `$ARL_TOKEN`): the query commands with `--format json` or `csv`, `append`, `export`,
+//! `digest`, `proof`, `verify` and `subscribe` print what they print against a local ledger,
+//! because the server answers with the same bytes.
+
+use crate::cli::{
+    AccountArgs, AppendArgs, At, BalanceArgs, Command, ExportFormat, Format, GraphFormat,
+    PeriodArg, SubscribeArgs, SummaryFormat,
+};
+use crate::failure;
+use crate::out;
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::Duration;
+
+/// The largest answer read into memory, in bytes (streams are copied, not read whole).
+const ANSWER_BYTES_MAX: u64 = 1 << 30;
+
+/// A server and the token to show it.
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+/// An answer's status and body.
+struct Answer {
+    reader: Box<dyn Read + Send + Sync>,
+}
+
+impl Client {
+    /// A client of `url`; the token from `$ARL_TOKEN`.
+    pub fn new(url: &str) -> Result<Client> {
+        let base = url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(failure::usage(format!(
+                "--server {url:?}: give a URL such as http://127.0.0.1:7878"
+            )));
+        }
+        if base.starts_with("https://") {
+            return Err(failure::usage(
+                "this arl speaks plain HTTP only; reach an https server through a local TLS tunnel",
+            ));
+        }
+        let token = std::env::var("ARL_TOKEN").ok().filter(|t| !t.is_empty());
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .build();
+        Ok(Client { base, token, agent })
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let mut request = self.agent.request(method, &format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        request
+    }
+
+    fn finish(&self, result: Result<ureq::Response, ureq::Error>) -> Result<Answer> {
+        match result {
+            Ok(response) => Ok(Answer {
+                reader: Box::new(response.into_reader()),
+            }),
+            Err(ureq::Error::Status(status, response)) => {
+                let mut text = String::new();
+                let _ = response
+                    .into_reader()
+                    .take(1 << 20)
+                    .read_to_string(&mut text);
+                Err(server_error(status, &text))
+            }
+            Err(ureq::Error::Transport(t)) => Err(failure::error(format!(
+                "cannot reach the server at {}: {t}",
+                self.base
+            ))),
+        }
+    }
+
+    fn get(&self, path: &str) -> Result<Answer> {
+        self.finish(self.request("GET", path).call())
+    }
+
+    fn post(&self, path: &str, body: &[u8]) -> Result<Answer> {
+        self.finish(
+            self.request("POST", path)
+                .set("Content-Type", "application/x-ndjson")
+                .send_bytes(body),
+        )
+    }
+}
+
+impl Answer {
+    fn text(self) -> Result<String> {
+        let mut text = String::new();
+        self.reader
+            .take(ANSWER_BYTES_MAX)
+            .read_to_string(&mut text)
+            .context("reading the server's answer")?;
+        Ok(text)
+    }
+
+    /// Copies the answer to standard output as it arrives.
+    fn copy_out(self) -> Result<()> {
+        let mut reader = BufReader::new(self.reader);
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        std::io::copy(&mut reader, &mut out).context("copying the server's answer")?;
+        out.flush().context("writing to standard output")
+    }
+}
+
+/// A server's error answer as the command line's error: its message, and the exit code of
+/// its class (400 usage 2, integrity 3, else 1).
+fn server_error(status: u16, text: &str) -> anyhow::Error {
+    let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let message = value["error"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("the server answered {status}: {}", text.trim()));
+    let rule = value["rule"].as_str().unwrap_or("");
+    match (status, rule) {
+        (_, "integrity") => failure::integrity(message),
+        (401 | 403, _) => failure::error(format!(
+            "{message} ({})",
+            value["fix"].as_str().unwrap_or("check ARL_TOKEN")
+        )),
+        (400, "usage") => failure::usage(message),
+        _ => failure::error(message),
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A query string built from the flags that are set.
+#[derive(Default)]
+struct Query(Vec<String>);
+
+impl Query {
+    fn put(&mut self, name: &str, value: Option<String>) -> &mut Query {
+        if let Some(value) = value {
+            self.0.push(format!("{name}={}", encode(&value)));
+        }
+        self
+    }
+
+    fn flag(&mut self, name: &str, on: bool) -> &mut Query {
+        if on {
+            self.0.push(format!("{name}=true"));
+        }
+        self
+    }
+
+    fn at(&mut self, at: &At) -> &mut Query {
+        self.put("as_of", at.as_of.map(|t| t.canonical()))
+            .put("known_at", at.known_at.map(|t| t.canonical()))
+            .put("at_seq", at.at_seq.map(|n| n.to_string()))
+    }
+
+    fn format(&mut self, format: Format) -> Result<&mut Query> {
+        match format {
+            Format::Json => Ok(self),
+            Format::Csv => Ok(self.put("format", Some("csv".into()))),
+            Format::Table => Err(not_over_server("--format table (use --format json or csv)")),
+        }
+    }
+
+    fn path(&self, path: &str) -> String {
+        if self.0.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", self.0.join("&"))
+        }
+    }
+}
+
+fn not_over_server(what: &str) -> anyhow::Error {
+    failure::usage(format!("{what} does not work with --server yet"))
+}
+
+fn segment(id: &str) -> String {
+    encode(id)
+}
+
+fn account_path(args: &AccountArgs, tail: &str) -> Result<String> {
+    if args.evidence.is_some() {
+        return Err(not_over_server("--evidence"));
+    }
+    let mut q = Query::default();
+    q.at(&args.at).format(args.format)?;
+    Ok(q.path(&format!("/v1/accounts/{}{tail}", segment(&args.account))))
+}
+
+/// Runs `command` against the server; commands that only make sense locally are a usage
+/// error.
+pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
+    let path = match command {
+        Command::Account(a) => account_path(a, "")?,
+        Command::Team(a) => account_path(a, "/team")?,
+        Command::Contacts(a) => account_path(a, "/contacts")?,
+        Command::Txns(a) => {
+            let mut q = Query::default();
+            q.at(&a.at)
+                .put("from", a.from.map(|t| t.canonical()))
+                .put("to", a.to.map(|t| t.canonical()))
+                .format(a.format)?;
+            q.path(&format!("/v1/accounts/{}/txns", segment(&a.account)))
+        }
+        Command::History(a) => {
+            if a.evidence.is_some() {
+                return Err(not_over_server("--evidence"));
+            }
+            let mut q = Query::default();
+            q.at(&a.at).format(a.format)?;
+            q.path(&format!("/v1/accounts/{}/history", segment(&a.account)))
+        }
+        Command::Diff(a) => {
+            let mut q = Query::default();
+            q.at(&a.at)
+                .put("from", Some(a.from.canonical()))
+                .put("to", Some(a.to.canonical()))
+                .put(
+                    "axis",
+                    matches!(a.axis, crate::cli::Axis::Known).then(|| "known".to_string()),
+                )
+                .format(a.format)?;
+            q.path(&format!("/v1/accounts/{}/diff", segment(&a.account)))
+        }
+        Command::Portfolio(a) => {
+            if a.evidence.is_some() {
+                return Err(not_over_server("--evidence"));
+            }
+            let mut q = Query::default();
+            q.at(&a.at).format(a.format)?;
+            q.path(&format!("/v1/people/{}/portfolio", segment(&a.person)))
+        }
+        Command::Org(a) => {
+            let mut q = Query::default();
+            q.at(&a.at).format(graph_format(a.format)?)?;
+            q.path("/v1/org")
+        }
+        Command::Accounts(a) => {
+            let mut q = Query::default();
+            q.at(&a.at)
+                .put("status", a.status.map(|s| s.to_string()))
+                .put("scope", a.scope.map(|s| s.to_string()))
+                .flag("key_accounts", a.key_accounts)
+                .put("country", a.country.clone())
+                .flag("tree", a.tree)
+                .format(graph_format(a.format)?)?;
+            q.path("/v1/accounts")
+        }
+        Command::Balance(a) => balance_path(a)?,
+        Command::Digest => "/v1/digest".to_string(),
+        Command::Proof(a) => return proof(client, a),
+        Command::Export(a) => {
+            let format = match a.format {
+                ExportFormat::Jsonl => "",
+                ExportFormat::Csv => "?format=csv",
+            };
+            return client.get(&format!("/v1/export{format}"))?.copy_out();
+        }
+        Command::Append(a) => return append(client, a, quiet),
+        Command::Verify(a) => return verify(client, a),
+        Command::Subscribe(a) => return subscribe(client, a),
+        other => {
+            let name = format!("{other:?}");
+            let name = name.split(['(', ' ', '{']).next().unwrap_or("this command");
+            return Err(not_over_server(&format!("arl {}", name.to_lowercase())));
+        }
+    };
+    client.get(&path)?.copy_out()
+}
+
+fn graph_format(format: GraphFormat) -> Result<Format> {
+    match format {
+        GraphFormat::Json => Ok(Format::Json),
+        GraphFormat::Csv => Ok(Format::Csv),
+        GraphFormat::Table => Ok(Format::Table),
+        GraphFormat::Dot | GraphFormat::Mermaid => Err(not_over_server("--format dot and mermaid")),
+    }
+}
+
+fn balance_path(a: &BalanceArgs) -> Result<String> {
+    if a.evidence.is_some() {
+        return Err(not_over_server("--evidence"));
+    }
+    let period = match a.period {
+        PeriodArg::Month => Some("month"),
+        PeriodArg::Quarter => Some("quarter"),
+        PeriodArg::Year => Some("year"),
+        PeriodArg::All => None,
+    };
+    let mut q = Query::default();
+    q.at(&a.at)
+        .put("account", a.account.clone())
+        .put("period", period.map(str::to_string))
+        .put("from", a.from.map(|t| t.canonical()))
+        .put("to", a.to.map(|t| t.canonical()))
+        .flag("rollup", a.rollup)
+        .format(a.format)?;
+    Ok(q.path("/v1/balances"))
+}
+
+fn proof(client: &Client, args: &crate::cli::ProofArgs) -> Result<()> {
+    let digest = args
+        .digest
+        .as_deref()
+        .map(crate::integrity::read_digest)
+        .transpose()?;
+    let mut q = Query::default();
+    q.put("digest_seq", digest.as_ref().map(|d| d.seq.to_string()));
+    let text = client
+        .get(&q.path(&format!("/v1/proof/{}", args.seq)))?
+        .text()?;
+    if let Some(d) = &digest {
+        let value: Value = serde_json::from_str(&text).context("reading the proof")?;
+        let root = arl_log::hex(&d.root);
+        if value["root"].as_str() != Some(root.as_str()) {
+            return Err(failure::integrity(format!(
+                "the server's Merkle root at seq {} is {}, the digest says {root}",
+                d.seq, value["root"]
+            )));
+        }
+    }
+    out::emit(&text)
+}
+
+fn append(client: &Client, args: &AppendArgs, quiet: bool) -> Result<()> {
+    if args.actor.is_some() {
+        return Err(failure::usage(
+            "--actor does not work with --server: the server records the token's name as the actor",
+        ));
+    }
+    let body = crate::append::input_bytes(args)?;
+    let path = if args.imported {
+        "/v1/events?imported=true"
+    } else {
+        "/v1/events"
+    };
+    let answer = client.post(path, &body).map_err(|e| {
+        let nothing = failure::exit_code(&e) != failure::EXIT_INTEGRITY
+            && !e.to_string().contains("may or may not be stored");
+        if nothing {
+            failure::error(format!(
+                "{e}\nnothing was appended: the whole input is one batch"
+            ))
+        } else {
+            e
+        }
+    })?;
+    let value: Value =
+        serde_json::from_str(&answer.text()?).context("reading the server's answer")?;
+    let number = |name: &str| value[name].as_u64().unwrap_or(0);
+    let head = value["head"].as_str().unwrap_or_default();
+    let _ = quiet;
+    crate::append::print_summary(
+        number("appended"),
+        number("duplicates"),
+        number("seq"),
+        head,
+        args.format,
+    )
+}
+
+fn verify(client: &Client, args: &crate::cli::VerifyArgs) -> Result<()> {
+    if args.digest.is_some() || args.views_only || args.checkpoint.is_some() {
+        return Err(not_over_server(
+            "arl verify --digest, --views-only and --checkpoint",
+        ));
+    }
+    let answer = client.post("/v1/verify", b"")?;
+    let mut last = Value::Null;
+    for line in BufReader::new(answer.reader).lines() {
+        let line = line.context("reading the server's answer")?;
+        let value: Value = serde_json::from_str(&line).context("reading the server's answer")?;
+        if value.get("progress").is_none() {
+            last = value;
+        }
+    }
+    if last["ok"] != Value::Bool(true) {
+        let message = last["error"]
+            .as_str()
+            .unwrap_or("the server's verify gave no result");
+        return Err(failure::integrity(message.to_string()));
+    }
+    match args.format {
+        SummaryFormat::Json => out::emit_line(&last.to_string()),
+        SummaryFormat::Text => {
+            let text = |name: &str| last[name].as_str().unwrap_or_default().to_string();
+            let views = last["views_checked"].as_u64().unwrap_or(0);
+            let seq = last["seq"].as_u64().unwrap_or(0);
+            let mut out_text = format!(
+                "ok: {seq} envelopes verify (hash chain, Merkle tree, views through seq {views})\nhead seq {seq} {}\nroot {}",
+                text("head"),
+                text("root")
+            );
+            if last["views_behind_log"] == Value::Bool(true) {
+                out_text.push_str(&format!("\nthe views reach seq {views}, the log seq {seq}: the next query or append catches them up"));
+            }
+            out::emit_line(&out_text)
+        }
+    }
+}
+
+/// `arl subscribe`: envelopes to standard output as they come; the server's last line, when
+/// it ends the stream, to standard error (exit 1).
+fn subscribe(client: &Client, args: &SubscribeArgs) -> Result<()> {
+    let mut q = Query::default();
+    q.put("from_seq", Some(args.from_seq.to_string()))
+        .put("account", args.account.clone())
+        .put("type", args.kind.clone())
+        .flag("follow", !args.no_follow);
+    let answer = client.get(&q.path("/v1/events"))?;
+    let stdout = std::io::stdout();
+    for line in BufReader::new(answer.reader).lines() {
+        let line = line.context("reading the stream")?;
+        if line.starts_with("{\"seq\":") {
+            let mut out = stdout.lock();
+            writeln!(out, "{line}")
+                .and_then(|()| out.flush())
+                .context("writing to standard output")?;
+            continue;
+        }
+        let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        let message = value["error"].as_str().unwrap_or(&line).to_string();
+        let fix = value["fix"].as_str().unwrap_or_default();
+        return Err(failure::error(format!("{message}; {fix}")));
+    }
+    Ok(())
+}

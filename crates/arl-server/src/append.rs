@@ -1,0 +1,126 @@
+//! The body of `POST /v1/events` to a batch (as `arl append` reads its input), the JSON of
+//! its answer, and `POST /v1/verify`'s job.
+
+use crate::error::ApiError;
+use crate::writer::AppendAnswer;
+use arl_domain::InputEvent;
+use arl_log::{format_time, hex};
+use arl_views::Ledger;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+/// Parses JSON Lines (blank lines ignored) into events, each with its 1-based line; every
+/// event's actor becomes `actor` (the token's name), whatever the line says.
+pub fn parse(
+    bytes: &[u8],
+    imported: bool,
+    lines_max: usize,
+    actor: &str,
+) -> Result<(Vec<InputEvent>, Vec<u64>), ApiError> {
+    let mut texts = Vec::new();
+    let mut lines = Vec::new();
+    for (n, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line_no = n as u64 + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = std::str::from_utf8(raw).map_err(|_| {
+            let mut e =
+                ApiError::bad_request("not_utf8", format!("line {line_no}: not UTF-8 text"));
+            e.line = Some(line_no);
+            e.with_fix("send UTF-8 JSON Lines")
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if texts.len() == lines_max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_lines",
+                format!("the batch has over {lines_max} events, the most one request takes (--batch-lines-max)"),
+            )
+            .with_fix("split the events into several requests"));
+        }
+        texts.push(line);
+        lines.push(line_no);
+    }
+    let mut events = arl_domain::parse_lines(&texts, imported).map_err(|(i, e)| {
+        let line = lines[i];
+        let message = e.to_string();
+        let fix = match message.split_once("; ") {
+            Some((_, fix)) => fix.to_string(),
+            None => {
+                "correct the line; nothing was appended: the whole request is one batch".to_string()
+            }
+        };
+        let mut error = ApiError::bad_request("malformed", format!("line {line}: {message}"));
+        error.line = Some(line);
+        error.with_fix(fix)
+    })?;
+    for event in &mut events {
+        event.actor = Some(actor.to_string());
+    }
+    Ok((events, lines))
+}
+
+/// The answer of an append: the fields of `arl append --format json`, and each event's
+/// seq.
+pub fn answer_json(answer: &AppendAnswer) -> Value {
+    let events: Vec<Value> = answer
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            arl_log::Outcome::Appended { seq } => json!({"seq": seq, "duplicate": false}),
+            arl_log::Outcome::Duplicate { seq } => json!({"seq": seq, "duplicate": true}),
+        })
+        .collect();
+    json!({
+        "appended": answer.appended,
+        "duplicates": answer.duplicates,
+        "seq": answer.head.seq,
+        "head": hex(&answer.head.hash),
+        "events": events,
+    })
+}
+
+/// Seqs between two progress lines of a verify.
+const VERIFY_PROGRESS_SEQS: u64 = 65_536;
+
+/// Verifies the log and the views (on the writer thread), sending progress lines and then
+/// the result line; a progress line that finds the buffer full is skipped.
+pub fn verify(ledger: &Ledger, out: &tokio::sync::mpsc::Sender<Bytes>) {
+    let line = |value: Value| Bytes::from(format!("{value}\n"));
+    let last = std::cell::Cell::new(0u64);
+    // One slot of the buffer stays free for the result line, so the writer never waits on
+    // a client that does not read.
+    let progress = |phase: &str, seq: u64| {
+        if seq >= last.get() + VERIFY_PROGRESS_SEQS && out.capacity() > 1 {
+            last.set(seq);
+            let _ = out.try_send(line(json!({"progress": {"phase": phase, "seq": seq}})));
+        }
+    };
+    let log = ledger.log();
+    let result = log
+        .verify(&mut |seq| progress("log", seq))
+        .map_err(|e| ("integrity", e.to_string()))
+        .and_then(|head| {
+            last.set(0);
+            arl_views::check::check_against_log(ledger.dir(), log, &mut |seq| {
+                progress("views", seq);
+            })
+            .map(|views| (head, views))
+            .map_err(|e| ("integrity", format!("integrity failure in the views: {e}")))
+        });
+    let value = match result {
+        Ok((head, views)) => json!({
+            "ok": true,
+            "seq": head.seq,
+            "head": hex(&head.hash),
+            "root": hex(&head.root),
+            "recorded_at": format_time(head.recorded_at),
+            "views_checked": views.map_or(0, |v| v.checkpoint),
+            "views_behind_log": views.is_some_and(|v| v.behind_log),
+        }),
+        Err((rule, error)) => json!({"ok": false, "rule": rule, "error": error}),
+    };
+    let _ = out.try_send(line(value));
+}

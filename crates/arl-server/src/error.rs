@@ -1,0 +1,145 @@
+//! [`ApiError`]: every failure of a request, as one HTTP status and one JSON shape:
+//! `{"error": "...", "rule": "...", "line": N, "fix": "..."}` (`line` and `fix` when known).
+
+use arl_query::{ErrorClass, QueryError};
+use arl_views::{AppendFailure, FailureKind};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A request's failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// What went wrong, in words (the command line's message where it has one).
+    pub error: String,
+    /// A short machine-readable name of the rule or limit broken.
+    pub rule: String,
+    /// The input line at fault (1-based), for appends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl ApiError {
+    /// A failure with `status`, `rule` and message.
+    pub fn new(status: StatusCode, rule: &str, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error: error.into(),
+            rule: rule.to_string(),
+            line: None,
+            fix: None,
+        }
+    }
+
+    /// The same, with what to do.
+    pub fn with_fix(mut self, fix: impl Into<String>) -> ApiError {
+        self.fix = Some(fix.into());
+        self
+    }
+
+    /// A malformed request (400).
+    pub fn bad_request(rule: &str, error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, rule, error)
+    }
+
+    /// A server-side failure (500); the message names what failed.
+    pub fn internal(error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error)
+    }
+
+    /// The writer thread is gone (the server is stopping or failed).
+    pub fn writer_gone() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "writer_stopped",
+            "the ledger's writer has stopped (the server is shutting down); retry against a running server",
+        )
+    }
+
+    /// A query's error: not found 404, usage 400, integrity 500 (the ledger fails
+    /// verification), storage 500.
+    pub fn query(e: &QueryError) -> ApiError {
+        let (status, rule) = match e.class() {
+            ErrorClass::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ErrorClass::Usage => (StatusCode::BAD_REQUEST, "usage"),
+            ErrorClass::Integrity => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+        };
+        ApiError::new(status, rule, e.to_string())
+    }
+
+    /// An append's failure, its event's index mapped to the input line `line_of` gives.
+    pub fn append(f: &AppendFailure, line: Option<u64>) -> ApiError {
+        let status = match f.kind {
+            FailureKind::Rule | FailureKind::ImportedTime => StatusCode::UNPROCESSABLE_ENTITY,
+            FailureKind::StaleVersion | FailureKind::IdConflict => StatusCode::CONFLICT,
+            FailureKind::Invalid => StatusCode::BAD_REQUEST,
+            FailureKind::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            FailureKind::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let stripped = match f.index {
+            Some(index) => f
+                .message
+                .strip_prefix(&format!("event {index}: "))
+                .unwrap_or(&f.message)
+                .to_string(),
+            None => f.message.clone(),
+        };
+        let error = match line {
+            Some(line) => format!("line {line}: {stripped}"),
+            None => stripped.clone(),
+        };
+        let fix = match f.kind {
+            FailureKind::Storage => "the batch may or may not be stored: read the head (GET /v1/digest) and retry with the same ids (appends are idempotent by id)".to_string(),
+            FailureKind::StaleVersion => "read the stream's current version and retry with it, or drop expected_version".to_string(),
+            _ => match stripped.split_once("; ") {
+                Some((_, fix)) => fix.to_string(),
+                None => "correct the line; nothing was appended: the whole request is one batch".to_string(),
+            },
+        };
+        ApiError {
+            status,
+            error,
+            rule: f.kind.as_str().to_string(),
+            line,
+            fix: Some(fix),
+        }
+    }
+
+    /// The JSON body (one line).
+    pub fn body(&self) -> String {
+        let mut text = serde_json::to_string(self).unwrap_or_else(|_| {
+            "{\"error\":\"unprintable error\",\"rule\":\"internal\"}".to_string()
+        });
+        text.push('\n');
+        text
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"arl\""),
+            );
+        }
+        response
+    }
+}

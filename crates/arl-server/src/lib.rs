@@ -1,0 +1,475 @@
+//! `arl-server`: the ledger over HTTP (`arl serve`).
+//!
+//! One process holds the ledger open for writing. A single writer thread owns the
+//! [`arl_views::Ledger`] and commits the batches of concurrent `POST /v1/events` requests in
+//! groups ([`writer`]); queries are answered by the same code as the command line
+//! (`arl-query`) over the last committed views, on blocking threads, so they never wait for
+//! the writer ([`routes`]); subscriptions stream envelopes from a seq on and follow new
+//! commits ([`stream`]). Bearer tokens carry a role ([`tokens`]). Every input an outsider
+//! controls has a limit ([`Limits`]). Endpoints and examples: `docs/API.md`; the OpenAPI
+//! document is [`OPENAPI_JSON`].
+//!
+//! ```
+//! use arl_server::tokens::{Need, Role};
+//! assert!(Role::Auditor.allows(Need::Audit));
+//! assert!(!Role::Reader.allows(Need::Write));
+//! let limits = arl_server::Limits::default();
+//! assert_eq!(limits.body_bytes_max, arl_server::BODY_BYTES_MAX_DEFAULT);
+//! ```
+
+mod append;
+pub mod error;
+mod metrics;
+pub mod params;
+mod routes;
+mod stream;
+pub mod tokens;
+pub mod writer;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::tokens::{Authenticator, Identity, Need};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The OpenAPI 3 document of the API (kept in the repository, served at
+/// `GET /v1/openapi.json`).
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+/// Default of `--body-bytes-max`: the largest request body (16 MiB).
+pub const BODY_BYTES_MAX_DEFAULT: usize = 16 << 20;
+/// Default of `--batch-lines-max`: the most events in one append request.
+pub const BATCH_LINES_MAX_DEFAULT: usize = 100_000;
+/// Default of `--request-timeout-secs`: the longest a request may take to start its answer.
+pub const REQUEST_TIMEOUT_S_DEFAULT: u64 = 30;
+/// Default of `--subscriptions-max`: the most streams (subscriptions, exports) open at once.
+pub const SUBSCRIPTIONS_MAX_DEFAULT: usize = 256;
+/// Default of `--subscriber-buffer`: envelopes buffered for one stream's client.
+pub const SUBSCRIBER_BUFFER_DEFAULT: usize = 1024;
+/// Default of `--subscriber-stall-secs`: a stream whose client reads nothing for this long
+/// is dropped.
+pub const SUBSCRIBER_STALL_S_DEFAULT: u64 = 30;
+/// Default of `--connections-max`: the most connections open at once.
+pub const CONNECTIONS_MAX_DEFAULT: usize = 1024;
+/// Default of `--group-events-max`: the most events in one group commit.
+pub const GROUP_EVENTS_MAX_DEFAULT: usize = 200_000;
+/// Default of `--header-timeout-secs`: the time a client has to send a request's head.
+pub const HEADER_READ_TIMEOUT_S_DEFAULT: u64 = 10;
+/// Seconds the server waits for open requests after SIGTERM before it closes them.
+pub const SHUTDOWN_GRACE_S: u64 = 10;
+
+/// The limits on what clients send and hold.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub body_bytes_max: usize,
+    pub batch_lines_max: usize,
+    pub request_timeout: Duration,
+    pub subscriptions_max: usize,
+    pub subscriber_buffer: usize,
+    pub subscriber_stall: Duration,
+    pub connections_max: usize,
+    pub group_events_max: usize,
+    pub header_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            body_bytes_max: BODY_BYTES_MAX_DEFAULT,
+            batch_lines_max: BATCH_LINES_MAX_DEFAULT,
+            request_timeout: Duration::from_secs(REQUEST_TIMEOUT_S_DEFAULT),
+            subscriptions_max: SUBSCRIPTIONS_MAX_DEFAULT,
+            subscriber_buffer: SUBSCRIBER_BUFFER_DEFAULT,
+            subscriber_stall: Duration::from_secs(SUBSCRIBER_STALL_S_DEFAULT),
+            connections_max: CONNECTIONS_MAX_DEFAULT,
+            group_events_max: GROUP_EVENTS_MAX_DEFAULT,
+            header_read_timeout: Duration::from_secs(HEADER_READ_TIMEOUT_S_DEFAULT),
+        }
+    }
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The ledger directory.
+    pub dir: PathBuf,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Allow a non-loopback address without TLS.
+    pub insecure_listen: bool,
+    /// How long to wait for the ledger's lock at start.
+    pub lock_timeout: Duration,
+    pub limits: Limits,
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// A non-loopback address without `--insecure-listen`.
+    #[error("{addr} is not a loopback address: without TLS the server listens on loopback only; add --insecure-listen to serve {addr} in clear text")]
+    NotLoopback { addr: SocketAddr },
+    /// Opening the ledger failed.
+    #[error("opening the ledger at {dir}: {source}")]
+    Ledger {
+        dir: PathBuf,
+        source: arl_views::ViewError,
+    },
+    /// The tokens file is unreadable.
+    #[error(transparent)]
+    Tokens(#[from] tokens::TokenError),
+    /// Binding or serving failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// The writer thread failed.
+    #[error("{0}")]
+    Writer(String),
+}
+
+/// What every handler shares.
+pub struct AppState {
+    writer: writer::WriterHandle,
+    auth: Authenticator,
+    limits: Limits,
+    metrics: Metrics,
+    subscriptions: AtomicUsize,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// The identity of the request's bearer token, if its role allows `need`.
+    fn authorize(&self, headers: &HeaderMap, need: Need) -> Result<Identity, ApiError> {
+        let unauthorized = |why: &str| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why.to_string())
+                .with_fix("send Authorization: Bearer TOKEN with a live token (arl token add NAME --role ROLE)")
+        };
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(unauthorized("no bearer token"));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| unauthorized("the Authorization header is not \"Bearer TOKEN\""))?;
+        let who = self
+            .auth
+            .identify(token)
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .ok_or_else(|| unauthorized("unknown or revoked token"))?;
+        if !who.role.allows(need) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "token {:?} has role {}, which may not do this",
+                    who.name,
+                    who.role.as_str()
+                ),
+            )
+            .with_fix(format!(
+                "use a token with role {}",
+                need.roles().join(" or ")
+            )));
+        }
+        Ok(who)
+    }
+}
+
+/// Every route: (method, path as in the OpenAPI document).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/accounts"),
+    ("GET", "/v1/accounts/{id}"),
+    ("GET", "/v1/accounts/{id}/team"),
+    ("GET", "/v1/accounts/{id}/contacts"),
+    ("GET", "/v1/accounts/{id}/txns"),
+    ("GET", "/v1/accounts/{id}/history"),
+    ("GET", "/v1/accounts/{id}/diff"),
+    ("GET", "/v1/people/{id}/portfolio"),
+    ("GET", "/v1/org"),
+    ("GET", "/v1/balances"),
+    ("GET", "/v1/digest"),
+    ("GET", "/v1/proof/{seq}"),
+    ("POST", "/v1/verify"),
+    ("GET", "/v1/export"),
+    ("GET", "/v1/events"),
+    ("POST", "/v1/events"),
+];
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(routes::metrics))
+        .route("/v1/openapi.json", get(routes::openapi))
+        .route("/v1/accounts", get(routes::accounts))
+        .route("/v1/accounts/{id}", get(routes::account))
+        .route("/v1/accounts/{id}/team", get(routes::team))
+        .route("/v1/accounts/{id}/contacts", get(routes::contacts))
+        .route("/v1/accounts/{id}/txns", get(routes::txns))
+        .route("/v1/accounts/{id}/history", get(routes::history))
+        .route("/v1/accounts/{id}/diff", get(routes::diff))
+        .route("/v1/people/{id}/portfolio", get(routes::portfolio))
+        .route("/v1/org", get(routes::org))
+        .route("/v1/balances", get(routes::balances))
+        .route("/v1/digest", get(routes::digest))
+        .route("/v1/proof/{seq}", get(routes::proof))
+        .route("/v1/verify", post(routes::verify))
+        .route("/v1/export", get(routes::export))
+        .route("/v1/events", get(routes::events).post(routes::append))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Bounds the time to the response's head, counts the request and logs it (method, route,
+/// status, time; never a token).
+async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let limit = state.limits.request_timeout;
+    let response = match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            format!(
+                "the request took over {} s (--request-timeout-secs)",
+                limit.as_secs_f64()
+            ),
+        )
+        .with_fix("narrow the question or retry")
+        .into_response(),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    state.metrics.record(&method, &route, status, seconds);
+    tracing::info!(%method, %route, status, ms = seconds * 1000.0, "request");
+    response
+}
+
+/// A server bound to its address, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the ledger (taking its exclusive lock), starts the writer and binds.
+    pub async fn bind(config: Config) -> Result<Server, ServeError> {
+        if !config.listen.ip().is_loopback() && !config.insecure_listen {
+            return Err(ServeError::NotLoopback {
+                addr: config.listen,
+            });
+        }
+        let dir = config.dir.clone();
+        let timeout = config.lock_timeout;
+        let ledger = tokio::task::spawn_blocking(move || arl_views::Ledger::open(&dir, timeout))
+            .await
+            .map_err(|e| ServeError::Writer(e.to_string()))?
+            .map_err(|source| ServeError::Ledger {
+                dir: config.dir.clone(),
+                source,
+            })?;
+        let auth = Authenticator::new(&config.dir)?;
+        let (writer, thread) = writer::start(ledger, config.limits.group_events_max)
+            .map_err(|e| ServeError::Writer(e.error))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Io {
+                what: format!("listening on {}", config.listen),
+                source,
+            })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = Arc::new(AppState {
+            writer,
+            auth,
+            limits: config.limits,
+            metrics: Metrics::default(),
+            subscriptions: AtomicUsize::new(0),
+            shutdown: shutdown_rx,
+        });
+        Ok(Server {
+            listener,
+            state,
+            shutdown,
+            writer: thread,
+        })
+    }
+
+    /// The address bound (the port chosen when asked for port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
+        self.listener.local_addr().map_err(|source| ServeError::Io {
+            what: "reading the bound address".into(),
+            source,
+        })
+    }
+
+    /// Serves until `stop` completes; then stops accepting, lets open requests finish (up
+    /// to [`SHUTDOWN_GRACE_S`]; streams end with a line saying where to resume), lets the
+    /// writer commit what it was given, and returns.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) -> Result<(), ServeError> {
+        let Server {
+            listener,
+            state,
+            shutdown,
+            writer,
+        } = self;
+        let app = router(state.clone());
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let open = Arc::new(tokio::sync::Semaphore::new(state.limits.connections_max));
+        tokio::pin!(stop);
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut stop => break,
+            };
+            let (socket, _) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = open.clone().try_acquire_owned() else {
+                state
+                    .metrics
+                    .refused_connections
+                    .fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(refuse(socket, state.limits.connections_max));
+                continue;
+            };
+            let _ = socket.set_nodelay(true);
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(state.limits.header_read_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(socket), service);
+            let connection = graceful.watch(connection);
+            let metrics_state = state.clone();
+            metrics_state
+                .metrics
+                .open_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let _ = connection.await;
+                metrics_state
+                    .metrics
+                    .open_connections
+                    .fetch_sub(1, Ordering::Relaxed);
+                drop(permit);
+            });
+        }
+        drop(listener);
+        let _ = shutdown.send(true);
+        tracing::info!("stopping: no new connections; finishing open requests");
+        if tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_S), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "open requests did not finish within {SHUTDOWN_GRACE_S} s; closing them"
+            );
+        }
+        // The writer commits what was queued before this and stops; requests still
+        // waiting after it fail with 503 (nothing of theirs is written).
+        state.writer.stop().await;
+        drop(app);
+        drop(state);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .map_err(|e| ServeError::Writer(e.to_string()))?
+            .map_err(|_| ServeError::Writer("the writer thread panicked".into()))
+    }
+}
+
+/// Answers a connection over the limit with a 429 and closes it.
+async fn refuse(mut socket: tokio::net::TcpStream, max: usize) {
+    use tokio::io::AsyncWriteExt;
+    let body = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_connections",
+        format!("{max} connections are open, the most this server allows (--connections-max)"),
+    )
+    .with_fix("retry later, or reuse a keep-alive connection")
+    .body();
+    let head = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        socket.write_all(head.as_bytes()).await?;
+        socket.write_all(body.as_bytes()).await?;
+        socket.shutdown().await
+    })
+    .await;
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Serves `config` until SIGTERM or Ctrl-C; `ready` gets the bound address once listening.
+pub fn serve_blocking(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("arl-http")
+        .build()
+        .map_err(|source| ServeError::Io {
+            what: "starting the runtime".into(),
+            source,
+        })?;
+    runtime.block_on(async move {
+        let server = Server::bind(config).await?;
+        ready(server.local_addr()?);
+        server.run(shutdown_signal()).await
+    })
+}
+
+/// The tokens file of ledger `dir`.
+pub fn tokens_path(dir: &Path) -> PathBuf {
+    dir.join(tokens::TOKENS_FILE)
+}

@@ -1,0 +1,352 @@
+//! The writer thread: it alone owns the [`Ledger`] (the exclusive lock, the log, the views'
+//! writer). Requests reach it through a bounded channel of [`Job`]s. Appends waiting
+//! together are committed as one group (one durable commit), each request's batch still
+//! all or nothing; reads of the log (history hashes, proofs, export, catch-up of
+//! subscriptions, verify) run between commits. After each commit it publishes the new
+//! committed state (a view reader and the head) for queries, which therefore never wait
+//! for it, and broadcasts the committed envelopes to live subscribers.
+
+use crate::error::ApiError;
+use arl_domain::{InputEvent, Timestamp};
+use arl_log::{Envelope, Head, Outcome};
+use arl_views::{AppendFailure, AppendOptions, FailureKind, Ledger, ViewReader};
+use std::sync::{Arc, RwLock};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Jobs waiting for the writer at most (then requests wait to enqueue: back-pressure).
+pub const WRITER_QUEUE_MAX: usize = 1024;
+/// Committed groups a live subscriber may lag behind before it catches up from the log.
+pub const BROADCAST_GROUPS_MAX: usize = 256;
+
+/// One request's batch.
+pub struct AppendJob {
+    /// The parsed events (their actor already set to the token's name).
+    pub events: Vec<InputEvent>,
+    /// The input line of each event (1-based).
+    pub lines: Vec<u64>,
+    /// Lines carry `recorded_at` (committed alone, never grouped).
+    pub imported: bool,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<Result<AppendAnswer, ApiError>>,
+}
+
+/// What an append did, for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendAnswer {
+    pub appended: u64,
+    pub duplicates: u64,
+    /// One per input event: its seq and whether it was a duplicate.
+    pub outcomes: Vec<Outcome>,
+    /// The head after the commit that carried the batch.
+    pub head: Head,
+    /// Requests committed together in that commit.
+    pub group_requests: usize,
+}
+
+/// A read of the ledger, run on the writer thread between commits.
+pub type ReadJob = Box<dyn FnOnce(&Ledger) + Send>;
+
+/// Work for the writer.
+pub enum Job {
+    Append(AppendJob),
+    Read(ReadJob),
+    /// Commit what came before, then stop (jobs queued after it fail with 503).
+    Stop,
+}
+
+/// Envelopes of one commit, for live subscribers.
+#[derive(Debug)]
+pub struct Committed {
+    pub envelopes: Vec<Envelope>,
+}
+
+/// The committed state queries read.
+#[derive(Clone)]
+pub struct Published {
+    pub reader: Arc<ViewReader>,
+    pub head: Head,
+}
+
+/// What the writer shares with the request handlers.
+pub struct Shared {
+    published: RwLock<Published>,
+    /// Commits made and requests they carried (for /metrics).
+    pub commits: std::sync::atomic::AtomicU64,
+    pub committed_requests: std::sync::atomic::AtomicU64,
+    pub committed_events: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// The last committed state.
+    pub fn published(&self) -> Published {
+        self.published
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn publish(&self, published: Published) {
+        *self
+            .published
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = published;
+    }
+}
+
+/// The handle requests use to reach the writer.
+#[derive(Clone)]
+pub struct WriterHandle {
+    jobs: mpsc::Sender<Job>,
+    pub shared: Arc<Shared>,
+    pub committed: broadcast::Sender<Arc<Committed>>,
+}
+
+impl WriterHandle {
+    /// Queues a batch and waits for its answer.
+    pub async fn append(
+        &self,
+        events: Vec<InputEvent>,
+        lines: Vec<u64>,
+        imported: bool,
+    ) -> Result<AppendAnswer, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Append(AppendJob {
+            events,
+            lines,
+            imported,
+            reply,
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| ApiError::writer_gone())?;
+        answer.await.map_err(|_| ApiError::writer_gone())?
+    }
+
+    /// Asks the writer to stop once what is queued before this is done.
+    pub async fn stop(&self) {
+        let _ = self.jobs.send(Job::Stop).await;
+    }
+
+    /// Runs `read` on the writer thread (between commits) and returns its result.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Ledger) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |ledger| {
+            let _ = reply.send(read(ledger));
+        });
+        self.jobs
+            .send(Job::Read(job))
+            .await
+            .map_err(|_| ApiError::writer_gone())?;
+        answer.await.map_err(|_| ApiError::writer_gone())
+    }
+}
+
+/// Starts the writer thread over `ledger`; it stops when every handle is dropped and the
+/// queue is empty. `group_events_max` bounds the events of one group commit.
+pub fn start(
+    ledger: Ledger,
+    group_events_max: usize,
+) -> Result<(WriterHandle, std::thread::JoinHandle<()>), ApiError> {
+    let published = Published {
+        reader: Arc::new(
+            ledger
+                .reader()
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+        ),
+        head: ledger.log().head(),
+    };
+    let shared = Arc::new(Shared {
+        published: RwLock::new(published),
+        commits: Default::default(),
+        committed_requests: Default::default(),
+        committed_events: Default::default(),
+    });
+    let (jobs, receiver) = mpsc::channel(WRITER_QUEUE_MAX);
+    let (committed, _) = broadcast::channel(BROADCAST_GROUPS_MAX);
+    let handle = WriterHandle {
+        jobs,
+        shared: shared.clone(),
+        committed: committed.clone(),
+    };
+    let mut writer = Writer {
+        ledger,
+        shared,
+        committed,
+        group_events_max: group_events_max.max(1),
+    };
+    let thread = std::thread::Builder::new()
+        .name("arl-writer".into())
+        .spawn(move || writer.run(receiver))
+        .map_err(|e| ApiError::internal(format!("starting the writer thread: {e}")))?;
+    Ok((handle, thread))
+}
+
+struct Writer {
+    ledger: Ledger,
+    shared: Arc<Shared>,
+    committed: broadcast::Sender<Arc<Committed>>,
+    group_events_max: usize,
+}
+
+impl Writer {
+    fn run(&mut self, mut receiver: mpsc::Receiver<Job>) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut group: Vec<AppendJob> = Vec::new();
+            let mut group_events = 0usize;
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Append(append) if !append.imported => {
+                        if group_events + append.events.len() > self.group_events_max
+                            && !group.is_empty()
+                        {
+                            self.commit_group(std::mem::take(&mut group));
+                            group_events = 0;
+                        }
+                        group_events += append.events.len();
+                        group.push(append);
+                    }
+                    Job::Append(alone) => {
+                        self.commit_group(std::mem::take(&mut group));
+                        group_events = 0;
+                        self.commit_group(vec![alone]);
+                    }
+                    Job::Read(read) => {
+                        self.commit_group(std::mem::take(&mut group));
+                        group_events = 0;
+                        read(&self.ledger);
+                    }
+                    Job::Stop => {
+                        self.commit_group(std::mem::take(&mut group));
+                        return;
+                    }
+                }
+                // Take what else is waiting now, without waiting for more.
+                next = receiver.try_recv().ok();
+            }
+            self.commit_group(group);
+        }
+    }
+
+    /// Commits the batches of `group` in one append. A batch that breaks a rule is answered
+    /// with its error and taken out, and the rest is tried again, so each batch is all or
+    /// nothing and its fate never depends on another's.
+    fn commit_group(&mut self, mut group: Vec<AppendJob>) {
+        while !group.is_empty() {
+            let imported = group[0].imported;
+            debug_assert!(!imported || group.len() == 1);
+            let combined: Vec<InputEvent> = group
+                .iter()
+                .flat_map(|j| j.events.iter().cloned())
+                .collect();
+            let opts = AppendOptions {
+                imported,
+                actor: "unknown".to_string(),
+                now: Timestamp::now(),
+            };
+            let before = self.ledger.log().head().seq;
+            match self.ledger.append(combined, &opts) {
+                Ok(report) => {
+                    self.answer_group(group, &report.outcomes, report.head);
+                    self.after_commit(before);
+                    return;
+                }
+                Err(failure) => match self.blame(&group, &failure) {
+                    Some((at, local)) => {
+                        let job = group.remove(at);
+                        let line = job.lines.get(local).copied();
+                        let _ = job.reply.send(Err(ApiError::append(&failure, line)));
+                    }
+                    None if group.len() > 1 && failure.kind != FailureKind::Storage => {
+                        // A failure of the whole group (too large together): one by one.
+                        for job in std::mem::take(&mut group) {
+                            self.commit_group(vec![job]);
+                        }
+                    }
+                    None => {
+                        for job in group.drain(..) {
+                            let _ = job.reply.send(Err(ApiError::append(&failure, None)));
+                        }
+                        // A storage failure after the log's commit moved the head.
+                        self.after_commit(before);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Which job (and which of its events) the failure's event index falls in.
+    fn blame(&self, group: &[AppendJob], failure: &AppendFailure) -> Option<(usize, usize)> {
+        let mut index = failure.index?;
+        for (at, job) in group.iter().enumerate() {
+            if index < job.events.len() {
+                return Some((at, index));
+            }
+            index -= job.events.len();
+        }
+        None
+    }
+
+    fn answer_group(&self, group: Vec<AppendJob>, outcomes: &[Outcome], head: Head) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let requests = group.len();
+        let mut offset = 0;
+        self.shared.commits.fetch_add(1, Relaxed);
+        self.shared
+            .committed_requests
+            .fetch_add(requests as u64, Relaxed);
+        for job in group {
+            let mine = outcomes[offset..offset + job.events.len()].to_vec();
+            offset += job.events.len();
+            let appended = mine
+                .iter()
+                .filter(|o| matches!(o, Outcome::Appended { .. }))
+                .count() as u64;
+            self.shared.committed_events.fetch_add(appended, Relaxed);
+            let answer = AppendAnswer {
+                appended,
+                duplicates: mine.len() as u64 - appended,
+                outcomes: mine,
+                head,
+                group_requests: requests,
+            };
+            let _ = job.reply.send(Ok(answer));
+        }
+        debug_assert_eq!(offset, outcomes.len());
+    }
+
+    /// Publishes the committed state and broadcasts the envelopes after seq `before`.
+    fn after_commit(&mut self, before: u64) {
+        let head = self.ledger.log().head();
+        if head.seq == before {
+            return;
+        }
+        match self.ledger.reader() {
+            Ok(reader) => self.shared.publish(Published {
+                reader: Arc::new(reader),
+                head,
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "opening the committed views failed; queries answer from the previous commit");
+            }
+        }
+        if self.committed.receiver_count() == 0 {
+            return;
+        }
+        let envelopes: Result<Vec<Envelope>, _> =
+            self.ledger.log().range(before + 1, head.seq).collect();
+        match envelopes {
+            Ok(envelopes) => {
+                let _ = self.committed.send(Arc::new(Committed { envelopes }));
+            }
+            Err(e) => {
+                // Subscribers notice the gap and catch up from the log.
+                tracing::error!(error = %e, "reading back committed envelopes failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,1128 @@
+//! `arl serve` through the real binary on 127.0.0.1 (a free port the server picks): every
+//! endpoint against the command line's JSON on the worked Globex example, the roles
+//! matrix, the OpenAPI document against the running routes, subscriptions (catch-up, live
+//! delivery under concurrent appenders, resume by seq, a stalled subscriber dropped), SIGKILL
+//! and SIGTERM during concurrent appends, and bad requests.
+//!
+//! The HTTP client is a few lines over `std::net::TcpStream` (HTTP/1.1, `Connection:
+//! close`, chunked bodies decoded), so a test can also send what no library would.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::{arl_binary, run_arl, Run};
+
+const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
+const EXPECTED: &str = include_str!("../fixtures/globex.expected.json");
+/// The longest any single wait of these tests lasts.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A ledger with the Globex example and one token per role.
+struct Fixture {
+    tmp: tempfile::TempDir,
+    tokens: BTreeMap<&'static str, String>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().expect("temporary directory");
+        let fixture = Fixture {
+            tmp,
+            tokens: BTreeMap::new(),
+        };
+        let input = fixture.tmp.path().join("globex.jsonl");
+        std::fs::write(&input, FIXTURE).expect("writing the fixture");
+        let run = fixture.run(&["append", "--imported", input.to_str().expect("path")]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let mut fixture = fixture;
+        for role in ["reader", "auditor", "writer", "admin"] {
+            let token = fixture.token(role, role);
+            fixture.tokens.insert(role, token);
+        }
+        fixture
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.tmp.path().join("ledger")
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run_arl(&self.dir(), args)
+    }
+
+    fn token(&self, name: &str, role: &str) -> String {
+        let run = self.run(&["token", "add", name, "--role", role, "--quiet"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let token = run.stdout.trim().to_string();
+        assert!(token.starts_with("arl_"), "{token}");
+        token
+    }
+
+    fn serve(&self, extra: &[&str]) -> Server {
+        Server::start(&self.dir(), extra)
+    }
+}
+
+/// A running `arl serve`, killed when dropped.
+struct Server {
+    child: Option<Child>,
+    addr: String,
+}
+
+impl Server {
+    fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(arl_binary())
+            .arg("--ledger")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("ARL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting arl serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver
+            .recv_timeout(WAIT)
+            .expect("arl serve printed its address");
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .expect("an address")
+            .to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "{line}");
+        Server {
+            child: Some(child),
+            addr,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; its exit code.
+    fn wait(&mut self) -> Option<i32> {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting") {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> Response {
+        request(&self.addr, "GET", path, token, &[], b"")
+    }
+
+    fn post(&self, path: &str, token: Option<&str>, body: &[u8]) -> Response {
+        request(&self.addr, "POST", path, token, &[], body)
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+fn send_head(
+    stream: &mut TcpStream,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body_len: usize,
+) {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {body_len}\r\n\r\n"));
+    stream
+        .write_all(head.as_bytes())
+        .expect("sending a request");
+}
+
+/// One request on a fresh connection; the whole answer.
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connecting");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    send_head(&mut stream, method, path, token, headers, body.len());
+    // A server may answer (413) before it reads a large body, and close.
+    let _ = stream.write_all(body);
+    let mut reader = BufReader::new(stream);
+    let (status, headers) = read_head(&mut reader);
+    let mut body = Vec::new();
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v == "chunked")
+    {
+        while let Some(chunk) = read_chunk(&mut reader) {
+            body.extend(chunk);
+        }
+    } else {
+        reader.read_to_end(&mut body).expect("reading a body");
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn read_head(reader: &mut impl BufRead) -> (u16, BTreeMap<String, String>) {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header line");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').expect("a header");
+        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+    }
+    (status, headers)
+}
+
+/// The next chunk of a chunked body; `None` at its end (or when the connection closes).
+fn read_chunk(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut size = String::new();
+    if reader.read_line(&mut size).ok()? == 0 {
+        return None;
+    }
+    let size = usize::from_str_radix(size.trim(), 16).ok()?;
+    let mut chunk = vec![0; size + 2];
+    reader.read_exact(&mut chunk).ok()?;
+    chunk.truncate(size);
+    (size > 0).then_some(chunk)
+}
+
+/// A streaming answer read line by line.
+struct Lines {
+    reader: BufReader<TcpStream>,
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    fn open(addr: &str, path: &str, token: &str, headers: &[(&str, &str)]) -> (u16, Lines) {
+        let mut stream = TcpStream::connect(addr).expect("connecting");
+        stream.set_read_timeout(Some(WAIT)).expect("timeout");
+        send_head(&mut stream, "GET", path, Some(token), headers, 0);
+        let mut reader = BufReader::new(stream);
+        let (status, _) = read_head(&mut reader);
+        (
+            status,
+            Lines {
+                reader,
+                pending: Vec::new(),
+            },
+        )
+    }
+
+    /// The next line (without its newline); `None` at the stream's end.
+    fn next_line(&mut self) -> Option<String> {
+        loop {
+            if let Some(at) = self.pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=at).collect();
+                return Some(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
+            }
+            let chunk = read_chunk(&mut self.reader)?;
+            self.pending.extend(chunk);
+        }
+    }
+
+    /// The next envelope's seq (an SSE stream's `data:` lines are read past).
+    fn next_seq(&mut self) -> Option<u64> {
+        loop {
+            let line = self.next_line()?;
+            let json = line.strip_prefix("data: ").unwrap_or(&line);
+            if json.is_empty() || line.starts_with("id: ") || line.starts_with("event: ") {
+                continue;
+            }
+            let value: Value = serde_json::from_str(json).expect("a JSON line");
+            return Some(
+                value["seq"]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("no seq: {line}")),
+            );
+        }
+    }
+}
+
+/// `arl ARGS --format json` (exit and standard output) on the stopped ledger.
+fn cli(fixture: &Fixture, args: &[&str]) -> Run {
+    fixture.run(args)
+}
+
+/// The endpoints and the command lines that must print the same bytes.
+fn same_answers() -> Vec<(String, Vec<String>)> {
+    let mut cases: Vec<(String, Vec<String>)> = Vec::new();
+    let mut add = |path: &str, args: &str| {
+        cases.push((
+            path.to_string(),
+            args.split_whitespace().map(str::to_string).collect(),
+        ));
+    };
+    add("/v1/accounts", "accounts --format json");
+    add(
+        "/v1/accounts?tree=true&format=csv",
+        "accounts --tree --format csv",
+    );
+    add(
+        "/v1/accounts?key_accounts=true&as_of=2023-06-30",
+        "accounts --key-accounts --as-of 2023-06-30 --format json",
+    );
+    add(
+        "/v1/accounts/globex-de/team?as_of=2023-07-01&known_at=2023-07-05",
+        "team globex-de --as-of 2023-07-01 --known-at 2023-07-05 --format json",
+    );
+    add(
+        "/v1/accounts/globex-de/contacts",
+        "contacts globex-de --format json",
+    );
+    add(
+        "/v1/accounts/globex/txns?from=2023-01-01&to=2023-06-30",
+        "txns globex --from 2023-01-01 --to 2023-06-30 --format json",
+    );
+    add(
+        "/v1/accounts/globex-de/history",
+        "history globex-de --format json",
+    );
+    add(
+        "/v1/accounts/globex-de/history?at_seq=20&format=csv",
+        "history globex-de --at-seq 20 --format csv",
+    );
+    add(
+        "/v1/accounts/globex-de/diff?from=2023-06-15&to=2023-07-01",
+        "diff globex-de --from 2023-06-15 --to 2023-07-01 --format json",
+    );
+    add("/v1/accounts/globex-de/diff?axis=known&from=2023-07-05&to=2023-07-08&as_of=2023-07-01", "diff globex-de --axis known --from 2023-07-05 --to 2023-07-08 --as-of 2023-07-01 --format json");
+    add("/v1/people/ben/portfolio", "portfolio ben --format json");
+    add(
+        "/v1/org?as_of=2023-06-01",
+        "org --as-of 2023-06-01 --format json",
+    );
+    add("/v1/org?format=csv", "org --format csv");
+    add("/v1/digest", "digest");
+    add("/v1/proof/5", "proof 5");
+    add("/v1/export", "export");
+    add("/v1/export?format=csv", "export --format csv");
+    // Every case of the worked example's expected answers.
+    let expected: Vec<Value> = serde_json::from_str(EXPECTED).expect("expected answers");
+    for case in expected {
+        let args: Vec<String> = case["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .map(|a| a.as_str().expect("arg").to_string())
+            .collect();
+        cases.push((path_of(&args), args));
+    }
+    cases
+}
+
+/// The endpoint of an `account`/`balance` command line of the expected answers.
+fn path_of(args: &[String]) -> String {
+    let mut query = Vec::new();
+    let mut path = String::new();
+    let mut i = 1;
+    if args[0] == "account" {
+        path = format!("/v1/accounts/{}", args[1]);
+        i = 2;
+    } else if args[0] == "balance" {
+        path = "/v1/balances".to_string();
+        if !args[1].starts_with("--") {
+            query.push(format!("account={}", args[1]));
+            i = 2;
+        }
+    }
+    while i < args.len() {
+        let flag = args[i].trim_start_matches("--").replace('-', "_");
+        if flag == "rollup" {
+            query.push("rollup=true".to_string());
+            i += 1;
+            continue;
+        }
+        if flag != "format" {
+            query.push(format!("{flag}={}", args[i + 1]));
+        }
+        i += 2;
+    }
+    if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
+#[test]
+fn every_endpoint_gives_the_cli_bytes_on_globex() {
+    let fixture = Fixture::new();
+    let cases = same_answers();
+    let local: Vec<Run> = cases
+        .iter()
+        .map(|(_, args)| {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli(&fixture, &refs)
+        })
+        .collect();
+    let verify_local = cli(&fixture, &["verify", "--format", "json"]);
+    assert_eq!(verify_local.code, 0, "{}", verify_local.stderr);
+    let server = fixture.serve(&[]);
+    let admin = fixture.tokens["admin"].as_str();
+    let mut compared = 0;
+    for ((path, args), local) in cases.iter().zip(&local) {
+        let answer = server.get(path, Some(admin));
+        if local.code == 0 {
+            assert_eq!(answer.status, 200, "{path}: {}", answer.text());
+            assert_eq!(answer.text(), local.stdout, "{path} against arl {args:?}");
+            compared += 1;
+        } else {
+            assert_eq!(answer.status, 404, "{path}: {}", answer.text());
+            let error = answer.json();
+            assert_eq!(
+                format!("arl: {}\n", error["error"].as_str().expect("error")),
+                local.stderr,
+                "{path}"
+            );
+        }
+        // The command line pointed at the server prints the same bytes.
+        let through = Command::new(arl_binary())
+            .args(["--server", &server.url()])
+            .args(args)
+            .env("ARL_TOKEN", admin)
+            .output()
+            .expect("arl --server");
+        assert_eq!(
+            through.status.code(),
+            Some(local.code),
+            "arl --server {args:?}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&through.stdout),
+            local.stdout,
+            "arl --server {args:?}"
+        );
+    }
+    assert_eq!(compared, cases.len() - 1, "one expected case is an error");
+    // verify: progress lines, then the line `arl verify --format json` prints.
+    let verified = server.post("/v1/verify", Some(admin), b"");
+    assert_eq!(verified.status, 200);
+    let text = verified.text();
+    assert_eq!(text.lines().last(), Some(verify_local.stdout.trim_end()));
+}
+
+/// What each role may do: (method, path, need) with need reader/auditor/writer.
+fn matrix() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![
+        ("GET", "/metrics", "reader"),
+        ("GET", "/v1/accounts", "reader"),
+        ("GET", "/v1/accounts/globex", "reader"),
+        ("GET", "/v1/accounts/globex/team", "reader"),
+        ("GET", "/v1/accounts/globex/contacts", "reader"),
+        ("GET", "/v1/accounts/globex/txns", "reader"),
+        (
+            "GET",
+            "/v1/accounts/globex/diff?from=2023-01-01&to=2023-12-31",
+            "reader",
+        ),
+        ("GET", "/v1/people/ben/portfolio", "reader"),
+        ("GET", "/v1/org", "reader"),
+        ("GET", "/v1/balances", "reader"),
+        ("GET", "/v1/digest", "reader"),
+        ("GET", "/v1/accounts/globex/history", "auditor"),
+        ("GET", "/v1/proof/1", "auditor"),
+        ("POST", "/v1/verify", "auditor"),
+        ("GET", "/v1/export", "auditor"),
+        ("GET", "/v1/events?from_seq=1", "auditor"),
+        ("POST", "/v1/events", "writer"),
+    ]
+}
+
+fn allowed(role: &str, need: &str) -> bool {
+    role == "admin" || need == "reader" || role == need
+}
+
+#[test]
+fn roles_matrix_and_tokens() {
+    let fixture = Fixture::new();
+    let server = fixture.serve(&[]);
+    let body =
+        br#"{"type":"account.renamed","data":{"account":"globex","name":"Globex Holdings Inc."}}"#;
+    for (method, path, need) in matrix() {
+        for (role, token) in &fixture.tokens {
+            let answer = request(&server.addr, method, path, Some(token), &[], body);
+            if allowed(role, need) {
+                assert!(
+                    answer.status < 400,
+                    "{role} {method} {path}: {} {}",
+                    answer.status,
+                    answer.text()
+                );
+            } else {
+                assert_eq!(answer.status, 403, "{role} {method} {path}");
+                assert_eq!(answer.json()["rule"], "forbidden");
+            }
+        }
+        for token in [None, Some("arl_0000"), Some("")] {
+            let answer = request(&server.addr, method, path, token, &[], body);
+            assert_eq!(answer.status, 401, "{method} {path} with {token:?}");
+            assert_eq!(answer.json()["rule"], "unauthorized");
+        }
+    }
+    // Open without a token: health and the API's description.
+    assert_eq!(server.get("/healthz", None).status, 200);
+    assert_eq!(server.get("/v1/openapi.json", None).status, 200);
+    // A revoked token is refused from the next request on, while the server runs.
+    let spare = fixture.token("spare", "reader");
+    assert_eq!(server.get("/v1/org", Some(&spare)).status, 200);
+    let revoked = fixture.run(&["token", "revoke", "spare"]);
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    assert_eq!(server.get("/v1/org", Some(&spare)).status, 401);
+    // Only hashes are stored, owner-only.
+    let stored = std::fs::read_to_string(fixture.dir().join("tokens.json")).expect("tokens");
+    assert!(!stored.contains(&spare));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(fixture.dir().join("tokens.json")).expect("tokens");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+    // The actor of an append is the token's name, whatever the line says.
+    let line = br#"{"type":"account.renamed","data":{"account":"globex","name":"Globex Group"},"actor":"mallory","id":"actor-check"}"#;
+    let answer = server.post("/v1/events", Some(&fixture.tokens["writer"]), line);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let seq = answer.json()["events"][0]["seq"].as_u64().expect("seq");
+    let events = server.get(
+        &format!("/v1/events?from_seq={seq}"),
+        Some(&fixture.tokens["auditor"]),
+    );
+    let envelope: Value =
+        serde_json::from_str(events.text().lines().next().expect("a line")).expect("JSON");
+    assert_eq!(envelope["actor"], "writer");
+    assert_eq!(envelope["id"], "actor-check");
+}
+
+#[test]
+fn openapi_document_covers_every_running_route() {
+    let fixture = Fixture::new();
+    let server = fixture.serve(&[]);
+    let served = server.get("/v1/openapi.json", None);
+    assert_eq!(served.status, 200);
+    let document = served.json();
+    let kept: Value = serde_json::from_str(arl_server::OPENAPI_JSON).expect("kept document");
+    assert_eq!(
+        document, kept,
+        "the server serves the document kept in the repository"
+    );
+    assert!(document["openapi"]
+        .as_str()
+        .expect("version")
+        .starts_with("3."));
+    let paths = document["paths"].as_object().expect("paths");
+    let admin = fixture.tokens["admin"].as_str();
+    let mut documented = BTreeSet::new();
+    for (path, item) in paths {
+        for method in item.as_object().expect("methods").keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+            // Every documented operation exists on the running server.
+            let concrete = path.replace("{id}", "globex").replace("{seq}", "1");
+            let answer = request(
+                &server.addr,
+                &method.to_uppercase(),
+                &concrete,
+                Some(admin),
+                &[],
+                b"",
+            );
+            assert!(
+                answer.status != 404 || answer.json()["rule"] != "no_such_endpoint",
+                "{method} {path} is documented but not served"
+            );
+            assert_ne!(answer.status, 405, "{method} {path}");
+        }
+    }
+    // Every route the server has is documented.
+    let routes: BTreeSet<(String, String)> = arl_server::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(routes, documented);
+    // And a path that is not a route is a JSON 404.
+    let missing = server.get("/v1/nope", Some(admin));
+    assert_eq!(
+        (missing.status, missing.json()["rule"].as_str()),
+        (404, Some("no_such_endpoint"))
+    );
+}
+
+fn rename_line(id: &str, name: &str) -> String {
+    format!(
+        r#"{{"type":"account.renamed","data":{{"account":"globex-fr","name":"{name}"}},"id":"{id}"}}"#
+    )
+}
+
+#[test]
+fn subscriptions_catch_up_follow_and_resume() {
+    let fixture = Fixture::new();
+    let server = fixture.serve(&[]);
+    let auditor = fixture.tokens["auditor"].clone();
+    let writer = fixture.tokens["writer"].clone();
+    let (status, mut stream) = Lines::open(
+        &server.addr,
+        "/v1/events?from_seq=1&follow=true",
+        &auditor,
+        &[],
+    );
+    assert_eq!(status, 200);
+    for seq in 1..=41 {
+        assert_eq!(stream.next_seq(), Some(seq), "catch-up");
+    }
+    // Three clients append concurrently; the subscriber gets every new seq once, in order,
+    // soon after each append's answer.
+    let appenders: Vec<_> = (0..3)
+        .map(|client| {
+            let addr = server.addr.clone();
+            let writer = writer.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for n in 0..10 {
+                    let line = rename_line(
+                        &format!("c{client}-{n}"),
+                        &format!("Globex France {client}-{n}"),
+                    );
+                    let answer = request(
+                        &addr,
+                        "POST",
+                        "/v1/events",
+                        Some(&writer),
+                        &[],
+                        line.as_bytes(),
+                    );
+                    assert_eq!(answer.status, 200, "{}", answer.text());
+                    let seq = answer.json()["seq"].as_u64().expect("seq");
+                    acknowledged.push((seq, Instant::now()));
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let mut received = Vec::new();
+    for _ in 0..30 {
+        let seq = stream.next_seq().expect("a live envelope");
+        received.push((seq, Instant::now()));
+    }
+    let acknowledged: Vec<(u64, Instant)> = appenders
+        .into_iter()
+        .flat_map(|a| a.join().expect("appender"))
+        .collect();
+    let seqs: Vec<u64> = received.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        seqs,
+        (42..=71).collect::<Vec<_>>(),
+        "every seq once, in order"
+    );
+    let mut worst = Duration::ZERO;
+    for (seq, answered) in &acknowledged {
+        let (_, got) = received.iter().find(|(s, _)| s == seq).expect("received");
+        worst = worst.max(got.saturating_duration_since(*answered));
+    }
+    eprintln!("live delivery: at most {worst:?} after the append's answer");
+    assert!(
+        worst < Duration::from_secs(1),
+        "live delivery took {worst:?}"
+    );
+    drop(stream);
+    // Resume after seq 50: nothing lost, nothing repeated; then filters.
+    let (_, mut resumed) = Lines::open(&server.addr, "/v1/events?from_seq=51", &auditor, &[]);
+    let rest: Vec<u64> = std::iter::from_fn(|| resumed.next_seq()).collect();
+    assert_eq!(rest, (51..=71).collect::<Vec<_>>());
+    let (_, mut filtered) = Lines::open(
+        &server.addr,
+        "/v1/events?account=globex-de&type=team.assigned",
+        &auditor,
+        &[],
+    );
+    let mut count = 0;
+    while let Some(line) = filtered.next_line() {
+        let v: Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(
+            (v["stream"].as_str(), v["type"].as_str()),
+            (Some("account/globex-de"), Some("team.assigned"))
+        );
+        count += 1;
+    }
+    assert!(count > 0);
+    // Server-Sent Events resume by Last-Event-ID.
+    let (status, mut sse) = Lines::open(
+        &server.addr,
+        "/v1/events?follow=true",
+        &auditor,
+        &[("Accept", "text/event-stream"), ("Last-Event-ID", "69")],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(sse.next_line().as_deref(), Some("id: 70"));
+    assert_eq!(sse.next_line().as_deref(), Some("event: envelope"));
+    assert!(sse
+        .next_line()
+        .expect("data")
+        .starts_with("data: {\"seq\":70,"));
+    assert_eq!(sse.next_seq(), Some(71));
+}
+
+#[test]
+fn a_subscriber_that_stops_reading_is_dropped_with_a_resume_line() {
+    let fixture = Fixture::new();
+    // Enough envelopes to fill the kernel's socket buffers and the server's small one.
+    let lines: String = (0..20_000)
+        .map(|n| {
+            format!(
+                "{}\n",
+                rename_line(
+                    &format!("bulk-{n}"),
+                    &format!("Globex France {n} {}", "x".repeat(150))
+                )
+            )
+        })
+        .collect();
+    let server = fixture.serve(&["--subscriber-buffer", "8", "--subscriber-stall-secs", "1"]);
+    let answer = server.post(
+        "/v1/events",
+        Some(&fixture.tokens["writer"]),
+        lines.as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let auditor = fixture.tokens["auditor"].clone();
+    let mut stream = TcpStream::connect(&server.addr).expect("connect");
+    send_head(
+        &mut stream,
+        "GET",
+        "/v1/events?from_seq=1&follow=true",
+        Some(&auditor),
+        &[],
+        0,
+    );
+    // Read nothing until the server has given up on this client.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = server.get("/metrics", Some(&auditor)).text();
+        if metrics.contains("arl_dropped_subscribers_total 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not dropped: {metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // What was buffered still arrives, then the line that says where to resume.
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut reader = BufReader::new(stream);
+    let (status, _) = read_head(&mut reader);
+    assert_eq!(status, 200);
+    let mut lines = Lines {
+        reader,
+        pending: Vec::new(),
+    };
+    let mut last_seq = 0;
+    let mut last = String::new();
+    while let Some(line) = lines.next_line() {
+        let value: Value = serde_json::from_str(&line).expect("JSON");
+        match value["seq"].as_u64() {
+            Some(seq) => {
+                assert_eq!(seq, last_seq + 1);
+                last_seq = seq;
+            }
+            None => last = line,
+        }
+    }
+    let goodbye: Value = serde_json::from_str(&last).expect("a last line");
+    assert_eq!(goodbye["rule"], "stream_ended");
+    assert_eq!(goodbye["resume_from_seq"], last_seq + 1);
+    assert!(goodbye["error"]
+        .as_str()
+        .expect("error")
+        .contains("dropped"));
+    assert!(last_seq < 20_041, "the server kept only a bounded part");
+    // The server goes on serving.
+    assert_eq!(server.get("/healthz", None).status, 200);
+}
+
+/// Appends batches of three from `clients` threads until `stop`; each thread's list of
+/// acknowledged batches (their ids).
+fn append_until(
+    addr: &str,
+    token: &str,
+    clients: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Vec<Vec<String>>>> {
+    (0..clients)
+        .map(|client| {
+            let addr = addr.to_string();
+            let token = token.to_string();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for batch in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let ids: Vec<String> =
+                        (0..3).map(|i| format!("k{client}-{batch}-{i}")).collect();
+                    let body: String = ids
+                        .iter()
+                        .map(|id| rename_line(id, &format!("Globex France {id}")) + "\n")
+                        .collect();
+                    let Ok(mut stream) = TcpStream::connect(&addr) else {
+                        break;
+                    };
+                    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+                    send_head(
+                        &mut stream,
+                        "POST",
+                        "/v1/events",
+                        Some(&token),
+                        &[],
+                        body.len(),
+                    );
+                    if stream.write_all(body.as_bytes()).is_err() {
+                        break;
+                    }
+                    let mut reader = BufReader::new(stream);
+                    let mut status = String::new();
+                    if reader.read_line(&mut status).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let mut rest = Vec::new();
+                    let _ = reader.read_to_end(&mut rest);
+                    if status.contains(" 200 ") {
+                        acknowledged.push(ids);
+                    } else {
+                        break;
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect()
+}
+
+/// Every acknowledged batch is in the ledger, and every batch is wholly there or absent.
+fn check_batches(fixture: &Fixture, acknowledged: &[Vec<String>]) {
+    let export = fixture.run(&["export"]);
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let ids: BTreeSet<String> = export
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("JSON")["id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        })
+        .collect();
+    for batch in acknowledged {
+        for id in batch {
+            assert!(ids.contains(id), "acknowledged {id} is missing");
+        }
+    }
+    let mut by_batch: BTreeMap<String, usize> = BTreeMap::new();
+    for id in ids.iter().filter(|id| id.starts_with('k')) {
+        let batch = id.rsplit_once('-').expect("batch").0.to_string();
+        *by_batch.entry(batch).or_default() += 1;
+    }
+    for (batch, count) in by_batch {
+        assert_eq!(count, 3, "batch {batch} is half there");
+    }
+    let verify = fixture.run(&["verify"]);
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+}
+
+fn kill_during_appends(signal: &str) -> (Option<i32>, usize) {
+    let fixture = Fixture::new();
+    let mut server = fixture.serve(&[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads = append_until(&server.addr, &fixture.tokens["writer"], 4, stop.clone());
+    // Wait until some appends are acknowledged, then signal mid-stream.
+    let deadline = Instant::now() + WAIT;
+    while server
+        .get("/v1/digest", Some(&fixture.tokens["reader"]))
+        .json()["seq"]
+        .as_u64()
+        < Some(41 + 60)
+    {
+        assert!(Instant::now() < deadline, "appends did not progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.signal(signal);
+    let code = server.wait();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let acknowledged: Vec<Vec<String>> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("appender"))
+        .collect();
+    check_batches(&fixture, &acknowledged);
+    // The ledger serves again after the restart.
+    let again = fixture.serve(&[]);
+    assert_eq!(again.get("/healthz", None).status, 200);
+    (code, acknowledged.len())
+}
+
+#[test]
+fn sigkill_during_concurrent_appends_loses_no_acknowledged_batch() {
+    let (code, acknowledged) = kill_during_appends("KILL");
+    assert_eq!(code, None, "killed by a signal");
+    assert!(acknowledged >= 20, "{acknowledged}");
+}
+
+#[test]
+fn sigterm_during_appends_exits_zero_with_every_acknowledged_batch() {
+    let (code, acknowledged) = kill_during_appends("TERM");
+    assert_eq!(code, Some(0));
+    assert!(acknowledged >= 20, "{acknowledged}");
+}
+
+#[test]
+fn bad_requests_get_json_4xx_and_the_server_keeps_serving() {
+    let fixture = Fixture::new();
+    let server = fixture.serve(&[
+        "--body-bytes-max",
+        "4096",
+        "--batch-lines-max",
+        "5",
+        "--connections-max",
+        "40",
+        "--header-timeout-secs",
+        "1",
+    ]);
+    let writer = fixture.tokens["writer"].as_str();
+    let reader = fixture.tokens["reader"].as_str();
+    let check = |answer: Response, status: u16, rule: &str| {
+        assert_eq!(answer.status, status, "{}", answer.text());
+        assert_eq!(
+            answer.headers.get("content-type").map(String::as_str),
+            Some("application/json")
+        );
+        let error = answer.json();
+        assert_eq!(error["rule"], rule, "{error}");
+        assert!(!error["error"].as_str().expect("error").is_empty());
+        error
+    };
+    let e = check(
+        server.post(
+            "/v1/events",
+            Some(writer),
+            b"{\"type\":\"account.renamed\",\n",
+        ),
+        400,
+        "malformed",
+    );
+    assert_eq!(e["line"], 1);
+    let two = format!(
+        "{}\n{{\"type\":\"account.renamed\",\"data\":{{\"account\":\"globex\"}},\"bogus\":1}}\n",
+        rename_line("ok-1", "A")
+    );
+    let e = check(
+        server.post("/v1/events", Some(writer), two.as_bytes()),
+        400,
+        "malformed",
+    );
+    assert_eq!(e["line"], 2);
+    let rule = br#"{"type":"team.assigned","data":{"account":"globex","person":"chen","role":"sales_rep"},"effective_at":"2023-08-01"}"#;
+    let e = check(server.post("/v1/events", Some(writer), rule), 422, "rule");
+    assert_eq!(e["line"], 1);
+    assert!(
+        e["error"]
+            .as_str()
+            .expect("error")
+            .contains("left on 2023-06-30"),
+        "{e}"
+    );
+    assert!(e["fix"].as_str().expect("fix").contains("back-date"), "{e}");
+    let stale = br#"{"type":"account.renamed","data":{"account":"globex","name":"G"},"expected_version":1}"#;
+    check(
+        server.post("/v1/events", Some(writer), stale),
+        409,
+        "stale_version",
+    );
+    check(
+        server.post("/v1/events", Some(writer), &vec![b' '; 5000]),
+        413,
+        "body_too_large",
+    );
+    let six: String = (0..6)
+        .map(|n| rename_line(&format!("six-{n}"), "S") + "\n")
+        .collect();
+    check(
+        server.post("/v1/events", Some(writer), six.as_bytes()),
+        413,
+        "too_many_lines",
+    );
+    check(
+        server.post("/v1/events", Some(writer), b"\n\n"),
+        400,
+        "empty_batch",
+    );
+    check(
+        server.get("/v1/accounts?as_off=2023-01-01", Some(reader)),
+        400,
+        "unknown_parameter",
+    );
+    check(
+        server.get("/v1/accounts/globex?as_of=2023-02-30", Some(reader)),
+        400,
+        "bad_parameter",
+    );
+    check(
+        server.get("/v1/balances?period=week", Some(reader)),
+        400,
+        "bad_parameter",
+    );
+    check(
+        server.get("/v1/accounts/globex/diff?from=2023-01-01", Some(reader)),
+        400,
+        "missing_parameter",
+    );
+    check(
+        server.get("/v1/accounts/nope", Some(reader)),
+        404,
+        "not_found",
+    );
+    check(
+        server.get("/v1/nope", Some(reader)),
+        404,
+        "no_such_endpoint",
+    );
+    check(
+        request(
+            &server.addr,
+            "DELETE",
+            "/v1/accounts",
+            Some(reader),
+            &[],
+            b"",
+        ),
+        405,
+        "method_not_allowed",
+    );
+    // Nothing of the refused batches was appended.
+    assert_eq!(server.get("/v1/digest", Some(reader)).json()["seq"], 41);
+    // A client that never finishes its request's head is cut off.
+    let mut slow = TcpStream::connect(&server.addr).expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .expect("partial head");
+    slow.set_read_timeout(Some(WAIT)).expect("timeout");
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the slow client was not cut off"
+    );
+    // Connections beyond the limit get a 429 JSON answer and the server keeps serving.
+    let held: Vec<TcpStream> = (0..60)
+        .filter_map(|_| TcpStream::connect(&server.addr).ok())
+        .collect();
+    let refused = held
+        .into_iter()
+        .filter_map(|mut s| {
+            s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+            let mut text = String::new();
+            let _ = s.read_to_string(&mut text);
+            text.starts_with("HTTP/1.1 429").then_some(text)
+        })
+        .collect::<Vec<_>>();
+    assert!(!refused.is_empty(), "no connection was refused");
+    assert!(
+        refused[0].contains("\"rule\":\"too_many_connections\""),
+        "{}",
+        refused[0]
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let answer = server.get("/healthz", None);
+        if answer.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server stopped serving");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Appends still work, and an id sent twice is a duplicate, not a second event.
+    let line = rename_line("twice", "Globex France Twice");
+    let first = server
+        .post("/v1/events", Some(writer), line.as_bytes())
+        .json();
+    let second = server
+        .post("/v1/events", Some(writer), line.as_bytes())
+        .json();
+    assert_eq!(
+        (first["appended"].as_u64(), second["duplicates"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
