@@ -1,5 +1,9 @@
-//! Whole processes timed from start to exit, with their peak resident memory as the kernel
-//! accounted it for the reaped child (`wait4`'s `ru_maxrss`).
+//! Whole processes timed from start to exit, with their peak resident memory.
+//!
+//! The memory comes from GNU time (`/usr/bin/time -f %M`), which forks the process: the
+//! kernel's peak for a process started straight from this one (`posix_spawn`, sharing this
+//! process's memory until `exec`) would count this process's own peak too. Without
+//! `/usr/bin/time` it is `wait4`'s `ru_maxrss`, an upper bound (see [`ProcessRun`]).
 
 use anyhow::{anyhow, Context, Result};
 use std::io::{Read, Write};
@@ -13,12 +17,42 @@ pub struct ProcessRun {
     pub wall_ms: f64,
     /// Peak resident memory, in megabytes (10^6 bytes).
     pub max_rss_mb: f64,
+    /// False when the peak is `wait4`'s, which may include this process's own.
+    pub rss_exact: bool,
     pub stdout: String,
 }
 
 /// Runs `cmd` with `input` on its standard input; an exit other than 0 is an error that
 /// quotes the process's standard error.
 pub fn run_measured(cmd: &mut Command, input: &[u8]) -> Result<ProcessRun> {
+    let time = std::path::Path::new(GNU_TIME);
+    if !time.is_file() {
+        return run_reaped(cmd, input);
+    }
+    let report = tempfile::NamedTempFile::new().context("a file for time's report")?;
+    let mut timed = Command::new(time);
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(report.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    let mut run = run_reaped(&mut timed, input)?;
+    let text = std::fs::read_to_string(report.path()).context("time's report")?;
+    let max_rss_kb: f64 = text
+        .lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .with_context(|| format!("time's report {text:?}"))?;
+    run.max_rss_mb = max_rss_kb * 1024.0 / 1e6;
+    run.rss_exact = true;
+    Ok(run)
+}
+
+/// GNU time, which reports the peak resident memory of the process it forks.
+const GNU_TIME: &str = "/usr/bin/time";
+
+/// [`run_measured`] without GNU time: the peak is `wait4`'s.
+fn run_reaped(cmd: &mut Command, input: &[u8]) -> Result<ProcessRun> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -50,6 +84,7 @@ pub fn run_measured(cmd: &mut Command, input: &[u8]) -> Result<ProcessRun> {
     Ok(ProcessRun {
         wall_ms,
         max_rss_mb: max_rss_kb as f64 * 1024.0 / 1e6,
+        rss_exact: false,
         stdout,
     })
 }

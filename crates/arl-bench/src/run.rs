@@ -782,7 +782,7 @@ impl AppendProcessSamples {
                 "MB",
                 &self.arl_rss_mb,
                 Some(&self.peer_rss_mb),
-                "ru_maxrss of the reaped process (wait4)",
+                "peak resident memory of each process, from GNU time (/usr/bin/time -f %M); without it, wait4's ru_maxrss, which also counts the bench's own",
             ),
         ]
     }

@@ -171,6 +171,10 @@ pub struct Ledger {
     dir: PathBuf,
     log: Log,
     views: ViewWriter,
+    /// Validation's caches, kept from one append to the next while every event the views
+    /// take in goes through them (so that the batches of one import do not fold the same
+    /// accounts afresh); cleared whenever the views change otherwise or a batch is refused.
+    validator: Validator,
     _lock: LedgerLock,
 }
 
@@ -250,6 +254,7 @@ impl Ledger {
             dir: ledger_dir.to_path_buf(),
             log,
             views,
+            validator: Validator::new(),
             _lock: lock,
         };
         ledger.catch_up_or_rebuild()?;
@@ -267,6 +272,7 @@ impl Ledger {
 
     /// Rebuilds the views from the log and opens the new ones.
     fn rebuild(&mut self) -> Result<Head, ViewError> {
+        self.validator.clear();
         let head = rebuild_views(&self.dir, &self.log, &mut |_| {})?;
         self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
         Ok(head)
@@ -282,6 +288,7 @@ impl Ledger {
 
     /// Appends to the views every seq the log has and they lack.
     fn catch_up(&mut self) -> Result<(), ViewError> {
+        self.validator.clear();
         let head = self.log.head().seq;
         let checkpoint = self.views.checkpoint();
         if checkpoint > head {
@@ -340,7 +347,7 @@ impl Ledger {
             base_seq,
             "the views are up to the log before an append"
         );
-        let (log, views) = (&mut self.log, &mut self.views);
+        let (log, views, validator) = (&mut self.log, &mut self.views, &mut self.validator);
         let threads = arl_par::scope(|scope| {
             let builder = scope.spawn("arl-build", move || planned.build())?;
             let (sender, receiver) = sync_channel::<Vec<Staged>>(STAGE_CHUNKS_IN_FLIGHT);
@@ -350,7 +357,7 @@ impl Ledger {
                 times: &times,
                 outcomes: &outcomes,
             };
-            let validated = validate(&reader, &batch, events, &sender);
+            let validated = validate(&reader, validator, &batch, events, &sender);
             drop(sender);
             let built = builder.join();
             // The log's own refusal (an envelope over its size limit) comes first, as it
@@ -372,6 +379,8 @@ impl Ledger {
             Ok(done) => done,
             Err(failure) => {
                 drop(reader);
+                // The caches took in events of the refused batch.
+                self.validator.clear();
                 // What was staged for the rejected batch must not reach the views.
                 self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))
                     .map_err(|e| AppendFailure::storage(e.to_string()))?;
@@ -407,6 +416,7 @@ impl Ledger {
     /// Rebuilds every view file from the log into a fresh directory, checking the hash
     /// chain on the way, then swaps it in. `progress` gets the last seq done, now and then.
     pub fn replay(&mut self, progress: &mut dyn FnMut(u64)) -> Result<Head, ViewError> {
+        self.validator.clear();
         let head = rebuild_views(&self.dir, &self.log, progress)?;
         self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
         Ok(head)
@@ -518,12 +528,12 @@ impl Batch<'_> {
 /// broken rule or failed read. `events` are the typed events of the input, in input order.
 fn validate(
     reader: &ViewReader,
+    validator: &mut Validator,
     batch: &Batch<'_>,
     mut events: Vec<Option<(Event, String)>>,
     stager: &SyncSender<Vec<Staged>>,
 ) -> Result<u64, AppendFailure> {
     let mut known = Known::new(reader).map_err(AppendFailure::views)?;
-    let mut validator = Validator::new();
     let mut chunk = Vec::with_capacity(STAGE_CHUNK_EVENTS);
     let mut appended = 0;
     for (position, outcome) in batch.outcomes.iter().enumerate() {
@@ -540,7 +550,7 @@ fn validate(
             recorded_at: Timestamp(recorded_at),
             event,
         };
-        check_one(&mut validator, &known, &recorded, position)?;
+        check_one(validator, &known, &recorded, position)?;
         validator.inserting(&known, &recorded);
         known.insert(&recorded).map_err(AppendFailure::source)?;
         chunk.push((recorded, data));
