@@ -33,9 +33,15 @@ const LIBRARIES: &[&str] = &[
     "arl-query",
     "arl-evidence",
     "arl-gen",
+    "arl-privacy",
 ];
 
 const RULES: &[Rule] = &[
+    Rule {
+        crates: &["arl-privacy"],
+        forbidden: &["sled", "memmap2", "arl-log", "arl-views", "arl-query"],
+        why: "the key store and the AEAD know no storage of the log or the views: a query layer or a server wraps any Source with them",
+    },
     Rule {
         crates: &["arl-log"],
         forbidden: &[

@@ -233,6 +233,7 @@ impl World {
                 self.movements
                     .push((d.account.clone(), t, kind, currency, -amount));
             }
+            Event::SubjectErased(_) => {}
         }
     }
 

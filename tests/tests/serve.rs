@@ -95,20 +95,22 @@ impl Server {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = sender.send(line);
         });
+        // Killed on drop, even when the checks below fail.
+        let mut server = Server {
+            child: Some(child),
+            addr: String::new(),
+        };
         let line = receiver
             .recv_timeout(WAIT)
             .expect("arl serve printed its address");
-        let addr = line
+        server.addr = line
             .trim()
-            .rsplit("http://")
+            .rsplit("://")
             .next()
             .expect("an address")
             .to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "{line}");
-        Server {
-            child: Some(child),
-            addr,
-        }
+        assert!(server.addr.starts_with("127.0.0.1:"), "{line}");
+        server
     }
 
     fn pid(&self) -> u32 {
@@ -1125,4 +1127,63 @@ fn bad_requests_get_json_4xx_and_the_server_keeps_serving() {
         (first["appended"].as_u64(), second["duplicates"].as_u64()),
         (Some(1), Some(1))
     );
+}
+
+#[test]
+fn tls_serves_https_and_nothing_in_clear_text() {
+    let fixture = Fixture::new();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("a certificate");
+    let cert = fixture.tmp.path().join("cert.pem");
+    let key = fixture.tmp.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).expect("cert");
+    std::fs::write(&key, certified.key_pair.serialize_pem()).expect("key");
+    let server = fixture.serve(&[
+        "--tls-cert",
+        cert.to_str().expect("path"),
+        "--tls-key",
+        key.to_str().expect("path"),
+    ]);
+    // A client that trusts the certificate gets the answers.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).expect("a root");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    let connection =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("a connection");
+    let socket = TcpStream::connect(&server.addr).expect("connect");
+    socket.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut tls = rustls::StreamOwned::new(connection, socket);
+    let token = &fixture.tokens["reader"];
+    let head = format!(
+        "GET /v1/accounts/globex HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).expect("a request over TLS");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"account\": \"globex\""), "{text}");
+    // Clear text on the TLS port gets no HTTP answer.
+    let mut plain = TcpStream::connect(&server.addr).expect("connect");
+    plain.set_read_timeout(Some(WAIT)).expect("timeout");
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("a clear-text request");
+    let mut rest = Vec::new();
+    let _ = plain.read_to_end(&mut rest);
+    assert!(!String::from_utf8_lossy(&rest).contains("\"ok\""));
+}
+
+#[test]
+fn a_public_address_needs_tls_or_insecure_listen() {
+    let fixture = Fixture::new();
+    let run = fixture.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--insecure-listen"), "{}", run.stderr);
 }

@@ -6,6 +6,7 @@
 //! run at several sizes and states how each measure grows. See `docs/PERFORMANCE.md`.
 
 mod arl_side;
+mod http_load;
 mod peer;
 mod peer_fold;
 mod process;
@@ -43,6 +44,24 @@ enum Command {
         ledger: PathBuf,
         #[arg(long)]
         account: String,
+    },
+    /// Load a running `arl serve` (cards at random points, single appends, concurrent
+    /// appenders) from keep-alive clients; prints one JSON object.
+    HttpLoad {
+        #[arg(long)]
+        url: String,
+        /// A token whose role allows the mode (admin for all).
+        #[arg(long)]
+        token: String,
+        #[arg(long, value_enum)]
+        mode: http_load::Mode,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Appends of `--mode append`.
+        #[arg(long, default_value_t = 2000)]
+        count: u64,
     },
     /// Open the peer's SQLite file and print an account's card at the latest point.
     PeerQuery {
@@ -122,6 +141,14 @@ fn main() -> Result<()> {
             println!("{}", arl_side::query_process(&ledger, &account)?);
             Ok(())
         }
+        Some(Command::HttpLoad {
+            url,
+            token,
+            mode,
+            clients,
+            seconds,
+            count,
+        }) => http_load::run(&url, &token, mode, clients, seconds, count),
         Some(Command::PeerQuery { db, account }) => {
             println!("{}", run::peer_query_process(&db, &account)?);
             Ok(())

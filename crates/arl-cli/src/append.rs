@@ -44,6 +44,9 @@ pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
         now: Timestamp::now(),
     };
     let mut ledger = ctx.writer()?;
+    if args.seal {
+        crate::privacy::start_sealing(&ledger)?;
+    }
     let bar = out::progress(ctx.quiet, None, "appending");
     bar.set_position(batch.events.len() as u64);
     let report = append(&mut ledger, batch, &opts);
@@ -54,7 +57,8 @@ pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
 /// Appends a parsed batch; a failure names the input line, the rule and that nothing was
 /// appended.
 pub fn append(ledger: &mut Ledger, batch: Batch, opts: &AppendOptions) -> Result<AppendReport> {
-    let Batch { events, lines } = batch;
+    let Batch { mut events, lines } = batch;
+    crate::privacy::seal_batch(ledger, &mut events, &lines)?;
     ledger.append(events, opts).map_err(|f| {
         let message = match f.index {
             Some(index) => {

@@ -28,6 +28,9 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     };
     let mut lines = Lines::new(open_input(args.file.as_deref())?);
     let mut ledger = ctx.writer()?;
+    if args.seal {
+        crate::privacy::start_sealing(&ledger)?;
+    }
     let bar = out::progress(ctx.quiet, None, "appending");
     let mut totals = Totals::starting_at(ledger.log().head());
     loop {

@@ -54,6 +54,11 @@ pub enum Command {
     /// Every envelope, exactly as stored (JSON Lines) or as CSV.
     #[command(after_help = "Example:\n  arl export > ledger.jsonl")]
     Export(ExportArgs),
+    /// Erase a contact's or a person's personal data: record why, destroy their key.
+    #[command(
+        after_help = "Example:\n  arl erase --contact k-vogel --reason \"erasure request of 2026-11-30\""
+    )]
+    Erase(EraseArgs),
     /// An account's card: status, hierarchy, classification, team and contacts.
     #[command(after_help = "Example:\n  arl account acme --as-of 2024-03-31 --format json")]
     Account(AccountArgs),
@@ -253,6 +258,10 @@ pub struct AppendArgs {
     /// rerun after an interruption skips what was committed and goes on.
     #[arg(long, value_name = "N", conflicts_with = "kind", value_parser = clap::value_parser!(u64).range(1..=arl_log::MAX_BATCH_EVENTS as u64))]
     pub batch_size: Option<u64>,
+    /// Seal personal fields from now on: creates the ledger's key store, after which every
+    /// append seals names and titles (docs/PRIVACY.md).
+    #[arg(long)]
+    pub seal: bool,
 }
 
 #[derive(Debug, Args)]
@@ -295,6 +304,37 @@ pub struct LogArgs {
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
     pub format: ExportFormat,
+    /// Show personal fields in clear where their key exists (the default export carries
+    /// them sealed, as stored; a decrypted export no longer verifies against the hashes).
+    #[arg(long)]
+    pub decrypt: bool,
+}
+
+/// `arl erase`: one data subject, a reason, and the confirmation.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The contact (customer side) whose data to erase.
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "person",
+        required_unless_present = "person"
+    )]
+    pub contact: Option<String>,
+    /// The person of staff whose data to erase.
+    #[arg(long, value_name = "ID")]
+    pub person: Option<String>,
+    /// Why (kept in the log's audit event; no personal data here).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Who erases. Default: $USER, else unknown.
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Do not ask: erasure is irreversible.
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
 }
 
 #[derive(Debug, Args)]
@@ -490,9 +530,15 @@ pub struct ServeArgs {
     /// Address and port to listen on (loopback only unless --insecure-listen).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
     pub listen: std::net::SocketAddr,
-    /// Allow a non-loopback address in clear text (no TLS: put a TLS proxy in front).
+    /// Allow a non-loopback address without TLS (clear text).
     #[arg(long)]
     pub insecure_listen: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// The largest request body, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = arl_server::BODY_BYTES_MAX_DEFAULT)]
     pub body_bytes_max: usize,

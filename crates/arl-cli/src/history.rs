@@ -13,7 +13,9 @@ use arl_views::ViewReader;
 /// `arl history ACCOUNT`.
 pub fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<()> {
     let (_lock, log) = ctx.log()?;
-    let reader = ViewReader::open(&ctx.views_dir())?;
+    let views = ViewReader::open(&ctx.views_dir())?;
+    let unsealer = crate::privacy::unsealer(ctx)?;
+    let reader = crate::privacy::source(&views, &unsealer);
     let question = HistoryQuestion {
         account: args.account.clone(),
         at: args.at.query(),
@@ -61,7 +63,8 @@ fn print_history_table(steps: &[Step]) -> Result<()> {
 
 /// `arl diff ACCOUNT --from T1 --to T2 [--axis valid|known]`.
 pub fn diff(ctx: &Ctx, args: &DiffArgs) -> Result<()> {
-    let (_lock, reader) = ctx.reader()?;
+    let opened = crate::privacy::open(ctx)?;
+    let reader = opened.source();
     let question = DiffQuestion {
         account: args.account.clone(),
         from: args.from,

@@ -81,6 +81,10 @@ pub fn log(ctx: &Ctx, args: &LogArgs) -> Result<()> {
 /// `arl export`: every envelope, streamed.
 pub fn export(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let (_lock, log) = ctx.log()?;
+    let unsealer = match args.decrypt {
+        true => Some(crate::privacy::unsealer(ctx)?),
+        false => None,
+    };
     let head = log.head().seq;
     let bar = out::progress(ctx.quiet, Some(head), "exporting");
     let stdout = std::io::stdout().lock();
@@ -89,7 +93,7 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
             let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout);
             let mut result = Ok(());
             for envelope in log.range(1, head) {
-                let envelope = envelope?;
+                let envelope = crate::privacy::decrypted(unsealer.as_ref(), envelope?)?;
                 if let Err(e) = writeln!(w, "{}", envelope_line(&envelope)) {
                     result = Err(e);
                     break;
@@ -105,7 +109,7 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
                 csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, stdout));
             w.write_record(ENVELOPE_CSV_HEADER)?;
             for envelope in log.range(1, head) {
-                let envelope = envelope?;
+                let envelope = crate::privacy::decrypted(unsealer.as_ref(), envelope?)?;
                 w.write_record(envelope_csv_row(&envelope))?;
                 if envelope.seq % 4096 == 0 {
                     bar.set_position(envelope.seq);

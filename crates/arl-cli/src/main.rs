@@ -19,6 +19,7 @@ mod integrity;
 mod ledger;
 mod logcmd;
 mod out;
+mod privacy;
 mod query;
 mod serve;
 
@@ -61,12 +62,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     if let Some(request) = evidence::request(&cli.command) {
+        privacy::answer_as_stored();
         evidence::write_bundle(&ctx, &request)?;
     }
     match &cli.command {
         Command::Append(args) => append::run(&ctx, args),
         Command::Log(args) => logcmd::log(&ctx, args),
         Command::Export(args) => logcmd::export(&ctx, args),
+        Command::Erase(args) => privacy::erase(&ctx, args),
         Command::Account(args) => query::account(&ctx, args),
         Command::Accounts(args) => query::accounts(&ctx, args),
         Command::Team(args) => query::team(&ctx, args),

@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Write};
 
 /// Writes `text` to standard output.
 pub fn emit(text: &str) -> Result<()> {
+    let text = crate::privacy::shown_text(text);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -22,8 +23,7 @@ pub fn emit_line(text: &str) -> Result<()> {
 
 /// Writes a value as pretty JSON to standard output.
 pub fn emit_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).context("formatting JSON")?;
-    emit_line(&text)
+    emit_line(&crate::privacy::pretty_json(value)?)
 }
 
 /// Writes rows as CSV (with a header) to standard output.
@@ -31,6 +31,7 @@ pub fn emit_csv(header: &[&str], rows: &[Vec<String>]) -> Result<()> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(header).context("formatting CSV")?;
     for row in rows {
+        let row = row.iter().map(|cell| crate::privacy::shown_cell(cell));
         writer.write_record(row).context("formatting CSV")?;
     }
     let bytes = writer.into_inner().context("formatting CSV")?;
@@ -97,7 +98,10 @@ pub fn emit_answer<T: Serialize, R: Into<comfy_table::Row>>(
 
 /// Writes arl-query's CSV table to standard output.
 pub fn emit_csv_table(csv: &arl_query::Table) -> Result<()> {
-    emit(&csv.to_csv().context("formatting CSV")?)
+    emit_csv(
+        &csv.header.iter().map(String::as_str).collect::<Vec<_>>(),
+        &csv.rows,
+    )
 }
 
 /// `1234567.50` → `1,234,567.50`; `-1200` → `-1,200`. The contract's decimal strings, grouped

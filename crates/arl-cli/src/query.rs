@@ -17,7 +17,8 @@ use arl_query::{AccountsQuestion, CardQuestion};
 
 /// `arl account ID`.
 pub fn account(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
-    let (_lock, reader) = ctx.reader()?;
+    let opened = crate::privacy::open(ctx)?;
+    let reader = opened.source();
     let question = CardQuestion {
         account: args.account.clone(),
         at: args.at.query(),
@@ -96,7 +97,8 @@ pub fn accounts(ctx: &Ctx, args: &AccountsArgs) -> Result<()> {
             "--format dot and mermaid draw the hierarchy: add --tree",
         ));
     }
-    let (_lock, reader) = ctx.reader()?;
+    let opened = crate::privacy::open(ctx)?;
+    let reader = opened.source();
     let question = AccountsQuestion {
         filter: Filter {
             status: args.status,
@@ -153,7 +155,8 @@ fn account_question(args: &AccountArgs) -> AccountQuestion {
 
 /// `arl team ACCOUNT`.
 pub fn team(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
-    let (_lock, reader) = ctx.reader()?;
+    let opened = crate::privacy::open(ctx)?;
+    let reader = opened.source();
     let rows = arl_query::teams::team(&reader, &account_question(args)).map_err(failure::query)?;
     let table_row = |m: &TeamRow| {
         let name = m.name.clone().unwrap_or_else(|| "-".into());
@@ -172,7 +175,8 @@ pub fn team(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
 
 /// `arl portfolio PERSON`.
 pub fn portfolio(ctx: &Ctx, args: &PersonArgs) -> Result<()> {
-    let (_lock, reader) = ctx.reader()?;
+    let opened = crate::privacy::open(ctx)?;
+    let reader = opened.source();
     let question = PersonQuestion {
         person: args.person.clone(),
         at: args.at.query(),
@@ -194,14 +198,16 @@ pub fn portfolio(ctx: &Ctx, args: &PersonArgs) -> Result<()> {
 
 /// `arl org`.
 pub fn org(ctx: &Ctx, args: &OrgArgs) -> Result<()> {
-    let (_lock, reader) = ctx.reader()?;
+    let opened = crate::privacy::open(ctx)?;
+    let reader = opened.source();
     let chart = arl_query::teams::org(&reader, &args.at.query()).map_err(failure::query)?;
     graph::print_org(&chart, args.format)
 }
 
 /// `arl contacts ACCOUNT`.
 pub fn contacts(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
-    let (_lock, reader) = ctx.reader()?;
+    let opened = crate::privacy::open(ctx)?;
+    let reader = opened.source();
     let rows =
         arl_query::teams::contacts(&reader, &account_question(args)).map_err(failure::query)?;
     let table_row = |c: &ContactRow| {

@@ -48,13 +48,25 @@ pub fn serve(ctx: &Ctx, args: &ServeArgs) -> Result<()> {
         dir: ctx.dir.clone(),
         listen: args.listen,
         insecure_listen: args.insecure_listen,
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(arl_server::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
         lock_timeout: ctx.lock_timeout,
         limits,
     };
     let dir = crate::ledger::shown(&ctx.dir);
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     arl_server::serve_blocking(config, |addr| {
         // The one line a script waits for (the port, when --listen asked for port 0).
-        let _ = out::emit_line(&format!("arl: serving {dir} on http://{addr}"));
+        let _ = out::emit_line(&format!("arl: serving {dir} on {scheme}://{addr}"));
     })
     .map_err(|e| match e {
         arl_server::ServeError::NotLoopback { .. } => failure::usage(e.to_string()),

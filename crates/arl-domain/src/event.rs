@@ -267,6 +267,29 @@ pub struct TxnReversed {
     pub txn: String,
 }
 
+/// `subject.erased`: the audit record of an erasure (`arl erase`). It names the data
+/// subject (exactly one of `contact` and `person`) and nothing else; the envelope's
+/// `actor`, `reason` and `recorded_at` say who, why and when. It has no effect in the fold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectErased {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+}
+
+impl SubjectErased {
+    /// The subject's kind (`contact` or `person`) and id.
+    pub fn subject(&self) -> (&'static str, &str) {
+        match (&self.contact, &self.person) {
+            (Some(contact), _) => ("contact", contact),
+            (None, Some(person)) => ("person", person),
+            (None, None) => ("contact", ""),
+        }
+    }
+}
+
 /// One event of the catalogue, with its typed data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -286,6 +309,7 @@ pub enum Event {
     ContactRemoved(ContactRemoved),
     TxnRecorded(TxnRecorded),
     TxnReversed(TxnReversed),
+    SubjectErased(SubjectErased),
 }
 
 /// Every event type, as spelled in the contract.
@@ -306,6 +330,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "contact.removed",
     "transaction.recorded",
     "transaction.reversed",
+    "subject.erased",
 ];
 
 impl Event {
@@ -348,6 +373,7 @@ impl Event {
             "contact.removed" => Event::ContactRemoved(de(kind, data)?),
             "transaction.recorded" => Event::TxnRecorded(de(kind, data)?),
             "transaction.reversed" => Event::TxnReversed(de(kind, data)?),
+            "subject.erased" => Event::SubjectErased(de(kind, data)?),
             other => {
                 return Err(DomainError::UnknownType {
                     kind: other.to_string(),
@@ -377,6 +403,7 @@ impl Event {
             Event::ContactRemoved(_) => "contact.removed",
             Event::TxnRecorded(_) => "transaction.recorded",
             Event::TxnReversed(_) => "transaction.reversed",
+            Event::SubjectErased(_) => "subject.erased",
         }
     }
 
@@ -398,7 +425,8 @@ impl Event {
             Event::PersonJoined(_)
             | Event::PersonLeft(_)
             | Event::LineSet(_)
-            | Event::LineEnded(_) => None,
+            | Event::LineEnded(_)
+            | Event::SubjectErased(_) => None,
         }
     }
 
@@ -418,6 +446,10 @@ impl Event {
 
     /// The subject stream: `account/<id>` or `person/<id>`.
     pub fn stream(&self) -> String {
+        if let Event::SubjectErased(d) = self {
+            let (kind, id) = d.subject();
+            return format!("erased/{kind}/{id}");
+        }
         match self.account() {
             Some(account) => format!("account/{account}"),
             None => format!("person/{}", self.person().unwrap_or_default()),
@@ -459,6 +491,7 @@ impl Event {
             Event::ContactRemoved(d) => serde_json::to_string(d),
             Event::TxnRecorded(d) => serde_json::to_string(d),
             Event::TxnReversed(d) => serde_json::to_string(d),
+            Event::SubjectErased(d) => serde_json::to_string(d),
         };
         // Serializing plain structs of strings, bools and enums cannot fail.
         result.unwrap_or_else(|e| unreachable!("serializing event data: {e}"))
@@ -483,6 +516,18 @@ impl Event {
             }
         };
         let text = |field: &'static str, value: &str, max: usize| {
+            if let Some(sealed) = value.strip_prefix(ids::SEALED_PREFIX) {
+                // A personal field as stored: sealed by the ledger (see docs/PRIVACY.md).
+                return if ids::is_sealed_body(sealed) {
+                    Ok(())
+                } else {
+                    bad(
+                        field,
+                        value,
+                        "a sealed value is arl:sealed:v1: and base64url",
+                    )
+                };
+            }
             let n = ids::chars(value);
             if n == 0 || n > max {
                 bad(field, value, "must be 1-200 characters")
@@ -577,6 +622,11 @@ impl Event {
                 }
             }
             Event::TxnReversed(d) => id("txn", &d.txn)?,
+            Event::SubjectErased(d) => match (&d.contact, &d.person) {
+                (Some(contact), None) => id("contact", contact)?,
+                (None, Some(person)) => id("person", person)?,
+                _ => return bad("contact", "", "name exactly one of contact and person"),
+            },
             Event::ScopeChanged(_)
             | Event::StatusChanged(_)
             | Event::PersonLeft(_)

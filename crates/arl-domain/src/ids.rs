@@ -15,6 +15,21 @@ pub const CATEGORY_CHARS_MAX: usize = 64;
 /// Longest actor.
 pub const ACTOR_CHARS_MAX: usize = 128;
 
+/// The prefix of a personal field as stored: sealed under its data subject's key.
+pub const SEALED_PREFIX: &str = "arl:sealed:v1:";
+/// Longest sealed value after the prefix, in base64url characters: a 200-character field
+/// of 4-byte characters (800 bytes) with the key reference, nonce and tag (844 bytes).
+pub const SEALED_BODY_CHARS_MAX: usize = 1_200;
+
+/// True when `body` (a sealed value without [`SEALED_PREFIX`]) is 1 to
+/// [`SEALED_BODY_CHARS_MAX`] base64url characters, without padding.
+pub fn is_sealed_body(body: &str) -> bool {
+    (1..=SEALED_BODY_CHARS_MAX).contains(&body.len())
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
 /// True when `text` is a valid identifier: 1–64 ASCII letters, digits, `.`, `_`, `-`,
 /// starting with a letter or digit.
 pub fn is_valid_id(text: &str) -> bool {

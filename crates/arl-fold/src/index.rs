@@ -116,6 +116,8 @@ impl MemIndex {
             | Event::PersonLeft(_)
             | Event::LineSet(_)
             | Event::LineEnded(_) => self.insert_person_event(Arc::new(recorded)),
+            // An audit record on no list the fold reads (see docs/PRIVACY.md).
+            Event::SubjectErased(_) => {}
             _ => self.insert_account_event(Arc::new(recorded)),
         }
     }
@@ -132,6 +134,8 @@ impl MemIndex {
             | Event::PersonLeft(_)
             | Event::LineSet(_)
             | Event::LineEnded(_) => self.insert_person_event(Arc::new(recorded.clone())),
+            // An audit record on no list the fold reads (see docs/PRIVACY.md).
+            Event::SubjectErased(_) => {}
             _ => self.insert_account_event(Arc::new(recorded.clone())),
         }
     }

@@ -352,6 +352,8 @@ impl State {
                     txn: d.txn.clone(),
                 }),
             },
+            // An audit record: no rule of the state (`arl erase` checks the key store).
+            Event::SubjectErased(_) => Ok(()),
         }
     }
 
@@ -492,6 +494,8 @@ impl State {
                     }
                 }
             }
+            // An erasure changes no fact: names are kept sealed, the key is gone.
+            Event::SubjectErased(_) => {}
         }
     }
 

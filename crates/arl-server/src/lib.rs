@@ -108,9 +108,20 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Allow a non-loopback address without TLS.
     pub insecure_listen: bool,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<TlsFiles>,
     /// How long to wait for the ledger's lock at start.
     pub lock_timeout: Duration,
     pub limits: Limits,
+}
+
+/// The PEM files of `--tls-cert` and `--tls-key`.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// Why the server could not start or stopped.
@@ -120,6 +131,9 @@ pub enum ServeError {
     /// A non-loopback address without `--insecure-listen`.
     #[error("{addr} is not a loopback address: without TLS the server listens on loopback only; add --insecure-listen to serve {addr} in clear text")]
     NotLoopback { addr: SocketAddr },
+    /// The certificate or key does not load.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Opening the ledger failed.
     #[error("opening the ledger at {dir}: {source}")]
     Ledger {
@@ -275,12 +289,14 @@ pub struct Server {
     state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     writer: std::thread::JoinHandle<()>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
     /// Opens the ledger (taking its exclusive lock), starts the writer and binds.
     pub async fn bind(config: Config) -> Result<Server, ServeError> {
-        if !config.listen.ip().is_loopback() && !config.insecure_listen {
+        let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+        if !config.listen.ip().is_loopback() && !config.insecure_listen && tls.is_none() {
             return Err(ServeError::NotLoopback {
                 addr: config.listen,
             });
@@ -317,6 +333,7 @@ impl Server {
             state,
             shutdown,
             writer: thread,
+            tls,
         })
     }
 
@@ -337,6 +354,7 @@ impl Server {
             state,
             shutdown,
             writer,
+            tls,
         } = self;
         let app = router(state.clone());
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -365,19 +383,27 @@ impl Server {
                 continue;
             };
             let _ = socket.set_nodelay(true);
-            let service = hyper_util::service::TowerToHyperService::new(app.clone());
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(state.limits.header_read_timeout)
-                .serve_connection(hyper_util::rt::TokioIo::new(socket), service);
-            let connection = graceful.watch(connection);
+            let watcher = graceful.watcher();
+            let app = app.clone();
+            let tls = tls.clone();
+            let timeout = state.limits.header_read_timeout;
             let metrics_state = state.clone();
             metrics_state
                 .metrics
                 .open_connections
                 .fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
-                let _ = connection.await;
+                match tls {
+                    None => serve_connection(socket, app, timeout, watcher).await,
+                    // The handshake has the time a request's head has.
+                    Some(acceptor) => {
+                        match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
+                            Ok(Ok(stream)) => serve_connection(stream, app, timeout, watcher).await,
+                            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!("TLS handshake timed out"),
+                        }
+                    }
+                }
                 metrics_state
                     .metrics
                     .open_connections
@@ -406,6 +432,50 @@ impl Server {
             .map_err(|e| ServeError::Writer(e.to_string()))?
             .map_err(|_| ServeError::Writer("the writer thread panicked".into()))
     }
+}
+
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it closes or the server stops.
+async fn serve_connection<I>(
+    io: I,
+    app: Router,
+    header_timeout: Duration,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    let _ = watcher.watch(connection).await;
+}
+
+/// The TLS acceptor of a certificate chain and key (rustls, ring, TLS 1.2 and 1.3).
+fn tls_acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls::{crypto, ServerConfig};
+    let bad = |what: &Path, e: &dyn std::fmt::Display| {
+        ServeError::Tls(format!("{}: {e}", what.display()))
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .map_err(|e| bad(&files.cert, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(&files.cert, &e))?;
+    if certs.is_empty() {
+        return Err(bad(&files.cert, &"no certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad(&files.key, &e))?;
+    let provider = Arc::new(crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(&files.key, &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Answers a connection over the limit with a 429 and closes it.

@@ -235,7 +235,18 @@ impl Writer {
     /// Commits the batches of `group` in one append. A batch that breaks a rule is answered
     /// with its error and taken out, and the rest is tried again, so each batch is all or
     /// nothing and its fate never depends on another's.
-    fn commit_group(&mut self, mut group: Vec<AppendJob>) {
+    fn commit_group(&mut self, group: Vec<AppendJob>) {
+        let mut kept = Vec::with_capacity(group.len());
+        for job in group {
+            match refused_for_privacy(self.ledger.dir(), &job.events) {
+                Some((index, error)) => {
+                    let line = job.lines.get(index).copied();
+                    let _ = job.reply.send(Err(ApiError { line, ..error }));
+                }
+                None => kept.push(job),
+            }
+        }
+        let mut group = kept;
         while !group.is_empty() {
             let imported = group[0].imported;
             debug_assert!(!imported || group.len() == 1);
@@ -251,8 +262,10 @@ impl Writer {
             let before = self.ledger.log().head().seq;
             match self.ledger.append(combined, &opts) {
                 Ok(report) => {
-                    self.answer_group(group, &report.outcomes, report.head);
+                    // Published (and broadcast) before anyone is answered: a client that
+                    // reads after its append's answer sees the append.
                     self.after_commit(before);
+                    self.answer_group(group, &report.outcomes, report.head);
                     return;
                 }
                 Err(failure) => match self.blame(&group, &failure) {
@@ -349,4 +362,39 @@ impl Writer {
             }
         }
     }
+}
+
+/// The server does not seal personal fields yet (docs/PRIVACY.md): in a ledger that seals
+/// (it has a key store), an event with a name or title is refused rather than stored in
+/// clear; `subject.erased` is refused always (only `arl erase` records it, with the key's
+/// destruction). The index of the first refused event, and why.
+fn refused_for_privacy(dir: &std::path::Path, events: &[InputEvent]) -> Option<(usize, ApiError)> {
+    let seals = dir.join(arl_privacy::KEYS_FILE).exists();
+    events.iter().enumerate().find_map(|(i, e)| {
+        if matches!(e.event, arl_domain::Event::SubjectErased(_)) {
+            return Some((
+                i,
+                ApiError::bad_request(
+                    "audit_only",
+                    arl_privacy::PrivacyError::AuditOnly.to_string(),
+                )
+                .with_fix("erase with arl erase on the ledger's machine"),
+            ));
+        }
+        (seals && arl_privacy::subject_of(&e.event).is_some()).then(|| {
+            (
+                i,
+                ApiError::bad_request(
+                    "sealing",
+                    format!(
+                        "{}: this ledger seals personal fields, which the server does not do yet",
+                        e.event.kind()
+                    ),
+                )
+                .with_fix(
+                    "append events with names or titles with arl append on the ledger's machine",
+                ),
+            )
+        })
+    })
 }

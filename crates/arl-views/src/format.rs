@@ -47,7 +47,7 @@ pub const ENTITIES_MAX: u64 = 1 << 30;
 pub const HEADS_BYTES_MAX: u64 = 1 << 32;
 
 /// Event kinds by their persisted code (the index in this table). Never reorder: append.
-pub const KINDS: [&str; 16] = [
+pub const KINDS: [&str; 17] = [
     "account.opened",
     "account.renamed",
     "account.parent_changed",
@@ -64,6 +64,7 @@ pub const KINDS: [&str; 16] = [
     "contact.removed",
     "transaction.recorded",
     "transaction.reversed",
+    "subject.erased",
 ];
 
 /// The persisted code of an event kind.
@@ -706,7 +707,7 @@ mod tests {
             let code = kind_code(kind).expect("every kind has a code");
             assert_eq!(kind_name(code), Some(*kind));
         }
-        assert_eq!(kind_name(16), None);
+        assert_eq!(kind_name(17), None);
     }
 
     #[test]

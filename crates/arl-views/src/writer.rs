@@ -334,6 +334,8 @@ impl ViewWriter {
                 let prev1 = std::mem::replace(&mut person.chain, pointer);
                 (prev1, std::mem::replace(&mut self.heads.org, pointer), 0)
             }
+            // An audit record of an erasure: kept in seq order, on no chain.
+            Event::SubjectErased(_) => (0, 0, 0),
             event => {
                 let subject = event.account().unwrap_or_default();
                 let n = self.account_number(subject)? as usize;

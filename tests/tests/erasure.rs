@@ -1,0 +1,348 @@
+//! Erasure on the worked Globex example, through the real binary: the contact `k-vogel`
+//! (Karl Vogel) and the person `chen` (Chen Wei) are erased. Afterwards no file of the
+//! ledger holds either name, the ledger verifies, a digest taken before still verifies,
+//! and every answer of `globex.expected.json` is the expected one with exactly those names
+//! (and titles) shown as erased; every other name is untouched.
+
+mod support;
+
+use proptest::prelude::*;
+use serde_json::Value;
+use support::*;
+
+const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
+const EXPECTED: &str = include_str!("../fixtures/globex.expected.json");
+const ERASED_NAMES: [&str; 2] = ["Karl Vogel", "Chen Wei"];
+const KEPT_NAMES: [&str; 3] = ["Mai Ng", "Rosa Diaz", "Ada Lind"];
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// The files under the ledger that hold `name` in clear (UTF-8, as JSON writes it).
+fn files_with(ledger: &Ledger, name: &str) -> Vec<String> {
+    files(&ledger.dir())
+        .into_iter()
+        .filter(|(_, bytes)| contains(bytes, name))
+        .map(|(path, _)| path.display().to_string())
+        .collect()
+}
+
+/// The expected answer with the erased subjects' names and titles erased: an object that
+/// names contact `k-vogel` or person `chen` and carries a `name` gets `name` (and `title`)
+/// null and `"erased": true`.
+fn erase_expected(value: &mut Value) {
+    erase_subjects(value, &["k-vogel"], &["chen"]);
+}
+
+/// [`erase_expected`] for any erased contacts and persons.
+fn erase_subjects(value: &mut Value, contacts: &[&str], persons: &[&str]) {
+    let named = |map: &serde_json::Map<String, Value>, field: &str, ids: &[&str]| {
+        map.get(field)
+            .and_then(Value::as_str)
+            .is_some_and(|id| ids.contains(&id))
+    };
+    match value {
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| erase_subjects(v, contacts, persons)),
+        Value::Object(map) => {
+            let subject = named(map, "contact", contacts) || named(map, "person", persons);
+            if subject && map.contains_key("name") {
+                for field in ["name", "title"] {
+                    if map.get(field).is_some_and(|v| !v.is_null()) {
+                        map.insert(field.to_string(), Value::Null);
+                    }
+                }
+                map.insert("erased".to_string(), Value::Bool(true));
+            }
+            map.values_mut()
+                .for_each(|v| erase_subjects(v, contacts, persons));
+        }
+        _ => {}
+    }
+}
+
+fn cases() -> Vec<(Vec<String>, i64, Value)> {
+    let cases: Vec<Value> = serde_json::from_str(EXPECTED).expect("expected file is JSON");
+    cases
+        .into_iter()
+        .map(|case| {
+            let args = case["args"]
+                .as_array()
+                .expect("args")
+                .iter()
+                .map(|a| a.as_str().expect("arg").to_string())
+                .collect();
+            (
+                args,
+                case["exit"].as_i64().expect("exit"),
+                case["stdout"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn check_answers(ledger: &Ledger, erased: bool) -> usize {
+    let mut changed = 0;
+    for (args, exit, mut expected) in cases() {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = ledger.run(&refs);
+        assert_eq!(
+            i64::from(run.code),
+            exit,
+            "exit of {args:?}: {}",
+            run.stderr
+        );
+        if run.code != 0 {
+            continue;
+        }
+        if erased {
+            let before = expected.clone();
+            erase_expected(&mut expected);
+            changed += usize::from(before != expected);
+        }
+        let stdout: Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+        assert_eq!(stdout, expected, "stdout of {args:?}");
+    }
+    changed
+}
+
+#[test]
+fn erasing_a_contact_and_a_person_keeps_every_proof_and_every_other_answer() {
+    let ledger = Ledger::new();
+    let fixture = ledger.write("globex.jsonl", FIXTURE);
+    let appended = ledger.run(&["append", "--seal", "--imported", fixture.as_str()]);
+    assert_eq!(appended.code, 0, "{}", appended.stderr);
+    // The names are sealed as stored: no file holds them, yet every answer shows them.
+    for name in ERASED_NAMES.iter().chain(&KEPT_NAMES) {
+        assert_eq!(
+            files_with(&ledger, name),
+            Vec::<String>::new(),
+            "{name} in clear"
+        );
+    }
+    assert_eq!(check_answers(&ledger, false), 0);
+    let decrypted = ledger.run(&["export", "--decrypt"]);
+    assert!(ERASED_NAMES.iter().all(|n| decrypted.stdout.contains(n)));
+    let sealed = ledger.run(&["export"]);
+    assert!(!ERASED_NAMES.iter().any(|n| sealed.stdout.contains(n)));
+    assert!(sealed.stdout.contains("arl:sealed:v1:"));
+    let digest = ledger.write("before.json", &ledger.digest());
+
+    // Without --yes and without "yes" on standard input, nothing is erased.
+    let refused = ledger.run_stdin(&["erase", "--contact", "k-vogel", "--reason", "r"], "no\n");
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("cannot be undone"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(ledger.json(&["digest"])["seq"], 41);
+
+    let erased = ledger.run_stdin(
+        &[
+            "erase",
+            "--contact",
+            "k-vogel",
+            "--reason",
+            "request of 2026-11-30",
+        ],
+        "yes\n",
+    );
+    assert_eq!(erased.code, 0, "{}", erased.stderr);
+    let erased = ledger.json(&[
+        "erase",
+        "--person",
+        "chen",
+        "--reason",
+        "left; request",
+        "--yes",
+        "--actor",
+        "dpo",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(erased["key_destroyed"], true);
+    assert_eq!(erased["not_erasable_seqs"], Value::Array(Vec::new()));
+
+    for name in ERASED_NAMES {
+        assert_eq!(files_with(&ledger, name), Vec::<String>::new(), "{name}");
+        let export = ledger.run(&["export", "--decrypt"]);
+        assert!(
+            !export.stdout.contains(name),
+            "{name} in the decrypted export"
+        );
+    }
+    let export = ledger.run(&["export", "--decrypt"]);
+    assert!(KEPT_NAMES.iter().all(|n| export.stdout.contains(n)));
+    assert!(export.stdout.contains("\"type\":\"subject.erased\""));
+    assert!(export
+        .stdout
+        .contains("\"actor\":\"dpo\",\"reason\":\"left; request\""));
+
+    assert_eq!(ledger.run(&["verify"]).code, 0);
+    let extends = ledger.run(&["verify", "--digest", digest.as_str()]);
+    assert_eq!(extends.code, 0, "{}", extends.stderr);
+    // Every answer as expected but the erased names; some answers did change.
+    assert!(check_answers(&ledger, true) >= 3);
+    // Tables say [erased].
+    let table = ledger.run(&["contacts", "globex-de", "--as-of", "2023-03-01"]);
+    assert!(table.stdout.contains("[erased]"), "{}", table.stdout);
+
+    // Erasure is once; an erased id takes no new personal data; replay keeps it erased.
+    let again = ledger.run(&["erase", "--person", "chen", "--reason", "x", "--yes"]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("already erased"), "{}", again.stderr);
+    let rejoin = ledger.run(&[
+        "append",
+        "--type",
+        "contact.added",
+        "--data",
+        r#"{"account":"globex","contact":"k-vogel","name":"Karl Vogel","role":"user"}"#,
+    ]);
+    assert_eq!(rejoin.code, 1);
+    assert!(rejoin.stderr.contains("was erased"), "{}", rejoin.stderr);
+    let forged = ledger.run(&[
+        "append",
+        "--type",
+        "subject.erased",
+        "--data",
+        r#"{"person":"ada"}"#,
+    ]);
+    assert_eq!(forged.code, 1, "{}", forged.stderr);
+    let reserved = ledger.run(&[
+        "append",
+        "--type",
+        "person.joined",
+        "--data",
+        r#"{"person":"zed","name":"arl:erased"}"#,
+    ]);
+    assert_eq!(reserved.code, 1, "{}", reserved.stderr);
+    assert_eq!(ledger.run(&["replay"]).code, 0);
+    assert!(check_answers(&ledger, true) >= 3);
+    assert_eq!(ledger.run(&["verify"]).code, 0);
+
+    // Resending an event is recognized as a duplicate: equal plaintexts seal equally.
+    let add = [
+        "append",
+        "--type",
+        "contact.added",
+        "--id",
+        "crm-1",
+        "--format",
+        "json",
+        "--data",
+        r#"{"account":"globex","contact":"p-neu","name":"Pia Neu","role":"user"}"#,
+    ];
+    assert_eq!(ledger.json(&add)["appended"], 1);
+    let resent = ledger.json(&add);
+    assert_eq!(
+        (resent["appended"].clone(), resent["duplicates"].clone()),
+        (0.into(), 1.into())
+    );
+    assert_eq!(files_with(&ledger, "Pia Neu"), Vec::<String>::new());
+}
+
+#[test]
+fn a_ledger_that_does_not_seal_keeps_the_contract_and_names_what_it_cannot_erase() {
+    let ledger = Ledger::new();
+    let fixture = ledger.write("globex.jsonl", FIXTURE);
+    let appended = ledger.run(&["append", "--imported", fixture.as_str()]);
+    assert_eq!(appended.code, 0, "{}", appended.stderr);
+    // Without --seal, data is stored as given (contract §4) and there is no key store.
+    let export = ledger.run(&["export"]);
+    assert!(export.stdout.contains("\"name\":\"Karl Vogel\""));
+    assert!(!ledger.dir().join("keys").exists());
+    let erased = ledger.json(&[
+        "erase",
+        "--contact",
+        "k-vogel",
+        "--reason",
+        "request",
+        "--yes",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(erased["key_destroyed"], false);
+    assert_eq!(erased["not_erasable_seqs"], serde_json::json!([25]));
+    let text = ledger.run(&["erase", "--person", "chen", "--reason", "request", "--yes"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stderr.contains("seqs [3]") && text.stderr.contains("cannot be erased"));
+    assert!(!ledger.dir().join("keys").exists());
+    // Names written in clear stay readable, never silently hidden.
+    assert_eq!(check_answers(&ledger, false), 0);
+    assert_eq!(ledger.run(&["verify"]).code, 0);
+    let unknown = ledger.run(&["erase", "--person", "nobody", "--reason", "r", "--yes"]);
+    assert_eq!(unknown.code, 1);
+}
+
+/// The ids of the subjects of `contact.added` and `person.joined` lines.
+fn subjects(lines: &str) -> (Vec<String>, Vec<String>) {
+    let (mut contacts, mut persons) = (Vec::new(), Vec::new());
+    for line in lines.lines() {
+        let v: Value = serde_json::from_str(line).expect("generated lines are JSON");
+        match v["type"].as_str() {
+            Some("contact.added") => contacts.push(v["data"]["contact"].as_str().unwrap().into()),
+            Some("person.joined") => persons.push(v["data"]["person"].as_str().unwrap().into()),
+            _ => {}
+        }
+    }
+    contacts.sort();
+    contacts.dedup();
+    (contacts, persons)
+}
+
+/// Answers that show names: every card (contacts) and the org chart (people).
+fn name_answers(ledger: &Ledger) -> Vec<Value> {
+    vec![
+        ledger.json(&["accounts", "--format", "json"]),
+        ledger.json(&["org", "--format", "json"]),
+        ledger.json(&["accounts", "--as-of", "2020-06-30", "--format", "json"]),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, .. ProptestConfig::default() })]
+
+    /// On generated histories, erasing random subjects changes no answer but their names,
+    /// and a digest taken before still verifies.
+    #[test]
+    fn erasing_random_subjects_changes_only_their_names(
+        seed in 0u64..10_000,
+        events in 150u64..400,
+        picks in proptest::collection::vec((any::<bool>(), 0usize..1000), 1..4),
+    ) {
+        let ledger = Ledger::new();
+        let lines = generated(events, seed);
+        let file = ledger.write("gen.jsonl", &lines);
+        let appended = ledger.run(&["append", "--seal", "--imported", file.as_str()]);
+        prop_assert_eq!(appended.code, 0, "{}", appended.stderr);
+        let (contacts, persons) = subjects(&lines);
+        let mut before = name_answers(&ledger);
+        let digest = ledger.write("before.json", &ledger.digest());
+        let (mut erased_contacts, mut erased_persons) = (Vec::new(), Vec::new());
+        for (contact, i) in picks {
+            let (ids, erased, flag) = match contact && !contacts.is_empty() {
+                true => (&contacts, &mut erased_contacts, "--contact"),
+                false => (&persons, &mut erased_persons, "--person"),
+            };
+            let id = ids[i % ids.len()].as_str();
+            if erased.contains(&id) {
+                continue;
+            }
+            let run = ledger.run(&["erase", flag, id, "--reason", "test", "--yes"]);
+            prop_assert_eq!(run.code, 0, "{}", run.stderr);
+            erased.push(id);
+        }
+        for answer in &mut before {
+            erase_subjects(answer, &erased_contacts, &erased_persons);
+        }
+        prop_assert_eq!(name_answers(&ledger), before);
+        prop_assert_eq!(ledger.run(&["verify"]).code, 0);
+        let extends = ledger.run(&["verify", "--digest", digest.as_str()]);
+        prop_assert_eq!(extends.code, 0, "{}", extends.stderr);
+    }
+}
