@@ -9,6 +9,7 @@ mod arl_side;
 mod http_load;
 mod peer;
 mod peer_fold;
+mod process;
 mod report;
 mod run;
 mod stats;
@@ -69,6 +70,28 @@ enum Command {
         #[arg(long)]
         account: String,
     },
+    /// Insert one line (standard input) into the peer's SQLite file as one durable
+    /// transaction, for timing a whole process.
+    PeerAppend {
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Measures 6c and 6d alone, on a ledger and a peer file a run kept (`--dir`): one-event
+    /// `arl append` processes of the binary `--arl`, beside one-row INSERT processes.
+    AppendProcess {
+        #[arg(long)]
+        ledger: PathBuf,
+        #[arg(long)]
+        db: PathBuf,
+        /// The `arl` binary to time.
+        #[arg(long)]
+        arl: PathBuf,
+        /// An open account of the ledger.
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value_t = 20)]
+        runs: u64,
+    },
 }
 
 /// What a benchmark run does.
@@ -128,6 +151,26 @@ fn main() -> Result<()> {
         }) => http_load::run(&url, &token, mode, clients, seconds, count),
         Some(Command::PeerQuery { db, account }) => {
             println!("{}", run::peer_query_process(&db, &account)?);
+            Ok(())
+        }
+        Some(Command::PeerAppend { db }) => run::peer_append_process(&db),
+        Some(Command::AppendProcess {
+            ledger,
+            db,
+            arl,
+            account,
+            runs,
+        }) => {
+            let processes = run::AppendProcesses {
+                ledger,
+                db,
+                arl,
+                account,
+                runs,
+            };
+            for measure in processes.run()?.measures() {
+                println!("{}", serde_json::to_string(&measure)?);
+            }
             Ok(())
         }
         None => {

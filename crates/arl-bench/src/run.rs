@@ -1,5 +1,6 @@
 //! One benchmark run at one size, and a scaling run over several.
 
+use crate::process::{run_measured, ProcessRun};
 use crate::report::{growth_table, table, Agreement, Measure, RunReport};
 use crate::stats::Samples;
 use crate::workload::{self, Facts};
@@ -112,6 +113,10 @@ fn run_one(args: &RunArgs, events: u64) -> Result<RunReport> {
     }
     let mut ledger = writer_open(&mut ctx)?;
     appends(&mut ctx, &mut ledger, &conn)?;
+    drop(ledger);
+    if args.process_runs > 0 {
+        append_processes_measure(&mut ctx)?;
+    }
     let order = [
         "import",
         "card",
@@ -122,6 +127,8 @@ fn run_one(args: &RunArgs, events: u64) -> Result<RunReport> {
         "rebuild",
         "append",
         "writer_open",
+        "append_process",
+        "append_process_rss",
         "bytes_per_event",
         "process",
     ];
@@ -624,6 +631,179 @@ fn appends(ctx: &mut Ctx, ledger: &mut Ledger, conn: &Connection) -> Result<()> 
         note,
     ));
     Ok(())
+}
+
+/// 6c. One-event `arl append` as a whole process (what a script pays per business action),
+/// beside the peer's one-row INSERT as a whole process.
+fn append_processes_measure(ctx: &mut Ctx) -> Result<()> {
+    progress(&ctx.args, "one-event appends as whole processes");
+    let Some(arl) = arl_binary() else {
+        progress(
+            &ctx.args,
+            "target/release/arl not built: measure 6c skipped",
+        );
+        return Ok(());
+    };
+    let open = &ctx.facts.open_accounts;
+    let account = open[Rng::new(ctx.args.seed ^ 0x6c).below(open.len() as u64) as usize].clone();
+    let runs = AppendProcesses {
+        ledger: ctx.ledger_dir.clone(),
+        db: ctx.db_path.clone(),
+        arl,
+        account,
+        runs: ctx.args.process_runs,
+    }
+    .run()?;
+    ctx.measures.extend(runs.measures());
+    Ok(())
+}
+
+/// What `arl-bench append-process` (and measure 6c) times: `runs` one-event `arl append`
+/// processes of the binary `arl` on the ledger, each a new transaction on `account`, and as
+/// many one-row INSERTs into the peer's file as whole processes.
+pub struct AppendProcesses {
+    pub ledger: PathBuf,
+    pub db: PathBuf,
+    pub arl: PathBuf,
+    pub account: String,
+    pub runs: u64,
+}
+
+/// The samples of [`AppendProcesses::run`].
+pub struct AppendProcessSamples {
+    pub arl_ms: Samples,
+    pub arl_rss_mb: Samples,
+    pub peer_ms: Samples,
+    pub peer_rss_mb: Samples,
+    pub peer_how: String,
+}
+
+impl AppendProcesses {
+    /// One untimed run of each first (a binary of another views format rebuilds the views
+    /// once; the page cache warms), then `runs` timed runs of each, alternating.
+    pub fn run(&self) -> Result<AppendProcessSamples> {
+        let tag = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_micros();
+        let mut samples = AppendProcessSamples {
+            arl_ms: Samples::default(),
+            arl_rss_mb: Samples::default(),
+            peer_ms: Samples::default(),
+            peer_rss_mb: Samples::default(),
+            peer_how: String::new(),
+        };
+        for run in 0..=self.runs {
+            let txn = format!("bench-process-{tag}-{run}");
+            let arl_run = self.arl_append(&txn)?;
+            let (peer_run, how) = self.peer_insert(&txn)?;
+            samples.peer_how = how;
+            if run > 0 {
+                samples.arl_ms.push(arl_run.wall_ms);
+                samples.arl_rss_mb.push(arl_run.max_rss_mb);
+                samples.peer_ms.push(peer_run.wall_ms);
+                samples.peer_rss_mb.push(peer_run.max_rss_mb);
+            }
+        }
+        Ok(samples)
+    }
+
+    fn data(&self, txn: &str) -> String {
+        format!(
+            r#"{{"account":"{}","amount":"10.00","currency":"EUR","kind":"sale","txn":"{txn}"}}"#,
+            self.account
+        )
+    }
+
+    fn arl_append(&self, txn: &str) -> Result<ProcessRun> {
+        let line = format!(
+            "{{\"type\":\"transaction.recorded\",\"data\":{}}}\n",
+            self.data(txn)
+        );
+        let mut cmd = Command::new(&self.arl);
+        cmd.arg("--ledger")
+            .arg(&self.ledger)
+            .args(["append", "--format", "json", "--actor", "bench"]);
+        let run = run_measured(&mut cmd, line.as_bytes())?;
+        let report: serde_json::Value =
+            serde_json::from_str(&run.stdout).context("arl append's report")?;
+        if report["appended"] != 1 {
+            return Err(anyhow!(
+                "arl append appended no event: {}",
+                run.stdout.trim()
+            ));
+        }
+        Ok(run)
+    }
+
+    /// The peer's one-row INSERT in its own process: the `sqlite3` shell when installed,
+    /// else this benchmark's own `peer-append` (bundled SQLite) in a fresh process.
+    fn peer_insert(&self, txn: &str) -> Result<(ProcessRun, String)> {
+        let now = arl_domain::Timestamp::now().0;
+        let data = self.data(txn);
+        if let Ok(shell) = which_sqlite3() {
+            let sql = format!(
+                "PRAGMA synchronous=FULL;\nINSERT INTO events (seq, id, type, stream, recorded_at, effective_at, actor, reason, data) SELECT COALESCE(MAX(seq), 0) + 1, NULL, 'transaction.recorded', 'account/{}', {now}, {now}, 'bench', NULL, '{data}' FROM events;\n",
+                self.account
+            );
+            let mut cmd = Command::new(&shell);
+            cmd.arg(&self.db);
+            let how = format!(
+                "the sqlite3 shell ({}) with PRAGMA synchronous=FULL, one INSERT",
+                shell.display()
+            );
+            return Ok((run_measured(&mut cmd, sql.as_bytes())?, how));
+        }
+        let line = format!("{{\"type\":\"transaction.recorded\",\"data\":{data}}}");
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg("peer-append").arg("--db").arg(&self.db);
+        let how = "sqlite3 not installed: `arl-bench peer-append` (bundled SQLite, synchronous=FULL) in a fresh process".to_string();
+        Ok((run_measured(&mut cmd, line.as_bytes())?, how))
+    }
+}
+
+impl AppendProcessSamples {
+    /// Measures 6c (time) and 6d (peak resident memory).
+    pub fn measures(&self) -> [Measure; 2] {
+        [
+            Measure::new(
+                "append_process",
+                "6c. one-event `arl append` as a whole process",
+                "ms",
+                &self.arl_ms,
+                Some(&self.peer_ms),
+                format!(
+                    "start to exit, a transaction on an open account, read from stdin; peer: {}",
+                    self.peer_how
+                ),
+            ),
+            Measure::new(
+                "append_process_rss",
+                "6d. its peak resident memory",
+                "MB",
+                &self.arl_rss_mb,
+                Some(&self.peer_rss_mb),
+                "peak resident memory of each process, from GNU time (/usr/bin/time -f %M); without it, wait4's ru_maxrss, which also counts the bench's own",
+            ),
+        ]
+    }
+}
+
+/// The `sqlite3` shell on the PATH.
+fn which_sqlite3() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("sqlite3"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| anyhow!("no sqlite3 on the PATH"))
+}
+
+/// `arl-bench peer-append`: one line from standard input as one INSERT, the peer's single
+/// durable append, in a fresh process.
+pub fn peer_append_process(db: &Path) -> Result<()> {
+    let mut line = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut line)?;
+    let conn = peer::open(db)?;
+    peer::append_one(&conn, line.trim(), arl_domain::Timestamp::now().0)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! `arl append`: input lines (or one event from flags) to one atomic batch.
+//! `arl append`: input lines (or one event from flags) to one atomic batch, or with
+//! `--batch-size N` to one atomic batch every N lines.
 
 use crate::cli::{AppendArgs, SummaryFormat};
 use crate::failure;
@@ -8,11 +9,14 @@ use anyhow::{Context, Result};
 use arl_domain::{InputEvent, Timestamp};
 use arl_views::{AppendOptions, AppendReport, FailureKind, Ledger};
 use serde_json::{json, Value};
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// The largest input `arl append` reads, in bytes (4 GiB): far beyond any one batch.
 pub const INPUT_BYTES_MAX: u64 = 4 << 30;
+
+/// What a refused batch adds to its reason when the whole input was one batch.
+pub const WHOLE_INPUT_NOTE: &str = "\nnothing was appended: the whole input is one batch";
 
 /// A batch of parsed input events and, for each, the line it came from (1-based; 0 for the
 /// one-event form).
@@ -21,8 +25,15 @@ pub struct Batch {
     pub lines: Vec<u64>,
 }
 
+/// Bytes read at a time while counting an input's lines.
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
 /// `arl append`.
 pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
+    if let Some(batch_size) = args.batch_size {
+        let batch_size = usize::try_from(batch_size).context("--batch-size")?;
+        return crate::batches::run(ctx, args, batch_size);
+    }
     let batch = match &args.kind {
         Some(kind) => one_event(args, kind)?,
         None => parse_lines(&read_input(args.file.as_deref())?, args.imported)?,
@@ -66,18 +77,32 @@ pub fn append(ledger: &mut Ledger, batch: Batch, opts: &AppendOptions) -> Result
         };
         match f.kind {
             FailureKind::Storage => failure::error(message),
-            _ => failure::error(format!(
-                "{message}\nnothing was appended: the whole input is one batch"
-            )),
+            _ => failure::error(format!("{message}{WHOLE_INPUT_NOTE}")),
         }
     })
 }
 
 /// `--actor`, else `$USER`, else `unknown`.
-fn actor(flag: Option<&str>) -> String {
+pub fn actor(flag: Option<&str>) -> String {
     flag.map(str::to_string)
         .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The input named by `file` (`None` or `-`: standard input), buffered.
+pub fn open_input(file: Option<&Path>) -> Result<Box<dyn BufRead>> {
+    match file {
+        None => Ok(Box::new(std::io::stdin().lock())),
+        Some(path) if path.as_os_str() == "-" => Ok(Box::new(std::io::stdin().lock())),
+        Some(path) => {
+            let f = std::fs::File::open(path)
+                .map_err(|e| failure::error(format!("cannot open {}: {e}", path.display())))?;
+            Ok(Box::new(std::io::BufReader::with_capacity(
+                READ_CHUNK_BYTES,
+                f,
+            )))
+        }
+    }
 }
 
 fn read_input(file: Option<&Path>) -> Result<Vec<u8>> {
@@ -98,14 +123,62 @@ fn read_input(file: Option<&Path>) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Reads the whole input, refusing it as soon as it is over [`INPUT_BYTES_MAX`] or holds
+/// more events than one batch can ([`arl_log::MAX_BATCH_EVENTS`]), before reading the rest.
 fn read_limited(reader: impl Read, bytes: &mut Vec<u8>) -> Result<()> {
-    reader.take(INPUT_BYTES_MAX + 1).read_to_end(bytes)?;
+    let mut reader = reader.take(INPUT_BYTES_MAX + 1);
+    let mut lines = LineCounter::default();
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        lines.count(&chunk[..n]);
+        if lines.events() > arl_log::MAX_BATCH_EVENTS as u64 {
+            return Err(failure::error(format!(
+                "the input holds more than {} events, the most one atomic batch holds; import it with --batch-size N (every N lines one atomic batch; a rerun skips what was committed)",
+                arl_log::MAX_BATCH_EVENTS
+            )));
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+    }
     if bytes.len() as u64 > INPUT_BYTES_MAX {
         return Err(failure::error(
-            "the input is over 4 GiB; split it into several appends",
+            "the input is over 4 GiB; import it with --batch-size N",
         ));
     }
     Ok(())
+}
+
+/// Counts the lines that hold an event (not blank) in an input read chunk by chunk.
+#[derive(Default)]
+struct LineCounter {
+    complete: u64,
+    /// The line being read has a byte other than white space.
+    open_has_text: bool,
+}
+
+impl LineCounter {
+    fn count(&mut self, chunk: &[u8]) {
+        for byte in chunk {
+            match byte {
+                b'\n' => {
+                    self.complete += u64::from(self.open_has_text);
+                    self.open_has_text = false;
+                }
+                b' ' | b'\t' | b'\r' => {}
+                _ => self.open_has_text = true,
+            }
+        }
+    }
+
+    /// Lines with an event so far, the unfinished last one included.
+    fn events(&self) -> u64 {
+        self.complete + u64::from(self.open_has_text)
+    }
 }
 
 /// Parses JSON Lines: blank lines ignored, each other line one event (large inputs on two
@@ -175,7 +248,7 @@ fn failure_of_flags(e: arl_domain::DomainError) -> anyhow::Error {
     failure::error(e.to_string())
 }
 
-fn print_report(report: &AppendReport, format: SummaryFormat) -> Result<()> {
+pub fn print_report(report: &AppendReport, format: SummaryFormat) -> Result<()> {
     let head = arl_log::hex(&report.head.hash);
     print_summary(
         report.appended,

@@ -253,6 +253,11 @@ pub struct AppendArgs {
     /// Summary as text or JSON.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
+    /// Commit every N lines as one atomic batch, reading the input as it goes (for
+    /// histories larger than one batch). Lines without an id get `line-<n>-<hash>`, so a
+    /// rerun after an interruption skips what was committed and goes on.
+    #[arg(long, value_name = "N", conflicts_with = "kind", value_parser = clap::value_parser!(u64).range(1..=arl_log::MAX_BATCH_EVENTS as u64))]
+    pub batch_size: Option<u64>,
     /// Seal personal fields from now on: creates the ledger's key store, after which every
     /// append seals names and titles (docs/PRIVACY.md).
     #[arg(long)]

@@ -7,6 +7,7 @@
 //! Every command is described, with an example, in `docs/CLI.md`.
 
 mod append;
+mod batches;
 mod cli;
 mod client;
 mod demo;

@@ -103,6 +103,87 @@ fn a_rejected_batch_names_the_line_and_rule_and_leaves_the_ledger_unchanged() {
 }
 
 #[test]
+fn batch_size_commits_every_n_lines_and_a_rerun_goes_on() {
+    // The small history without its ids: what makes a rerun safe is the id each line gets.
+    let lines: Vec<String> = SMALL
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut line: Value = serde_json::from_str(l).expect("JSON line");
+            line.as_object_mut().expect("an object").remove("id");
+            line.to_string()
+        })
+        .collect();
+    let whole = Ledger::new();
+    let all = lines.join("\n");
+    let run = whole.run_stdin(&["append", "--imported", "--batch-size", "1000"], &all);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events = lines.len();
+    assert!(
+        run.stdout
+            .starts_with(&format!("appended {events}, skipped 0 duplicates")),
+        "{}",
+        run.stdout
+    );
+    // Four lines a batch; the 14th line is broken: the batches before it are committed,
+    // the one holding it is not, and the error says so.
+    let mut broken = lines.clone();
+    broken[13] = "{not json".into();
+    let ledger = Ledger::new();
+    let args = [
+        "append",
+        "--imported",
+        "--batch-size",
+        "4",
+        "--format",
+        "json",
+    ];
+    let run = ledger.run_stdin(&args, &broken.join("\n"));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("line 14: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "the batch from line 13 on was not appended; the 3 batches before it are (head seq 12)"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Fixed, the same command goes on: the twelve committed lines are skipped.
+    let run = ledger.run_stdin(&args, &lines.join("\n"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary: Value = serde_json::from_str(&run.stdout).expect("JSON summary");
+    assert_eq!(summary["appended"], events as u64 - 12);
+    assert_eq!(summary["duplicates"], 12);
+    assert_eq!(summary["seq"], events as u64);
+    // What a rerun skips and appends gives the ledger one batch gives, but for the ids
+    // that lines without one got (`line-<n>-<hash>`): every query answer is the same.
+    let card = ["account", "acme", "--format", "json"];
+    assert_eq!(ledger.run(&card).stdout, whole.run(&card).stdout);
+    let log = ledger.run(&["log", "--format", "json"]).stdout;
+    assert!(
+        log.contains("\"id\": \"line-"),
+        "lines without an id got one"
+    );
+}
+
+#[test]
+fn an_input_over_one_batch_is_refused_before_it_is_read_whole() {
+    let ledger = Ledger::new();
+    // One line more than a batch holds (blank lines do not count): refused while counting,
+    // before any line is parsed.
+    let input = format!("\n \n{}", "x\n".repeat(2_000_001));
+    let path = ledger.file("big.jsonl", &input);
+    let run = ledger.run(&["append", &path.to_string_lossy()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the input holds more than 2000000 events, the most one atomic batch holds; import it with --batch-size N"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn append_one_event_from_flags() {
     let ledger = Ledger::small();
     let run = ledger.run(&[

@@ -1,6 +1,7 @@
 //! An in-memory index of the log by entity: what the writer validates appends against, what
 //! a rebuild fills, and what the tests compare the persisted views with.
 
+use crate::facts::{status_timeline, Facts, KnownTxn, StatusStep};
 use crate::source::{Source, SourceError, TxnRow};
 use arl_domain::money::Currency;
 use arl_domain::{Event, Recorded, Status, Timestamp, TxnKind};
@@ -30,8 +31,8 @@ struct AccountEntry {
     events: Vec<Arc<Recorded>>,
     /// Opened and status changes: all that the account's status depends on.
     status_events: Vec<Arc<Recorded>>,
-    /// The statuses those events give, in fold order: (effective_at, seq, status).
-    status_timeline: Vec<(Timestamp, u64, Status)>,
+    /// The statuses those events give, in fold order.
+    status_timeline: Vec<StatusStep>,
     /// Opened, parent changes and status changes.
     hierarchy: Vec<Arc<Recorded>>,
     child_refs: Vec<Arc<Recorded>>,
@@ -52,8 +53,10 @@ struct PersonEntry {
 #[derive(Debug, Default)]
 pub struct MemIndex {
     keep_txn_events: bool,
+    /// The seq after which the index starts (0: it holds the whole log).
+    base: u64,
     checkpoint: u64,
-    /// The latest record time of seqs 1..=n, at n − 1.
+    /// The latest record time of seqs base+1..=n, at n − base − 1.
     recorded_at: Vec<Timestamp>,
     /// Account ids to their numbers; an account's entry and id are at its number in
     /// `accounts` and `account_names`.
@@ -68,7 +71,8 @@ pub struct MemIndex {
     /// Row index of a recorded transaction to the seq of its reversal.
     reversed: HashMap<usize, u64>,
     txn_rows: Vec<TxnRow>,
-    pub(crate) cache: RefCell<crate::validate::Cache>,
+    /// The validator [`crate::validate`] uses, kept in step with every insert.
+    pub(crate) validator: RefCell<crate::Validator>,
 }
 
 impl MemIndex {
@@ -85,6 +89,18 @@ impl MemIndex {
     pub fn without_txn_events() -> MemIndex {
         MemIndex {
             keep_txn_events: false,
+            ..MemIndex::default()
+        }
+    }
+
+    /// An empty index of the events after `seq` (the events of one batch, beside an index
+    /// of the log before it), keeping transactions only as compact rows and ids.
+    /// [`Source::seq_known_at`] answers only for times at or after the first of its events.
+    pub fn after(seq: u64) -> MemIndex {
+        MemIndex {
+            keep_txn_events: false,
+            base: seq,
+            checkpoint: seq,
             ..MemIndex::default()
         }
     }
@@ -141,7 +157,7 @@ impl MemIndex {
         // Transactions are in no cache's subset.
         if !recorded.event.is_transaction() {
             let index: &MemIndex = self;
-            index.cache.borrow_mut().on_insert(index, recorded);
+            index.validator.borrow_mut().inserting(index, recorded);
         }
     }
 
@@ -309,6 +325,10 @@ impl MemIndex {
         if seq >= self.checkpoint {
             return;
         }
+        assert!(
+            seq >= self.base,
+            "an index cannot roll back before its start"
+        );
         let keep = |list: &mut Vec<Arc<Recorded>>| {
             let n = list.partition_point(|r| r.seq <= seq);
             list.truncate(n);
@@ -333,9 +353,9 @@ impl MemIndex {
         self.txns.retain(|_, row| *row < n);
         self.reversed.retain(|row, s| *row < n && *s <= seq);
         self.txn_rows.truncate(n);
-        self.recorded_at.truncate(seq as usize);
+        self.recorded_at.truncate((seq - self.base) as usize);
         self.checkpoint = seq;
-        self.cache.get_mut().clear();
+        self.validator.get_mut().clear();
     }
 
     /// The seq that opened the account, if it was ever opened.
@@ -373,9 +393,7 @@ impl MemIndex {
     /// The account's status, and since when, after every known event at or before `at`:
     /// `None` when it was not opened by then.
     pub fn status_at(&self, account: &str, at: Timestamp) -> Option<(Status, Timestamp)> {
-        let timeline = &self.account(account)?.status_timeline;
-        let n = timeline.partition_point(|(t, _, _)| *t <= at);
-        n.checked_sub(1).map(|i| (timeline[i].2, timeline[i].0))
+        crate::facts::status_at(&self.account(account)?.status_timeline, at)
     }
 
     /// The id of an account number (empty if unknown).
@@ -404,23 +422,28 @@ pub struct TxnFact<'a> {
     pub reversal: bool,
 }
 
-/// The statuses an account's opened and status events give, folded in valid-time order.
-fn status_timeline(events: &[Arc<Recorded>]) -> Vec<(Timestamp, u64, Status)> {
-    let mut sorted: Vec<&Recorded> = events.iter().map(std::convert::AsRef::as_ref).collect();
-    sorted.sort_by_key(|r| r.point());
-    let mut out: Vec<(Timestamp, u64, Status)> = Vec::new();
-    for r in sorted {
-        match &r.event {
-            Event::AccountOpened(d) if out.is_empty() => {
-                out.push((r.effective_at, r.seq, d.status));
-            }
-            Event::StatusChanged(d) if out.last().is_some_and(|last| last.2 != d.status) => {
-                out.push((r.effective_at, r.seq, d.status));
-            }
-            _ => {}
-        }
+impl Facts for MemIndex {
+    fn txn(&self, txn: &str) -> Result<Option<KnownTxn>, SourceError> {
+        Ok(MemIndex::txn(self, txn).map(|info| KnownTxn {
+            account: self.account_of_number(info.account),
+            effective_at: info.effective_at,
+            reversed: info.reversed_seq.is_some(),
+        }))
     }
-    out
+
+    fn opened_at(&self, account: &str) -> Result<Option<Timestamp>, SourceError> {
+        Ok(self.opened_seq(account).map(|_| {
+            let first = self.status_events(account).first();
+            first.map_or(Timestamp::MIN, |r| r.effective_at)
+        }))
+    }
+
+    fn status_timeline(&self, account: &str) -> Result<Vec<StatusStep>, SourceError> {
+        Ok(self
+            .account(account)
+            .map(|a| a.status_timeline.clone())
+            .unwrap_or_default())
+    }
 }
 
 impl Source for MemIndex {
@@ -429,7 +452,14 @@ impl Source for MemIndex {
     }
 
     fn seq_known_at(&self, known_at: Timestamp) -> Result<u64, SourceError> {
-        Ok(self.recorded_at.partition_point(|t| *t <= known_at) as u64)
+        let known = self.recorded_at.partition_point(|t| *t <= known_at) as u64;
+        if known == 0 && self.base > 0 {
+            return Err(SourceError::new(format!(
+                "this index starts after seq {}: it cannot tell what was known before",
+                self.base
+            )));
+        }
+        Ok(self.base + known)
     }
 
     fn account_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {

@@ -4,7 +4,8 @@
 //! The state at a point is the fold of the visible events in (`effective_at`, `seq`) order,
 //! events whose §3 rule no longer holds in that order skipped (contract §6). A question does
 //! not replay the log: [`SubsetBuilder`] picks the few events the answer depends on from a
-//! [`Source`] (an index of the log by entity) and [`State`] folds just those.
+//! [`Source`] (an index of the log by entity) and [`State`] folds just those. Validation at
+//! append asks [`Facts`] (a source with a few "at any time" answers) through a [`Validator`].
 //!
 //! Main types: [`State`] (check and apply one event), [`MemIndex`] (an in-memory [`Source`]),
 //! [`validate`] (rules at append), [`Point`], and the questions in [`query`].
@@ -22,6 +23,7 @@
 //! assert_eq!(view.account.name, "ACME");
 //! ```
 
+pub mod facts;
 pub mod index;
 pub mod query;
 pub mod source;
@@ -29,8 +31,9 @@ pub mod state;
 pub mod subset;
 mod validate;
 
+pub use facts::{Facts, KnownTxn, StatusStep, ValidationError};
 pub use index::{MemIndex, TxnFact, TxnInfo};
 pub use source::{Source, SourceError, TxnRow};
 pub use state::{AccountState, Applied, Assignment, Contact, Line, PersonState, State, TxnState};
 pub use subset::{Point, Subset, SubsetBuilder};
-pub use validate::{validate, validate_fresh};
+pub use validate::{check_fresh, validate, validate_fresh, Validator};

@@ -1,14 +1,18 @@
 //! Validation at append: a new event against the state as of its `effective_at`, as known
 //! with everything before it in the log and in its own batch.
 //!
-//! For an account's events the state comes from a per-account cache: the fold of the
-//! account's subset (see [`crate::subset`]) up to its latest event. An event at or after that
-//! point is checked against the cache and then applied to it; a back-dated event, or an event
-//! that needs facts the cache does not hold, folds the subset afresh. Events that change facts
-//! other accounts' caches hold (a person's joining or leaving, an account's hierarchy events)
-//! drop those caches. A bulk import, mostly in valid-time order, thus costs O(1) per event.
+//! [`Validator`] asks the narrow [`Facts`] trait (an in-memory index, or the persisted views
+//! with the batch so far) and keeps per-batch caches. For an account's events the state comes
+//! from a per-account cache: the fold of the account's subset (see [`crate::subset`]) up to
+//! its latest event. An event at or after that point is checked against the cache and then
+//! applied to it; a back-dated event, or an event that needs facts the cache does not hold,
+//! folds the subset afresh. Events that change facts other accounts' caches hold (a person's
+//! joining or leaving, an account's hierarchy events) drop those caches. A bulk import,
+//! mostly in valid-time order, thus costs O(1) per event.
 
+use crate::facts::{status_at, Facts, StatusStep, ValidationError};
 use crate::index::MemIndex;
+use crate::source::SourceError;
 use crate::state::State;
 use crate::subset::{is_hierarchy, SubsetBuilder};
 use arl_domain::{Event, Recorded, RuleError, Status, Timestamp};
@@ -20,65 +24,141 @@ use std::sync::Arc;
 /// `index`: the rules that hold "at any time" against everything known, the others against
 /// the fold of the known events with `effective_at` at or before the event's.
 pub fn validate(index: &MemIndex, recorded: &Recorded) -> Result<(), RuleError> {
-    check_at_any_time(index, &recorded.event, recorded)?;
-    let at = recorded.effective_at;
-    match &recorded.event {
-        Event::PersonJoined(_) | Event::TxnReversed(_) => Ok(()),
-        Event::TxnRecorded(d) => match index.status_at(&d.account, at) {
-            None => Err(RuleError::AccountNotFound {
-                account: d.account.clone(),
-            }),
-            Some((Status::Closed, since)) => Err(RuleError::AccountClosed {
-                account: d.account.clone(),
-                closed_at: since,
-            }),
-            Some(_) => Ok(()),
-        },
-        Event::PersonLeft(_) | Event::LineSet(_) | Event::LineEnded(_) => {
-            let mut builder = SubsetBuilder::new(index, move |r| r.effective_at <= at);
-            for person in org_people(&recorded.event) {
-                in_memory(builder.org_closure(person).map(drop));
-            }
-            State::fold(builder.build().iter()).check(recorded)
-        }
-        _ => index
-            .cache
-            .borrow_mut()
-            .check_account_event(index, recorded),
-    }
-}
-
-/// Reading an in-memory index cannot fail.
-fn in_memory(result: Result<(), crate::SourceError>) {
-    if let Err(e) = result {
-        unreachable!("the in-memory index failed: {e}");
-    }
+    let verdict = index.validator.borrow_mut().check(index, recorded);
+    in_memory(verdict)
 }
 
 /// [`validate`] without the per-account cache: folds the account's subset afresh. Slower;
 /// the reference the cache is tested against.
 pub fn validate_fresh(index: &MemIndex, recorded: &Recorded) -> Result<(), RuleError> {
-    if recorded.event.account().is_none() || recorded.event.is_transaction() {
-        return validate(index, recorded);
+    in_memory(check_fresh(index, recorded))
+}
+
+/// A verdict from the in-memory index, which cannot fail to read.
+fn in_memory(verdict: Result<(), ValidationError>) -> Result<(), RuleError> {
+    match verdict {
+        Ok(()) => Ok(()),
+        Err(ValidationError::Rule(rule)) => Err(rule),
+        Err(ValidationError::Source(e)) => unreachable!("the in-memory index failed: {e}"),
     }
-    check_at_any_time(index, &recorded.event, recorded)?;
+}
+
+/// Validation of a batch of events against [`Facts`], with its caches. The caller checks
+/// each event with [`Validator::check`] and, when it goes into the facts, first tells the
+/// validator with [`Validator::inserting`], so that the caches stay in step.
+#[derive(Debug, Default)]
+pub struct Validator {
+    accounts: Cache,
+    /// Status timelines read so far, by account; dropped when a status event comes.
+    statuses: HashMap<String, Arc<Vec<StatusStep>>>,
+}
+
+impl Validator {
+    /// A validator with empty caches.
+    pub fn new() -> Validator {
+        Validator::default()
+    }
+
+    /// Checks every §3 rule of `recorded` (the next event, not yet in `facts`): the rules
+    /// that hold "at any time" against everything known, the others against the fold of
+    /// the known events with `effective_at` at or before the event's.
+    pub fn check(&mut self, facts: &dyn Facts, recorded: &Recorded) -> Result<(), ValidationError> {
+        check_at_any_time(facts, recorded)?;
+        let at = recorded.effective_at;
+        match &recorded.event {
+            Event::PersonJoined(_) | Event::TxnReversed(_) => Ok(()),
+            Event::TxnRecorded(d) => {
+                let timeline = self.status_timeline(facts, &d.account)?;
+                match status_at(&timeline, at) {
+                    None => Err(RuleError::AccountNotFound {
+                        account: d.account.clone(),
+                    }
+                    .into()),
+                    Some((Status::Closed, since)) => Err(RuleError::AccountClosed {
+                        account: d.account.clone(),
+                        closed_at: since,
+                    }
+                    .into()),
+                    Some(_) => Ok(()),
+                }
+            }
+            Event::PersonLeft(_) | Event::LineSet(_) | Event::LineEnded(_) => {
+                check_org_event(facts, recorded)
+            }
+            _ => self.accounts.check_account_event(facts, recorded),
+        }
+    }
+
+    /// Keeps the caches in step with `recorded`, about to be added to `facts` (call it
+    /// before the facts hold it).
+    pub fn inserting(&mut self, facts: &dyn Facts, recorded: &Recorded) {
+        if recorded.event.is_transaction() {
+            // Transactions are in no cache's subset.
+            return;
+        }
+        if crate::facts::is_status_event(&recorded.event) {
+            self.statuses
+                .remove(recorded.event.account().unwrap_or_default());
+        }
+        self.accounts.on_insert(facts, recorded);
+    }
+
+    /// Forgets everything (after a rollback).
+    pub fn clear(&mut self) {
+        *self = Validator::default();
+    }
+
+    fn status_timeline(
+        &mut self,
+        facts: &dyn Facts,
+        account: &str,
+    ) -> Result<Arc<Vec<StatusStep>>, SourceError> {
+        if let Some(timeline) = self.statuses.get(account) {
+            return Ok(timeline.clone());
+        }
+        let timeline = Arc::new(facts.status_timeline(account)?);
+        self.statuses.insert(account.to_string(), timeline.clone());
+        Ok(timeline)
+    }
+}
+
+/// A person or reporting event: the fold of the reporting closure of the people it names.
+fn check_org_event(facts: &dyn Facts, recorded: &Recorded) -> Result<(), ValidationError> {
     let at = recorded.effective_at;
-    let mut builder = SubsetBuilder::new(index, move |r| r.effective_at <= at);
-    add_account_facts(&mut builder, recorded);
-    State::fold(builder.build().iter()).check(recorded)
+    let mut builder = SubsetBuilder::new(facts, move |r| r.effective_at <= at);
+    for person in org_people(&recorded.event) {
+        builder.org_closure(person)?;
+    }
+    Ok(State::fold(builder.build().iter()).check(recorded)?)
+}
+
+/// The reference verdict: every rule from a fresh fold of the subset the event depends on.
+pub fn check_fresh(facts: &dyn Facts, recorded: &Recorded) -> Result<(), ValidationError> {
+    if recorded.event.account().is_none() || recorded.event.is_transaction() {
+        return Validator::new().check(facts, recorded);
+    }
+    check_at_any_time(facts, recorded)?;
+    let at = recorded.effective_at;
+    let mut builder = SubsetBuilder::new(facts, move |r| r.effective_at <= at);
+    add_account_facts(&mut builder, recorded)?;
+    Ok(State::fold(builder.build().iter()).check(recorded)?)
 }
 
 /// Adds what an account event's rule reads: the account's subset, the person it names and
 /// the hierarchy of the parent it names.
-fn add_account_facts(builder: &mut SubsetBuilder<'_>, recorded: &Recorded) {
+fn add_account_facts(
+    builder: &mut SubsetBuilder<'_>,
+    recorded: &Recorded,
+) -> Result<(), SourceError> {
     let account = recorded.event.account().unwrap_or_default();
-    in_memory(builder.account(account).map(drop));
+    builder.account(account)?;
     if let Some(person) = recorded.event.person() {
-        in_memory(builder.person(person).map(drop));
+        builder.person(person)?;
     }
     if let Some(parent) = named_parent(&recorded.event) {
-        in_memory(builder.hierarchy(parent).map(drop));
+        builder.hierarchy(parent)?;
     }
+    Ok(())
 }
 
 fn org_people(event: &Event) -> Vec<&str> {
@@ -145,7 +225,7 @@ impl Cached {
 
 /// Per-account folded states for validation (see the module documentation).
 #[derive(Debug, Default)]
-pub(crate) struct Cache {
+struct Cache {
     ids: Ids,
     /// By account number.
     accounts: HashMap<u32, Cached>,
@@ -158,24 +238,24 @@ pub(crate) struct Cache {
 impl Cache {
     fn check_account_event(
         &mut self,
-        index: &MemIndex,
+        facts: &dyn Facts,
         recorded: &Recorded,
-    ) -> Result<(), RuleError> {
+    ) -> Result<(), ValidationError> {
         let account = recorded.event.account().unwrap_or_default();
         let number = self.ids.intern(account);
         if let Some(person) = recorded.event.person() {
-            self.extend_person(index, number, person, recorded);
+            self.extend_person(facts, number, person, recorded);
         }
-        self.extend_hierarchy(index, number, recorded);
+        self.extend_hierarchy(facts, number, recorded);
         if let Some(cached) = self
             .accounts
             .get(&number)
             .filter(|c| c.serves(&self.ids, recorded))
         {
-            return cached.state.check(recorded);
+            return Ok(cached.state.check(recorded)?);
         }
-        let mut builder = SubsetBuilder::new(index, |_| true);
-        add_account_facts(&mut builder, recorded);
+        let mut builder = SubsetBuilder::new(facts, |_| true);
+        add_account_facts(&mut builder, recorded)?;
         let (people, hierarchies) = (builder.people().clone(), builder.hierarchies().clone());
         let subset = builder.build();
         let visible: Vec<&Recorded> = subset
@@ -209,13 +289,20 @@ impl Cache {
                 },
             );
         }
-        result
+        Ok(result?)
     }
 
     /// Adds a person the account's cache does not hold yet, when all of the person's joining
     /// and leaving comes before `recorded`: such a person has no assignment on the account in
-    /// the cache, so their facts fold apart from the account's.
-    fn extend_person(&mut self, index: &MemIndex, account: u32, person: &str, recorded: &Recorded) {
+    /// the cache, so their facts fold apart from the account's. When the facts cannot be
+    /// read, the account's cache is dropped (the fresh fold then reports the failure).
+    fn extend_person(
+        &mut self,
+        facts: &dyn Facts,
+        account: u32,
+        person: &str,
+        recorded: &Recorded,
+    ) {
         let Some(cached) = self.accounts.get_mut(&account) else {
             return;
         };
@@ -226,9 +313,9 @@ impl Cache {
         if held || recorded.point() <= cached.last {
             return;
         }
-        let lifecycle = match crate::Source::person_lifecycle(index, person) {
-            Ok(events) => events,
-            Err(e) => unreachable!("the in-memory index failed: {e}"),
+        let Ok(lifecycle) = facts.person_lifecycle(person) else {
+            self.accounts.remove(&account);
+            return;
         };
         if lifecycle.iter().any(|r| r.point() > recorded.point()) {
             return;
@@ -258,8 +345,9 @@ impl Cache {
     /// transitively; and none of the cache's events reads the facts of an account outside
     /// its hierarchies. So the fold of the parent's closure alone gives the states a fresh
     /// fold of the larger subset would give those accounts, whatever the cache's other
-    /// events: they are copied into the cache.
-    fn extend_hierarchy(&mut self, index: &MemIndex, account: u32, recorded: &Recorded) {
+    /// events: they are copied into the cache. When the facts cannot be read, the account's
+    /// cache is dropped (the fresh fold then reports the failure).
+    fn extend_hierarchy(&mut self, facts: &dyn Facts, account: u32, recorded: &Recorded) {
         let Some(parent) = named_parent(&recorded.event) else {
             return;
         };
@@ -279,9 +367,9 @@ impl Cache {
             if closure.contains(&at) {
                 continue;
             }
-            let hierarchy = match crate::Source::account_hierarchy(index, &at) {
-                Ok(events) => events,
-                Err(e) => unreachable!("the in-memory index failed: {e}"),
+            let Ok(hierarchy) = facts.account_hierarchy(&at) else {
+                self.accounts.remove(&account);
+                return;
             };
             todo.extend(
                 hierarchy
@@ -320,7 +408,7 @@ impl Cache {
     /// Keeps the caches in step with an event just inserted into the index: each cache whose
     /// subset the event belongs to applies it when it comes after everything the cache holds,
     /// and is dropped otherwise.
-    pub(crate) fn on_insert(&mut self, index: &MemIndex, recorded: &Recorded) {
+    fn on_insert(&mut self, facts: &dyn Facts, recorded: &Recorded) {
         let mut affected: Vec<u32> = Vec::new();
         let holding = |person: &str| {
             let accounts = self.ids.get(person).and_then(|n| self.by_person.get(&n));
@@ -351,7 +439,7 @@ impl Cache {
             }
         }
         for account in affected {
-            self.extend_hierarchy(index, account, recorded);
+            self.extend_hierarchy(facts, account, recorded);
             let Some(cached) = self.accounts.get_mut(&account) else {
                 continue;
             };
@@ -363,66 +451,52 @@ impl Cache {
             }
         }
     }
-
-    /// Forgets everything (after a rollback).
-    pub(crate) fn clear(&mut self) {
-        *self = Cache::default();
-    }
 }
 
-fn check_at_any_time(
-    index: &MemIndex,
-    event: &Event,
-    recorded: &Recorded,
-) -> Result<(), RuleError> {
-    match event {
-        Event::AccountOpened(d) if index.opened_seq(&d.account).is_some() => {
-            let opened_at = index
-                .status_events(&d.account)
-                .first()
-                .map(|r| r.effective_at);
-            Err(RuleError::AccountAlreadyOpened {
+/// The rules that hold "at any time": against everything known, whatever its valid time.
+fn check_at_any_time(facts: &dyn Facts, recorded: &Recorded) -> Result<(), ValidationError> {
+    match &recorded.event {
+        Event::AccountOpened(d) => match facts.opened_at(&d.account)? {
+            Some(opened_at) => Err(RuleError::AccountAlreadyOpened {
                 account: d.account.clone(),
-                opened_at: opened_at.unwrap_or(recorded.effective_at),
-            })
-        }
-        Event::PersonJoined(d) if index.joined_seq(&d.person).is_some() => {
-            let events = crate::Source::person_lifecycle(index, &d.person).unwrap_or_default();
-            let joined = events
-                .iter()
-                .find(|r| matches!(r.event, Event::PersonJoined(_)));
-            Err(RuleError::PersonAlreadyJoined {
+                opened_at,
+            }
+            .into()),
+            None => Ok(()),
+        },
+        Event::PersonJoined(d) => match facts.joined_at(&d.person)? {
+            Some(joined_at) => Err(RuleError::PersonAlreadyJoined {
                 person: d.person.clone(),
-                joined_at: joined
-                    .map(|r| r.effective_at)
-                    .unwrap_or(recorded.effective_at),
-            })
-        }
-        Event::TxnRecorded(d) => match index.txn(&d.txn) {
-            Some(info) => Err(RuleError::TxnIdUsed {
+                joined_at,
+            }
+            .into()),
+            None => Ok(()),
+        },
+        Event::TxnRecorded(d) => match facts.txn(&d.txn)? {
+            Some(known) => Err(RuleError::TxnIdUsed {
                 txn: d.txn.clone(),
-                account: index.account_of_number(info.account),
-            }),
+                account: known.account,
+            }
+            .into()),
             None => Ok(()),
         },
         Event::TxnReversed(d) => {
-            let info = index
-                .txn(&d.txn)
-                .filter(|info| {
-                    Some(info.account) == crate::Source::account_number(index, &d.account)
-                })
+            let known = facts
+                .txn(&d.txn)?
+                .filter(|known| known.account == d.account)
                 .ok_or_else(|| RuleError::TxnNotFound {
                     account: d.account.clone(),
                     txn: d.txn.clone(),
                 })?;
-            if info.effective_at > recorded.effective_at {
+            if known.effective_at > recorded.effective_at {
                 return Err(RuleError::TxnAfterReversal {
                     txn: d.txn.clone(),
-                    effective_at: info.effective_at,
-                });
+                    effective_at: known.effective_at,
+                }
+                .into());
             }
-            if info.reversed_seq.is_some() {
-                return Err(RuleError::TxnAlreadyReversed { txn: d.txn.clone() });
+            if known.reversed {
+                return Err(RuleError::TxnAlreadyReversed { txn: d.txn.clone() }.into());
             }
             Ok(())
         }

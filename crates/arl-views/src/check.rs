@@ -2,8 +2,10 @@
 //! every byte against a rebuild from the log (`arl verify`).
 
 use crate::format::{
-    decode_time, read_heads, Heads, EVENTS_FILE, HEADS_FILES, TIMES_FILE, TIME_BYTES, TXNDATA_FILE,
-    TXNS_FILE,
+    decode_bucket, decode_time, read_heads, txnids_header, txnids_len, Heads, TxnIdEntry,
+    EVENTS_FILE, HEADS_FILES, TIMES_FILE, TIME_BYTES, TXNDATA_FILE, TXNIDS_BUCKET_BYTES,
+    TXNIDS_ENTRIES_AT, TXNIDS_ENTRY_BYTES, TXNIDS_FILE, TXNIDS_HEADER_BYTES, TXNS_FILE,
+    TXN_RECORD_BYTES,
 };
 use crate::ledger::{LOG_DIR, VIEWS_DIR};
 use crate::rebuild::{stage_range, Chain};
@@ -33,8 +35,9 @@ pub struct ViewsChecked {
 /// Checks every checksum of the views in `<ledger>/views` without reading the log: both
 /// heads slots (a slot that fails is tolerated only while the views are behind the log,
 /// as a crash in the middle of their commit leaves them), every record of `events.dat`,
-/// `txns.dat`, `txndata.dat` and `times.dat` up to the committed lengths, and that every
-/// record decodes to an event of the catalogue in seq order. `Ok(None)`: no views.
+/// `txns.dat`, `txndata.dat` and `times.dat` up to the committed lengths, that every
+/// record decodes to an event of the catalogue in seq order, and every bucket and entry of
+/// `txnids.idx`. `Ok(None)`: no views.
 pub fn check_checksums(ledger_dir: &Path) -> Result<Option<ViewsChecked>, ViewError> {
     let views = ledger_dir.join(VIEWS_DIR);
     let Some(heads) = read_heads(&views)? else {
@@ -47,6 +50,7 @@ pub fn check_checksums(ledger_dir: &Path) -> Result<Option<ViewsChecked>, ViewEr
     }
     let checkpoint = heads.checkpoint;
     check_times(&views, &heads)?;
+    check_txnids(&views, &heads, behind_log)?;
     let reader = ViewReader::with_heads(&views, heads)?;
     let mut expected = 1;
     reader.scan(&mut |recorded| {
@@ -98,6 +102,50 @@ fn check_times(views: &Path, heads: &Heads) -> Result<(), ViewError> {
     Ok(())
 }
 
+/// The header, every bucket and every committed entry of `txnids.idx` against their
+/// checksums; every chain goes backwards; buckets lead to committed entries only (except
+/// while the views are behind the log: a crash in the middle of a commit leaves buckets
+/// ahead, which the next writer finds and rebuilds).
+fn check_txnids(views: &Path, heads: &Heads, behind_log: bool) -> Result<(), ViewError> {
+    let path = views.join(TXNIDS_FILE);
+    let entries = heads.txns_len / TXN_RECORD_BYTES;
+    let bytes = read_prefix(&path, txnids_len(entries))?;
+    if bytes[..TXNIDS_HEADER_BYTES as usize] != txnids_header() {
+        return Err(ViewError::corrupt(&path, "bad header"));
+    }
+    let checksum_failed = |offset: u64| ViewError::Checksum {
+        path: path.clone(),
+        offset,
+    };
+    let buckets = &bytes[TXNIDS_HEADER_BYTES as usize..TXNIDS_ENTRIES_AT as usize];
+    for (bucket, slot) in buckets
+        .chunks_exact(TXNIDS_BUCKET_BYTES as usize)
+        .enumerate()
+    {
+        let offset = TXNIDS_HEADER_BYTES + bucket as u64 * TXNIDS_BUCKET_BYTES;
+        let slot = slot.try_into().expect("a whole bucket");
+        let head = decode_bucket(bucket as u32, slot).ok_or_else(|| checksum_failed(offset))?;
+        if head > entries && !behind_log {
+            let what = format!("bucket {bucket} leads beyond the committed entries");
+            return Err(ViewError::corrupt(&path, what));
+        }
+    }
+    let all = &bytes[TXNIDS_ENTRIES_AT as usize..];
+    for (number, entry) in all.chunks_exact(TXNIDS_ENTRY_BYTES as usize).enumerate() {
+        let number = number as u64;
+        let offset = TXNIDS_ENTRIES_AT + number * TXNIDS_ENTRY_BYTES;
+        let entry = entry.try_into().expect("a whole entry");
+        let entry = TxnIdEntry::decode(number, entry).ok_or_else(|| checksum_failed(offset))?;
+        if entry.prev > number {
+            return Err(ViewError::corrupt(
+                &path,
+                format!("entry {number} points forward"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn read_prefix(path: &Path, len: u64) -> Result<Vec<u8>, ViewError> {
     let file = File::open(path).map_err(|e| ViewError::io(path, e))?;
     let mut bytes = vec![0u8; len as usize];
@@ -107,7 +155,7 @@ fn read_prefix(path: &Path, len: u64) -> Result<Vec<u8>, ViewError> {
 }
 
 /// [`check_checksums`], then every byte of the views against the views a rebuild from
-/// `log` (already verified by the caller) writes up to the views' checkpoint: the four data
+/// `log` (already verified by the caller) writes up to the views' checkpoint: the five data
 /// files up to their committed lengths, and the heads (all but the generation, which
 /// counts commits, and the log's length, checked against the log's own). The rebuild is
 /// written to `<ledger>/views.verify` and removed. The caller holds the exclusive lock.
@@ -176,6 +224,7 @@ fn rebuild_and_compare(
         (TXNS_FILE, heads.txns_len),
         (TXNDATA_FILE, heads.txndata_len),
         (TIMES_FILE, heads.times_len),
+        (TXNIDS_FILE, txnids_len(heads.txns_len / TXN_RECORD_BYTES)),
     ] {
         compare_prefix(&views.join(name), &rebuilt_dir.join(name), len)?;
     }

@@ -10,6 +10,8 @@ pub const EVENTS_FILE: &str = "events.dat";
 pub const TXNS_FILE: &str = "txns.dat";
 pub const TXNDATA_FILE: &str = "txndata.dat";
 pub const TIMES_FILE: &str = "times.dat";
+/// The transaction-id index: which `txns.dat` records hold a given txn id.
+pub const TXNIDS_FILE: &str = "txnids.idx";
 /// The two slots the heads are written to in turn; a reader takes the valid one with the
 /// higher generation.
 pub const HEADS_FILES: [&str; 2] = ["heads.0", "heads.1"];
@@ -18,7 +20,7 @@ pub const HEADS_FILES: [&str; 2] = ["heads.0", "heads.1"];
 pub const HEADS_MAGIC: [u8; 8] = *b"ARLVIEWS";
 /// Version of the layout described here. Views of an older version are rebuilt from the
 /// log by the next writer (`Ledger::open`), which every query opens first when it meets them.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Bytes of an `events.dat` record header: len u32, seq u64, effective_at i64,
 /// recorded_at i64, kind u8, prev1 u64, prev2 u64, prev3 u64, checksum u32.
@@ -240,6 +242,119 @@ impl TxnRecord {
             flags: bytes[56] >> 1,
             currency: [bytes[57], bytes[58], bytes[59]],
         }
+    }
+}
+
+/// First bytes of `txnids.idx`.
+pub const TXNIDS_MAGIC: [u8; 8] = *b"ARLTXNID";
+/// Bits of a txn id's hash that choose its bucket.
+pub const TXNIDS_BUCKET_BITS: u32 = 18;
+/// Buckets of `txnids.idx` (fixed: chains grow with the number of transactions).
+pub const TXNIDS_BUCKETS: u64 = 1 << TXNIDS_BUCKET_BITS;
+/// Bytes of the `txnids.idx` header: magic, format version u32, bucket bits u32, zeros,
+/// checksum u32 (over the bytes before it) at the end.
+pub const TXNIDS_HEADER_BYTES: u64 = 64;
+/// Bytes of one bucket: head u64 (entry number + 1 of the newest entry in the bucket, 0:
+/// none) and checksum u32 (over the bucket's number u32 and the head). An empty bucket is
+/// all zeros.
+pub const TXNIDS_BUCKET_BYTES: u64 = 12;
+/// Bytes of one entry: prev u64 (entry number + 1 of the next older entry of the bucket,
+/// 0: none), key u32 (the high 32 bits of the id's hash), checksum u32 (over the entry's
+/// number u64, prev and key).
+pub const TXNIDS_ENTRY_BYTES: u64 = 16;
+/// Where the entries start: entry `n` describes `txns.dat` record `n`.
+pub const TXNIDS_ENTRIES_AT: u64 = TXNIDS_HEADER_BYTES + TXNIDS_BUCKETS * TXNIDS_BUCKET_BYTES;
+
+/// The hash of a txn id that `txnids.idx` files it under: FNV-1a (64 bits) of the id's
+/// bytes, then the SplitMix64 finalizer so that every bit depends on every byte. Persisted:
+/// never change it without a new [`FORMAT_VERSION`].
+pub fn txn_id_hash(txn: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in txn.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
+}
+
+/// The bucket of a [`txn_id_hash`]: its low [`TXNIDS_BUCKET_BITS`] bits.
+pub fn txnids_bucket(hash: u64) -> u32 {
+    (hash & (TXNIDS_BUCKETS - 1)) as u32
+}
+
+/// The key an entry keeps of a [`txn_id_hash`]: its high 32 bits.
+pub fn txnids_key(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}
+
+/// The length of `txnids.idx` when `txns.dat` holds `txn_records` records.
+pub fn txnids_len(txn_records: u64) -> u64 {
+    TXNIDS_ENTRIES_AT + txn_records * TXNIDS_ENTRY_BYTES
+}
+
+/// The header of `txnids.idx`.
+pub fn txnids_header() -> [u8; TXNIDS_HEADER_BYTES as usize] {
+    let mut header = [0u8; TXNIDS_HEADER_BYTES as usize];
+    header[..8].copy_from_slice(&TXNIDS_MAGIC);
+    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[12..16].copy_from_slice(&TXNIDS_BUCKET_BITS.to_le_bytes());
+    let at = TXNIDS_HEADER_BYTES as usize - 4;
+    let sum = checksum(&[&header[..at]]);
+    header[at..].copy_from_slice(&sum.to_le_bytes());
+    header
+}
+
+/// A bucket of `txnids.idx` pointing at entry number `head - 1` (0: empty).
+pub fn encode_bucket(bucket: u32, head: u64) -> [u8; TXNIDS_BUCKET_BYTES as usize] {
+    let mut bytes = [0u8; TXNIDS_BUCKET_BYTES as usize];
+    if head == 0 {
+        return bytes;
+    }
+    bytes[..8].copy_from_slice(&head.to_le_bytes());
+    let sum = checksum(&[&bucket.to_le_bytes(), &bytes[..8]]);
+    bytes[8..].copy_from_slice(&sum.to_le_bytes());
+    bytes
+}
+
+/// The head of a bucket, `None` when it fails its checksum.
+pub fn decode_bucket(bucket: u32, bytes: &[u8; TXNIDS_BUCKET_BYTES as usize]) -> Option<u64> {
+    if bytes.iter().all(|b| *b == 0) {
+        return Some(0);
+    }
+    let head = u64_at(bytes, 0);
+    let sum = checksum(&[&bucket.to_le_bytes(), &bytes[..8]]);
+    (head != 0 && sum == u32_at(bytes, 8)).then_some(head)
+}
+
+/// One entry of `txnids.idx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnIdEntry {
+    /// Entry number + 1 of the next older entry of the same bucket (0: none).
+    pub prev: u64,
+    /// [`txnids_key`] of the id's hash.
+    pub key: u32,
+}
+
+impl TxnIdEntry {
+    /// The bytes of this entry as entry number `number`.
+    pub fn encode(&self, number: u64) -> [u8; TXNIDS_ENTRY_BYTES as usize] {
+        let mut bytes = [0u8; TXNIDS_ENTRY_BYTES as usize];
+        bytes[..8].copy_from_slice(&self.prev.to_le_bytes());
+        bytes[8..12].copy_from_slice(&self.key.to_le_bytes());
+        let sum = checksum(&[&number.to_le_bytes(), &bytes[..12]]);
+        bytes[12..].copy_from_slice(&sum.to_le_bytes());
+        bytes
+    }
+
+    /// Entry number `number` from its bytes, `None` when it fails its checksum.
+    pub fn decode(number: u64, bytes: &[u8; TXNIDS_ENTRY_BYTES as usize]) -> Option<TxnIdEntry> {
+        let sum = checksum(&[&number.to_le_bytes(), &bytes[..12]]);
+        (sum == u32_at(bytes, 12)).then(|| TxnIdEntry {
+            prev: u64_at(bytes, 0),
+            key: u32_at(bytes, 8),
+        })
     }
 }
 

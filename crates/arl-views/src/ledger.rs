@@ -1,18 +1,20 @@
-//! [`Ledger`]: the writer side. Holds the exclusive lock, the log, the views and an
-//! in-memory index for validation, and keeps the views in step with the log.
+//! [`Ledger`]: the writer side. Holds the exclusive lock, the log and the views, and keeps
+//! the views in step with the log.
 //!
 //! Order of an append: plan and build in the log (no writes), validate every new event in
-//! order against the in-memory index (staging the views as it goes, in memory or past their
-//! committed lengths), commit to the log (durable), then commit the views (durable). A crash
-//! between the last two leaves the views behind the log; the next [`Ledger::open`] appends
-//! the missing seqs from the log.
+//! order against what is known ([`Known`]: the committed views and the batch so far; staging
+//! the views as it goes, in memory or past their committed lengths), commit to the log
+//! (durable), then commit the views (durable). A crash between the last two leaves the views
+//! behind the log; the next [`Ledger::open`] appends the missing seqs from the log. Opening
+//! reads no more than the views' `heads`, whatever the size of the ledger.
 
 use crate::format::HEADS_FILES;
+use crate::known::Known;
 use crate::rebuild::{stage_range, Chain};
 use crate::writer::sync_dir;
 use crate::{ViewError, ViewReader, ViewWriter};
-use arl_domain::{Event, InputEvent, Recorded, Timestamp};
-use arl_fold::{MemIndex, Source};
+use arl_domain::{Event, InputEvent, Recorded, RuleError, Timestamp};
+use arl_fold::{SourceError, ValidationError, Validator};
 use arl_log::{AppendError, Envelope, Head, LedgerLock, Log, LogError, NewEvent, Outcome};
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
@@ -91,6 +93,10 @@ pub struct AppendFailure {
     pub index: Option<usize>,
     pub kind: FailureKind,
     pub message: String,
+    /// The broken rule, for [`FailureKind::Rule`].
+    pub rule: Option<RuleError>,
+    /// Validation found the views damaged (they are rebuilt before the failure is returned).
+    views_damaged: bool,
 }
 
 impl AppendFailure {
@@ -99,6 +105,41 @@ impl AppendFailure {
             index: None,
             kind: FailureKind::Storage,
             message: message.to_string(),
+            rule: None,
+            views_damaged: false,
+        }
+    }
+
+    /// Reading the views failed; damage is noted so that the views are rebuilt.
+    fn views(e: ViewError) -> AppendFailure {
+        AppendFailure {
+            views_damaged: e.is_damage(),
+            ..AppendFailure::storage(format!("reading the views to validate the batch: {e}"))
+        }
+    }
+
+    /// Reading what validation needs failed: a damaged view (its cause) is noted so that
+    /// the views are rebuilt.
+    fn source(e: SourceError) -> AppendFailure {
+        let damaged = e
+            .cause
+            .as_deref()
+            .and_then(|cause| cause.downcast_ref::<ViewError>())
+            .is_some_and(ViewError::is_damage);
+        AppendFailure {
+            views_damaged: damaged,
+            ..AppendFailure::storage(format!("reading the views to validate the batch: {e}"))
+        }
+    }
+
+    /// The failure of the event at `index` that broke `rule`.
+    fn rule(index: usize, kind: &str, rule: RuleError) -> AppendFailure {
+        AppendFailure {
+            index: Some(index),
+            kind: FailureKind::Rule,
+            message: format!("{kind}: {rule}"),
+            rule: Some(rule),
+            views_damaged: false,
         }
     }
 }
@@ -119,16 +160,21 @@ impl From<AppendError> for AppendFailure {
             index,
             kind,
             message: e.to_string(),
+            rule: None,
+            views_damaged: false,
         }
     }
 }
 
-/// The ledger opened for writing: exclusive lock, log, views, validation index.
+/// The ledger opened for writing: exclusive lock, log, views.
 pub struct Ledger {
     dir: PathBuf,
     log: Log,
     views: ViewWriter,
-    index: MemIndex,
+    /// Validation's caches, kept from one append to the next while every event the views
+    /// take in goes through them (so that the batches of one import do not fold the same
+    /// accounts afresh); cleared whenever the views change otherwise or a batch is refused.
+    validator: Validator,
     _lock: LedgerLock,
 }
 
@@ -196,8 +242,9 @@ const READER_CATCH_UP_TRIES: usize = 3;
 
 impl Ledger {
     /// Opens (or creates, mode 0700) the ledger in `ledger_dir` for writing, waiting up to
-    /// `lock_timeout` for the exclusive lock; brings the views up to the log's head and
-    /// loads the validation index from them.
+    /// `lock_timeout` for the exclusive lock, and brings the views up to the log's head. Costs
+    /// the same at any size of the ledger (the views' `heads` is read, nothing else) unless
+    /// the views must catch up or be rebuilt.
     pub fn open(ledger_dir: &Path, lock_timeout: Duration) -> Result<Ledger, ViewError> {
         let lock = LedgerLock::exclusive(ledger_dir, lock_timeout)?;
         let log = Log::open(&ledger_dir.join(LOG_DIR))?;
@@ -207,47 +254,41 @@ impl Ledger {
             dir: ledger_dir.to_path_buf(),
             log,
             views,
-            index: MemIndex::without_txn_events(),
+            validator: Validator::new(),
             _lock: lock,
         };
-        if let Err(e) = ledger.catch_up_and_load() {
-            if !e.is_damage() {
-                return Err(e);
-            }
-            // The views are derived: damaged ones are rebuilt from the log.
-            rebuild_views(&ledger.dir, &ledger.log, &mut |_| {})?;
-            ledger.views = ViewWriter::open(&ledger.dir.join(VIEWS_DIR))?;
-            ledger.catch_up_and_load()?;
-        }
+        ledger.catch_up_or_rebuild()?;
         Ok(ledger)
     }
 
-    fn catch_up_and_load(&mut self) -> Result<(), ViewError> {
-        self.catch_up()?;
-        self.index = self.views.reader()?.load_index()?;
-        Ok(())
+    /// Appends to the views what the log has and they lack; views found damaged on the way
+    /// are rebuilt from the log (they are derived).
+    fn catch_up_or_rebuild(&mut self) -> Result<(), ViewError> {
+        match self.catch_up() {
+            Err(e) if e.is_damage() => self.rebuild().map(drop),
+            caught_up => caught_up,
+        }
     }
 
-    /// What [`Ledger::open`] does to the views, without loading the validation index: under
-    /// the exclusive lock, recovers the log and the views from a crash, rebuilds views of an
-    /// older format, and appends to the views what the log has and they lack.
+    /// Rebuilds the views from the log and opens the new ones.
+    fn rebuild(&mut self) -> Result<Head, ViewError> {
+        self.validator.clear();
+        let head = rebuild_views(&self.dir, &self.log, &mut |_| {})?;
+        self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
+        Ok(head)
+    }
+
+    /// What [`Ledger::open`] does to the views, for a query that found them behind the log:
+    /// under the exclusive lock, recovers the log and the views from a crash, rebuilds views
+    /// of an older format or damaged ones, and appends to the views what the log has and
+    /// they lack.
     pub fn bring_views_up(ledger_dir: &Path, lock_timeout: Duration) -> Result<(), ViewError> {
-        let lock = LedgerLock::exclusive(ledger_dir, lock_timeout)?;
-        let log = Log::open(&ledger_dir.join(LOG_DIR))?;
-        recover_swap(ledger_dir)?;
-        let views = open_views(ledger_dir, &log)?;
-        let mut ledger = Ledger {
-            dir: ledger_dir.to_path_buf(),
-            log,
-            views,
-            index: MemIndex::without_txn_events(),
-            _lock: lock,
-        };
-        ledger.catch_up()
+        Ledger::open(ledger_dir, lock_timeout).map(drop)
     }
 
     /// Appends to the views every seq the log has and they lack.
     fn catch_up(&mut self) -> Result<(), ViewError> {
+        self.validator.clear();
         let head = self.log.head().seq;
         let checkpoint = self.views.checkpoint();
         if checkpoint > head {
@@ -276,11 +317,6 @@ impl Ledger {
         &self.log
     }
 
-    /// The validation index (transactions kept as rows and ids only, not as events).
-    pub fn index(&self) -> &MemIndex {
-        &self.index
-    }
-
     /// A reader of the committed views, for queries inside the writing process.
     pub fn reader(&self) -> Result<ViewReader, ViewError> {
         self.views.reader()
@@ -289,7 +325,8 @@ impl Ledger {
     /// Appends a batch: all of it or, on any error before the log commit, none of it.
     ///
     /// After the log has planned the batch (seqs, times, duplicates), three threads share
-    /// the work: this one validates each event against the index; one builds the log's
+    /// the work: this one validates each event against what is known (the committed views
+    /// and the batch so far, [`Known`]); one builds the log's
     /// frames (canonical bytes and the hash chain, itself on two threads); one stages the
     /// validated events into the views as they come (in memory, or past the views'
     /// committed lengths). When all is well this thread commits the log, then the views. A
@@ -304,13 +341,23 @@ impl Ledger {
         let outcomes = planned.outcomes().to_vec();
         let times: Vec<(i64, i64)> = planned.times().collect();
         let base_seq = self.log.head().seq;
-        let checkpoint = self.index.checkpoint();
-        let (log, index, views) = (&mut self.log, &mut self.index, &mut self.views);
+        let reader = self.views.reader().map_err(AppendFailure::storage)?;
+        assert_eq!(
+            reader.heads().checkpoint,
+            base_seq,
+            "the views are up to the log before an append"
+        );
+        let (log, views, validator) = (&mut self.log, &mut self.views, &mut self.validator);
         let threads = arl_par::scope(|scope| {
             let builder = scope.spawn("arl-build", move || planned.build())?;
             let (sender, receiver) = sync_channel::<Vec<Staged>>(STAGE_CHUNKS_IN_FLIGHT);
             let stager = scope.spawn("arl-stage", move || stage_chunks(receiver, views))?;
-            let validated = validate(index, base_seq, &times, &outcomes, events, &sender);
+            let batch = Batch {
+                base_seq,
+                times: &times,
+                outcomes: &outcomes,
+            };
+            let validated = validate(&reader, validator, &batch, events, &sender);
             drop(sender);
             let built = builder.join();
             // The log's own refusal (an envelope over its size limit) comes first, as it
@@ -331,13 +378,16 @@ impl Ledger {
         let (appended, head) = match committed {
             Ok(done) => done,
             Err(failure) => {
-                self.index.rollback_to(checkpoint);
+                drop(reader);
+                // The caches took in events of the refused batch.
+                self.validator.clear();
                 // What was staged for the rejected batch must not reach the views.
                 self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))
                     .map_err(|e| AppendFailure::storage(e.to_string()))?;
-                return Err(failure);
+                return Err(self.heal(failure));
             }
         };
+        drop(reader);
         self.finish_views(staged).map_err(|e| {
             AppendFailure::storage(format!(
                 "the events are stored in the log (head seq {}), but updating the views failed: {e}; they catch up when the ledger is next opened",
@@ -366,9 +416,28 @@ impl Ledger {
     /// Rebuilds every view file from the log into a fresh directory, checking the hash
     /// chain on the way, then swaps it in. `progress` gets the last seq done, now and then.
     pub fn replay(&mut self, progress: &mut dyn FnMut(u64)) -> Result<Head, ViewError> {
+        self.validator.clear();
         let head = rebuild_views(&self.dir, &self.log, progress)?;
         self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
         Ok(head)
+    }
+
+    /// A batch that failed because validation found the views damaged: rebuilds them from
+    /// the log (nothing of the batch was committed) and says so; other failures pass.
+    fn heal(&mut self, failure: AppendFailure) -> AppendFailure {
+        if failure.kind != FailureKind::Storage || !failure.views_damaged {
+            return failure;
+        }
+        match self.rebuild() {
+            Ok(_) => AppendFailure::storage(format!(
+                "{}; the views were rebuilt from the log and nothing was appended: run the append again",
+                failure.message
+            )),
+            Err(e) => AppendFailure::storage(format!(
+                "{}; rebuilding the views from the log failed too: {e}",
+                failure.message
+            )),
+        }
     }
 }
 
@@ -433,31 +502,45 @@ const STAGE_CHUNKS_IN_FLIGHT: usize = 8;
 /// A checked event with its data in canonical JSON, as the log stores it.
 type Staged = (Recorded, String);
 
-/// Checks each new event in order, adding it to the index so later ones see it, and hands
-/// the checked events on to the views' stager. Returns how many were appended. On the first
-/// broken rule it stops (the caller takes the batch out of the index again). `events` are
-/// the typed events of the input, in input order; `times` the `(recorded_at,
-/// effective_at)` the log planned for the events it appends after seq `base_seq`.
-fn validate(
-    index: &mut MemIndex,
+/// Where a batch's new events go: after seq `base_seq`, with the `(recorded_at,
+/// effective_at)` the log planned for each, and the log's outcome of every input event.
+struct Batch<'b> {
     base_seq: u64,
-    times: &[(i64, i64)],
-    outcomes: &[Outcome],
+    times: &'b [(i64, i64)],
+    outcomes: &'b [Outcome],
+}
+
+impl Batch<'_> {
+    /// The planned `(recorded_at, effective_at)` of the new event `seq`.
+    fn times_of(&self, seq: u64) -> Result<(i64, i64), AppendFailure> {
+        seq.checked_sub(self.base_seq + 1)
+            .and_then(|k| self.times.get(usize::try_from(k).ok()?))
+            .copied()
+            .ok_or_else(|| {
+                AppendFailure::storage(format!("the log planned no times for seq {seq}"))
+            })
+    }
+}
+
+/// Checks each new event in order against what is known (the committed views `reader`
+/// reads and the batch so far), adding it so that later ones see it, and hands the checked
+/// events on to the views' stager. Returns how many were appended. Stops at the first
+/// broken rule or failed read. `events` are the typed events of the input, in input order.
+fn validate(
+    reader: &ViewReader,
+    validator: &mut Validator,
+    batch: &Batch<'_>,
     mut events: Vec<Option<(Event, String)>>,
     stager: &SyncSender<Vec<Staged>>,
 ) -> Result<u64, AppendFailure> {
+    let mut known = Known::new(reader).map_err(AppendFailure::views)?;
     let mut chunk = Vec::with_capacity(STAGE_CHUNK_EVENTS);
     let mut appended = 0;
-    for (position, outcome) in outcomes.iter().enumerate() {
+    for (position, outcome) in batch.outcomes.iter().enumerate() {
         let Outcome::Appended { seq } = *outcome else {
             continue;
         };
-        let &(recorded_at, effective_at) = seq
-            .checked_sub(base_seq + 1)
-            .and_then(|k| times.get(usize::try_from(k).ok()?))
-            .ok_or_else(|| {
-                AppendFailure::storage(format!("the log planned no times for seq {seq}"))
-            })?;
+        let (recorded_at, effective_at) = batch.times_of(seq)?;
         let (event, data) = events[position]
             .take()
             .ok_or_else(|| AppendFailure::storage("an input event was used twice"))?;
@@ -467,14 +550,9 @@ fn validate(
             recorded_at: Timestamp(recorded_at),
             event,
         };
-        if let Err(e) = arl_fold::validate(index, &recorded) {
-            return Err(AppendFailure {
-                index: Some(position),
-                kind: FailureKind::Rule,
-                message: format!("{}: {e}", recorded.event.kind()),
-            });
-        }
-        index.insert_ref(&recorded);
+        check_one(validator, &known, &recorded, position)?;
+        validator.inserting(&known, &recorded);
+        known.insert(&recorded).map_err(AppendFailure::source)?;
         chunk.push((recorded, data));
         appended += 1;
         if chunk.len() == STAGE_CHUNK_EVENTS {
@@ -487,6 +565,22 @@ fn validate(
         let _ = stager.send(chunk);
     }
     Ok(appended)
+}
+
+/// The verdict on one event, as the failure of the batch when it is rejected.
+fn check_one(
+    validator: &mut Validator,
+    known: &Known<'_>,
+    recorded: &Recorded,
+    position: usize,
+) -> Result<(), AppendFailure> {
+    match validator.check(known, recorded) {
+        Ok(()) => Ok(()),
+        Err(ValidationError::Rule(rule)) => {
+            Err(AppendFailure::rule(position, recorded.event.kind(), rule))
+        }
+        Err(ValidationError::Source(e)) => Err(AppendFailure::source(e)),
+    }
 }
 
 /// Stages every chunk received into the views (nothing is committed here).
@@ -572,6 +666,7 @@ fn new_event(
         index: Some(index),
         kind: FailureKind::Invalid,
         message: e.to_string(),
+        ..AppendFailure::storage("")
     })?;
     let new_event = NewEvent {
         id,

@@ -25,10 +25,12 @@
 pub mod check;
 mod error;
 pub mod format;
+mod known;
 mod ledger;
 mod reader;
 mod rebuild;
 mod scan;
+mod txnids;
 mod writer;
 
 pub use error::ViewError;

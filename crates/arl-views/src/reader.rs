@@ -39,7 +39,7 @@ pub struct ViewReader {
 /// writer runs meanwhile; writers only ever append beyond the committed length or truncate
 /// back to it, and a replay swaps in new files (the mapped ones stay as they were). A file
 /// shorter than its committed length is reported corrupt before it is mapped.
-fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap2::Mmap>> {
+pub(crate) fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap2::Mmap>> {
     if len == 0 {
         return Ok(None);
     }
@@ -238,7 +238,7 @@ impl ViewReader {
     }
 
     /// The transaction record with number `index` (0-based).
-    fn txn_at(&self, index: u64) -> Result<TxnRecord, ViewError> {
+    pub(crate) fn txn_at(&self, index: u64) -> Result<TxnRecord, ViewError> {
         if (index + 1) * TXN_RECORD_BYTES > self.heads.txns_len {
             return Err(self.corrupt(TXNS_FILE, format!("record {index} beyond the end")));
         }
@@ -251,7 +251,7 @@ impl ViewReader {
         Ok(TxnRecord::decode(&bytes))
     }
 
-    fn txn_recorded(&self, record: &TxnRecord) -> Result<Recorded, ViewError> {
+    pub(crate) fn txn_recorded(&self, record: &TxnRecord) -> Result<Recorded, ViewError> {
         let end = record
             .data_offset
             .checked_add(u64::from(record.data_len) + TXNDATA_CHECKSUM_BYTES);

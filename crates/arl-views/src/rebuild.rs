@@ -10,7 +10,8 @@
 //! decoding's, then the reading's: the one at the lowest seq (a later step only ever sees
 //! seqs an earlier step passed).
 
-use crate::writer::{txn_key, Place, TxnFacts};
+use crate::format::txn_id_hash;
+use crate::writer::{Place, TxnFacts};
 use crate::{ViewError, ViewWriter};
 use arl_domain::{Event, Recorded, Timestamp, TxnFields, TxnRecordedRef};
 use arl_log::{chain_hash, CanonicalReader, EnvelopeRef, Log, LogError, RawBlock, RawFrame};
@@ -48,8 +49,8 @@ enum Decoded {
 struct TxnItem {
     place: Place,
     account: Span,
-    /// The writer's key of the txn id.
-    txn_key: u32,
+    /// `txn_id_hash` of the txn id.
+    txn_hash: u64,
     facts: TxnFacts,
     data: Span,
 }
@@ -297,7 +298,7 @@ fn stage_batch(writer: &mut ViewWriter, batch: &Batch) -> Result<(), ViewError> 
             Decoded::Txn(item) => writer.stage_recorded_txn(
                 item.place,
                 item.account.get(blocks)?,
-                item.txn_key,
+                item.txn_hash,
                 item.facts,
                 item.data.bytes(blocks)?,
             )?,
@@ -337,7 +338,7 @@ fn decode_frame(block: usize, bytes: &[u8], frame: &RawFrame<'_>) -> Result<Deco
                     recorded_at: envelope.recorded_at,
                 },
                 account: place(txn.account)?,
-                txn_key: txn_key(txn.txn),
+                txn_hash: txn_id_hash(txn.txn),
                 facts: TxnFacts::new(txn.kind, txn.currency, txn.amount_minor),
                 data: data_span,
             }));

@@ -8,10 +8,15 @@
 //! truncates that tail.
 
 use crate::format::{
+    decode_bucket, encode_bucket, txn_id_hash, txnids_bucket, txnids_header, txnids_key,
+    txnids_len, TxnIdEntry, TXNIDS_BUCKETS, TXNIDS_BUCKET_BYTES, TXNIDS_ENTRIES_AT,
+    TXNIDS_HEADER_BYTES,
+};
+use crate::format::{
     decode_time, encode_time, kind_code, txn_record_ok, txndata_checksum, AccountHead, EventHeader,
     Heads, PersonHead, TxnRecord, DATA_BYTES_MAX, ENTITIES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
     HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TIME_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE,
-    TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+    TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
@@ -31,7 +36,17 @@ const EV: usize = 0;
 const TX: usize = 1;
 const TD: usize = 2;
 const TM: usize = 3;
-const FILES: [&str; 4] = [EVENTS_FILE, TXNS_FILE, TXNDATA_FILE, TIMES_FILE];
+const TI: usize = 4;
+const FILES: [&str; 5] = [
+    EVENTS_FILE,
+    TXNS_FILE,
+    TXNDATA_FILE,
+    TIMES_FILE,
+    TXNIDS_FILE,
+];
+/// Staged buckets of `txnids.idx` beyond which a commit rewrites the whole bucket table in
+/// one write rather than bucket by bucket.
+const BUCKETS_WRITTEN_ONE_BY_ONE_MAX: usize = 4096;
 
 /// What a reversal copies from the transaction it reverses.
 #[derive(Debug, Clone, Copy)]
@@ -73,14 +88,19 @@ impl Place {
 #[derive(Debug)]
 pub struct ViewWriter {
     dir: PathBuf,
-    files: [File; 4],
+    files: [File; 5],
     /// The state including staged events.
     heads: Heads,
     /// Lengths committed in the `heads` file on disk.
-    committed: [u64; 4],
+    committed: [u64; 5],
     /// Lengths written to the files (committed or not); staged bytes beyond are in `buffers`.
-    written: [u64; 4],
-    buffers: [Vec<u8>; 4],
+    written: [u64; 5],
+    buffers: [Vec<u8>; 5],
+    /// Buckets of `txnids.idx` changed by staged transactions: bucket to its new head
+    /// (entry number + 1). Written in place at [`ViewWriter::commit`], after the entries
+    /// and before the heads; a crash between leaves buckets pointing beyond the committed
+    /// entries, which every reader of a bucket reports as damage (the views are rebuilt).
+    txnids_staged: HashMap<u32, u64>,
     account_numbers: HashMap<String, u32>,
     person_numbers: HashMap<String, u32>,
     /// Transactions staged by this writer, for reversals: the [`txn_key`] of the txn id to
@@ -106,12 +126,13 @@ fn last_time(file: &File, dir: &Path, len: u64) -> Result<i64, ViewError> {
     decode_time(len / TIME_BYTES, &entry).ok_or(ViewError::Checksum { path, offset: at })
 }
 
-fn lengths(heads: &Heads) -> [u64; 4] {
+fn lengths(heads: &Heads) -> [u64; 5] {
     [
         heads.events_len,
         heads.txns_len,
         heads.txndata_len,
         heads.times_len,
+        txnids_len(heads.txns_len / TXN_RECORD_BYTES),
     ]
 }
 
@@ -142,7 +163,11 @@ impl ViewWriter {
             open(FILES[TX])?,
             open(FILES[TD])?,
             open(FILES[TM])?,
+            open(FILES[TI])?,
         ];
+        if fresh {
+            start_txnids(&files[TI], &dir.join(FILES[TI]))?;
+        }
         let committed = lengths(&heads);
         for (i, file) in files.iter().enumerate() {
             truncate_tail(file, &dir.join(FILES[i]), committed[i])?;
@@ -157,6 +182,7 @@ impl ViewWriter {
             committed,
             written: committed,
             buffers: Default::default(),
+            txnids_staged: HashMap::default(),
             account_numbers,
             person_numbers,
             txns_seen: HashMap::default(),
@@ -233,21 +259,20 @@ impl ViewWriter {
     }
 
     /// Stages a `transaction.recorded` from its facts read in place (a rebuild's fast path):
-    /// the same bytes as [`ViewWriter::stage_data`] with the typed event. `txn_key` is
-    /// [`txn_key`] of the txn id.
+    /// the same bytes as [`ViewWriter::stage_data`] with the typed event. `txn_hash` is
+    /// [`txn_id_hash`] of the txn id.
     pub(crate) fn stage_recorded_txn(
         &mut self,
         place: Place,
         account: &str,
-        txn_key: u32,
+        txn_hash: u64,
         facts: TxnFacts,
         data: &[u8],
     ) -> Result<(), ViewError> {
         self.stage_with(place, data, |writer| {
             let account = writer.account_number(account)?;
-            writer.remember_txn(txn_key);
-            writer.push_txn(place, account, facts, 0, data);
-            Ok(())
+            writer.remember_txn(txn_key(txn_hash));
+            writer.push_txn(place, account, facts, 0, data, txn_hash)
         })
     }
 
@@ -368,15 +393,20 @@ impl ViewWriter {
             message: message.to_string(),
         };
         let account = self.account_number(recorded.event.account().unwrap_or_default())?;
+        let txn_hash = match &recorded.event {
+            Event::TxnRecorded(d) => txn_id_hash(&d.txn),
+            Event::TxnReversed(d) => txn_id_hash(&d.txn),
+            _ => return Err(bad("not a transaction")),
+        };
         let (facts, flags) = match &recorded.event {
             Event::TxnRecorded(d) => {
                 let currency = d.currency().ok_or_else(|| bad("unknown currency"))?;
                 let amount_minor = d.amount_minor().ok_or_else(|| bad("bad amount"))?;
-                self.remember_txn(txn_key(&d.txn));
+                self.remember_txn(txn_key(txn_hash));
                 (TxnFacts::new(d.kind, currency, amount_minor), 0)
             }
             Event::TxnReversed(d) => {
-                let seen = match self.txns_seen.get(&txn_key(&d.txn)) {
+                let seen = match self.txns_seen.get(&txn_key(txn_hash)) {
                     Some(&pointer) => self.txn_at(u64::from(pointer), account, &d.txn)?.1,
                     None => None,
                 };
@@ -390,8 +420,8 @@ impl ViewWriter {
             }
             _ => return Err(bad("not a transaction")),
         };
-        self.push_txn(Place::of(recorded), account, facts, flags, data.as_bytes());
-        Ok(())
+        let place = Place::of(recorded);
+        self.push_txn(place, account, facts, flags, data.as_bytes(), txn_hash)
     }
 
     /// Notes that the next transaction record is the `transaction.recorded` of the txn
@@ -403,9 +433,19 @@ impl ViewWriter {
         }
     }
 
-    /// Appends one transaction record and its data, on the account's chain.
-    fn push_txn(&mut self, place: Place, account: u32, facts: TxnFacts, flags: u8, data: &[u8]) {
+    /// Appends one transaction record and its data, on the account's chain, and its entry
+    /// in `txnids.idx` under `txn_hash` ([`txn_id_hash`] of its txn id).
+    fn push_txn(
+        &mut self,
+        place: Place,
+        account: u32,
+        facts: TxnFacts,
+        flags: u8,
+        data: &[u8],
+        txn_hash: u64,
+    ) -> Result<(), ViewError> {
         let index = self.heads.txns_len / TXN_RECORD_BYTES;
+        self.push_txnid(index, txn_hash)?;
         let record = TxnRecord {
             seq: place.seq,
             effective_at: place.effective_at,
@@ -424,6 +464,78 @@ impl ViewWriter {
         self.push(TD, &txndata_checksum(place.seq, data).to_le_bytes());
         self.heads.txns_len += TXN_RECORD_BYTES;
         self.heads.txndata_len += data.len() as u64 + TXNDATA_CHECKSUM_BYTES;
+        Ok(())
+    }
+
+    /// Stages entry `number` of `txnids.idx` (for `txns.dat` record `number`) at the head of
+    /// its bucket.
+    fn push_txnid(&mut self, number: u64, txn_hash: u64) -> Result<(), ViewError> {
+        let bucket = txnids_bucket(txn_hash);
+        let prev = self.txnids_head(bucket)?;
+        assert!(prev <= number, "a bucket's head is an earlier entry");
+        let entry = TxnIdEntry {
+            prev,
+            key: txnids_key(txn_hash),
+        };
+        self.push(TI, &entry.encode(number));
+        self.txnids_staged.insert(bucket, number + 1);
+        Ok(())
+    }
+
+    /// The head of a bucket of `txnids.idx`: staged, or as committed on disk. A head beyond
+    /// the committed entries was left by a crash in the middle of a commit: damage.
+    fn txnids_head(&self, bucket: u32) -> Result<u64, ViewError> {
+        if let Some(head) = self.txnids_staged.get(&bucket) {
+            return Ok(*head);
+        }
+        let committed_entries = self.committed[TX] / TXN_RECORD_BYTES;
+        if committed_entries == 0 {
+            return Ok(0);
+        }
+        let path = self.dir.join(FILES[TI]);
+        let at = TXNIDS_HEADER_BYTES + u64::from(bucket) * TXNIDS_BUCKET_BYTES;
+        let mut bytes = [0u8; TXNIDS_BUCKET_BYTES as usize];
+        self.files[TI]
+            .read_exact_at(&mut bytes, at)
+            .map_err(|e| ViewError::io(&path, e))?;
+        let head = decode_bucket(bucket, &bytes).ok_or(ViewError::Checksum {
+            path: path.clone(),
+            offset: at,
+        })?;
+        if head > committed_entries {
+            let what = format!("bucket {bucket} leads beyond the committed entries");
+            return Err(ViewError::corrupt(path, what));
+        }
+        Ok(head)
+    }
+
+    /// Writes the staged buckets of `txnids.idx` in place (the entries they point to are
+    /// written already): one by one when few, else the whole table at once.
+    fn write_txnids_buckets(&mut self) -> Result<(), ViewError> {
+        if self.txnids_staged.is_empty() {
+            return Ok(());
+        }
+        let path = self.dir.join(FILES[TI]);
+        let file = &self.files[TI];
+        let io = |e| ViewError::io(&path, e);
+        let mut staged: Vec<(u32, u64)> = self.txnids_staged.drain().collect();
+        staged.sort_unstable();
+        if staged.len() <= BUCKETS_WRITTEN_ONE_BY_ONE_MAX {
+            for (bucket, head) in staged {
+                let at = TXNIDS_HEADER_BYTES + u64::from(bucket) * TXNIDS_BUCKET_BYTES;
+                arl_io::write_at(file, &path, &encode_bucket(bucket, head), at).map_err(io)?;
+            }
+            return Ok(());
+        }
+        let mut table = vec![0u8; (TXNIDS_BUCKETS * TXNIDS_BUCKET_BYTES) as usize];
+        file.read_exact_at(&mut table, TXNIDS_HEADER_BYTES)
+            .map_err(io)?;
+        for (bucket, head) in staged {
+            let at = bucket as usize * TXNIDS_BUCKET_BYTES as usize;
+            table[at..at + TXNIDS_BUCKET_BYTES as usize]
+                .copy_from_slice(&encode_bucket(bucket, head));
+        }
+        arl_io::write_at(file, &path, &table, TXNIDS_HEADER_BYTES).map_err(io)
     }
 
     /// Looks for `transaction.recorded` of `txn` on the account's chain (older than this
@@ -571,8 +683,9 @@ impl ViewWriter {
         Ok(())
     }
 
-    /// Makes every staged event durable: writes and syncs the data files, then replaces
-    /// `heads` atomically. Readers opened afterwards see the new events.
+    /// Makes every staged event durable: writes the data files, the changed buckets of
+    /// `txnids.idx` in place, syncs them, then replaces `heads` atomically. Readers opened
+    /// afterwards see the new events.
     pub fn commit(&mut self) -> Result<(), ViewError> {
         if self.poisoned {
             return Err(ViewError::Poisoned);
@@ -582,6 +695,7 @@ impl ViewWriter {
         }
         self.poisoned = true;
         self.write_buffers()?;
+        self.write_txnids_buckets()?;
         for (i, name) in FILES.iter().enumerate() {
             if self.written[i] != self.committed[i] {
                 let path = self.dir.join(name);
@@ -666,9 +780,18 @@ fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<(), ViewErr
     Ok(())
 }
 
-/// The key of a txn id in a writer's map of the transactions it staged.
-pub(crate) fn txn_key(txn: &str) -> u32 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    let h = BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(txn);
-    (h ^ (h >> 32)) as u32
+/// Starts a fresh `txnids.idx`: the header, then empty buckets (a hole in the file, read as
+/// zeros) up to where the entries start.
+fn start_txnids(file: &File, path: &Path) -> Result<(), ViewError> {
+    let io = |e| ViewError::io(path, e);
+    arl_io::set_len(file, path, 0).map_err(io)?;
+    arl_io::set_len(file, path, TXNIDS_ENTRIES_AT).map_err(io)?;
+    arl_io::write_at(file, path, &txnids_header(), 0).map_err(io)?;
+    arl_io::sync_all(file, path).map_err(io)
+}
+
+/// The key of a txn id in a writer's map of the transactions it staged, from its
+/// [`txn_id_hash`].
+pub(crate) fn txn_key(txn_hash: u64) -> u32 {
+    (txn_hash ^ (txn_hash >> 32)) as u32
 }

@@ -1,5 +1,5 @@
-//! The validation index a writer loads at open (transactions from their compact records)
-//! equals the one built by inserting every event as it was appended.
+//! The in-memory index loaded from the views (`ViewReader::load_index`, transactions from
+//! their compact records) equals the one built by inserting every event as it was appended.
 
 use arl_domain::{InputEvent, Timestamp};
 use arl_fold::{MemIndex, Source, TxnRow};
@@ -37,7 +37,7 @@ fn loaded_index_equals_the_appended_one() {
         }
     }
     let ledger = Ledger::open(&path, Duration::from_secs(5)).unwrap();
-    let loaded = ledger.index();
+    let loaded = &ledger.reader().unwrap().load_index().unwrap();
     assert_eq!(loaded.checkpoint(), built.checkpoint());
     let (loaded_rows, built_rows) = (rows(loaded), rows(&built));
     assert!(built_rows.len() > 4_000, "the history has transactions");

@@ -1,0 +1,179 @@
+//! `arl append --batch-size N`: a history larger than one batch, imported in one command.
+//!
+//! The input is read as it goes; every N lines that hold an event are one atomic batch
+//! (parsed, validated and committed, or refused whole), so memory stays that of one batch
+//! whatever the input's size. A line without an id gets `line-<n>-<hash>` (`n` its line
+//! number, `hash` the first 16 hex digits of the blake3 hash of the line's bytes), so that a
+//! rerun of the same command on the same input after an interruption finds the committed
+//! lines as duplicates, skips them, and goes on where it stopped.
+
+use crate::append::{self, actor, open_input, print_report, Batch};
+use crate::cli::AppendArgs;
+use crate::failure;
+use crate::ledger::Ctx;
+use crate::out;
+use anyhow::Result;
+use arl_domain::{InputEvent, Timestamp, LINE_BYTES_MAX};
+use arl_log::Head;
+use arl_views::{AppendOptions, AppendReport};
+use std::io::{BufRead, Read};
+
+/// `arl append --batch-size N`: the parent owns the loop and the totals.
+pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
+    assert!(batch_size > 0, "clap keeps --batch-size at least 1");
+    let opts = AppendOptions {
+        imported: args.imported,
+        actor: actor(args.actor.as_deref()),
+        now: Timestamp::now(),
+    };
+    let mut lines = Lines::new(open_input(args.file.as_deref())?);
+    let mut ledger = ctx.writer()?;
+    if args.seal {
+        crate::privacy::start_sealing(&ledger)?;
+    }
+    let bar = out::progress(ctx.quiet, None, "appending");
+    let mut totals = Totals::starting_at(ledger.log().head());
+    loop {
+        let first_line = lines.line + 1;
+        let refused = |e: anyhow::Error| not_appended(&e, first_line, &totals);
+        let texts = lines.next_batch(batch_size).map_err(refused)?;
+        if texts.is_empty() {
+            break;
+        }
+        let batch = parse_batch(&texts, args.imported).map_err(refused)?;
+        let report = append::append(&mut ledger, batch, &opts).map_err(refused)?;
+        totals.add(&report);
+        bar.set_position(totals.appended + totals.duplicates);
+    }
+    bar.finish_and_clear();
+    print_report(&totals.report(), args.format)
+}
+
+/// What the batches appended so far.
+struct Totals {
+    appended: u64,
+    duplicates: u64,
+    batches: u64,
+    head: Head,
+}
+
+impl Totals {
+    fn starting_at(head: Head) -> Totals {
+        Totals {
+            appended: 0,
+            duplicates: 0,
+            batches: 0,
+            head,
+        }
+    }
+
+    fn add(&mut self, report: &AppendReport) {
+        assert!(report.head.seq >= self.head.seq, "the head never goes back");
+        self.appended += report.appended;
+        self.duplicates += report.duplicates;
+        self.batches += 1;
+        self.head = report.head;
+    }
+
+    fn report(&self) -> AppendReport {
+        AppendReport {
+            appended: self.appended,
+            duplicates: self.duplicates,
+            head: self.head,
+            outcomes: Vec::new(),
+        }
+    }
+}
+
+/// The failure (reading, parsing or appending) of the batch starting at `first_line`,
+/// saying what earlier batches committed and how to go on.
+fn not_appended(error: &anyhow::Error, first_line: u64, totals: &Totals) -> anyhow::Error {
+    let message = error.to_string();
+    let reason = message
+        .strip_suffix(append::WHOLE_INPUT_NOTE)
+        .unwrap_or(&message)
+        .trim_end();
+    failure::error(format!(
+        "{reason}\nthe batch from line {first_line} on was not appended; the {} batches before it are (head seq {}); fix the input and run the same command again: what was committed is skipped",
+        totals.batches, totals.head.seq
+    ))
+}
+
+/// Parses the lines of one batch and gives the lines without an id their
+/// [`line_id`].
+fn parse_batch(texts: &[(u64, String)], imported: bool) -> Result<Batch> {
+    let refs: Vec<&str> = texts.iter().map(|(_, text)| text.as_str()).collect();
+    let mut events: Vec<InputEvent> = arl_domain::parse_lines(&refs, imported)
+        .map_err(|(i, e)| failure::error(format!("line {}: {e}", texts[i].0)))?;
+    for (event, (line, text)) in events.iter_mut().zip(texts) {
+        if event.id.is_none() {
+            event.id = Some(line_id(*line, text));
+        }
+    }
+    let lines = texts.iter().map(|(line, _)| *line).collect();
+    Ok(Batch { events, lines })
+}
+
+/// The id `--batch-size` gives a line without one: `line-<n>-<first 16 hex digits of the
+/// blake3 hash of the line>`. The same line at the same place gets the same id on a rerun.
+pub fn line_id(line: u64, text: &str) -> String {
+    let hash = blake3::hash(text.as_bytes()).to_hex();
+    format!("line-{line}-{}", &hash[..16])
+}
+
+/// The input, read a line at a time, each line at most [`LINE_BYTES_MAX`] bytes.
+struct Lines {
+    input: Box<dyn BufRead>,
+    /// The number of the last line read (1-based).
+    line: u64,
+    buffer: Vec<u8>,
+}
+
+impl Lines {
+    fn new(input: Box<dyn BufRead>) -> Lines {
+        Lines {
+            input,
+            line: 0,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next lines that hold an event, at most `n`, with their line numbers; empty at
+    /// the end of the input.
+    fn next_batch(&mut self, n: usize) -> Result<Vec<(u64, String)>> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some(text) = self.next_line()? else {
+                break;
+            };
+            if !text.trim().is_empty() {
+                out.push((self.line, text));
+            }
+        }
+        Ok(out)
+    }
+
+    fn next_line(&mut self) -> Result<Option<String>> {
+        self.buffer.clear();
+        // The line, its "\r\n", and one byte more to tell a line that is too long.
+        let limit = LINE_BYTES_MAX as u64 + 3;
+        let read = (&mut self.input)
+            .take(limit)
+            .read_until(b'\n', &mut self.buffer)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        let line = self.line;
+        let text = self.buffer.strip_suffix(b"\n").unwrap_or(&self.buffer);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.len() > LINE_BYTES_MAX {
+            return Err(failure::error(format!(
+                "line {line}: longer than {LINE_BYTES_MAX} bytes"
+            )));
+        }
+        let text = std::str::from_utf8(text)
+            .map_err(|_| failure::error(format!("line {line}: not UTF-8 text")))?;
+        Ok(Some(text.to_string()))
+    }
+}
