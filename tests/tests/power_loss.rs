@@ -68,8 +68,15 @@ struct Recording {
     dir: PathBuf,
 }
 
+/// `arl_io`'s recording is global to the process: one recorded append at a time, or the
+/// tests running in parallel would mix their operations.
+static ONE_RECORDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Appends `lines` to the ledger in `dir` through `Ledger`, recording its operations.
 fn record_append(dir: &Path, lines: &str) -> Recording {
+    let _one_at_a_time = ONE_RECORDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let base = snapshot(dir);
     let batch: Vec<InputEvent> = lines
         .lines()
