@@ -13,11 +13,10 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{arl_binary, run_arl, Run};
+use support::{arl_binary, run_arl, Run, Served};
 
 const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
 const EXPECTED: &str = include_str!("../fixtures/globex.expected.json");
@@ -65,98 +64,24 @@ impl Fixture {
         token
     }
 
-    fn serve(&self, extra: &[&str]) -> Server {
-        Server::start(&self.dir(), extra)
+    fn serve(&self, extra: &[&str]) -> Served {
+        Served::start(&self.dir(), extra, WAIT)
     }
 }
 
-/// A running `arl serve`, killed when dropped.
-struct Server {
-    child: Option<Child>,
-    addr: String,
+/// The requests these tests send to a running server.
+trait Http {
+    fn get(&self, path: &str, token: Option<&str>) -> Response;
+    fn post(&self, path: &str, token: Option<&str>, body: &[u8]) -> Response;
 }
 
-impl Server {
-    fn start(dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(arl_binary())
-            .arg("--ledger")
-            .arg(dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("ARL_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting arl serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-        // Killed on drop, even when the checks below fail.
-        let mut server = Server {
-            child: Some(child),
-            addr: String::new(),
-        };
-        let line = receiver
-            .recv_timeout(WAIT)
-            .expect("arl serve printed its address");
-        server.addr = line
-            .trim()
-            .rsplit("://")
-            .next()
-            .expect("an address")
-            .to_string();
-        assert!(server.addr.starts_with("127.0.0.1:"), "{line}");
-        server
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.pid().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit; its exit code.
-    fn wait(&mut self) -> Option<i32> {
-        let mut child = self.child.take().expect("running");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = child.try_wait().expect("waiting") {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "the server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
+impl Http for Served {
     fn get(&self, path: &str, token: Option<&str>) -> Response {
         request(&self.addr, "GET", path, token, &[], b"")
     }
 
     fn post(&self, path: &str, token: Option<&str>, body: &[u8]) -> Response {
         request(&self.addr, "POST", path, token, &[], body)
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -459,7 +384,7 @@ fn every_endpoint_gives_the_cli_bytes_on_globex() {
         }
         // The command line pointed at the server prints the same bytes.
         let through = Command::new(arl_binary())
-            .args(["--server", &server.url()])
+            .args(["--server", &server.url("")])
             .args(args)
             .env("ARL_TOKEN", admin)
             .output()
@@ -932,7 +857,7 @@ fn kill_during_appends(signal: &str) -> (Option<i32>, usize) {
         std::thread::sleep(Duration::from_millis(20));
     }
     server.signal(signal);
-    let code = server.wait();
+    let code = server.wait_exit(WAIT);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let acknowledged: Vec<Vec<String>> = threads
         .into_iter()

@@ -16,9 +16,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use support::{arl_binary, run_arl};
+use support::{run_arl, Served};
 
 const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
 /// The longest any single wait of these tests lasts.
@@ -58,53 +58,6 @@ impl Fixture {
 
     fn dir(&self) -> PathBuf {
         self.tmp.path().join("ledger")
-    }
-}
-
-/// A running `arl serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = Command::new(arl_binary())
-            .arg("--ledger")
-            .arg(dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("ARL_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting arl serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-        let line = receiver
-            .recv_timeout(WAIT)
-            .expect("arl serve printed its address");
-        let addr = line.trim().rsplit("http://").next().expect("an address");
-        assert!(addr.starts_with("127.0.0.1:"), "{line}");
-        Server {
-            child,
-            addr: addr.to_string(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -415,7 +368,7 @@ const DE_AT_0705: &str = "/accounts/globex-de?as_of=2023-07-01&known_at=2023-07-
 fn reader_signs_in_and_sees_chen_leave_when_more_is_known() {
     let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let fixture = Fixture::new();
-    let server = Server::start(&fixture.dir());
+    let server = Served::start(&fixture.dir(), &[], WAIT);
     let browser = Browser::start("reader_account");
     let token = &fixture.tokens["reader"];
     browser.sign_in(&server.url(DE_AT_0705), token);
@@ -510,7 +463,7 @@ fn reader_signs_in_and_sees_chen_leave_when_more_is_known() {
 fn auditor_sees_the_skipped_event_and_why_and_verifies() {
     let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let fixture = Fixture::new();
-    let server = Server::start(&fixture.dir());
+    let server = Served::start(&fixture.dir(), &[], WAIT);
     // A back-dated leaving lands before an assignment recorded earlier: the assignment is
     // skipped in the fold, and the history says why.
     let writer = format!("Bearer {}", fixture.tokens["writer"]);
@@ -577,7 +530,7 @@ fn auditor_sees_the_skipped_event_and_why_and_verifies() {
 fn an_appended_event_appears_on_an_open_page_without_reload() {
     let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let fixture = Fixture::new();
-    let server = Server::start(&fixture.dir());
+    let server = Served::start(&fixture.dir(), &[], WAIT);
     for role in ["auditor", "reader"] {
         let browser = Browser::start(if role == "auditor" {
             "live_auditor"
@@ -627,7 +580,7 @@ fn an_appended_event_appears_on_an_open_page_without_reload() {
 #[test]
 fn pages_and_assets_carry_security_and_cache_headers() {
     let fixture = Fixture::new();
-    let server = Server::start(&fixture.dir());
+    let server = Served::start(&fixture.dir(), &[], WAIT);
     let page = http(&server.addr, "GET", DE_AT_0705, &[], b"");
     assert_eq!(page.status, 200);
     assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");

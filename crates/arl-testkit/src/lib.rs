@@ -245,3 +245,97 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A running `arl serve --listen 127.0.0.1:0` (the server picks a free port and prints its
+/// address first), killed when dropped.
+pub struct Served {
+    child: Option<std::process::Child>,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+}
+
+impl Served {
+    /// Starts `arl --ledger DIR serve --listen 127.0.0.1:0 EXTRA…` and waits up to `wait`
+    /// for the address it prints.
+    pub fn start(dir: &Path, extra: &[&str], wait: std::time::Duration) -> Served {
+        let mut child = Command::new(arl_binary())
+            .arg("--ledger")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("ARL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting arl serve");
+        let stdout = child.stdout.take().expect("arl serve's standard output");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            // A server that dies before printing closes the pipe: the wait below says so.
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = sender.send(line);
+        });
+        // Killed on drop, even when the checks below fail.
+        let mut served = Served {
+            child: Some(child),
+            addr: String::new(),
+        };
+        let line = receiver
+            .recv_timeout(wait)
+            .expect("arl serve printed its address");
+        served.addr = line
+            .trim()
+            .rsplit("://")
+            .next()
+            .expect("an address")
+            .to_string();
+        assert!(served.addr.starts_with("127.0.0.1:"), "{line}");
+        served
+    }
+
+    /// `http://<addr><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends the signal `name` (`TERM`, `KILL`, …) to the server.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits up to `wait` for the server to exit; its exit code.
+    pub fn wait_exit(&mut self, wait: std::time::Duration) -> Option<i32> {
+        let mut child = self.child.take().expect("running");
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting") {
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Already gone is fine: the point is that no server outlives its test.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
