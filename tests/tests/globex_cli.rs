@@ -58,6 +58,56 @@ fn globex_example_through_the_binary() {
     assert_eq!(ledger.run(&["verify"]).code, 0);
 }
 
+/// `arl team --timeline`: Chen's holding on globex-de ends on 30 June, recorded (back-dated)
+/// on 7 July; known at 5 July it has no end yet.
+#[test]
+fn team_timeline_shows_when_the_end_was_learned() {
+    let ledger = Ledger::new();
+    let fixture = ledger.write("globex.jsonl", FIXTURE);
+    let appended = ledger.run(&["append", "--imported", fixture.as_str()]);
+    assert_eq!(appended.code, 0, "{}", appended.stderr);
+    let ask = |known_at: &[&str]| {
+        let mut args = vec!["team", "globex-de", "--timeline", "--from", "2023-01-01"];
+        args.extend(["--to", "2023-12-31", "--format", "json"]);
+        args.extend(known_at);
+        let answer = ledger.json(&args);
+        answer["intervals"]
+            .as_array()
+            .expect("intervals")
+            .iter()
+            .find(|i| i["person"] == "chen")
+            .cloned()
+            .expect("chen is on the timeline")
+    };
+    let chen = ask(&[]);
+    assert_eq!(chen["valid_to"], "2023-06-30T00:00:00.000000Z");
+    assert_eq!(chen["end_recorded_at"], "2023-07-07T09:00:00.000000Z");
+    assert_eq!(chen["end_type"], "person.left");
+    assert_eq!(chen["end_backdated"], true);
+    assert_eq!(chen["start_backdated"], false);
+    let earlier = ask(&["--known-at", "2023-07-05"]);
+    assert_eq!(earlier["valid_to"], Value::Null);
+    assert_eq!(earlier["end_backdated"], false);
+    let csv = ledger.run(&["team", "globex-de", "--timeline", "--format", "csv"]);
+    assert_eq!(csv.code, 0, "{}", csv.stderr);
+    assert!(csv
+        .stdout
+        .starts_with("role,person,name,primary,valid_from,valid_to,"));
+    let reversed = ledger.run(&[
+        "team",
+        "globex-de",
+        "--timeline",
+        "--from",
+        "2023-12-01",
+        "--to",
+        "2023-01-01",
+    ]);
+    assert_eq!(reversed.code, 2, "{}", reversed.stderr);
+    assert!(reversed.stderr.contains("give --from on or before --to"));
+    let with_as_of = ledger.run(&["team", "globex-de", "--timeline", "--as-of", "2023-07-01"]);
+    assert_eq!(with_as_of.code, 2, "{}", with_as_of.stderr);
+}
+
 struct Run {
     code: i32,
     stdout: String,

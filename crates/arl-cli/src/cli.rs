@@ -67,9 +67,12 @@ pub enum Command {
         after_help = "Examples:\n  arl accounts --key-accounts --country DE\n  arl accounts --tree --format dot | dot -Tsvg > accounts.svg"
     )]
     Accounts(AccountsArgs),
-    /// An account's team: who, in which role, since when.
-    #[command(after_help = "Example:\n  arl team acme --as-of 2023-12-31")]
-    Team(AccountArgs),
+    /// An account's team: who, in which role, since when (--timeline: who held which role
+    /// between two dates, and when the ledger learned each start and end).
+    #[command(
+        after_help = "Examples:\n  arl team acme --as-of 2023-12-31\n  arl team acme --timeline --from 2023-01-01 --to 2023-12-31 --known-at 2023-07-08"
+    )]
+    Team(TeamArgs),
     /// A person's portfolio: the accounts they are assigned to.
     #[command(after_help = "Example:\n  arl portfolio jdoe")]
     Portfolio(PersonArgs),
@@ -348,6 +351,22 @@ pub struct AccountArgs {
     /// Also write an evidence bundle of the answer to this file.
     #[arg(long, value_name = "FILE")]
     pub evidence: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TeamArgs {
+    #[command(flatten)]
+    pub account: AccountArgs,
+    /// Team over time: one row per (role, person) holding between --from and --to, with
+    /// when the ledger recorded its start and end (--as-of does not apply).
+    #[arg(long, conflicts_with_all = ["as_of", "evidence"])]
+    pub timeline: bool,
+    /// First day of the timeline (valid time; default: the first assignment).
+    #[arg(long, value_name = "DATE", requires = "timeline", value_parser = input_time)]
+    pub from: Option<Timestamp>,
+    /// Last day of the timeline (valid time; default: the end of time).
+    #[arg(long, value_name = "DATE", requires = "timeline", value_parser = query_time)]
+    pub to: Option<Timestamp>,
 }
 
 #[derive(Debug, Args)]

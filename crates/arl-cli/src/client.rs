@@ -208,7 +208,18 @@ fn account_path(args: &AccountArgs, tail: &str) -> Result<String> {
 pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
     let path = match command {
         Command::Account(a) => account_path(a, "")?,
-        Command::Team(a) => account_path(a, "/team")?,
+        Command::Team(t) if t.timeline => {
+            let mut q = Query::default();
+            q.at(&t.account.at)
+                .put("from", t.from.map(|x| x.canonical()))
+                .put("to", t.to.map(|x| x.canonical()))
+                .format(t.account.format)?;
+            q.path(&format!(
+                "/v1/accounts/{}/team/timeline",
+                segment(&t.account.account)
+            ))
+        }
+        Command::Team(t) => account_path(&t.account, "/team")?,
         Command::Contacts(a) => account_path(a, "/contacts")?,
         Command::Txns(a) => {
             let mut q = Query::default();

@@ -492,7 +492,10 @@ pub fn request(command: &Command) -> Option<Request> {
     use arl_evidence::Command as Ask;
     let (ask, subject, at, path, balance) = match command {
         Command::Account(a) => (Ask::Account, &a.account, &a.at, a.evidence.as_ref()?, None),
-        Command::Team(a) => (Ask::Team, &a.account, &a.at, a.evidence.as_ref()?, None),
+        Command::Team(t) => {
+            let a = &t.account;
+            (Ask::Team, &a.account, &a.at, a.evidence.as_ref()?, None)
+        }
         Command::Contacts(a) => (Ask::Contacts, &a.account, &a.at, a.evidence.as_ref()?, None),
         Command::Portfolio(a) => (Ask::Portfolio, &a.person, &a.at, a.evidence.as_ref()?, None),
         Command::History(a) => (Ask::History, &a.account, &a.at, a.evidence.as_ref()?, None),

@@ -2,7 +2,7 @@
 
 use crate::cli::{
     AccountArgs, AccountsArgs, BalanceArgs, Format, GraphFormat, OrgArgs, PeriodArg, PersonArgs,
-    TxnsArgs,
+    TeamArgs, TxnsArgs,
 };
 use crate::ledger::Ctx;
 use crate::out::{self, date as human, group, num};
@@ -12,6 +12,7 @@ use arl_accounts::{Card, Filter};
 use arl_domain::Period;
 use arl_query::accounts::cards_csv;
 use arl_query::teams::{AccountQuestion, ContactRow, PersonQuestion, PortfolioRow, TeamRow};
+use arl_query::timeline::{Interval, TimelineQuestion};
 use arl_query::txns::{BalanceQuestion, RegisterJson, RegisterQuestion};
 use arl_query::{AccountsQuestion, CardQuestion};
 
@@ -171,6 +172,59 @@ pub fn team(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
     };
     let csv = arl_query::teams::team_csv(&rows);
     out::emit_answer(args.format, &rows, &csv, table_row)
+}
+
+/// `arl team ACCOUNT --timeline [--from D] [--to D]`.
+pub fn timeline(ctx: &Ctx, args: &TeamArgs) -> Result<()> {
+    let opened = crate::privacy::open(ctx)?;
+    let reader = opened.source();
+    let question = TimelineQuestion {
+        account: args.account.account.clone(),
+        from: args.from,
+        to: args.to,
+        at: args.account.at.query(),
+    };
+    let answer = arl_query::timeline::timeline(&reader, &question).map_err(failure::query)?;
+    let csv = arl_query::timeline::timeline_csv(&answer);
+    match args.account.format {
+        Format::Json => out::emit_json(&answer),
+        Format::Csv => out::emit_csv_table(&csv),
+        Format::Table => {
+            let mut table = out::table(&["role", "person", "valid", "recorded", "ended by"]);
+            for i in &answer.intervals {
+                table.add_row(timeline_row(i));
+            }
+            out::emit_table(&table)
+        }
+    }
+}
+
+fn timeline_row(i: &Interval) -> Vec<String> {
+    let mark = |backdated: bool| if backdated { " (back-dated)" } else { "" };
+    let valid = format!(
+        "{} → {}",
+        human(&i.valid_from),
+        i.valid_to.as_deref().map_or_else(|| "now".into(), human)
+    );
+    let end = i.end_recorded_at.as_deref().map_or_else(String::new, |t| {
+        format!("\nend {}{}", out::human(t), mark(i.end_backdated))
+    });
+    let recorded = format!(
+        "start {}{}{end}",
+        out::human(&i.start_recorded_at),
+        mark(i.start_backdated)
+    );
+    let person = match &i.name {
+        Some(name) => format!("{} ({})", i.person, crate::privacy::shown_cell(name)),
+        None => i.person.clone(),
+    };
+    vec![
+        i.role.clone(),
+        person,
+        valid,
+        recorded,
+        i.end_type.clone().unwrap_or_default(),
+    ]
 }
 
 /// `arl portfolio PERSON`.

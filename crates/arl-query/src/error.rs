@@ -43,6 +43,14 @@ pub enum QueryError {
         "with --axis known, --from and --to are the points of knowledge: drop --known-at/--at-seq"
     )]
     KnownAxisWithKnownAt,
+    /// A window of valid time that ends before it begins.
+    #[error("the window ends ({}) before it begins ({}); give --from on or before --to", to.human(), from.human())]
+    EmptyWindow {
+        /// The start asked for.
+        from: Timestamp,
+        /// The end asked for.
+        to: Timestamp,
+    },
     /// The seq asked for is not in the tree a proof is for.
     #[error("seq {seq} is not in the tree of size {size}; pick a seq from 1 to {size}")]
     SeqNotInTree {
@@ -106,7 +114,7 @@ impl QueryError {
             | QueryError::NoHistory { .. }
             | QueryError::AtNeitherPoint { .. }
             | QueryError::SeqNotInTree { .. } => ErrorClass::NotFound,
-            QueryError::KnownAxisWithKnownAt => ErrorClass::Usage,
+            QueryError::KnownAxisWithKnownAt | QueryError::EmptyWindow { .. } => ErrorClass::Usage,
             QueryError::ViewsAheadOfLog { .. }
             | QueryError::DigestBeyondHead { .. }
             | QueryError::ProofFails { .. } => ErrorClass::Integrity,

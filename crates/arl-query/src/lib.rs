@@ -31,6 +31,7 @@ pub mod history;
 pub mod integrity;
 mod point;
 pub mod teams;
+pub mod timeline;
 pub mod txns;
 
 pub use accounts::{AccountsQuestion, CardQuestion};
