@@ -4,18 +4,19 @@
 //! delivery under concurrent appenders, resume by seq, a stalled subscriber dropped), SIGKILL
 //! and SIGTERM during concurrent appends, and bad requests.
 //!
-//! The HTTP client is a few lines over `std::net::TcpStream` (HTTP/1.1, `Connection:
-//! close`, chunked bodies decoded), so a test can also send what no library would.
+//! The HTTP client is the test kit's (`arl_testkit::http`, a few lines over
+//! `std::net::TcpStream`), so a test can also send what no library would.
 
 mod support;
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::http::{Lines, Request, Response};
 use support::{arl_binary, run_arl, Run, Served};
 
 const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
@@ -77,171 +78,44 @@ trait Http {
 
 impl Http for Served {
     fn get(&self, path: &str, token: Option<&str>) -> Response {
-        request(&self.addr, "GET", path, token, &[], b"")
+        Request::get(path).bearer(token).send(&self.addr)
     }
 
     fn post(&self, path: &str, token: Option<&str>, body: &[u8]) -> Response {
-        request(&self.addr, "POST", path, token, &[], body)
+        Request::post(path, body).bearer(token).send(&self.addr)
     }
-}
-
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-}
-
-fn send_head(
-    stream: &mut TcpStream,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body_len: usize,
-) {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {body_len}\r\n\r\n"));
-    stream
-        .write_all(head.as_bytes())
-        .expect("sending a request");
 }
 
 /// One request on a fresh connection; the whole answer.
-fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Response {
-    let mut stream = TcpStream::connect(addr).expect("connecting");
-    stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    send_head(&mut stream, method, path, token, headers, body.len());
-    // A server may answer (413) before it reads a large body, and close.
-    let _ = stream.write_all(body);
-    let mut reader = BufReader::new(stream);
-    let (status, headers) = read_head(&mut reader);
-    let mut body = Vec::new();
-    if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v == "chunked")
-    {
-        while let Some(chunk) = read_chunk(&mut reader) {
-            body.extend(chunk);
-        }
-    } else {
-        reader.read_to_end(&mut body).expect("reading a body");
-    }
-    Response {
-        status,
-        headers,
-        body,
-    }
+fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Response {
+    Request::new(method, path)
+        .bearer(token)
+        .body(body)
+        .send(addr)
 }
 
-fn read_head(reader: &mut impl BufRead) -> (u16, BTreeMap<String, String>) {
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("status line");
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {line:?}"));
-    let mut headers = BTreeMap::new();
+/// A streaming answer: its status and its lines.
+fn open_lines(addr: &str, path: &str, token: &str, headers: &[(&str, &str)]) -> (u16, Lines) {
+    Request::get(path)
+        .bearer(Some(token))
+        .headers(headers)
+        .stream(addr)
+}
+
+/// The next envelope's seq (an SSE stream's `data:` lines are read past).
+fn next_seq(lines: &mut Lines) -> Option<u64> {
     loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("header line");
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
+        let line = lines.next_line()?;
+        let json = line.strip_prefix("data: ").unwrap_or(&line);
+        if json.is_empty() || line.starts_with("id: ") || line.starts_with("event: ") {
+            continue;
         }
-        let (name, value) = line.split_once(':').expect("a header");
-        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-    }
-    (status, headers)
-}
-
-/// The next chunk of a chunked body; `None` at its end (or when the connection closes).
-fn read_chunk(reader: &mut impl BufRead) -> Option<Vec<u8>> {
-    let mut size = String::new();
-    if reader.read_line(&mut size).ok()? == 0 {
-        return None;
-    }
-    let size = usize::from_str_radix(size.trim(), 16).ok()?;
-    let mut chunk = vec![0; size + 2];
-    reader.read_exact(&mut chunk).ok()?;
-    chunk.truncate(size);
-    (size > 0).then_some(chunk)
-}
-
-/// A streaming answer read line by line.
-struct Lines {
-    reader: BufReader<TcpStream>,
-    pending: Vec<u8>,
-}
-
-impl Lines {
-    fn open(addr: &str, path: &str, token: &str, headers: &[(&str, &str)]) -> (u16, Lines) {
-        let mut stream = TcpStream::connect(addr).expect("connecting");
-        stream.set_read_timeout(Some(WAIT)).expect("timeout");
-        send_head(&mut stream, "GET", path, Some(token), headers, 0);
-        let mut reader = BufReader::new(stream);
-        let (status, _) = read_head(&mut reader);
-        (
-            status,
-            Lines {
-                reader,
-                pending: Vec::new(),
-            },
-        )
-    }
-
-    /// The next line (without its newline); `None` at the stream's end.
-    fn next_line(&mut self) -> Option<String> {
-        loop {
-            if let Some(at) = self.pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.pending.drain(..=at).collect();
-                return Some(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
-            }
-            let chunk = read_chunk(&mut self.reader)?;
-            self.pending.extend(chunk);
-        }
-    }
-
-    /// The next envelope's seq (an SSE stream's `data:` lines are read past).
-    fn next_seq(&mut self) -> Option<u64> {
-        loop {
-            let line = self.next_line()?;
-            let json = line.strip_prefix("data: ").unwrap_or(&line);
-            if json.is_empty() || line.starts_with("id: ") || line.starts_with("event: ") {
-                continue;
-            }
-            let value: Value = serde_json::from_str(json).expect("a JSON line");
-            return Some(
-                value["seq"]
-                    .as_u64()
-                    .unwrap_or_else(|| panic!("no seq: {line}")),
-            );
-        }
+        let value: Value = serde_json::from_str(json).expect("a JSON line");
+        return Some(
+            value["seq"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no seq: {line}")),
+        );
     }
 }
 
@@ -448,7 +322,7 @@ fn roles_matrix_and_tokens() {
         br#"{"type":"account.renamed","data":{"account":"globex","name":"Globex Holdings Inc."}}"#;
     for (method, path, need) in matrix() {
         for (role, token) in &fixture.tokens {
-            let answer = request(&server.addr, method, path, Some(token), &[], body);
+            let answer = request(&server.addr, method, path, Some(token), body);
             if allowed(role, need) {
                 assert!(
                     answer.status < 400,
@@ -462,7 +336,7 @@ fn roles_matrix_and_tokens() {
             }
         }
         for token in [None, Some("arl_0000"), Some("")] {
-            let answer = request(&server.addr, method, path, token, &[], body);
+            let answer = request(&server.addr, method, path, token, body);
             assert_eq!(answer.status, 401, "{method} {path} with {token:?}");
             assert_eq!(answer.json()["rule"], "unauthorized");
         }
@@ -537,7 +411,6 @@ fn openapi_document_covers_every_running_route() {
                 &method.to_uppercase(),
                 &concrete,
                 Some(admin),
-                &[],
                 b"",
             );
             assert!(
@@ -573,7 +446,7 @@ fn subscriptions_catch_up_follow_and_resume() {
     let server = fixture.serve(&[]);
     let auditor = fixture.tokens["auditor"].clone();
     let writer = fixture.tokens["writer"].clone();
-    let (status, mut stream) = Lines::open(
+    let (status, mut stream) = open_lines(
         &server.addr,
         "/v1/events?from_seq=1&follow=true",
         &auditor,
@@ -581,7 +454,7 @@ fn subscriptions_catch_up_follow_and_resume() {
     );
     assert_eq!(status, 200);
     for seq in 1..=41 {
-        assert_eq!(stream.next_seq(), Some(seq), "catch-up");
+        assert_eq!(next_seq(&mut stream), Some(seq), "catch-up");
     }
     // Three clients append concurrently; the subscriber gets every new seq once, in order,
     // soon after each append's answer.
@@ -596,14 +469,8 @@ fn subscriptions_catch_up_follow_and_resume() {
                         &format!("c{client}-{n}"),
                         &format!("Globex France {client}-{n}"),
                     );
-                    let answer = request(
-                        &addr,
-                        "POST",
-                        "/v1/events",
-                        Some(&writer),
-                        &[],
-                        line.as_bytes(),
-                    );
+                    let answer =
+                        request(&addr, "POST", "/v1/events", Some(&writer), line.as_bytes());
                     assert_eq!(answer.status, 200, "{}", answer.text());
                     let seq = answer.json()["seq"].as_u64().expect("seq");
                     acknowledged.push((seq, Instant::now()));
@@ -614,7 +481,7 @@ fn subscriptions_catch_up_follow_and_resume() {
         .collect();
     let mut received = Vec::new();
     for _ in 0..30 {
-        let seq = stream.next_seq().expect("a live envelope");
+        let seq = next_seq(&mut stream).expect("a live envelope");
         received.push((seq, Instant::now()));
     }
     let acknowledged: Vec<(u64, Instant)> = appenders
@@ -639,10 +506,10 @@ fn subscriptions_catch_up_follow_and_resume() {
     );
     drop(stream);
     // Resume after seq 50: nothing lost, nothing repeated; then filters.
-    let (_, mut resumed) = Lines::open(&server.addr, "/v1/events?from_seq=51", &auditor, &[]);
-    let rest: Vec<u64> = std::iter::from_fn(|| resumed.next_seq()).collect();
+    let (_, mut resumed) = open_lines(&server.addr, "/v1/events?from_seq=51", &auditor, &[]);
+    let rest: Vec<u64> = std::iter::from_fn(|| next_seq(&mut resumed)).collect();
     assert_eq!(rest, (51..=71).collect::<Vec<_>>());
-    let (_, mut filtered) = Lines::open(
+    let (_, mut filtered) = open_lines(
         &server.addr,
         "/v1/events?account=globex-de&type=team.assigned",
         &auditor,
@@ -659,7 +526,7 @@ fn subscriptions_catch_up_follow_and_resume() {
     }
     assert!(count > 0);
     // Server-Sent Events resume by Last-Event-ID.
-    let (status, mut sse) = Lines::open(
+    let (status, mut sse) = open_lines(
         &server.addr,
         "/v1/events?follow=true",
         &auditor,
@@ -672,7 +539,7 @@ fn subscriptions_catch_up_follow_and_resume() {
         .next_line()
         .expect("data")
         .starts_with("data: {\"seq\":70,"));
-    assert_eq!(sse.next_seq(), Some(71));
+    assert_eq!(next_seq(&mut sse), Some(71));
 }
 
 #[test]
@@ -699,14 +566,10 @@ fn a_subscriber_that_stops_reading_is_dropped_with_a_resume_line() {
     assert_eq!(answer.status, 200, "{}", answer.text());
     let auditor = fixture.tokens["auditor"].clone();
     let mut stream = TcpStream::connect(&server.addr).expect("connect");
-    send_head(
-        &mut stream,
-        "GET",
-        "/v1/events?from_seq=1&follow=true",
-        Some(&auditor),
-        &[],
-        0,
-    );
+    Request::get("/v1/events?from_seq=1&follow=true")
+        .bearer(Some(&auditor))
+        .write_to(&mut stream, &server.addr)
+        .expect("sending a subscription");
     // Read nothing until the server has given up on this client.
     let deadline = Instant::now() + WAIT;
     loop {
@@ -718,14 +581,8 @@ fn a_subscriber_that_stops_reading_is_dropped_with_a_resume_line() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // What was buffered still arrives, then the line that says where to resume.
-    stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    let mut reader = BufReader::new(stream);
-    let (status, _) = read_head(&mut reader);
+    let (status, mut lines) = Lines::read(stream);
     assert_eq!(status, 200);
-    let mut lines = Lines {
-        reader,
-        pending: Vec::new(),
-    };
     let mut last_seq = 0;
     let mut last = String::new();
     while let Some(line) = lines.next_line() {
@@ -775,29 +632,13 @@ fn append_until(
                         .iter()
                         .map(|id| rename_line(id, &format!("Globex France {id}")) + "\n")
                         .collect();
-                    let Ok(mut stream) = TcpStream::connect(&addr) else {
+                    let sent = Request::post("/v1/events", body.as_bytes())
+                        .bearer(Some(&token))
+                        .try_send(&addr);
+                    let Ok(answer) = sent else {
                         break;
                     };
-                    stream.set_read_timeout(Some(WAIT)).expect("timeout");
-                    send_head(
-                        &mut stream,
-                        "POST",
-                        "/v1/events",
-                        Some(&token),
-                        &[],
-                        body.len(),
-                    );
-                    if stream.write_all(body.as_bytes()).is_err() {
-                        break;
-                    }
-                    let mut reader = BufReader::new(stream);
-                    let mut status = String::new();
-                    if reader.read_line(&mut status).unwrap_or(0) == 0 {
-                        break;
-                    }
-                    let mut rest = Vec::new();
-                    let _ = reader.read_to_end(&mut rest);
-                    if status.contains(" 200 ") {
+                    if answer.status == 200 {
                         acknowledged.push(ids);
                     } else {
                         break;
@@ -996,14 +837,7 @@ fn bad_requests_get_json_4xx_and_the_server_keeps_serving() {
         "no_such_endpoint",
     );
     check(
-        request(
-            &server.addr,
-            "DELETE",
-            "/v1/accounts",
-            Some(reader),
-            &[],
-            b"",
-        ),
+        request(&server.addr, "DELETE", "/v1/accounts", Some(reader), b""),
         405,
         "method_not_allowed",
     );

@@ -3,8 +3,9 @@
 //! a free 127.0.0.1 port. Each browser test saves screenshots under
 //! `target/tmp/web-screens/`.
 //!
-//! The WebDriver client is a few lines of JSON over `std::net::TcpStream` (the W3C
-//! protocol's handful of commands these tests need), so the tests need no async runtime.
+//! The WebDriver client is a few lines of JSON over the test kit's HTTP client
+//! (`arl_testkit::http`: the W3C protocol's handful of commands these tests need), so the
+//! tests need no async runtime.
 //! Without `chromedriver` (install `chromium` and `chromium-driver`; `.ci/run` does) the
 //! browser tests FAIL with a message saying so: they never pass by skipping.
 
@@ -12,12 +13,12 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use support::http::{Request, Response};
 use support::{run_arl, Served};
 
 const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
@@ -61,91 +62,13 @@ impl Fixture {
     }
 }
 
-/// One HTTP/1.1 answer.
-struct Answer {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-/// One request on a fresh connection (`Connection: close`); the whole answer.
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting {addr}: {e}"));
-    stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes()).expect("sending");
-    stream.write_all(body).expect("sending the body");
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("status line");
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {line:?}"));
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("header line");
-        let Some((name, value)) = line.trim_end().split_once(':') else {
-            break;
-        };
-        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-    }
-    // A WebDriver server may keep the connection open: read what Content-Length says.
-    let length = headers
-        .get("content-length")
-        .and_then(|v| v.parse::<usize>().ok());
-    let mut raw = Vec::new();
-    match length {
-        Some(length) => {
-            raw.resize(length, 0);
-            reader.read_exact(&mut raw).expect("reading a body");
-        }
-        None => {
-            reader.read_to_end(&mut raw).expect("reading a body");
-        }
-    }
-    let body = if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v == "chunked")
-    {
-        dechunk(&raw)
-    } else {
-        raw
-    };
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&raw[..end])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-            .expect("a chunk size");
-        if size == 0 {
-            break;
-        }
-        body.extend_from_slice(&raw[end + 2..end + 2 + size]);
-        raw = &raw[end + 2 + size + 2..];
-    }
-    body
+/// One request on a fresh connection; the whole answer, read by its `Content-Length` when
+/// it has one (a WebDriver server keeps its connections open).
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    Request::new(method, path)
+        .headers(headers)
+        .body(body)
+        .send(addr)
 }
 
 /// A headless Chromium session through chromedriver; both end when dropped.
@@ -478,12 +401,7 @@ fn auditor_sees_the_skipped_event_and_why_and_verifies() {
             &[("Authorization", &writer)],
             line.as_bytes(),
         );
-        assert_eq!(
-            answer.status,
-            200,
-            "{}",
-            String::from_utf8_lossy(&answer.body)
-        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
     }
     let browser = Browser::start("auditor_history");
     browser.sign_in(
@@ -554,12 +472,7 @@ fn an_appended_event_appears_on_an_open_page_without_reload() {
             &[("Authorization", &auth)],
             line.as_bytes(),
         );
-        assert_eq!(
-            answer.status,
-            200,
-            "{}",
-            String::from_utf8_lossy(&answer.body)
-        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
         let name = if role == "auditor" {
             "Eli Sato"
         } else {

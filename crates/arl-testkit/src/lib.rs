@@ -1,6 +1,9 @@
 //! What the tests that drive the `arl` binary share (those of `arl-cli` and of `tests/`):
 //! the binary of this workspace, a ledger in a temporary directory to run it on, the runs,
-//! and the small fixture.
+//! and the small fixture; [`Served`], a running `arl serve`, and [`http`], the HTTP/1.1 client
+//! the tests talk to it (and to a WebDriver server) with.
+
+pub mod http;
 
 use serde_json::Value;
 use std::io::Write;
