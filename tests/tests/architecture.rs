@@ -24,6 +24,7 @@ const LIBRARIES: &[&str] = &[
     "arl-par",
     "arl-merkle",
     "arl-log",
+    "arl-pg",
     "arl-domain",
     "arl-fold",
     "arl-accounts",
@@ -37,6 +38,24 @@ const LIBRARIES: &[&str] = &[
 ];
 
 const RULES: &[Rule] = &[
+    Rule {
+        crates: &["arl-log", "arl-views", "arl-query", "arl-server"],
+        forbidden: &["arl-pg", "postgres", "tokio-postgres"],
+        why: "PostgreSQL is arl-pg's alone: the log and the server speak to any store through the Store and SharedStore traits; arl-cli wires it in",
+    },
+    Rule {
+        crates: &["arl-pg"],
+        forbidden: &[
+            "arl-domain",
+            "arl-fold",
+            "arl-accounts",
+            "arl-teams",
+            "arl-txns",
+            "arl-views",
+            "arl-query",
+        ],
+        why: "arl-pg stores the log's bytes: it knows nothing of accounts, people or money, nor of the views",
+    },
     Rule {
         crates: &["arl-privacy"],
         forbidden: &["sled", "memmap2", "arl-log", "arl-views", "arl-query"],

@@ -35,6 +35,11 @@ pub struct Cli {
     /// from $ARL_TOKEN.
     #[arg(long, global = true, value_name = "URL", env = "ARL_SERVER")]
     pub server: Option<String>,
+    /// Keep the log in PostgreSQL instead of the ledger directory (default: $ARL_STORE):
+    /// postgres://user@host:port/database. The directory keeps this node's views, lock,
+    /// keys and tokens.
+    #[arg(long, global = true, value_name = "URL", env = "ARL_STORE")]
+    pub store: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -123,6 +128,11 @@ pub enum Command {
     /// Check an evidence bundle without the ledger.
     #[command(after_help = "Example:\n  arl evidence check card.json --key ledger.pub")]
     Evidence(crate::evidence::EvidenceArgs),
+    /// Copy a ledger's log, envelope for envelope, between a directory and PostgreSQL.
+    #[command(
+        after_help = "Examples:\n  arl copy --from ./arl-ledger --to postgres://root@127.0.0.1:5432/ledger\n  arl copy --from postgres://root@127.0.0.1:5432/ledger --to ./restored"
+    )]
+    Copy(CopyArgs),
     /// Serve the ledger over HTTP: every query, appends, subscriptions; bearer tokens.
     #[command(
         after_help = "Example:\n  arl --ledger L token add ops --role writer   # prints the token once\n  arl --ledger L serve --listen 127.0.0.1:7878\n  ARL_SERVER=http://127.0.0.1:7878 ARL_TOKEN=... arl account acme --format json"
@@ -639,4 +649,15 @@ pub struct SubscribeArgs {
     /// Stop at the head instead of following new envelopes.
     #[arg(long)]
     pub no_follow: bool,
+}
+
+/// `arl copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The ledger to copy: a ledger directory or a PostgreSQL URL.
+    #[arg(long, value_name = "DIR|URL")]
+    pub from: String,
+    /// Where to: a ledger directory without a log, or a PostgreSQL database without one.
+    #[arg(long, value_name = "DIR|URL")]
+    pub to: String,
 }

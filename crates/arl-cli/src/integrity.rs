@@ -146,7 +146,7 @@ fn verify_views(ctx: &Ctx, log: &Log, quiet: bool) -> Result<Option<ViewsChecked
 fn verify_views_only(ctx: &Ctx, args: &VerifyArgs) -> Result<()> {
     ctx.require()?;
     let lock = arl_log::LedgerLock::shared(&ctx.dir, ctx.lock_timeout)?;
-    let checked = arl_views::check::check_checksums(&ctx.dir).map_err(views_broken)?;
+    let checked = arl_views::check::check_checksums(&ctx.dir, &ctx.source).map_err(views_broken)?;
     drop(lock);
     let checkpoint = checked.map_or(0, |v| v.checkpoint);
     let behind = checked.is_some_and(|v| v.behind_log);

@@ -4,8 +4,9 @@
 use crate::failure;
 use anyhow::{Context, Result};
 use arl_log::{LedgerLock, Log};
-use arl_views::{Ledger, ViewError, ViewReader, LOG_DIR, VIEWS_DIR};
+use arl_views::{Ledger, LogSource, ViewError, ViewReader, LOG_DIR, VIEWS_DIR};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where the ledger is and how long to wait for it.
@@ -14,11 +15,29 @@ pub struct Ctx {
     pub dir: PathBuf,
     pub lock_timeout: Duration,
     pub quiet: bool,
+    /// Where the log is: `<dir>/log`, or a PostgreSQL store (`--store`).
+    pub source: LogSource,
+}
+
+/// The log store a `--store` (or `--from`, `--to`) address names: a PostgreSQL URL.
+pub fn shared_store(url: &str) -> Result<Arc<arl_pg::PgSource>> {
+    if !arl_pg::is_postgres_url(url) {
+        return Err(failure::usage(format!(
+            "--store takes a PostgreSQL URL (postgres://user@host:port/database), not {url:?}"
+        )));
+    }
+    Ok(Arc::new(arl_pg::PgSource::new(url)?))
 }
 
 impl Ctx {
-    /// The ledger directory: `--ledger`, else `$ARL_LEDGER`, else `./arl-ledger`.
-    pub fn new(ledger: Option<PathBuf>, lock_timeout_s: f64, quiet: bool) -> Result<Ctx> {
+    /// The ledger directory: `--ledger`, else `$ARL_LEDGER`, else `./arl-ledger`; the log
+    /// in it, or in the store `store` names (`--store`, else `$ARL_STORE`).
+    pub fn new(
+        ledger: Option<PathBuf>,
+        lock_timeout_s: f64,
+        quiet: bool,
+        store: Option<&str>,
+    ) -> Result<Ctx> {
         let dir = ledger
             .or_else(|| std::env::var_os("ARL_LEDGER").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from(crate::cli::LEDGER_DEFAULT));
@@ -27,33 +46,57 @@ impl Ctx {
                 "--lock-timeout is a number of seconds between 0 and 86400",
             ));
         }
+        let source = match store {
+            Some(url) => LogSource::Shared(shared_store(url)?),
+            None => LogSource::Dir,
+        };
         Ok(Ctx {
             dir,
             lock_timeout: Duration::from_secs_f64(lock_timeout_s),
             quiet,
+            source,
         })
     }
 
-    /// Fails with "no ledger at PATH" unless the directory holds a ledger.
+    /// Fails with "no ledger at PATH" unless the directory (or the store) holds a ledger.
     pub fn require(&self) -> Result<()> {
-        if self.dir.join(LOG_DIR).is_dir() {
-            return Ok(());
+        match &self.source {
+            LogSource::Dir if self.dir.join(LOG_DIR).is_dir() => Ok(()),
+            LogSource::Dir if self.dir.join(arl_views::STORE_ID_FILE).exists() => {
+                Err(failure::error(format!(
+                    "the log of the ledger in {} is in PostgreSQL: give --store URL (or ARL_STORE)",
+                    self.dir.display()
+                )))
+            }
+            LogSource::Dir => Err(failure::error(format!(
+                "no ledger at {}; create one with arl append",
+                self.dir.display()
+            ))),
+            LogSource::Shared(store) => {
+                if self.source.exists(&self.dir)? {
+                    return Ok(());
+                }
+                Err(failure::error(format!(
+                    "no ledger in {}; create one with arl --store URL append",
+                    store.describe()
+                )))
+            }
         }
-        Err(failure::error(format!(
-            "no ledger at {}; create one with arl append",
-            self.dir.display()
-        )))
     }
 
     /// The views for a query, under a shared lock. Views that were never built (a ledger
     /// whose first writer crashed) are built first, through the writer.
     pub fn reader(&self) -> Result<(LedgerLock, ViewReader)> {
         self.require()?;
-        match arl_views::open_reader(&self.dir, self.lock_timeout) {
+        match arl_views::open_reader_in(&self.dir, self.lock_timeout, &self.source) {
             Ok(opened) => Ok(opened),
             Err(ViewError::Missing { .. }) => {
                 drop(self.writer()?);
-                Ok(arl_views::open_reader(&self.dir, self.lock_timeout)?)
+                Ok(arl_views::open_reader_in(
+                    &self.dir,
+                    self.lock_timeout,
+                    &self.source,
+                )?)
             }
             Err(e) => Err(e.into()),
         }
@@ -61,17 +104,31 @@ impl Ctx {
 
     /// The writer (creating the ledger if it is missing).
     pub fn writer(&self) -> Result<Ledger> {
-        Ledger::open(&self.dir, self.lock_timeout)
+        Ledger::open_in(&self.dir, self.lock_timeout, self.source.clone())
             .with_context(|| format!("opening the ledger at {}", self.dir.display()))
     }
 
-    /// The log alone, under the exclusive lock (the storage engine allows one process).
-    pub fn log(&self) -> Result<(LedgerLock, Log)> {
+    /// The log alone: of a directory under its exclusive lock (the storage engine allows
+    /// one process); of a shared store without any lock (it serializes its writers).
+    pub fn log(&self) -> Result<(Option<LedgerLock>, Log)> {
         self.require()?;
+        if let LogSource::Shared(store) = &self.source {
+            // This node's directory, when there is one, is locked as for a directory ledger
+            // (its views are checked by verify) and must follow this store's log.
+            let lock = if self.dir.is_dir() {
+                self.source.committed_len(&self.dir)?;
+                Some(LedgerLock::exclusive(&self.dir, self.lock_timeout)?)
+            } else {
+                None
+            };
+            let log = Log::open_store(store.open()?)
+                .with_context(|| format!("opening the log in {}", store.describe()))?;
+            return Ok((lock, log));
+        }
         let lock = LedgerLock::exclusive(&self.dir, self.lock_timeout)?;
         let log = Log::open(&self.dir.join(LOG_DIR))
             .with_context(|| format!("opening the log of {}", self.dir.display()))?;
-        Ok((lock, log))
+        Ok((Some(lock), log))
     }
 
     /// The views directory.

@@ -46,7 +46,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         _ => None,
     };
-    let ctx = ledger::Ctx::new(demo_dir.or(cli.ledger), cli.lock_timeout, cli.quiet)?;
+    let ctx = ledger::Ctx::new(
+        demo_dir.or(cli.ledger),
+        cli.lock_timeout,
+        cli.quiet,
+        cli.store.as_deref(),
+    )?;
     match (&cli.command, &cli.server) {
         (Command::Serve(args), _) => return serve::serve(&ctx, args),
         (Command::Token(args), _) => return serve::token(&ctx, args),
@@ -87,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             evidence::verify_checkpoint(&ctx, args)
         }
         Command::Digest => integrity::digest(&ctx),
+        Command::Copy(args) => logcmd::copy(&ctx, args),
         Command::Proof(args) => integrity::proof(&ctx, args),
         Command::Key(args) => evidence::key(&ctx, args),
         Command::Checkpoint(args) => evidence::checkpoint(&ctx, args),

@@ -36,6 +36,13 @@ pub enum LogError {
         value: u64,
         size: u64,
     },
+    /// Another writer sharing the store committed after this one last read the head: the
+    /// batch was not written. [`crate::Log::refresh`], then plan it again.
+    #[error("another writer appended to the log (its committed length is {found}, this writer planned from {planned}); refresh and plan the batch again")]
+    Moved { planned: u64, found: u64 },
+    /// A store outside this process (a database server) failed or cannot be reached.
+    #[error("log store: {what}")]
+    Backend { what: String },
     /// `commit` was given a batch prepared against an older head.
     #[error("the log moved from seq {prepared_at} to {head} after this batch was prepared; prepare it again")]
     StalePrepared { prepared_at: u64, head: u64 },

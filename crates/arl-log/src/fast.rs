@@ -28,7 +28,7 @@ fn fmix64(mut k: u64) -> u64 {
 /// A fast, non-cryptographic hasher for in-memory maps keyed by short strings or by
 /// [`key_hash`] values (multiply-rotate over 8-byte words).
 #[derive(Default, Clone, Copy)]
-pub(crate) struct FastHasher(u64);
+pub struct FastHasher(u64);
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -83,7 +83,7 @@ impl Hasher for FastHasher {
 }
 
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
-pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
 pub(crate) fn map_with_capacity<K, V>(n: usize) -> FastMap<K, V> {
     FastMap::with_capacity_and_hasher(n, BuildHasherDefault::default())

@@ -49,9 +49,13 @@ pub use envelope::{chain_hash, Envelope, EnvelopeRef, NewEvent};
 pub use envelope::{MAX_ACTOR_BYTES, MAX_DATA_BYTES, MAX_ENVELOPE_BYTES, MAX_ID_BYTES};
 pub use envelope::{MAX_KIND_BYTES, MAX_REASON_BYTES, MAX_STREAM_BYTES};
 pub use error::{AppendError, LogError};
+pub use fast::{FastHasher, FastSet};
 pub use jcs::{canonical_json, is_canonical_object, CanonicalReader};
 pub use lock::LedgerLock;
-pub use log::{Head, Log, Outcome, PlannedBatch, Prepared, RawBlock, RawFrame, MAX_BATCH_EVENTS};
+pub use log::{Head, Log, Outcome, PlannedBatch, Prepared, RawBlock, RawFrame};
+pub use log::{COPY_BATCH_EVENTS, MAX_BATCH_EVENTS};
+pub use store::{BlockBytes, CommitSet, Follower, SharedState, SharedStore, SledStore, Store};
+pub use store::{BLOCK_EVENTS, NODE_LEVEL_MIN};
 pub use time::{format_time, parse_time, TIME_MAX_MICROS, TIME_MIN_MICROS};
 
 /// A blake3 digest.

@@ -179,6 +179,45 @@ impl PlannedBatch {
     }
 }
 
+/// Envelopes [`Log::copy_from`] commits at a time.
+pub const COPY_BATCH_EVENTS: usize = 16_384;
+
+/// Envelopes read for [`Log::copy_from`], with their frames verbatim.
+#[derive(Default)]
+struct CopyBatch {
+    envelopes: Vec<Envelope>,
+    frames: Vec<u8>,
+    keys: Vec<(u64, u64)>,
+    /// The stream version after the batch, by stream.
+    versions: HashMap<String, u64>,
+}
+
+impl CopyBatch {
+    /// Adds a stored frame; its seq must follow `base_seq` and the envelopes before it.
+    fn push(&mut self, frame: RawFrame<'_>, base_seq: u64) -> Result<(), LogError> {
+        let envelope = Envelope::from_canonical(frame.canonical, frame.hash)
+            .map_err(|e| LogError::integrity(frame.seq, e))?;
+        let seq = base_seq + 1 + self.envelopes.len() as u64;
+        if envelope.seq != seq || frame.seq != seq {
+            return Err(LogError::integrity(
+                frame.seq,
+                format!("the envelope says seq {}", envelope.seq),
+            ));
+        }
+        let len = u32::try_from(frame.canonical.len())
+            .map_err(|_| LogError::integrity(seq, "the envelope is too long"))?;
+        self.frames.extend_from_slice(&len.to_le_bytes());
+        self.frames.extend_from_slice(frame.canonical);
+        self.frames.extend_from_slice(&frame.hash);
+        self.keys
+            .push((key_hash(&envelope.id), key_hash(&envelope.stream)));
+        self.versions
+            .insert(envelope.stream.clone(), envelope.version);
+        self.envelopes.push(envelope);
+        Ok(())
+    }
+}
+
 /// Batches at least this large use a second thread in `commit`.
 const PARALLEL_MIN_EVENTS: usize = 4096;
 
@@ -188,15 +227,127 @@ impl Log {
     pub fn open(log_dir: &Path) -> Result<Log, LogError> {
         crate::create_private_dir(log_dir)?;
         let store = SledStore::open(log_dir)?;
+        Log::open_store(Box::new(store))
+    }
+
+    /// Opens the log kept in `store` (a directory's [`SledStore`], or a store that several
+    /// processes share, such as a database server).
+    pub fn open_store(store: Box<dyn Store>) -> Result<Log, LogError> {
         let (head, frontier) = match store.meta()? {
             Some(bytes) => decode_meta(&bytes)?,
             None => (Head::empty(), Frontier::default()),
         };
         Ok(Log {
-            store: Box::new(store),
+            store,
             head,
             frontier,
         })
+    }
+
+    /// Reads the head again from the store, which other writers sharing it may have moved
+    /// (the head only ever grows: a head older than this log's is an error). Returns the
+    /// head.
+    pub fn refresh(&mut self) -> Result<Head, LogError> {
+        let (head, frontier) = match self.store.refresh()? {
+            Some(bytes) => decode_meta(&bytes)?,
+            None => (Head::empty(), Frontier::default()),
+        };
+        if head.seq < self.head.seq {
+            return Err(LogError::corrupt(format!(
+                "the store's head went back from seq {} to {}",
+                self.head.seq, head.seq
+            )));
+        }
+        self.head = head;
+        self.frontier = frontier;
+        Ok(head)
+    }
+
+    /// Copies every envelope of `source` into this log, which must be empty: the stored
+    /// frames verbatim (the same canonical bytes and hashes), each checked on the way (it
+    /// decodes, its seq follows, its hash chains from the one before), committed
+    /// [`COPY_BATCH_EVENTS`] at a time. At the end this log's head must equal the source's
+    /// (seq, hash, Merkle root, record time). `progress` gets the last seq copied.
+    pub fn copy_from(
+        &mut self,
+        source: &Log,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Head, LogError> {
+        if self.head.seq != 0 {
+            return Err(LogError::BadEnvelope {
+                reason: format!(
+                    "the target log holds {} envelopes; copy into an empty one",
+                    self.head.seq
+                ),
+            });
+        }
+        let want = source.head();
+        let mut batch = CopyBatch::default();
+        let mut prev = [0u8; 32];
+        for block in source.blocks(1, want.seq) {
+            let block = block?;
+            for frame in block.frames() {
+                let frame = frame?;
+                if chain_hash(&prev, frame.canonical) != frame.hash {
+                    return Err(LogError::integrity(
+                        frame.seq,
+                        "the stored hash does not chain from the envelope before",
+                    ));
+                }
+                prev = frame.hash;
+                batch.push(frame, self.head.seq)?;
+                if batch.envelopes.len() >= COPY_BATCH_EVENTS {
+                    self.commit_copied(std::mem::take(&mut batch))?;
+                    progress(self.head.seq);
+                }
+            }
+        }
+        if !batch.envelopes.is_empty() {
+            self.commit_copied(batch)?;
+        }
+        progress(self.head.seq);
+        if self.head != want {
+            return Err(LogError::integrity(
+                self.head.seq,
+                "the copy's head differs from the source's",
+            ));
+        }
+        Ok(self.head)
+    }
+
+    fn commit_copied(&mut self, batch: CopyBatch) -> Result<Head, LogError> {
+        let CopyBatch {
+            envelopes,
+            frames,
+            keys,
+            versions,
+        } = batch;
+        let mut versions: Vec<(String, u64, u64)> = versions
+            .into_iter()
+            .map(|(stream, version)| {
+                let hash = key_hash(&stream);
+                (stream, hash, version)
+            })
+            .collect();
+        versions.sort_by_key(|v| crate::store::bucket_of_hash(v.1));
+        let outcomes = envelopes
+            .iter()
+            .map(|e| Outcome::Appended { seq: e.seq })
+            .collect();
+        let prepared = Prepared {
+            envelopes,
+            outcomes,
+            base: self.head,
+            frames: vec![frames],
+            keys,
+            versions,
+        };
+        self.commit(prepared)
+    }
+
+    /// The store under the log, for tools that copy it.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     /// The head after the last commit.
@@ -433,6 +584,7 @@ impl Log {
         };
         let meta = encode_meta(&head, &frontier);
         self.store.commit(&CommitSet {
+            seq: last_seq,
             frames,
             block_starts: &block_starts,
             ids: &ids,

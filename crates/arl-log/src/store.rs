@@ -32,10 +32,10 @@ use std::path::{Path, PathBuf};
 use crate::{Hash, LogError};
 
 /// Envelopes per block value.
-pub(crate) const BLOCK_EVENTS: u64 = 256;
+pub const BLOCK_EVENTS: u64 = 256;
 /// Merkle subtree roots are stored from this level up (a block is one level-8 subtree);
 /// lower levels are recomputed from a block's envelope hashes.
-pub(crate) const NODE_LEVEL_MIN: u8 = 8;
+pub const NODE_LEVEL_MIN: u8 = 8;
 /// Entries per index chunk.
 const CHUNK_ENTRIES: usize = 256;
 const ENTRY_BYTES: usize = 16;
@@ -58,27 +58,34 @@ const TAG_STREAM: u8 = b'S';
 const TAG_VERSION: u8 = b'V';
 
 /// Everything one commit writes.
-pub(crate) struct CommitSet<'a> {
+pub struct CommitSet<'a> {
+    /// The seq of the last envelope of the batch (the new head's).
+    pub seq: u64,
     /// The batch's frames, back to back in seq order (possibly in several segments).
-    pub(crate) frames: &'a [Vec<u8>],
+    pub frames: &'a [Vec<u8>],
     /// `(block, offset of its first frame counted from the start of this batch's frames)`
     /// for each block that starts in this batch.
-    pub(crate) block_starts: &'a [(u64, u64)],
+    pub block_starts: &'a [(u64, u64)],
     /// `(key_hash(id), seq)` of each new envelope.
-    pub(crate) ids: &'a [(u64, u64)],
+    pub ids: &'a [(u64, u64)],
     /// `(key_hash(stream), seq)` of each new envelope.
-    pub(crate) streams: &'a [(u64, u64)],
+    pub streams: &'a [(u64, u64)],
     /// `(stream, key_hash(stream), version)`: the new version of each stream the batch touches.
-    pub(crate) versions: &'a [(String, u64, u64)],
-    pub(crate) nodes: Vec<(u8, u64, Hash)>,
-    pub(crate) meta: Vec<u8>,
+    pub versions: &'a [(String, u64, u64)],
+    pub nodes: Vec<(u8, u64, Hash)>,
+    pub meta: Vec<u8>,
 }
 
 /// The bytes of one block value.
-pub(crate) type BlockBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
+pub type BlockBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
 
-/// The storage a [`crate::Log`] runs on.
-pub(crate) trait Store: Send {
+/// The storage a [`crate::Log`] runs on: [`SledStore`] in a directory, or another
+/// implementation (a database server) given to [`crate::Log::open_store`].
+///
+/// The envelope frames form one byte space: the frames of seq 1, 2, … back to back;
+/// [`Store::data_len`] is its committed length and [`Store::block_offset`] where each
+/// block of [`BLOCK_EVENTS`] envelopes starts in it.
+pub trait Store: Send {
     /// The head record, `None` for a new store.
     fn meta(&self) -> Result<Option<Vec<u8>>, LogError>;
     /// Appends the frames past the committed length and makes them durable; they become
@@ -86,7 +93,16 @@ pub(crate) trait Store: Send {
     fn write_frames(&mut self, frames: &[Vec<u8>]) -> Result<(), LogError>;
     /// Commits the frames last written and every index key of `set` at once, or nothing,
     /// and returns only once it is durable.
+    ///
+    /// A store that several writers share refuses the commit with [`LogError::Moved`]
+    /// when another writer committed since this one last read the head ([`Store::refresh`]).
     fn commit(&mut self, set: &CommitSet) -> Result<(), LogError>;
+    /// Reads the head record and the committed length again, as other writers may have
+    /// moved them, and returns the head record. A store with one writer has nothing to
+    /// reload.
+    fn refresh(&mut self) -> Result<Option<Vec<u8>>, LogError> {
+        self.meta()
+    }
     /// The frames of block `block` (envelopes `block*256+1 ..`).
     fn block(&self, block: u64) -> Result<Option<BlockBytes>, LogError>;
     /// Where block `block` starts in the envelope file, as the index says.
@@ -107,6 +123,40 @@ pub(crate) trait Store: Send {
         hashes: &[u64],
         found: &mut dyn FnMut(&str, u64),
     ) -> Result<(), LogError>;
+}
+
+/// A store that lives outside the ledger directory and that several processes (nodes)
+/// share, reached by an address: each [`SharedStore::open`] gives a [`Store`] of its own.
+pub trait SharedStore: Send + Sync {
+    /// Connects and returns a store for one [`crate::Log`], creating what the store
+    /// needs (its schema) on first use.
+    fn open(&self) -> Result<Box<dyn Store>, LogError>;
+    /// The identity and committed length of the log there, in one cheap read, without
+    /// creating anything: `None` when no log was ever created there.
+    fn state(&self) -> Result<Option<SharedState>, LogError>;
+    /// A connection that hears of every writer's commits (see [`Follower`]).
+    fn follower(&self) -> Result<Box<dyn Follower>, LogError>;
+    /// The address, without any password, for messages.
+    fn describe(&self) -> String;
+}
+
+/// What [`SharedStore::state`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedState {
+    /// Generated when the log was created there; views record it to stay bound to it.
+    pub ledger_id: String,
+    /// The committed length of the frames ([`Store::data_len`]).
+    pub data_len: u64,
+    /// The head seq.
+    pub seq: u64,
+}
+
+/// Waits for the commits of every writer of a [`SharedStore`].
+pub trait Follower: Send {
+    /// Waits up to `timeout`; `Ok(Some(seq))` when a commit up to `seq` was announced,
+    /// `Ok(None)` on timeout. An error means the connection was lost: the caller opens a
+    /// new follower (and catches up, as announcements may have been missed).
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<Option<u64>, LogError>;
 }
 
 fn bucket_of(hash: u64) -> u8 {
@@ -140,7 +190,7 @@ fn read_u64_le(b: &[u8]) -> u64 {
 
 /// The sled implementation of [`Store`]: envelope frames in an append-only file, everything
 /// else in sled.
-pub(crate) struct SledStore {
+pub struct SledStore {
     db: sled::Db,
     data: File,
     data_path: PathBuf,
@@ -154,7 +204,8 @@ pub(crate) struct SledStore {
 }
 
 impl SledStore {
-    pub(crate) fn open(dir: &Path) -> Result<Self, LogError> {
+    /// Opens (or creates) the store in the log directory `dir`.
+    pub fn open(dir: &Path) -> Result<Self, LogError> {
         let config = sled::Config::new()
             .path(dir.join(INDEX_DIR))
             .mode(sled::Mode::HighThroughput)
@@ -532,6 +583,7 @@ impl Store for SledStore {
     }
 }
 
-pub(crate) fn bucket_of_hash(hash: u64) -> u8 {
+/// The bucket of an id or stream hash in the sled store: its top byte.
+pub fn bucket_of_hash(hash: u64) -> u8 {
     bucket_of(hash)
 }

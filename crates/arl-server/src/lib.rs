@@ -113,7 +113,21 @@ pub struct Config {
     /// How long to wait for the ledger's lock at start.
     pub lock_timeout: Duration,
     pub limits: Limits,
+    /// Where the log is: in the directory, or in a store several nodes share (then a
+    /// follower thread keeps this node's views up with every node's appends).
+    pub source: arl_views::LogSource,
 }
+
+/// The query parameter every endpoint takes: answer only once this node has applied the
+/// given seq (read-your-writes across nodes), waiting up to [`MIN_SEQ_WAIT`].
+pub const MIN_SEQ_PARAM: &str = "min_seq";
+/// The longest a request waits for its `min_seq`.
+pub const MIN_SEQ_WAIT: Duration = Duration::from_secs(5);
+/// How often the follower asks the writer to catch up when no commit was announced (the
+/// fallback for a missed notice).
+pub const FOLLOW_POLL: Duration = Duration::from_secs(1);
+/// The longest pause between two attempts to reconnect the follower.
+const FOLLOW_RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 /// The PEM files of `--tls-cert` and `--tls-key`.
 #[derive(Debug, Clone)]
@@ -251,6 +265,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/events", get(routes::events).post(routes::append))
         .fallback(routes::page)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), min_seq))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -285,6 +300,77 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     response
 }
 
+/// Holds a request with `min_seq=N` until this node has applied seq N (its published
+/// head), up to [`MIN_SEQ_WAIT`]; then answers 503 `min_seq_not_reached`.
+async fn min_seq(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let wanted = request.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(name, _)| *name == MIN_SEQ_PARAM)
+            .map(|(_, value)| value.to_string())
+    });
+    let Some(wanted) = wanted else {
+        return next.run(request).await;
+    };
+    let Ok(wanted) = wanted.parse::<u64>() else {
+        return ApiError::bad_request(
+            "bad_parameter",
+            format!("{MIN_SEQ_PARAM}={wanted:?}: not a seq (a whole number)"),
+        )
+        .into_response();
+    };
+    let mut applied = state.writer.shared.applied();
+    let reached = tokio::time::timeout(MIN_SEQ_WAIT, applied.wait_for(|seq| *seq >= wanted))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if !reached {
+        let at = *applied.borrow();
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "min_seq_not_reached",
+            format!(
+                "this node has applied the log up to seq {at}, not yet the {MIN_SEQ_PARAM} {wanted} asked for (waited {} s)",
+                MIN_SEQ_WAIT.as_secs()
+            ),
+        )
+        .with_fix("retry, or ask the node that took the append")
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The follower thread of a node over a shared log: listens for every node's commits
+/// and asks the writer to catch up on each notice, every [`FOLLOW_POLL`] without one, and
+/// after each reconnection (notices may have been missed); reconnects by itself, pausing
+/// longer after each failure. Ends when the writer is gone.
+fn follow(store: &dyn arl_log::SharedStore, writer: &writer::WriterHandle) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let mut follower = match store.follower() {
+            Ok(follower) => follower,
+            Err(e) => {
+                tracing::warn!(error = %e, "following the shared log: reconnecting");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(FOLLOW_RECONNECT_MAX);
+                if !writer.request_sync() {
+                    return;
+                }
+                continue;
+            }
+        };
+        pause = Duration::from_millis(100);
+        loop {
+            if !writer.request_sync() {
+                return;
+            }
+            if let Err(e) = follower.wait(FOLLOW_POLL) {
+                tracing::warn!(error = %e, "following the shared log: connection lost");
+                break;
+            }
+        }
+    }
+}
+
 /// A server bound to its address, not yet serving.
 pub struct Server {
     listener: TcpListener,
@@ -305,16 +391,25 @@ impl Server {
         }
         let dir = config.dir.clone();
         let timeout = config.lock_timeout;
-        let ledger = tokio::task::spawn_blocking(move || arl_views::Ledger::open(&dir, timeout))
-            .await
-            .map_err(|e| ServeError::Writer(e.to_string()))?
-            .map_err(|source| ServeError::Ledger {
-                dir: config.dir.clone(),
-                source,
-            })?;
+        let source = config.source.clone();
+        let ledger =
+            tokio::task::spawn_blocking(move || arl_views::Ledger::open_in(&dir, timeout, source))
+                .await
+                .map_err(|e| ServeError::Writer(e.to_string()))?
+                .map_err(|source| ServeError::Ledger {
+                    dir: config.dir.clone(),
+                    source,
+                })?;
         let auth = Authenticator::new(&config.dir)?;
         let (writer, thread) = writer::start(ledger, config.limits.group_events_max)
             .map_err(|e| ServeError::Writer(e.error))?;
+        if let arl_views::LogSource::Shared(store) = &config.source {
+            let (store, handle) = (store.clone(), writer.clone());
+            std::thread::Builder::new()
+                .name("arl-follower".into())
+                .spawn(move || follow(store.as_ref(), &handle))
+                .map_err(|e| ServeError::Writer(format!("starting the follower thread: {e}")))?;
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServeError::Io {

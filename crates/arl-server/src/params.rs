@@ -37,7 +37,8 @@ impl Params {
             serde_urlencoded_pairs(query).map_err(|e| ApiError::bad_request("bad_query", e))?;
         let mut values = BTreeMap::new();
         for (name, value) in pairs {
-            if !allowed.contains(&name.as_str()) {
+            // `min_seq` is every query's (read-your-writes, waited for before the handler).
+            if !allowed.contains(&name.as_str()) && name != crate::MIN_SEQ_PARAM {
                 let known = if allowed.is_empty() {
                     "this endpoint takes no parameters".to_string()
                 } else {

@@ -50,6 +50,9 @@ pub type ReadJob = Box<dyn FnOnce(&Ledger) + Send>;
 pub enum Job {
     Append(AppendJob),
     Read(ReadJob),
+    /// Read the shared log's head again and catch the views up to what other nodes
+    /// appended (sent by the follower thread).
+    Sync,
     /// Commit what came before, then stop (jobs queued after it fail with 503).
     Stop,
 }
@@ -70,6 +73,10 @@ pub struct Published {
 /// What the writer shares with the request handlers.
 pub struct Shared {
     published: RwLock<Published>,
+    /// The seq of the published head, for requests waiting for it (`min_seq`).
+    applied: tokio::sync::watch::Sender<u64>,
+    /// A `Job::Sync` is queued and not yet taken (the follower sends no second one).
+    sync_queued: std::sync::atomic::AtomicBool,
     /// Commits made and requests they carried (for /metrics).
     pub commits: std::sync::atomic::AtomicU64,
     pub committed_requests: std::sync::atomic::AtomicU64,
@@ -85,7 +92,13 @@ impl Shared {
             .clone()
     }
 
+    /// Follows the seq of the published head.
+    pub fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
     fn publish(&self, published: Published) {
+        self.applied.send_replace(published.head.seq);
         *self
             .published
             .write()
@@ -121,6 +134,23 @@ impl WriterHandle {
             .await
             .map_err(|_| ApiError::writer_gone())?;
         answer.await.map_err(|_| ApiError::writer_gone())?
+    }
+
+    /// Asks the writer to catch up with the shared log, unless that is already queued;
+    /// `false` once the writer is gone.
+    pub fn request_sync(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.jobs.is_closed() {
+            return false;
+        }
+        if self.shared.sync_queued.swap(true, SeqCst) {
+            return true;
+        }
+        if self.jobs.try_send(Job::Sync).is_err() {
+            // A full queue: the writer is busy; the follower asks again on its next tick.
+            self.shared.sync_queued.store(false, SeqCst);
+        }
+        !self.jobs.is_closed()
     }
 
     /// Asks the writer to stop once what is queued before this is done.
@@ -159,8 +189,11 @@ pub fn start(
         ),
         head: ledger.log().head(),
     };
+    let (applied, _) = tokio::sync::watch::channel(published.head.seq);
     let shared = Arc::new(Shared {
         published: RwLock::new(published),
+        applied,
+        sync_queued: Default::default(),
         commits: Default::default(),
         committed_requests: Default::default(),
         committed_events: Default::default(),
@@ -219,6 +252,11 @@ impl Writer {
                         self.commit_group(std::mem::take(&mut group));
                         group_events = 0;
                         read(&self.ledger);
+                    }
+                    Job::Sync => {
+                        self.commit_group(std::mem::take(&mut group));
+                        group_events = 0;
+                        self.sync();
                     }
                     Job::Stop => {
                         self.commit_group(std::mem::take(&mut group));
@@ -330,6 +368,23 @@ impl Writer {
             let _ = job.reply.send(Ok(answer));
         }
         debug_assert_eq!(offset, outcomes.len());
+    }
+
+    /// Catches the views up with what other nodes appended to the shared log; publishes and
+    /// broadcasts it.
+    fn sync(&mut self) {
+        self.shared
+            .sync_queued
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let before = self.ledger.log().head().seq;
+        match self.ledger.sync() {
+            Ok(_) => self.after_commit(before),
+            Err(e) => {
+                tracing::warn!(error = %e, "catching up with the shared log failed; retrying on the next notice");
+                // What was caught up before the failure is published all the same.
+                self.after_commit(before);
+            }
+        }
     }
 
     /// Publishes the committed state and broadcasts the envelopes after seq `before`.

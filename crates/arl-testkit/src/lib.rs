@@ -342,3 +342,82 @@ impl Drop for Served {
         }
     }
 }
+
+/// The PostgreSQL server the store tests use: `$ARL_TEST_PG`, else
+/// `postgres://root@127.0.0.1:5432` (no database in the URL).
+pub fn pg_base_url() -> String {
+    std::env::var("ARL_TEST_PG")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// A database of its own for one test (`arl_t_<pid>_<n>`), created through the
+/// `postgres` database and dropped (with its connections) when this is dropped. A test
+/// that cannot reach PostgreSQL fails here, saying so: it is never skipped.
+pub struct PgDatabase {
+    pub name: String,
+    /// `postgres://…/<name>`, for `--store`.
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> PgDatabase {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("arl_t_{}_{n}", std::process::id());
+        let base = pg_base_url();
+        let mut admin = pg_admin(&base);
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        // Databases created at once from the same template may collide: retry a little.
+        let mut tries = 0;
+        while let Err(e) = admin.batch_execute(&format!("CREATE DATABASE {name}")) {
+            tries += 1;
+            let message = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_string());
+            assert!(
+                tries < 50,
+                "creating the test database {name} on {base}: {message}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        PgDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+/// A connection to the `postgres` database of the test server; panics, saying that
+/// PostgreSQL is unreachable, when it is.
+pub fn pg_admin(base: &str) -> postgres::Client {
+    let url = format!("{base}/postgres");
+    let mut last = None;
+    // A server that is restarting (the restart test) answers again within seconds.
+    for _ in 0..60 {
+        match postgres::Client::connect(&url, postgres::NoTls) {
+            Ok(client) => return client,
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!(
+        "PostgreSQL is unreachable at {url} ({}); the store tests need it: start it (pg_ctlcluster 15 main start) or set ARL_TEST_PG",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let base = pg_base_url();
+        if let Ok(mut admin) =
+            postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls)
+        {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}

@@ -7,7 +7,7 @@ use crate::format::{
     TXNIDS_ENTRIES_AT, TXNIDS_ENTRY_BYTES, TXNIDS_FILE, TXNIDS_HEADER_BYTES, TXNS_FILE,
     TXN_RECORD_BYTES,
 };
-use crate::ledger::{LOG_DIR, VIEWS_DIR};
+use crate::ledger::VIEWS_DIR;
 use crate::rebuild::{stage_range, Chain};
 use crate::{ViewError, ViewReader, ViewWriter};
 use arl_log::Log;
@@ -38,12 +38,23 @@ pub struct ViewsChecked {
 /// `txns.dat`, `txndata.dat` and `times.dat` up to the committed lengths, that every
 /// record decodes to an event of the catalogue in seq order, and every bucket and entry of
 /// `txnids.idx`. `Ok(None)`: no views.
-pub fn check_checksums(ledger_dir: &Path) -> Result<Option<ViewsChecked>, ViewError> {
+pub fn check_checksums(
+    ledger_dir: &Path,
+    source: &crate::LogSource,
+) -> Result<Option<ViewsChecked>, ViewError> {
+    let log_len = source.committed_len(ledger_dir)?;
+    check_checksums_at(ledger_dir, log_len)
+}
+
+/// [`check_checksums`] given the log's committed length.
+fn check_checksums_at(
+    ledger_dir: &Path,
+    log_len: Option<u64>,
+) -> Result<Option<ViewsChecked>, ViewError> {
     let views = ledger_dir.join(VIEWS_DIR);
     let Some(heads) = read_heads(&views)? else {
         return Ok(None);
     };
-    let log_len = arl_log::committed_len_on_disk(&ledger_dir.join(LOG_DIR))?;
     let behind_log = log_len != Some(heads.log_len);
     if !behind_log {
         check_both_slots(&views)?;
@@ -164,7 +175,7 @@ pub fn check_against_log(
     log: &Log,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Option<ViewsChecked>, ViewError> {
-    let Some(checked) = check_checksums(ledger_dir)? else {
+    let Some(checked) = check_checksums_at(ledger_dir, Some(log.committed_len()))? else {
         return Ok(None);
     };
     let views = ledger_dir.join(VIEWS_DIR);

@@ -48,6 +48,10 @@ pub enum ViewError {
     /// An earlier write failed half way; the writer must be opened again.
     #[error("the view writer failed earlier and must be reopened")]
     Poisoned,
+    /// The ledger directory and the log given do not belong together (views bound to
+    /// another shared log, a directory log where a shared one was given, or the reverse).
+    #[error("{message}")]
+    Binding { message: String },
     /// The log failed (opening, reading, locking, verifying).
     #[error(transparent)]
     Log(#[from] arl_log::LogError),

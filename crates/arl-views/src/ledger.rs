@@ -12,7 +12,7 @@ use crate::format::HEADS_FILES;
 use crate::known::Known;
 use crate::rebuild::{stage_range, Chain};
 use crate::writer::sync_dir;
-use crate::{ViewError, ViewReader, ViewWriter};
+use crate::{LogSource, ViewError, ViewReader, ViewWriter};
 use arl_domain::{Event, InputEvent, Recorded, RuleError, Timestamp};
 use arl_fold::{SourceError, ValidationError, Validator};
 use arl_log::{AppendError, Envelope, Head, LedgerLock, Log, LogError, NewEvent, Outcome};
@@ -97,6 +97,9 @@ pub struct AppendFailure {
     pub rule: Option<RuleError>,
     /// Validation found the views damaged (they are rebuilt before the failure is returned).
     views_damaged: bool,
+    /// Another writer of a shared log committed first: nothing was written; the batch is
+    /// planned again after catching up.
+    moved: bool,
 }
 
 impl AppendFailure {
@@ -107,6 +110,15 @@ impl AppendFailure {
             message: message.to_string(),
             rule: None,
             views_damaged: false,
+            moved: false,
+        }
+    }
+
+    /// The log's commit failed.
+    fn commit(e: LogError) -> AppendFailure {
+        AppendFailure {
+            moved: matches!(e, LogError::Moved { .. }),
+            ..AppendFailure::storage(e)
         }
     }
 
@@ -140,6 +152,7 @@ impl AppendFailure {
             message: format!("{kind}: {rule}"),
             rule: Some(rule),
             views_damaged: false,
+            moved: false,
         }
     }
 }
@@ -162,6 +175,7 @@ impl From<AppendError> for AppendFailure {
             message: e.to_string(),
             rule: None,
             views_damaged: false,
+            moved: false,
         }
     }
 }
@@ -169,6 +183,7 @@ impl From<AppendError> for AppendFailure {
 /// The ledger opened for writing: exclusive lock, log, views.
 pub struct Ledger {
     dir: PathBuf,
+    source: LogSource,
     log: Log,
     views: ViewWriter,
     /// Validation's caches, kept from one append to the next while every event the views
@@ -204,24 +219,34 @@ pub fn open_reader(
     ledger_dir: &Path,
     lock_timeout: Duration,
 ) -> Result<(LedgerLock, ViewReader), ViewError> {
+    open_reader_in(ledger_dir, lock_timeout, &LogSource::Dir)
+}
+
+/// [`open_reader`] for a ledger whose log is in `source`.
+pub fn open_reader_in(
+    ledger_dir: &Path,
+    lock_timeout: Duration,
+    source: &LogSource,
+) -> Result<(LedgerLock, ViewReader), ViewError> {
     let views = ledger_dir.join(VIEWS_DIR);
     if !ledger_dir.is_dir() {
         return Err(ViewError::Missing {
             path: views.join(HEADS_FILES[0]),
         });
     }
-    let log_dir = ledger_dir.join(LOG_DIR);
     for _ in 0..READER_CATCH_UP_TRIES {
         let lock = LedgerLock::shared(ledger_dir, lock_timeout)?;
         let stale = match ViewReader::open(&views) {
             Ok(reader) => {
-                let log_len = arl_log::committed_len_on_disk(&log_dir)?;
+                let log_len = source.committed_len(ledger_dir)?;
                 if log_len == Some(reader.heads().log_len) {
                     return Ok((lock, reader));
                 }
                 log_len.is_some()
             }
-            Err(ViewError::Missing { .. } | ViewError::Version { .. }) => log_dir.is_dir(),
+            Err(ViewError::Missing { .. } | ViewError::Version { .. }) => {
+                source.exists(ledger_dir)?
+            }
             Err(e) => return Err(e),
         };
         drop(lock);
@@ -229,12 +254,15 @@ pub fn open_reader(
             // No log: nothing to catch up from.
             break;
         }
-        Ledger::bring_views_up(ledger_dir, lock_timeout)?;
+        Ledger::open_in(ledger_dir, lock_timeout, source.clone()).map(drop)?;
     }
     let lock = LedgerLock::shared(ledger_dir, lock_timeout)?;
     let reader = ViewReader::open(&views)?;
     Ok((lock, reader))
 }
+
+/// Times an append to a shared log is planned again after another node committed first.
+pub const MOVED_RETRIES_MAX: usize = 64;
 
 /// Times a query brings the views up to the log before it answers from what it finds (a
 /// writer appending between two tries moves the log and the views together).
@@ -246,12 +274,23 @@ impl Ledger {
     /// the same at any size of the ledger (the views' `heads` is read, nothing else) unless
     /// the views must catch up or be rebuilt.
     pub fn open(ledger_dir: &Path, lock_timeout: Duration) -> Result<Ledger, ViewError> {
+        Ledger::open_in(ledger_dir, lock_timeout, LogSource::Dir)
+    }
+
+    /// [`Ledger::open`] for a ledger whose log is in `source`: with a shared store the
+    /// directory holds the views (bound to that log) and the lock, not the log.
+    pub fn open_in(
+        ledger_dir: &Path,
+        lock_timeout: Duration,
+        source: LogSource,
+    ) -> Result<Ledger, ViewError> {
         let lock = LedgerLock::exclusive(ledger_dir, lock_timeout)?;
-        let log = Log::open(&ledger_dir.join(LOG_DIR))?;
+        let log = source.open_log(ledger_dir)?;
         recover_swap(ledger_dir)?;
         let views = open_views(ledger_dir, &log)?;
         let mut ledger = Ledger {
             dir: ledger_dir.to_path_buf(),
+            source,
             log,
             views,
             validator: Validator::new(),
@@ -331,7 +370,52 @@ impl Ledger {
     /// validated events into the views as they come (in memory, or past the views'
     /// committed lengths). When all is well this thread commits the log, then the views. A
     /// rejected batch throws the built frames and the staged views away.
+    ///
+    /// With a shared log, another node may commit between the plan and the commit: the
+    /// commit is then refused with nothing written, and the batch is planned and validated
+    /// again on the new head (duplicates and `expected_version` checked anew), up to
+    /// [`MOVED_RETRIES_MAX`] times.
     pub fn append(
+        &mut self,
+        batch: Vec<InputEvent>,
+        opts: &AppendOptions,
+    ) -> Result<AppendReport, AppendFailure> {
+        if !self.source.is_shared() {
+            return self.append_once(batch, opts);
+        }
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            if self.views.checkpoint() != self.log.head().seq {
+                // A catch-up that failed earlier (a lost connection) is finished first.
+                self.sync().map_err(|e| {
+                    AppendFailure::storage(format!("catching up with the shared log: {e}"))
+                })?;
+            }
+            match self.append_once(batch.clone(), opts) {
+                Err(failure) if failure.moved && tries < MOVED_RETRIES_MAX => {
+                    self.sync().map_err(|e| {
+                        AppendFailure::storage(format!(
+                            "another node appended first; catching up with it failed: {e}"
+                        ))
+                    })?;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Reads the shared log's head again and brings the views up to it (what other nodes
+    /// appended). Returns the head. Nothing to do for a directory log.
+    pub fn sync(&mut self) -> Result<Head, ViewError> {
+        let head = self.log.refresh()?;
+        if self.views.checkpoint() != head.seq {
+            self.catch_up_or_rebuild()?;
+        }
+        Ok(head)
+    }
+
+    fn append_once(
         &mut self,
         batch: Vec<InputEvent>,
         opts: &AppendOptions,
@@ -368,7 +452,7 @@ impl Ledger {
                 (Ok(prepared), Ok(appended)) => log
                     .commit(prepared)
                     .map(|head| (appended, head))
-                    .map_err(AppendFailure::storage),
+                    .map_err(AppendFailure::commit),
             };
             let staged = stager.join();
             Ok::<_, std::io::Error>((committed, staged))

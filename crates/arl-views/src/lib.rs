@@ -30,13 +30,15 @@ mod ledger;
 mod reader;
 mod rebuild;
 mod scan;
+mod source;
 mod txnids;
 mod writer;
 
 pub use error::ViewError;
 pub use ledger::{
-    open_reader, recorded_from_envelope, AppendFailure, AppendOptions, AppendReport, FailureKind,
-    Ledger, LOG_DIR, VIEWS_DIR,
+    open_reader, open_reader_in, recorded_from_envelope, AppendFailure, AppendOptions,
+    AppendReport, FailureKind, Ledger, LOG_DIR, VIEWS_DIR,
 };
 pub use reader::ViewReader;
+pub use source::{LogSource, STORE_ID_FILE};
 pub use writer::ViewWriter;
