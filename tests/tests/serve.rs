@@ -955,3 +955,24 @@ fn a_public_address_needs_tls_or_insecure_listen() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--insecure-listen"), "{}", run.stderr);
 }
+
+#[test]
+fn a_limit_of_zero_is_a_usage_error() {
+    let fixture = Fixture::new();
+    for flag in [
+        "--body-bytes-max",
+        "--batch-lines-max",
+        "--request-timeout-secs",
+        "--subscriptions-max",
+        "--subscriber-buffer",
+        "--subscriber-stall-secs",
+        "--connections-max",
+        "--header-timeout-secs",
+        "--group-events-max",
+    ] {
+        let run = fixture.run(&["serve", "--listen", "127.0.0.1:0", flag, "0"]);
+        assert_eq!(run.code, 2, "{flag}: {}", run.stderr);
+        assert!(run.stderr.contains(flag), "{flag}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "{flag}: no server started");
+    }
+}

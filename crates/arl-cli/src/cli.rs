@@ -569,31 +569,31 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
     /// The largest request body, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = arl_server::BODY_BYTES_MAX_DEFAULT)]
+    #[arg(long, value_name = "BYTES", default_value_t = arl_server::BODY_BYTES_MAX_DEFAULT, value_parser = positive_usize())]
     pub body_bytes_max: usize,
     /// The most events in one append request.
-    #[arg(long, value_name = "N", default_value_t = arl_server::BATCH_LINES_MAX_DEFAULT)]
+    #[arg(long, value_name = "N", default_value_t = arl_server::BATCH_LINES_MAX_DEFAULT, value_parser = positive_usize())]
     pub batch_lines_max: usize,
     /// The longest a request may take to start its answer, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = arl_server::REQUEST_TIMEOUT_S_DEFAULT)]
+    #[arg(long, value_name = "SECS", default_value_t = arl_server::REQUEST_TIMEOUT_S_DEFAULT, value_parser = positive_u64())]
     pub request_timeout_secs: u64,
     /// The most streams (subscriptions, exports, verifies) open at once.
-    #[arg(long, value_name = "N", default_value_t = arl_server::SUBSCRIPTIONS_MAX_DEFAULT)]
+    #[arg(long, value_name = "N", default_value_t = arl_server::SUBSCRIPTIONS_MAX_DEFAULT, value_parser = positive_usize())]
     pub subscriptions_max: usize,
     /// Envelopes buffered for one stream's client.
-    #[arg(long, value_name = "N", default_value_t = arl_server::SUBSCRIBER_BUFFER_DEFAULT)]
+    #[arg(long, value_name = "N", default_value_t = arl_server::SUBSCRIBER_BUFFER_DEFAULT, value_parser = positive_usize())]
     pub subscriber_buffer: usize,
     /// A stream whose client reads nothing for this long is dropped, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = arl_server::SUBSCRIBER_STALL_S_DEFAULT)]
+    #[arg(long, value_name = "SECS", default_value_t = arl_server::SUBSCRIBER_STALL_S_DEFAULT, value_parser = positive_u64())]
     pub subscriber_stall_secs: u64,
     /// The most connections open at once (more are answered 429 and closed).
-    #[arg(long, value_name = "N", default_value_t = arl_server::CONNECTIONS_MAX_DEFAULT)]
+    #[arg(long, value_name = "N", default_value_t = arl_server::CONNECTIONS_MAX_DEFAULT, value_parser = positive_usize())]
     pub connections_max: usize,
     /// The time a client has to send a request's head (then the connection is closed).
-    #[arg(long, value_name = "SECS", default_value_t = arl_server::HEADER_READ_TIMEOUT_S_DEFAULT)]
+    #[arg(long, value_name = "SECS", default_value_t = arl_server::HEADER_READ_TIMEOUT_S_DEFAULT, value_parser = positive_u64())]
     pub header_timeout_secs: u64,
     /// The most events one group commit carries.
-    #[arg(long, value_name = "N", default_value_t = arl_server::GROUP_EVENTS_MAX_DEFAULT)]
+    #[arg(long, value_name = "N", default_value_t = arl_server::GROUP_EVENTS_MAX_DEFAULT, value_parser = positive_usize())]
     pub group_events_max: usize,
 }
 
@@ -660,4 +660,14 @@ pub struct CopyArgs {
     /// Where to: a ledger directory without a log, or a PostgreSQL database without one.
     #[arg(long, value_name = "DIR|URL")]
     pub to: String,
+}
+
+/// A limit flag of `arl serve`: a count or a number of seconds, at least 1.
+fn positive_u64() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
+}
+
+/// [`positive_u64`] for a limit the server holds as a `usize`.
+fn positive_usize() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }

@@ -17,32 +17,17 @@ pub fn serve(ctx: &Ctx, args: &ServeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
-    let positive = |n: usize, flag: &str| {
-        if n == 0 {
-            Err(failure::usage(format!("{flag} must be at least 1")))
-        } else {
-            Ok(n)
-        }
-    };
+    // Each limit is at least 1: the flags' parsers refuse 0 (cli.rs).
     let limits = arl_server::Limits {
-        body_bytes_max: positive(args.body_bytes_max, "--body-bytes-max")?,
-        batch_lines_max: positive(args.batch_lines_max, "--batch-lines-max")?,
-        request_timeout: Duration::from_secs(positive(
-            args.request_timeout_secs as usize,
-            "--request-timeout-secs",
-        )? as u64),
-        subscriptions_max: positive(args.subscriptions_max, "--subscriptions-max")?,
-        subscriber_buffer: positive(args.subscriber_buffer, "--subscriber-buffer")?,
-        subscriber_stall: Duration::from_secs(positive(
-            args.subscriber_stall_secs as usize,
-            "--subscriber-stall-secs",
-        )? as u64),
-        connections_max: positive(args.connections_max, "--connections-max")?,
-        group_events_max: positive(args.group_events_max, "--group-events-max")?,
-        header_read_timeout: Duration::from_secs(positive(
-            args.header_timeout_secs as usize,
-            "--header-timeout-secs",
-        )? as u64),
+        body_bytes_max: args.body_bytes_max,
+        batch_lines_max: args.batch_lines_max,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        subscriptions_max: args.subscriptions_max,
+        subscriber_buffer: args.subscriber_buffer,
+        subscriber_stall: Duration::from_secs(args.subscriber_stall_secs),
+        connections_max: args.connections_max,
+        group_events_max: args.group_events_max,
+        header_read_timeout: Duration::from_secs(args.header_timeout_secs),
     };
     let config = arl_server::Config {
         dir: ctx.dir.clone(),

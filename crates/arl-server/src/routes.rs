@@ -8,14 +8,16 @@ use crate::stream::{self, StreamRequest, Wire};
 use crate::tokens::Need;
 use crate::AppState;
 use arl_accounts::Filter;
+use arl_fold::Source;
 use arl_query::export::EnvelopeFilter;
 use arl_query::history::{Axis, DiffQuestion, HistoryQuestion};
 use arl_query::teams::{AccountQuestion, PersonQuestion};
 use arl_query::txns::{BalanceQuestion, RegisterQuestion};
+use arl_query::{accounts, history, teams, txns};
 use arl_query::{AccountsQuestion, CardQuestion, QueryError, Table};
-use arl_views::ViewReader;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -50,10 +52,10 @@ fn csv_response(table: &Table) -> Answer {
 /// Asks `question` of the last committed views on a blocking thread.
 async fn ask<T: Send + 'static>(
     state: &AppState,
-    question: impl FnOnce(&ViewReader) -> Result<T, QueryError> + Send + 'static,
+    question: impl FnOnce(&dyn Source) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let reader = state.writer.shared.published().reader;
-    tokio::task::spawn_blocking(move || question(&reader))
+    tokio::task::spawn_blocking(move || question(&*reader))
         .await
         .map_err(|e| ApiError::internal(format!("the query's thread failed: {e}")))?
         .map_err(|e| ApiError::query(&e))
@@ -65,6 +67,53 @@ fn json_or_csv<T: Serialize>(csv: bool, value: &T, table: impl FnOnce(&T) -> Tab
         csv_response(&table(value))
     } else {
         json_response(value)
+    }
+}
+
+/// What a query endpoint reads of its request besides its path: the token (in the headers)
+/// and the raw query string.
+pub struct Asked {
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    query: Option<String>,
+}
+
+impl FromRequestParts<Arc<AppState>> for Asked {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Asked, Self::Rejection> {
+        Ok(Asked {
+            state: state.clone(),
+            headers: parts.headers.clone(),
+            query: parts.uri.query().map(str::to_string),
+        })
+    }
+}
+
+impl Asked {
+    /// A reader's question as every query endpoint asks it: authorizes the token, parses
+    /// the query string (only the names in `allowed`), builds the question from the
+    /// parameters, asks it of the last committed views on a blocking thread, and writes the
+    /// answer as JSON, or as the CSV `table` makes of it with `format=csv`.
+    async fn answer<Q, T>(
+        self,
+        allowed: &[&str],
+        question: impl FnOnce(&Params) -> Result<Q, ApiError>,
+        answer: impl FnOnce(&dyn Source, &Q) -> Result<T, QueryError> + Send + 'static,
+        table: impl FnOnce(&T) -> Table,
+    ) -> Answer
+    where
+        Q: Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        self.state.authorize(&self.headers, Need::Read)?;
+        let p = Params::parse(self.query.as_deref(), allowed)?;
+        let question = question(&p)?;
+        let value = ask(&self.state, move |source| answer(source, &question)).await?;
+        json_or_csv(p.csv()?, &value, table)
     }
 }
 
@@ -86,6 +135,17 @@ pub async fn accounts(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) ->
     ]
     .concat();
     let p = Params::parse(q.as_deref(), &allowed)?;
+    let question = accounts_question(&p)?;
+    let csv = p.csv()?;
+    if p.flag("tree")? {
+        let forest = ask(&s, move |r| question.tree(r)).await?;
+        return json_or_csv(csv, &forest, |f| arl_query::accounts::tree_csv(f));
+    }
+    let cards = ask(&s, move |r| question.list(r)).await?;
+    json_or_csv(csv, &cards, |c| arl_query::accounts::cards_csv(c))
+}
+
+fn accounts_question(p: &Params) -> Result<AccountsQuestion, ApiError> {
     let status = p
         .text("status")
         .map(|v| {
@@ -108,7 +168,7 @@ pub async fn accounts(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) ->
             })
         })
         .transpose()?;
-    let question = AccountsQuestion {
+    Ok(AccountsQuestion {
         filter: Filter {
             status,
             scope,
@@ -116,33 +176,38 @@ pub async fn accounts(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) ->
             country: p.text("country").map(str::to_string),
         },
         at: p.at()?,
-    };
-    let csv = p.csv()?;
-    if p.flag("tree")? {
-        let forest = ask(&s, move |r| question.tree(r)).await?;
-        return json_or_csv(csv, &forest, |f| arl_query::accounts::tree_csv(f));
-    }
-    let cards = ask(&s, move |r| question.list(r)).await?;
-    json_or_csv(csv, &cards, |c| arl_query::accounts::cards_csv(c))
+    })
 }
 
 /// `GET /v1/accounts/{id}`: the card (contract §7).
-pub async fn account(
-    State(s): S,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Answer {
-    s.authorize(&headers, Need::Read)?;
-    let p = Params::parse(q.as_deref(), WITH_FORMAT)?;
-    let question = CardQuestion {
-        account: id,
-        at: p.at()?,
+pub async fn account(asked: Asked, Path(id): Path<String>) -> Answer {
+    let question = |p: &Params| {
+        Ok(CardQuestion {
+            account: id,
+            at: p.at()?,
+        })
     };
-    let card = ask(&s, move |r| question.answer(r)).await?;
-    json_or_csv(p.csv()?, &card, |c| {
-        arl_query::accounts::cards_csv(std::slice::from_ref(c))
-    })
+    let answer = |source: &dyn Source, question: &CardQuestion| question.answer(source);
+    let table = |card: &_| accounts::cards_csv(std::slice::from_ref(card));
+    asked.answer(WITH_FORMAT, question, answer, table).await
+}
+
+/// `GET /v1/accounts/{id}/team`.
+pub async fn team(asked: Asked, Path(id): Path<String>) -> Answer {
+    let question = |p: &Params| account_question(id, p);
+    let table = |rows: &Vec<_>| teams::team_csv(rows);
+    asked
+        .answer(WITH_FORMAT, question, teams::team, table)
+        .await
+}
+
+/// `GET /v1/accounts/{id}/contacts`.
+pub async fn contacts(asked: Asked, Path(id): Path<String>) -> Answer {
+    let question = |p: &Params| account_question(id, p);
+    let table = |rows: &Vec<_>| teams::contacts_csv(rows);
+    asked
+        .answer(WITH_FORMAT, question, teams::contacts, table)
+        .await
 }
 
 fn account_question(id: String, p: &Params) -> Result<AccountQuestion, ApiError> {
@@ -152,51 +217,21 @@ fn account_question(id: String, p: &Params) -> Result<AccountQuestion, ApiError>
     })
 }
 
-/// `GET /v1/accounts/{id}/team`.
-pub async fn team(
-    State(s): S,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Answer {
-    s.authorize(&headers, Need::Read)?;
-    let p = Params::parse(q.as_deref(), WITH_FORMAT)?;
-    let question = account_question(id, &p)?;
-    let rows = ask(&s, move |r| arl_query::teams::team(r, &question)).await?;
-    json_or_csv(p.csv()?, &rows, |r| arl_query::teams::team_csv(r))
-}
-
-/// `GET /v1/accounts/{id}/contacts`.
-pub async fn contacts(
-    State(s): S,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Answer {
-    s.authorize(&headers, Need::Read)?;
-    let p = Params::parse(q.as_deref(), WITH_FORMAT)?;
-    let question = account_question(id, &p)?;
-    let rows = ask(&s, move |r| arl_query::teams::contacts(r, &question)).await?;
-    json_or_csv(p.csv()?, &rows, |r| arl_query::teams::contacts_csv(r))
-}
-
 /// `GET /v1/accounts/{id}/txns`.
-pub async fn txns(
-    State(s): S,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Answer {
-    s.authorize(&headers, Need::Read)?;
-    let p = Params::parse(q.as_deref(), &[WITH_FORMAT, &["from", "to"]].concat())?;
-    let question = RegisterQuestion {
-        account: id,
-        from: p.input_time("from")?,
-        to: p.query_time("to")?,
-        at: p.at()?,
+pub async fn txns(asked: Asked, Path(id): Path<String>) -> Answer {
+    let question = |p: &Params| {
+        Ok(RegisterQuestion {
+            account: id,
+            from: p.input_time("from")?,
+            to: p.query_time("to")?,
+            at: p.at()?,
+        })
     };
-    let rows = ask(&s, move |r| arl_query::txns::register(r, &question)).await?;
-    json_or_csv(p.csv()?, &rows, |r| arl_query::txns::register_csv(r))
+    let allowed = [WITH_FORMAT, &["from", "to"]].concat();
+    let table = |rows: &Vec<_>| txns::register_csv(rows);
+    asked
+        .answer(&allowed, question, txns::register, table)
+        .await
 }
 
 /// `GET /v1/accounts/{id}/history` (auditor): envelope hashes come from the log, so this
@@ -229,52 +264,43 @@ pub async fn history(
 }
 
 /// `GET /v1/accounts/{id}/diff?from=T1&to=T2[&axis=valid|known]`.
-pub async fn diff(
-    State(s): S,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Answer {
-    s.authorize(&headers, Need::Read)?;
-    let p = Params::parse(
-        q.as_deref(),
-        &[WITH_FORMAT, &["from", "to", "axis"]].concat(),
-    )?;
-    let required = |name: &str| {
-        p.query_time(name)?.ok_or_else(|| {
-            ApiError::bad_request("missing_parameter", format!("{name} is required"))
-                .with_fix("give from and to (dates or RFC 3339 times)")
+pub async fn diff(asked: Asked, Path(id): Path<String>) -> Answer {
+    let question = |p: &Params| {
+        let required = |name: &str| {
+            p.query_time(name)?.ok_or_else(|| {
+                ApiError::bad_request("missing_parameter", format!("{name} is required"))
+                    .with_fix("give from and to (dates or RFC 3339 times)")
+            })
+        };
+        Ok(DiffQuestion {
+            account: id,
+            from: required("from")?,
+            to: required("to")?,
+            axis: match p.choice("axis", &["valid", "known"])?.as_deref() {
+                Some("known") => Axis::Known,
+                _ => Axis::Valid,
+            },
+            at: p.at()?,
         })
     };
-    let question = DiffQuestion {
-        account: id,
-        from: required("from")?,
-        to: required("to")?,
-        axis: match p.choice("axis", &["valid", "known"])?.as_deref() {
-            Some("known") => Axis::Known,
-            _ => Axis::Valid,
-        },
-        at: p.at()?,
-    };
-    let diff = ask(&s, move |r| arl_query::history::diff(r, &question)).await?;
-    json_or_csv(p.csv()?, &diff, arl_query::history::diff_csv)
+    let allowed = [WITH_FORMAT, &["from", "to", "axis"]].concat();
+    asked
+        .answer(&allowed, question, history::diff, history::diff_csv)
+        .await
 }
 
 /// `GET /v1/people/{id}/portfolio`.
-pub async fn portfolio(
-    State(s): S,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Answer {
-    s.authorize(&headers, Need::Read)?;
-    let p = Params::parse(q.as_deref(), WITH_FORMAT)?;
-    let question = PersonQuestion {
-        person: id,
-        at: p.at()?,
+pub async fn portfolio(asked: Asked, Path(id): Path<String>) -> Answer {
+    let question = |p: &Params| {
+        Ok(PersonQuestion {
+            person: id,
+            at: p.at()?,
+        })
     };
-    let rows = ask(&s, move |r| arl_query::teams::portfolio(r, &question)).await?;
-    json_or_csv(p.csv()?, &rows, |r| arl_query::teams::portfolio_csv(r))
+    let table = |rows: &Vec<_>| teams::portfolio_csv(rows);
+    asked
+        .answer(WITH_FORMAT, question, teams::portfolio, table)
+        .await
 }
 
 /// `GET /v1/org`.
@@ -290,20 +316,22 @@ pub async fn org(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Answ
 }
 
 /// `GET /v1/balances` (contract §7 rows).
-pub async fn balances(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Answer {
-    s.authorize(&headers, Need::Read)?;
-    let allowed = [WITH_FORMAT, &["account", "period", "from", "to", "rollup"]].concat();
-    let p = Params::parse(q.as_deref(), &allowed)?;
-    let question = BalanceQuestion {
-        account: p.text("account").map(str::to_string),
-        period: p.period()?,
-        from: p.input_time("from")?,
-        to: p.query_time("to")?,
-        rollup: p.flag("rollup")?,
-        at: p.at()?,
+pub async fn balances(asked: Asked) -> Answer {
+    let question = |p: &Params| {
+        Ok(BalanceQuestion {
+            account: p.text("account").map(str::to_string),
+            period: p.period()?,
+            from: p.input_time("from")?,
+            to: p.query_time("to")?,
+            rollup: p.flag("rollup")?,
+            at: p.at()?,
+        })
     };
-    let rows = ask(&s, move |r| arl_query::txns::balances(r, &question)).await?;
-    json_or_csv(p.csv()?, &rows, |r| arl_query::txns::balances_csv(r))
+    let allowed = [WITH_FORMAT, &["account", "period", "from", "to", "rollup"]].concat();
+    let table = |rows: &Vec<_>| txns::balances_csv(rows);
+    asked
+        .answer(&allowed, question, txns::balances, table)
+        .await
 }
 
 /// `GET /v1/digest`: the committed head, as `arl digest` prints it.
