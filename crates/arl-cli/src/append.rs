@@ -60,21 +60,8 @@ pub fn append(ledger: &mut Ledger, batch: Batch, opts: &AppendOptions) -> Result
     let Batch { mut events, lines } = batch;
     crate::privacy::seal_batch(ledger, &mut events, &lines)?;
     ledger.append(events, opts).map_err(|f| {
-        let message = match f.index {
-            Some(index) => {
-                let stripped = f
-                    .message
-                    .strip_prefix(&format!("event {index}: "))
-                    .unwrap_or(&f.message)
-                    .to_string();
-                match lines.get(index) {
-                    Some(0) => stripped,
-                    Some(line) => format!("line {line}: {stripped}"),
-                    None => stripped,
-                }
-            }
-            None => f.message.clone(),
-        };
+        let line = f.index.and_then(|index| lines.get(index).copied());
+        let message = f.at_line(line);
         match f.kind {
             FailureKind::Storage => failure::error(message),
             _ => failure::error(format!("{message}{WHOLE_INPUT_NOTE}")),

@@ -24,50 +24,82 @@ pub struct PersonFacts {
     pub left_at: Option<Timestamp>,
 }
 
+/// What to do about a broken rule: the part of each [`RuleError`]'s message after its
+/// "; ", and its [`RuleError::fix`].
+pub mod fix {
+    pub const NEW_ID: &str = "use a new id";
+    pub const OPEN_ACCOUNT_FIRST: &str = "open it first or move the event after its opening";
+    pub const REOPEN_OR_BACK_DATE: &str =
+        "reopen it (account.status_changed) or back-date the event before that day";
+    pub const OPEN_PARENT_FIRST: &str = "open it first";
+    pub const OPEN_PARENT: &str = "choose an open parent";
+    pub const NOTHING_TO_CHANGE: &str = "nothing to change";
+    pub const JOIN_FIRST: &str = "add them with person.joined first";
+    pub const SOMEONE_ELSE_OR_BACK_DATE: &str =
+        "choose someone else or back-date the event before that day";
+    pub const UNASSIGN_FIRST: &str = "unassign first";
+    pub const END_LINE_FIRST: &str = "end that line first";
+    pub const REMOVE_FIRST: &str = "remove it first";
+    pub const REVERSE_LATER: &str = "reverse it on or after that time";
+    pub const NOTHING_TO_REVERSE: &str = "nothing to reverse";
+}
+
 /// A broken rule of §3, with the facts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuleError {
-    #[error("account {account:?} was already opened (on {}); use a new id", opened_at.date_string())]
+    #[error("account {account:?} was already opened (on {}); {}", opened_at.date_string(), fix::NEW_ID)]
     AccountAlreadyOpened {
         account: String,
         opened_at: Timestamp,
     },
-    #[error("account {account:?} does not exist at that time; open it first or move the event after its opening")]
+    #[error(
+        "account {account:?} does not exist at that time; {}",
+        fix::OPEN_ACCOUNT_FIRST
+    )]
     AccountNotFound { account: String },
-    #[error("account {account:?} was closed on {}; reopen it (account.status_changed) or back-date the event before that day", closed_at.date_string())]
+    #[error("account {account:?} was closed on {}; {}", closed_at.date_string(), fix::REOPEN_OR_BACK_DATE)]
     AccountClosed {
         account: String,
         closed_at: Timestamp,
     },
-    #[error("parent {parent:?} does not exist at that time; open it first")]
+    #[error(
+        "parent {parent:?} does not exist at that time; {}",
+        fix::OPEN_PARENT_FIRST
+    )]
     ParentNotFound { parent: String },
-    #[error("parent {parent:?} was closed on {}; choose an open parent", closed_at.date_string())]
+    #[error("parent {parent:?} was closed on {}; {}", closed_at.date_string(), fix::OPEN_PARENT)]
     ParentClosed {
         parent: String,
         closed_at: Timestamp,
     },
     #[error("making {parent:?} the parent of {account:?} would create a cycle in the hierarchy")]
     ParentCycle { account: String, parent: String },
-    #[error("the parent of {account:?} is already {}; nothing to change", parent.as_deref().map(|p| format!("{p:?}")).unwrap_or_else(|| "none".into()))]
+    #[error("the parent of {account:?} is already {}; {}", parent.as_deref().map(|p| format!("{p:?}")).unwrap_or_else(|| "none".into()), fix::NOTHING_TO_CHANGE)]
     ParentUnchanged {
         account: String,
         parent: Option<String>,
     },
-    #[error("the scope of {account:?} is already {scope}; nothing to change")]
+    #[error(
+        "the scope of {account:?} is already {scope}; {}",
+        fix::NOTHING_TO_CHANGE
+    )]
     ScopeUnchanged { account: String, scope: Scope },
-    #[error("the status of {account:?} is already {status}; nothing to change")]
+    #[error(
+        "the status of {account:?} is already {status}; {}",
+        fix::NOTHING_TO_CHANGE
+    )]
     StatusUnchanged { account: String, status: Status },
-    #[error("person {person:?} already joined (on {}); use a new id", joined_at.date_string())]
+    #[error("person {person:?} already joined (on {}); {}", joined_at.date_string(), fix::NEW_ID)]
     PersonAlreadyJoined {
         person: String,
         joined_at: Timestamp,
     },
-    #[error("person {person:?} does not exist at that time; add them with person.joined first")]
+    #[error("person {person:?} does not exist at that time; {}", fix::JOIN_FIRST)]
     PersonNotFound { person: String },
-    #[error("person {person:?} left on {}; choose someone else or back-date the event before that day", left_at.date_string())]
+    #[error("person {person:?} left on {}; {}", left_at.date_string(), fix::SOMEONE_ELSE_OR_BACK_DATE)]
     PersonHasLeft { person: String, left_at: Timestamp },
-    #[error("{person:?} is already {role} on {account:?} (since {}); unassign first", since.date_string())]
+    #[error("{person:?} is already {role} on {account:?} (since {}); {}", since.date_string(), fix::UNASSIGN_FIRST)]
     AssignmentActive {
         account: String,
         person: String,
@@ -84,7 +116,7 @@ pub enum RuleError {
     SelfReporting { person: String },
     #[error("a line from {person:?} to {manager:?} would create a cycle in the reporting lines")]
     LineCycle { person: String, manager: String },
-    #[error("{person:?} already reports to {manager:?} (since {}); end that line first", since.date_string())]
+    #[error("{person:?} already reports to {manager:?} (since {}); {}", since.date_string(), fix::END_LINE_FIRST)]
     LineActive {
         person: String,
         manager: String,
@@ -92,7 +124,7 @@ pub enum RuleError {
     },
     #[error("{person:?} does not report to {manager:?} at that time")]
     LineNotActive { person: String, manager: String },
-    #[error("contact {contact:?} is already active on {account:?} (since {}); remove it first", since.date_string())]
+    #[error("contact {contact:?} is already active on {account:?} (since {}); {}", since.date_string(), fix::REMOVE_FIRST)]
     ContactActive {
         account: String,
         contact: String,
@@ -100,20 +132,56 @@ pub enum RuleError {
     },
     #[error("contact {contact:?} is not active on {account:?} at that time")]
     ContactNotActive { account: String, contact: String },
-    #[error("transaction id {txn:?} is already used (on account {account:?}); use a new id")]
+    #[error(
+        "transaction id {txn:?} is already used (on account {account:?}); {}",
+        fix::NEW_ID
+    )]
     TxnIdUsed { txn: String, account: String },
     #[error("transaction {txn:?} does not exist on account {account:?}")]
     TxnNotFound { account: String, txn: String },
-    #[error("transaction {txn:?} takes effect on {}, after this reversal; reverse it on or after that time", effective_at.date_string())]
+    #[error("transaction {txn:?} takes effect on {}, after this reversal; {}", effective_at.date_string(), fix::REVERSE_LATER)]
     TxnAfterReversal {
         txn: String,
         effective_at: Timestamp,
     },
-    #[error("transaction {txn:?} was already reversed; nothing to reverse")]
+    #[error(
+        "transaction {txn:?} was already reversed; {}",
+        fix::NOTHING_TO_REVERSE
+    )]
     TxnAlreadyReversed { txn: String },
 }
 
 impl RuleError {
+    /// What to do about it, when the rule says (the part of the message after its "; ").
+    pub fn fix(&self) -> Option<&'static str> {
+        match self {
+            RuleError::AccountAlreadyOpened { .. } => Some(fix::NEW_ID),
+            RuleError::AccountNotFound { .. } => Some(fix::OPEN_ACCOUNT_FIRST),
+            RuleError::AccountClosed { .. } => Some(fix::REOPEN_OR_BACK_DATE),
+            RuleError::ParentNotFound { .. } => Some(fix::OPEN_PARENT_FIRST),
+            RuleError::ParentClosed { .. } => Some(fix::OPEN_PARENT),
+            RuleError::ParentCycle { .. } => None,
+            RuleError::ParentUnchanged { .. } => Some(fix::NOTHING_TO_CHANGE),
+            RuleError::ScopeUnchanged { .. } => Some(fix::NOTHING_TO_CHANGE),
+            RuleError::StatusUnchanged { .. } => Some(fix::NOTHING_TO_CHANGE),
+            RuleError::PersonAlreadyJoined { .. } => Some(fix::NEW_ID),
+            RuleError::PersonNotFound { .. } => Some(fix::JOIN_FIRST),
+            RuleError::PersonHasLeft { .. } => Some(fix::SOMEONE_ELSE_OR_BACK_DATE),
+            RuleError::AssignmentActive { .. } => Some(fix::UNASSIGN_FIRST),
+            RuleError::AssignmentNotActive { .. } => None,
+            RuleError::SelfReporting { .. } => None,
+            RuleError::LineCycle { .. } => None,
+            RuleError::LineActive { .. } => Some(fix::END_LINE_FIRST),
+            RuleError::LineNotActive { .. } => None,
+            RuleError::ContactActive { .. } => Some(fix::REMOVE_FIRST),
+            RuleError::ContactNotActive { .. } => None,
+            RuleError::TxnIdUsed { .. } => Some(fix::NEW_ID),
+            RuleError::TxnNotFound { .. } => None,
+            RuleError::TxnAfterReversal { .. } => Some(fix::REVERSE_LATER),
+            RuleError::TxnAlreadyReversed { .. } => Some(fix::NOTHING_TO_REVERSE),
+        }
+    }
+
     /// The rule in a few words, for tables and `arl history`.
     pub fn rule(&self) -> &'static str {
         match self {
@@ -243,6 +311,36 @@ mod tests {
         assert!(no_parent_cycle("a", "b", ["c", "a"].into_iter()).is_err());
         assert!(no_parent_cycle("a", "a", [].into_iter()).is_err());
         assert!(no_parent_cycle("a", "b", ["c"].into_iter()).is_ok());
+    }
+
+    #[test]
+    fn a_rule_s_fix_is_the_end_of_its_message() {
+        let t = Timestamp(0);
+        let person = || "a; b".to_string();
+        let errors = [
+            RuleError::PersonHasLeft {
+                person: person(),
+                left_at: t,
+            },
+            RuleError::AccountAlreadyOpened {
+                account: person(),
+                opened_at: t,
+            },
+            RuleError::TxnAlreadyReversed { txn: person() },
+            RuleError::LineCycle {
+                person: person(),
+                manager: "m".into(),
+            },
+        ];
+        for error in &errors {
+            let text = error.to_string();
+            if let Some(fix) = error.fix() {
+                assert!(text.ends_with(&format!("; {fix}")), "{text}");
+            }
+        }
+        // An id holding "; " does not cut the fix short.
+        assert_eq!(errors[0].fix(), Some(fix::SOMEONE_ELSE_OR_BACK_DATE));
+        assert_eq!(errors[3].fix(), None);
     }
 
     #[test]

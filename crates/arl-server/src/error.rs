@@ -73,7 +73,8 @@ impl ApiError {
         ApiError::new(status, rule, e.to_string())
     }
 
-    /// An append's failure, its event's index mapped to the input line `line_of` gives.
+    /// An append's failure at input line `line` (the line of its event, when one is at
+    /// fault): the message and the fix come from the failure's parts, as the command line's.
     pub fn append(f: &AppendFailure, line: Option<u64>) -> ApiError {
         let status = match f.kind {
             FailureKind::Rule | FailureKind::ImportedTime => StatusCode::UNPROCESSABLE_ENTITY,
@@ -82,32 +83,17 @@ impl ApiError {
             FailureKind::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             FailureKind::Storage => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let stripped = match f.index {
-            Some(index) => f
-                .message
-                .strip_prefix(&format!("event {index}: "))
-                .unwrap_or(&f.message)
-                .to_string(),
-            None => f.message.clone(),
-        };
-        let error = match line {
-            Some(line) => format!("line {line}: {stripped}"),
-            None => stripped.clone(),
-        };
         let fix = match f.kind {
-            FailureKind::Storage => "the batch may or may not be stored: read the head (GET /v1/digest) and retry with the same ids (appends are idempotent by id)".to_string(),
-            FailureKind::StaleVersion => "read the stream's current version and retry with it, or drop expected_version".to_string(),
-            _ => match stripped.split_once("; ") {
-                Some((_, fix)) => fix.to_string(),
-                None => "correct the line; nothing was appended: the whole request is one batch".to_string(),
-            },
+            FailureKind::Storage => "the batch may or may not be stored: read the head (GET /v1/digest) and retry with the same ids (appends are idempotent by id)",
+            FailureKind::StaleVersion => "read the stream's current version and retry with it, or drop expected_version",
+            _ => f.fix().unwrap_or("correct the line; nothing was appended: the whole request is one batch"),
         };
         ApiError {
             status,
-            error,
+            error: f.at_line(line),
             rule: f.kind.as_str().to_string(),
             line,
-            fix: Some(fix),
+            fix: Some(fix.to_string()),
         }
     }
 

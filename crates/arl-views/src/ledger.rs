@@ -86,12 +86,15 @@ impl FailureKind {
 }
 
 /// A failed append. `index` is the 0-based position in the batch of the event at fault,
-/// when one is.
+/// when one is. The command line and the server render it from its parts
+/// ([`AppendFailure::at_line`], [`AppendFailure::fix`], [`AppendFailure::rule`]), naming the
+/// input line of the event rather than its position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct AppendFailure {
     pub index: Option<usize>,
     pub kind: FailureKind,
+    /// The whole message, with the event's position (`event 3: ...`) where the log names it.
     pub message: String,
     /// The broken rule, for [`FailureKind::Rule`].
     pub rule: Option<RuleError>,
@@ -119,6 +122,34 @@ impl AppendFailure {
         AppendFailure {
             moved: matches!(e, LogError::Moved { .. }),
             ..AppendFailure::storage(e)
+        }
+    }
+
+    /// What went wrong, without the event's position in the batch: for a broken rule, the
+    /// event's type and the rule's message (its facts and what to do).
+    pub fn reason(&self) -> &str {
+        // The log names the event by its position; the caller names its input line.
+        self.index
+            .and_then(|index| self.message.strip_prefix(&format!("event {index}: ")))
+            .unwrap_or(&self.message)
+    }
+
+    /// The message for the event's input line: `line N: reason`; the reason alone without a
+    /// line (`None`, or 0 for an event that came from no line).
+    pub fn at_line(&self, line: Option<u64>) -> String {
+        match line {
+            Some(line) if line > 0 => format!("line {line}: {}", self.reason()),
+            _ => self.reason().to_string(),
+        }
+    }
+
+    /// What to do about it: a broken rule's own fix; for the log's refusals, what their
+    /// message says to do (after its last "; "). `None` when the failure names nothing.
+    pub fn fix(&self) -> Option<&str> {
+        match &self.rule {
+            Some(rule) => rule.fix(),
+            None if self.kind == FailureKind::Storage => None,
+            None => self.reason().rsplit_once("; ").map(|(_, fix)| fix),
         }
     }
 
@@ -749,8 +780,7 @@ fn new_event(
     let data = RawValue::from_string(event.data_json()).map_err(|e| AppendFailure {
         index: Some(index),
         kind: FailureKind::Invalid,
-        message: e.to_string(),
-        ..AppendFailure::storage("")
+        ..AppendFailure::storage(e)
     })?;
     let new_event = NewEvent {
         id,
