@@ -20,17 +20,60 @@ pub fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<()> {
         account: args.account.clone(),
         at: args.at.query(),
     };
-    let mut hash_of = |seq| log.get(seq).map(|e| e.map(|e| e.hash));
-    let steps = history::history(&reader, &question, &mut hash_of).map_err(failure::query)?;
+    let mut envelope_of = |seq| log.get(seq);
+    let steps = history::history(&reader, &question, &mut envelope_of).map_err(failure::query)?;
     match args.format {
+        // A bundle's answer is recomputed from the fold, which knows no actor or reason: the
+        // printed answer is the bundle's.
+        Format::Json if args.evidence.is_some() => {
+            out::emit_json(&steps.iter().map(AsProven::of).collect::<Vec<_>>())
+        }
         Format::Json => out::emit_json(&steps),
         Format::Csv => out::emit_csv_table(&history::history_csv(&steps)),
         Format::Table => print_history_table(&steps),
     }
 }
 
+/// A step as an evidence bundle states it: without the envelope's actor and reason.
+#[derive(serde::Serialize)]
+struct AsProven<'a> {
+    seq: u64,
+    hash: &'a str,
+    effective_at: &'a str,
+    recorded_at: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    applied: bool,
+    skipped: &'a Option<String>,
+    changes: &'a [history::Change],
+}
+
+impl<'a> AsProven<'a> {
+    fn of(s: &'a Step) -> AsProven<'a> {
+        AsProven {
+            seq: s.seq,
+            hash: &s.hash,
+            effective_at: &s.effective_at,
+            recorded_at: &s.recorded_at,
+            kind: &s.kind,
+            applied: s.applied,
+            skipped: &s.skipped,
+            changes: &s.changes,
+        }
+    }
+}
+
 fn print_history_table(steps: &[Step]) -> Result<()> {
-    let mut table = out::table(&["seq", "effective", "recorded", "type", "change", "hash"]);
+    let mut table = out::table(&[
+        "seq",
+        "effective",
+        "recorded",
+        "type",
+        "actor",
+        "reason",
+        "change",
+        "hash",
+    ]);
     for s in steps {
         let change = match &s.skipped {
             Some(rule) => format!("SKIPPED: {rule}"),
@@ -54,6 +97,8 @@ fn print_history_table(steps: &[Step]) -> Result<()> {
             comfy_table::Cell::new(out::human(&s.effective_at)),
             comfy_table::Cell::new(out::human(&s.recorded_at)),
             comfy_table::Cell::new(&s.kind),
+            comfy_table::Cell::new(&s.actor),
+            comfy_table::Cell::new(s.reason.as_deref().unwrap_or("")),
             comfy_table::Cell::new(change),
             comfy_table::Cell::new(&s.hash[..12]),
         ]);

@@ -847,6 +847,10 @@ fn history_shows_changes_skipped_events_and_hashes() {
         .zip(log.as_array().cloned().unwrap_or_default())
     {
         assert_eq!(step["hash"], envelope["hash"]);
+        // So do actor and reason.
+        assert_eq!(step["actor"], "test");
+        assert_eq!(step["actor"], envelope["actor"]);
+        assert_eq!(step["reason"], envelope["reason"]);
     }
     assert_eq!(
         steps[2]["changes"],
@@ -873,9 +877,9 @@ fn history_shows_changes_skipped_events_and_hashes() {
     );
     assert!(table.stdout.contains("9e26833dad23"), "{}", table.stdout);
     let csv = ledger.run(&["history", "acme-de", "--format", "csv"]);
-    assert!(csv
-        .stdout
-        .starts_with("seq,effective_at,recorded_at,type,skipped,field,before,after,hash\n"));
+    assert!(csv.stdout.starts_with(
+        "seq,effective_at,recorded_at,type,skipped,field,before,after,hash,actor,reason\n"
+    ));
 }
 
 #[test]

@@ -1,10 +1,10 @@
-//! An account's history (every event that touched it, with what it changed, its seq and its
-//! envelope hash) and the diff of an account between two points.
+//! An account's history (every event that touched it, with what it changed, its seq, its
+//! envelope hash, who recorded it and why) and the diff of an account between two points.
 
 use crate::{At, QueryError, Table};
 use arl_domain::Timestamp;
 use arl_fold::{query, Point, Source, SourceError, State, SubsetBuilder};
-use arl_log::{hex, Hash, LogError};
+use arl_log::{hex, Envelope, LogError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -35,6 +35,10 @@ pub struct Step {
     pub recorded_at: String,
     #[serde(rename = "type")]
     pub kind: String,
+    /// The envelope's `actor`: who recorded the event.
+    pub actor: String,
+    /// The envelope's `reason`, if one was given.
+    pub reason: Option<String>,
     pub applied: bool,
     pub skipped: Option<String>,
     pub changes: Vec<Change>,
@@ -50,12 +54,12 @@ pub struct HistoryQuestion {
     pub at: At,
 }
 
-/// An account's history in valid-time order. `hash_of` gives the envelope hash of a seq
-/// (from the log, or from whatever else holds the envelopes).
+/// An account's history in valid-time order. `envelope_of` gives the envelope of a seq (from
+/// the log, or from whatever else holds the envelopes), for its hash, actor and reason.
 pub fn history(
     source: &dyn Source,
     question: &HistoryQuestion,
-    hash_of: &mut dyn FnMut(u64) -> Result<Option<Hash>, LogError>,
+    envelope_of: &mut dyn FnMut(u64) -> Result<Option<Envelope>, LogError>,
 ) -> Result<Vec<Step>, QueryError> {
     let as_of = question.at.as_of.unwrap_or(Timestamp::MAX);
     let knowledge = At {
@@ -72,15 +76,18 @@ pub fn history(
     }
     let mut steps = Vec::new();
     for e in entries.into_iter().filter(|e| e.effective_at <= as_of) {
-        let Some(hash) = hash_of(e.seq)? else {
+        let Some(envelope) = envelope_of(e.seq)? else {
             return Err(QueryError::ViewsAheadOfLog { seq: e.seq });
         };
+        debug_assert_eq!(envelope.seq, e.seq);
         steps.push(Step {
             seq: e.seq,
-            hash: hex(&hash),
+            hash: hex(&envelope.hash),
             effective_at: e.effective_at.canonical(),
             recorded_at: e.recorded_at.canonical(),
             kind: e.kind.to_string(),
+            actor: envelope.actor,
+            reason: envelope.reason,
             applied: e.skipped.is_none(),
             skipped: e.skipped.map(|r| r.to_string()),
             changes: changes(e.changes),
@@ -89,7 +96,8 @@ pub fn history(
     Ok(steps)
 }
 
-/// A history as CSV: one row per changed field (one for an event that changed none).
+/// A history as CSV: one row per changed field (one for an event that changed none); actor
+/// and reason come last.
 pub fn history_csv(steps: &[Step]) -> Table {
     let mut rows = Vec::new();
     for s in steps {
@@ -104,6 +112,8 @@ pub fn history_csv(steps: &[Step]) -> Table {
                 before.to_string(),
                 after.to_string(),
                 s.hash.clone(),
+                s.actor.clone(),
+                s.reason.clone().unwrap_or_default(),
             ]
         };
         if s.changes.is_empty() {
@@ -128,6 +138,8 @@ pub fn history_csv(steps: &[Step]) -> Table {
             "before",
             "after",
             "hash",
+            "actor",
+            "reason",
         ],
         rows,
     )

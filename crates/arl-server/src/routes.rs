@@ -255,8 +255,8 @@ pub async fn history(
                 .reader()
                 .map_err(|e| ApiError::internal(e.to_string()))?;
             let log = ledger.log();
-            let mut hash_of = |seq| log.get(seq).map(|e| e.map(|e| e.hash));
-            arl_query::history::history(&reader, &question, &mut hash_of)
+            let mut envelope_of = |seq| log.get(seq);
+            arl_query::history::history(&reader, &question, &mut envelope_of)
                 .map_err(|e| ApiError::query(&e))
         })
         .await??;
