@@ -417,7 +417,12 @@ fn auditor_sees_the_skipped_event_and_why_and_verifies() {
         skipped.contains(r#"skipped: person "dara" left on 2023-07-15"#),
         "{skipped}"
     );
-    // Actor and reason come from the envelope.
+    // Actor and reason come with the history answer: the page reads no envelopes.
+    let envelope_requests = browser.script(
+        "return performance.getEntriesByType('resource').filter(e => e.name.includes('/v1/events?') && !e.name.includes('follow=')).length;",
+        json!([]),
+    );
+    assert_eq!(envelope_requests, json!(0));
     let leaving = browser
         .text("#history tr[data-seq='36']")
         .expect("Chen's leaving");
@@ -442,6 +447,68 @@ fn auditor_sees_the_skipped_event_and_why_and_verifies() {
         "{result}"
     );
     browser.screenshot("verified");
+}
+
+#[test]
+fn team_over_time_shows_a_back_dated_end_as_such() {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let fixture = Fixture::new();
+    let server = Served::start(&fixture.dir(), &[], WAIT);
+    let browser = Browser::start("team_timeline");
+    // From the account page's link to the timeline, keeping the point.
+    browser.sign_in(
+        &server.url("/accounts/globex-de?known_at=2023-07-08"),
+        &fixture.tokens["reader"],
+    );
+    browser.wait_for("#team", "the team", |t| t.contains("Ben Okafor"));
+    browser.click("main h2 a");
+    let rows = browser.wait_for("#timeline", "the timeline", |t| t.contains("chen"));
+    assert_eq!(
+        browser.location(),
+        "/accounts/globex-de/team?known_at=2023-07-08"
+    );
+    assert!(
+        rows.contains("2023-06-30") && rows.contains("2023-07-07"),
+        "{rows}"
+    );
+    assert!(
+        rows.contains("person.left") && rows.contains("back-dated"),
+        "{rows}"
+    );
+    // The chart: one lane per (role, person); Chen's end is drawn as learned late.
+    let chart = browser.script(
+        "return [...document.querySelectorAll('#timeline-chart g.interval')].map(g => g.dataset.person + ':' + g.querySelectorAll('rect.unknown.end').length);",
+        json!([]),
+    );
+    assert_eq!(
+        chart,
+        json!(["ben:0", "chen:1"]),
+        "Chen's end is back-dated, Ben's holding open"
+    );
+    browser.screenshot("team-timeline");
+    // Known at 2023-07-05 the ledger did not know Chen had left: no end, nothing hatched.
+    browser.goto(
+        &server.url("/accounts/globex-de/team?known_at=2023-07-05&from=2023-01-01&to=2023-12-31"),
+    );
+    browser.wait_for("#timeline", "Chen still holding", |t| {
+        t.contains("holds") && t.contains("chen")
+    });
+    let hatched = browser.script(
+        "return document.querySelectorAll('#timeline-chart rect.unknown').length;",
+        json!([]),
+    );
+    assert_eq!(hatched, json!(0));
+    let from = browser.script(
+        "return document.getElementById('tl_from').value;",
+        json!([]),
+    );
+    assert_eq!(
+        from,
+        json!("2023-01-01"),
+        "the window is in the URL and the form"
+    );
+    browser.resize(390);
+    browser.screenshot("team-timeline-390");
 }
 
 #[test]

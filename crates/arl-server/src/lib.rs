@@ -226,6 +226,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/accounts"),
     ("GET", "/v1/accounts/{id}"),
     ("GET", "/v1/accounts/{id}/team"),
+    ("GET", "/v1/accounts/{id}/team/timeline"),
     ("GET", "/v1/accounts/{id}/contacts"),
     ("GET", "/v1/accounts/{id}/txns"),
     ("GET", "/v1/accounts/{id}/history"),
@@ -250,6 +251,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/accounts", get(routes::accounts))
         .route("/v1/accounts/{id}", get(routes::account))
         .route("/v1/accounts/{id}/team", get(routes::team))
+        .route(
+            "/v1/accounts/{id}/team/timeline",
+            get(routes::team_timeline),
+        )
         .route("/v1/accounts/{id}/contacts", get(routes::contacts))
         .route("/v1/accounts/{id}/txns", get(routes::txns))
         .route("/v1/accounts/{id}/history", get(routes::history))

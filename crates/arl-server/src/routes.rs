@@ -12,8 +12,9 @@ use arl_fold::Source;
 use arl_query::export::EnvelopeFilter;
 use arl_query::history::{Axis, DiffQuestion, HistoryQuestion};
 use arl_query::teams::{AccountQuestion, PersonQuestion};
+use arl_query::timeline::TimelineQuestion;
 use arl_query::txns::{BalanceQuestion, RegisterQuestion};
-use arl_query::{accounts, history, teams, txns};
+use arl_query::{accounts, history, teams, timeline, txns};
 use arl_query::{AccountsQuestion, CardQuestion, QueryError, Table};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
@@ -215,6 +216,28 @@ fn account_question(id: String, p: &Params) -> Result<AccountQuestion, ApiError>
         account: id,
         at: p.at()?,
     })
+}
+
+/// `GET /v1/accounts/{id}/team/timeline?from=&to=` (reader): who held which role between
+/// two dates, as known at `known_at`/`at_seq`, with when each start and end was recorded.
+pub async fn team_timeline(asked: Asked, Path(id): Path<String>) -> Answer {
+    let question = |p: &Params| {
+        Ok(TimelineQuestion {
+            account: id,
+            from: p.input_time("from")?,
+            to: p.query_time("to")?,
+            at: p.at()?,
+        })
+    };
+    let allowed = ["known_at", "at_seq", "from", "to", "format"];
+    asked
+        .answer(
+            &allowed,
+            question,
+            timeline::timeline,
+            timeline::timeline_csv,
+        )
+        .await
 }
 
 /// `GET /v1/accounts/{id}/txns`.

@@ -9,7 +9,7 @@ const POLL_MS = 3000;
 const RECONNECT_MS = 2000;
 const LIVE_DEBOUNCE_MS = 250;
 
-const state = { who: null, render: 0, live: null, liveSeq: null };
+const state = { who: null, render: 0, live: null, liveSeq: null, marked: false };
 
 // ---- DOM helpers -------------------------------------------------------------------
 
@@ -250,6 +250,7 @@ const ROUTES = [
   [/^\/accounts\/([^/]+)\/history$/, historyView, 'History'],
   [/^\/accounts\/([^/]+)\/balances$/, balancesView, 'Balances'],
   [/^\/accounts\/([^/]+)\/tree$/, treeView, 'Hierarchy'],
+  [/^\/accounts\/([^/]+)\/team$/, timelineView, 'Team over time'],
   [/^\/people\/([^/]+)$/, personView, 'Person'],
 ];
 
@@ -280,6 +281,7 @@ async function route(focus) {
       const children = await view(id);
       if (ticket !== state.render) return;
       show(children);
+      markRendered();
     } catch (error) {
       if (ticket !== state.render || error.status === 401) return;
       show(el('h1', { text: id || title }), errorBox(error));
@@ -290,12 +292,20 @@ async function route(focus) {
   show(el('h1', { text: 'No such page' }), el('p', null, link('/', 'Search the accounts')));
 }
 
+// The first view shown after the page loaded: a performance mark the web benchmark reads
+// (crates/arl-bench/web_load.sh).
+function markRendered() {
+  if (state.marked) return;
+  state.marked = true;
+  performance.mark('arl:rendered');
+}
+
 function accountNav(id) {
   const nav = document.getElementById('nav');
   const items = [['/', 'Accounts']];
   if (id) {
     const base = `/accounts/${encodeURIComponent(id)}`;
-    items.push([base, 'Card'], [`${base}/tree`, 'Hierarchy'], [`${base}/balances`, 'Balances']);
+    items.push([base, 'Card'], [`${base}/tree`, 'Hierarchy'], [`${base}/team`, 'Team over time'], [`${base}/balances`, 'Balances']);
     if (mayAudit()) items.push([`${base}/history`, 'History']);
   }
   nav.replaceChildren(...items.map(([path, text]) => {
@@ -350,6 +360,15 @@ function accountLink(id) {
   return link(`/accounts/${encodeURIComponent(id)}`, id);
 }
 
+// A person's or contact's name as the answer gives it: "[erased]" where the subject was
+// erased (docs/PRIVACY.md), "[sealed]" for a name the server could not open.
+function shownName(row) {
+  const name = row ? row.name : null;
+  if (row && (row.erased || name === 'arl:erased')) return '[erased]';
+  if (typeof name === 'string' && name.startsWith('arl:sealed:')) return '[sealed]';
+  return name || null;
+}
+
 function personLink(id, name) {
   return link(`/people/${encodeURIComponent(id)}`, name ? `${name} (${id})` : id);
 }
@@ -372,51 +391,16 @@ async function accountView(id) {
   return [
     el('h1', { text: card.name }),
     el('dl', { class: 'card', id: 'card' }, facts.map(([k, v]) => [el('dt', { text: k }), el('dd', null, v)])),
-    el('h2', { text: 'Team' }),
+    el('h2', null, 'Team ', el('span', { class: 'muted' }, '· ', link(`/accounts/${encodeURIComponent(id)}/team`, 'over time'))),
     team.length ? table(['Role', 'Person', 'Primary', 'Since'], team.map((t) => el('tr', null,
-      el('td', { text: t.role }), el('td', null, personLink(t.person, t.name)),
+      el('td', { text: t.role }), el('td', null, personLink(t.person, shownName(t))),
       el('td', { text: t.primary ? 'primary' : '' }), el('td', { text: t.since }))), { id: 'team' })
       : el('p', { class: 'muted', id: 'team', text: 'No one is on the team at this point.' }),
     el('h2', { text: 'Contacts (buying center)' }),
     contacts.length ? table(['Name', 'Role', 'Since'], contacts.map((c) => el('tr', null,
-      el('td', { text: `${c.name} (${c.contact})` }), el('td', { text: c.role }), el('td', { text: c.since }))), { id: 'contacts' })
+      el('td', { text: `${shownName(c) || ''} (${c.contact})` }), el('td', { text: c.role }), el('td', { text: c.since }))), { id: 'contacts' })
       : el('p', { class: 'muted', id: 'contacts', text: 'No contacts at this point.' }),
   ];
-}
-
-// JSON Lines of envelopes of one account, by seq (for actor and reason).
-async function envelopesOf(id) {
-  const text = await api('/v1/events', { account: id }, { lines: true });
-  const bySeq = new Map();
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const envelope = JSON.parse(line);
-      bySeq.set(envelope.seq, envelope);
-    } catch (_) { /* a line that is not an envelope: ignored */ }
-  }
-  return bySeq;
-}
-
-// The envelope at `seq` (of type `type`), for events of the account's history that are in
-// another stream (a person's leaving): reads the first line of a stream from that seq, then
-// stops reading.
-async function envelopeAt(seq, type) {
-  const response = await api('/v1/events', { from_seq: seq, type }, { raw: true });
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (value) buffer += decoder.decode(value, { stream: true });
-      const nl = buffer.indexOf('\n');
-      if (nl >= 0) return JSON.parse(buffer.slice(0, nl));
-      if (done) return null;
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
 }
 
 async function historyView(id) {
@@ -425,25 +409,18 @@ async function historyView(id) {
       el('p', { class: 'error', id: 'needs-auditor', role: 'alert', text: `The history needs the auditor role; this token's role is ${state.who.role}.` })];
   }
   const p = pointParams();
-  const [steps, envelopes, digest] = await Promise.all([
-    api(`/v1/accounts/${encodeURIComponent(id)}/history`, p), envelopesOf(id), api('/v1/digest')]);
+  const [steps, digest] = await Promise.all([
+    api(`/v1/accounts/${encodeURIComponent(id)}/history`, p), api('/v1/digest')]);
   const { page, rows } = pageOf(steps);
-  await Promise.all(rows.filter((s) => !envelopes.has(s.seq)).map(async (s) => {
-    const envelope = await envelopeAt(s.seq, s.type);
-    if (envelope && envelope.seq === s.seq) envelopes.set(s.seq, envelope);
-  }));
   const changes = (step) => step.changes.map((c) => el('div', null, `${c.field}: ${c.before ?? '∅'} → ${c.after ?? '∅'}`));
-  const body = rows.map((s) => {
-    const e = envelopes.get(s.seq) || {};
-    return el('tr', { class: s.applied ? null : 'skipped', 'data-seq': s.seq },
-      el('td', { class: 'num', text: s.seq }),
-      el('td', null, el('div', { text: `effective ${s.effective_at}` }), el('div', { class: 'muted', text: `recorded ${s.recorded_at}` })),
-      el('td', { text: s.type }),
-      el('td', { text: e.actor || '' }),
-      el('td', { text: e.reason || '' }),
-      el('td', null, s.applied ? changes(s) : el('span', { class: 'tag warn', text: `skipped: ${s.skipped}` })),
-      el('td', { class: 'hash hide-narrow', text: s.hash }));
-  });
+  const body = rows.map((s) => el('tr', { class: s.applied ? null : 'skipped', 'data-seq': s.seq },
+    el('td', { class: 'num', text: s.seq }),
+    el('td', null, el('div', { text: `effective ${s.effective_at}` }), el('div', { class: 'muted', text: `recorded ${s.recorded_at}` })),
+    el('td', { text: s.type }),
+    el('td', { text: s.actor }),
+    el('td', { text: s.reason || '' }),
+    el('td', null, s.applied ? changes(s) : el('span', { class: 'tag warn', text: `skipped: ${s.skipped}` })),
+    el('td', { class: 'hash hide-narrow', text: s.hash })));
   return [
     el('h1', { text: `History of ${id}` }),
     digestPanel(digest),
@@ -560,6 +537,134 @@ function chart(rows, currency) {
   return svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img', 'data-currency': currency }, parts);
 }
 
+// ---- Team over time -----------------------------------------------------------------
+// Who held which role between two dates (valid time), as known at the date bar's
+// known_at. A bar is the valid interval; a hatched stretch is time the ledger did not know
+// yet (an end recorded after it took effect, or a start recorded late), and a dot marks
+// when each start and end was recorded.
+
+const DAY_MS = 86400000;
+
+function timeMs(text) {
+  if (!text) return NaN;
+  return Date.parse(text.length > 10 ? `${text.slice(0, 19)}Z` : `${text}T00:00:00Z`);
+}
+
+function isoDay(ms) {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+async function timelineView(id) {
+  const q = query();
+  const from = dateOnly(q.get('from') || '');
+  const to = dateOnly(q.get('to') || '');
+  const answer = await api(`/v1/accounts/${encodeURIComponent(id)}/team/timeline`, { known_at: point().known_at, from, to });
+  const fromInput = el('input', { type: 'date', id: 'tl_from', name: 'from', value: from });
+  const toInput = el('input', { type: 'date', id: 'tl_to', name: 'to', value: to });
+  const form = el('form', { class: 'controls', id: 'timeline-window' },
+    el('label', null, 'From ', fromInput), el('label', null, 'To ', toInput),
+    el('button', { type: 'submit', text: 'Show' }));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    navigate(href(location.pathname, { from: fromInput.value, to: toInput.value }));
+  });
+  const rows = answer.intervals;
+  return [
+    el('h1', { text: `Team of ${id} over time` }),
+    el('p', { class: 'muted', text: `Valid time ${from || 'from the first assignment'} to ${to || 'now'}, as known ${point().known_at ? `at ${point().known_at}` : 'now (everything known)'} (seq ${answer.at_seq}). As of does not apply here.` }),
+    form,
+    rows.length ? timelineChart(rows, from, to) : el('p', { class: 'muted', text: 'No one held a role on this account in this window.' }),
+    rows.length ? table(['Role', 'Person', 'Valid from', 'Valid to', 'Start recorded', 'End recorded', 'Ended by'], rows.map((i) => el('tr', { class: i.end_backdated || i.start_backdated ? 'backdated' : null, 'data-person': i.person },
+      el('td', { text: i.role }), el('td', null, personLink(i.person, shownName(i))),
+      el('td', { text: i.valid_from.slice(0, 10) }), el('td', { text: i.valid_to ? i.valid_to.slice(0, 10) : 'holds' }),
+      el('td', null, i.start_recorded_at.slice(0, 10), i.start_backdated ? el('span', { class: 'tag warn', text: ' back-dated' }) : null),
+      el('td', null, i.end_recorded_at ? i.end_recorded_at.slice(0, 10) : '', i.end_backdated ? el('span', { class: 'tag warn', text: ' back-dated' }) : null),
+      el('td', { text: i.end_type || '' }))), { id: 'timeline' }) : null,
+  ];
+}
+
+// The window drawn: the one asked for, else from the first start to the last time named.
+function timelineSpan(rows, from, to) {
+  const times = rows.flatMap((i) => [i.valid_from, i.valid_to, i.start_recorded_at, i.end_recorded_at]).map(timeMs).filter((t) => !Number.isNaN(t));
+  let lo = from ? timeMs(from) : Math.min(...times);
+  let hi = to ? timeMs(to) + DAY_MS : Math.max(...times, Date.now());
+  if (!(hi > lo)) hi = lo + DAY_MS;
+  const pad = (hi - lo) * 0.02;
+  if (!from) lo -= pad;
+  if (!to) hi += pad;
+  return [lo, hi];
+}
+
+function timelineTicks(lo, hi) {
+  const years = (hi - lo) / (365 * DAY_MS);
+  const step = years > 6 ? 12 : years > 2 ? 6 : years > 1 ? 3 : 1;
+  const ticks = [];
+  const d = new Date(lo);
+  let y = d.getUTCFullYear();
+  let m = Math.ceil(d.getUTCMonth() / step) * step;
+  for (let n = 0; n < 200; n++) {
+    const t = Date.UTC(y + Math.floor(m / 12), m % 12, 1);
+    if (t > hi) break;
+    if (t >= lo) ticks.push(t);
+    m += step;
+  }
+  return ticks;
+}
+
+function timelineChart(rows, from, to) {
+  const [lo, hi] = timelineSpan(rows, from, to);
+  const lanes = [...new Map(rows.map((i) => [`${i.role} ${i.person}`, i])).keys()];
+  const width = 960;
+  const label = 230;
+  const laneH = 26;
+  const top = 28;
+  const height = top + lanes.length * laneH + 10;
+  const x = (t) => label + ((Math.min(Math.max(t, lo), hi) - lo) / (hi - lo)) * (width - label - 10);
+  const defs = svg('defs', null, svg('pattern', { id: 'unknown-hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' },
+    svg('rect', { class: 'hatch-bg', width: 6, height: 6 }), svg('line', { class: 'hatch', x1: 0, y1: 0, x2: 0, y2: 6 })));
+  const parts = [svg('title', { text: 'Team over time: valid intervals, and when the ledger learned each start and end' }), defs];
+  for (const t of timelineTicks(lo, hi)) {
+    parts.push(svg('line', { class: 'grid', x1: x(t), x2: x(t), y1: top - 6, y2: height - 6 }));
+    parts.push(svg('text', { x: x(t) + 2, y: top - 10, text: isoDay(t).slice(0, 7) }));
+  }
+  lanes.forEach((key, n) => {
+    const y = top + n * laneH;
+    const [role, person] = key.split(' ');
+    parts.push(svg('text', { x: 4, y: y + 15, text: `${role} · ${person}` }));
+    for (const i of rows.filter((r) => r.role === role && r.person === person)) {
+      parts.push(timelineBar(i, x, y, hi));
+    }
+  });
+  const legend = el('p', { class: 'legend muted' },
+    el('span', { class: 'key held' }), ' held (valid time) ',
+    el('span', { class: 'key unknown' }), ' not yet known to the ledger (back-dated) ',
+    el('span', { class: 'key recorded' }), ' recorded');
+  return el('figure', { class: 'timeline-figure' },
+    svg('svg', { class: 'chart timeline-chart', id: 'timeline-chart', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'Team over time' }, parts),
+    legend);
+}
+
+function timelineBar(i, x, y, hi) {
+  const start = timeMs(i.valid_from);
+  const end = i.valid_to ? timeMs(i.valid_to) : hi;
+  const group = svg('g', { class: `interval${i.end_backdated || i.start_backdated ? ' backdated' : ''}`, 'data-person': i.person, 'data-role': i.role });
+  const ended = i.valid_to ? `to ${i.valid_to.slice(0, 10)} (recorded ${i.end_recorded_at.slice(0, 10)}${i.end_backdated ? ', back-dated' : ''}, ${i.end_type})` : 'and holds';
+  group.append(svg('title', { text: `${i.role}: ${shownName(i) || i.person}, from ${i.valid_from.slice(0, 10)} (recorded ${i.start_recorded_at.slice(0, 10)}${i.start_backdated ? ', back-dated' : ''}) ${ended}` }));
+  group.append(svg('rect', { class: i.primary ? 'held primary' : 'held', x: x(start).toFixed(1), y: y + 4, width: Math.max(1, x(end) - x(start)).toFixed(1), height: 14 }));
+  if (i.start_backdated) {
+    const learned = timeMs(i.start_recorded_at);
+    group.append(svg('rect', { class: 'unknown start', x: x(start).toFixed(1), y: y + 4, width: Math.max(1, x(Math.min(learned, end)) - x(start)).toFixed(1), height: 14 }));
+  }
+  if (i.end_backdated) {
+    const learned = timeMs(i.end_recorded_at);
+    group.append(svg('rect', { class: 'unknown end', x: x(end).toFixed(1), y: y + 4, width: Math.max(1, x(learned) - x(end)).toFixed(1), height: 14 }));
+  }
+  for (const t of [i.start_recorded_at, i.end_recorded_at]) {
+    if (t) group.append(svg('circle', { class: 'recorded', cx: x(timeMs(t)).toFixed(1), cy: y + 21, r: 2.5 }));
+  }
+  return group;
+}
+
 async function treeView(id) {
   const forest = await api('/v1/accounts', { ...pointParams(), tree: 'true' });
   const contains = (node) => node.account === id || (node.children || []).some(contains);
@@ -587,7 +692,7 @@ async function personView(id) {
   const me = people.get(id);
   const who = (pid) => {
     const x = people.get(pid);
-    return personLink(pid, x ? x.name : null);
+    return personLink(pid, x ? shownName(x) : null);
   };
   const up = org.lines.filter((l) => l.person === id);
   const down = org.lines.filter((l) => l.manager === id);
@@ -595,8 +700,8 @@ async function personView(id) {
     ? el('ul', null, list.map((l) => el('li', null, who(pick(l)), ` · ${l.line} line since ${l.since}`)))
     : el('p', { class: 'muted', text: 'None.' }));
   return [
-    el('h1', { text: me ? `${me.name} (${id})` : id }),
-    me && me.title ? el('p', { class: 'muted', text: me.title }) : null,
+    el('h1', { text: me ? `${shownName(me) || ''} (${id})` : id }),
+    me && (me.title || me.erased) ? el('p', { class: 'muted', text: me.erased && !me.title ? '[erased]' : me.title }) : null,
     el('h2', { text: 'Reports to' }), lines(up, (l) => l.manager),
     el('h2', { text: 'Reporting to them' }), lines(down, (l) => l.person),
     el('h2', { text: 'Portfolio' }),
