@@ -39,14 +39,22 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::appended(&[])
+    }
+
+    /// The same in a ledger that seals names (docs/PRIVACY.md).
+    fn sealed() -> Fixture {
+        Fixture::appended(&["--seal"])
+    }
+
+    fn appended(flags: &[&str]) -> Fixture {
         let tmp = tempfile::tempdir().expect("temporary directory");
         let input = tmp.path().join("globex.jsonl");
         std::fs::write(&input, FIXTURE).expect("writing the fixture");
         let dir = tmp.path().join("ledger");
-        let run = run_arl(
-            &dir,
-            &["append", "--imported", input.to_str().expect("path")],
-        );
+        let mut args = vec!["append", "--imported", input.to_str().expect("path")];
+        args.extend(flags);
+        let run = run_arl(&dir, &args);
         assert_eq!(run.code, 0, "{}", run.stderr);
         let mut tokens = BTreeMap::new();
         for role in ["reader", "auditor", "writer"] {
@@ -509,6 +517,34 @@ fn team_over_time_shows_a_back_dated_end_as_such() {
     );
     browser.resize(390);
     browser.screenshot("team-timeline-390");
+}
+
+#[test]
+fn sealed_and_erased_names_never_show_as_ciphertext() {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let fixture = Fixture::sealed();
+    let erased = run_arl(
+        &fixture.dir(),
+        &["erase", "--person", "chen", "--reason", "a test", "--yes"],
+    );
+    assert_eq!(erased.code, 0, "{}", erased.stderr);
+    let server = Served::start(&fixture.dir(), &[], WAIT);
+    let browser = Browser::start("sealed_names");
+    browser.sign_in(&server.url(DE_AT_0705), &fixture.tokens["reader"]);
+    let team = browser.wait_for("#team", "the team", |t| t.contains("(chen)"));
+    assert!(
+        team.contains("[erased] (chen)") || team.contains("[sealed] (chen)"),
+        "{team}"
+    );
+    let page = browser.text("main").expect("the page");
+    assert!(
+        !page.contains("arl:"),
+        "no stored marker or ciphertext: {page}"
+    );
+    browser.goto(&server.url("/accounts/globex-de/team"));
+    let timeline = browser.wait_for("#timeline", "the timeline", |t| t.contains("(chen)"));
+    assert!(!timeline.contains("arl:"), "{timeline}");
+    browser.screenshot("sealed");
 }
 
 #[test]
