@@ -346,3 +346,114 @@ proptest! {
         prop_assert_eq!(extends.code, 0, "{}", extends.stderr);
     }
 }
+
+/// `arl serve` on a sealing ledger: an append over HTTP seals like `arl append`, answers
+/// open names like the command line's, and `POST /v1/erase` (admin only) erases like
+/// `arl erase`: afterwards the server and the command line give the same JSON, with the
+/// name null and `"erased": true`.
+#[test]
+fn the_server_seals_opens_and_erases_like_the_command_line() {
+    use support::http::Request;
+    let ledger = Ledger::new();
+    let fixture = ledger.write("globex.jsonl", FIXTURE);
+    let appended = ledger.run(&["append", "--seal", "--imported", fixture.as_str()]);
+    assert_eq!(appended.code, 0, "{}", appended.stderr);
+    let token = |role: &str| {
+        let run = ledger.run(&["token", "add", role, "--role", role, "--quiet"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.trim().to_string()
+    };
+    let (reader, writer, admin) = (token("reader"), token("writer"), token("admin"));
+    let server = Served::start(&ledger.dir(), &[], std::time::Duration::from_secs(30));
+    let contacts = |token: &str| {
+        let answer = Request::get("/v1/accounts/globex-de/contacts")
+            .bearer(Some(token))
+            .send(&server.addr);
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        answer.text()
+    };
+    // Sealed on the way in, opened on the way out.
+    let line = r#"{"type":"contact.added","data":{"account":"globex-de","contact":"n-okafor","name":"Nia Okafor","role":"buyer"}}"#;
+    let answer = Request::post("/v1/events", line.as_bytes())
+        .bearer(Some(&writer))
+        .send(&server.addr);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(files_with(&ledger, "Nia Okafor"), Vec::<String>::new());
+    let before = contacts(&reader);
+    assert!(
+        before.contains("\"Nia Okafor\"") && before.contains("\"Karl Vogel\""),
+        "{before}"
+    );
+    // subject.erased is not input.
+    let audit = r#"{"type":"subject.erased","data":{"contact":"k-vogel"}}"#;
+    let refused = Request::post("/v1/events", audit.as_bytes())
+        .bearer(Some(&writer))
+        .send(&server.addr);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.json()["rule"], "audit_only");
+    // Only an admin erases.
+    let body = br#"{"contact":"k-vogel","reason":"erasure request"}"#;
+    for token in [&reader, &writer] {
+        let forbidden = Request::post("/v1/erase", body)
+            .bearer(Some(token))
+            .send(&server.addr);
+        assert_eq!(forbidden.status, 403, "{}", forbidden.text());
+    }
+    let erased = Request::post("/v1/erase", body)
+        .bearer(Some(&admin))
+        .send(&server.addr);
+    assert_eq!(erased.status, 200, "{}", erased.text());
+    let erased = erased.json();
+    assert_eq!(
+        (
+            erased["subject"].as_str(),
+            erased["id"].as_str(),
+            erased["key_destroyed"].as_bool()
+        ),
+        (Some("contact"), Some("k-vogel"), Some(true)),
+        "{erased}"
+    );
+    let again = Request::post("/v1/erase", body)
+        .bearer(Some(&admin))
+        .send(&server.addr);
+    assert_eq!(again.status, 409, "{}", again.text());
+    assert_eq!(again.json()["rule"], "already_erased");
+    // The erased contact shows as erased; the others, and the new one, do not.
+    let after = contacts(&reader);
+    let value: Value = serde_json::from_str(&after).expect("JSON");
+    let vogel = value
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|row| row["contact"] == "k-vogel")
+        .expect("k-vogel's row");
+    assert_eq!(
+        (vogel["name"].clone(), vogel["erased"].clone()),
+        (Value::Null, Value::Bool(true))
+    );
+    assert!(
+        after.contains("\"Nia Okafor\"") && !after.contains("Karl Vogel"),
+        "{after}"
+    );
+    let csv = Request::get("/v1/accounts/globex-de/contacts?format=csv")
+        .bearer(Some(&reader))
+        .send(&server.addr)
+        .text();
+    assert!(
+        csv.contains("[erased]") && !csv.contains("arl:erased"),
+        "{csv}"
+    );
+    // Stopped, the command line answers the same bytes.
+    drop(server);
+    let cli = ledger.run(&["contacts", "globex-de", "--format", "json"]);
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert_eq!(cli.stdout, after);
+    // The audit event's actor is the admin token's name.
+    let export = ledger.run(&["export"]);
+    let audit = export
+        .stdout
+        .lines()
+        .find(|l| l.contains("\"subject.erased\""))
+        .expect("the audit event");
+    assert!(audit.contains("\"actor\":\"admin\""), "{audit}");
+}

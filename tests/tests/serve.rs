@@ -307,6 +307,7 @@ fn matrix() -> Vec<(&'static str, &'static str, &'static str)> {
         ("GET", "/v1/export", "auditor"),
         ("GET", "/v1/events?from_seq=1", "auditor"),
         ("POST", "/v1/events", "writer"),
+        ("POST", "/v1/erase", "admin"),
     ]
 }
 
@@ -320,7 +321,10 @@ fn roles_matrix_and_tokens() {
     let server = fixture.serve(&[]);
     let body =
         br#"{"type":"account.renamed","data":{"account":"globex","name":"Globex Holdings Inc."}}"#;
+    // An erasure's body for /v1/erase (the admin's erases a contact of the example).
+    let erase = br#"{"contact":"k-vogel","reason":"roles matrix"}"#;
     for (method, path, need) in matrix() {
+        let body: &[u8] = if path == "/v1/erase" { erase } else { body };
         for (role, token) in &fixture.tokens {
             let answer = request(&server.addr, method, path, Some(token), body);
             if allowed(role, need) {

@@ -7,12 +7,12 @@ use crate::cli::{EraseArgs, SummaryFormat};
 use crate::ledger::Ctx;
 use crate::{failure, out};
 use anyhow::{Context, Result};
-use arl_domain::{Event, InputEvent, SubjectErased, Timestamp};
-use arl_log::{Envelope, LedgerLock, Log};
-use arl_privacy::{KeyState, KeyStore, Subject, SubjectKind, UnsealedSource, Unsealer, ERASED};
+use arl_domain::{Event, InputEvent, Timestamp};
+use arl_log::{Envelope, LedgerLock};
+use arl_privacy::{KeyStore, Subject, SubjectKind, UnsealedSource, Unsealer, ERASED};
+use arl_query::privacy::{EraseError, Erasure};
 use arl_views::{AppendOptions, Ledger, ViewReader};
 use serde::Serialize;
-use serde_json::json;
 use serde_json::value::RawValue;
 use std::io::{BufRead, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,66 +121,23 @@ pub fn start_sealing(ledger: &Ledger) -> Result<()> {
     Ok(())
 }
 
-/// True when the ledger seals personal fields: it has a key store.
-pub fn seals(ledger: &Ledger) -> bool {
-    ledger.dir().join(arl_privacy::KEYS_FILE).exists()
-}
-
-/// Seals the personal fields of a batch before the log plans it (keys of new subjects are
-/// synced first), when the ledger seals. `subject.erased` is refused as input always. An event whose `id` the log already holds with its personal fields in
-/// clear (written before sealing) is left in clear, so that a resend is still recognized
-/// as a duplicate.
+/// Seals the personal fields of a batch before the log plans it, when the ledger seals
+/// (`arl_query::privacy::seal_batch`, as the server does).
 pub fn seal_batch(ledger: &Ledger, events: &mut [InputEvent], lines: &[u64]) -> Result<()> {
-    if let Some(i) = events.iter().position(|e| is_erasure(&e.event)) {
-        return Err(batch_error(lines, i, &arl_privacy::PrivacyError::AuditOnly));
-    }
-    if !seals(ledger)
-        || !events
-            .iter()
-            .any(|e| arl_privacy::subject_of(&e.event).is_some())
-    {
-        return Ok(());
-    }
-    let mut store = KeyStore::open(ledger.dir()).map_err(|e| failure::error(e.to_string()))?;
-    for (i, input) in events.iter_mut().enumerate() {
-        if stored_in_clear(ledger.log(), input)? {
-            continue;
+    use arl_query::privacy::SealError;
+    arl_query::privacy::seal_batch(ledger.dir(), ledger.log(), events).map_err(|e| match e {
+        SealError::Event { index, error } => {
+            let at = match lines.get(index) {
+                Some(0) | None => String::new(),
+                Some(line) => format!("line {line}: "),
+            };
+            failure::error(format!(
+                "{at}{error}\nnothing was appended: the whole input is one batch"
+            ))
         }
-        arl_privacy::seal_event(&mut store, &mut input.event)
-            .map_err(|e| batch_error(lines, i, &e))?;
-    }
-    store.commit().map_err(|e| failure::error(e.to_string()))
-}
-
-fn batch_error(lines: &[u64], i: usize, e: &arl_privacy::PrivacyError) -> anyhow::Error {
-    let at = match lines.get(i) {
-        Some(0) | None => String::new(),
-        Some(line) => format!("line {line}: "),
-    };
-    failure::error(format!(
-        "{at}{e}\nnothing was appended: the whole input is one batch"
-    ))
-}
-
-fn is_erasure(event: &Event) -> bool {
-    matches!(event, Event::SubjectErased(_))
-}
-
-fn stored_in_clear(log: &Log, input: &InputEvent) -> Result<bool> {
-    let Some(id) = &input.id else {
-        return Ok(false);
-    };
-    if arl_privacy::subject_of(&input.event).is_none() {
-        return Ok(false);
-    }
-    let Some(seq) = log.lookup_id(id)? else {
-        return Ok(false);
-    };
-    let Some(envelope) = log.get(seq)? else {
-        return Ok(false);
-    };
-    Ok(Event::parse(&envelope.kind, envelope.data.get())
-        .is_ok_and(|e| arl_privacy::subject_of(&e).is_some() && arl_privacy::is_clear(&e)))
+        SealError::Log(e) => e.into(),
+        other => failure::error(other.to_string()),
+    })
 }
 
 /// `arl erase`.
@@ -197,49 +154,19 @@ pub fn erase(ctx: &Ctx, args: &EraseArgs) -> Result<()> {
     if !arl_domain::ids::is_valid_id(&subject.id) {
         return Err(failure::usage(format!("{subject}: not a valid id")));
     }
-    if args.reason.trim().is_empty() || args.reason.chars().count() > 1024 {
-        return Err(failure::usage(
-            "--reason is 1-1024 characters: why the data is erased",
-        ));
+    let reason_max = arl_query::privacy::REASON_CHARS_MAX;
+    if args.reason.trim().is_empty() || args.reason.chars().count() > reason_max {
+        return Err(failure::usage(format!(
+            "--reason is 1-{reason_max} characters: why the data is erased"
+        )));
     }
     ctx.require()?;
     if !args.yes && !confirmed(&subject)? {
         return Err(failure::error(format!("{subject} was not erased")));
     }
     let mut ledger = ctx.writer()?;
-    // A ledger that does not seal gets no key store from an erasure.
-    let mut store = match seals(&ledger) {
-        true => Some(KeyStore::open(ledger.dir()).map_err(|e| failure::error(e.to_string()))?),
-        false => None,
-    };
-    let state = store.as_ref().and_then(|s| s.state(&subject));
-    if let Some(KeyState::Erased { at_micros }) = state {
-        return Err(failure::error(format!(
-            "{subject} was already erased at {}",
-            Timestamp(*at_micros)
-        )));
-    }
-    let had_key = state.is_some();
-    let clear_seqs = clear_events(ledger.log(), &subject)?;
-    if !had_key && clear_seqs.is_empty() {
-        return Err(failure::error(format!(
-            "no {subject} in this ledger: nothing to erase"
-        )));
-    }
+    let erasure = Erasure::plan(ledger.dir(), ledger.log(), subject).map_err(erase_error)?;
     let now = Timestamp::now();
-    let event = SubjectErased {
-        contact: (subject.kind == SubjectKind::Contact).then(|| subject.id.clone()),
-        person: (subject.kind == SubjectKind::Person).then(|| subject.id.clone()),
-    };
-    let input = InputEvent {
-        event: Event::SubjectErased(event),
-        effective_at: None,
-        id: None,
-        actor: None,
-        reason: Some(args.reason.clone()),
-        expected_version: None,
-        recorded_at: None,
-    };
     let opts = AppendOptions {
         imported: false,
         actor: actor(args.actor.as_deref()),
@@ -247,14 +174,13 @@ pub fn erase(ctx: &Ctx, args: &EraseArgs) -> Result<()> {
     };
     // Straight to the ledger: the append path refuses subject.erased as input.
     let report = ledger
-        .append(vec![input], &opts)
-        .map_err(|f| failure::error(format!("{subject} was not erased: {}", f.message)))?;
-    let destroyed = match store.as_mut() {
-        Some(store) => store
-            .erase(&subject, now.0)
-            .map_err(|e| failure::error(e.to_string()))?,
-        None => false,
-    };
+        .append(vec![erasure.event(&args.reason)], &opts)
+        .map_err(|f| {
+            failure::error(format!("{} was not erased: {}", erasure.subject, f.message))
+        })?;
+    let subject = erasure.subject.clone();
+    let clear_seqs = erasure.clear_seqs.clone();
+    let destroyed = erasure.destroy_key(now).map_err(erase_error)?;
     print_erased(
         args.format,
         &subject,
@@ -262,6 +188,13 @@ pub fn erase(ctx: &Ctx, args: &EraseArgs) -> Result<()> {
         destroyed,
         &clear_seqs,
     )
+}
+
+fn erase_error(e: EraseError) -> anyhow::Error {
+    match e {
+        EraseError::Log(e) => e.into(),
+        other => failure::error(other.to_string()),
+    }
 }
 
 fn print_erased(
@@ -273,14 +206,7 @@ fn print_erased(
 ) -> Result<()> {
     match format {
         SummaryFormat::Json => out::emit_line(
-            &json!({
-                "subject": subject.kind.as_str(),
-                "id": subject.id,
-                "seq": seq,
-                "key_destroyed": destroyed,
-                "not_erasable_seqs": clear_seqs,
-            })
-            .to_string(),
+            &arl_query::privacy::erased_json(subject, seq, destroyed, clear_seqs).to_string(),
         ),
         SummaryFormat::Text => {
             out::emit_line(&format!(
@@ -314,26 +240,6 @@ fn confirmed(subject: &Subject) -> Result<bool> {
         .read_line(&mut line)
         .context("reading the answer from standard input")?;
     Ok(line.trim() == "yes")
-}
-
-/// Seqs of the subject's events whose personal fields are stored in clear.
-fn clear_events(log: &Log, subject: &Subject) -> Result<Vec<u64>> {
-    let mut seqs = Vec::new();
-    for envelope in log.range(1, log.head().seq) {
-        let envelope = envelope?;
-        if !matches!(envelope.kind.as_str(), "contact.added" | "person.joined") {
-            continue;
-        }
-        let Ok(event) = Event::parse(&envelope.kind, envelope.data.get()) else {
-            continue;
-        };
-        if arl_privacy::subject_of(&event).as_ref() == Some(subject)
-            && arl_privacy::is_clear(&event)
-        {
-            seqs.push(envelope.seq);
-        }
-    }
-    Ok(seqs)
 }
 
 /// `--actor`, else `$USER`, else `unknown` (as `arl append`).

@@ -30,6 +30,7 @@ pub mod export;
 pub mod history;
 pub mod integrity;
 mod point;
+pub mod privacy;
 pub mod teams;
 pub mod timeline;
 pub mod txns;

@@ -4,8 +4,11 @@
 use crate::error::ApiError;
 use crate::writer::AppendAnswer;
 use arl_domain::InputEvent;
+use arl_domain::Timestamp;
 use arl_log::{format_time, hex};
-use arl_views::Ledger;
+use arl_privacy::Subject;
+use arl_query::privacy::Erasure;
+use arl_views::{AppendOptions, Ledger};
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -123,4 +126,36 @@ pub fn verify(ledger: &Ledger, out: &tokio::sync::mpsc::Sender<Bytes>) {
         Err((rule, error)) => json!({"ok": false, "rule": rule, "error": error}),
     };
     let _ = out.try_send(line(value));
+}
+
+/// `POST /v1/erase` on the writer thread: erases `subject` as `arl erase` does (the audit
+/// event `subject.erased` by `actor`, then the key destroyed); the answer of
+/// `arl erase --format json`.
+pub fn erase(
+    ledger: &mut Ledger,
+    subject: Subject,
+    reason: &str,
+    actor: &str,
+) -> Result<Value, ApiError> {
+    let erasure =
+        Erasure::plan(ledger.dir(), ledger.log(), subject).map_err(|e| ApiError::erase(&e))?;
+    let now = Timestamp::now();
+    let opts = AppendOptions {
+        imported: false,
+        actor: actor.to_string(),
+        now,
+    };
+    // Straight to the ledger: the append path refuses subject.erased as input.
+    let report = ledger
+        .append(vec![erasure.event(reason)], &opts)
+        .map_err(|f| ApiError::append(&f, None))?;
+    let subject = erasure.subject.clone();
+    let clear_seqs = erasure.clear_seqs.clone();
+    let destroyed = erasure.destroy_key(now).map_err(|e| ApiError::erase(&e))?;
+    Ok(arl_query::privacy::erased_json(
+        &subject,
+        report.head.seq,
+        destroyed,
+        &clear_seqs,
+    ))
 }

@@ -1,6 +1,8 @@
 //! [`ApiError`]: every failure of a request, as one HTTP status and one JSON shape:
 //! `{"error": "...", "rule": "...", "line": N, "fix": "..."}` (`line` and `fix` when known).
 
+use arl_privacy::PrivacyError;
+use arl_query::privacy::{EraseError, SealError};
 use arl_query::{ErrorClass, QueryError};
 use arl_views::{AppendFailure, FailureKind};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -94,6 +96,55 @@ impl ApiError {
             rule: f.kind.as_str().to_string(),
             line,
             fix: Some(fix.to_string()),
+        }
+    }
+
+    /// A batch that could not be sealed (`lines`: the input line of each event).
+    pub fn seal(e: &SealError, lines: &[u64]) -> ApiError {
+        let SealError::Event { index, error } = e else {
+            return ApiError::internal(e.to_string());
+        };
+        let (status, rule, fix) = match error {
+            PrivacyError::AuditOnly => (
+                StatusCode::BAD_REQUEST,
+                "audit_only",
+                "erase with POST /v1/erase (admin) or arl erase",
+            ),
+            PrivacyError::Erased { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "erased",
+                "use a new id for this subject",
+            ),
+            PrivacyError::Reserved { .. } => (
+                StatusCode::BAD_REQUEST,
+                "reserved",
+                "give the name or title in clear",
+            ),
+            _ => return ApiError::internal(e.to_string()),
+        };
+        let line = lines.get(*index).copied();
+        let error = match line {
+            Some(line) => format!("line {line}: {error}"),
+            None => error.to_string(),
+        };
+        ApiError {
+            line,
+            ..ApiError::new(status, rule, error).with_fix(fix)
+        }
+    }
+
+    /// An erasure refused or failed.
+    pub fn erase(e: &EraseError) -> ApiError {
+        match e {
+            EraseError::AlreadyErased { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_erased", e.to_string())
+                    .with_fix("nothing to do: the subject's key is gone")
+            }
+            EraseError::Unknown { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+                    .with_fix("check the id (GET /v1/accounts/{id}/contacts, GET /v1/org)")
+            }
+            _ => ApiError::internal(e.to_string()),
         }
     }
 

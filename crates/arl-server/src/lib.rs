@@ -170,6 +170,8 @@ pub enum ServeError {
 
 /// What every handler shares.
 pub struct AppState {
+    /// The ledger's directory (its key store, for answers that show names).
+    dir: std::path::PathBuf,
     writer: writer::WriterHandle,
     auth: Authenticator,
     limits: Limits,
@@ -241,6 +243,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/export"),
     ("GET", "/v1/events"),
     ("POST", "/v1/events"),
+    ("POST", "/v1/erase"),
 ];
 
 fn router(state: Arc<AppState>) -> Router {
@@ -268,6 +271,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/verify", post(routes::verify))
         .route("/v1/export", get(routes::export))
         .route("/v1/events", get(routes::events).post(routes::append))
+        .route("/v1/erase", post(routes::erase))
         .fallback(routes::page)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), min_seq))
@@ -423,6 +427,7 @@ impl Server {
             })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
+            dir: config.dir.clone(),
             writer,
             auth,
             limits: config.limits,

@@ -9,6 +9,7 @@ use crate::tokens::Need;
 use crate::AppState;
 use arl_accounts::Filter;
 use arl_fold::Source;
+use arl_privacy::{Subject, SubjectKind, UnsealedSource, Unsealer, ERASED};
 use arl_query::export::EnvelopeFilter;
 use arl_query::history::{Axis, DiffQuestion, HistoryQuestion};
 use arl_query::teams::{AccountQuestion, PersonQuestion};
@@ -28,9 +29,16 @@ type S = State<Arc<AppState>>;
 type Answer = Result<Response, ApiError>;
 
 /// A value as the command line prints `--format json`: pretty, with a newline.
+/// An erased personal field is `null` and its object says `"erased": true` (as the command
+/// line prints it; such an object's keys come in sorted order).
 pub fn json_response<T: Serialize + ?Sized>(value: &T) -> Answer {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| ApiError::internal(format!("formatting JSON: {e}")))?;
+    let formatting = |e: serde_json::Error| ApiError::internal(format!("formatting JSON: {e}"));
+    let mut text = serde_json::to_string_pretty(value).map_err(formatting)?;
+    if text.contains(ERASED) {
+        let mut value = serde_json::to_value(value).map_err(formatting)?;
+        arl_privacy::mark_erased(&mut value);
+        text = serde_json::to_string_pretty(&value).map_err(formatting)?;
+    }
     text.push('\n');
     Ok(typed(text, "application/json"))
 }
@@ -44,6 +52,26 @@ fn typed(text: String, content_type: &'static str) -> Response {
 }
 
 fn csv_response(table: &Table) -> Answer {
+    // An erased field's cell is `[erased]`, as the command line's.
+    let shown;
+    let table = if table.rows.iter().flatten().any(|cell| cell == ERASED) {
+        let rows = table
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|cell| arl_privacy::table_text(cell))
+                    .collect()
+            })
+            .collect();
+        shown = Table {
+            header: table.header.clone(),
+            rows,
+        };
+        &shown
+    } else {
+        table
+    };
     let text = table
         .to_csv()
         .map_err(|e| ApiError::internal(format!("formatting CSV: {e}")))?;
@@ -56,10 +84,25 @@ async fn ask<T: Send + 'static>(
     question: impl FnOnce(&dyn Source) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let reader = state.writer.shared.published().reader;
-    tokio::task::spawn_blocking(move || question(&*reader))
-        .await
-        .map_err(|e| ApiError::internal(format!("the query's thread failed: {e}")))?
-        .map_err(|e| ApiError::query(&e))
+    let dir = state.dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let unsealer = unsealer(&dir)?;
+        question(&UnsealedSource::new(&*reader, &unsealer)).map_err(|e| ApiError::query(&e))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the query's thread failed: {e}")))?
+}
+
+/// The ledger's keys, opened for one answer (so an erasure shows from the next answer on):
+/// answers show personal fields opened, and erased ones as erased, as the command line's.
+fn unsealer(dir: &std::path::Path) -> Result<Unsealer, ApiError> {
+    Unsealer::open_ledger(dir).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "integrity",
+            e.to_string(),
+        )
+    })
 }
 
 /// JSON of `value`, or CSV of `table(value)` when asked.
@@ -277,6 +320,8 @@ pub async fn history(
             let reader = ledger
                 .reader()
                 .map_err(|e| ApiError::internal(e.to_string()))?;
+            let unsealer = unsealer(ledger.dir())?;
+            let reader = UnsealedSource::new(&reader, &unsealer);
             let log = ledger.log();
             let mut envelope_of = |seq| log.get(seq);
             arl_query::history::history(&reader, &question, &mut envelope_of)
@@ -432,6 +477,59 @@ pub async fn append(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery, body
     }
     let answer = s.writer.append(events, lines, imported).await?;
     json_response(&crate::append::answer_json(&answer))
+}
+
+/// The body of `POST /v1/erase`: exactly one of `contact` and `person`, and why.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraseRequest {
+    contact: Option<String>,
+    person: Option<String>,
+    reason: String,
+}
+
+/// `POST /v1/erase` (admin): erases a contact's or a person's personal data as `arl erase`
+/// does: appends `subject.erased` (the token's name as actor) and destroys the subject's
+/// key, on the writer thread; the answer is the JSON of `arl erase --format json`.
+pub async fn erase(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> Answer {
+    let who = s.authorize(&headers, Need::Admin)?;
+    Params::parse(q.as_deref(), &[])?;
+    let bytes = read_body(&s, &headers, body).await?;
+    let request: EraseRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request("malformed", format!("the body is not an erasure: {e}"))
+            .with_fix(r#"send {"contact": ID, "reason": "..."} or {"person": ID, "reason": "..."}"#)
+    })?;
+    let subject = match (request.contact, request.person) {
+        (Some(contact), None) => Subject::new(SubjectKind::Contact, &contact),
+        (None, Some(person)) => Subject::new(SubjectKind::Person, &person),
+        _ => {
+            return Err(ApiError::bad_request(
+                "malformed",
+                "give exactly one of contact and person",
+            ))
+        }
+    };
+    if !arl_domain::ids::is_valid_id(&subject.id) {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("{subject}: not a valid id"),
+        ));
+    }
+    let reason = request.reason;
+    if reason.trim().is_empty() || reason.chars().count() > arl_query::privacy::REASON_CHARS_MAX {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!(
+                "reason is 1-{} characters: why the data is erased",
+                arl_query::privacy::REASON_CHARS_MAX
+            ),
+        ));
+    }
+    let answer = s
+        .writer
+        .write(move |ledger| crate::append::erase(ledger, subject, &reason, &who.name))
+        .await??;
+    json_response(&answer)
 }
 
 async fn read_body(s: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {

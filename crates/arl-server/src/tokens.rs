@@ -60,6 +60,7 @@ impl Role {
             Need::Read => true,
             Need::Audit => matches!(self, Role::Auditor | Role::Admin),
             Need::Write => matches!(self, Role::Writer | Role::Admin),
+            Need::Admin => self == Role::Admin,
         }
     }
 }
@@ -73,6 +74,8 @@ pub enum Need {
     Audit,
     /// An append (writer, admin).
     Write,
+    /// An erasure (admin).
+    Admin,
 }
 
 impl Need {
@@ -389,5 +392,6 @@ mod tests {
         assert_eq!(Need::Read.roles(), ["reader", "auditor", "writer", "admin"]);
         assert_eq!(Need::Audit.roles(), ["auditor", "admin"]);
         assert_eq!(Need::Write.roles(), ["writer", "admin"]);
+        assert_eq!(Need::Admin.roles(), ["admin"]);
     }
 }

@@ -46,10 +46,15 @@ pub struct AppendAnswer {
 /// A read of the ledger, run on the writer thread between commits.
 pub type ReadJob = Box<dyn FnOnce(&Ledger) + Send>;
 
+/// A write of the ledger other than an append of input (an erasure's audit event), run on
+/// the writer thread between commits; what it commits is published after it.
+pub type WriteJob = Box<dyn FnOnce(&mut Ledger) + Send>;
+
 /// Work for the writer.
 pub enum Job {
     Append(AppendJob),
     Read(ReadJob),
+    Write(WriteJob),
     /// Read the shared log's head again and catch the views up to what other nodes
     /// appended (sent by the follower thread).
     Sync,
@@ -153,6 +158,24 @@ impl WriterHandle {
         !self.jobs.is_closed()
     }
 
+    /// Runs `write` on the writer thread (between commits), publishes what it committed,
+    /// and returns its result.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&mut Ledger) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let job: WriteJob = Box::new(move |ledger| {
+            // The requester may have gone; the write stands either way.
+            let _ = reply.send(write(ledger));
+        });
+        self.jobs
+            .send(Job::Write(job))
+            .await
+            .map_err(|_| ApiError::writer_gone())?;
+        answer.await.map_err(|_| ApiError::writer_gone())
+    }
+
     /// Asks the writer to stop once what is queued before this is done.
     pub async fn stop(&self) {
         let _ = self.jobs.send(Job::Stop).await;
@@ -253,6 +276,13 @@ impl Writer {
                         group_events = 0;
                         read(&self.ledger);
                     }
+                    Job::Write(write) => {
+                        self.commit_group(std::mem::take(&mut group));
+                        group_events = 0;
+                        let before = self.ledger.log().head().seq;
+                        write(&mut self.ledger);
+                        self.after_commit(before);
+                    }
                     Job::Sync => {
                         self.commit_group(std::mem::take(&mut group));
                         group_events = 0;
@@ -275,13 +305,20 @@ impl Writer {
     /// nothing and its fate never depends on another's.
     fn commit_group(&mut self, group: Vec<AppendJob>) {
         let mut kept = Vec::with_capacity(group.len());
-        for job in group {
-            match refused_for_privacy(self.ledger.dir(), &job.events) {
-                Some((index, error)) => {
-                    let line = job.lines.get(index).copied();
-                    let _ = job.reply.send(Err(ApiError { line, ..error }));
+        for mut job in group {
+            // Sealed as `arl append` seals, each request's batch on its own: a refusal
+            // answers that request only.
+            let sealed = arl_query::privacy::seal_batch(
+                self.ledger.dir(),
+                self.ledger.log(),
+                &mut job.events,
+            );
+            match sealed {
+                Ok(()) => kept.push(job),
+                Err(e) => {
+                    let error = crate::error::ApiError::seal(&e, &job.lines);
+                    let _ = job.reply.send(Err(error));
                 }
-                None => kept.push(job),
             }
         }
         let mut group = kept;
@@ -417,39 +454,4 @@ impl Writer {
             }
         }
     }
-}
-
-/// The server does not seal personal fields yet (docs/PRIVACY.md): in a ledger that seals
-/// (it has a key store), an event with a name or title is refused rather than stored in
-/// clear; `subject.erased` is refused always (only `arl erase` records it, with the key's
-/// destruction). The index of the first refused event, and why.
-fn refused_for_privacy(dir: &std::path::Path, events: &[InputEvent]) -> Option<(usize, ApiError)> {
-    let seals = dir.join(arl_privacy::KEYS_FILE).exists();
-    events.iter().enumerate().find_map(|(i, e)| {
-        if matches!(e.event, arl_domain::Event::SubjectErased(_)) {
-            return Some((
-                i,
-                ApiError::bad_request(
-                    "audit_only",
-                    arl_privacy::PrivacyError::AuditOnly.to_string(),
-                )
-                .with_fix("erase with arl erase on the ledger's machine"),
-            ));
-        }
-        (seals && arl_privacy::subject_of(&e.event).is_some()).then(|| {
-            (
-                i,
-                ApiError::bad_request(
-                    "sealing",
-                    format!(
-                        "{}: this ledger seals personal fields, which the server does not do yet",
-                        e.event.kind()
-                    ),
-                )
-                .with_fix(
-                    "append events with names or titles with arl append on the ledger's machine",
-                ),
-            )
-        })
-    })
 }
