@@ -128,6 +128,10 @@ fn run_cases(ledger: &Ledger, cases: &[Case], imported: bool) {
     assert_eq!(ledger.run(&["verify", "--quiet"]).code, 0);
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "the table of malformed inputs, one case each"
+)]
 fn shape_cases() -> Vec<Case> {
     let long_reason = "r".repeat(70_000);
     let long_name = "n".repeat(201);
@@ -583,6 +587,10 @@ fn field_cases() -> Vec<Case> {
     ]
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "the table of broken rules, one case each"
+)]
 fn rule_cases() -> Vec<Case> {
     vec![
         // account.opened

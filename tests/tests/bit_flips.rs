@@ -182,9 +182,10 @@ fn flip_all(base: &Path, expected: &[Answer], plans: &[Plan], subject: (&str, &s
             bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
             std::fs::write(dir.join(&plan.file), &bytes).expect("writing the flipped file");
             let got = questions(&dir, subject.0, subject.1);
-            let verified = match plan.in_log {
-                true => verify_process(&dir),
-                false => verify_in_process(&dir),
+            let verified = if plan.in_log {
+                verify_process(&dir)
+            } else {
+                verify_in_process(&dir)
             };
             tally.add(
                 &format!("{} bit {bit}", plan.file.display()),
@@ -248,9 +249,10 @@ impl Tally {
 /// Flips happen in memory-backed storage when there is some (fsyncs cost nothing there).
 fn scratch_dir() -> PathBuf {
     let shm = Path::new("/dev/shm");
-    match shm.is_dir() {
-        true => shm.to_path_buf(),
-        false => std::env::temp_dir(),
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
     }
 }
 
@@ -307,18 +309,19 @@ fn bit_flips_in_the_globex_example() {
         .map(|(file, bits)| {
             let in_log = is_log_file(&file);
             let bytes = std::fs::read(ledger.dir().join(&file)).expect("reading a ledger file");
-            let bits = match in_log {
+            let bits = if in_log {
                 // Spread over the file, on a bit that moves along.
-                true => (0..log_flips.min(bits))
+                (0..log_flips.min(bits))
                     .map(|k| k * bits / log_flips.min(bits) + k % 8)
                     .map(|b| b.min(bits - 1))
-                    .collect(),
+                    .collect()
+            } else {
                 // One bit per stride, the bit within the byte moving along when the stride is 8.
-                false => (0..bits / stride)
+                (0..bits / stride)
                     .map(|k| k * stride + (k % 8) * u64::from(stride.is_multiple_of(8)))
                     .filter(|&b| b < bits)
                     .filter(|&b| worth_flipping(&file, &bytes, b))
-                    .collect(),
+                    .collect()
             };
             Plan { file, bits, in_log }
         })

@@ -55,7 +55,7 @@ fn parse_child_output(lines: &[String]) -> ChildLog {
         let parts: Vec<&str> = line.split(' ').collect();
         match parts.as_slice() {
             ["open", seq, hash] => {
-                log.open = Some((seq.parse().expect("open seq"), hash.to_string()))
+                log.open = Some((seq.parse().expect("open seq"), hash.to_string()));
             }
             ["begin", last] => log.in_flight = Some(last.parse().expect("begin seq")),
             ["ack", seq, hash] => {

@@ -175,7 +175,7 @@ fn question(log: &MemLog, kind: usize, pick: usize, when: u64, known: (u8, u64))
         command,
         subject,
         as_of: (command != Command::History || when.is_multiple_of(2)).then(|| as_of.canonical()),
-        known_at: known_at.map(|t| t.canonical()),
+        known_at: known_at.map(Timestamp::canonical),
         at_seq,
         balance: (command == Command::Balance).then(|| BalanceOptions {
             period: ["month", "quarter", "year", "all"][pick % 4].to_string(),

@@ -17,7 +17,7 @@ fn point(index: &MemIndex, args: &[&str]) -> Point {
             "--known-at" => {
                 point.at_seq = index
                     .seq_known_at(Timestamp::parse_query(args[i + 1]).unwrap())
-                    .unwrap()
+                    .unwrap();
             }
             "--at-seq" => point.at_seq = args[i + 1].parse().unwrap(),
             _ => {
@@ -45,7 +45,7 @@ fn run(index: &MemIndex, args: &[&str]) -> (i32, Value) {
             let account = args
                 .get(1)
                 .filter(|a| !a.starts_with("--"))
-                .map(|a| a.to_string());
+                .map(ToString::to_string);
             let period = match flag(args, "--period").unwrap_or("all") {
                 "month" => Period::Month,
                 "quarter" => Period::Quarter,
@@ -85,7 +85,7 @@ fn globex_answers_match_the_independent_model() {
             .collect();
         let (exit, stdout) = run(&index, &args);
         assert_eq!(
-            exit as i64,
+            i64::from(exit),
             case["exit"].as_i64().unwrap(),
             "exit of {args:?}"
         );

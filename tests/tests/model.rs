@@ -92,6 +92,10 @@ impl World {
         false
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the model's effects, one arm per event kind, as the contract lists them"
+    )]
     fn apply(&mut self, r: &Recorded) {
         let t = r.effective_at.0;
         match &r.event {
@@ -338,6 +342,11 @@ impl Rng {
     }
 }
 
+#[allow(
+    clippy::too_many_lines,
+    clippy::many_single_char_names,
+    reason = "one arm per event kind; a, b, p, q are the accounts and people a step picks"
+)]
 fn candidate(rng: &mut Rng, txn_counter: &mut u32) -> (String, String) {
     let a = rng.pick(ACCOUNTS);
     let b = rng.pick(ACCOUNTS);
@@ -422,7 +431,7 @@ fn candidate(rng: &mut Rng, txn_counter: &mut u32) -> (String, String) {
             format!(r#"{{"account":"{a}","contact":"c{}"}}"#, rng.below(3)),
         ),
         17 => {
-            let n = rng.below(*txn_counter as u64 + 1);
+            let n = rng.below(u64::from(*txn_counter) + 1);
             (
                 "transaction.reversed",
                 format!(r#"{{"account":"{a}","txn":"t{n}"}}"#),
@@ -435,8 +444,7 @@ fn candidate(rng: &mut Rng, txn_counter: &mut u32) -> (String, String) {
             (
                 "transaction.recorded",
                 format!(
-                    r#"{{"account":"{a}","txn":"t{}","kind":"{kind}","amount":"{amount}","currency":"{currency}"}}"#,
-                    txn_counter
+                    r#"{{"account":"{a}","txn":"t{txn_counter}","kind":"{kind}","amount":"{amount}","currency":"{currency}"}}"#
                 ),
             )
         }
@@ -470,12 +478,11 @@ fn history(seed: u64, attempts: usize) -> (MemIndex, Vec<Recorded>) {
         };
         let verdict = arl_fold::validate(&index, &recorded);
         assert_eq!(
-            verdict.as_ref().map_err(|e| e.to_string()),
+            verdict.as_ref().map_err(ToString::to_string),
             arl_fold::validate_fresh(&index, &recorded)
                 .as_ref()
-                .map_err(|e| e.to_string()),
-            "cached and fresh validation disagree on {:?}",
-            recorded
+                .map_err(ToString::to_string),
+            "cached and fresh validation disagree on {recorded:?}"
         );
         if verdict.is_ok() {
             index.insert(recorded.clone());
@@ -550,8 +557,8 @@ fn check_point(index: &MemIndex, events: &[Recorded], point: Point) {
                         a,
                         p,
                         c,
-                        arl_txns::format_amount(sales as i128, cur),
-                        arl_txns::format_amount(purchases as i128, cur),
+                        arl_txns::format_amount(i128::from(sales), cur),
+                        arl_txns::format_amount(i128::from(purchases), cur),
                     )
                 })
                 .collect();

@@ -73,6 +73,10 @@ fn restart_postgres() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario: start, append, restart PostgreSQL under the nodes, check"
+)]
 fn nodes_survive_a_postgres_restart() {
     let db = PgDatabase::create();
     let tmp = tempfile::tempdir().unwrap();

@@ -617,7 +617,7 @@ fn append_until(
     addr: &str,
     token: &str,
     clients: usize,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Vec<std::thread::JoinHandle<Vec<Vec<String>>>> {
     (0..clients)
         .map(|client| {
@@ -689,7 +689,7 @@ fn kill_during_appends(signal: &str) -> (Option<i32>, usize) {
     let fixture = Fixture::new();
     let mut server = fixture.serve(&[]);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let threads = append_until(&server.addr, &fixture.tokens["writer"], 4, stop.clone());
+    let threads = append_until(&server.addr, &fixture.tokens["writer"], 4, &stop);
     // Wait until some appends are acknowledged, then signal mid-stream.
     let deadline = Instant::now() + WAIT;
     while server
@@ -730,6 +730,10 @@ fn sigterm_during_appends_exits_zero_with_every_acknowledged_batch() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one server, one bad request after another, each with its expected answer"
+)]
 fn bad_requests_get_json_4xx_and_the_server_keeps_serving() {
     let fixture = Fixture::new();
     let server = fixture.serve(&[

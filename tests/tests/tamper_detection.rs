@@ -175,7 +175,7 @@ fn every_sampled_byte_of_the_envelope_file_is_covered() {
             + 1;
         let dir = copy_of(&p, &format!("sweep-{i}"));
         edit_file(&dir, |b| {
-            b[offset] = b[offset].wrapping_add(1 + rng.below(255) as u8)
+            b[offset] = b[offset].wrapping_add(1 + rng.below(255) as u8);
         });
         assert_detected(
             &dir,

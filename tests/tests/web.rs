@@ -162,11 +162,9 @@ impl Browser {
 
     /// Runs `script` in the page (its `arguments` are `args`); what it returns.
     fn script(&self, script: &str, args: Value) -> Value {
-        self.command(
-            "POST",
-            "/execute/sync",
-            &json!({"script": script, "args": args}),
-        )
+        let mut body = json!({ "script": script });
+        body["args"] = args;
+        self.command("POST", "/execute/sync", &body)
     }
 
     /// The visible text of the first element matching `css`, if any.
@@ -297,7 +295,9 @@ const DE_AT_0705: &str = "/accounts/globex-de?as_of=2023-07-01&known_at=2023-07-
 
 #[test]
 fn reader_signs_in_and_sees_chen_leave_when_more_is_known() {
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_BROWSER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let fixture = Fixture::new();
     let server = Served::start(&fixture.dir(), &[], WAIT);
     let browser = Browser::start("reader_account");
@@ -392,7 +392,9 @@ fn reader_signs_in_and_sees_chen_leave_when_more_is_known() {
 
 #[test]
 fn auditor_sees_the_skipped_event_and_why_and_verifies() {
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_BROWSER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let fixture = Fixture::new();
     let server = Served::start(&fixture.dir(), &[], WAIT);
     // A back-dated leaving lands before an assignment recorded earlier: the assignment is
@@ -459,7 +461,9 @@ fn auditor_sees_the_skipped_event_and_why_and_verifies() {
 
 #[test]
 fn team_over_time_shows_a_back_dated_end_as_such() {
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_BROWSER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let fixture = Fixture::new();
     let server = Served::start(&fixture.dir(), &[], WAIT);
     let browser = Browser::start("team_timeline");
@@ -521,7 +525,9 @@ fn team_over_time_shows_a_back_dated_end_as_such() {
 
 #[test]
 fn sealed_and_erased_names_never_show_as_ciphertext() {
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_BROWSER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let fixture = Fixture::sealed();
     let erased = run_arl(
         &fixture.dir(),
@@ -549,7 +555,9 @@ fn sealed_and_erased_names_never_show_as_ciphertext() {
 
 #[test]
 fn an_appended_event_appears_on_an_open_page_without_reload() {
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_BROWSER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let fixture = Fixture::new();
     let server = Served::start(&fixture.dir(), &[], WAIT);
     for role in ["auditor", "reader"] {

@@ -109,9 +109,10 @@ fn reap(pid: u32) -> std::io::Result<(i32, u64)> {
             return Err(error);
         }
     }
-    let code = match libc::WIFEXITED(status) {
-        true => libc::WEXITSTATUS(status),
-        false => -1,
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
     };
     Ok((code, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
 }

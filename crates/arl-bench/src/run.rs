@@ -82,12 +82,11 @@ impl Ctx {
 
 fn run_one(args: &RunArgs, events: u64) -> Result<RunReport> {
     let temp;
-    let base = match &args.dir {
-        Some(dir) => dir.join(format!("run-{events}")),
-        None => {
-            temp = tempfile::tempdir()?;
-            temp.path().to_path_buf()
-        }
+    let base = if let Some(dir) = &args.dir {
+        dir.join(format!("run-{events}"))
+    } else {
+        temp = tempfile::tempdir()?;
+        temp.path().to_path_buf()
     };
     if base.exists() {
         std::fs::remove_dir_all(&base).with_context(|| format!("clear {}", base.display()))?;
@@ -519,22 +518,19 @@ fn process_queries(ctx: &mut Ctx) -> Result<()> {
         c
     };
     let mut note = String::new();
-    let mut arl_cmd = match arl_binary() {
-        Some(bin) => {
-            let mut c = Command::new(bin);
-            c.args(["account", &account, "--ledger", &ledger, "--format", "json"]);
-            match run_process(&mut c) {
-                Ok(_) => c,
-                Err(e) => {
-                    note = format!("target/release/arl failed ({e}); arl figure from the stand-in `arl-bench arl-query`; ");
-                    stand_in()
-                }
+    let mut arl_cmd = if let Some(bin) = arl_binary() {
+        let mut c = Command::new(bin);
+        c.args(["account", &account, "--ledger", &ledger, "--format", "json"]);
+        match run_process(&mut c) {
+            Ok(_) => c,
+            Err(e) => {
+                note = format!("target/release/arl failed ({e}); arl figure from the stand-in `arl-bench arl-query`; ");
+                stand_in()
             }
         }
-        None => {
-            note = "target/release/arl not built: arl figure from the stand-in `arl-bench arl-query` (open_reader + card + JSON); ".into();
-            stand_in()
-        }
+    } else {
+        note = "target/release/arl not built: arl figure from the stand-in `arl-bench arl-query` (open_reader + card + JSON); ".into();
+        stand_in()
     };
     let mut peer_cmd = Command::new(&exe);
     peer_cmd.args(["peer-query", "--db", &db, "--account", &account]);

@@ -96,15 +96,15 @@ fn read_input(file: Option<&Path>) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     match file {
         None => {
-            read_limited(std::io::stdin().lock(), &mut bytes).context("reading standard input")?
+            read_limited(std::io::stdin().lock(), &mut bytes).context("reading standard input")?;
         }
         Some(path) if path.as_os_str() == "-" => {
-            read_limited(std::io::stdin().lock(), &mut bytes).context("reading standard input")?
+            read_limited(std::io::stdin().lock(), &mut bytes).context("reading standard input")?;
         }
         Some(path) => {
             let f = std::fs::File::open(path)
                 .map_err(|e| failure::error(format!("cannot open {}: {e}", path.display())))?;
-            read_limited(f, &mut bytes).with_context(|| format!("reading {}", path.display()))?
+            read_limited(f, &mut bytes).with_context(|| format!("reading {}", path.display()))?;
         }
     }
     Ok(bytes)
@@ -191,7 +191,7 @@ pub fn parse_lines(bytes: &[u8], imported: bool) -> Result<Batch> {
 
 fn one_event(args: &AppendArgs, kind: &str) -> Result<Batch> {
     let line = one_event_line(args, kind)?;
-    let event = InputEvent::parse_line(&line, false).map_err(failure_of_flags)?;
+    let event = InputEvent::parse_line(&line, false).map_err(|e| failure_of_flags(&e))?;
     Ok(Batch {
         events: vec![event],
         lines: vec![0],
@@ -231,7 +231,7 @@ pub fn input_bytes(args: &AppendArgs) -> Result<Vec<u8>> {
     }
 }
 
-fn failure_of_flags(e: arl_domain::DomainError) -> anyhow::Error {
+fn failure_of_flags(e: &arl_domain::DomainError) -> anyhow::Error {
     failure::error(e.to_string())
 }
 

@@ -10,6 +10,7 @@ use crate::cli::{
 use crate::failure;
 use crate::out;
 use anyhow::{Context, Result};
+use arl_domain::Timestamp;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
@@ -164,8 +165,8 @@ impl Query {
     }
 
     fn at(&mut self, at: &At) -> &mut Query {
-        self.put("as_of", at.as_of.map(|t| t.canonical()))
-            .put("known_at", at.known_at.map(|t| t.canonical()))
+        self.put("as_of", at.as_of.map(Timestamp::canonical))
+            .put("known_at", at.known_at.map(Timestamp::canonical))
             .put("at_seq", at.at_seq.map(|n| n.to_string()))
     }
 
@@ -211,8 +212,8 @@ pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
         Command::Team(t) if t.timeline => {
             let mut q = Query::default();
             q.at(&t.account.at)
-                .put("from", t.from.map(|x| x.canonical()))
-                .put("to", t.to.map(|x| x.canonical()))
+                .put("from", t.from.map(Timestamp::canonical))
+                .put("to", t.to.map(Timestamp::canonical))
                 .format(t.account.format)?;
             q.path(&format!(
                 "/v1/accounts/{}/team/timeline",
@@ -224,8 +225,8 @@ pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
         Command::Txns(a) => {
             let mut q = Query::default();
             q.at(&a.at)
-                .put("from", a.from.map(|t| t.canonical()))
-                .put("to", a.to.map(|t| t.canonical()))
+                .put("from", a.from.map(Timestamp::canonical))
+                .put("to", a.to.map(Timestamp::canonical))
                 .format(a.format)?;
             q.path(&format!("/v1/accounts/{}/txns", segment(&a.account)))
         }
@@ -318,8 +319,8 @@ fn balance_path(a: &BalanceArgs) -> Result<String> {
     q.at(&a.at)
         .put("account", a.account.clone())
         .put("period", period.map(str::to_string))
-        .put("from", a.from.map(|t| t.canonical()))
-        .put("to", a.to.map(|t| t.canonical()))
+        .put("from", a.from.map(Timestamp::canonical))
+        .put("to", a.to.map(Timestamp::canonical))
         .flag("rollup", a.rollup)
         .format(a.format)?;
     Ok(q.path("/v1/balances"))

@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
     }
     clear_directory(&ctx.dir)?;
     let (late, span) = build(ctx, args)?;
-    tour(ctx, late, span)
+    tour(ctx, late.as_ref(), span)
 }
 
 /// Removes the directory if it holds an arl ledger and nothing else; refuses anything else.
@@ -184,7 +184,7 @@ fn step(number: u32, title: &str, command: &str) -> Result<()> {
     out::emit_line(&format!("\n── {number}. {title}\n$ {command}"))
 }
 
-fn tour(ctx: &Ctx, late: Option<Late>, span: Span) -> Result<()> {
+fn tour(ctx: &Ctx, late: Option<&Late>, span: Span) -> Result<()> {
     let l = format!("arl --ledger {}", shown(&ctx.dir));
     let (year_ago, earlier_label) = span.earlier();
     let earlier = Timestamp::parse_query(&year_ago).unwrap_or(span.last);
@@ -212,7 +212,7 @@ fn tour(ctx: &Ctx, late: Option<Late>, span: Span) -> Result<()> {
         };
         query::account(ctx, &account_args(account, at))?;
     }
-    if let Some(late) = &late {
+    if let Some(late) = late {
         late_step(ctx, &l, late, &mut next)?;
     }
     if let Some(global) = &global {

@@ -172,13 +172,12 @@ fn verifier(text: &str) -> Result<VerifierKey> {
 /// `arl key init`.
 pub fn key(ctx: &Ctx, args: &KeyArgs) -> Result<()> {
     let KeyAction::Init { name, out } = &args.action;
-    let path = match out {
-        Some(path) => path.clone(),
-        None => {
-            ctx.require()?;
-            private_dir(&evidence_dir(ctx))?;
-            evidence_dir(ctx).join(SIGNING_KEY_FILE)
-        }
+    let path = if let Some(path) = out {
+        path.clone()
+    } else {
+        ctx.require()?;
+        private_dir(&evidence_dir(ctx))?;
+        evidence_dir(ctx).join(SIGNING_KEY_FILE)
     };
     if path.exists() {
         return Err(failure::error(format!(

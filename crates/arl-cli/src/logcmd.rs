@@ -81,9 +81,10 @@ pub fn log(ctx: &Ctx, args: &LogArgs) -> Result<()> {
 /// `arl export`: every envelope, streamed.
 pub fn export(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let (_lock, log) = ctx.log()?;
-    let unsealer = match args.decrypt {
-        true => Some(crate::privacy::unsealer(ctx)?),
-        false => None,
+    let unsealer = if args.decrypt {
+        Some(crate::privacy::unsealer(ctx)?)
+    } else {
+        None
     };
     let head = log.head().seq;
     let bar = out::progress(ctx.quiet, Some(head), "exporting");

@@ -65,6 +65,10 @@ pub fn table(header: &[&str]) -> Table {
 }
 
 /// A right-aligned cell, for numbers.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "callers pass numbers and short strings by value, as comfy-table's Cell::new"
+)]
 pub fn num(text: impl ToString) -> Cell {
     Cell::new(text.to_string()).set_alignment(CellAlignment::Right)
 }

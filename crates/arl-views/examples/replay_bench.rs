@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         rates.push(rate);
     }
-    rates.sort_by(|a, b| a.total_cmp(b));
+    rates.sort_by(f64::total_cmp);
     println!("median: {:.0} events/s", rates[rates.len() / 2]);
     Ok(())
 }

@@ -165,7 +165,7 @@ fn measure(dir: &Path, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
     );
     for name in ["events.dat", "txns.dat", "txndata.dat", "times.dat"] {
         let len = std::fs::metadata(views.join(name))?.len();
-        println!("{name}: {:.1} MiB", len as f64 / (1 << 20) as f64);
+        println!("{name}: {:.1} MiB", len as f64 / f64::from(1 << 20));
     }
     Ok(())
 }

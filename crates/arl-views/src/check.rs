@@ -189,9 +189,10 @@ pub fn check_against_log(
             log: head.seq,
         });
     }
-    let log_len_ok = match heads.checkpoint == head.seq {
-        true => heads.log_len == log.committed_len(),
-        false => heads.log_len < log.committed_len(),
+    let log_len_ok = if heads.checkpoint == head.seq {
+        heads.log_len == log.committed_len()
+    } else {
+        heads.log_len < log.committed_len()
     };
     if !log_len_ok {
         let what = "the log's length recorded in heads does not match the log";

@@ -422,7 +422,7 @@ pub fn read_heads(dir: &Path) -> Result<Option<Heads>, ViewError> {
                     .as_ref()
                     .is_none_or(|b| heads.generation > b.generation) =>
             {
-                best = Some(heads)
+                best = Some(heads);
             }
             Ok(_) => {}
             Err(e @ ViewError::Version { .. }) => return Err(e),

@@ -127,7 +127,7 @@ impl Source for Known<'_> {
     }
 
     fn org_events(&self) -> Result<Vec<Arc<Recorded>>, SourceError> {
-        self.both(|views| views.org_events(), |batch| batch.org_events())
+        self.both(ViewReader::org_events, Source::org_events)
     }
 
     fn account_ids(&self) -> Result<Vec<String>, SourceError> {

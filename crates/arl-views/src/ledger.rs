@@ -154,6 +154,10 @@ impl AppendFailure {
     }
 
     /// Reading the views failed; damage is noted so that the views are rebuilt.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "called as map_err(AppendFailure::views)"
+    )]
     fn views(e: ViewError) -> AppendFailure {
         AppendFailure {
             views_damaged: e.is_damage(),
@@ -163,6 +167,10 @@ impl AppendFailure {
 
     /// Reading what validation needs failed: a damaged view (its cause) is noted so that
     /// the views are rebuilt.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "called as map_err(AppendFailure::source)"
+    )]
     fn source(e: SourceError) -> AppendFailure {
         let damaged = e
             .cause

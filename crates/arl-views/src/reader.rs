@@ -39,6 +39,10 @@ pub struct ViewReader {
 /// writer runs meanwhile; writers only ever append beyond the committed length or truncate
 /// back to it, and a replay swaps in new files (the mapped ones stay as they were). A file
 /// shorter than its committed length is reported corrupt before it is mapped.
+#[allow(
+    unsafe_code,
+    reason = "the one memory map of the project; its safety is argued above"
+)]
 pub(crate) fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap2::Mmap>> {
     if len == 0 {
         return Ok(None);
@@ -132,14 +136,13 @@ impl ViewReader {
             return Err(self.corrupt(EVENTS_FILE, format!("record at {offset} beyond the end")));
         }
         let mut owned = Vec::new();
-        let buf: &[u8] = match &self.events_map {
-            Some(map) => &map[offset as usize..len as usize],
-            None => {
-                let first = (EVENT_HEADER_BYTES + EVENT_READ_BYTES).min(len - offset);
-                owned.resize(first as usize, 0);
-                self.read_at(&self.events, EVENTS_FILE, &mut owned, offset)?;
-                &owned
-            }
+        let buf: &[u8] = if let Some(map) = &self.events_map {
+            &map[offset as usize..len as usize]
+        } else {
+            let first = (EVENT_HEADER_BYTES + EVENT_READ_BYTES).min(len - offset);
+            owned.resize(first as usize, 0);
+            self.read_at(&self.events, EVENTS_FILE, &mut owned, offset)?;
+            &owned
         };
         let mut header_bytes = [0u8; EVENT_HEADER_BYTES as usize];
         header_bytes.copy_from_slice(&buf[..EVENT_HEADER_BYTES as usize]);

@@ -109,7 +109,7 @@ pub(crate) fn stage_range(
         let (to_decoder, blocks) = sync_channel::<Vec<ReadBlock>>(BATCHES_IN_FLIGHT);
         let (to_stager, decoded) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
         let decoder = scope
-            .spawn("arl-decode", move || decode_batches(blocks, to_stager))
+            .spawn("arl-decode", move || decode_batches(blocks, &to_stager))
             // The system refused a thread: an I/O-like failure of this rebuild, not damage.
             .map_err(|e| ViewError::io(writer.dir(), e))?;
         let mut stager = Stager {
@@ -264,7 +264,7 @@ const CHAIN_BROKEN: &str = "the hash does not chain from the previous envelope";
 /// blocks, handing the blocks back with them.
 fn decode_batches(
     batches: Receiver<Vec<ReadBlock>>,
-    sender: SyncSender<Batch>,
+    sender: &SyncSender<Batch>,
 ) -> Result<(), ViewError> {
     for batch in batches {
         let mut events = Vec::with_capacity(batch.len() * 256);
@@ -369,15 +369,17 @@ fn canonical_txn(data: &str) -> Option<TxnRecordedRef<'_>> {
     let amount = r.string()?;
     r.expect(",\"currency\":")?;
     let currency = r.string()?;
-    let description = match r.accept(",\"description\":") {
-        true => Some(r.string()?),
-        false => None,
+    let description = if r.accept(",\"description\":") {
+        Some(r.string()?)
+    } else {
+        None
     };
     r.expect(",\"kind\":")?;
     let kind = r.string()?;
-    let reference = match r.accept(",\"reference\":") {
-        true => Some(r.string()?),
-        false => None,
+    let reference = if r.accept(",\"reference\":") {
+        Some(r.string()?)
+    } else {
+        None
     };
     r.expect(",\"txn\":")?;
     let txn = r.string()?;

@@ -251,9 +251,10 @@ impl ViewWriter {
     pub fn stage_data(&mut self, recorded: &Recorded, data: &str) -> Result<(), ViewError> {
         let place = Place::of(recorded);
         self.stage_with(place, data.as_bytes(), |writer| {
-            match recorded.event.is_transaction() {
-                true => writer.stage_txn(recorded, data),
-                false => writer.stage_event(recorded, data),
+            if recorded.event.is_transaction() {
+                writer.stage_txn(recorded, data)
+            } else {
+                writer.stage_event(recorded, data)
             }
         })
     }

@@ -282,7 +282,7 @@ fn views_agree_with_the_in_memory_index() {
                 r.reversal,
                 r.currency,
                 r.amount_minor,
-            ))
+            ));
         })
         .unwrap();
         out
@@ -410,7 +410,7 @@ fn replay_names_the_event_whose_link_is_broken() {
         let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
         match ledger.replay(&mut |_| {}) {
             Err(arl_views::ViewError::Log(arl_log::LogError::Integrity { seq: named, .. })) => {
-                assert_eq!(named, seq, "the broken link")
+                assert_eq!(named, seq, "the broken link");
             }
             other => panic!("seq {seq}: replay gave {other:?}"),
         }

@@ -17,6 +17,11 @@ pub fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
 }
 
 /// Turns steps into events with seqs 1.., non-decreasing recorded_at and any effective_at.
+#[allow(
+    clippy::too_many_lines,
+    clippy::many_single_char_names,
+    reason = "one arm per event kind; a, b, p, m are the accounts and people a step picks"
+)]
 pub fn history(steps: &[Step]) -> Vec<Recorded> {
     let mut out = Vec::new();
     let mut txns: Vec<(usize, String)> = Vec::new();
