@@ -7,7 +7,7 @@
 //! PostgreSQL: `$ARL_TEST_PG`, default `postgres://root@127.0.0.1:5432`, a database per
 //! test; unreachable is a failure, never a skip.
 
-use arl_testkit::{run_arl, PgDatabase, Served};
+use arl_testkit::{assert_no_loss_no_half_batch, run_arl, PgDatabase, Served};
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -231,31 +231,8 @@ fn a_killed_node_loses_no_acknowledged_event() {
     append(&survivor, &nodes[1].writer, &joined("after")).expect("the survivor appends");
     // Read through the command line with no node directory (the servers hold theirs).
     let cli = tmp.path().join("cli");
-    let export = run_arl(&cli, &["--store", &db.url, "export"]);
-    assert_eq!(export.code, 0, "{}", export.stderr);
-    let ids: Vec<String> = export
-        .stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    for id in &acknowledged {
-        assert!(ids.contains(id), "acknowledged {id} is lost");
-    }
-    let mut per_batch = std::collections::BTreeMap::<String, usize>::new();
-    for id in ids.iter().filter(|id| id.starts_with('k')) {
-        *per_batch
-            .entry(id.split('-').next().unwrap().to_string())
-            .or_default() += 1;
-    }
-    assert!(
-        per_batch.values().all(|n| *n == 3),
-        "a half batch: {per_batch:?}"
-    );
+    let ids = db.exported_ids(&cli);
+    assert_no_loss_no_half_batch(&ids, &acknowledged, |id| id.starts_with('k'));
     let verify = run_arl(&cli, &["--store", &db.url, "verify"]);
     assert_eq!(verify.code, 0, "{}", verify.stderr);
     // The killed node comes back and catches up by itself.

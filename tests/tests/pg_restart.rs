@@ -7,9 +7,10 @@
 //! after the other). Set `ARL_TEST_PG_RESTART` to another command to restart a server that
 //! is not the machine's cluster 15/main.
 
-use arl_testkit::{pg_admin, pg_base_url, run_arl, PgDatabase, Served};
+use arl_testkit::{
+    assert_no_loss_no_half_batch, pg_admin, pg_base_url, run_arl, PgDatabase, Served,
+};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -135,36 +136,13 @@ fn nodes_survive_a_postgres_restart() {
         last = last.max(answer["seq"].as_u64().unwrap());
     }
     let cli = tmp.path().join("cli");
-    let export = run_arl(&cli, &["--store", &db.url, "export"]);
-    assert_eq!(export.code, 0, "{}", export.stderr);
-    let ids: Vec<String> = export
-        .stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let ids = db.exported_ids(&cli);
     assert!(
         acknowledged.len() > 6,
         "too few appends went through: {}",
         acknowledged.len()
     );
-    for id in &acknowledged {
-        assert!(ids.contains(id), "acknowledged {id} is lost");
-    }
-    let mut per_batch = BTreeMap::<String, usize>::new();
-    for id in ids.iter().filter(|id| !id.starts_with("after")) {
-        *per_batch
-            .entry(id.split('-').next().unwrap().to_string())
-            .or_default() += 1;
-    }
-    assert!(
-        per_batch.values().all(|n| *n == 3),
-        "a half batch: {per_batch:?}"
-    );
+    assert_no_loss_no_half_batch(&ids, &acknowledged, |id| !id.starts_with("after"));
     let verify = run_arl(&cli, &["--store", &db.url, "verify"]);
     assert_eq!(verify.code, 0, "{}", verify.stderr);
     // Both nodes caught up: equal digests at the last seq.

@@ -408,6 +408,47 @@ pub fn pg_admin(base: &str) -> postgres::Client {
     )
 }
 
+impl PgDatabase {
+    /// The ids of the envelopes of the log in this database, in seq order, read through
+    /// `arl --store URL export` run in `dir` (any directory: the command needs no views).
+    pub fn exported_ids(&self, dir: &Path) -> Vec<String> {
+        let export = run_arl(dir, &["--store", &self.url, "export"]);
+        assert_eq!(export.code, 0, "arl --store export: {}", export.stderr);
+        export
+            .stdout
+            .lines()
+            .map(|line| {
+                let envelope: Value = serde_json::from_str(line).expect("an exported line");
+                envelope["id"]
+                    .as_str()
+                    .expect("an envelope's id")
+                    .to_string()
+            })
+            .collect()
+    }
+}
+
+/// After a crash or a restart under appends of batches of three (ids `<batch>-<j>`): every
+/// acknowledged id is in `ids`, and the ids `batched` selects come in whole batches.
+pub fn assert_no_loss_no_half_batch(
+    ids: &[String],
+    acknowledged: &[String],
+    batched: impl Fn(&str) -> bool,
+) {
+    for id in acknowledged {
+        assert!(ids.contains(id), "acknowledged {id} is lost");
+    }
+    let mut per_batch = std::collections::BTreeMap::<&str, usize>::new();
+    for id in ids.iter().filter(|id| batched(id)) {
+        let batch = id.split('-').next().unwrap_or(id);
+        *per_batch.entry(batch).or_default() += 1;
+    }
+    assert!(
+        per_batch.values().all(|n| *n == 3),
+        "a half batch: {per_batch:?}"
+    );
+}
+
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let base = pg_base_url();
