@@ -312,12 +312,17 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
 /// Holds a request with `min_seq=N` until this node has applied seq N (its published
 /// head), up to [`MIN_SEQ_WAIT`]; then answers 503 `min_seq_not_reached`.
 async fn min_seq(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let wanted = request.uri().query().and_then(|q| {
-        q.split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(name, _)| *name == MIN_SEQ_PARAM)
-            .map(|(_, value)| value.to_string())
-    });
+    // A query string that does not decode is the handler's to refuse (`Params::parse`).
+    let wanted = request
+        .uri()
+        .query()
+        .and_then(|q| params::query_pairs(q).ok())
+        .and_then(|pairs| {
+            pairs
+                .into_iter()
+                .find(|(name, _)| name == MIN_SEQ_PARAM)
+                .map(|(_, value)| value)
+        });
     let Some(wanted) = wanted else {
         return next.run(request).await;
     };

@@ -34,7 +34,7 @@ impl Params {
             ));
         }
         let pairs: Vec<(String, String)> =
-            serde_urlencoded_pairs(query).map_err(|e| ApiError::bad_request("bad_query", e))?;
+            query_pairs(query).map_err(|e| ApiError::bad_request("bad_query", e))?;
         let mut values = BTreeMap::new();
         for (name, value) in pairs {
             // `min_seq` is every query's (read-your-writes, waited for before the handler).
@@ -155,7 +155,8 @@ impl Params {
 }
 
 /// `application/x-www-form-urlencoded` pairs, percent-decoded.
-fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
+/// The `name=value` pairs of a query string, percent-decoded, in order.
+pub(crate) fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
