@@ -263,6 +263,17 @@ impl Log {
         Ok(head)
     }
 
+    /// Waits for this writer's turn among the writers of a shared store
+    /// ([`Store::begin_write`]); returns at once for a directory log.
+    pub fn begin_write(&mut self) -> Result<(), LogError> {
+        self.store.begin_write()
+    }
+
+    /// Gives back the turn taken by [`Log::begin_write`].
+    pub fn end_write(&mut self) {
+        self.store.end_write()
+    }
+
     /// Copies every envelope of `source` into this log, which must be empty: the stored
     /// frames verbatim (the same canonical bytes and hashes), each checked on the way (it
     /// decodes, its seq follows, its hash chains from the one before), committed

@@ -103,6 +103,17 @@ pub trait Store: Send {
     fn refresh(&mut self) -> Result<Option<Vec<u8>>, LogError> {
         self.meta()
     }
+    /// Waits for this writer's turn among the writers that share the store, and holds it
+    /// until [`Store::end_write`]: while it is held no other writer commits, so a batch
+    /// planned on the head read under the turn commits. A writer takes it after it lost a
+    /// race ([`LogError::Moved`]): without it, a writer that has just caught up may lose
+    /// the head again to one that was already up to date, as often as that one appends.
+    /// A store with one writer (the caller holds the ledger's lock) has nothing to wait for.
+    fn begin_write(&mut self) -> Result<(), LogError> {
+        Ok(())
+    }
+    /// Gives the turn taken by [`Store::begin_write`] back; nothing if none is held.
+    fn end_write(&mut self) {}
     /// The frames of block `block` (envelopes `block*256+1 ..`).
     fn block(&self, block: u64) -> Result<Option<BlockBytes>, LogError>;
     /// Where block `block` starts in the envelope file, as the index says.

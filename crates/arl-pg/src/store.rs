@@ -80,6 +80,7 @@ impl PgSource {
             data_len: 0,
             meta: None,
             written: None,
+            turn: false,
         };
         store.reload()?;
         Ok(store)
@@ -190,6 +191,23 @@ pub struct PgStore {
     meta: Option<Vec<u8>>,
     /// Bytes given to `write_frames`, until `commit`.
     written: Option<u64>,
+    /// This connection holds the writers' turn (`begin_write`).
+    turn: bool,
+}
+
+/// How long a writer waits for its turn before it gives up with an error: a node that
+/// holds the turn longer is stuck (a live connection whose process stopped).
+const TURN_TIMEOUT: &str = "30s";
+
+/// The advisory lock key of the writers' turn on the ledger `ledger_id`: a 64-bit FNV-1a
+/// hash of the id, so that ledgers sharing a database do not wait for one another.
+fn turn_key(ledger_id: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"arl writers ".iter().chain(ledger_id.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
 }
 
 impl PgStore {
@@ -332,6 +350,12 @@ impl PgStore {
         set: &CommitSet<'_>,
         data_len: u64,
     ) -> Result<Result<(), u64>, postgres::Error> {
+        // A writer that holds the turn (`begin_write`) excludes every commit but its own.
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{TURN_TIMEOUT}'"))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock_shared($1)",
+            &[&turn_key(&self.ledger_id)],
+        )?;
         let found = tx
             .query_one("SELECT data_len FROM arl_head FOR UPDATE", &[])?
             .get::<_, i64>(0) as u64;
@@ -448,6 +472,43 @@ impl Store for PgStore {
     fn refresh(&mut self) -> Result<Option<Vec<u8>>, LogError> {
         self.reload()?;
         Ok(self.meta.clone())
+    }
+
+    /// A session-level advisory lock, exclusive: every commit takes it shared for its
+    /// transaction, so while one writer holds the turn no other commits, and the commits
+    /// asked for after it wait (PostgreSQL queues lock requests in order). It is released
+    /// by `end_write`, or by PostgreSQL when the connection dies.
+    fn begin_write(&mut self) -> Result<(), LogError> {
+        if self.turn {
+            return Ok(());
+        }
+        let key = turn_key(&self.ledger_id);
+        self.read("waiting for the writers' turn", |c| {
+            c.batch_execute(&format!("SET lock_timeout = '{TURN_TIMEOUT}'"))?;
+            let taken = c.execute("SELECT pg_advisory_lock($1)", &[&key]);
+            c.batch_execute("SET lock_timeout = 0")?;
+            taken
+        })?;
+        self.turn = true;
+        Ok(())
+    }
+
+    fn end_write(&mut self) {
+        if !std::mem::take(&mut self.turn) {
+            return;
+        }
+        let key = turn_key(&self.ledger_id);
+        let mut guard = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = guard.as_mut() {
+            // A lost connection has released the lock with its session: drop it, so the
+            // next use connects afresh.
+            if client
+                .execute("SELECT pg_advisory_unlock($1)", &[&key])
+                .is_err()
+            {
+                *guard = None;
+            }
+        }
     }
 
     fn block(&self, block: u64) -> Result<Option<BlockBytes>, LogError> {

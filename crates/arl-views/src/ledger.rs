@@ -412,8 +412,10 @@ impl Ledger {
     ///
     /// With a shared log, another node may commit between the plan and the commit: the
     /// commit is then refused with nothing written, and the batch is planned and validated
-    /// again on the new head (duplicates and `expected_version` checked anew), up to
-    /// [`MOVED_RETRIES_MAX`] times.
+    /// again on the new head (duplicates and `expected_version` checked anew) while this
+    /// node holds the writers' turn ([`Log::begin_write`]), so that it is not overtaken
+    /// again; [`MOVED_RETRIES_MAX`] bounds the tries in case a writer that ignores the turn
+    /// shares the log.
     pub fn append(
         &mut self,
         batch: Vec<InputEvent>,
@@ -422,23 +424,38 @@ impl Ledger {
         if !self.source.is_shared() {
             return self.append_once(batch, opts);
         }
+        let done = self.append_shared(batch, opts);
+        self.log.end_write();
+        done
+    }
+
+    /// The shared log's append. The first try is optimistic: planned on the head read
+    /// when it starts, refused with nothing written if another node committed since. Then the node
+    /// takes the writers' turn (no other node commits while it holds it), catches up and
+    /// tries again, so a node that lost a race is not overtaken again.
+    fn append_shared(
+        &mut self,
+        batch: Vec<InputEvent>,
+        opts: &AppendOptions,
+    ) -> Result<AppendReport, AppendFailure> {
         let mut tries = 0;
         loop {
             tries += 1;
-            if self.views.checkpoint() != self.log.head().seq {
-                // A catch-up that failed earlier (a lost connection) is finished first.
-                self.sync().map_err(|e| {
-                    AppendFailure::storage(format!("catching up with the shared log: {e}"))
+            if tries == 2 {
+                self.log.begin_write().map_err(|e| {
+                    AppendFailure::storage(format!(
+                        "another node appended first; waiting for the writers' turn failed: {e}"
+                    ))
                 })?;
             }
+            // The head as of now, and the views brought up to it: a batch is checked against
+            // everything committed before it was asked for, on whichever node (a rule
+            // refused on views behind the log would be a wrong answer, not a lost race).
+            self.sync().map_err(|e| {
+                AppendFailure::storage(format!("catching up with the shared log: {e}"))
+            })?;
             match self.append_once(batch.clone(), opts) {
-                Err(failure) if failure.moved && tries < MOVED_RETRIES_MAX => {
-                    self.sync().map_err(|e| {
-                        AppendFailure::storage(format!(
-                            "another node appended first; catching up with it failed: {e}"
-                        ))
-                    })?;
-                }
+                Err(failure) if failure.moved && tries < MOVED_RETRIES_MAX => {}
                 done => return done,
             }
         }
