@@ -271,7 +271,7 @@ impl Log {
 
     /// Gives back the turn taken by [`Log::begin_write`].
     pub fn end_write(&mut self) {
-        self.store.end_write()
+        self.store.end_write();
     }
 
     /// Copies every envelope of `source` into this log, which must be empty: the stored

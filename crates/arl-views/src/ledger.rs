@@ -424,7 +424,7 @@ impl Ledger {
         if !self.source.is_shared() {
             return self.append_once(batch, opts);
         }
-        let done = self.append_shared(batch, opts);
+        let done = self.append_shared(&batch, opts);
         self.log.end_write();
         done
     }
@@ -435,7 +435,7 @@ impl Ledger {
     /// tries again, so a node that lost a race is not overtaken again.
     fn append_shared(
         &mut self,
-        batch: Vec<InputEvent>,
+        batch: &[InputEvent],
         opts: &AppendOptions,
     ) -> Result<AppendReport, AppendFailure> {
         let mut tries = 0;
@@ -454,7 +454,7 @@ impl Ledger {
             self.sync().map_err(|e| {
                 AppendFailure::storage(format!("catching up with the shared log: {e}"))
             })?;
-            match self.append_once(batch.clone(), opts) {
+            match self.append_once(batch.to_vec(), opts) {
                 Err(failure) if failure.moved && tries < MOVED_RETRIES_MAX => {}
                 done => return done,
             }
