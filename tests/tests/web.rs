@@ -369,13 +369,7 @@ fn reader_signs_in_and_sees_chen_leave_when_more_is_known() {
         "one bar per period and series"
     );
     browser.screenshot("balances");
-    // The hierarchy around globex-de, and a person's reporting lines and portfolio.
-    browser.goto(&server.url("/accounts/globex-de/tree"));
-    let tree = browser.wait_for("#tree", "the tree", |t| t.contains("globex-de-south"));
-    assert!(
-        tree.contains("globex-fr") && tree.contains("closed"),
-        "{tree}"
-    );
+    tree_and_search(&browser, &server);
     browser.goto(&server.url("/people/chen?as_of=2023-06-01"));
     let portfolio = browser.wait_for("#portfolio", "the portfolio", |t| t.contains("globex-de"));
     assert!(
@@ -388,6 +382,40 @@ fn reader_signs_in_and_sees_chen_leave_when_more_is_known() {
         "{page}"
     );
     browser.screenshot("person");
+}
+
+/// The hierarchy around globex-de and the search, on a signed-in page.
+fn tree_and_search(browser: &Browser, server: &Served) {
+    // The hierarchy around globex-de: its parent and its subtree, not its sibling; the
+    // parent's link opens the parent's own tree, which has the sibling.
+    browser.goto(&server.url("/accounts/globex-de/tree"));
+    let tree = browser.wait_for("#tree", "the tree", |t| t.contains("globex-de-south"));
+    assert!(
+        tree.contains("globex ") && !tree.contains("globex-fr"),
+        "{tree}"
+    );
+    browser.screenshot("hierarchy");
+    browser.click("#tree a[href^='/accounts/globex/tree']");
+    let tree = browser.wait_for("#tree", "the parent's tree", |t| t.contains("globex-fr"));
+    assert!(tree.contains("Globex France SAS"), "{tree}");
+    assert_eq!(browser.location(), "/accounts/globex/tree");
+    // The search asks the server for one page and shows what matches id or name.
+    browser.goto(&server.url("/?q=DEUTSCH"));
+    let found = browser.wait_for("#accounts", "the search", |t| t.contains("globex-de"));
+    assert!(!found.contains("globex-fr"), "{found}");
+    let searches = browser.script(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/v1/accounts?'));",
+        json!([]),
+    );
+    let searches = searches.as_array().expect("resource names");
+    assert!(
+        !searches.is_empty()
+            && searches
+                .iter()
+                .all(|n| n.as_str().is_some_and(|n| n.contains("limit=51"))),
+        "{searches:?}"
+    );
+    browser.screenshot("search");
 }
 
 #[test]
@@ -633,4 +661,261 @@ fn pages_and_assets_carry_security_and_cache_headers() {
     // The page holds no data: the API still wants a token.
     let api = http(&server.addr, "GET", "/v1/accounts/globex-de", &[], b"");
     assert_eq!(api.status, 401);
+}
+
+/// GET `path` with `token`; status and body.
+fn get(server: &Served, path: &str, token: &str) -> Response {
+    let auth = format!("Bearer {token}");
+    http(&server.addr, "GET", path, &[("Authorization", &auth)], b"")
+}
+
+/// The accounts whose id or name holds `text` (case ignored), of every card.
+fn matching(all: &[Value], text: &str) -> Vec<Value> {
+    let text = text.to_lowercase();
+    all.iter()
+        .filter(|c| {
+            ["account", "name"].iter().any(|k| {
+                c[*k]
+                    .as_str()
+                    .is_some_and(|v| v.to_lowercase().contains(&text))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn search_pages_are_windows_of_every_card() {
+    let fixture = Fixture::new();
+    let server = Served::start(&fixture.dir(), &[], WAIT);
+    let token = &fixture.tokens["reader"];
+    let every = get(&server, "/v1/accounts?as_of=2023-07-01", token).json();
+    let every = every.as_array().expect("cards").clone();
+    assert!(every.len() > 3, "{every:?}");
+    for (text, limit, offset) in [
+        ("", 2, 0),
+        ("", 2, 2),
+        ("", 500, 0),
+        ("globex-", 1, 1),
+        ("DEUTSCH", 50, 0),
+        ("gmbh", 50, 1),
+        ("no such account", 50, 0),
+    ] {
+        let path = format!(
+            "/v1/accounts?as_of=2023-07-01&q={}&limit={limit}&offset={offset}",
+            text.replace(' ', "+")
+        );
+        let page = get(&server, &path, token);
+        assert_eq!(page.status, 200, "{path}: {}", page.text());
+        let want: Vec<Value> = matching(&every, text)
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .collect();
+        assert_eq!(page.json(), Value::Array(want), "{path}");
+    }
+    // "deutsch" is in a name only: the search reads names, not just ids.
+    let by_name = get(&server, "/v1/accounts?q=deutsch", token).json();
+    assert_eq!(by_name[0]["account"], "globex-de", "{by_name}");
+    // Filters apply before the window, as to every card.
+    let closed = get(&server, "/v1/accounts?status=closed&limit=5", token).json();
+    let every_closed = get(&server, "/v1/accounts?status=closed", token).json();
+    assert_eq!(closed, every_closed);
+}
+
+#[test]
+fn the_tree_around_an_account_is_its_branch_of_the_whole_tree() {
+    let fixture = Fixture::new();
+    let server = Served::start(&fixture.dir(), &[], WAIT);
+    let token = &fixture.tokens["reader"];
+    let forest = get(&server, "/v1/accounts?tree=true", token).json();
+    let globex = forest
+        .as_array()
+        .expect("a forest")
+        .iter()
+        .find(|n| n["account"] == "globex")
+        .expect("globex's tree")
+        .clone();
+    let mut branch = globex.clone();
+    let de = globex["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .find(|n| n["account"] == "globex-de")
+        .expect("globex-de under globex")
+        .clone();
+    assert!(
+        globex["children"].as_array().is_some_and(|c| c.len() > 1),
+        "{globex}"
+    );
+    branch["children"] = json!([de]);
+    let around = get(&server, "/v1/accounts?tree=true&root=globex-de", token);
+    assert_eq!(around.status, 200, "{}", around.text());
+    assert_eq!(around.json(), json!([branch]));
+    // A root's tree is its whole tree.
+    let root = get(&server, "/v1/accounts?tree=true&root=globex", token).json();
+    assert_eq!(root, json!([globex]));
+    let missing = get(&server, "/v1/accounts?tree=true&root=nobody", token);
+    assert_eq!(missing.status, 404, "{}", missing.text());
+}
+
+#[test]
+fn history_pages_are_windows_of_the_whole_history() {
+    let fixture = Fixture::new();
+    let server = Served::start(&fixture.dir(), &[], WAIT);
+    let token = &fixture.tokens["auditor"];
+    let whole = get(&server, "/v1/accounts/globex-de/history", token);
+    assert_eq!(whole.status, 200, "{}", whole.text());
+    let whole = whole.json().as_array().expect("steps").clone();
+    assert!(whole.len() > 5, "{}", whole.len());
+    for (limit, offset) in [(1, 0), (3, 2), (500, 0), (5, whole.len() - 2), (5, 10_000)] {
+        let path = format!("/v1/accounts/globex-de/history?limit={limit}&offset={offset}");
+        let page = get(&server, &path, token);
+        assert_eq!(page.status, 200, "{path}: {}", page.text());
+        assert_eq!(page.headers["x-total-count"], whole.len().to_string());
+        let want: Vec<Value> = whole.iter().skip(offset).take(limit).cloned().collect();
+        assert_eq!(page.json(), Value::Array(want), "{path}");
+    }
+}
+
+#[test]
+fn bad_paging_parameters_are_json_400s_naming_the_parameter() {
+    let fixture = Fixture::new();
+    let server = Served::start(&fixture.dir(), &[], WAIT);
+    let token = &fixture.tokens["auditor"];
+    let long = "x".repeat(101);
+    let cases = [
+        ("/v1/accounts?limit=0".to_string(), "limit"),
+        ("/v1/accounts?limit=501".to_string(), "limit"),
+        ("/v1/accounts?offset=-1".to_string(), "offset"),
+        ("/v1/accounts?offset=1000001".to_string(), "offset"),
+        (format!("/v1/accounts?q={long}"), "q"),
+        ("/v1/accounts?root=globex".to_string(), "root"),
+        ("/v1/accounts?tree=true&q=globex".to_string(), "q"),
+        (
+            "/v1/accounts/globex/history?limit=100000".to_string(),
+            "limit",
+        ),
+        ("/v1/accounts/globex/history?offset=x".to_string(), "offset"),
+    ];
+    for (path, name) in cases {
+        let answer = get(&server, &path, token);
+        assert_eq!(answer.status, 400, "{path}: {}", answer.text());
+        let error = answer.json();
+        let text = error["error"].as_str().expect("an error");
+        assert!(text.contains(name), "{path}: {error}");
+    }
+}
+
+/// Where the screenshots of every page go besides the test's own folder: the folder
+/// `ARL_SCREENS_DIR` names (relative to the workspace's root), e.g. `docs/web`.
+fn screens_copy_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("ARL_SCREENS_DIR")?);
+    Some(if dir.is_absolute() {
+        dir
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir)
+    })
+}
+
+/// The events of the generated ledger the screenshots are taken from.
+const SCREEN_EVENTS: &str = "200000";
+
+/// Every page at 1280 and 390 px wide, from a generated ledger of 200,000 events (seed
+/// 42, as `arl demo`): the root account with the most subsidiaries and the first person on
+/// its team, as `crates/arl-bench/web_load.sh` picks them. Each page must show what it is
+/// for before its picture is taken.
+#[test]
+fn every_page_at_both_widths_from_a_generated_ledger() {
+    let _one = ONE_BROWSER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir = tmp.path().join("ledger");
+    let made = run_arl(&dir, &["--quiet", "demo", "--events", SCREEN_EVENTS]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let made = run_arl(
+        &dir,
+        &["token", "add", "screens", "--role", "auditor", "--quiet"],
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let token = made.stdout.trim().to_string();
+    let server = Served::start(&dir, &[], WAIT);
+    let forest = get(&server, "/v1/accounts?tree=true", &token).json();
+    let account = forest
+        .as_array()
+        .expect("a forest")
+        .iter()
+        .max_by_key(|n| n["children"].as_array().map_or(0, Vec::len))
+        .and_then(|n| n["account"].as_str())
+        .expect("a root account")
+        .to_string();
+    let team = get(&server, &format!("/v1/accounts/{account}/team"), &token).json();
+    let person = team[0]["person"]
+        .as_str()
+        .expect("someone on the team")
+        .to_string();
+    let pages = [
+        ("search", "/".to_string(), "main", "Next →"),
+        ("account", format!("/accounts/{account}"), "#card", "Opened"),
+        (
+            "hierarchy",
+            format!("/accounts/{account}/tree"),
+            "#tree",
+            account.as_str(),
+        ),
+        (
+            "team",
+            format!("/accounts/{account}/team"),
+            "#timeline",
+            person.as_str(),
+        ),
+        (
+            "balances",
+            format!("/accounts/{account}/balances?period=quarter&rollup=true"),
+            "#balances",
+            "-Q",
+        ),
+        (
+            "history",
+            format!("/accounts/{account}/history"),
+            "#history",
+            "opened",
+        ),
+        (
+            "person",
+            format!("/people/{person}"),
+            "#portfolio",
+            account.as_str(),
+        ),
+    ];
+    let browser = Browser::start("screens");
+    browser.sign_in(&server.url("/"), &token);
+    browser.wait_for("#accounts", "the accounts", |t| !t.is_empty());
+    let copy = screens_copy_dir();
+    for (name, path, css, shows) in &pages {
+        browser.resize(1280);
+        browser.goto(&server.url(path));
+        let what = format!("{name} showing {shows:?}");
+        browser.wait_for(css, &what, |t| t.contains(shows));
+        for width in [1280, 390] {
+            browser.resize(width);
+            // The narrow layout is the same page laid out again: wait for it to show.
+            browser.wait_for(css, &what, |t| t.contains(shows));
+            let shot = browser.screenshot(&format!("{name}-{width}"));
+            if let Some(copy) = &copy {
+                std::fs::create_dir_all(copy).expect("the screenshots' folder");
+                std::fs::copy(&shot, copy.join(format!("{name}-{width}.png")))
+                    .expect("copying a screenshot");
+            }
+        }
+    }
+    // The search page is a page of the list: 50 rows and a link to the next.
+    browser.goto(&server.url("/"));
+    browser.wait_for(".pager", "the pager", |t| t.contains("Next"));
+    let rows = browser.script(
+        "return document.querySelectorAll('#accounts tbody tr').length;",
+        json!([]),
+    );
+    assert_eq!(rows, json!(50));
 }

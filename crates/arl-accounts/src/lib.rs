@@ -187,6 +187,12 @@ pub fn tree(
         .collect())
 }
 
+/// The subtree of `card` over `cards` (as [`tree`] builds each root's), or `None` when
+/// neither it nor a descendant passes `filter`.
+pub fn subtree(cards: &BTreeMap<String, Card>, card: &Card, filter: &Filter) -> Option<TreeNode> {
+    node(cards, card, filter, 0)
+}
+
 fn node(
     cards: &BTreeMap<String, Card>,
     card: &Card,

@@ -3,6 +3,7 @@
 use crate::{At, QueryError, Table};
 use arl_accounts::{Card, Filter, TreeNode};
 use arl_fold::{Point, Source};
+use std::collections::BTreeMap;
 
 /// `arl account ID`: the card of one account (contract §7).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,131 @@ impl AccountsQuestion {
     pub fn tree(&self, source: &dyn Source) -> Result<Vec<TreeNode>, QueryError> {
         let point = self.at.point(source)?;
         Ok(arl_accounts::tree(source, point, &self.filter)?)
+    }
+
+    /// One page of the cards [`AccountsQuestion::list`] gives that `search` matches: the
+    /// same cards in the same order, `search.offset` of them skipped. Builds cards one
+    /// account at a time, in id order, and stops once the page is full, so the first page
+    /// costs its own cards, not every card of the ledger.
+    pub fn search(&self, source: &dyn Source, search: &Search) -> Result<Vec<Card>, QueryError> {
+        let point = self.at.point(source)?;
+        let mut skipped = 0;
+        let mut page = Vec::new();
+        for id in source.account_ids()? {
+            if page.len() >= search.limit {
+                break;
+            }
+            let Some(card) = arl_accounts::card(source, &id, point)? else {
+                continue;
+            };
+            if !self.filter.accepts(&card) || !search.matches(&card) {
+                continue;
+            }
+            if skipped < search.offset {
+                skipped += 1;
+                continue;
+            }
+            page.push(card);
+        }
+        Ok(page)
+    }
+
+    /// The tree that holds `account` with only what a page around the account needs: its
+    /// ancestors (each with only the child on the way down) and its whole subtree, as the
+    /// forest [`AccountsQuestion::tree`] gives with the other branches left out. Reads the
+    /// cards of those accounts only.
+    pub fn tree_around(
+        &self,
+        source: &dyn Source,
+        account: &str,
+    ) -> Result<Vec<TreeNode>, QueryError> {
+        let point = self.at.point(source)?;
+        let Some(card) = arl_accounts::card(source, account, point)? else {
+            return Err(QueryError::AccountMissing {
+                account: account.to_string(),
+                point,
+            });
+        };
+        let mut cards = BTreeMap::new();
+        for id in arl_fold::query::descendants_at(source, account, point)? {
+            if let Some(descendant) = arl_accounts::card(source, &id, point)? {
+                cards.insert(id, descendant);
+            }
+        }
+        let top = ancestors(source, point, card, &mut cards)?;
+        let Some(top) = cards.get(&top) else {
+            return Ok(Vec::new());
+        };
+        Ok(arl_accounts::subtree(&cards, top, &self.filter)
+            .into_iter()
+            .collect())
+    }
+}
+
+/// Puts `card` and its ancestors in `cards`, each ancestor with only the child on the way
+/// down to `card`; the id of the topmost (a root of the forest at the point).
+fn ancestors(
+    source: &dyn Source,
+    point: Point,
+    card: Card,
+    cards: &mut BTreeMap<String, Card>,
+) -> Result<String, QueryError> {
+    let mut top = card.account.clone();
+    let mut parent = card.parent.clone();
+    cards.insert(card.account.clone(), card);
+    // The depth bound and the `contains_key` check stop a cycle, as the fold's own walk does.
+    for _ in 0..=arl_fold::state::CHAIN_DEPTH_MAX {
+        let Some(id) = parent.take() else { break };
+        if cards.contains_key(&id) {
+            break;
+        }
+        let Some(mut above) = arl_accounts::card(source, &id, point)? else {
+            break;
+        };
+        above.children.retain(|child| *child == top);
+        parent = above.parent.clone();
+        top = id.clone();
+        cards.insert(id, above);
+    }
+    Ok(top)
+}
+
+/// The longest search text, in characters.
+pub const SEARCH_TEXT_CHARS_MAX: usize = 100;
+/// The most cards one page of a search holds.
+pub const SEARCH_LIMIT_MAX: usize = 500;
+/// The cards a page holds when the question does not say.
+pub const SEARCH_LIMIT_DEFAULT: usize = 50;
+/// The most cards a search may skip (more than any ledger's accounts today).
+pub const SEARCH_OFFSET_MAX: usize = 1_000_000;
+
+/// Which page of a list of accounts: those whose id or name contains `text` (ignoring
+/// case; every account when it is empty), `offset` of them skipped, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// Lower-cased text to find in the id or the name.
+    text: String,
+    /// The most cards answered.
+    pub limit: usize,
+    /// How many matching cards come before the page.
+    pub offset: usize,
+}
+
+impl Search {
+    /// A search for `text` (case ignored).
+    pub fn new(text: &str, limit: usize, offset: usize) -> Search {
+        Search {
+            text: text.trim().to_lowercase(),
+            limit,
+            offset,
+        }
+    }
+
+    /// True when the card's id or name holds the text.
+    pub fn matches(&self, card: &Card) -> bool {
+        self.text.is_empty()
+            || card.account.to_lowercase().contains(&self.text)
+            || card.name.to_lowercase().contains(&self.text)
     }
 }
 

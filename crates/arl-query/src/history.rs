@@ -61,6 +61,40 @@ pub fn history(
     question: &HistoryQuestion,
     envelope_of: &mut dyn FnMut(u64) -> Result<Option<Envelope>, LogError>,
 ) -> Result<Vec<Step>, QueryError> {
+    let every = Window {
+        offset: 0,
+        limit: usize::MAX,
+    };
+    Ok(history_page(source, question, every, envelope_of)?.steps)
+}
+
+/// The longest page of a history.
+pub const HISTORY_LIMIT_MAX: usize = 500;
+/// The most steps a page of a history may skip.
+pub const HISTORY_OFFSET_MAX: usize = 10_000_000;
+
+/// Which steps of a list: `offset` skipped, at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// One page of a history and how many steps the whole history has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub steps: Vec<Step>,
+    pub total: usize,
+}
+
+/// The steps `window` picks of [`history`]'s: the same steps, but envelopes are read for
+/// the page's steps only (each read costs a log block), so a page costs its own steps.
+pub fn history_page(
+    source: &dyn Source,
+    question: &HistoryQuestion,
+    window: Window,
+    envelope_of: &mut dyn FnMut(u64) -> Result<Option<Envelope>, LogError>,
+) -> Result<HistoryPage, QueryError> {
     let as_of = question.at.as_of.unwrap_or(Timestamp::MAX);
     let knowledge = At {
         as_of: None,
@@ -74,8 +108,13 @@ pub fn history(
             at_seq: point.at_seq,
         });
     }
+    let listed: Vec<_> = entries
+        .into_iter()
+        .filter(|e| e.effective_at <= as_of)
+        .collect();
+    let total = listed.len();
     let mut steps = Vec::new();
-    for e in entries.into_iter().filter(|e| e.effective_at <= as_of) {
+    for e in listed.into_iter().skip(window.offset).take(window.limit) {
         let Some(envelope) = envelope_of(e.seq)? else {
             return Err(QueryError::ViewsAheadOfLog { seq: e.seq });
         };
@@ -93,7 +132,7 @@ pub fn history(
             changes: changes(e.changes),
         });
     }
-    Ok(steps)
+    Ok(HistoryPage { steps, total })
 }
 
 /// A history as CSV: one row per changed field (one for an event that changed none); actor

@@ -94,6 +94,36 @@ impl Params {
             .transpose()
     }
 
+    /// A count from `min` to `max` (a page's `limit` or `offset`), so an outsider cannot
+    /// ask for more work than one page is worth.
+    pub fn count(&self, name: &str, min: usize, max: usize) -> Result<Option<usize>, ApiError> {
+        let Some(value) = self.uint(name)? else {
+            return Ok(None);
+        };
+        match usize::try_from(value) {
+            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(Params::bad(
+                name,
+                &value.to_string(),
+                format!("use {min} to {max}"),
+            )),
+        }
+    }
+
+    /// Text of at most `max_chars` characters (absent: `None`).
+    pub fn short_text(&self, name: &str, max_chars: usize) -> Result<Option<&str>, ApiError> {
+        match self.text(name) {
+            Some(v) if v.chars().count() > max_chars => Err(ApiError::bad_request(
+                "bad_parameter",
+                format!(
+                    "{name} is {} characters; the most is {max_chars}",
+                    v.chars().count()
+                ),
+            )),
+            other => Ok(other),
+        }
+    }
+
     /// `true` or `false` (absent: false).
     pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.text(name) {
@@ -214,5 +244,20 @@ mod tests {
         let p = Params::parse(Some("known_at=2023-07-05T00%3A00%3A00Z"), POINT).unwrap();
         assert!(p.at().unwrap().known_at.is_some());
         assert!(Params::parse(Some("a=%zz"), &["a"]).is_err());
+    }
+
+    #[test]
+    fn counts_and_short_texts_are_bounded_and_name_the_parameter() {
+        let p = Params::parse(Some("limit=0&offset=7&q=abc"), &["limit", "offset", "q"]).unwrap();
+        let e = p.count("limit", 1, 500).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.rule.as_str()), (400, "bad_parameter"));
+        assert!(e.to_string().contains("limit"), "{e}");
+        assert_eq!(p.count("offset", 0, 10).unwrap(), Some(7));
+        assert_eq!(p.count("absent", 0, 10).unwrap(), None);
+        assert_eq!(p.short_text("q", 3).unwrap(), Some("abc"));
+        let e = p.short_text("q", 2).unwrap_err();
+        assert!(e.to_string().contains("q is 3 characters"), "{e}");
+        let p = Params::parse(Some("limit=99999999999999999999"), &["limit"]).unwrap();
+        assert_eq!(p.count("limit", 1, 500).unwrap_err().rule, "bad_parameter");
     }
 }

@@ -10,8 +10,9 @@ use crate::AppState;
 use arl_accounts::Filter;
 use arl_fold::Source;
 use arl_privacy::{Subject, SubjectKind, UnsealedSource, Unsealer, ERASED};
+use arl_query::accounts::Search;
 use arl_query::export::EnvelopeFilter;
-use arl_query::history::{Axis, DiffQuestion, HistoryQuestion};
+use arl_query::history::{Axis, DiffQuestion, HistoryQuestion, Window};
 use arl_query::teams::{AccountQuestion, PersonQuestion};
 use arl_query::timeline::TimelineQuestion;
 use arl_query::txns::{BalanceQuestion, RegisterQuestion};
@@ -174,6 +175,10 @@ pub async fn accounts(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) ->
             "key_accounts",
             "country",
             "tree",
+            "root",
+            "q",
+            "limit",
+            "offset",
             "format",
         ],
     ]
@@ -181,12 +186,49 @@ pub async fn accounts(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) ->
     let p = Params::parse(q.as_deref(), &allowed)?;
     let question = accounts_question(&p)?;
     let csv = p.csv()?;
+    let search = accounts_search(&p)?;
     if p.flag("tree")? {
-        let forest = ask(&s, move |r| question.tree(r)).await?;
+        if search.is_some() {
+            return Err(conflict("q, limit and offset page a list, not the tree"));
+        }
+        let forest = match p.text("root").map(str::to_string) {
+            Some(root) => ask(&s, move |r| question.tree_around(r, &root)).await?,
+            None => ask(&s, move |r| question.tree(r)).await?,
+        };
         return json_or_csv(csv, &forest, |f| arl_query::accounts::tree_csv(f));
     }
-    let cards = ask(&s, move |r| question.list(r)).await?;
+    if p.text("root").is_some() {
+        return Err(conflict("root names the account a tree is drawn around"));
+    }
+    let cards = match search {
+        Some(search) => ask(&s, move |r| question.search(r, &search)).await?,
+        None => ask(&s, move |r| question.list(r)).await?,
+    };
     json_or_csv(csv, &cards, |c| arl_query::accounts::cards_csv(c))
+}
+
+fn conflict(why: &str) -> ApiError {
+    ApiError::bad_request("conflicting_parameters", why)
+        .with_fix("give root with tree=true, and q, limit or offset without it")
+}
+
+/// The page of a search (`q`, `limit`, `offset`), or `None` when none of them is given:
+/// then the answer is every card, as `arl accounts` prints them.
+fn accounts_search(p: &Params) -> Result<Option<Search>, ApiError> {
+    use arl_query::accounts::{
+        SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SEARCH_OFFSET_MAX, SEARCH_TEXT_CHARS_MAX,
+    };
+    let text = p.short_text("q", SEARCH_TEXT_CHARS_MAX)?;
+    let limit = p.count("limit", 1, SEARCH_LIMIT_MAX)?;
+    let offset = p.count("offset", 0, SEARCH_OFFSET_MAX)?;
+    if text.is_none() && limit.is_none() && offset.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Search::new(
+        text.unwrap_or(""),
+        limit.unwrap_or(SEARCH_LIMIT_DEFAULT),
+        offset.unwrap_or(0),
+    )))
 }
 
 fn accounts_question(p: &Params) -> Result<AccountsQuestion, ApiError> {
@@ -309,12 +351,21 @@ pub async fn history(
     RawQuery(q): RawQuery,
 ) -> Answer {
     s.authorize(&headers, Need::Audit)?;
-    let p = Params::parse(q.as_deref(), WITH_FORMAT)?;
+    let allowed = [WITH_FORMAT, &["limit", "offset"]].concat();
+    let p = Params::parse(q.as_deref(), &allowed)?;
     let question = HistoryQuestion {
         account: id,
         at: p.at()?,
     };
-    let steps = s
+    let window = Window {
+        offset: p
+            .count("offset", 0, history::HISTORY_OFFSET_MAX)?
+            .unwrap_or(0),
+        limit: p
+            .count("limit", 1, history::HISTORY_LIMIT_MAX)?
+            .unwrap_or(usize::MAX),
+    };
+    let page = s
         .writer
         .read(move |ledger| {
             let reader = ledger
@@ -324,12 +375,21 @@ pub async fn history(
             let reader = UnsealedSource::new(&reader, &unsealer);
             let log = ledger.log();
             let mut envelope_of = |seq| log.get(seq);
-            arl_query::history::history(&reader, &question, &mut envelope_of)
+            history::history_page(&reader, &question, window, &mut envelope_of)
                 .map_err(|e| ApiError::query(&e))
         })
         .await??;
-    json_or_csv(p.csv()?, &steps, |s| arl_query::history::history_csv(s))
+    let mut response = json_or_csv(p.csv()?, &page.steps, |s| history::history_csv(s))?;
+    // The page's pager needs the whole history's length; the body stays the list of steps
+    // `arl history` prints.
+    response
+        .headers_mut()
+        .insert(TOTAL_HEADER, HeaderValue::from(page.total));
+    Ok(response)
 }
+
+/// The number of steps in the whole history, on a page of it.
+const TOTAL_HEADER: &str = "x-total-count";
 
 /// `GET /v1/accounts/{id}/diff?from=T1&to=T2[&axis=valid|known]`.
 pub async fn diff(asked: Asked, Path(id): Path<String>) -> Answer {

@@ -150,6 +150,7 @@ async function api(path, params, init) {
     throw new ApiError(401, body);
   }
   if (!response.ok) throw new ApiError(response.status, body);
+  if (init && init.total) return { body, total: parseInt(response.headers.get('X-Total-Count'), 10) };
   return init && init.lines ? text : body;
 }
 
@@ -317,27 +318,31 @@ function accountNav(id) {
 
 // ---- Views -------------------------------------------------------------------------
 
-function pager(total, page, onPage) {
-  const pages = Math.max(1, Math.ceil(total / PAGE_ROWS));
+// The pager of a list asked of the API a page at a time (limit and offset): with the
+// list's length when the answer gives it (`total`), else only whether a next page exists
+// (the page asks one row more than it shows).
+function pager(page, total, hasNext) {
+  const pages = total === null ? null : Math.max(1, Math.ceil(total / PAGE_ROWS));
+  const next = pages === null ? hasNext : page < pages;
   const go = (n) => el('a', { href: href(location.pathname, { ...Object.fromEntries(query()), page: n > 1 ? n : '' }), text: n < page ? '← Previous' : 'Next →' });
   return el('nav', { class: 'pager', 'aria-label': 'Pages' },
     page > 1 ? go(page - 1) : null,
-    el('span', { text: `Page ${page} of ${pages} (${total} rows)` }),
-    page < pages ? go(page + 1) : null,
-    onPage || null);
+    el('span', { text: pages === null ? `Page ${page}` : `Page ${page} of ${pages} (${total} rows)` }),
+    next ? go(page + 1) : null);
 }
 
-function pageOf(rows) {
-  const page = Math.max(1, parseInt(query().get('page') || '1', 10) || 1);
-  return { page, rows: rows.slice((page - 1) * PAGE_ROWS, page * PAGE_ROWS) };
+function pageNumber() {
+  return Math.max(1, parseInt(query().get('page') || '1', 10) || 1);
 }
 
 async function searchView() {
-  const all = await api('/v1/accounts', pointParams());
-  const text = (query().get('q') || '').trim().toLowerCase();
-  const found = all.filter((c) => !text || c.account.toLowerCase().includes(text) || (c.name || '').toLowerCase().includes(text));
-  const { page, rows } = pageOf(found);
-  const input = el('input', { type: 'search', id: 'search', name: 'q', value: query().get('q') || '', placeholder: 'id or name' });
+  const page = pageNumber();
+  const text = (query().get('q') || '').trim();
+  // One page of the search, asked of the server (it stops once the page is full), and
+  // one card more to know whether a next page exists.
+  const found = await api('/v1/accounts', { ...pointParams(), q: text, limit: PAGE_ROWS + 1, offset: (page - 1) * PAGE_ROWS });
+  const rows = found.slice(0, PAGE_ROWS);
+  const input = el('input', { type: 'search', id: 'search', name: 'q', value: query().get('q') || '', placeholder: 'id or name', maxlength: 100 });
   const form = el('form', { class: 'controls', role: 'search' },
     el('label', null, 'Search accounts by id or name ', input),
     el('button', { type: 'submit', text: 'Search' }));
@@ -351,8 +356,9 @@ async function searchView() {
       el('td', null, link(`/accounts/${encodeURIComponent(c.account)}`, c.account)),
       el('td', { text: c.name }), el('td', { text: c.status }), el('td', { text: c.scope }),
       el('td', { text: c.country || '' }),
-      el('td', null, c.parent ? link(`/accounts/${encodeURIComponent(c.parent)}`, c.parent) : '')))),
-    pager(found.length, page),
+      el('td', null, c.parent ? link(`/accounts/${encodeURIComponent(c.parent)}`, c.parent) : ''))), { id: 'accounts' }),
+    rows.length ? null : el('p', { class: 'muted', text: 'No account matches.' }),
+    pager(page, null, found.length > PAGE_ROWS),
   ];
 }
 
@@ -408,10 +414,11 @@ async function historyView(id) {
     return [el('h1', { text: `History of ${id}` }),
       el('p', { class: 'error', id: 'needs-auditor', role: 'alert', text: `The history needs the auditor role; this token's role is ${state.who.role}.` })];
   }
-  const p = pointParams();
-  const [steps, digest] = await Promise.all([
-    api(`/v1/accounts/${encodeURIComponent(id)}/history`, p), api('/v1/digest')]);
-  const { page, rows } = pageOf(steps);
+  const page = pageNumber();
+  const p = { ...pointParams(), limit: PAGE_ROWS, offset: (page - 1) * PAGE_ROWS };
+  const [answer, digest] = await Promise.all([
+    api(`/v1/accounts/${encodeURIComponent(id)}/history`, p, { total: true }), api('/v1/digest')]);
+  const rows = answer.body;
   const changes = (step) => step.changes.map((c) => el('div', null, `${c.field}: ${c.before ?? '∅'} → ${c.after ?? '∅'}`));
   const body = rows.map((s) => el('tr', { class: s.applied ? null : 'skipped', 'data-seq': s.seq },
     el('td', { class: 'num', text: s.seq }),
@@ -425,7 +432,7 @@ async function historyView(id) {
     el('h1', { text: `History of ${id}` }),
     digestPanel(digest),
     table(['Seq', 'Times', 'Type', 'Actor', 'Reason', 'Change (before → after)', { label: 'Hash', cls: 'hide-narrow' }], body, { id: 'history' }),
-    pager(steps.length, page),
+    pager(page, answer.total, false),
   ];
 }
 
@@ -666,21 +673,27 @@ function timelineBar(i, x, y, hi) {
 }
 
 async function treeView(id) {
-  const forest = await api('/v1/accounts', { ...pointParams(), tree: 'true' });
+  // The server answers the tree that holds the account with only its ancestors (each with
+  // the one child on the way down) and its own subtree.
+  const forest = await api('/v1/accounts', { ...pointParams(), tree: 'true', root: id });
   const contains = (node) => node.account === id || (node.children || []).some(contains);
   const render = (node) => {
     const kids = node.children || [];
+    const above = node.account !== id && contains(node);
     const label = el('span', { class: node.account === id ? 'current' : null },
-      accountLink(node.account), ` ${node.name} · ${node.scope} · ${node.status}`);
+      accountLink(node.account), ` ${node.name} · ${node.scope} · ${node.status}`,
+      above ? [' · ', link(`/accounts/${encodeURIComponent(node.account)}/tree`, 'all its subsidiaries')] : null);
     if (!kids.length) return el('li', null, label);
     return el('li', null, el('details', { open: contains(node) || null },
       el('summary', null, label), el('ul', { class: 'tree' }, kids.map(render))));
   };
-  const roots = forest.filter(contains);
   return [
     el('h1', { text: `Hierarchy around ${id}` }),
-    roots.length ? el('ul', { class: 'tree', id: 'tree' }, roots.map(render))
+    forest.length ? el('ul', { class: 'tree', id: 'tree' }, forest.map(render))
       : el('p', { class: 'muted', text: 'The account is not in the tree at this point.' }),
+    forest.length > 0 && forest[0].account !== id
+      ? el('p', { class: 'muted', text: `Above ${id} only the branch down to it is shown; "all its subsidiaries" opens an ancestor's own tree.` })
+      : null,
   ];
 }
 
@@ -737,6 +750,15 @@ function refreshSoon(seq) {
     route(false);
   }, LIVE_DEBOUNCE_MS);
 }
+
+// A page the browser keeps after it is left (its back-forward cache) would keep its stream
+// open, and a browser opens only a few connections to one host: six pages left so would
+// leave none for the next page. So the stream ends when the page is hidden, and starts
+// again when a kept page is shown.
+window.addEventListener('pagehide', () => stopLive());
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted && state.who) startLive();
+});
 
 function startLive() {
   if (state.live) return;
