@@ -116,7 +116,7 @@ fi
 [ "$RUNS" -gt 0 ] || exit 0
 
 echo "# machine: $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# arl serve at $URL; ledger $LEDGER ($($ARL --ledger "$LEDGER" digest | jq -r .seq) events); account $ACCOUNT, person $PERSON"
+echo "# arl serve at $URL; ledger $LEDGER ($(curl -s "$URL/healthz" | jq -r .seq) events); account $ACCOUNT, person $PERSON"
 PAGES=(
   "/"
   "/accounts/$ACCOUNT"
