@@ -4,15 +4,14 @@
 //! recovered log says.
 //!
 //! The append runs in this process with `arl_io`'s recording on: every write, length
-//! change and sync of the log's envelope file and of the view files, with its bytes, and the
-//! moments the log's index (sled, which writes its own files) has flushed, with the files it
-//! left. From that list, for every crash point (every prefix of the operations) the states a
-//! power loss could leave are built: writes and length changes already synced are on disk;
-//! those not yet synced are all lost, all kept, each kept alone (the others lost: writes
-//! reordered), or torn at a 512-byte boundary; the index is as its last recorded flush left
-//! it, or, once the envelope frames are synced and before its flush is recorded, already as
-//! that flush leaves it (a batch sled made durable on its own). Directory entries are taken
-//! as durable (the files written exist before the append starts).
+//! change and sync of the log's files (envelope frames, index files, head) and of the view
+//! files, with its bytes. From that list, for every crash point (every prefix of the
+//! operations) the states a power loss could leave are built: writes and length changes
+//! already synced are on disk; those not yet synced are all lost, all kept, each kept
+//! alone (the others lost: writes reordered), or torn at a 512-byte boundary. The log's
+//! commit point is its head file (one sector written in place): the batch is in the log
+//! once that write is on disk, synced or kept by luck. Directory entries are taken as
+//! durable (the files written exist before the append starts).
 //!
 //! `ARL_POWER_LOSS_STATES=N` bounds the states checked per append (default 60, spread
 //! evenly over all of them; `0` checks every one).
@@ -114,13 +113,11 @@ enum Fate {
 }
 
 /// One state a power loss could leave: the operations before `crash` were issued; the
-/// unsynced ones meet `fates` (by operation index); `index_ahead` says the log's index
-/// flush that comes next was already durable.
+/// unsynced ones meet `fates` (by operation index).
 #[derive(Debug, Clone)]
 struct CrashState {
     crash: usize,
     fates: BTreeMap<usize, Fate>,
-    index_ahead: bool,
 }
 
 fn op_path(op: &Op) -> Option<&Path> {
@@ -143,18 +140,6 @@ fn unsynced(ops: &[Op], crash: usize) -> Vec<usize> {
                 .any(|later| matches!(later, Op::Sync { path: p } if p == path))
         })
         .collect()
-}
-
-/// The index of the next index snapshot at or after `crash`, when the envelope frames it
-/// covers are already synced before `crash` (the log's batch may be durable already).
-fn index_may_be_ahead(ops: &[Op], crash: usize) -> bool {
-    let Some(next) = (crash..ops.len()).find(|&i| matches!(ops[i], Op::Snapshot { .. })) else {
-        return false;
-    };
-    let last_frames_sync = (0..next)
-        .rev()
-        .find(|&i| matches!(&ops[i], Op::Sync { path } if path.ends_with("log/envelopes")));
-    last_frames_sync.is_some_and(|sync| sync < crash)
 }
 
 fn tears(bytes: usize) -> Vec<usize> {
@@ -197,20 +182,8 @@ fn crash_states(ops: &[Op]) -> Vec<CrashState> {
                 }
             }
         }
-        let ahead = index_may_be_ahead(ops, crash);
         for fates in variants {
-            if ahead {
-                states.push(CrashState {
-                    crash,
-                    fates: fates.clone(),
-                    index_ahead: true,
-                });
-            }
-            states.push(CrashState {
-                crash,
-                fates,
-                index_ahead: false,
-            });
+            states.push(CrashState { crash, fates });
         }
     }
     states
@@ -225,13 +198,7 @@ fn apply(recording: &Recording, state: &CrashState) -> Files {
             .to_path_buf()
     };
     let ops = &recording.ops;
-    let mut snapshots = (state.crash..ops.len()).filter(|&i| matches!(ops[i], Op::Snapshot { .. }));
-    let ahead = state.index_ahead.then(|| snapshots.next()).flatten();
-    for (i, op) in ops[..state.crash]
-        .iter()
-        .enumerate()
-        .chain(ahead.map(|i| (i, &ops[i])))
-    {
+    for (i, op) in ops[..state.crash].iter().enumerate() {
         let fate = state.fates.get(&i).copied().unwrap_or(Fate::Kept);
         match (op, fate) {
             (_, Fate::Lost) => {}
@@ -313,11 +280,29 @@ fn answers(dir: &Path) -> Answers {
     }
 }
 
-/// The index of the first index flush: from there on the batch is committed in the log.
+fn is_log_head(path: &Path) -> bool {
+    path.ends_with("log/head")
+}
+
+/// The index of the sync of the log's head file: from there on the batch is committed.
 fn log_commit_point(ops: &[Op]) -> usize {
     ops.iter()
-        .position(|op| matches!(op, Op::Snapshot { .. }))
-        .expect("the append flushed the log's index")
+        .position(|op| matches!(op, Op::Sync { path } if is_log_head(path)))
+        .expect("the append synced the log's head")
+}
+
+/// True when the batch is in the log in `state`: the head's sync was issued, or the head's
+/// write (one sector, never torn) was issued and reached the disk on its own.
+fn committed_in(ops: &[Op], commit_point: usize, state: &CrashState) -> bool {
+    if state.crash > commit_point {
+        return true;
+    }
+    let head_write = (0..commit_point)
+        .rev()
+        .find(|&i| matches!(&ops[i], Op::Write { path, .. } if is_log_head(path)))
+        .expect("the append wrote the log's head before syncing it");
+    head_write < state.crash
+        && state.fates.get(&head_write).copied().unwrap_or(Fate::Kept) == Fate::Kept
 }
 
 fn states_limit() -> usize {
@@ -371,8 +356,8 @@ fn check_append(name: &str, base_lines: &str, lines: &str) {
             state.crash,
             recording.ops.len()
         );
-        // The batch is in the log exactly when the index's flush is durable.
-        if state.crash > commit_point || state.index_ahead {
+        // The batch is in the log exactly when its head record is on disk.
+        if committed_in(&recording.ops, commit_point, state) {
             assert_eq!(found, after, "{what}: the committed batch is not all there");
             at_after += 1;
         } else {

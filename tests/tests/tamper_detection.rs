@@ -5,10 +5,12 @@
 //! exit 0. A digest saved before the tampering catches even a rewrite that is consistent in
 //! itself: `arl verify --digest` and `arl proof SEQ --digest` exit 3.
 //!
-//! The log's layout (from `arl-log`'s store): `log/envelopes` holds frames
-//! `len u32 LE ‖ canonical JSON ‖ hash (32 bytes)`; `log/index` is a sled database with the
-//! committed file length (`D`), block offsets (`B` ‖ block u64 BE), Merkle nodes
-//! (`N` ‖ level ‖ index u64 BE) and the head record (`M`).
+//! The log's layout (layout 3, `docs/FORMAT.md`): `log/envelopes` holds frames
+//! `len u32 LE ‖ canonical JSON ‖ hash (32 bytes)`; `log/head` two checksummed slots with
+//! the committed length and the head record (the newer is the head); `log/keys` one 40-byte entry per seq (frame offset,
+//! id and stream key hashes and chains) after the id buckets; `log/streams` the stream
+//! records; `log/nodes` the stored Merkle nodes in completion order. A careful attacker
+//! recomputes the head's checksum.
 
 mod support;
 
@@ -76,15 +78,57 @@ fn edit_file(dir: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
     std::fs::write(&path, bytes).expect("writing the envelope file");
 }
 
-/// Runs `f` on the sled database of the log (the store's own API).
-fn with_store(dir: &Path, f: impl FnOnce(&sled::Db)) {
-    let db = sled::open(dir.join("log/index")).expect("opening the store");
-    f(&db);
-    db.flush().expect("flushing the store");
+/// A head slot's size, the bytes of it the checksum covers, and where the fields lie in it.
+const HEAD_SLOT: usize = 4096;
+const HEAD_BODY: usize = 4064;
+const HEAD_COUNTER: usize = 32;
+const HEAD_DATA_LEN: usize = 16;
+/// The log's head record from 40: magic, seq, hash, recorded_at, root, frontier.
+const HEAD_SEQ: usize = 48;
+const HEAD_HASH: usize = 56;
+const HEAD_ROOT: usize = 96;
+/// Where the entries of `log/keys` start (header, then 2^18 id buckets of 16 bytes).
+const ENTRIES_AT: usize = 4096 + (16 << 18);
+const ENTRY_BYTES: usize = 40;
+
+/// Where the current head slot starts: of the two, the one with the larger counter.
+fn current_head_slot(bytes: &[u8]) -> usize {
+    let counter = |slot: usize| {
+        bytes
+            .get(slot + HEAD_COUNTER..slot + HEAD_COUNTER + 8)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    if counter(HEAD_SLOT) > counter(0) {
+        HEAD_SLOT
+    } else {
+        0
+    }
 }
 
-fn set_committed_len(db: &sled::Db, len: u64) {
-    db.insert(b"D", &len.to_le_bytes()).expect("insert");
+/// Edits the current head slot and, as a careful attacker would, recomputes its checksum.
+fn edit_head(dir: &Path, edit: impl FnOnce(&mut [u8])) {
+    let path = dir.join("log/head");
+    let mut bytes = std::fs::read(&path).expect("head file");
+    let at = current_head_slot(&bytes);
+    let slot = &mut bytes[at..at + HEAD_SLOT];
+    edit(slot);
+    let sum = blake3::hash(&slot[..HEAD_BODY]);
+    slot[HEAD_BODY..].copy_from_slice(sum.as_bytes());
+    std::fs::write(&path, bytes).expect("writing the head file");
+}
+
+fn set_committed_len(dir: &Path, len: u64) {
+    edit_head(dir, |b| {
+        b[HEAD_DATA_LEN..HEAD_DATA_LEN + 8].copy_from_slice(&len.to_le_bytes());
+    });
+}
+
+/// Flips one bit of a byte of a log file.
+fn flip_byte(dir: &Path, file: &str, offset: usize, mask: u8) {
+    let path = dir.join("log").join(file);
+    let mut bytes = std::fs::read(&path).expect("a log file");
+    bytes[offset] ^= mask;
+    std::fs::write(&path, bytes).expect("writing a log file");
 }
 
 /// The seq an integrity message names ("... at seq N ..."), if any.
@@ -216,29 +260,21 @@ fn store_values_changed_through_the_store() {
     let p = pristine();
     let f = frames(&p.ledger.dir());
 
+    // The first stored node, level 8 index 0, is the first 32 bytes of `nodes`.
     let dir = copy_of(&p, "node");
-    with_store(&dir, |db| {
-        let key = [b"N".as_slice(), &[8u8], &0u64.to_be_bytes()].concat();
-        let mut node = db
-            .get(&key)
-            .expect("get")
-            .expect("Merkle node 8/0")
-            .to_vec();
-        node[7] ^= 0x80;
-        db.insert(key, node).expect("insert");
-    });
+    flip_byte(&dir, "nodes", 7, 0x80);
     assert_detected(&dir, Some(256), "a stored Merkle node changed");
 
     let dir = copy_of(&p, "block-offset");
-    with_store(&dir, |db| {
-        let key = [b"B".as_slice(), &1u64.to_be_bytes()].concat();
-        db.insert(key, &(f[256].start as u64 + 1).to_le_bytes())
-            .expect("insert");
-    });
+    let path = dir.join("log/keys");
+    let mut keys = std::fs::read(&path).expect("keys");
+    let at = ENTRIES_AT + 256 * ENTRY_BYTES;
+    keys[at..at + 8].copy_from_slice(&(f[256].start as u64 + 1).to_le_bytes());
+    std::fs::write(&path, keys).expect("writing keys");
     assert_detected(&dir, Some(257), "the offset of block 1 moved by one byte");
 
     let dir = copy_of(&p, "head-hash");
-    flip_head_record_byte(&dir, 16 + 3);
+    edit_head(&dir, |b| b[HEAD_HASH + 3] ^= 0x01);
     assert_detected(
         &dir,
         Some(600),
@@ -246,23 +282,94 @@ fn store_values_changed_through_the_store() {
     );
 }
 
-/// The head record starts: magic (8 bytes), seq u64 LE, head hash (32), recorded_at i64,
-/// Merkle root (32), frontier.
+#[test]
+fn index_entries_changed() {
+    let p = pristine();
+    // (what, field of seq 300's entry: offset, id hash, id chain, stream hash, stream chain)
+    for (field, what) in [
+        "offset",
+        "id hash",
+        "id chain",
+        "stream hash",
+        "stream chain",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = copy_of(&p, &format!("entry-{field}"));
+        flip_byte(
+            &dir,
+            "keys",
+            ENTRIES_AT + 299 * ENTRY_BYTES + field * 8,
+            0x04,
+        );
+        assert_detected(&dir, Some(300), &format!("the {what} of seq 300's entry"));
+    }
+    // An entry past the head is not read (a commit cut short leaves such bytes).
+    let dir = copy_of(&p, "entry-past-head");
+    let path = dir.join("log/keys");
+    let mut keys = std::fs::read(&path).expect("keys");
+    keys.extend_from_slice(&[0xa5; ENTRY_BYTES]);
+    std::fs::write(&path, keys).expect("writing keys");
+    assert_eq!(run_arl(&dir, &["verify", "--quiet"]).code, 0);
+}
+
+#[test]
+fn bucket_tables_and_stream_records_changed() {
+    let p = pristine();
+    let keys = std::fs::read(p.ledger.dir().join("log/keys")).expect("keys");
+    // An id bucket used once (one slot set, the other zero): its slot moved to another seq.
+    let used = (4096..ENTRIES_AT)
+        .step_by(16)
+        .find(|&at| keys[at..at + 8] != [0; 8] && keys[at + 8..at + 16] == [0; 8])
+        .expect("an id bucket used once");
+    let dir = copy_of(&p, "id-bucket");
+    flip_byte(&dir, "keys", used, 0x02);
+    assert_detected(&dir, None, "an id bucket's slot changed");
+    // An empty id bucket made to lead to seq 1.
+    let empty = (4096..ENTRIES_AT)
+        .step_by(16)
+        .find(|&at| keys[at..at + 16] == [0; 16])
+        .expect("an empty id bucket");
+    let dir = copy_of(&p, "id-bucket-empty");
+    flip_byte(&dir, "keys", empty, 0x01);
+    assert_detected(&dir, None, "an empty id bucket made to lead to seq 1");
+    // The first stream record's hash, and its latest seq.
+    let records_at = 4096 + (16 << 16);
+    for (what, at) in [("hash", records_at), ("latest seq", records_at + 16)] {
+        let dir = copy_of(&p, &format!("record-{what}"));
+        let path = dir.join("log/streams");
+        let mut streams = std::fs::read(&path).expect("streams");
+        let current = if what == "hash" {
+            at
+        } else {
+            // The slot holding the current value: the larger of the two.
+            let a = u64::from_le_bytes(streams[at..at + 8].try_into().expect("8 bytes"));
+            let b = u64::from_le_bytes(streams[at + 8..at + 16].try_into().expect("8 bytes"));
+            if a >= b {
+                at
+            } else {
+                at + 8
+            }
+        };
+        streams[current] ^= 0x01;
+        std::fs::write(&path, streams).expect("writing streams");
+        assert_detected(&dir, None, &format!("the first stream record's {what}"));
+    }
+}
+
+/// Flips one bit of both head slots without fixing their checksums.
 fn flip_head_record_byte(dir: &Path, offset: usize) {
-    with_store(dir, |db| {
-        let mut meta = db.get(b"M").expect("get").expect("head record").to_vec();
-        meta[offset] ^= 0x01;
-        db.insert(b"M", meta).expect("insert");
-    });
+    flip_byte(dir, "head", offset, 0x01);
+    flip_byte(dir, "head", HEAD_SLOT + offset, 0x01);
 }
 
 /// A store so damaged that the log does not open (or does not read) is an integrity failure too: `arl verify`
 /// exits 3 ("corrupt"), not 1 (which scripts read as "bad input, not found or busy").
 #[test]
-
 fn a_corrupt_store_is_an_integrity_failure_exit_3() {
     let p = pristine();
-    for (name, offset) in [("root", 56 + 3), ("seq", 8), ("magic", 0)] {
+    for (name, offset) in [("root", HEAD_ROOT + 3), ("seq", HEAD_SEQ), ("magic", 0)] {
         let dir = copy_of(&p, &format!("meta-{name}"));
         flip_head_record_byte(&dir, offset);
         assert_detected(
@@ -271,20 +378,32 @@ fn a_corrupt_store_is_an_integrity_failure_exit_3() {
             &format!("one byte of the head record's {name} changed"),
         );
     }
+    // With the checksum recomputed, the head's root still does not match the log.
+    let dir = copy_of(&p, "meta-root-resummed");
+    edit_head(&dir, |b| b[HEAD_ROOT + 3] ^= 0x01);
+    assert_detected(
+        &dir,
+        None,
+        "one byte of the head record's root changed, checksum recomputed",
+    );
     // Torn: the file is shorter than the store says is committed.
     let dir = copy_of(&p, "torn");
     edit_file(&dir, |b| b.truncate(b.len() - 10));
     assert_detected(&dir, None, "the last 10 bytes of the envelope file cut off");
-    // The committed length is not 8 bytes.
+    // The head file cut short.
     let dir = copy_of(&p, "bad-length");
-    with_store(&dir, |db| {
-        db.insert(b"D", b"12345".as_slice()).expect("insert");
-    });
+    let path = dir.join("log/head");
+    let head = std::fs::read(&path).expect("head");
+    std::fs::write(&path, &head[..100]).expect("writing head");
+    assert_detected(&dir, None, "the head file cut short");
+    // The committed length garbled (checksum recomputed).
+    let dir = copy_of(&p, "bad-committed-length");
+    edit_head(&dir, |b| b[HEAD_DATA_LEN + 2] ^= 0x10);
     assert_detected(&dir, None, "the committed length garbled");
     // Every frame cut off, and the committed length set to match.
     let dir = copy_of(&p, "emptied");
     edit_file(&dir, Vec::clear);
-    with_store(&dir, |db| set_committed_len(db, 0));
+    set_committed_len(&dir, 0);
     assert_detected(&dir, None, "every frame cut off");
 }
 
@@ -299,7 +418,7 @@ fn an_event_removed() {
     });
     // The store's committed length follows, as a careful attacker would make it.
     let len = f[599].end - cut.len();
-    with_store(&dir, |db| set_committed_len(db, len as u64));
+    set_committed_len(&dir, len as u64);
     assert_detected(&dir, Some(300), "seq 300 removed");
 }
 
@@ -326,7 +445,7 @@ fn the_tail_truncated() {
     // Clean: the last three frames cut and the committed length set to match.
     let dir = copy_of(&p, "cut");
     edit_file(&dir, |b| b.truncate(f[596].end));
-    with_store(&dir, |db| set_committed_len(db, f[596].end as u64));
+    set_committed_len(&dir, f[596].end as u64);
     assert_detected(&dir, Some(598), "seqs 598..600 cut off");
 }
 

@@ -106,6 +106,9 @@ pub enum Command {
     /// Rebuild the views from the log, checking the hash chain on the way.
     #[command(after_help = "Example:\n  arl replay")]
     Replay(FormatOnly),
+    /// Convert a ledger's log written by an older arl to the current layout, in place.
+    #[command(after_help = "Example:\n  arl upgrade")]
+    Upgrade(FormatOnly),
     /// Recompute the hash chain and Merkle tree; check the views; check a saved digest.
     #[command(
         after_help = "Examples:\n  arl verify\n  arl digest > digest.json; ...; arl verify --digest digest.json"

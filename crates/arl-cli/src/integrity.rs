@@ -1,4 +1,4 @@
-//! `arl replay`, `arl verify`, `arl digest`, `arl proof`: the log's hash chain, Merkle tree,
+//! `arl replay`, `arl verify`, `arl digest`, `arl proof`, `arl upgrade`: the log's hash chain, Merkle tree,
 //! digests and proofs (contract §5).
 
 use crate::cli::{FormatOnly, ProofArgs, SummaryFormat, VerifyArgs};
@@ -73,6 +73,52 @@ pub fn replay(ctx: &Ctx, args: &FormatOnly) -> Result<()> {
             head.seq,
             hex(&head.hash)
         )),
+    }
+}
+
+/// `arl upgrade`: converts the log of a directory ledger from an older layout in place
+/// (the envelope frames stay as they are; the index is rebuilt from them, every frame and
+/// the head checked on the way).
+pub fn upgrade(ctx: &Ctx, args: &FormatOnly) -> Result<()> {
+    if !matches!(ctx.source, arl_views::LogSource::Dir) {
+        return Err(failure::usage(
+            "arl upgrade converts a directory ledger's log; a PostgreSQL store needs none",
+        ));
+    }
+    ctx.require()?;
+    let _lock = arl_log::LedgerLock::exclusive(&ctx.dir, ctx.lock_timeout)?;
+    let log_dir = ctx.dir.join(arl_views::LOG_DIR);
+    let bar = out::progress(ctx.quiet, None, "upgrading");
+    let upgraded = arl_log::upgrade(&log_dir, &mut |seq| bar.set_position(seq));
+    bar.finish_and_clear();
+    let upgraded =
+        upgraded.with_context(|| format!("upgrading the log of {}", ctx.dir.display()))?;
+    let (converted, seq) = match upgraded {
+        arl_log::Upgraded::Converted(head) => (true, Some(head)),
+        arl_log::Upgraded::AlreadyCurrent => (false, None),
+    };
+    match args.format {
+        SummaryFormat::Json => out::emit_line(
+            &json!({
+                "converted": converted,
+                "layout": arl_log::LOG_LAYOUT,
+                "seq": seq.map(|h| h.seq),
+                "head": seq.map(|h| hex(&h.hash)),
+            })
+            .to_string(),
+        ),
+        SummaryFormat::Text => out::emit_line(&match seq {
+            Some(head) => format!(
+                "converted the log to layout {}; head seq {} {}",
+                arl_log::LOG_LAYOUT,
+                head.seq,
+                hex(&head.hash)
+            ),
+            None => format!(
+                "the log already has layout {}; nothing to do",
+                arl_log::LOG_LAYOUT
+            ),
+        }),
     }
 }
 

@@ -87,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(args) => history::history(&ctx, args),
         Command::Diff(args) => history::diff(&ctx, args),
         Command::Replay(args) => integrity::replay(&ctx, args),
+        Command::Upgrade(args) => integrity::upgrade(&ctx, args),
         Command::Verify(args) => {
             integrity::verify(&ctx, args)?;
             evidence::verify_checkpoint(&ctx, args)

@@ -3,7 +3,7 @@
 //! Events are opaque here: a type string, a stream string and a canonical JSON object. The
 //! log numbers them (`seq`, and `version` within a stream), stamps the record time, chains
 //! them with blake3 and commits to them with an RFC 6962 Merkle tree, and stores them in
-//! sled behind a narrow storage trait. Main types: [`Log`] (open, prepare, commit, read,
+//! the directory's own files behind a narrow storage trait. Main types: [`Log`] (open, prepare, commit, read,
 //! prove, verify), [`NewEvent`] (input), [`Envelope`] (stored event), [`Head`] (the log's
 //! state), [`LedgerLock`] (the ledger's advisory lock), and [`merkle`] (proof checking for
 //! third parties). The byte-level format is in `docs/FORMAT.md`.
@@ -32,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod dirstore;
 mod envelope;
 mod error;
 mod fast;
@@ -41,10 +42,12 @@ mod log;
 pub mod merkle;
 mod store;
 mod time;
+mod upgrade;
 mod verify;
 
 use std::path::Path;
 
+pub use dirstore::{is_layout_2, DirStore, LOG_LAYOUT};
 pub use envelope::{chain_hash, Envelope, EnvelopeRef, NewEvent};
 pub use envelope::{MAX_ACTOR_BYTES, MAX_DATA_BYTES, MAX_ENVELOPE_BYTES, MAX_ID_BYTES};
 pub use envelope::{MAX_KIND_BYTES, MAX_REASON_BYTES, MAX_STREAM_BYTES};
@@ -57,6 +60,7 @@ pub use log::{COPY_BATCH_EVENTS, MAX_BATCH_EVENTS};
 pub use store::{BlockBytes, CommitSet, Follower, SharedState, SharedStore, SledStore, Store};
 pub use store::{BLOCK_EVENTS, NODE_LEVEL_MIN};
 pub use time::{format_time, parse_time, TIME_MAX_MICROS, TIME_MIN_MICROS};
+pub use upgrade::{upgrade, Upgraded};
 
 /// A blake3 digest.
 pub type Hash = [u8; 32];

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use crate::fast::{self, key_hash, FastMap, FastSet};
 use std::path::Path;
 
+use crate::dirstore::DirStore;
 use crate::envelope::{chain_hash, check_data, check_text};
 use crate::envelope::{MAX_ACTOR_BYTES, MAX_ENVELOPE_BYTES, MAX_ID_BYTES, MAX_KIND_BYTES};
 use crate::envelope::{MAX_REASON_BYTES, MAX_STREAM_BYTES};
 use crate::merkle::{self, Frontier, SubtreeSource};
-use crate::store::{BlockBytes, CommitSet, SledStore, Store};
+use crate::store::{BlockBytes, CommitSet, Store};
 use crate::store::{BLOCK_EVENTS, FRAME_OVERHEAD, NODE_LEVEL_MIN};
 use crate::time::{TIME_MAX_MICROS, TIME_MIN_MICROS};
 use crate::{AppendError, Envelope, Hash, LogError, NewEvent};
@@ -226,11 +227,11 @@ impl Log {
     /// ledger's exclusive [`crate::LedgerLock`] for as long as it writes.
     pub fn open(log_dir: &Path) -> Result<Log, LogError> {
         crate::create_private_dir(log_dir)?;
-        let store = SledStore::open(log_dir)?;
+        let store = DirStore::open(log_dir)?;
         Log::open_store(Box::new(store))
     }
 
-    /// Opens the log kept in `store` (a directory's [`SledStore`], or a store that several
+    /// Opens the log kept in `store` (a directory's [`DirStore`], or a store that several
     /// processes share, such as a database server).
     pub fn open_store(store: Box<dyn Store>) -> Result<Log, LogError> {
         let (head, frontier) = match store.meta()? {
@@ -495,9 +496,8 @@ impl Log {
     /// The stored version of each stream of the batch, by slot.
     fn stored_versions(&self, streams: &StreamSlots<'_>) -> Result<Vec<u64>, LogError> {
         let mut versions = vec![0u64; streams.slots.len()];
-        let slot_hashes: Vec<u64> = streams.slots.iter().map(|s| s.1).collect();
         self.store
-            .stream_versions(&slot_hashes, &mut |name, version| {
+            .stream_versions_of(&streams.slots, &mut |name, version| {
                 if let Some(slot) = streams.slot_of.get(name, key_hash(name)) {
                     versions[slot as usize] = version;
                 }
@@ -827,6 +827,7 @@ impl Log {
     /// checked seq after each block. The first failure names its seq.
     pub fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<Head, LogError> {
         crate::verify::verify(self.store.as_ref(), &self.head, &self.frontier, progress)?;
+        self.store.check_index()?;
         Ok(self.head)
     }
 }

@@ -42,7 +42,7 @@ const ENTRY_BYTES: usize = 16;
 /// Bytes of a frame besides the canonical JSON: its length and the hash.
 pub(crate) const FRAME_OVERHEAD: usize = 4 + 32;
 
-/// The sled database, inside the log directory.
+/// The sled database of layout 2, inside the log directory.
 pub(crate) const INDEX_DIR: &str = "index";
 /// The append-only file of envelope frames, inside the log directory.
 pub(crate) const ENVELOPE_FILE: &str = "envelopes";
@@ -134,6 +134,22 @@ pub trait Store: Send {
         hashes: &[u64],
         found: &mut dyn FnMut(&str, u64),
     ) -> Result<(), LogError>;
+    /// Checks the store's own index against the committed frames (a store whose index is
+    /// derived from them); called by [`crate::Log::verify`] once the frames verified.
+    fn check_index(&self) -> Result<(), LogError> {
+        Ok(())
+    }
+    /// Calls `found(name, version)` for each stored stream of `streams` (`(name,
+    /// key_hash(name))`); a stream never appended to may be left out (version 0). A store
+    /// that finds a stream by name cheaper than by bucket overrides it.
+    fn stream_versions_of(
+        &self,
+        streams: &[(&str, u64)],
+        found: &mut dyn FnMut(&str, u64),
+    ) -> Result<(), LogError> {
+        let hashes: Vec<u64> = streams.iter().map(|s| s.1).collect();
+        self.stream_versions(&hashes, found)
+    }
 }
 
 /// A store that lives outside the ledger directory and that several processes (nodes)

@@ -1,0 +1,1350 @@
+//! The directory store (log layout 3): the envelope frames in `envelopes` and, beside them,
+//! four files of the project's own fixed-width format, so that opening the log reads a
+//! few hundred bytes whatever its size and every lookup is a handful of positioned reads.
+//!
+//! | file | what |
+//! |---|---|
+//! | `envelopes` | the frames, back to back (unchanged from layout 2) |
+//! | `head` | two 4,096-byte slots: the committed length, the stream-record count and the head record, checksummed |
+//! | `keys` | header, id buckets, then one 40-byte entry per seq |
+//! | `streams` | header, stream buckets, then one 40-byte record per distinct stream hash |
+//! | `nodes` | stored Merkle nodes (levels >= 8), 32 bytes each, in completion order |
+//!
+//! The byte layout is in `docs/FORMAT.md` ("The log"). A commit writes the frames and
+//! syncs them ([`Store::write_frames`]), writes the index entries, buckets, records and
+//! nodes and syncs them, then writes the head and syncs it: the commit is durable, and
+//! visible, exactly when the head is. Index bytes written by a commit whose head never
+//! became durable are either past the committed counts (ignored, overwritten later) or in
+//! a bucket or record slot: each of those holds two values, the newer written over the one
+//! that is not current, so the current one survives; a value past the committed head is
+//! cleared when the log next opens, using the frames of the cut commit (which were synced
+//! before any index byte was written).
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::fast::{self, key_hash, FastMap, FastSet};
+use crate::log::Frames;
+use crate::store::{BlockBytes, CommitSet, Store, BLOCK_EVENTS, NODE_LEVEL_MIN};
+use crate::{Envelope, Hash, LogError};
+
+/// The layout version of the directory store this module writes.
+pub const LOG_LAYOUT: u32 = 3;
+
+pub(crate) const HEAD_FILE: &str = "head";
+pub(crate) const KEYS_FILE: &str = "keys";
+pub(crate) const STREAMS_FILE: &str = "streams";
+pub(crate) const NODES_FILE: &str = "nodes";
+
+const HEAD_MAGIC: &[u8; 8] = b"ARLHEAD3";
+const KEYS_MAGIC: &[u8; 8] = b"ARLKEYS3";
+const STREAMS_MAGIC: &[u8; 8] = b"ARLSTRM3";
+/// One head slot; the head file holds two, written alternately.
+const HEAD_BYTES: usize = 4096;
+/// Bytes of a head slot the checksum covers (the checksum ends the slot).
+const HEAD_BODY: usize = HEAD_BYTES - 32;
+/// Where the log's head record starts in a slot.
+const HEAD_RECORD_AT: usize = 40;
+const HEADER_BYTES: u64 = 4096;
+/// Buckets of the id index: the top bits of an id's key hash.
+const ID_BUCKET_BITS: u32 = 18;
+/// Buckets of the stream registry.
+const STREAM_BUCKET_BITS: u32 = 16;
+/// Two slots of 8 bytes: the current value and the one before it.
+const SLOT_PAIR: u64 = 16;
+const ENTRY_BYTES: u64 = 40;
+const RECORD_BYTES: u64 = 40;
+const NODE_BYTES: u64 = 32;
+/// A batch that touches more buckets than this reads and writes the bucket table whole.
+const BULK_BUCKETS: usize = 8192;
+/// The magic of the head record `Log` encodes (then seq, hash, recorded_at, root, frontier).
+const META_MAGIC: &[u8; 8] = b"ARLLOG02";
+
+fn id_bucket(hash: u64) -> u64 {
+    hash >> (64 - ID_BUCKET_BITS)
+}
+
+fn stream_bucket(hash: u64) -> u64 {
+    hash >> (64 - STREAM_BUCKET_BITS)
+}
+
+const ID_BUCKETS_AT: u64 = HEADER_BYTES;
+const ENTRIES_AT: u64 = ID_BUCKETS_AT + (SLOT_PAIR << ID_BUCKET_BITS);
+const STREAM_BUCKETS_AT: u64 = HEADER_BYTES;
+const RECORDS_AT: u64 = STREAM_BUCKETS_AT + (SLOT_PAIR << STREAM_BUCKET_BITS);
+
+fn entry_at(seq: u64) -> u64 {
+    ENTRIES_AT + (seq - 1) * ENTRY_BYTES
+}
+
+fn record_at(number: u64) -> u64 {
+    RECORDS_AT + (number - 1) * RECORD_BYTES
+}
+
+/// Where the stored Merkle node `(level, index)` lies in `nodes`: nodes are stored in the
+/// order the tree completes them (as leaves are added, and by level at one leaf), so its
+/// position is the number of stored nodes completed before it.
+pub(crate) fn node_position(level: u8, index: u64) -> u64 {
+    let leaves = (index + 1) << level;
+    let before: u64 = (NODE_LEVEL_MIN..64).map(|l| (leaves - 1) >> l).sum::<u64>();
+    before + u64::from(level - NODE_LEVEL_MIN)
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+/// One index entry: where the frame of a seq starts, and the chains it is on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) offset: u64,
+    pub(crate) id_hash: u64,
+    /// The previous seq whose id falls in the same id bucket (0: none).
+    pub(crate) id_prev: u64,
+    pub(crate) stream_hash: u64,
+    /// The previous seq with the same stream hash (0: none).
+    pub(crate) stream_prev: u64,
+}
+
+impl Entry {
+    fn encode(&self) -> [u8; ENTRY_BYTES as usize] {
+        let mut b = [0u8; ENTRY_BYTES as usize];
+        for (i, v) in [
+            self.offset,
+            self.id_hash,
+            self.id_prev,
+            self.stream_hash,
+            self.stream_prev,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    fn decode(b: &[u8]) -> Entry {
+        Entry {
+            offset: u64_at(b, 0),
+            id_hash: u64_at(b, 8),
+            id_prev: u64_at(b, 16),
+            stream_hash: u64_at(b, 24),
+            stream_prev: u64_at(b, 32),
+        }
+    }
+}
+
+/// One stream record: a distinct stream hash, the registry chain of its bucket and the
+/// latest seq with that hash (two slots).
+#[derive(Debug, Clone, Copy, Default)]
+struct Record {
+    hash: u64,
+    /// The record registered before it in the same bucket (0: none).
+    bucket_prev: u64,
+    latest: [u64; 2],
+}
+
+impl Record {
+    fn decode(b: &[u8]) -> Record {
+        Record {
+            hash: u64_at(b, 0),
+            bucket_prev: u64_at(b, 8),
+            latest: [u64_at(b, 16), u64_at(b, 24)],
+        }
+    }
+
+    fn encode(&self) -> [u8; RECORD_BYTES as usize] {
+        let mut b = [0u8; RECORD_BYTES as usize];
+        b[..8].copy_from_slice(&self.hash.to_le_bytes());
+        b[8..16].copy_from_slice(&self.bucket_prev.to_le_bytes());
+        b[16..24].copy_from_slice(&self.latest[0].to_le_bytes());
+        b[24..32].copy_from_slice(&self.latest[1].to_le_bytes());
+        b
+    }
+}
+
+/// The current value of a slot pair: the larger of the two that the committed state
+/// covers (`limit`), 0 when neither does.
+fn current(pair: [u64; 2], limit: u64) -> u64 {
+    pair.into_iter().filter(|v| *v <= limit).max().unwrap_or(0)
+}
+
+/// The slot a new value goes to: the one not holding the current value.
+fn free_slot(pair: [u64; 2], limit: u64) -> usize {
+    let now = current(pair, limit);
+    if now != 0 && pair[0] == now {
+        1
+    } else {
+        0
+    }
+}
+
+/// What the head file commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Committed {
+    pub(crate) data_len: u64,
+    pub(crate) records: u64,
+    /// The head's seq (read from `meta`).
+    pub(crate) seq: u64,
+    /// Counts the commits; the slot with the larger count is the head.
+    pub(crate) counter: u64,
+    /// The log's head record (`"ARLLOG02"` ‖ seq ‖ hash ‖ recorded_at ‖ root ‖ frontier),
+    /// empty for the empty log.
+    pub(crate) meta: Vec<u8>,
+}
+
+impl Committed {
+    fn empty() -> Committed {
+        Committed {
+            data_len: 0,
+            records: 0,
+            seq: 0,
+            counter: 0,
+            meta: Vec::new(),
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut b = vec![0u8; HEAD_BYTES];
+        b[..8].copy_from_slice(HEAD_MAGIC);
+        b[8..12].copy_from_slice(&LOG_LAYOUT.to_le_bytes());
+        b[12..16].copy_from_slice(&(self.meta.len() as u32).to_le_bytes());
+        b[16..24].copy_from_slice(&self.data_len.to_le_bytes());
+        b[24..32].copy_from_slice(&self.records.to_le_bytes());
+        b[32..40].copy_from_slice(&self.counter.to_le_bytes());
+        b[HEAD_RECORD_AT..HEAD_RECORD_AT + self.meta.len()].copy_from_slice(&self.meta);
+        let sum = blake3::hash(&b[..HEAD_BODY]);
+        b[HEAD_BODY..].copy_from_slice(sum.as_bytes());
+        b
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<Committed, LogError> {
+        let bad = |what: &str| LogError::corrupt(format!("the head file: {what}"));
+        if b.len() != HEAD_BYTES || &b[..8] != HEAD_MAGIC {
+            return Err(bad("unknown format"));
+        }
+        let layout = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+        if layout != LOG_LAYOUT {
+            return Err(bad(&format!(
+                "layout {layout}, this arl reads layout {LOG_LAYOUT}"
+            )));
+        }
+        if blake3::hash(&b[..HEAD_BODY]).as_bytes() != &b[HEAD_BODY..] {
+            return Err(bad("checksum mismatch"));
+        }
+        let len = u32::from_le_bytes([b[12], b[13], b[14], b[15]]) as usize;
+        if len > HEAD_BODY - HEAD_RECORD_AT || (len != 0 && len < 16) {
+            return Err(bad("the head record's length is out of range"));
+        }
+        let meta = b[HEAD_RECORD_AT..HEAD_RECORD_AT + len].to_vec();
+        let seq = if meta.is_empty() { 0 } else { u64_at(&meta, 8) };
+        Ok(Committed {
+            data_len: u64_at(b, 16),
+            records: u64_at(b, 24),
+            seq,
+            counter: u64_at(b, 32),
+            meta,
+        })
+    }
+}
+
+/// The head: of the two slots, the valid one with the larger count. A slot that fails its
+/// checksum is one whose write a crash cut short (the other is then the head), or a damaged
+/// one; with both failing the store is corrupt.
+fn read_head(head: &Part) -> Result<Committed, LogError> {
+    let len = head.len()?;
+    if len != HEAD_BYTES as u64 && len != 2 * HEAD_BYTES as u64 {
+        return Err(LogError::corrupt(format!(
+            "{} is {len} bytes, not one or two slots of {HEAD_BYTES}",
+            head.path.display()
+        )));
+    }
+    let mut buf = vec![0u8; 2 * HEAD_BYTES];
+    head.read(0, &mut buf)?;
+    let first = Committed::decode(&buf[..HEAD_BYTES]);
+    let second = if len == 2 * HEAD_BYTES as u64 {
+        Committed::decode(&buf[HEAD_BYTES..])
+    } else {
+        Err(LogError::corrupt("the second head slot was never written"))
+    };
+    match (first, second) {
+        (Ok(a), Ok(b)) => Ok(if b.counter > a.counter { b } else { a }),
+        (Ok(a), Err(_)) => Ok(a),
+        (Err(_), Ok(b)) => Ok(b),
+        (Err(e), Err(_)) => Err(e),
+    }
+}
+
+fn header(magic: &[u8; 8], bucket_bits: u32, item_bytes: u64) -> Vec<u8> {
+    let mut h = vec![0u8; HEADER_BYTES as usize];
+    h[..8].copy_from_slice(magic);
+    h[8..12].copy_from_slice(&LOG_LAYOUT.to_le_bytes());
+    h[12..16].copy_from_slice(&bucket_bits.to_le_bytes());
+    h[16..24].copy_from_slice(&item_bytes.to_le_bytes());
+    h
+}
+
+/// A file of the store with its path, for messages, and the writes of a commit staged
+/// for it.
+struct Part {
+    file: File,
+    path: PathBuf,
+    staged: std::cell::RefCell<Vec<(u64, Vec<u8>)>>,
+}
+
+/// Staged writes closer than this are merged into one, the bytes between read from the
+/// file: a commit writes a few runs instead of one write per slot.
+const MERGE_GAP: u64 = 4096;
+
+impl Part {
+    fn open(dir: &Path, name: &str) -> Result<Part, LogError> {
+        let path = dir.join(name);
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&path).map_err(|e| LogError::io(&path, e))?;
+        Ok(Part {
+            file,
+            path,
+            staged: std::cell::RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Keeps a write for [`Part::write_staged`].
+    fn stage(&self, offset: u64, bytes: Vec<u8>) {
+        self.staged.borrow_mut().push((offset, bytes));
+    }
+
+    /// Writes the staged writes in offset order, merged into runs; a later write to the
+    /// same bytes wins. Returns whether anything was written.
+    fn write_staged(&self) -> Result<bool, LogError> {
+        let mut writes = std::mem::take(&mut *self.staged.borrow_mut());
+        if writes.is_empty() {
+            return Ok(false);
+        }
+        writes.sort_by_key(|w| w.0);
+        let mut run: Option<(u64, Vec<u8>)> = None;
+        for (offset, bytes) in writes {
+            if let Some((start, buf)) = &mut run {
+                let end = *start + buf.len() as u64;
+                if offset <= end + MERGE_GAP {
+                    if offset > end {
+                        let old = buf.len();
+                        buf.resize(old + (offset - end) as usize, 0);
+                        self.read(end, &mut buf[old..])?;
+                    }
+                    let at = (offset - *start) as usize;
+                    if buf.len() < at + bytes.len() {
+                        buf.resize(at + bytes.len(), 0);
+                    }
+                    buf[at..at + bytes.len()].copy_from_slice(&bytes);
+                    continue;
+                }
+                self.write(*start, buf)?;
+            }
+            run = Some((offset, bytes));
+        }
+        if let Some((start, buf)) = run {
+            self.write(start, &buf)?;
+        }
+        Ok(true)
+    }
+
+    fn len(&self) -> Result<u64, LogError> {
+        Ok(self
+            .file
+            .metadata()
+            .map_err(|e| LogError::io(&self.path, e))?
+            .len())
+    }
+
+    /// Reads `buf.len()` bytes at `offset`; bytes past the end of the file read as zeros
+    /// (the bucket tables are sparse).
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LogError> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => {
+                    buf[done..].fill(0);
+                    return Ok(());
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LogError::io(&self.path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, bytes: &[u8]) -> Result<(), LogError> {
+        arl_io::write_at(&self.file, &self.path, bytes, offset)
+            .map_err(|e| LogError::io(&self.path, e))
+    }
+
+    fn sync(&self) -> Result<(), LogError> {
+        arl_io::sync_data(&self.file, &self.path).map_err(|e| LogError::io(&self.path, e))
+    }
+
+    fn pair(&self, at: u64) -> Result<[u64; 2], LogError> {
+        let mut b = [0u8; 16];
+        self.read(at, &mut b)?;
+        Ok([u64_at(&b, 0), u64_at(&b, 8)])
+    }
+
+    /// Checks (or, on an empty file, writes) the header.
+    fn check_header(&self, want: &[u8]) -> Result<(), LogError> {
+        if self.len()? == 0 {
+            self.write(0, want)?;
+            return self.sync();
+        }
+        let mut got = vec![0u8; want.len()];
+        self.read(0, &mut got)?;
+        if got != want {
+            return Err(LogError::corrupt(format!(
+                "{} has an unknown header",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The store of a ledger directory's log: see the module comment.
+pub struct DirStore {
+    dir: PathBuf,
+    data: Part,
+    head: Part,
+    keys: Part,
+    streams: Part,
+    nodes: Part,
+    committed: Committed,
+    /// The envelope file's length after the frames `write_frames` wrote, not yet committed.
+    written_len: Option<u64>,
+    /// Set when a write or sync failed once the head slot was written: what is on disk is
+    /// then unknown until the log is opened again, and this handle writes nothing more.
+    failed: bool,
+}
+
+/// True when `log_dir` holds a log of layout 2 (a sled index and no head file).
+pub fn is_layout_2(log_dir: &Path) -> bool {
+    log_dir.join(crate::store::INDEX_DIR).is_dir() && !log_dir.join(HEAD_FILE).exists()
+}
+
+impl DirStore {
+    /// Opens (or creates) the store in the log directory `dir`. A log of the previous
+    /// layout is refused with [`LogError::OldLayout`].
+    pub fn open(dir: &Path) -> Result<DirStore, LogError> {
+        if is_layout_2(dir) {
+            return Err(LogError::OldLayout {
+                path: dir.to_path_buf(),
+            });
+        }
+        let head_path = dir.join(HEAD_FILE);
+        let created = !head_path.exists();
+        let data = Part::open(dir, crate::store::ENVELOPE_FILE)?;
+        let keys = Part::open(dir, KEYS_FILE)?;
+        let streams = Part::open(dir, STREAMS_FILE)?;
+        let nodes = Part::open(dir, NODES_FILE)?;
+        keys.check_header(&header(KEYS_MAGIC, ID_BUCKET_BITS, ENTRY_BYTES))?;
+        streams.check_header(&header(STREAMS_MAGIC, STREAM_BUCKET_BITS, RECORD_BYTES))?;
+        if created && data.len()? != 0 {
+            return Err(LogError::corrupt(format!(
+                "{} is missing beside {} bytes of envelopes",
+                head_path.display(),
+                data.len()?
+            )));
+        }
+        let head = Part::open(dir, HEAD_FILE)?;
+        if created {
+            head.write(0, &Committed::empty().encode())?;
+            head.sync()?;
+            arl_io::sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+        }
+        let committed = read_head(&head)?;
+        let mut store = DirStore {
+            dir: dir.to_path_buf(),
+            data,
+            head,
+            keys,
+            streams,
+            nodes,
+            committed,
+            written_len: None,
+            failed: false,
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    /// After a commit cut short: clears the bucket and record slots it may have written
+    /// (its frames, past the committed length, name them), then cuts the frames off.
+    fn recover(&mut self) -> Result<(), LogError> {
+        let file_len = self.data.len()?;
+        let data_len = self.committed.data_len;
+        if file_len < data_len {
+            return Err(LogError::corrupt(format!(
+                "{} holds {file_len} bytes, the head says {data_len} are committed",
+                self.data.path.display()
+            )));
+        }
+        if file_len == data_len {
+            return Ok(());
+        }
+        let mut tail = vec![0u8; (file_len - data_len) as usize];
+        self.data.read(data_len, &mut tail)?;
+        let mut touched = false;
+        for frame in Frames::new(&tail) {
+            // A frame cut short: `write_frames` did not finish, so no index byte was written.
+            let Ok((canonical, hash)) = frame else { break };
+            let Ok(envelope) = Envelope::from_canonical(canonical, hash) else {
+                break;
+            };
+            self.clear_beyond(key_hash(&envelope.id), key_hash(&envelope.stream))?;
+            touched = true;
+        }
+        if touched {
+            self.keys.sync()?;
+            self.streams.sync()?;
+        }
+        arl_io::set_len(&self.data.file, &self.data.path, data_len)
+            .map_err(|e| LogError::io(&self.data.path, e))?;
+        arl_io::sync_all(&self.data.file, &self.data.path)
+            .map_err(|e| LogError::io(&self.data.path, e))
+    }
+
+    /// Sets to 0 the slots of this id's and stream's buckets (and stream record) that hold
+    /// values past the committed state.
+    fn clear_beyond(&self, id_hash: u64, stream_hash: u64) -> Result<(), LogError> {
+        let seq = self.committed.seq;
+        let at = ID_BUCKETS_AT + id_bucket(id_hash) * SLOT_PAIR;
+        clear_pair(&self.keys, at, self.keys.pair(at)?, seq)?;
+        let at = STREAM_BUCKETS_AT + stream_bucket(stream_hash) * SLOT_PAIR;
+        clear_pair(
+            &self.streams,
+            at,
+            self.streams.pair(at)?,
+            self.committed.records,
+        )?;
+        if let Some((number, record)) = self.find_record(stream_hash)? {
+            clear_pair(&self.streams, record_at(number) + 16, record.latest, seq)?;
+        }
+        Ok(())
+    }
+
+    fn entry(&self, seq: u64) -> Result<Entry, LogError> {
+        if seq == 0 || seq > self.committed.seq {
+            return Err(LogError::corrupt(format!(
+                "the index leads to seq {seq}, past the head {}",
+                self.committed.seq
+            )));
+        }
+        let mut b = [0u8; ENTRY_BYTES as usize];
+        self.keys.read(entry_at(seq), &mut b)?;
+        Ok(Entry::decode(&b))
+    }
+
+    fn record(&self, number: u64) -> Result<Record, LogError> {
+        let mut b = [0u8; RECORD_BYTES as usize];
+        self.streams.read(record_at(number), &mut b)?;
+        Ok(Record::decode(&b))
+    }
+
+    /// The committed record of a stream hash, with its number.
+    fn find_record(&self, hash: u64) -> Result<Option<(u64, Record)>, LogError> {
+        let limit = self.committed.records;
+        let mut number = current(
+            self.streams
+                .pair(STREAM_BUCKETS_AT + stream_bucket(hash) * SLOT_PAIR)?,
+            limit,
+        );
+        let mut steps = 0u64;
+        while number != 0 {
+            let record = self.record(number)?;
+            if record.hash == hash {
+                return Ok(Some((number, record)));
+            }
+            if record.bucket_prev >= number || steps > limit {
+                return Err(LogError::corrupt(format!(
+                    "stream record {number} chains forward"
+                )));
+            }
+            number = record.bucket_prev;
+            steps += 1;
+        }
+        Ok(None)
+    }
+
+    /// The latest committed seq whose stream hash is `hash`.
+    fn stream_latest(&self, hash: u64) -> Result<u64, LogError> {
+        Ok(match self.find_record(hash)? {
+            Some((_, record)) => current(record.latest, self.committed.seq),
+            None => 0,
+        })
+    }
+
+    /// The offset of the frame of `seq` (or the committed length past the head).
+    fn offset_of(&self, seq: u64) -> Result<u64, LogError> {
+        if seq > self.committed.seq {
+            return Ok(self.committed.data_len);
+        }
+        Ok(self.entry(seq)?.offset)
+    }
+
+    /// Reads one committed frame's envelope.
+    fn envelope(&self, seq: u64) -> Result<Envelope, LogError> {
+        let start = self.offset_of(seq)?;
+        let end = self.offset_of(seq + 1)?;
+        if start > end || end > self.committed.data_len {
+            return Err(LogError::corrupt(format!(
+                "the frame of seq {seq} spans {start}..{end}, beyond the envelope file"
+            )));
+        }
+        let mut buf = vec![0u8; (end - start) as usize];
+        self.read_data(start, &mut buf)?;
+        let frame = Frames::new(&buf)
+            .next()
+            .ok_or_else(|| LogError::corrupt(format!("the frame of seq {seq} is empty")))?;
+        let (canonical, hash) = frame.map_err(|e| LogError::corrupt(format!("seq {seq}: {e}")))?;
+        Envelope::from_canonical(canonical, hash)
+            .map_err(|e| LogError::corrupt(format!("seq {seq}: {e}")))
+    }
+
+    /// Writes the index of a batch: entries, id buckets, stream records and buckets.
+    fn write_index(&self, set: &CommitSet, offsets: &[u64]) -> Result<u64, LogError> {
+        let base = self.committed.seq;
+        let n = offsets.len();
+        let mut id_hashes = vec![0u64; n];
+        let mut stream_hashes = vec![0u64; n];
+        for (list, out) in [(set.ids, &mut id_hashes), (set.streams, &mut stream_hashes)] {
+            for &(hash, seq) in list {
+                let slot = seq
+                    .checked_sub(base + 1)
+                    .map(|i| i as usize)
+                    .filter(|i| *i < n)
+                    .ok_or_else(|| LogError::corrupt("a key of the commit is past its batch"))?;
+                out[slot] = hash;
+            }
+        }
+        let mut entries: Vec<Entry> = (0..n)
+            .map(|i| Entry {
+                offset: offsets[i],
+                id_hash: id_hashes[i],
+                stream_hash: stream_hashes[i],
+                ..Entry::default()
+            })
+            .collect();
+        self.link_ids(base, &mut entries)?;
+        let records = self.link_streams(base, &mut entries)?;
+        let mut bytes = Vec::with_capacity(n * ENTRY_BYTES as usize);
+        for e in &entries {
+            bytes.extend_from_slice(&e.encode());
+        }
+        self.keys.stage(entry_at(base + 1), bytes);
+        Ok(records)
+    }
+
+    /// Sets each entry's `id_prev` and writes the new current value of each id bucket.
+    fn link_ids(&self, base: u64, entries: &mut [Entry]) -> Result<(), LogError> {
+        let mut table = BucketTable::load(&self.keys, ID_BUCKETS_AT, entries.len(), |i| {
+            id_bucket(entries[i].id_hash)
+        })?;
+        for (seq, entry) in (base + 1..).zip(entries.iter_mut()) {
+            let bucket = id_bucket(entry.id_hash);
+            entry.id_prev = table.latest(&self.keys, bucket, base)?;
+            table.set(bucket, seq);
+        }
+        table.store(&self.keys, base)
+    }
+
+    /// Sets each entry's `stream_prev`, registers new stream hashes and moves each
+    /// touched record's latest seq; returns the new record count.
+    fn link_streams(&self, base: u64, entries: &mut [Entry]) -> Result<u64, LogError> {
+        let mut records = self.committed.records;
+        // Stream hash -> (record number, record as it will be written).
+        let mut touched: FastMap<u64, (u64, Record, u64)> = fast::map_with_capacity(16);
+        let mut new_heads: FastMap<u64, u64> = fast::map_with_capacity(0);
+        for (i, entry) in entries.iter_mut().enumerate() {
+            let seq = base + 1 + i as u64;
+            let hash = entry.stream_hash;
+            if let Some((_, _, latest)) = touched.get_mut(&hash) {
+                entry.stream_prev = *latest;
+                *latest = seq;
+                continue;
+            }
+            if let Some((number, record)) = self.find_record(hash)? {
+                entry.stream_prev = current(record.latest, base);
+                touched.insert(hash, (number, record, seq));
+                continue;
+            }
+            records += 1;
+            let bucket = stream_bucket(hash);
+            let prev = match new_heads.get(&bucket) {
+                Some(n) => *n,
+                None => current(
+                    self.streams.pair(STREAM_BUCKETS_AT + bucket * SLOT_PAIR)?,
+                    self.committed.records,
+                ),
+            };
+            new_heads.insert(bucket, records);
+            let record = Record {
+                hash,
+                bucket_prev: prev,
+                latest: [0, 0],
+            };
+            touched.insert(hash, (records, record, seq));
+        }
+        for (number, mut record, latest) in touched.into_values() {
+            let slot = free_slot(record.latest, base);
+            record.latest[slot] = latest;
+            if number > self.committed.records {
+                self.streams
+                    .stage(record_at(number), record.encode().to_vec());
+            } else {
+                self.streams.stage(
+                    record_at(number) + 16 + 8 * slot as u64,
+                    latest.to_le_bytes().to_vec(),
+                );
+            }
+        }
+        for (bucket, number) in new_heads {
+            let at = STREAM_BUCKETS_AT + bucket * SLOT_PAIR;
+            let pair = self.streams.pair(at)?;
+            let slot = free_slot(pair, self.committed.records);
+            self.streams
+                .stage(at + 8 * slot as u64, number.to_le_bytes().to_vec());
+        }
+        Ok(records)
+    }
+
+    /// Every seq of an id bucket chain whose id hash is `want`'s, newest first.
+    fn id_chain(&self, bucket: u64, found: &mut dyn FnMut(u64, u64)) -> Result<(), LogError> {
+        let mut seq = current(
+            self.keys.pair(ID_BUCKETS_AT + bucket * SLOT_PAIR)?,
+            self.committed.seq,
+        );
+        while seq != 0 {
+            let entry = self.entry(seq)?;
+            found(entry.id_hash, seq);
+            if entry.id_prev >= seq {
+                return Err(LogError::corrupt(format!("id entry {seq} chains forward")));
+            }
+            seq = entry.id_prev;
+        }
+        Ok(())
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Checks every entry against its frame (where it starts, the key hashes of its id and
+    /// stream, both chains), then the bucket tables and stream records against what the
+    /// entries say: the index is derived from the frames, and any byte of it that differs
+    /// from what they give is reported.
+    fn check_entries(&self) -> Result<IndexFacts, LogError> {
+        let size = self.committed.seq;
+        let mut facts = IndexFacts {
+            last_id: vec![0u64; 1 << ID_BUCKET_BITS],
+            last_stream: fast::map_with_capacity(1024),
+        };
+        let mut frames = FrameReader::new(&self.data, self.committed.data_len);
+        let mut entries = vec![0u8; (CHECK_ENTRIES * ENTRY_BYTES) as usize];
+        let mut seq = 1;
+        while seq <= size {
+            let count = CHECK_ENTRIES.min(size - seq + 1);
+            let bytes = &mut entries[..(count * ENTRY_BYTES) as usize];
+            self.keys.read(entry_at(seq), bytes)?;
+            for stored in bytes.chunks_exact(ENTRY_BYTES as usize).map(Entry::decode) {
+                let (offset, envelope) = frames.next(seq)?;
+                let id_hash = key_hash(&envelope.id);
+                let stream_hash = key_hash(&envelope.stream);
+                let bucket = id_bucket(id_hash) as usize;
+                let want = Entry {
+                    offset,
+                    id_hash,
+                    id_prev: facts.last_id[bucket],
+                    stream_hash,
+                    stream_prev: facts.last_stream.get(&stream_hash).copied().unwrap_or(0),
+                };
+                if stored != want {
+                    return Err(LogError::integrity(
+                        seq,
+                        "the index entry of this envelope (log/keys) does not match it",
+                    ));
+                }
+                facts.last_id[bucket] = seq;
+                facts.last_stream.insert(stream_hash, seq);
+                seq += 1;
+            }
+        }
+        Ok(facts)
+    }
+
+    fn check_buckets(&self, facts: &IndexFacts) -> Result<(), LogError> {
+        let mut table = vec![0u8; (SLOT_PAIR << ID_BUCKET_BITS) as usize];
+        self.keys.read(ID_BUCKETS_AT, &mut table)?;
+        for (bucket, want) in facts.last_id.iter().enumerate() {
+            let at = bucket * SLOT_PAIR as usize;
+            let pair = [u64_at(&table, at), u64_at(&table, at + 8)];
+            if current(pair, self.committed.seq) != *want {
+                return Err(LogError::corrupt(format!(
+                    "id bucket {bucket} of log/keys does not lead to the last envelope of its ids"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_records(&self, facts: &IndexFacts) -> Result<(), LogError> {
+        let count = self.committed.records;
+        if count != facts.last_stream.len() as u64 {
+            return Err(LogError::corrupt(format!(
+                "log/streams holds {count} stream records, the envelopes {} streams",
+                facts.last_stream.len()
+            )));
+        }
+        let mut last_in_bucket: FastMap<u64, u64> = fast::map_with_capacity(1024);
+        let mut seen: FastSet<u64> = fast::set_with_capacity(count as usize);
+        for number in 1..=count {
+            let record = self.record(number)?;
+            let bucket = stream_bucket(record.hash);
+            let ok = seen.insert(record.hash)
+                && facts.last_stream.get(&record.hash).copied()
+                    == Some(current(record.latest, self.committed.seq))
+                && record.bucket_prev == last_in_bucket.get(&bucket).copied().unwrap_or(0);
+            if !ok {
+                return Err(LogError::corrupt(format!(
+                    "stream record {number} of log/streams does not match the envelopes"
+                )));
+            }
+            last_in_bucket.insert(bucket, number);
+        }
+        let mut table = vec![0u8; (SLOT_PAIR << STREAM_BUCKET_BITS) as usize];
+        self.streams.read(STREAM_BUCKETS_AT, &mut table)?;
+        for bucket in 0..1u64 << STREAM_BUCKET_BITS {
+            let at = (bucket * SLOT_PAIR) as usize;
+            let pair = [u64_at(&table, at), u64_at(&table, at + 8)];
+            let want = last_in_bucket.get(&bucket).copied().unwrap_or(0);
+            if current(pair, count) != want {
+                return Err(LogError::corrupt(format!(
+                    "stream bucket {bucket} of log/streams does not lead to its last record"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Entries read at a time by the index check.
+const CHECK_ENTRIES: u64 = 16_384;
+/// Bytes of the envelope file read at a time by the index check.
+const CHECK_READ: usize = 4 << 20;
+
+/// What the entries say the bucket tables and records must hold.
+struct IndexFacts {
+    /// The last seq of each id bucket.
+    last_id: Vec<u64>,
+    /// The last seq of each stream hash.
+    last_stream: FastMap<u64, u64>,
+}
+
+/// Reads the committed frames front to back.
+struct FrameReader<'a> {
+    part: &'a Part,
+    end: u64,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    at: u64,
+    pos: usize,
+}
+
+impl<'a> FrameReader<'a> {
+    fn new(part: &'a Part, end: u64) -> Self {
+        FrameReader {
+            part,
+            end,
+            buf: Vec::new(),
+            at: 0,
+            pos: 0,
+        }
+    }
+
+    /// Makes `buf[pos..]` hold at least `n` bytes, if the file has them.
+    fn fill(&mut self, n: usize) -> Result<bool, LogError> {
+        if self.buf.len() - self.pos >= n {
+            return Ok(true);
+        }
+        self.buf.drain(..self.pos);
+        self.at += self.pos as u64;
+        self.pos = 0;
+        let from = self.at + self.buf.len() as u64;
+        let want = (n.max(CHECK_READ) - self.buf.len()).min((self.end - from) as usize);
+        let old = self.buf.len();
+        self.buf.resize(old + want, 0);
+        self.part.read(from, &mut self.buf[old..])?;
+        Ok(self.buf.len() >= n)
+    }
+
+    /// The next frame's offset and envelope.
+    fn next(&mut self, seq: u64) -> Result<(u64, Envelope), LogError> {
+        let short = || LogError::integrity(seq, "the envelope file ends inside this frame");
+        if !self.fill(4)? {
+            return Err(short());
+        }
+        let len = u32::from_le_bytes([
+            self.buf[self.pos],
+            self.buf[self.pos + 1],
+            self.buf[self.pos + 2],
+            self.buf[self.pos + 3],
+        ]) as usize;
+        if len > crate::MAX_ENVELOPE_BYTES || !self.fill(4 + len + 32)? {
+            return Err(short());
+        }
+        let offset = self.at + self.pos as u64;
+        let canonical = &self.buf[self.pos + 4..self.pos + 4 + len];
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&self.buf[self.pos + 4 + len..self.pos + 4 + len + 32]);
+        let envelope =
+            Envelope::from_canonical(canonical, hash).map_err(|e| LogError::integrity(seq, e))?;
+        self.pos += 4 + len + 32;
+        Ok((offset, envelope))
+    }
+}
+
+/// A lookup of more ids than the log's size over this reads the entries in one pass.
+const SCAN_RATIO: u64 = 8;
+
+impl DirStore {
+    /// Every committed `(id hash, seq)` whose hash is in `wanted`, from one pass over the
+    /// entries.
+    fn scan_ids(&self, wanted: &FastSet<u64>) -> Result<Vec<(u64, u64)>, LogError> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; (CHECK_ENTRIES * ENTRY_BYTES) as usize];
+        let mut seq = 1;
+        while seq <= self.committed.seq {
+            let count = CHECK_ENTRIES.min(self.committed.seq - seq + 1);
+            let bytes = &mut buf[..(count * ENTRY_BYTES) as usize];
+            self.keys.read(entry_at(seq), bytes)?;
+            for (i, entry) in bytes.chunks_exact(ENTRY_BYTES as usize).enumerate() {
+                let hash = u64_at(entry, 8);
+                if wanted.contains(&hash) {
+                    out.push((hash, seq + i as u64));
+                }
+            }
+            seq += count;
+        }
+        Ok(out)
+    }
+}
+
+fn clear_pair(part: &Part, at: u64, pair: [u64; 2], limit: u64) -> Result<(), LogError> {
+    for (i, v) in pair.into_iter().enumerate() {
+        if v > limit {
+            part.write(at + 8 * i as u64, &0u64.to_le_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// The slot pairs of a bucket table a batch reads and moves: read one at a time for a
+/// small batch, whole for a large one.
+struct BucketTable {
+    at: u64,
+    /// The whole table when the batch is large.
+    whole: Option<Vec<u8>>,
+    /// The new current value of each touched bucket.
+    changed: FastMap<u64, u64>,
+}
+
+impl BucketTable {
+    fn load(
+        part: &Part,
+        at: u64,
+        n: usize,
+        bucket_of: impl Fn(usize) -> u64,
+    ) -> Result<BucketTable, LogError> {
+        let distinct: FastSet<u64> = (0..n.min(BULK_BUCKETS + 1)).map(&bucket_of).collect();
+        let whole = if distinct.len() > BULK_BUCKETS {
+            let mut buf = vec![0u8; (SLOT_PAIR << ID_BUCKET_BITS) as usize];
+            part.read(at, &mut buf)?;
+            Some(buf)
+        } else {
+            None
+        };
+        Ok(BucketTable {
+            at,
+            whole,
+            changed: fast::map_with_capacity(n.min(1 << 16)),
+        })
+    }
+
+    fn pair(&self, part: &Part, bucket: u64) -> Result<[u64; 2], LogError> {
+        match &self.whole {
+            Some(buf) => {
+                let at = (bucket * SLOT_PAIR) as usize;
+                Ok([u64_at(buf, at), u64_at(buf, at + 8)])
+            }
+            None => part.pair(self.at + bucket * SLOT_PAIR),
+        }
+    }
+
+    fn latest(&self, part: &Part, bucket: u64, limit: u64) -> Result<u64, LogError> {
+        if let Some(v) = self.changed.get(&bucket) {
+            return Ok(*v);
+        }
+        Ok(current(self.pair(part, bucket)?, limit))
+    }
+
+    fn set(&mut self, bucket: u64, value: u64) {
+        self.changed.insert(bucket, value);
+    }
+
+    /// Writes each changed bucket's new value over its slot that is not current.
+    fn store(self, part: &Part, limit: u64) -> Result<(), LogError> {
+        let BucketTable { at, whole, changed } = self;
+        if let Some(mut buf) = whole {
+            for (bucket, value) in changed {
+                let o = (bucket * SLOT_PAIR) as usize;
+                let pair = [u64_at(&buf, o), u64_at(&buf, o + 8)];
+                let slot = o + 8 * free_slot(pair, limit);
+                buf[slot..slot + 8].copy_from_slice(&value.to_le_bytes());
+            }
+            part.stage(at, buf);
+            return Ok(());
+        }
+        for (bucket, value) in changed {
+            let o = at + bucket * SLOT_PAIR;
+            let slot = free_slot(part.pair(o)?, limit);
+            part.stage(o + 8 * slot as u64, value.to_le_bytes().to_vec());
+        }
+        Ok(())
+    }
+}
+
+impl DirStore {
+    fn usable(&self) -> Result<(), LogError> {
+        if self.failed {
+            return Err(LogError::Backend {
+                what: "a commit of this log failed after its head was written; open the log again"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn append_frames(&mut self, frames: &[Vec<u8>]) -> Result<(), LogError> {
+        let mut at = self.committed.data_len;
+        for segment in frames {
+            self.data.write(at, segment)?;
+            at += segment.len() as u64;
+        }
+        self.data.sync()?;
+        self.written_len = Some(at);
+        Ok(())
+    }
+
+    /// Writes and syncs the index of the frames last written; returns the head to commit.
+    fn commit_index(&mut self, set: &CommitSet) -> Result<Committed, LogError> {
+        let written: u64 = set.frames.iter().map(|f| f.len() as u64).sum();
+        let data_len = match self.written_len.take() {
+            Some(len) if len == self.committed.data_len + written => len,
+            _ => {
+                return Err(LogError::corrupt(
+                    "commit without the frames it covers written first",
+                ))
+            }
+        };
+        if set.meta.len() < 16
+            || set.meta.len() > HEAD_BODY - HEAD_RECORD_AT
+            || &set.meta[..8] != META_MAGIC
+            || u64_at(&set.meta, 8) != set.seq
+        {
+            return Err(LogError::corrupt("the head record to commit is malformed"));
+        }
+        let mut offsets = Vec::with_capacity((set.seq - self.committed.seq) as usize);
+        let mut at = self.committed.data_len;
+        for segment in set.frames {
+            for (start, frame) in Frames::new(segment).offsets() {
+                frame.map_err(|e| LogError::corrupt(format!("a frame to commit: {e}")))?;
+                offsets.push(at + start as u64);
+            }
+            at += segment.len() as u64;
+        }
+        if offsets.len() as u64 != set.seq - self.committed.seq {
+            return Err(LogError::corrupt(
+                "the commit's frames and its seq disagree",
+            ));
+        }
+        let records = self.write_index(set, &offsets)?;
+        for (level, index, hash) in &set.nodes {
+            self.nodes
+                .stage(node_position(*level, *index) * NODE_BYTES, hash.to_vec());
+        }
+        for part in [&self.keys, &self.streams, &self.nodes] {
+            if part.write_staged()? {
+                part.sync()?;
+            }
+        }
+        Ok(Committed {
+            data_len,
+            records,
+            seq: set.seq,
+            counter: self.committed.counter + 1,
+            meta: set.meta.clone(),
+        })
+    }
+
+    /// The commit point: the slot that is not the current head, written in place and
+    /// synced. If the write is cut short, the other slot still holds the previous head.
+    fn commit_head(&mut self, committed: Committed) -> Result<(), LogError> {
+        let slot = (committed.counter % 2) * HEAD_BYTES as u64;
+        let durable = self
+            .head
+            .write(slot, &committed.encode())
+            .and_then(|()| self.head.sync());
+        if durable.is_err() {
+            self.failed = true;
+            return durable;
+        }
+        self.committed = committed;
+        Ok(())
+    }
+}
+
+impl Store for DirStore {
+    fn meta(&self) -> Result<Option<Vec<u8>>, LogError> {
+        if self.committed.meta.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.committed.meta.clone()))
+    }
+
+    fn write_frames(&mut self, frames: &[Vec<u8>]) -> Result<(), LogError> {
+        self.usable()?;
+        let written = self.append_frames(frames);
+        if written.is_err() {
+            // Nothing of the index was written: cut the frames back (best effort; the next
+            // open cuts them too).
+            let _ = self.recover();
+        }
+        written
+    }
+
+    fn commit(&mut self, set: &CommitSet) -> Result<(), LogError> {
+        self.usable()?;
+        match self.commit_index(set) {
+            Ok(committed) => self.commit_head(committed),
+            Err(e) => {
+                // The head slot was not written: undo what the index got, as an open would.
+                for part in [&self.keys, &self.streams, &self.nodes] {
+                    part.staged.borrow_mut().clear();
+                }
+                let _ = self.recover();
+                Err(e)
+            }
+        }
+    }
+
+    fn block(&self, block: u64) -> Result<Option<BlockBytes>, LogError> {
+        let Some(start) = self.block_offset(block)? else {
+            return Ok(None);
+        };
+        let end = self.offset_of((block + 1) * BLOCK_EVENTS + 1)?;
+        if start > end || end > self.committed.data_len {
+            return Err(LogError::corrupt(format!(
+                "block {block} spans {start}..{end}, beyond the envelope file"
+            )));
+        }
+        let mut buf = vec![0u8; (end - start) as usize];
+        self.read_data(start, &mut buf)?;
+        Ok(Some(Box::new(buf)))
+    }
+
+    fn block_offset(&self, block: u64) -> Result<Option<u64>, LogError> {
+        let first = block * BLOCK_EVENTS + 1;
+        if first > self.committed.seq {
+            return Ok(None);
+        }
+        Ok(Some(self.entry(first)?.offset))
+    }
+
+    fn data_len(&self) -> u64 {
+        self.committed.data_len
+    }
+
+    fn read_data(&self, offset: u64, buf: &mut [u8]) -> Result<(), LogError> {
+        if offset + buf.len() as u64 > self.committed.data_len {
+            return Err(LogError::corrupt(format!(
+                "a read of {} bytes at {offset} goes beyond the committed {} bytes",
+                buf.len(),
+                self.committed.data_len
+            )));
+        }
+        self.data
+            .file
+            .read_exact_at(buf, offset)
+            .map_err(|e| LogError::io(&self.data.path, e))
+    }
+
+    fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, LogError> {
+        let leaves = (u128::from(index) + 1) << level;
+        if !(NODE_LEVEL_MIN..64).contains(&level) || leaves > u128::from(self.committed.seq) {
+            return Ok(None);
+        }
+        let mut hash = [0u8; 32];
+        self.nodes
+            .read(node_position(level, index) * NODE_BYTES, &mut hash)?;
+        Ok(Some(hash))
+    }
+
+    fn id_candidates(&self, wanted: &FastSet<u64>) -> Result<Vec<(u64, u64)>, LogError> {
+        let mut out = Vec::new();
+        if wanted.len() as u64 * SCAN_RATIO > self.committed.seq {
+            // Many ids against a small log: one pass over the entries costs less than a
+            // walk per bucket.
+            return self.scan_ids(wanted);
+        }
+        let buckets: FastSet<u64> = wanted.iter().map(|h| id_bucket(*h)).collect();
+        for bucket in buckets {
+            self.id_chain(bucket, &mut |hash, seq| {
+                if wanted.contains(&hash) {
+                    out.push((hash, seq));
+                }
+            })?;
+        }
+        Ok(out)
+    }
+
+    fn stream_candidates(&self, hash: u64) -> Result<Vec<u64>, LogError> {
+        let mut out = Vec::new();
+        let mut seq = self.stream_latest(hash)?;
+        while seq != 0 {
+            let entry = self.entry(seq)?;
+            if entry.stream_hash != hash || entry.stream_prev >= seq {
+                return Err(LogError::corrupt(format!(
+                    "the stream chain through seq {seq} is broken"
+                )));
+            }
+            out.push(seq);
+            seq = entry.stream_prev;
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    fn stream_versions(
+        &self,
+        hashes: &[u64],
+        found: &mut dyn FnMut(&str, u64),
+    ) -> Result<(), LogError> {
+        // Without the names, every envelope of the chain is read (names that share a hash
+        // only by a 64-bit collision); the append path asks `stream_versions_of` instead.
+        for hash in hashes.iter().copied().collect::<FastSet<u64>>() {
+            let mut seen: Vec<String> = Vec::new();
+            let mut seq = self.stream_latest(hash)?;
+            while seq != 0 {
+                let envelope = self.envelope(seq)?;
+                if !seen.contains(&envelope.stream) {
+                    found(&envelope.stream, envelope.version);
+                    seen.push(envelope.stream);
+                }
+                seq = self.entry(seq)?.stream_prev;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_index(&self) -> Result<(), LogError> {
+        let facts = self.check_entries()?;
+        self.check_buckets(&facts)?;
+        self.check_records(&facts)
+    }
+
+    fn stream_versions_of(
+        &self,
+        streams: &[(&str, u64)],
+        found: &mut dyn FnMut(&str, u64),
+    ) -> Result<(), LogError> {
+        for &(name, hash) in streams {
+            // The latest envelope with the hash is the stream's, unless another name
+            // collides on the hash: then the chain is walked back to this name's latest.
+            let mut seq = self.stream_latest(hash)?;
+            while seq != 0 {
+                let envelope = self.envelope(seq)?;
+                if envelope.stream == name {
+                    found(name, envelope.version);
+                    break;
+                }
+                seq = self.entry(seq)?.stream_prev;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::{leaf_hash, Frontier};
+
+    #[test]
+    fn node_positions_follow_the_order_the_tree_completes_them() {
+        let mut frontier = Frontier::default();
+        let mut order = Vec::new();
+        for i in 0..(5u64 << 10) + 77 {
+            let leaf = leaf_hash(&[(i % 251) as u8; 32]);
+            frontier.push(leaf, &mut |level, index, _| {
+                if level >= NODE_LEVEL_MIN {
+                    order.push((level, index));
+                }
+            });
+        }
+        assert!(order.len() > 20);
+        for (position, (level, index)) in order.into_iter().enumerate() {
+            assert_eq!(
+                node_position(level, index),
+                position as u64,
+                "{level}/{index}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_head_slot_round_trips_and_a_flipped_bit_is_refused() {
+        let mut committed = Committed::empty();
+        committed.data_len = 12345;
+        committed.records = 7;
+        committed.seq = 99;
+        committed.counter = 3;
+        committed.meta = [META_MAGIC.as_slice(), &99u64.to_le_bytes(), &[5u8; 100]].concat();
+        let bytes = committed.encode();
+        assert_eq!(Committed::decode(&bytes).expect("decodes"), committed);
+        for bit in [0, 70, 8 * 20 + 3, 8 * 45, 8 * 2000, 8 * 4090] {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(Committed::decode(&flipped).is_err(), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn a_slot_pair_keeps_its_current_value_when_the_other_is_written() {
+        // The current value is the larger one the committed state covers.
+        assert_eq!(current([0, 0], 10), 0);
+        assert_eq!(current([5, 0], 10), 5);
+        assert_eq!(current([5, 8], 10), 8);
+        assert_eq!(current([12, 8], 10), 8);
+        // A new value goes over the slot that is not current.
+        assert_eq!(free_slot([5, 8], 10), 0);
+        assert_eq!(free_slot([8, 5], 10), 1);
+        assert_eq!(free_slot([12, 8], 10), 0);
+        assert_eq!(free_slot([0, 0], 10), 0);
+    }
+}

@@ -1,0 +1,172 @@
+//! The directory store's layout: a log of layout 2 (sled index) is refused with a message
+//! naming `arl upgrade` and converted in place by [`arl_log::upgrade`]; a commit cut short
+//! after its index bytes reached the disk, before its head did, is undone at the next open
+//! and leaves the index answering as before it.
+
+use std::path::Path;
+
+use arl_log::{upgrade, Envelope, Log, LogError, NewEvent, Outcome, SledStore, Upgraded};
+use serde_json::json;
+
+const T0: i64 = 1_709_366_400_000_000;
+const SECOND: i64 = 1_000_000;
+
+fn event(i: u64) -> NewEvent {
+    // Seven streams of unequal length, every event with an id.
+    let stream = format!("account/a{}", i % 7);
+    let mut e = NewEvent::new(
+        "account.renamed",
+        &stream,
+        "tester",
+        &json!({"account": format!("a{}", i % 7), "name": format!("name {i}")}),
+    )
+    .expect("object data");
+    e.id = Some(format!("ev-{i}"));
+    e
+}
+
+fn append(log: &mut Log, from: u64, to: u64, now: i64) -> Vec<Outcome> {
+    let prepared = log
+        .prepare((from..to).map(event).collect(), now)
+        .expect("prepare");
+    let outcomes = prepared.outcomes.clone();
+    log.commit(prepared).expect("commit");
+    outcomes
+}
+
+fn all(log: &Log) -> Vec<Envelope> {
+    log.range(1, u64::MAX)
+        .collect::<Result<_, _>>()
+        .expect("range")
+}
+
+/// What the log answers: every envelope, each stream's seqs and version, some ids' seqs.
+type Answers = (Vec<Envelope>, Vec<(Vec<u64>, u64)>, Vec<Option<u64>>);
+
+fn answers(log: &Log) -> Answers {
+    let streams = (0..7)
+        .map(|s| {
+            let name = format!("account/a{s}");
+            let seqs = log
+                .stream(&name)
+                .expect("stream")
+                .iter()
+                .map(|e| e.seq)
+                .collect();
+            (seqs, log.stream_version(&name).expect("version"))
+        })
+        .collect();
+    let ids = [0, 1, 299, 700, 999, 5000]
+        .iter()
+        .map(|i| log.lookup_id(&format!("ev-{i}")).expect("lookup"))
+        .collect();
+    (all(log), streams, ids)
+}
+
+fn layout_2_log(dir: &Path) -> Log {
+    std::fs::create_dir_all(dir).expect("log dir");
+    Log::open_store(Box::new(SledStore::open(dir).expect("sled store"))).expect("open")
+}
+
+#[test]
+fn a_layout_2_log_is_refused_then_upgraded_in_place() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("log");
+    let (head, before) = {
+        let mut old = layout_2_log(&dir);
+        append(&mut old, 0, 300, T0);
+        append(&mut old, 300, 301, T0 + SECOND);
+        append(&mut old, 301, 1000, T0 + 2 * SECOND);
+        (old.head(), answers(&old))
+    };
+    let envelopes_before = std::fs::read(dir.join("envelopes")).expect("envelopes");
+
+    let refused = Log::open(&dir).err().expect("a layout-2 log is refused");
+    assert!(matches!(refused, LogError::OldLayout { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("arl upgrade"), "{refused}");
+
+    let mut seen = 0;
+    let upgraded = upgrade(&dir, &mut |seq| seen = seq).expect("upgrade");
+    assert_eq!(upgraded, Upgraded::Converted(head));
+    assert_eq!(seen, 1000);
+    assert!(!dir.join("index").exists(), "the sled index is removed");
+    assert!(
+        !dir.join("upgrade").exists(),
+        "the work directory is removed"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("envelopes")).expect("envelopes"),
+        envelopes_before,
+        "the envelope file is untouched"
+    );
+
+    let mut log = Log::open(&dir).expect("the upgraded log opens");
+    assert_eq!(log.head(), head);
+    assert_eq!(log.verify(&mut |_| {}).expect("verify"), head);
+    assert_eq!(answers(&log), before);
+    // Ids stored before the upgrade are still found: resending one is a duplicate.
+    let again = log
+        .prepare(vec![event(5)], T0 + 3 * SECOND)
+        .expect("prepare");
+    assert_eq!(again.outcomes, vec![Outcome::Duplicate { seq: 6 }]);
+    append(&mut log, 1000, 1100, T0 + 3 * SECOND);
+    assert_eq!(log.verify(&mut |_| {}).expect("verify").seq, 1100);
+    drop(log);
+    assert_eq!(
+        upgrade(&dir, &mut |_| {}).expect("a second upgrade"),
+        Upgraded::AlreadyCurrent
+    );
+}
+
+#[test]
+fn an_upgrade_cut_short_before_the_switch_runs_again() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("log");
+    let head = {
+        let mut old = layout_2_log(&dir);
+        append(&mut old, 0, 600, T0);
+        old.head()
+    };
+    // What an upgrade leaves when cut before its switch: a work directory and new index
+    // files beside the sled index, no head file.
+    std::fs::create_dir_all(dir.join("upgrade")).expect("work dir");
+    std::fs::write(dir.join("upgrade/envelopes"), b"half").expect("write");
+    std::fs::write(dir.join("keys"), b"half").expect("write");
+    assert!(matches!(Log::open(&dir), Err(LogError::OldLayout { .. })));
+    assert_eq!(
+        upgrade(&dir, &mut |_| {}).expect("upgrade"),
+        Upgraded::Converted(head)
+    );
+    let log = Log::open(&dir).expect("open");
+    assert_eq!(log.verify(&mut |_| {}).expect("verify"), head);
+}
+
+#[test]
+fn a_commit_whose_head_never_reached_the_disk_is_undone() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("log");
+    let mut log = Log::open(&dir).expect("open");
+    append(&mut log, 0, 500, T0);
+    let before = answers(&log);
+    let head = log.head();
+    let head_file = std::fs::read(dir.join("head")).expect("head");
+    // A commit whose frames and index bytes are on disk, whose head write is lost.
+    append(&mut log, 500, 700, T0 + SECOND);
+    drop(log);
+    std::fs::write(dir.join("head"), &head_file).expect("restoring the old head");
+
+    let mut log = Log::open(&dir).expect("open after the cut commit");
+    assert_eq!(log.head(), head);
+    assert_eq!(answers(&log), before);
+    assert_eq!(log.verify(&mut |_| {}).expect("verify"), head);
+    // Other events at the same seqs: the index follows them, not the lost ones.
+    let outcomes = append(&mut log, 5000, 5100, T0 + 2 * SECOND);
+    assert_eq!(outcomes[0], Outcome::Appended { seq: 501 });
+    assert_eq!(log.lookup_id("ev-600").expect("lookup"), None);
+    assert_eq!(log.lookup_id("ev-5000").expect("lookup"), Some(501));
+    assert_eq!(log.verify(&mut |_| {}).expect("verify").seq, 600);
+    // And the lost batch can be appended again.
+    append(&mut log, 500, 700, T0 + 3 * SECOND);
+    assert_eq!(log.lookup_id("ev-600").expect("lookup"), Some(701));
+    assert_eq!(log.verify(&mut |_| {}).expect("verify").seq, 800);
+}
