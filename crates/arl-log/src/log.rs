@@ -741,7 +741,7 @@ impl Log {
     pub fn stream_version(&self, stream: &str) -> Result<u64, LogError> {
         let mut version = 0;
         self.store
-            .stream_versions(&[key_hash(stream)], &mut |name, v| {
+            .stream_versions_of(&[(stream, key_hash(stream))], &mut |name, v| {
                 if name == stream {
                     version = v;
                 }
