@@ -319,3 +319,129 @@ fn copy_both_ways_keeps_every_byte() {
         again.stderr
     );
 }
+
+/// Whether any file under `dir` holds `text`'s bytes.
+fn any_file_holds(dir: &Path, text: &str) -> bool {
+    arl_testkit::files(dir)
+        .iter()
+        .any(|(_, bytes)| bytes.windows(text.len()).any(|w| w == text.as_bytes()))
+}
+
+/// A sealing ledger on PostgreSQL keeps its keys in a table beside the log: a name sealed
+/// through one node opens on another, and an erasure through one node holds on both, with
+/// the key gone from the database and the log still verifying.
+#[test]
+fn keys_are_shared_by_the_nodes_and_an_erasure_holds_on_every_node() {
+    let db = PgDatabase::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let fixture = tmp.path().join("globex.jsonl");
+    std::fs::write(&fixture, with_ids(FIXTURE)).unwrap();
+    let fixture = fixture.to_str().unwrap();
+    ok(
+        on_store(&a, &db.url, &["append", "--seal", "--imported", fixture]),
+        "sealing append through node a",
+    );
+    let contacts = |node: &Path| -> Value {
+        let out = ok(
+            on_store(
+                node,
+                &db.url,
+                &["contacts", "globex-de", "--format", "json"],
+            ),
+            "contacts",
+        );
+        serde_json::from_str(&out).unwrap()
+    };
+    let vogel = |answer: &Value| -> Value {
+        answer
+            .as_array()
+            .expect("a list of contacts")
+            .iter()
+            .find(|c| c["contact"] == "k-vogel")
+            .cloned()
+            .expect("k-vogel is a contact of globex-de")
+    };
+    assert_eq!(
+        vogel(&contacts(&b))["name"],
+        "Karl Vogel",
+        "node b opens a's seal"
+    );
+    let mut admin = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let frames_holding = |admin: &mut postgres::Client, name: &str| -> i64 {
+        admin
+            .query_one(
+                "SELECT count(*) FROM arl_frames WHERE position($1::bytea in bytes) > 0",
+                &[&name.as_bytes()],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(
+        frames_holding(&mut admin, "Karl Vogel"),
+        0,
+        "sealed in the log"
+    );
+    assert!(frames_holding(&mut admin, "arl:sealed:v1:") > 0);
+
+    let erased = ok(
+        on_store(
+            &b,
+            &db.url,
+            &[
+                "erase",
+                "--contact",
+                "k-vogel",
+                "--reason",
+                "request",
+                "--yes",
+                "--format",
+                "json",
+            ],
+        ),
+        "erase through node b",
+    );
+    let erased: Value = serde_json::from_str(&erased).unwrap();
+    assert_eq!(erased["key_destroyed"], true);
+    for node in [&a, &b] {
+        let shown = vogel(&contacts(node));
+        assert_eq!(shown["name"], Value::Null, "{}", node.display());
+        assert_eq!(shown["erased"], true);
+        assert!(!any_file_holds(node, "Karl Vogel"));
+    }
+    // Other names still open, on both nodes.
+    for node in [&a, &b] {
+        let others = ok(
+            on_store(node, &db.url, &["contacts", "globex", "--format", "json"]),
+            "contacts of globex",
+        );
+        assert!(others.contains("Mai Ng"), "{others}");
+    }
+    let key: Option<Vec<u8>> = admin
+        .query_one(
+            "SELECT key FROM arl_keys WHERE kind = 1 AND subject = 'k-vogel'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(key, None, "the key is gone from the table");
+    ok(
+        on_store(&a, &db.url, &["verify"]),
+        "verify after the erasure",
+    );
+    // A second erasure is refused, on any node.
+    let again = on_store(
+        &a,
+        &db.url,
+        &[
+            "erase",
+            "--contact",
+            "k-vogel",
+            "--reason",
+            "again",
+            "--yes",
+        ],
+    );
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("already erased"), "{}", again.stderr);
+}

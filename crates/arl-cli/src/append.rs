@@ -7,6 +7,7 @@ use crate::ledger::Ctx;
 use crate::out;
 use anyhow::{Context, Result};
 use arl_domain::{InputEvent, Timestamp};
+use arl_privacy::KeyHome;
 use arl_views::{AppendOptions, AppendReport, FailureKind, Ledger};
 use serde_json::{json, Value};
 use std::io::{BufRead, Read};
@@ -45,20 +46,25 @@ pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
     };
     let mut ledger = ctx.writer()?;
     if args.seal {
-        crate::privacy::start_sealing(&ledger)?;
+        crate::privacy::start_sealing(&ctx.keys)?;
     }
     let bar = out::progress(ctx.quiet, None, "appending");
     bar.set_position(batch.events.len() as u64);
-    let report = append(&mut ledger, batch, &opts);
+    let report = append(&mut ledger, &ctx.keys, batch, &opts);
     bar.finish_and_clear();
     print_report(&report?, args.format)
 }
 
-/// Appends a parsed batch; a failure names the input line, the rule and that nothing was
-/// appended.
-pub fn append(ledger: &mut Ledger, batch: Batch, opts: &AppendOptions) -> Result<AppendReport> {
+/// Appends a parsed batch, sealed with the keys in `keys` when the ledger seals; a failure
+/// names the input line, the rule and that nothing was appended.
+pub fn append(
+    ledger: &mut Ledger,
+    keys: &KeyHome,
+    batch: Batch,
+    opts: &AppendOptions,
+) -> Result<AppendReport> {
     let Batch { mut events, lines } = batch;
-    crate::privacy::seal_batch(ledger, &mut events, &lines)?;
+    crate::privacy::seal_batch(ledger, keys, &mut events, &lines)?;
     ledger.append(events, opts).map_err(|f| {
         let line = f.index.and_then(|index| lines.get(index).copied());
         let message = f.at_line(line);

@@ -29,7 +29,7 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     let mut lines = Lines::new(open_input(args.file.as_deref())?);
     let mut ledger = ctx.writer()?;
     if args.seal {
-        crate::privacy::start_sealing(&ledger)?;
+        crate::privacy::start_sealing(&ctx.keys)?;
     }
     let bar = out::progress(ctx.quiet, None, "appending");
     let mut totals = Totals::starting_at(ledger.log().head());
@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
             break;
         }
         let batch = parse_batch(&texts, args.imported).map_err(refused)?;
-        let report = append::append(&mut ledger, batch, &opts).map_err(refused)?;
+        let report = append::append(&mut ledger, &ctx.keys, batch, &opts).map_err(refused)?;
         totals.add(&report);
         bar.set_position(totals.appended + totals.duplicates);
     }

@@ -152,12 +152,12 @@ fn build(ctx: &Ctx, args: &DemoArgs) -> Result<(Option<Late>, Span)> {
                     lines: Vec::with_capacity(DEMO_BATCH_LINES),
                 },
             );
-            append::append(&mut ledger, full, &opts)?;
+            append::append(&mut ledger, &ctx.keys, full, &opts)?;
             bar.set_position(line_no);
         }
     }
     if !batch.events.is_empty() {
-        append::append(&mut ledger, batch, &opts)?;
+        append::append(&mut ledger, &ctx.keys, batch, &opts)?;
     }
     bar.finish_and_clear();
     out::note(

@@ -4,6 +4,7 @@
 use crate::failure;
 use anyhow::{Context, Result};
 use arl_log::{LedgerLock, Log};
+use arl_privacy::KeyHome;
 use arl_views::{Ledger, LogSource, ViewError, ViewReader, LOG_DIR, VIEWS_DIR};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub struct Ctx {
     pub quiet: bool,
     /// Where the log is: `<dir>/log`, or a PostgreSQL store (`--store`).
     pub source: LogSource,
+    /// Where the keys are: `<dir>/keys`, or a table beside the log in PostgreSQL.
+    pub keys: KeyHome,
 }
 
 /// The log store a `--store` (or `--from`, `--to`) address names: a PostgreSQL URL.
@@ -46,15 +49,20 @@ impl Ctx {
                 "--lock-timeout is a number of seconds between 0 and 86400",
             ));
         }
-        let source = match store {
-            Some(url) => LogSource::Shared(shared_store(url)?),
-            None => LogSource::Dir,
+        let (source, keys) = match store {
+            Some(url) => {
+                let store = shared_store(url)?;
+                let keys = arl_pg::PgKeys::new(store.as_ref().clone());
+                (LogSource::Shared(store), KeyHome::Shared(Arc::new(keys)))
+            }
+            None => (LogSource::Dir, KeyHome::Dir(dir.clone())),
         };
         Ok(Ctx {
             dir,
             lock_timeout: Duration::from_secs_f64(lock_timeout_s),
             quiet,
             source,
+            keys,
         })
     }
 

@@ -9,7 +9,7 @@ use crate::{failure, out};
 use anyhow::{Context, Result};
 use arl_domain::{Event, InputEvent, Timestamp};
 use arl_log::{Envelope, LedgerLock};
-use arl_privacy::{KeyStore, Subject, SubjectKind, UnsealedSource, Unsealer, ERASED};
+use arl_privacy::{KeyHome, Subject, SubjectKind, UnsealedSource, Unsealer, ERASED};
 use arl_query::privacy::{EraseError, Erasure};
 use arl_views::{AppendOptions, Ledger, ViewReader};
 use serde::Serialize;
@@ -54,8 +54,10 @@ pub fn source<'a>(views: &'a ViewReader, unsealer: &'a Unsealer) -> UnsealedSour
 /// Opens the views for a query, with the key store.
 pub fn open(ctx: &Ctx) -> Result<Opened> {
     let (lock, views) = ctx.reader()?;
-    let unsealer =
-        Unsealer::open_ledger(&ctx.dir).map_err(|e| failure::integrity(e.to_string()))?;
+    let unsealer = ctx
+        .keys
+        .unsealer()
+        .map_err(|e| failure::integrity(e.to_string()))?;
     Ok(Opened {
         _lock: lock,
         views,
@@ -65,7 +67,9 @@ pub fn open(ctx: &Ctx) -> Result<Opened> {
 
 /// The unsealer of the ledger (for `arl export --decrypt`).
 pub fn unsealer(ctx: &Ctx) -> Result<Unsealer> {
-    Unsealer::open_ledger(&ctx.dir).map_err(|e| failure::integrity(e.to_string()))
+    ctx.keys
+        .unsealer()
+        .map_err(|e| failure::integrity(e.to_string()))
 }
 
 /// The envelope with its personal fields opened where the key lives (`arl export
@@ -116,16 +120,21 @@ pub fn shown_cell(cell: &str) -> String {
 }
 
 /// Creates the ledger's key store (`arl append --seal`): from then on every append seals.
-pub fn start_sealing(ledger: &Ledger) -> Result<()> {
-    KeyStore::open(ledger.dir()).map_err(|e| failure::error(e.to_string()))?;
+pub fn start_sealing(keys: &KeyHome) -> Result<()> {
+    keys.writer().map_err(|e| failure::error(e.to_string()))?;
     Ok(())
 }
 
 /// Seals the personal fields of a batch before the log plans it, when the ledger seals
 /// (`arl_query::privacy::seal_batch`, as the server does).
-pub fn seal_batch(ledger: &Ledger, events: &mut [InputEvent], lines: &[u64]) -> Result<()> {
+pub fn seal_batch(
+    ledger: &Ledger,
+    keys: &KeyHome,
+    events: &mut [InputEvent],
+    lines: &[u64],
+) -> Result<()> {
     use arl_query::privacy::SealError;
-    arl_query::privacy::seal_batch(ledger.dir(), ledger.log(), events).map_err(|e| match e {
+    arl_query::privacy::seal_batch(keys, ledger.log(), events).map_err(|e| match e {
         SealError::Event { index, error } => {
             let at = match lines.get(index) {
                 Some(0) | None => String::new(),
@@ -165,7 +174,7 @@ pub fn erase(ctx: &Ctx, args: &EraseArgs) -> Result<()> {
         return Err(failure::error(format!("{subject} was not erased")));
     }
     let mut ledger = ctx.writer()?;
-    let erasure = Erasure::plan(ledger.dir(), ledger.log(), subject).map_err(erase_error)?;
+    let erasure = Erasure::plan(&ctx.keys, ledger.log(), subject).map_err(erase_error)?;
     let now = Timestamp::now();
     let opts = AppendOptions {
         imported: false,

@@ -43,6 +43,7 @@ pub fn serve(ctx: &Ctx, args: &ServeArgs) -> Result<()> {
         lock_timeout: ctx.lock_timeout,
         limits,
         source: ctx.source.clone(),
+        keys: ctx.keys.clone(),
     };
     let dir = crate::ledger::shown(&ctx.dir);
     let scheme = if config.tls.is_some() {

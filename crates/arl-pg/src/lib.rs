@@ -8,7 +8,8 @@
 //! another writer moved the head since this one read it ([`arl_log::LogError::Moved`]), so
 //! that the chain never forks and seqs have no gaps; it ends with a `NOTIFY` on
 //! [`CHANNEL`] that [`PgFollower`]s hear. [`PgSource`] is the address
-//! ([`arl_log::SharedStore`]) from which each process opens its own store.
+//! ([`arl_log::SharedStore`]) from which each process opens its own store. [`PgKeys`] is
+//! the key store of a sealing ledger, in a table beside the log that every node shares.
 //!
 //! ```no_run
 //! use arl_log::{Log, SharedStore};
@@ -18,10 +19,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod keys;
 mod schema;
 mod store;
 
-pub use schema::{SCHEMA_V1, SCHEMA_VERSION};
+pub use keys::PgKeys;
+pub use schema::{SCHEMA_V1, SCHEMA_V2, SCHEMA_VERSION};
 pub use store::{PgFollower, PgSource, PgStore, CHANNEL};
 
 /// Whether `address` names a PostgreSQL store (`postgres://` or `postgresql://`) rather

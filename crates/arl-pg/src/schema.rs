@@ -5,7 +5,7 @@ use arl_log::LogError;
 use postgres::Transaction;
 
 /// The schema version this build creates and reads. A store with a newer one is refused.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The advisory lock key that serializes schema creation and migrations.
 const MIGRATION_LOCK: i64 = 0x6172_6c5f_7363_6865; // "arl_sche"
@@ -36,8 +36,27 @@ CREATE TABLE arl_versions (name bytea PRIMARY KEY, hash bigint NOT NULL, version
 CREATE INDEX arl_versions_hash ON arl_versions (hash);
 ";
 
+/// Version 2: the key store of a sealing ledger (docs/PRIVACY.md), shared by the nodes.
+/// `arl_sealing` holds a row once sealing is on; `arl_keys` a row per data subject, whose
+/// `n` is the key reference that sealed values carry. An erased key is `NULL`.
+pub const SCHEMA_V2: &str = "
+CREATE TABLE arl_sealing (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    since bigint NOT NULL
+);
+CREATE TABLE arl_keys (
+    n integer GENERATED ALWAYS AS IDENTITY (MINVALUE 0 START WITH 0) PRIMARY KEY,
+    kind smallint NOT NULL CHECK (kind IN (1, 2)),
+    subject text NOT NULL,
+    key bytea CHECK (key IS NULL OR octet_length(key) = 32),
+    erased_at bigint,
+    CHECK ((key IS NULL) = (erased_at IS NOT NULL)),
+    UNIQUE (kind, subject)
+);
+";
+
 /// The migrations, in order: entry `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// Creates or migrates the schema; returns the ledger id. Refuses a newer schema.
 pub(crate) fn migrate(tx: &mut Transaction<'_>, describe: &str) -> Result<String, LogError> {

@@ -51,7 +51,7 @@ impl PgSource {
         Ok(PgSource { config, describe })
     }
 
-    fn connect(&self) -> Result<Client, LogError> {
+    pub(crate) fn connect(&self) -> Result<Client, LogError> {
         let mut client = self
             .config
             .connect(NoTls)

@@ -4,7 +4,8 @@
 //!
 //! - [`seal`]: the sealed form `arl:sealed:v1:<base64url>` (XChaCha20-Poly1305, a nonce
 //!   derived from key and plaintext, so equal fields seal equally and idempotency holds).
-//! - [`KeyStore`] / [`KeyReader`]: `<ledger>/keys`, fixed-size records, erased in place.
+//! - [`KeyStore`] / [`KeyReader`]: `<ledger>/keys`, fixed-size records, erased in place;
+//!   [`KeyHome`]: that file, or a table a shared log's nodes share ([`SharedKeys`]).
 //! - [`seal_event`]: what the append path does to an input event before the log plans it.
 //! - [`Unsealer`], [`UnsealedSource`]: what the query side does to show names: sealed
 //!   fields opened where the key lives, [`ERASED`] where it was destroyed; [`mark_erased`]
@@ -23,10 +24,12 @@
 //! assert_eq!(seal::open(&key, &vogel, &sealed).as_deref(), Some("Karl Vogel"));
 //! ```
 
+mod home;
 pub mod seal;
 mod source;
 mod store;
 
+pub use home::{KeyHome, KeyWriter, SharedKeys};
 pub use source::{mark_erased, table_text, UnsealedSource, Unsealer, ERASED, ERASED_CELL};
 pub use store::{KeyReader, KeyState, KeyStore, HEADER_BYTES, KEYS_FILE, RECORD_BYTES};
 
@@ -129,6 +132,9 @@ pub enum PrivacyError {
     /// More subjects than record numbers.
     #[error("the key store holds 2^32 keys; no more subjects can be added")]
     TooManyKeys,
+    /// The shared key store (beside a shared log) failed.
+    #[error("key store: {what}")]
+    Shared { what: String },
 }
 
 /// The subject whose key seals the personal fields of `event`, if it has any.
@@ -168,7 +174,7 @@ pub fn is_clear(event: &Event) -> bool {
 /// in `store` when new; the caller commits the store before the log). Refuses
 /// `subject.erased` (recorded by `arl erase` only), a field that starts with
 /// [`RESERVED_PREFIX`], and a subject whose key was erased.
-pub fn seal_event(store: &mut KeyStore, event: &mut Event) -> Result<(), PrivacyError> {
+pub fn seal_event(store: &mut KeyWriter, event: &mut Event) -> Result<(), PrivacyError> {
     if matches!(event, Event::SubjectErased(_)) {
         return Err(PrivacyError::AuditOnly);
     }

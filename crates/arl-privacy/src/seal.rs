@@ -43,6 +43,11 @@ impl Key {
     pub fn from_bytes(bytes: [u8; KEY_BYTES]) -> Key {
         Key(Zeroizing::new(bytes))
     }
+
+    /// The key's bytes, for a key store to keep (never for the log, the views or output).
+    pub fn bytes(&self) -> &[u8; KEY_BYTES] {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Key {

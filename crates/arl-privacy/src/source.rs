@@ -2,7 +2,8 @@
 //! fold events with their personal fields opened (or [`ERASED`]), and the passes that show
 //! an erased field as `null` with `"erased": true` (JSON) or `[erased]` (tables).
 
-use crate::{seal, unseal_event, KeyReader, PrivacyError, Subject};
+use crate::home::Lookup;
+use crate::{seal, unseal_event, KeyHome, PrivacyError, Subject};
 use arl_domain::{Recorded, Timestamp};
 use arl_fold::{Source, SourceError, TxnRow};
 use serde_json::Value;
@@ -17,15 +18,18 @@ pub const ERASED_CELL: &str = "[erased]";
 
 /// Opens sealed values with the keys of one ledger.
 pub struct Unsealer {
-    keys: KeyReader,
+    keys: Lookup,
 }
 
 impl Unsealer {
-    /// The unsealer of the ledger in `ledger_dir` (no key store: no keys).
+    /// The unsealer of the ledger directory `ledger_dir` (no key store: no keys); see
+    /// [`KeyHome::unsealer`] for a ledger whose keys are shared.
     pub fn open_ledger(ledger_dir: &Path) -> Result<Unsealer, PrivacyError> {
-        Ok(Unsealer {
-            keys: KeyReader::open(ledger_dir)?,
-        })
+        KeyHome::Dir(ledger_dir.to_path_buf()).unsealer()
+    }
+
+    pub(crate) fn with(keys: Lookup) -> Unsealer {
+        Unsealer { keys }
     }
 
     /// The plaintext of a sealed value of `subject`, or `None` when its key is gone (or

@@ -5,9 +5,8 @@
 
 use arl_domain::{Event, InputEvent, SubjectErased, Timestamp};
 use arl_log::{Log, LogError};
-use arl_privacy::{KeyState, KeyStore, PrivacyError, Subject, SubjectKind};
+use arl_privacy::{KeyHome, KeyState, KeyWriter, PrivacyError, Subject, SubjectKind};
 use serde_json::{json, Value};
-use std::path::Path;
 
 /// The longest reason an erasure takes, in characters.
 pub const REASON_CHARS_MAX: usize = 1024;
@@ -28,17 +27,12 @@ pub enum SealError {
     Log(#[from] LogError),
 }
 
-/// True when the ledger in `dir` seals personal fields: it has a key store.
-pub fn seals(dir: &Path) -> bool {
-    dir.join(arl_privacy::KEYS_FILE).exists()
-}
-
 /// Seals the personal fields of a batch in place before the log plans it, when the ledger
-/// in `dir` seals; the keys of new subjects are synced before this returns (so before the
-/// log commits). `subject.erased` is refused as input always. An event whose `id` the log
+/// whose keys are in `keys` seals; the keys of new subjects are durable before this
+/// returns (so before the log commits). `subject.erased` is refused as input always. An event whose `id` the log
 /// already holds with its personal fields in clear (written before sealing) is left in
 /// clear, so that a resend is still recognized as a duplicate.
-pub fn seal_batch(dir: &Path, log: &Log, events: &mut [InputEvent]) -> Result<(), SealError> {
+pub fn seal_batch(keys: &KeyHome, log: &Log, events: &mut [InputEvent]) -> Result<(), SealError> {
     if let Some(index) = events.iter().position(|e| is_erasure(&e.event)) {
         return Err(SealError::Event {
             index,
@@ -48,10 +42,10 @@ pub fn seal_batch(dir: &Path, log: &Log, events: &mut [InputEvent]) -> Result<()
     let personal = events
         .iter()
         .any(|e| arl_privacy::subject_of(&e.event).is_some());
-    if !personal || !seals(dir) {
+    if !personal || !keys.seals().map_err(SealError::Keys)? {
         return Ok(());
     }
-    let mut store = KeyStore::open(dir).map_err(SealError::Keys)?;
+    let mut store = keys.writer().map_err(SealError::Keys)?;
     for (index, input) in events.iter_mut().enumerate() {
         if stored_in_clear(log, input)? {
             continue;
@@ -109,22 +103,25 @@ pub struct Erasure {
     /// Seqs of the subject's events stored in clear (written before sealing): they cannot
     /// be erased and still show the data.
     pub clear_seqs: Vec<u64>,
-    store: Option<KeyStore>,
+    store: Option<KeyWriter>,
 }
 
 impl Erasure {
-    /// Checks that `subject` has data in the ledger in `dir` and is not erased yet. A
-    /// ledger that does not seal gets no key store from an erasure.
-    pub fn plan(dir: &Path, log: &Log, subject: Subject) -> Result<Erasure, EraseError> {
-        let store = if seals(dir) {
-            Some(KeyStore::open(dir).map_err(EraseError::Keys)?)
+    /// Checks that `subject` has data in the ledger (its log `log`, its keys in `keys`) and
+    /// is not erased yet. A ledger that does not seal gets no key store from an erasure.
+    pub fn plan(keys: &KeyHome, log: &Log, subject: Subject) -> Result<Erasure, EraseError> {
+        let store = if keys.seals().map_err(EraseError::Keys)? {
+            Some(keys.writer().map_err(EraseError::Keys)?)
         } else {
             None
         };
-        let state = store.as_ref().and_then(|s| s.state(&subject));
+        let state = match &store {
+            Some(store) => store.state(&subject).map_err(EraseError::Keys)?,
+            None => None,
+        };
         if let Some(KeyState::Erased { at_micros }) = state {
             return Err(EraseError::AlreadyErased {
-                at: Timestamp(*at_micros),
+                at: Timestamp(at_micros),
                 subject,
             });
         }

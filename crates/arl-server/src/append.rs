@@ -133,12 +133,12 @@ pub fn verify(ledger: &Ledger, out: &tokio::sync::mpsc::Sender<Bytes>) {
 /// `arl erase --format json`.
 pub fn erase(
     ledger: &mut Ledger,
+    keys: &arl_privacy::KeyHome,
     subject: Subject,
     reason: &str,
     actor: &str,
 ) -> Result<Value, ApiError> {
-    let erasure =
-        Erasure::plan(ledger.dir(), ledger.log(), subject).map_err(|e| ApiError::erase(&e))?;
+    let erasure = Erasure::plan(keys, ledger.log(), subject).map_err(|e| ApiError::erase(&e))?;
     let now = Timestamp::now();
     let opts = AppendOptions {
         imported: false,

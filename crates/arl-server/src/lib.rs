@@ -116,6 +116,9 @@ pub struct Config {
     /// Where the log is: in the directory, or in a store several nodes share (then a
     /// follower thread keeps this node's views up with every node's appends).
     pub source: arl_views::LogSource,
+    /// Where the keys of personal fields are: the directory's key store, or the one the
+    /// nodes of a shared log share.
+    pub keys: arl_privacy::KeyHome,
 }
 
 /// The query parameter every endpoint takes: answer only once this node has applied the
@@ -170,8 +173,8 @@ pub enum ServeError {
 
 /// What every handler shares.
 pub struct AppState {
-    /// The ledger's directory (its key store, for answers that show names).
-    dir: std::path::PathBuf,
+    /// The ledger's keys, for answers that show names.
+    keys: arl_privacy::KeyHome,
     writer: writer::WriterHandle,
     auth: Authenticator,
     limits: Limits,
@@ -415,8 +418,9 @@ impl Server {
                     source,
                 })?;
         let auth = Authenticator::new(&config.dir)?;
-        let (writer, thread) = writer::start(ledger, config.limits.group_events_max)
-            .map_err(|e| ServeError::Writer(e.error))?;
+        let (writer, thread) =
+            writer::start(ledger, config.keys.clone(), config.limits.group_events_max)
+                .map_err(|e| ServeError::Writer(e.error))?;
         if let arl_views::LogSource::Shared(store) = &config.source {
             let (store, handle) = (store.clone(), writer.clone());
             std::thread::Builder::new()
@@ -432,7 +436,7 @@ impl Server {
             })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
-            dir: config.dir.clone(),
+            keys: config.keys.clone(),
             writer,
             auth,
             limits: config.limits,

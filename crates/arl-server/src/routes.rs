@@ -85,9 +85,9 @@ async fn ask<T: Send + 'static>(
     question: impl FnOnce(&dyn Source) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let reader = state.writer.shared.published().reader;
-    let dir = state.dir.clone();
+    let keys = state.keys.clone();
     tokio::task::spawn_blocking(move || {
-        let unsealer = unsealer(&dir)?;
+        let unsealer = unsealer(&keys)?;
         question(&UnsealedSource::new(&*reader, &unsealer)).map_err(|e| ApiError::query(&e))
     })
     .await
@@ -96,8 +96,8 @@ async fn ask<T: Send + 'static>(
 
 /// The ledger's keys, opened for one answer (so an erasure shows from the next answer on):
 /// answers show personal fields opened, and erased ones as erased, as the command line's.
-fn unsealer(dir: &std::path::Path) -> Result<Unsealer, ApiError> {
-    Unsealer::open_ledger(dir).map_err(|e| {
+fn unsealer(keys: &arl_privacy::KeyHome) -> Result<Unsealer, ApiError> {
+    keys.unsealer().map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "integrity",
@@ -365,13 +365,14 @@ pub async fn history(
             .count("limit", 1, history::HISTORY_LIMIT_MAX)?
             .unwrap_or(usize::MAX),
     };
+    let keys = s.keys.clone();
     let page = s
         .writer
         .read(move |ledger| {
             let reader = ledger
                 .reader()
                 .map_err(|e| ApiError::internal(e.to_string()))?;
-            let unsealer = unsealer(ledger.dir())?;
+            let unsealer = unsealer(&keys)?;
             let reader = UnsealedSource::new(&reader, &unsealer);
             let log = ledger.log();
             let mut envelope_of = |seq| log.get(seq);
@@ -585,9 +586,10 @@ pub async fn erase(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery, body:
             ),
         ));
     }
+    let keys = s.keys.clone();
     let answer = s
         .writer
-        .write(move |ledger| crate::append::erase(ledger, subject, &reason, &who.name))
+        .write(move |ledger| crate::append::erase(ledger, &keys, subject, &reason, &who.name))
         .await??;
     json_response(&answer)
 }

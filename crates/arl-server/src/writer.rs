@@ -9,6 +9,7 @@
 use crate::error::ApiError;
 use arl_domain::{InputEvent, Timestamp};
 use arl_log::{Envelope, Head, Outcome};
+use arl_privacy::KeyHome;
 use arl_views::{AppendFailure, AppendOptions, FailureKind, Ledger, ViewReader};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -202,6 +203,7 @@ impl WriterHandle {
 /// queue is empty. `group_events_max` bounds the events of one group commit.
 pub fn start(
     ledger: Ledger,
+    keys: KeyHome,
     group_events_max: usize,
 ) -> Result<(WriterHandle, std::thread::JoinHandle<()>), ApiError> {
     let published = Published {
@@ -230,6 +232,7 @@ pub fn start(
     };
     let mut writer = Writer {
         ledger,
+        keys,
         shared,
         committed,
         group_events_max: group_events_max.max(1),
@@ -243,6 +246,8 @@ pub fn start(
 
 struct Writer {
     ledger: Ledger,
+    /// The ledger's keys: each request's batch is sealed with them before it is planned.
+    keys: KeyHome,
     shared: Arc<Shared>,
     committed: broadcast::Sender<Arc<Committed>>,
     group_events_max: usize,
@@ -308,11 +313,8 @@ impl Writer {
         for mut job in group {
             // Sealed as `arl append` seals, each request's batch on its own: a refusal
             // answers that request only.
-            let sealed = arl_query::privacy::seal_batch(
-                self.ledger.dir(),
-                self.ledger.log(),
-                &mut job.events,
-            );
+            let sealed =
+                arl_query::privacy::seal_batch(&self.keys, self.ledger.log(), &mut job.events);
             match sealed {
                 Ok(()) => kept.push(job),
                 Err(e) => {
