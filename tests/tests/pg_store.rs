@@ -327,6 +327,37 @@ fn any_file_holds(dir: &Path, text: &str) -> bool {
         .any(|(_, bytes)| bytes.windows(text.len()).any(|w| w == text.as_bytes()))
 }
 
+/// `arl contacts ACCOUNT --format json` through a node.
+fn contacts_of(node: &Path, url: &str, account: &str) -> Value {
+    let out = ok(
+        on_store(node, url, &["contacts", account, "--format", "json"]),
+        "contacts",
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The contact `k-vogel` of globex-de, as a node shows it.
+fn vogel(node: &Path, url: &str) -> Value {
+    contacts_of(node, url, "globex-de")
+        .as_array()
+        .expect("a list of contacts")
+        .iter()
+        .find(|c| c["contact"] == "k-vogel")
+        .cloned()
+        .expect("k-vogel is a contact of globex-de")
+}
+
+/// How many frame rows of the log hold `text`'s bytes.
+fn frames_holding(admin: &mut postgres::Client, text: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM arl_frames WHERE position($1::bytea in bytes) > 0",
+            &[&text.as_bytes()],
+        )
+        .unwrap()
+        .get(0)
+}
+
 /// A sealing ledger on PostgreSQL keeps its keys in a table beside the log: a name sealed
 /// through one node opens on another, and an erasure through one node holds on both, with
 /// the key gone from the database and the log still verifying.
@@ -338,45 +369,10 @@ fn keys_are_shared_by_the_nodes_and_an_erasure_holds_on_every_node() {
     let fixture = tmp.path().join("globex.jsonl");
     std::fs::write(&fixture, with_ids(FIXTURE)).unwrap();
     let fixture = fixture.to_str().unwrap();
-    ok(
-        on_store(&a, &db.url, &["append", "--seal", "--imported", fixture]),
-        "sealing append through node a",
-    );
-    let contacts = |node: &Path| -> Value {
-        let out = ok(
-            on_store(
-                node,
-                &db.url,
-                &["contacts", "globex-de", "--format", "json"],
-            ),
-            "contacts",
-        );
-        serde_json::from_str(&out).unwrap()
-    };
-    let vogel = |answer: &Value| -> Value {
-        answer
-            .as_array()
-            .expect("a list of contacts")
-            .iter()
-            .find(|c| c["contact"] == "k-vogel")
-            .cloned()
-            .expect("k-vogel is a contact of globex-de")
-    };
-    assert_eq!(
-        vogel(&contacts(&b))["name"],
-        "Karl Vogel",
-        "node b opens a's seal"
-    );
+    let sealing = ["append", "--seal", "--imported", fixture];
+    ok(on_store(&a, &db.url, &sealing), "sealing append through a");
+    assert_eq!(vogel(&b, &db.url)["name"], "Karl Vogel", "b opens a's seal");
     let mut admin = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
-    let frames_holding = |admin: &mut postgres::Client, name: &str| -> i64 {
-        admin
-            .query_one(
-                "SELECT count(*) FROM arl_frames WHERE position($1::bytea in bytes) > 0",
-                &[&name.as_bytes()],
-            )
-            .unwrap()
-            .get(0)
-    };
     assert_eq!(
         frames_holding(&mut admin, "Karl Vogel"),
         0,
@@ -384,37 +380,27 @@ fn keys_are_shared_by_the_nodes_and_an_erasure_holds_on_every_node() {
     );
     assert!(frames_holding(&mut admin, "arl:sealed:v1:") > 0);
 
+    let erase = [
+        "erase",
+        "--contact",
+        "k-vogel",
+        "--reason",
+        "request",
+        "--yes",
+    ];
     let erased = ok(
-        on_store(
-            &b,
-            &db.url,
-            &[
-                "erase",
-                "--contact",
-                "k-vogel",
-                "--reason",
-                "request",
-                "--yes",
-                "--format",
-                "json",
-            ],
-        ),
-        "erase through node b",
+        on_store(&b, &db.url, &[&erase[..], &["--format", "json"]].concat()),
+        "erase through b",
     );
     let erased: Value = serde_json::from_str(&erased).unwrap();
     assert_eq!(erased["key_destroyed"], true);
     for node in [&a, &b] {
-        let shown = vogel(&contacts(node));
+        let shown = vogel(node, &db.url);
         assert_eq!(shown["name"], Value::Null, "{}", node.display());
         assert_eq!(shown["erased"], true);
         assert!(!any_file_holds(node, "Karl Vogel"));
-    }
-    // Other names still open, on both nodes.
-    for node in [&a, &b] {
-        let others = ok(
-            on_store(node, &db.url, &["contacts", "globex", "--format", "json"]),
-            "contacts of globex",
-        );
+        // Other names still open.
+        let others = contacts_of(node, &db.url, "globex").to_string();
         assert!(others.contains("Mai Ng"), "{others}");
     }
     let key: Option<Vec<u8>> = admin
@@ -430,18 +416,7 @@ fn keys_are_shared_by_the_nodes_and_an_erasure_holds_on_every_node() {
         "verify after the erasure",
     );
     // A second erasure is refused, on any node.
-    let again = on_store(
-        &a,
-        &db.url,
-        &[
-            "erase",
-            "--contact",
-            "k-vogel",
-            "--reason",
-            "again",
-            "--yes",
-        ],
-    );
+    let again = on_store(&a, &db.url, &erase);
     assert_ne!(again.code, 0);
     assert!(again.stderr.contains("already erased"), "{}", again.stderr);
 }
