@@ -110,6 +110,96 @@ fn check_answers(ledger: &Ledger, erased: bool) -> usize {
     changed
 }
 
+/// The steps of a history JSON answer of type `subject.erased`, and the others.
+fn split_erasures(history: &Value) -> (Vec<Value>, Vec<Value>) {
+    history
+        .as_array()
+        .expect("a history is a list of steps")
+        .iter()
+        .cloned()
+        .partition(|step| step["type"] == "subject.erased")
+}
+
+/// The history step that records an erasure, as `arl history --format json` prints it.
+fn erasure_step(seq: &Value, actor: &str, reason: &str, field: &str) -> Value {
+    serde_json::json!({
+        "seq": seq,
+        "type": "subject.erased",
+        "actor": actor,
+        "reason": reason,
+        "applied": true,
+        "skipped": null,
+        "changes": [{"field": field, "before": null, "after": null, "erased": true}],
+    })
+}
+
+/// `step` without the fields no test can predict (hash and times), for comparison with
+/// [`erasure_step`].
+fn predictable(step: &Value) -> Value {
+    let mut step = step.clone();
+    let map = step.as_object_mut().expect("a step is an object");
+    for field in ["hash", "effective_at", "recorded_at"] {
+        assert!(map.remove(field).is_some_and(|v| v.is_string()), "{field}");
+    }
+    step
+}
+
+/// The history before the erasure of `k-vogel`, as it must read afterwards: its name, in
+/// the `contact.k-vogel` values, shows as `[erased]`.
+fn history_after_erasure(before: &Value) -> Value {
+    let text = serde_json::to_string(before).expect("JSON");
+    serde_json::from_str(&text.replace("Karl Vogel", "[erased]")).expect("JSON")
+}
+
+/// `arl history globex-de` after erasing `k-vogel` (seq 42, no `--actor`) and `chen`
+/// (`erased_seq`, actor `dpo`), both of its subjects: every step of before, the contact's
+/// name shown as `[erased]`, then one step per erasure with its seq, actor, reason and the
+/// name that became erased; in JSON and in the table.
+fn check_history_lists_the_erasures(ledger: &Ledger, before: &Value, erased_seq: &Value) {
+    let after = ledger.json(&["history", "globex-de", "--format", "json"]);
+    let (erasures, others) = split_erasures(&after);
+    assert_eq!(Value::Array(others), history_after_erasure(before));
+    let actor = erasures[0]["actor"].as_str().expect("an actor").to_string();
+    let expected = [
+        erasure_step(
+            &42.into(),
+            &actor,
+            "request of 2026-11-30",
+            "contact.k-vogel.name",
+        ),
+        erasure_step(erased_seq, "dpo", "left; request", "person.chen.name"),
+    ];
+    let got: Vec<Value> = erasures.iter().map(predictable).collect();
+    assert_eq!(got, expected);
+    assert!(!after.to_string().contains("arl:erased"), "{after}");
+    // The last steps, in time order: the erasures were recorded last.
+    let steps = after.as_array().expect("steps");
+    assert_eq!(steps[steps.len() - 2..], erasures[..]);
+    let table = ledger.run(&["history", "globex-de"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    for text in [
+        "subject.erased",
+        "left; request",
+        "request of 2026-11-30",
+        "dpo",
+    ] {
+        assert!(table.stdout.contains(text), "{text}: {}", table.stdout);
+    }
+    assert!(
+        table.stdout.contains("person.chen.name: ∅ → [erased]"),
+        "{}",
+        table.stdout
+    );
+    assert!(!table.stdout.contains("arl:erased"), "{}", table.stdout);
+    let csv = ledger.run(&["history", "globex-de", "--format", "csv"]);
+    assert!(
+        csv.stdout
+            .contains("subject.erased,,contact.k-vogel.name,,[erased]"),
+        "{}",
+        csv.stdout
+    );
+}
+
 #[test]
 #[allow(
     clippy::too_many_lines,
@@ -145,6 +235,10 @@ fn erasing_a_contact_and_a_person_keeps_every_proof_and_every_other_answer() {
         refused.stderr
     );
     assert_eq!(ledger.json(&["digest"])["seq"], 41);
+    let history = ["history", "globex-de", "--format", "json"];
+    let history_before = ledger.json(&history);
+    let other_before = ledger.json(&["history", "globex-fr", "--format", "json"]);
+    assert!(history_before.to_string().contains("Karl Vogel"));
 
     let erased = ledger.run_stdin(
         &[
@@ -171,6 +265,13 @@ fn erasing_a_contact_and_a_person_keeps_every_proof_and_every_other_answer() {
     ]);
     assert_eq!(erased["key_destroyed"], true);
     assert_eq!(erased["not_erasable_seqs"], Value::Array(Vec::new()));
+    check_history_lists_the_erasures(&ledger, &history_before, &erased["seq"]);
+    // An account with neither subject has the same history; before the erasures, so has
+    // globex-de.
+    let other_after = ledger.json(&["history", "globex-fr", "--format", "json"]);
+    assert_eq!(other_after, other_before);
+    let known_before = ledger.json(&["history", "globex-de", "--at-seq", "41", "--format", "json"]);
+    assert_eq!(known_before, history_after_erasure(&history_before));
 
     for name in ERASED_NAMES {
         assert_eq!(files_with(&ledger, name), Vec::<String>::new(), "{name}");
@@ -276,8 +377,14 @@ fn a_ledger_that_does_not_seal_keeps_the_contract_and_names_what_it_cannot_erase
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(text.stderr.contains("seqs [3]") && text.stderr.contains("cannot be erased"));
     assert!(!ledger.dir().join("keys").exists());
-    // Names written in clear stay readable, never silently hidden.
+    // Names written in clear stay readable, never silently hidden; the history lists the
+    // erasure and no change.
     assert_eq!(check_answers(&ledger, false), 0);
+    let history = ledger.json(&["history", "globex-de", "--format", "json"]);
+    let (erasures, _) = split_erasures(&history);
+    let changes: Vec<&Value> = erasures.iter().map(|s| &s["changes"]).collect();
+    assert_eq!(changes, [&serde_json::json!([]); 2]);
+    assert_eq!(erasures[0]["seq"], 42);
     assert_eq!(ledger.run(&["verify"]).code, 0);
     let unknown = ledger.run(&["erase", "--person", "nobody", "--reason", "r", "--yes"]);
     assert_eq!(unknown.code, 1);
@@ -369,6 +476,7 @@ fn the_server_seals_opens_and_erases_like_the_command_line() {
         run.stdout.trim().to_string()
     };
     let (reader, writer, admin) = (token("reader"), token("writer"), token("admin"));
+    let auditor = token("auditor");
     let server = Served::start(&ledger.dir(), &[], std::time::Duration::from_secs(30));
     let contacts = |token: &str| {
         let answer = Request::get("/v1/accounts/globex-de/contacts")
@@ -448,11 +556,38 @@ fn the_server_seals_opens_and_erases_like_the_command_line() {
         csv.contains("[erased]") && !csv.contains("arl:erased"),
         "{csv}"
     );
+    // The history lists the erasure, with the admin token's name as the actor.
+    let history = Request::get("/v1/accounts/globex-de/history")
+        .bearer(Some(&auditor))
+        .send(&server.addr);
+    assert_eq!(history.status, 200, "{}", history.text());
+    let steps = history.json();
+    let (erasures, _) = split_erasures(&steps);
+    let seq = erased["seq"].clone();
+    let expected = erasure_step(&seq, "admin", "erasure request", "contact.k-vogel.name");
+    assert_eq!(
+        erasures.iter().map(predictable).collect::<Vec<_>>(),
+        [expected]
+    );
+    let total = steps.as_array().map(Vec::len).map(|n| n.to_string());
+    assert_eq!(history.headers.get("x-total-count").cloned(), total);
+    // A page ending with the erasure: the erasure counts in the pager's total.
+    let n = steps.as_array().map_or(0, Vec::len);
+    let page = Request::get(&format!(
+        "/v1/accounts/globex-de/history?offset={}&limit=1",
+        n - 1
+    ))
+    .bearer(Some(&auditor))
+    .send(&server.addr);
+    assert_eq!(page.json(), Value::Array(erasures.clone()));
     // Stopped, the command line answers the same bytes.
     drop(server);
     let cli = ledger.run(&["contacts", "globex-de", "--format", "json"]);
     assert_eq!(cli.code, 0, "{}", cli.stderr);
     assert_eq!(cli.stdout, after);
+    let cli = ledger.run(&["history", "globex-de", "--format", "json"]);
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert_eq!(cli.stdout, history.text());
     // The audit event's actor is the admin token's name.
     let export = ledger.run(&["export"]);
     let audit = export

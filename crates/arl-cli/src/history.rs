@@ -20,14 +20,17 @@ pub fn history(ctx: &Ctx, args: &HistoryArgs) -> Result<()> {
         account: args.account.clone(),
         at: args.at.query(),
     };
-    let mut envelope_of = |seq| log.get(seq);
-    let steps = history::history(&reader, &question, &mut envelope_of).map_err(failure::query)?;
+    let steps = history::history(&reader, &question, &log).map_err(failure::query)?;
     match args.format {
-        // A bundle's answer is recomputed from the fold, which knows no actor or reason: the
-        // printed answer is the bundle's.
-        Format::Json if args.evidence.is_some() => {
-            out::emit_json(&steps.iter().map(AsProven::of).collect::<Vec<_>>())
-        }
+        // A bundle's answer is recomputed from the fold, which knows no actor or reason and
+        // no erasure (on no account's chain): the printed answer is the bundle's.
+        Format::Json if args.evidence.is_some() => out::emit_json(
+            &steps
+                .iter()
+                .filter(|s| s.kind != history::SUBJECT_ERASED)
+                .map(AsProven::of)
+                .collect::<Vec<_>>(),
+        ),
         Format::Json => out::emit_json(&steps),
         Format::Csv => out::emit_csv_table(&history::history_csv(&steps)),
         Format::Table => print_history_table(&steps),

@@ -374,9 +374,7 @@ pub async fn history(
                 .map_err(|e| ApiError::internal(e.to_string()))?;
             let unsealer = unsealer(&keys)?;
             let reader = UnsealedSource::new(&reader, &unsealer);
-            let log = ledger.log();
-            let mut envelope_of = |seq| log.get(seq);
-            history::history_page(&reader, &question, window, &mut envelope_of)
+            history::history_page(&reader, &question, window, ledger.log())
                 .map_err(|e| ApiError::query(&e))
         })
         .await??;
