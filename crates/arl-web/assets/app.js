@@ -419,7 +419,9 @@ async function historyView(id) {
   const [answer, digest] = await Promise.all([
     api(`/v1/accounts/${encodeURIComponent(id)}/history`, p, { total: true }), api('/v1/digest')]);
   const rows = answer.body;
-  const changes = (step) => step.changes.map((c) => el('div', null, `${c.field}: ${c.before ?? '∅'} → ${c.after ?? '∅'}`));
+  // An erasure's change has `after: null` with `erased: true`: the name became erased.
+  const after = (c) => c.after ?? (c.erased ? '[erased]' : '∅');
+  const changes = (step) => step.changes.map((c) => el('div', null, `${c.field}: ${c.before ?? '∅'} → ${after(c)}`));
   const body = rows.map((s) => el('tr', { class: s.applied ? null : 'skipped', 'data-seq': s.seq },
     el('td', { class: 'num', text: s.seq }),
     el('td', null, el('div', { text: `effective ${s.effective_at}` }), el('div', { class: 'muted', text: `recorded ${s.recorded_at}` })),
