@@ -415,6 +415,19 @@ fn keys_are_shared_by_the_nodes_and_an_erasure_holds_on_every_node() {
         on_store(&a, &db.url, &["verify"]),
         "verify after the erasure",
     );
+    // The history on the other node lists the erasure, with its reason.
+    let history = ok(
+        on_store(&a, &db.url, &["history", "globex-de", "--format", "json"]),
+        "history",
+    );
+    let steps: Value = serde_json::from_str(&history).unwrap();
+    let erasure = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "subject.erased")
+        .unwrap_or_else(|| panic!("no erasure in the history: {history}"));
+    assert_eq!(erasure["reason"], "request");
     // A second erasure is refused, on any node.
     let again = on_store(&a, &db.url, &erase);
     assert_ne!(again.code, 0);
