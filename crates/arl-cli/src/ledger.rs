@@ -52,7 +52,7 @@ impl Ctx {
         let (source, keys) = match store {
             Some(url) => {
                 let store = shared_store(url)?;
-                let keys = arl_pg::PgKeys::new(store.as_ref().clone());
+                let keys = crate::pgkeys::SharedPgKeys(arl_pg::PgKeys::new(store.as_ref().clone()));
                 (LogSource::Shared(store), KeyHome::Shared(Arc::new(keys)))
             }
             None => (LogSource::Dir, KeyHome::Dir(dir.clone())),

@@ -19,6 +19,7 @@ mod integrity;
 mod ledger;
 mod logcmd;
 mod out;
+mod pgkeys;
 mod privacy;
 mod query;
 mod serve;

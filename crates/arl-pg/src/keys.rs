@@ -1,14 +1,23 @@
 //! The key store of a sealing ledger whose log is in PostgreSQL: a table beside the log
 //! (schema version 2), so that every node seals under the same keys, opens the names any
-//! node sealed, and sees an erasure made on any node from its next answer on.
+//! node sealed, and sees an erasure made on any node from its next answer on. This crate
+//! stores rows (subject kind code, subject id, 32 key bytes or the time of erasure); what a
+//! key seals is arl-privacy's, and the command line joins the two.
 
 use crate::store::backend;
 use crate::PgSource;
-use arl_log::SharedStore;
-use arl_privacy::seal::{Key, KEY_BYTES};
-use arl_privacy::{KeyState, PrivacyError, SharedKeys, Subject, SubjectKind};
+use arl_log::{LogError, SharedStore};
 use postgres::Client;
 use std::sync::{Mutex, PoisonError};
+
+/// A subject's row: its key reference `n`, and its key (32 bytes) while live or the time
+/// it was erased (microseconds since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub n: i32,
+    pub key: Option<Vec<u8>>,
+    pub erased_at: Option<i64>,
+}
 
 /// The keys of the ledger at one PostgreSQL address, through one connection (opened at
 /// first use, the schema migrated as a store's open does, and opened again if lost).
@@ -25,20 +34,102 @@ impl PgKeys {
         }
     }
 
+    /// Whether the ledger seals (sealing was turned on).
+    pub fn seals(&self) -> Result<bool, LogError> {
+        self.with("reading whether the ledger seals", |c| {
+            Ok(
+                c.query_one("SELECT EXISTS (SELECT 1 FROM arl_sealing)", &[])?
+                    .get(0),
+            )
+        })
+    }
+
+    /// Turns sealing on (at `now_micros`); nothing if it is on.
+    pub fn turn_on(&self, now_micros: i64) -> Result<(), LogError> {
+        self.with("turning sealing on", |c| {
+            c.execute(
+                "INSERT INTO arl_sealing (since) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&now_micros],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The row of subject `(kind, id)`, if it has one.
+    pub fn row(&self, kind: i16, id: &str) -> Result<Option<KeyRow>, LogError> {
+        self.with("reading a key", |c| {
+            c.query_opt(
+                "SELECT n, key, erased_at FROM arl_keys WHERE kind = $1 AND subject = $2",
+                &[&kind, &id],
+            )
+            .map(|row| row.map(|r| key_row(&r)))
+        })
+    }
+
+    /// The row of subject `(kind, id)`, inserted with `fresh` as its key if it had none.
+    /// One statement inserts unless the subject has a row; a second reads the row, whoever
+    /// wrote it: two nodes sealing the same new subject at once agree on its key.
+    pub fn row_or_insert(&self, kind: i16, id: &str, fresh: &[u8]) -> Result<KeyRow, LogError> {
+        self.with("storing a new key", |c| {
+            c.execute(
+                "INSERT INTO arl_keys (kind, subject, key) VALUES ($1, $2, $3)
+                 ON CONFLICT (kind, subject) DO NOTHING",
+                &[&kind, &id, &fresh],
+            )?;
+            c.query_one(
+                "SELECT n, key, erased_at FROM arl_keys WHERE kind = $1 AND subject = $2",
+                &[&kind, &id],
+            )
+            .map(|r| key_row(&r))
+        })
+    }
+
+    /// Destroys the subject's key: sets it to `NULL` with the time, then rewrites the
+    /// table (`VACUUM FULL`) so that the row version that held the key is not kept in its
+    /// pages (docs/PRIVACY.md says what PostgreSQL may still hold: its write-ahead log and
+    /// backups). False when the subject has no row.
+    pub fn erase(&self, kind: i16, id: &str, at_micros: i64) -> Result<bool, LogError> {
+        let found = self.with("destroying a key", |c| {
+            c.execute(
+                "UPDATE arl_keys SET key = NULL, erased_at = $3
+                 WHERE kind = $1 AND subject = $2 AND key IS NOT NULL",
+                &[&kind, &id, &at_micros],
+            )?;
+            c.query_opt(
+                "SELECT 1 FROM arl_keys WHERE kind = $1 AND subject = $2",
+                &[&kind, &id],
+            )
+        })?;
+        self.with("rewriting the key table", |c| {
+            c.batch_execute("VACUUM FULL arl_keys")
+        })?;
+        Ok(found.is_some())
+    }
+
+    /// The live key of reference `n` if it belongs to subject `(kind, id)`.
+    pub fn key(&self, n: i32, kind: i16, id: &str) -> Result<Option<Vec<u8>>, LogError> {
+        let row = self.with("reading a key", |c| {
+            c.query_opt(
+                "SELECT key FROM arl_keys WHERE n = $1 AND kind = $2 AND subject = $3",
+                &[&n, &kind, &id],
+            )
+        })?;
+        Ok(row.and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
+    }
+
     /// Runs `f` on the connection; a connection found lost is opened again once.
     fn with<T>(
         &self,
         doing: &str,
         f: impl Fn(&mut Client) -> Result<T, postgres::Error>,
-    ) -> Result<T, PrivacyError> {
-        let failed = |what: String| PrivacyError::Shared { what };
+    ) -> Result<T, LogError> {
         let mut guard = self.client.lock().unwrap_or_else(PoisonError::into_inner);
         let mut tries = 0;
         loop {
             tries += 1;
             let client = match guard.as_mut() {
                 Some(client) if !client.is_closed() => client,
-                _ => guard.insert(self.connect().map_err(|e| failed(e.to_string()))?),
+                _ => guard.insert(self.connect()?),
             };
             match f(client) {
                 Ok(v) => return Ok(v),
@@ -49,14 +140,13 @@ impl PgKeys {
                             continue;
                         }
                     }
-                    let describe = self.source.describe();
-                    return Err(failed(backend(&describe, doing, &e).to_string()));
+                    return Err(backend(&self.source.describe(), doing, &e));
                 }
             }
         }
     }
 
-    fn connect(&self) -> Result<Client, arl_log::LogError> {
+    fn connect(&self) -> Result<Client, LogError> {
         let mut client = self.source.connect()?;
         let describe = self.source.describe();
         let mut tx = client
@@ -69,132 +159,10 @@ impl PgKeys {
     }
 }
 
-fn kind_code(kind: SubjectKind) -> i16 {
-    match kind {
-        SubjectKind::Contact => 1,
-        SubjectKind::Person => 2,
-    }
-}
-
-/// A row's key state: live with its key, or erased at a time.
-fn state_of(key: Option<Vec<u8>>, erased_at: Option<i64>) -> Result<KeyState, PrivacyError> {
-    match (key, erased_at) {
-        (Some(bytes), None) => {
-            let bytes: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| PrivacyError::Shared {
-                what: "a key in arl_keys is not 32 bytes".into(),
-            })?;
-            Ok(KeyState::Live(Key::from_bytes(bytes)))
-        }
-        (None, Some(at_micros)) => Ok(KeyState::Erased { at_micros }),
-        _ => Err(PrivacyError::Shared {
-            what: "a row of arl_keys is neither live nor erased".into(),
-        }),
-    }
-}
-
-fn key_ref(n: i32) -> Result<u32, PrivacyError> {
-    u32::try_from(n).map_err(|_| PrivacyError::Shared {
-        what: format!("arl_keys holds the negative key reference {n}"),
-    })
-}
-
-impl SharedKeys for PgKeys {
-    fn seals(&self) -> Result<bool, PrivacyError> {
-        self.with("reading whether the ledger seals", |c| {
-            Ok(
-                c.query_one("SELECT EXISTS (SELECT 1 FROM arl_sealing)", &[])?
-                    .get(0),
-            )
-        })
-    }
-
-    fn turn_on(&self) -> Result<(), PrivacyError> {
-        let now = arl_domain::Timestamp::now().0;
-        self.with("turning sealing on", |c| {
-            c.execute(
-                "INSERT INTO arl_sealing (since) VALUES ($1) ON CONFLICT DO NOTHING",
-                &[&now],
-            )
-            .map(drop)
-        })
-    }
-
-    fn state(&self, subject: &Subject) -> Result<Option<KeyState>, PrivacyError> {
-        let kind = kind_code(subject.kind);
-        let row = self.with("reading a key", |c| {
-            c.query_opt(
-                "SELECT key, erased_at FROM arl_keys WHERE kind = $1 AND subject = $2",
-                &[&kind, &subject.id],
-            )
-        })?;
-        row.map(|row| state_of(row.get(0), row.get(1))).transpose()
-    }
-
-    /// One statement inserts the key unless the subject has one; a second reads the row,
-    /// whoever wrote it: two nodes sealing the same new subject at once agree on its key.
-    fn key_for(&self, subject: &Subject) -> Result<(u32, Key), PrivacyError> {
-        let kind = kind_code(subject.kind);
-        let fresh = Key::random()?;
-        let fresh_bytes: &[u8] = fresh.bytes();
-        let row = self.with("storing a new key", |c| {
-            c.execute(
-                "INSERT INTO arl_keys (kind, subject, key) VALUES ($1, $2, $3)
-                 ON CONFLICT (kind, subject) DO NOTHING",
-                &[&kind, &subject.id, &fresh_bytes],
-            )?;
-            c.query_one(
-                "SELECT n, key, erased_at FROM arl_keys WHERE kind = $1 AND subject = $2",
-                &[&kind, &subject.id],
-            )
-        })?;
-        let n = key_ref(row.get(0))?;
-        match state_of(row.get(1), row.get(2))? {
-            KeyState::Live(key) => Ok((n, key)),
-            KeyState::Erased { .. } => Err(PrivacyError::Erased {
-                subject: subject.clone(),
-            }),
-        }
-    }
-
-    /// Sets the key to `NULL`, then rewrites the table (`VACUUM FULL`) so that the row
-    /// version that held the key is not kept in its pages (docs/PRIVACY.md says what
-    /// PostgreSQL may still hold: its write-ahead log and backups).
-    fn erase(&self, subject: &Subject, at_micros: i64) -> Result<bool, PrivacyError> {
-        let kind = kind_code(subject.kind);
-        let found = self.with("destroying a key", |c| {
-            c.execute(
-                "UPDATE arl_keys SET key = NULL, erased_at = $3
-                 WHERE kind = $1 AND subject = $2 AND key IS NOT NULL",
-                &[&kind, &subject.id, &at_micros],
-            )?;
-            c.query_opt(
-                "SELECT 1 FROM arl_keys WHERE kind = $1 AND subject = $2",
-                &[&kind, &subject.id],
-            )
-        })?;
-        self.with("rewriting the key table", |c| {
-            c.batch_execute("VACUUM FULL arl_keys")
-        })?;
-        Ok(found.is_some())
-    }
-
-    fn key(&self, n: u32, subject: &Subject) -> Result<Option<Key>, PrivacyError> {
-        let Ok(n) = i32::try_from(n) else {
-            return Ok(None);
-        };
-        let kind = kind_code(subject.kind);
-        let row = self.with("reading a key", |c| {
-            c.query_opt(
-                "SELECT key FROM arl_keys WHERE n = $1 AND kind = $2 AND subject = $3",
-                &[&n, &kind, &subject.id],
-            )
-        })?;
-        let Some(bytes) = row.and_then(|r| r.get::<_, Option<Vec<u8>>>(0)) else {
-            return Ok(None);
-        };
-        let bytes: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| PrivacyError::Shared {
-            what: "a key in arl_keys is not 32 bytes".into(),
-        })?;
-        Ok(Some(Key::from_bytes(bytes)))
+fn key_row(row: &postgres::Row) -> KeyRow {
+    KeyRow {
+        n: row.get(0),
+        key: row.get(1),
+        erased_at: row.get(2),
     }
 }

@@ -23,7 +23,7 @@ mod keys;
 mod schema;
 mod store;
 
-pub use keys::PgKeys;
+pub use keys::{KeyRow, PgKeys};
 pub use schema::{SCHEMA_V1, SCHEMA_V2, SCHEMA_VERSION};
 pub use store::{PgFollower, PgSource, PgStore, CHANNEL};
 
