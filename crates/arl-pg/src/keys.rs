@@ -4,11 +4,11 @@
 //! stores rows (subject kind code, subject id, 32 key bytes or the time of erasure); what a
 //! key seals is arl-privacy's, and the command line joins the two.
 
-use crate::store::backend;
+use crate::store::{backend, on_connection};
 use crate::PgSource;
 use arl_log::{LogError, SharedStore};
 use postgres::Client;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 /// A subject's row: its key reference `n`, and its key (32 bytes) while live or the time
 /// it was erased (microseconds since the epoch).
@@ -123,27 +123,8 @@ impl PgKeys {
         doing: &str,
         f: impl Fn(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, LogError> {
-        let mut guard = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let client = match guard.as_mut() {
-                Some(client) if !client.is_closed() => client,
-                _ => guard.insert(self.connect()?),
-            };
-            match f(client) {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    if e.is_closed() || client.is_closed() {
-                        *guard = None;
-                        if tries < 2 {
-                            continue;
-                        }
-                    }
-                    return Err(backend(&self.source.describe(), doing, &e));
-                }
-            }
-        }
+        let describe = self.source.describe();
+        on_connection(&self.client, || self.connect(), &describe, doing, f)
     }
 
     fn connect(&self) -> Result<Client, LogError> {

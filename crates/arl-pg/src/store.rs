@@ -24,6 +24,39 @@ pub(crate) fn backend(describe: &str, doing: &str, e: &postgres::Error) -> LogEr
     LogError::Backend { what }
 }
 
+/// Runs `f` on the connection in `slot`, opening one with `connect` if there is none (or it
+/// was lost); when `f` fails because the connection was lost, opens a new one and runs `f`
+/// once more. What every reader of a store or key table does with its one connection.
+pub(crate) fn on_connection<T>(
+    slot: &Mutex<Option<Client>>,
+    connect: impl Fn() -> Result<Client, LogError>,
+    describe: &str,
+    doing: &str,
+    f: impl Fn(&mut Client) -> Result<T, postgres::Error>,
+) -> Result<T, LogError> {
+    let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let client = match guard.as_mut() {
+            Some(client) if !client.is_closed() => client,
+            _ => guard.insert(connect()?),
+        };
+        match f(client) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                if e.is_closed() || client.is_closed() {
+                    *guard = None;
+                    if tries < 2 {
+                        continue;
+                    }
+                }
+                return Err(backend(describe, doing, &e));
+            }
+        }
+    }
+}
+
 /// The address of a PostgreSQL database that holds (or will hold) a ledger's log.
 #[derive(Clone)]
 pub struct PgSource {
@@ -223,28 +256,13 @@ impl PgStore {
         doing: &str,
         f: impl Fn(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, LogError> {
-        let mut guard = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let client = match guard.as_mut() {
-                Some(client) if !client.is_closed() => client,
-                _ => guard.insert(self.source.connect()?),
-            };
-            match f(client) {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    let lost = e.is_closed() || client.is_closed();
-                    if lost {
-                        *guard = None;
-                        if tries < 2 {
-                            continue;
-                        }
-                    }
-                    return Err(backend(&self.source.describe, doing, &e));
-                }
-            }
-        }
+        on_connection(
+            &self.client,
+            || self.source.connect(),
+            &self.source.describe,
+            doing,
+            f,
+        )
     }
 
     /// Reads the committed length and the head record.
