@@ -79,7 +79,8 @@ pub struct CommitSet<'a> {
 /// The bytes of one block value.
 pub type BlockBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
 
-/// The storage a [`crate::Log`] runs on: [`SledStore`] in a directory, or another
+/// The storage a [`crate::Log`] runs on: the directory store (log layout 3) that
+/// [`crate::Log::open`] uses, [`SledStore`] (layout 2, opened only by `arl upgrade`), or another
 /// implementation (a database server) given to [`crate::Log::open_store`].
 ///
 /// The envelope frames form one byte space: the frames of seq 1, 2, … back to back;
