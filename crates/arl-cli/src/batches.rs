@@ -31,7 +31,8 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     if args.seal {
         crate::privacy::start_sealing(&ctx.keys)?;
     }
-    let bar = out::progress(ctx.quiet, None, "appending");
+    let input_bytes = input_size(args.file.as_deref());
+    let bar = out::ImportProgress::new(ctx.quiet, input_bytes);
     let mut totals = Totals::starting_at(ledger.log().head());
     loop {
         let first_line = lines.line + 1;
@@ -43,10 +44,17 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
         let batch = parse_batch(&texts, args.imported).map_err(refused)?;
         let report = append::append(&mut ledger, &ctx.keys, batch, &opts).map_err(refused)?;
         totals.add(&report);
-        bar.set_position(totals.appended + totals.duplicates);
+        bar.set(lines.bytes, totals.appended + totals.duplicates);
     }
-    bar.finish_and_clear();
+    bar.finish();
     print_report(&totals.report(), args.format)
+}
+
+/// The size of the input when it is a regular file (standard input and pipes: unknown).
+fn input_size(file: Option<&std::path::Path>) -> Option<u64> {
+    let path = file.filter(|path| path.as_os_str() != "-")?;
+    let meta = std::fs::metadata(path).ok()?;
+    meta.is_file().then_some(meta.len())
 }
 
 /// What the batches appended so far.
@@ -126,6 +134,8 @@ struct Lines {
     input: Box<dyn BufRead>,
     /// The number of the last line read (1-based).
     line: u64,
+    /// Bytes of the input read so far.
+    bytes: u64,
     buffer: Vec<u8>,
 }
 
@@ -134,6 +144,7 @@ impl Lines {
         Lines {
             input,
             line: 0,
+            bytes: 0,
             buffer: Vec::new(),
         }
     }
@@ -163,6 +174,7 @@ impl Lines {
         if read == 0 {
             return Ok(None);
         }
+        self.bytes += read as u64;
         self.line += 1;
         let line = self.line;
         let text = self.buffer.strip_suffix(b"\n").unwrap_or(&self.buffer);

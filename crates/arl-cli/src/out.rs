@@ -176,6 +176,69 @@ pub fn progress(quiet: bool, len: Option<u64>, message: &str) -> ProgressBar {
     bar
 }
 
+/// The progress of an import of several batches: bytes of the input read (the bar, and the
+/// ETA, when the input's size is known), events appended or skipped, and events per second.
+/// Shown only when standard error is a terminal and not `--quiet`.
+pub struct ImportProgress {
+    bar: ProgressBar,
+    events: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ImportProgress {
+    /// `input_bytes`: the size of the input when it is a regular file (else a spinner).
+    pub fn new(quiet: bool, input_bytes: Option<u64>) -> ImportProgress {
+        let events = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        if quiet || !std::io::stderr().is_terminal() {
+            let bar = ProgressBar::hidden();
+            return ImportProgress { bar, events };
+        }
+        let bar = ProgressBar::with_draw_target(input_bytes, ProgressDrawTarget::stderr());
+        let template = match input_bytes {
+            Some(_) => {
+                "appending [{bar:30}] {percent:>3}% {events} events, {rate} events/s, eta {eta}"
+            }
+            None => "{spinner} appending {events} events, {rate} events/s ({elapsed})",
+        };
+        let (count, rate) = (events.clone(), events.clone());
+        let style = ProgressStyle::with_template(template).map(|style| {
+            style
+                .progress_chars("=> ")
+                .with_key(
+                    "events",
+                    move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let n = count.load(std::sync::atomic::Ordering::Relaxed);
+                        let _ = write!(w, "{}", indicatif::HumanCount(n));
+                    },
+                )
+                .with_key(
+                    "rate",
+                    move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let n = rate.load(std::sync::atomic::Ordering::Relaxed) as f64;
+                        let seconds = state.elapsed().as_secs_f64();
+                        let per_second = if seconds > 0.0 { n / seconds } else { 0.0 };
+                        let _ = write!(w, "{}", indicatif::HumanCount(per_second as u64));
+                    },
+                )
+        });
+        if let Ok(style) = style {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        ImportProgress { bar, events }
+    }
+
+    /// After a batch: `bytes` of the input read so far, `events` appended or skipped so far.
+    pub fn set(&self, bytes: u64, events: u64) {
+        self.events
+            .store(events, std::sync::atomic::Ordering::Relaxed);
+        self.bar.set_position(bytes);
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 /// A message on standard error, unless `--quiet`.
 pub fn note(quiet: bool, text: &str) {
     if !quiet {
