@@ -984,3 +984,206 @@ fn a_limit_of_zero_is_a_usage_error() {
         assert_eq!(run.stdout, "", "{flag}: no server started");
     }
 }
+
+/// `arl --server URL ARGS` with `token`: exit code, standard output and standard error.
+fn through_server(url: &str, token: &str, extra: &[&str], args: &[&str]) -> Run {
+    let out = Command::new(arl_binary())
+        .args(["--server", url])
+        .args(extra)
+        .args(args)
+        .env("ARL_TOKEN", token)
+        .env("NO_COLOR", "1")
+        .env_remove("ARL_SERVER")
+        .env_remove("ARL_CA_CERT")
+        .output()
+        .expect("arl --server");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The command lines whose tables and graphs are drawn by the client from the JSON answer.
+const DRAWN: &[&str] = &[
+    "account globex-de",
+    "account globex-de --as-of 2023-06-30 --known-at 2023-07-05",
+    "account globex --format table",
+    "accounts",
+    "accounts --key-accounts --as-of 2023-06-30",
+    "accounts --tree",
+    "accounts --tree --format dot",
+    "accounts --tree --format mermaid",
+    "accounts --format dot",
+    "team globex-de",
+    "team globex-de --as-of 2023-07-01 --known-at 2023-07-05",
+    "team globex-de --timeline",
+    "contacts globex-de",
+    "txns globex",
+    "txns globex --from 2023-01-01 --to 2023-06-30",
+    "balance",
+    "balance globex --rollup --period quarter",
+    "history globex-de",
+    "history globex-de --at-seq 20",
+    "diff globex-de --from 2023-06-15 --to 2023-07-01",
+    "diff globex-de --from 2023-06-15 --to 2023-06-16",
+    "portfolio ben",
+    "org",
+    "org --as-of 2023-06-01",
+    "org --format dot",
+    "org --format mermaid",
+    "account no-such-account",
+];
+
+#[test]
+fn the_cli_over_the_server_draws_the_same_tables_and_graphs() {
+    let fixture = Fixture::new();
+    let local: Vec<Run> = DRAWN
+        .iter()
+        .map(|args| cli(&fixture, &args.split_whitespace().collect::<Vec<_>>()))
+        .collect();
+    let server = fixture.serve(&[]);
+    let admin = fixture.tokens["admin"].as_str();
+    let mut drawn = 0;
+    for (args, local) in DRAWN.iter().zip(&local) {
+        let args: Vec<&str> = args.split_whitespace().collect();
+        let remote = through_server(&server.url(""), admin, &[], &args);
+        assert_eq!(remote.code, local.code, "{args:?}: {}", remote.stderr);
+        assert_eq!(remote.stdout, local.stdout, "arl --server {args:?}");
+        // The notes on standard error (the number of accounts, an empty diff) too.
+        assert_eq!(remote.stderr, local.stderr, "arl --server {args:?}");
+        if local.code == 0 {
+            assert!(!local.stdout.is_empty(), "{args:?}");
+            drawn += 1;
+        }
+    }
+    // Every case but the unknown account and the hierarchy's graph without --tree drew.
+    assert_eq!(drawn, DRAWN.len() - 2);
+    assert!(
+        local[0].stdout.contains('│'),
+        "a table: {}",
+        local[0].stdout
+    );
+}
+
+#[test]
+fn the_cli_reaches_an_https_server_that_its_ca_cert_trusts() {
+    let fixture = Fixture::new();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("a certificate");
+    let cert = fixture.tmp.path().join("cert.pem");
+    let key = fixture.tmp.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).expect("cert");
+    std::fs::write(&key, certified.key_pair.serialize_pem()).expect("key");
+    let cert_arg = cert.to_str().expect("path");
+    let server = fixture.serve(&[
+        "--tls-cert",
+        cert_arg,
+        "--tls-key",
+        key.to_str().expect("path"),
+    ]);
+    let port = server.addr.rsplit(':').next().expect("a port");
+    let url = format!("https://localhost:{port}");
+    let reader = fixture.tokens["reader"].as_str();
+    for args in [
+        "account globex-de",
+        "account globex-de --format json",
+        "digest",
+    ] {
+        let args: Vec<&str> = args.split_whitespace().collect();
+        let local = cli(&fixture, &args);
+        assert_eq!(local.code, 0, "{}", local.stderr);
+        let remote = through_server(&url, reader, &["--ca-cert", cert_arg], &args);
+        assert_eq!(remote.code, 0, "{args:?}: {}", remote.stderr);
+        assert_eq!(remote.stdout, local.stdout, "arl --server {url} {args:?}");
+    }
+    // A CA that did not sign the server's certificate: an error, no answer.
+    let other =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("a certificate");
+    let other_cert = fixture.tmp.path().join("other.pem");
+    std::fs::write(&other_cert, other.cert.pem()).expect("cert");
+    let other_arg = other_cert.to_str().expect("path");
+    let untrusted = through_server(&url, reader, &["--ca-cert", other_arg], &["digest"]);
+    assert_eq!(untrusted.code, 1, "{}", untrusted.stderr);
+    assert!(untrusted.stdout.is_empty());
+    assert!(
+        untrusted.stderr.contains("cannot reach the server"),
+        "{}",
+        untrusted.stderr
+    );
+    // Plain http to the TLS port: an error too.
+    let plain = through_server(&server.url(""), reader, &[], &["digest"]);
+    assert_ne!(plain.code, 0);
+    assert!(plain.stdout.is_empty());
+}
+
+/// Whether the server's writer is appending a group now (`arl_writer_busy` of /metrics).
+fn writer_busy(server: &Served, token: &str) -> bool {
+    let metrics = server.get("/metrics", Some(token));
+    assert_eq!(metrics.status, 200, "{}", metrics.text());
+    metrics.text().lines().any(|l| l == "arl_writer_busy 1")
+}
+
+#[test]
+fn log_reads_are_answered_while_the_writer_appends() {
+    let fixture = Fixture::new();
+    let server = fixture.serve(&[]);
+    let writer = fixture.tokens["writer"].clone();
+    let auditor = fixture.tokens["auditor"].as_str();
+    // A round is conclusive when the reads were sent after the writer began a large append
+    // and the writer was still at it once they were all answered. Reads queued behind the
+    // writer would never be: they would run after its commit.
+    let mut conclusive = 0;
+    for round in 0..3 {
+        let head = server.get("/v1/digest", Some(auditor)).json()["seq"]
+            .as_u64()
+            .expect("a head seq");
+        let body: String = (0..100_000)
+            .map(|i| {
+                rename_line(&format!("busy-{round}-{i}"), &format!("Globex France {i}")) + "\n"
+            })
+            .collect();
+        let (addr, token) = (server.addr.clone(), writer.clone());
+        let append = std::thread::spawn(move || {
+            Request::post("/v1/events", body.as_bytes())
+                .bearer(Some(&token))
+                .send(&addr)
+        });
+        let deadline = Instant::now() + WAIT;
+        let mut busy = false;
+        while !append.is_finished() && Instant::now() < deadline {
+            busy = writer_busy(&server, auditor);
+            if busy {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if busy {
+            let history = server.get("/v1/accounts/globex-de/history", Some(auditor));
+            let proof = server.get("/v1/proof/5", Some(auditor));
+            let export = server.get("/v1/export", Some(auditor));
+            let still = writer_busy(&server, auditor);
+            assert_eq!(history.status, 200, "{}", history.text());
+            assert_eq!(proof.status, 200, "{}", proof.text());
+            assert_eq!(export.status, 200, "{}", export.text());
+            // The export is the committed log before the append, whole.
+            let last: Value = serde_json::from_str(export.text().lines().last().expect("a line"))
+                .expect("an envelope");
+            assert_eq!(last["seq"].as_u64(), Some(head), "{round}");
+            assert_eq!(export.text().lines().count() as u64, head);
+            if still {
+                conclusive += 1;
+            }
+        }
+        let answer = append.join().expect("the append's thread");
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(answer.json()["appended"].as_u64(), Some(100_000));
+        if conclusive > 0 {
+            break;
+        }
+    }
+    assert!(
+        conclusive > 0,
+        "in 3 rounds no log read was answered while the writer appended"
+    );
+}

@@ -24,7 +24,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// An account at a point, in the JSON form of contract §7.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Card {
     pub account: String,
     pub name: String,
@@ -41,14 +41,14 @@ pub struct Card {
 }
 
 /// A key-account classification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Classification {
     pub model: arl_domain::Model,
     pub category: String,
 }
 
 /// An active assignment on an account's team.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TeamMember {
     pub person: String,
     pub role: arl_domain::Role,
@@ -57,7 +57,7 @@ pub struct TeamMember {
 }
 
 /// An active contact on an account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ContactEntry {
     pub contact: String,
     pub name: String,
@@ -155,7 +155,7 @@ pub fn list(source: &dyn Source, point: Point, filter: &Filter) -> Result<Vec<Ca
 }
 
 /// An account in the hierarchy, with its children.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TreeNode {
     pub account: String,
     pub name: String,

@@ -35,6 +35,10 @@ pub struct Cli {
     /// from $ARL_TOKEN.
     #[arg(long, global = true, value_name = "URL", env = "ARL_SERVER")]
     pub server: Option<String>,
+    /// With an https server: trust the certificates (PEM) of FILE instead of the system's
+    /// roots (default: $ARL_CA_CERT).
+    #[arg(long, global = true, value_name = "FILE", env = "ARL_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// Keep the log in PostgreSQL instead of the ledger directory (default: $ARL_STORE):
     /// postgres://user@host:port/database. The directory keeps this node's views, lock,
     /// keys and tokens.

@@ -1,16 +1,18 @@
 //! The command line as a client of `arl serve` (`--server URL` or `$ARL_SERVER`, token in
-//! `$ARL_TOKEN`): the query commands with `--format json` or `csv`, `append`, `export`,
-//! `digest`, `proof`, `verify` and `subscribe` print what they print against a local ledger,
-//! because the server answers with the same bytes.
+//! `$ARL_TOKEN`; https through [`crate::tls`]): the query commands, `append`, `export`,
+//! `digest`, `proof`, `verify` and `subscribe` print what they print against a local ledger:
+//! JSON and CSV because the server answers with the same bytes, tables and graphs because
+//! they are drawn from the server's JSON by the code that draws the local answer.
 
 use crate::cli::{
     AccountArgs, AppendArgs, At, BalanceArgs, Command, ExportFormat, Format, GraphFormat,
     PeriodArg, SubscribeArgs, SummaryFormat,
 };
-use crate::failure;
-use crate::out;
+use crate::{failure, graph, history, out, query};
 use anyhow::{Context, Result};
+use arl_domain::LineKind;
 use arl_domain::Timestamp;
+use arl_teams::{OrgChart, OrgLine, OrgPerson};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
@@ -32,22 +34,23 @@ struct Answer {
 
 impl Client {
     /// A client of `url`; the token from `$ARL_TOKEN`.
-    pub fn new(url: &str) -> Result<Client> {
+    pub fn new(url: &str, ca_cert: Option<&std::path::Path>) -> Result<Client> {
         let base = url.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(failure::usage(format!(
                 "--server {url:?}: give a URL such as http://127.0.0.1:7878"
             )));
         }
+        let token = std::env::var("ARL_TOKEN").ok().filter(|t| !t.is_empty());
+        let mut agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(10));
         if base.starts_with("https://") {
+            agent = agent.tls_connector(crate::tls::connector(ca_cert)?);
+        } else if ca_cert.is_some() {
             return Err(failure::usage(
-                "this arl speaks plain HTTP only; reach an https server through a local TLS tunnel",
+                "--ca-cert is for an https server; this URL is plain http",
             ));
         }
-        let token = std::env::var("ARL_TOKEN").ok().filter(|t| !t.is_empty());
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(10))
-            .build();
+        let agent = agent.build();
         Ok(Client { base, token, agent })
     }
 
@@ -174,7 +177,9 @@ impl Query {
         match format {
             Format::Json => Ok(self),
             Format::Csv => Ok(self.put("format", Some("csv".into()))),
-            Format::Table => Err(not_over_server("--format table (use --format json or csv)")),
+            // The table is drawn here from the JSON answer, by the code that draws it from a
+            // local ledger's.
+            Format::Table => Ok(self),
         }
     }
 
@@ -264,6 +269,11 @@ pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
             q.path("/v1/org")
         }
         Command::Accounts(a) => {
+            if !a.tree && matches!(a.format, GraphFormat::Dot | GraphFormat::Mermaid) {
+                return Err(failure::usage(
+                    "--format dot and mermaid draw the hierarchy: add --tree",
+                ));
+            }
             let mut q = Query::default();
             q.at(&a.at)
                 .put("status", a.status.map(|s| s.to_string()))
@@ -293,15 +303,111 @@ pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
             return Err(not_over_server(&format!("arl {}", name.to_lowercase())));
         }
     };
+    if drawn_here(command) {
+        let text = client.get(&path)?.text()?;
+        return draw(command, &text, quiet);
+    }
     client.get(&path)?.copy_out()
+}
+
+/// Whether the command's output is drawn from the server's JSON answer (a table, a graph)
+/// rather than copied as the server sends it (JSON, CSV).
+fn drawn_here(command: &Command) -> bool {
+    let graph = |f: GraphFormat| !matches!(f, GraphFormat::Json | GraphFormat::Csv);
+    let table = |f: Format| matches!(f, Format::Table);
+    match command {
+        Command::Account(a) | Command::Contacts(a) => table(a.format),
+        Command::Team(t) => table(t.account.format),
+        Command::Txns(a) => table(a.format),
+        Command::History(a) => table(a.format),
+        Command::Diff(a) => table(a.format),
+        Command::Portfolio(a) => table(a.format),
+        Command::Balance(a) => table(a.format),
+        Command::Org(a) => graph(a.format),
+        Command::Accounts(a) => graph(a.format),
+        _ => false,
+    }
+}
+
+/// Reads the server's JSON answer as the query's answer type: erased fields, which the
+/// JSON shows as `null` beside `"erased": true`, are put back as the marker the local
+/// answer carries, so that the drawing code shows them as it does locally.
+fn answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    let mut value: Value = serde_json::from_str(text).context("reading the server's answer")?;
+    unmark_erased(&mut value);
+    serde_json::from_value(value).context("reading the server's answer")
+}
+
+/// The inverse of the answers' erasure marking for the one field it touches: `name`.
+fn unmark_erased(value: &mut Value) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(unmark_erased),
+        Value::Object(map) => {
+            if map.get("erased") == Some(&Value::Bool(true)) {
+                map.remove("erased");
+                if let Some(name) = map.get_mut("name").filter(|v| v.is_null()) {
+                    *name = Value::String(arl_privacy::ERASED.to_string());
+                }
+            }
+            map.values_mut().for_each(unmark_erased);
+        }
+        _ => {}
+    }
+}
+
+/// Draws the server's JSON answer with the code that draws the local answer.
+fn draw(command: &Command, text: &str, quiet: bool) -> Result<()> {
+    match command {
+        Command::Account(_) => query::print_card(&answer(text)?),
+        Command::Team(t) if t.timeline => query::print_timeline(Format::Table, &answer(text)?),
+        Command::Team(_) => query::print_team(Format::Table, &answer::<Vec<_>>(text)?),
+        Command::Contacts(_) => query::print_contacts(Format::Table, &answer::<Vec<_>>(text)?),
+        Command::Txns(_) => query::print_register(&answer::<Vec<_>>(text)?),
+        Command::Portfolio(_) => query::print_portfolio(Format::Table, &answer::<Vec<_>>(text)?),
+        Command::Balance(_) => query::print_balances(Format::Table, &answer::<Vec<_>>(text)?),
+        Command::History(_) => history::print_history_table(&answer::<Vec<_>>(text)?),
+        Command::Diff(_) => history::print_diff(Format::Table, &answer(text)?, quiet),
+        Command::Accounts(a) if a.tree => graph::print_tree(&answer::<Vec<_>>(text)?, a.format),
+        Command::Accounts(_) => query::print_cards(&answer::<Vec<_>>(text)?, quiet),
+        Command::Org(a) => graph::print_org(&org_chart(answer(text)?)?, a.format),
+        _ => Err(failure::error("nothing to draw for this command")),
+    }
+}
+
+/// The org chart of its JSON form.
+fn org_chart(json: arl_query::teams::OrgJson) -> Result<OrgChart> {
+    let time = |text: &str| {
+        Timestamp::parse_canonical(text)
+            .ok_or_else(|| failure::error(format!("the server sent a bad time {text:?}")))
+    };
+    let mut people = Vec::with_capacity(json.people.len());
+    for p in json.people {
+        people.push(OrgPerson {
+            joined_at: time(&p.joined_at)?,
+            person: p.person,
+            name: p.name,
+            title: p.title,
+        });
+    }
+    let mut lines = Vec::with_capacity(json.lines.len());
+    for l in json.lines {
+        lines.push(OrgLine {
+            line: LineKind::parse(&l.line).ok_or_else(|| {
+                failure::error(format!("the server sent a bad line kind {:?}", l.line))
+            })?,
+            since: time(&l.since)?,
+            person: l.person,
+            manager: l.manager,
+        });
+    }
+    Ok(OrgChart { people, lines })
 }
 
 fn graph_format(format: GraphFormat) -> Result<Format> {
     match format {
         GraphFormat::Json => Ok(Format::Json),
         GraphFormat::Csv => Ok(Format::Csv),
-        GraphFormat::Table => Ok(Format::Table),
-        GraphFormat::Dot | GraphFormat::Mermaid => Err(not_over_server("--format dot and mermaid")),
+        GraphFormat::Table | GraphFormat::Dot | GraphFormat::Mermaid => Ok(Format::Table),
     }
 }
 

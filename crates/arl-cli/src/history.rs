@@ -66,7 +66,7 @@ impl<'a> AsProven<'a> {
     }
 }
 
-fn print_history_table(steps: &[Step]) -> Result<()> {
+pub(crate) fn print_history_table(steps: &[Step]) -> Result<()> {
     let mut table = out::table(&[
         "seq",
         "effective",
@@ -124,9 +124,14 @@ pub fn diff(ctx: &Ctx, args: &DiffArgs) -> Result<()> {
         at: args.at.query(),
     };
     let diff = history::diff(&reader, &question).map_err(failure::query)?;
-    match args.format {
-        Format::Json => out::emit_json(&diff),
-        Format::Csv => out::emit_csv_table(&history::diff_csv(&diff)),
+    print_diff(args.format, &diff, ctx.quiet)
+}
+
+/// A diff in `format`; in a table, an empty one says so on standard error.
+pub(crate) fn print_diff(format: Format, diff: &history::DiffJson, quiet: bool) -> Result<()> {
+    match format {
+        Format::Json => out::emit_json(diff),
+        Format::Csv => out::emit_csv_table(&history::diff_csv(diff)),
         Format::Table => {
             let mut table = out::table(&["field", "before", "after"]);
             for c in &diff.changes {
@@ -138,7 +143,7 @@ pub fn diff(ctx: &Ctx, args: &DiffArgs) -> Result<()> {
             }
             out::emit_table(&table)?;
             if diff.changes.is_empty() {
-                out::note(ctx.quiet, "no change between the two points");
+                out::note(quiet, "no change between the two points");
             }
             Ok(())
         }

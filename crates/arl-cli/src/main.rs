@@ -23,6 +23,7 @@ mod pgkeys;
 mod privacy;
 mod query;
 mod serve;
+mod tls;
 
 use clap::Parser;
 
@@ -63,7 +64,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         (Command::Demo(_), _) => {}
         (command, Some(url)) => {
-            return client::run(&client::Client::new(url)?, command, cli.quiet);
+            return client::run(
+                &client::Client::new(url, cli.ca_cert.as_deref())?,
+                command,
+                cli.quiet,
+            );
         }
         _ => {}
     }

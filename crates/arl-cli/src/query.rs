@@ -12,7 +12,7 @@ use arl_accounts::{Card, Filter};
 use arl_domain::Period;
 use arl_query::accounts::cards_csv;
 use arl_query::teams::{AccountQuestion, ContactRow, PersonQuestion, PortfolioRow, TeamRow};
-use arl_query::timeline::{Interval, TimelineQuestion};
+use arl_query::timeline::{Interval, Timeline, TimelineQuestion};
 use arl_query::txns::{BalanceQuestion, RegisterJson, RegisterQuestion};
 use arl_query::{AccountsQuestion, CardQuestion};
 
@@ -32,7 +32,7 @@ pub fn account(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
     }
 }
 
-fn print_card(card: &Card) -> Result<()> {
+pub(crate) fn print_card(card: &Card) -> Result<()> {
     let mut facts = out::table(&["field", "value"]);
     let classification = match &card.classification {
         Some(c) => format!("{} / {}", c.model, c.category),
@@ -117,15 +117,12 @@ pub fn accounts(ctx: &Ctx, args: &AccountsArgs) -> Result<()> {
     match args.format {
         GraphFormat::Json => out::emit_json(&cards),
         GraphFormat::Csv => out::emit_csv_table(&cards_csv(&cards)),
-        _ => {
-            print_cards(&cards)?;
-            out::note(ctx.quiet, &format!("{} accounts", cards.len()));
-            Ok(())
-        }
+        _ => print_cards(&cards, ctx.quiet),
     }
 }
 
-fn print_cards(cards: &[Card]) -> Result<()> {
+/// The cards of `arl accounts` as a table, and their number on standard error.
+pub(crate) fn print_cards(cards: &[Card], quiet: bool) -> Result<()> {
     let mut table = out::table(&[
         "account", "name", "status", "scope", "country", "parent", "key", "children", "team",
         "opened",
@@ -144,7 +141,9 @@ fn print_cards(cards: &[Card]) -> Result<()> {
             comfy_table::Cell::new(human(&c.opened_at)),
         ]);
     }
-    out::emit_table(&table)
+    out::emit_table(&table)?;
+    out::note(quiet, &format!("{} accounts", cards.len()));
+    Ok(())
 }
 
 fn account_question(args: &AccountArgs) -> AccountQuestion {
@@ -159,6 +158,11 @@ pub fn team(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
     let opened = crate::privacy::open(ctx)?;
     let reader = opened.source();
     let rows = arl_query::teams::team(&reader, &account_question(args)).map_err(failure::query)?;
+    print_team(args.format, &rows)
+}
+
+/// A team in `format`.
+pub(crate) fn print_team(format: Format, rows: &[TeamRow]) -> Result<()> {
     let table_row = |m: &TeamRow| {
         let name = m.name.clone().unwrap_or_else(|| "-".into());
         let primary = if m.primary { "primary" } else { "" };
@@ -170,8 +174,8 @@ pub fn team(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
             human(&m.since),
         ]
     };
-    let csv = arl_query::teams::team_csv(&rows);
-    out::emit_answer(args.format, &rows, &csv, table_row)
+    let csv = arl_query::teams::team_csv(rows);
+    out::emit_answer(format, rows, &csv, table_row)
 }
 
 /// `arl team ACCOUNT --timeline [--from D] [--to D]`.
@@ -185,9 +189,14 @@ pub fn timeline(ctx: &Ctx, args: &TeamArgs) -> Result<()> {
         at: args.account.at.query(),
     };
     let answer = arl_query::timeline::timeline(&reader, &question).map_err(failure::query)?;
-    let csv = arl_query::timeline::timeline_csv(&answer);
-    match args.account.format {
-        Format::Json => out::emit_json(&answer),
+    print_timeline(args.account.format, &answer)
+}
+
+/// A team's timeline in `format`.
+pub(crate) fn print_timeline(format: Format, answer: &Timeline) -> Result<()> {
+    let csv = arl_query::timeline::timeline_csv(answer);
+    match format {
+        Format::Json => out::emit_json(answer),
         Format::Csv => out::emit_csv_table(&csv),
         Format::Table => {
             let mut table = out::table(&["role", "person", "valid", "recorded", "ended by"]);
@@ -236,6 +245,11 @@ pub fn portfolio(ctx: &Ctx, args: &PersonArgs) -> Result<()> {
         at: args.at.query(),
     };
     let rows = arl_query::teams::portfolio(&reader, &question).map_err(failure::query)?;
+    print_portfolio(args.format, &rows)
+}
+
+/// A portfolio in `format`.
+pub(crate) fn print_portfolio(format: Format, rows: &[PortfolioRow]) -> Result<()> {
     let table_row = |e: &PortfolioRow| {
         let primary = if e.primary { "primary" } else { "" };
         vec![
@@ -246,8 +260,8 @@ pub fn portfolio(ctx: &Ctx, args: &PersonArgs) -> Result<()> {
             human(&e.since),
         ]
     };
-    let csv = arl_query::teams::portfolio_csv(&rows);
-    out::emit_answer(args.format, &rows, &csv, table_row)
+    let csv = arl_query::teams::portfolio_csv(rows);
+    out::emit_answer(format, rows, &csv, table_row)
 }
 
 /// `arl org`.
@@ -264,6 +278,11 @@ pub fn contacts(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
     let reader = opened.source();
     let rows =
         arl_query::teams::contacts(&reader, &account_question(args)).map_err(failure::query)?;
+    print_contacts(args.format, &rows)
+}
+
+/// An account's contacts in `format`.
+pub(crate) fn print_contacts(format: Format, rows: &[ContactRow]) -> Result<()> {
     let table_row = |c: &ContactRow| {
         vec![
             c.contact.clone(),
@@ -272,8 +291,8 @@ pub fn contacts(ctx: &Ctx, args: &AccountArgs) -> Result<()> {
             human(&c.since),
         ]
     };
-    let csv = arl_query::teams::contacts_csv(&rows);
-    out::emit_answer(args.format, &rows, &csv, table_row)
+    let csv = arl_query::teams::contacts_csv(rows);
+    out::emit_answer(format, rows, &csv, table_row)
 }
 
 /// `arl txns ACCOUNT`.
@@ -293,7 +312,7 @@ pub fn txns(ctx: &Ctx, args: &TxnsArgs) -> Result<()> {
     }
 }
 
-fn print_register(rows: &[RegisterJson]) -> Result<()> {
+pub(crate) fn print_register(rows: &[RegisterJson]) -> Result<()> {
     let mut table = out::table(&["date", "seq", "txn", "kind", "amount", "cur", "net", "note"]);
     for r in rows {
         let note = if r.reversal {
@@ -339,6 +358,11 @@ pub fn balance(ctx: &Ctx, args: &BalanceArgs) -> Result<()> {
         at: args.at.query(),
     };
     let rows = arl_query::txns::balances(&reader, &question).map_err(failure::query)?;
+    print_balances(args.format, &rows)
+}
+
+/// Balance rows in `format`.
+pub(crate) fn print_balances(format: Format, rows: &[arl_txns::BalanceRow]) -> Result<()> {
     let table_row = |r: &arl_txns::BalanceRow| {
         let text = |s: &String| comfy_table::Cell::new(s);
         vec![
@@ -350,6 +374,6 @@ pub fn balance(ctx: &Ctx, args: &BalanceArgs) -> Result<()> {
             num(group(&r.net)),
         ]
     };
-    let csv = arl_query::txns::balances_csv(&rows);
-    out::emit_answer(args.format, &rows, &csv, table_row)
+    let csv = arl_query::txns::balances_csv(rows);
+    out::emit_answer(format, rows, &csv, table_row)
 }

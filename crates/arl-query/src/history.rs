@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One field that changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Change {
     pub field: String,
     pub before: Option<String>,
@@ -29,7 +29,7 @@ fn changes(list: Vec<(String, Option<String>, Option<String>)>) -> Vec<Change> {
 }
 
 /// One event of a history, as `arl history --format json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Step {
     pub seq: u64,
     pub hash: String,
@@ -404,7 +404,7 @@ pub struct DiffQuestion {
 }
 
 /// A point as a diff prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PointJson {
     pub as_of: Option<String>,
     pub at_seq: u64,
@@ -420,7 +420,7 @@ impl PointJson {
 }
 
 /// A diff, as `arl diff --format json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DiffJson {
     pub account: String,
     pub from: PointJson,

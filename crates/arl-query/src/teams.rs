@@ -24,7 +24,7 @@ pub struct PersonQuestion {
 }
 
 /// One member of a team, as `arl team --format json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TeamRow {
     pub person: String,
     pub name: Option<String>,
@@ -72,7 +72,7 @@ pub fn team_csv(rows: &[TeamRow]) -> Table {
 }
 
 /// One account of a portfolio, as `arl portfolio --format json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PortfolioRow {
     pub account: String,
     pub account_name: String,
@@ -123,7 +123,7 @@ pub fn portfolio_csv(rows: &[PortfolioRow]) -> Table {
 }
 
 /// One active contact, as `arl contacts --format json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ContactRow {
     pub contact: String,
     pub name: String,
@@ -171,14 +171,14 @@ pub fn contacts_csv(rows: &[ContactRow]) -> Table {
 }
 
 /// The org chart as `arl org --format json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OrgJson {
     pub people: Vec<OrgPersonJson>,
     pub lines: Vec<OrgLineJson>,
 }
 
 /// A person of the org chart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OrgPersonJson {
     pub person: String,
     pub name: String,
@@ -187,7 +187,7 @@ pub struct OrgPersonJson {
 }
 
 /// A reporting line of the org chart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OrgLineJson {
     pub person: String,
     pub manager: String,

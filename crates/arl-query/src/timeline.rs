@@ -30,7 +30,7 @@ pub struct TimelineQuestion {
 }
 
 /// One (role, person) holding on the team, as `--format json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Interval {
     pub role: String,
     pub person: String,
@@ -57,7 +57,7 @@ pub struct Interval {
 
 /// The answer: the window, the knowledge it was asked with and the intervals that overlap
 /// the window, sorted by (role, person, valid_from).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Timeline {
     pub account: String,
     pub from: Option<String>,

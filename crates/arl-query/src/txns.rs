@@ -21,7 +21,7 @@ pub struct RegisterQuestion {
 }
 
 /// One row of a register, as `arl txns --format json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RegisterJson {
     pub seq: u64,
     pub effective_at: String,

@@ -418,9 +418,19 @@ impl Server {
                     source,
                 })?;
         let auth = Authenticator::new(&config.dir)?;
-        let (writer, thread) =
-            writer::start(ledger, config.keys.clone(), config.limits.group_events_max)
-                .map_err(|e| ServeError::Writer(e.error))?;
+        // A directory log is read by queries through handles of their own; a shared store's
+        // through the writer.
+        let log_dir = match &config.source {
+            arl_views::LogSource::Dir => Some(config.dir.join(arl_views::LOG_DIR)),
+            arl_views::LogSource::Shared(_) => None,
+        };
+        let (writer, thread) = writer::start(
+            ledger,
+            config.keys.clone(),
+            config.limits.group_events_max,
+            log_dir,
+        )
+        .map_err(|e| ServeError::Writer(e.error))?;
         if let arl_views::LogSource::Shared(store) = &config.source {
             let (store, handle) = (store.clone(), writer.clone());
             std::thread::Builder::new()

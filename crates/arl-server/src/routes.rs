@@ -342,8 +342,8 @@ pub async fn txns(asked: Asked, Path(id): Path<String>) -> Answer {
         .await
 }
 
-/// `GET /v1/accounts/{id}/history` (auditor): envelope hashes come from the log, so this
-/// runs on the writer thread between commits.
+/// `GET /v1/accounts/{id}/history` (auditor): envelope hashes come from the log, read
+/// through the handle published with the views (never waiting for the writer).
 pub async fn history(
     State(s): S,
     headers: HeaderMap,
@@ -368,14 +368,10 @@ pub async fn history(
     let keys = s.keys.clone();
     let page = s
         .writer
-        .read(move |ledger| {
-            let reader = ledger
-                .reader()
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+        .read_log(move |log, views| {
             let unsealer = unsealer(&keys)?;
-            let reader = UnsealedSource::new(&reader, &unsealer);
-            history::history_page(&reader, &question, window, ledger.log())
-                .map_err(|e| ApiError::query(&e))
+            let reader = UnsealedSource::new(views, &unsealer);
+            history::history_page(&reader, &question, window, log).map_err(|e| ApiError::query(&e))
         })
         .await??;
     let mut response = json_or_csv(p.csv()?, &page.steps, |s| history::history_csv(s))?;
@@ -490,8 +486,7 @@ pub async fn proof(
     let digest_seq = p.uint("digest_seq")?;
     let value = s
         .writer
-        .read(move |ledger| {
-            let log = ledger.log();
+        .read_log(move |log, _| {
             let digest = match digest_seq {
                 None => None,
                 Some(size) if size > log.head().seq => {
@@ -737,6 +732,11 @@ pub async fn metrics(State(s): S, headers: HeaderMap) -> Answer {
             "arl_committed_events_total",
             "Events appended (a counter).",
             shared.committed_events.load(Relaxed),
+        ),
+        (
+            "arl_writer_busy",
+            "1 while the writer appends a group, else 0.",
+            shared.busy.load(std::sync::atomic::Ordering::SeqCst),
         ),
     ];
     Ok(typed(

@@ -1,7 +1,8 @@
 //! Streams of envelopes: `GET /v1/events` (a subscription: catch-up from a seq, then, with
 //! `follow=true`, each envelope as its commit lands) and `GET /v1/export`.
 //!
-//! A stream's task reads the log in chunks on the writer thread (between commits), then
+//! A stream's task reads the log in chunks through the log handle published with the last
+//! commit (never waiting for the writer), then
 //! follows the writer's broadcast of committed envelopes. It subscribes to the broadcast
 //! before it catches up, and tracks the next seq it owes, so nothing is lost or sent twice;
 //! when it lags behind the broadcast it catches up from the log again. What it sends goes
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
-/// Envelopes read from the log per trip to the writer thread.
+/// Envelopes read from the log per blocking read.
 pub const CATCH_UP_CHUNK: u64 = 2048;
 /// Seconds between SSE keep-alive comments on an idle subscription.
 pub const SSE_KEEPALIVE_S: u64 = 15;
@@ -213,7 +214,7 @@ impl Pump {
     }
 
     /// Sends every envelope from `next` up to `until` (default: the head when read), in
-    /// chunks read on the writer thread.
+    /// chunks read from the published log.
     async fn catch_up(&mut self, until: Option<u64>) -> Result<(), Stop> {
         loop {
             let from = self.next;
@@ -226,12 +227,7 @@ impl Pump {
             let chunk = self
                 .state
                 .writer
-                .read(move |ledger| {
-                    ledger
-                        .log()
-                        .range(from, last)
-                        .collect::<Result<Vec<_>, _>>()
-                })
+                .read_log(move |log, _| log.range(from, last).collect::<Result<Vec<_>, _>>())
                 .await;
             let chunk = match chunk {
                 Ok(Ok(chunk)) => chunk,

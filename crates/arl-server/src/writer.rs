@@ -1,17 +1,21 @@
 //! The writer thread: it alone owns the [`Ledger`] (the exclusive lock, the log, the views'
 //! writer). Requests reach it through a bounded channel of [`Job`]s. Appends waiting
 //! together are committed as one group (one durable commit), each request's batch still
-//! all or nothing; reads of the log (history hashes, proofs, export, catch-up of
-//! subscriptions, verify) run between commits. After each commit it publishes the new
-//! committed state (a view reader and the head) for queries, which therefore never wait
-//! for it, and broadcasts the committed envelopes to live subscribers.
+//! all or nothing. After each commit it publishes the new committed state (a view reader,
+//! the head and, for a directory log, a read-only handle of the log at that head) for
+//! queries, which therefore never wait for it: the views' answers, and the reads of the log
+//! (history hashes, proofs, export, catch-up of subscriptions, verify's log phase) on the
+//! published handle. It then broadcasts the committed envelopes to live subscribers. Only
+//! reads that need the views to hold still (verify's views phase) or a log shared with other
+//! nodes run on the writer thread between commits.
 
 use crate::error::ApiError;
 use arl_domain::{InputEvent, Timestamp};
-use arl_log::{Envelope, Head, Outcome};
+use arl_log::{Envelope, Head, Log, Outcome};
 use arl_privacy::KeyHome;
 use arl_views::{AppendFailure, AppendOptions, FailureKind, Ledger, ViewReader};
-use std::sync::{Arc, RwLock};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Jobs waiting for the writer at most (then requests wait to enqueue: back-pressure).
@@ -74,6 +78,10 @@ pub struct Committed {
 pub struct Published {
     pub reader: Arc<ViewReader>,
     pub head: Head,
+    /// The log at `head`, opened read-only by the writer between commits (so no commit is
+    /// in flight while it opens); `None` for a log in a shared store, whose reads go to the
+    /// writer thread. A [`Log`] reads through one handle at a time, hence the mutex.
+    pub log: Option<Arc<Mutex<Log>>>,
 }
 
 /// What the writer shares with the request handlers.
@@ -87,6 +95,8 @@ pub struct Shared {
     pub commits: std::sync::atomic::AtomicU64,
     pub committed_requests: std::sync::atomic::AtomicU64,
     pub committed_events: std::sync::atomic::AtomicU64,
+    /// 1 while the writer appends a group (validates, writes and commits it), else 0.
+    pub busy: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -182,6 +192,33 @@ impl WriterHandle {
         let _ = self.jobs.send(Job::Stop).await;
     }
 
+    /// Runs `read` on the committed log and views published last, on a blocking thread,
+    /// without waiting for the writer; on the writer thread (between commits) when there is
+    /// no published log (a shared store).
+    pub async fn read_log<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Log, &ViewReader) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let published = self.shared.published();
+        let Some(log) = published.log else {
+            return self
+                .read(move |ledger| match ledger.reader() {
+                    Ok(views) => Ok(read(ledger.log(), &views)),
+                    Err(e) => Err(ApiError::internal(e.to_string())),
+                })
+                .await?;
+        };
+        let views = published.reader;
+        tokio::task::spawn_blocking(move || {
+            let log = log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            read(&log, &views)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the read's thread failed: {e}")))
+    }
+
     /// Runs `read` on the writer thread (between commits) and returns its result.
     pub async fn read<T: Send + 'static>(
         &self,
@@ -205,8 +242,10 @@ pub fn start(
     ledger: Ledger,
     keys: KeyHome,
     group_events_max: usize,
+    log_dir: Option<PathBuf>,
 ) -> Result<(WriterHandle, std::thread::JoinHandle<()>), ApiError> {
     let published = Published {
+        log: read_log(log_dir.as_deref()),
         reader: Arc::new(
             ledger
                 .reader()
@@ -222,6 +261,7 @@ pub fn start(
         commits: Default::default(),
         committed_requests: Default::default(),
         committed_events: Default::default(),
+        busy: Default::default(),
     });
     let (jobs, receiver) = mpsc::channel(WRITER_QUEUE_MAX);
     let (committed, _) = broadcast::channel(BROADCAST_GROUPS_MAX);
@@ -236,6 +276,7 @@ pub fn start(
         shared,
         committed,
         group_events_max: group_events_max.max(1),
+        log_dir,
     };
     let thread = std::thread::Builder::new()
         .name("arl-writer".into())
@@ -251,6 +292,21 @@ struct Writer {
     shared: Arc<Shared>,
     committed: broadcast::Sender<Arc<Committed>>,
     group_events_max: usize,
+    /// The directory of a directory log, which queries read through handles of their own.
+    log_dir: Option<PathBuf>,
+}
+
+/// A read-only handle of the directory log in `dir`, at its committed head. Called on the
+/// writer thread between commits only: opening a directory log cuts frames written past the
+/// committed head, which a commit in flight has.
+fn read_log(dir: Option<&std::path::Path>) -> Option<Arc<Mutex<Log>>> {
+    match Log::open(dir?) {
+        Ok(log) => Some(Arc::new(Mutex::new(log))),
+        Err(e) => {
+            tracing::error!(error = %e, "opening the log for queries failed; they read it on the writer thread");
+            None
+        }
+    }
 }
 
 impl Writer {
@@ -337,7 +393,14 @@ impl Writer {
                 now: Timestamp::now(),
             };
             let before = self.ledger.log().head().seq;
-            match self.ledger.append(combined, &opts) {
+            self.shared
+                .busy
+                .store(1, std::sync::atomic::Ordering::SeqCst);
+            let appended = self.ledger.append(combined, &opts);
+            self.shared
+                .busy
+                .store(0, std::sync::atomic::Ordering::SeqCst);
+            match appended {
                 Ok(report) => {
                     // Published (and broadcast) before anyone is answered: a client that
                     // reads after its append's answer sees the append.
@@ -436,6 +499,7 @@ impl Writer {
             Ok(reader) => self.shared.publish(Published {
                 reader: Arc::new(reader),
                 head,
+                log: read_log(self.log_dir.as_deref()),
             }),
             Err(e) => {
                 tracing::error!(error = %e, "opening the committed views failed; queries answer from the previous commit");

@@ -62,7 +62,7 @@ impl BalanceQuery {
 }
 
 /// One row of `arl balance` (contract §7).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BalanceRow {
     pub account: String,
     pub period: String,
