@@ -4,6 +4,9 @@
 #
 #   crates/arl-bench/http_load.sh [EVENTS] [SECONDS]     (default 1000000 events, 10 s each)
 #
+# Then a mixed run of MIXED_SECONDS (default 600; 0 skips it): 8 card clients, 2 appenders
+# and a live subscriber at once, the server's VmRSS sampled every 10 s.
+#
 # Needs a release build (cargo build --release -p arl-cli -p arl-bench; ARL=... and BENCH=...
 # name other binaries), and for the peer a
 # PostgreSQL server at 127.0.0.1:5432 that `psql` and `pgbench` reach as the current user
@@ -13,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 EVENTS=${1:-1000000}
 SECONDS_EACH=${2:-10}
+MIXED_SECONDS=${MIXED_SECONDS:-600}
 ARL=${ARL:-target/release/arl}
 BENCH=${BENCH:-target/release/arl-bench}
 WORK=$(mktemp -d /tmp/arl-http-load.XXXXXX)
@@ -37,6 +41,11 @@ $BENCH http-load --url "$URL" --token "$TOKEN" --mode append --count 2000
 echo "# arl serve: 16 concurrent appenders; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 $BENCH http-load --url "$URL" --token "$TOKEN" --mode appenders --clients 16 --seconds "$SECONDS_EACH"
 echo "# server memory (VmRSS, VmHWM): $(grep -E 'VmRSS|VmHWM' /proc/$SERVER/status | tr -s ' \n' ' ')"
+if [ "$MIXED_SECONDS" != 0 ]; then
+  echo "# arl serve: mixed, 8 card clients + 2 appenders + 1 subscriber for $MIXED_SECONDS s, VmRSS every 10 s; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  $BENCH http-load --url "$URL" --token "$TOKEN" --mode mixed --clients 8 --seconds "$MIXED_SECONDS" --pid "$SERVER" --sample-secs 10
+  echo "# after the mixed run: load $(cut -d' ' -f1-3 /proc/loadavg); memory: $(grep -E 'VmRSS|VmHWM' /proc/$SERVER/status | tr -s ' \n' ' ')"
+fi
 kill -TERM "$SERVER"; wait "$SERVER" || true
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

@@ -1,6 +1,8 @@
 //! `arl-bench http-load`: load on a running `arl serve` from keep-alive HTTP/1.1 clients
 //! (plain `std::net`, one thread per client): cards at random (as-of, known-at) points,
-//! single appends one after another, and concurrent appenders. Prints one JSON object.
+//! single appends one after another, concurrent appenders, and a mixed run (cards, two
+//! appenders and a live subscriber at once) that samples the server's memory (VmRSS).
+//! Prints one JSON object.
 
 use anyhow::{anyhow, bail, Context, Result};
 use arl_domain::Timestamp;
@@ -18,7 +20,25 @@ pub enum Mode {
     Append,
     /// Every client: POST /v1/events of one event, one after another.
     Appenders,
+    /// `--clients` card clients, 2 appenders and 1 subscriber following the live stream,
+    /// for `--seconds`; the server's VmRSS (`--pid`) sampled every `--sample-secs`.
+    Mixed,
 }
+
+/// One load's settings.
+pub struct Load {
+    pub mode: Mode,
+    pub clients: usize,
+    pub seconds: f64,
+    /// Appends of [`Mode::Append`].
+    pub count: u64,
+    /// The server's process id ([`Mode::Mixed`]).
+    pub pid: Option<u32>,
+    pub sample_secs: f64,
+}
+
+/// Appenders of [`Mode::Mixed`].
+const MIXED_APPENDERS: usize = 2;
 
 /// The longest answer read, in bytes.
 const ANSWER_BYTES_MAX: usize = 64 << 20;
@@ -229,14 +249,14 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 /// Runs one load and prints its JSON summary.
-pub fn run(
-    url: &str,
-    token: &str,
-    mode: Mode,
-    clients: usize,
-    seconds: f64,
-    count: u64,
-) -> Result<()> {
+pub fn run(url: &str, token: &str, load: &Load) -> Result<()> {
+    let Load {
+        mode,
+        clients,
+        seconds,
+        count,
+        ..
+    } = *load;
     let addr = url
         .strip_prefix("http://")
         .ok_or_else(|| anyhow!("--url: give http://HOST:PORT"))?
@@ -274,6 +294,7 @@ pub fn run(
             &addr,
             token,
         )?,
+        Mode::Mixed => return mixed(&addr, token, load, run_id),
         Mode::Appenders => run_clients(
             clients,
             until,
@@ -284,6 +305,130 @@ pub fn run(
         )?,
     };
     report(mode, clients, started.elapsed(), tally, 0)
+}
+
+/// The server's resident memory in kB (VmRSS of /proc/PID/status).
+fn vm_rss_kb(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// Follows `GET /v1/events?from_seq=N&follow=true` until `until`, reading what comes;
+/// returns the bytes read (the envelopes with the HTTP framing).
+fn subscribe(addr: &str, token: &str, from_seq: u64, until: Instant) -> Result<u64> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    write!(
+        stream,
+        "GET /v1/events?from_seq={from_seq}&follow=true HTTP/1.1\r\nHost: arl\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut bytes = 0u64;
+    while Instant::now() < until {
+        match stream.read(&mut buf) {
+            Ok(0) => bail!("the server ended the subscription"),
+            Ok(n) => bytes += n as u64,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(bytes)
+}
+
+/// [`Mode::Mixed`]: cards, appenders and a subscriber at once, the server's memory sampled.
+fn mixed(addr: &str, token: &str, load: &Load, run_id: i64) -> Result<()> {
+    let pid = load
+        .pid
+        .ok_or_else(|| anyhow!("--mode mixed needs --pid (the server's process id)"))?;
+    let universe = universe(addr, token)?;
+    let (_, digest) = Conn::open(addr, token)?.request("GET", "/v1/digest", b"")?;
+    let head: Value = serde_json::from_slice(&digest)?;
+    let from_seq = head["seq"].as_u64().unwrap_or(0) + 1;
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(load.seconds);
+    let every = Duration::from_secs_f64(load.sample_secs.max(0.1));
+    let (cards, appends, envelopes, samples) = std::thread::scope(|scope| {
+        let cards = scope.spawn(|| {
+            run_clients(
+                load.clients,
+                until,
+                None,
+                |_, rng, conn, _| Ok(conn.request("GET", &card_path(&universe, rng), b"")?.0),
+                addr,
+                token,
+            )
+        });
+        let appends = scope.spawn(|| {
+            run_clients(
+                MIXED_APPENDERS,
+                until,
+                None,
+                |client, _, conn, n| append_one(conn, &format!("mixed-{run_id}-{client}-{n}")),
+                addr,
+                token,
+            )
+        });
+        let envelopes = scope.spawn(|| subscribe(addr, token, from_seq, until));
+        let mut samples: Vec<(f64, u64)> = Vec::new();
+        let mut next = started;
+        let sampled = loop {
+            let now = Instant::now();
+            if now >= next {
+                match vm_rss_kb(pid) {
+                    Ok(kb) => samples.push(((now - started).as_secs_f64(), kb)),
+                    Err(e) => break Err(e),
+                }
+                next += every;
+            }
+            if now >= until {
+                break Ok(samples);
+            }
+            std::thread::sleep((next.min(until)).saturating_duration_since(Instant::now()));
+        };
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<_>>| {
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        };
+        (join(cards), join(appends), envelopes.join(), sampled)
+    });
+    let samples = samples?;
+    let (mut cards, mut appends) = (cards?, appends?);
+    let envelopes = envelopes.unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    cards.micros.sort_unstable();
+    appends.micros.sort_unstable();
+    let rss: Vec<u64> = samples.iter().map(|s| s.1).collect();
+    let value = json!({
+        "mode": "mixed",
+        "seconds": elapsed,
+        "card_clients": load.clients,
+        "cards_per_second": cards.micros.len() as f64 / elapsed,
+        "cards_p50_ms": percentile(&cards.micros, 0.50),
+        "cards_p99_ms": percentile(&cards.micros, 0.99),
+        "appenders": MIXED_APPENDERS,
+        "appends_per_second": appends.micros.len() as f64 / elapsed,
+        "appends_p99_ms": percentile(&appends.micros, 0.99),
+        "subscriber_bytes": envelopes,
+        "appended": appends.micros.len(),
+        "vm_rss_kb": {
+            "first": rss.first(),
+            "last": rss.last(),
+            "max": rss.iter().max(),
+            "min": rss.iter().min(),
+            "samples": samples.iter().map(|(t, kb)| json!([(t * 10.0).round() / 10.0, kb])).collect::<Vec<_>>(),
+        },
+        "card_statuses": cards.statuses.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+    });
+    println!("{value}");
+    Ok(())
 }
 
 fn append_one(conn: &mut Conn, person: &str) -> Result<u16> {

@@ -62,6 +62,12 @@ enum Command {
         /// Appends of `--mode append`.
         #[arg(long, default_value_t = 2000)]
         count: u64,
+        /// `--mode mixed`: the server's process id, whose VmRSS is sampled every
+        /// `--sample-secs` seconds.
+        #[arg(long)]
+        pid: Option<u32>,
+        #[arg(long, default_value_t = 10.0)]
+        sample_secs: f64,
     },
     /// Open the peer's SQLite file and print an account's card at the latest point.
     PeerQuery {
@@ -148,7 +154,19 @@ fn main() -> Result<()> {
             clients,
             seconds,
             count,
-        }) => http_load::run(&url, &token, mode, clients, seconds, count),
+            pid,
+            sample_secs,
+        }) => {
+            let load = http_load::Load {
+                mode,
+                clients,
+                seconds,
+                count,
+                pid,
+                sample_secs,
+            };
+            http_load::run(&url, &token, &load)
+        }
         Some(Command::PeerQuery { db, account }) => {
             println!("{}", run::peer_query_process(&db, &account)?);
             Ok(())

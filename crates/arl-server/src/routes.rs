@@ -84,10 +84,15 @@ async fn ask<T: Send + 'static>(
     state: &AppState,
     question: impl FnOnce(&dyn Source) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let reader = state.writer.shared.published().reader;
+    let published = state.writer.shared.published();
+    let reader = published.reader;
+    let opened = published.unsealer;
     let keys = state.keys.clone();
     tokio::task::spawn_blocking(move || {
-        let unsealer = unsealer(&keys)?;
+        let unsealer = match opened {
+            Some(unsealer) => unsealer,
+            None => Arc::new(unsealer(&keys)?),
+        };
         question(&UnsealedSource::new(&*reader, &unsealer)).map_err(|e| ApiError::query(&e))
     })
     .await

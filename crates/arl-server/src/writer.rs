@@ -82,6 +82,10 @@ pub struct Published {
     /// in flight while it opens); `None` for a log in a shared store, whose reads go to the
     /// writer thread. A [`Log`] reads through one handle at a time, hence the mutex.
     pub log: Option<Arc<Mutex<Log>>>,
+    /// The key store of a directory ledger opened after the commit: only this process's
+    /// writer changes it (an erasure is a commit), so it holds until the next publish.
+    /// `None` for keys shared with other nodes, opened per answer.
+    pub unsealer: Option<Arc<arl_privacy::Unsealer>>,
 }
 
 /// What the writer shares with the request handlers.
@@ -246,6 +250,7 @@ pub fn start(
 ) -> Result<(WriterHandle, std::thread::JoinHandle<()>), ApiError> {
     let published = Published {
         log: read_log(log_dir.as_deref()),
+        unsealer: dir_unsealer(&keys),
         reader: Arc::new(
             ledger
                 .reader()
@@ -306,6 +311,15 @@ fn read_log(dir: Option<&std::path::Path>) -> Option<Arc<Mutex<Log>>> {
             tracing::error!(error = %e, "opening the log for queries failed; they read it on the writer thread");
             None
         }
+    }
+}
+
+/// The unsealer of a directory's key store, opened now; `None` for shared keys (or when it
+/// does not open: answers then open it themselves and report the error).
+fn dir_unsealer(keys: &KeyHome) -> Option<Arc<arl_privacy::Unsealer>> {
+    match keys {
+        KeyHome::Dir(_) => keys.unsealer().ok().map(Arc::new),
+        KeyHome::Shared(_) => None,
     }
 }
 
@@ -500,6 +514,7 @@ impl Writer {
                 reader: Arc::new(reader),
                 head,
                 log: read_log(self.log_dir.as_deref()),
+                unsealer: dir_unsealer(&self.keys),
             }),
             Err(e) => {
                 tracing::error!(error = %e, "opening the committed views failed; queries answer from the previous commit");
