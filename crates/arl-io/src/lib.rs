@@ -109,3 +109,70 @@ pub fn remove_dir_all(dir: &Path) -> io::Result<()> {
 pub fn synced_externally(dir: &Path) {
     record::note_snapshot(dir);
 }
+
+/// The boot id a test set with [`override_boot_id`] (`None`: the kernel's).
+static BOOT_OVERRIDE: std::sync::Mutex<Option<[u8; 16]>> = std::sync::Mutex::new(None);
+
+/// The id of the running boot of the machine: the 16 bytes of
+/// `/proc/sys/kernel/random/boot_id` (a UUID, new at every boot), or `None` where the
+/// kernel does not give one. Written-but-unsynced bytes of a file are what a reader sees
+/// for as long as the machine runs (the page cache), whatever process wrote them; after a
+/// reboot they may be lost or torn. A file that records the boot id beside bytes it did not
+/// sync lets a later open tell the two apart.
+pub fn boot_id() -> Option<[u8; 16]> {
+    if let Some(id) = *BOOT_OVERRIDE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        return Some(id);
+    }
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    parse_uuid(text.trim())
+}
+
+/// For tests: makes [`boot_id`] return `id` in this process (`None`: the kernel's again),
+/// so that a test can write files as another boot would and open them as this one (a
+/// simulated reboot).
+pub fn override_boot_id(id: Option<[u8; 16]>) {
+    *BOOT_OVERRIDE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = id;
+}
+
+fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+    let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks_exact(2).enumerate() {
+        let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_boot_id_is_read_and_can_be_overridden() {
+        assert_eq!(
+            super::parse_uuid("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"),
+            Some([
+                0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2,
+                0xe1, 0xf0
+            ])
+        );
+        assert_eq!(super::parse_uuid("not a uuid"), None);
+        let real = super::boot_id();
+        assert!(
+            real.is_some(),
+            "this test runs on a kernel that gives a boot id"
+        );
+        assert_eq!(super::boot_id(), real, "the same boot, the same id");
+        super::override_boot_id(Some([7; 16]));
+        assert_eq!(super::boot_id(), Some([7; 16]));
+        super::override_boot_id(None);
+        assert_eq!(super::boot_id(), real);
+    }
+}

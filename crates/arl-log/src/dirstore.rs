@@ -27,25 +27,38 @@ use std::path::{Path, PathBuf};
 use crate::fast::{self, key_hash, FastMap, FastSet};
 use crate::log::Frames;
 use crate::store::{BlockBytes, CommitSet, Store, BLOCK_EVENTS, NODE_LEVEL_MIN};
+use crate::store::{FRAME_COMMIT_END, FRAME_OVERHEAD};
 use crate::{Envelope, Hash, LogError};
 
 /// The layout version of the directory store this module writes.
-pub const LOG_LAYOUT: u32 = 3;
+pub const LOG_LAYOUT: u32 = 4;
 
 pub(crate) const HEAD_FILE: &str = "head";
 pub(crate) const KEYS_FILE: &str = "keys";
 pub(crate) const STREAMS_FILE: &str = "streams";
 pub(crate) const NODES_FILE: &str = "nodes";
 
-const HEAD_MAGIC: &[u8; 8] = b"ARLHEAD3";
+const HEAD_MAGIC: &[u8; 8] = b"ARLHEAD4";
+/// The magic of a layout-3 head slot (two slots of the same size, the head record at 40).
+const HEAD_MAGIC_3: &[u8; 8] = b"ARLHEAD3";
+const HEAD_RECORD_AT_3: usize = 40;
+/// Slots of the head file: 0 and 1 take the commits in turn (written, not synced); 2 and 3
+/// the checkpoints in turn (written and synced after every index file was synced).
+const HEAD_SLOTS: usize = 4;
+/// The flag of a head slot that is a checkpoint.
+const SLOT_SYNCED: u32 = 1;
+/// A commit is a checkpoint when this many commits were made since the last one ...
+const CHECKPOINT_COMMITS: u64 = 256;
+/// ... or when this many bytes of frames were committed since the last one.
+const CHECKPOINT_BYTES: u64 = 4 << 20;
 const KEYS_MAGIC: &[u8; 8] = b"ARLKEYS3";
 const STREAMS_MAGIC: &[u8; 8] = b"ARLSTRM3";
-/// One head slot; the head file holds two, written alternately.
+/// One head slot; the head file holds [`HEAD_SLOTS`].
 const HEAD_BYTES: usize = 4096;
 /// Bytes of a head slot the checksum covers (the checksum ends the slot).
 const HEAD_BODY: usize = HEAD_BYTES - 32;
 /// Where the log's head record starts in a slot.
-const HEAD_RECORD_AT: usize = 40;
+const HEAD_RECORD_AT: usize = 64;
 const HEADER_BYTES: u64 = 4096;
 /// Buckets of the id index: the top bits of an id's key hash.
 const ID_BUCKET_BITS: u32 = 18;
@@ -183,18 +196,24 @@ fn free_slot(pair: [u64; 2], limit: u64) -> usize {
     }
 }
 
-/// What the head file commits.
+/// What a head slot commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Committed {
     pub(crate) data_len: u64,
     pub(crate) records: u64,
     /// The head's seq (read from `meta`).
     pub(crate) seq: u64,
-    /// Counts the commits; the slot with the larger count is the head.
+    /// Counts the commits; of the slots a reader trusts, the one with the largest count is
+    /// the head.
     pub(crate) counter: u64,
     /// The log's head record (`"ARLLOG02"` ‖ seq ‖ hash ‖ recorded_at ‖ root ‖ frontier),
     /// empty for the empty log.
     pub(crate) meta: Vec<u8>,
+    /// The boot id of the machine when the slot was written (zeros: unknown).
+    pub(crate) boot: [u8; 16],
+    /// True when every index byte this slot covers was synced before the slot was
+    /// written, and the slot itself was synced (a checkpoint).
+    pub(crate) synced: bool,
 }
 
 impl Committed {
@@ -205,7 +224,18 @@ impl Committed {
             seq: 0,
             counter: 0,
             meta: Vec::new(),
+            boot: [0; 16],
+            synced: true,
         }
+    }
+
+    /// The hash of the head envelope (zeros for the empty log).
+    fn hash(&self) -> Hash {
+        let mut h = [0u8; 32];
+        if self.meta.len() >= 48 {
+            h.copy_from_slice(&self.meta[16..48]);
+        }
+        h
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -216,19 +246,26 @@ impl Committed {
         b[16..24].copy_from_slice(&self.data_len.to_le_bytes());
         b[24..32].copy_from_slice(&self.records.to_le_bytes());
         b[32..40].copy_from_slice(&self.counter.to_le_bytes());
+        b[40..56].copy_from_slice(&self.boot);
+        let flags: u32 = if self.synced { SLOT_SYNCED } else { 0 };
+        b[56..60].copy_from_slice(&flags.to_le_bytes());
         b[HEAD_RECORD_AT..HEAD_RECORD_AT + self.meta.len()].copy_from_slice(&self.meta);
         let sum = blake3::hash(&b[..HEAD_BODY]);
         b[HEAD_BODY..].copy_from_slice(sum.as_bytes());
         b
     }
 
+    /// Decodes a slot of layout 4, or of layout 3 (`"ARLHEAD3"`, the head record at byte
+    /// 40, no boot id or flags: every layout-3 head was synced).
     pub(crate) fn decode(b: &[u8]) -> Result<Committed, LogError> {
         let bad = |what: &str| LogError::corrupt(format!("the head file: {what}"));
-        if b.len() != HEAD_BYTES || &b[..8] != HEAD_MAGIC {
-            return Err(bad("unknown format"));
-        }
+        let (record_at, want_layout) = match b.get(..8) {
+            Some(m) if b.len() == HEAD_BYTES && m == HEAD_MAGIC => (HEAD_RECORD_AT, LOG_LAYOUT),
+            Some(m) if b.len() == HEAD_BYTES && m == HEAD_MAGIC_3 => (HEAD_RECORD_AT_3, 3),
+            _ => return Err(bad("unknown format")),
+        };
         let layout = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
-        if layout != LOG_LAYOUT {
+        if layout != want_layout {
             return Err(bad(&format!(
                 "layout {layout}, this arl reads layout {LOG_LAYOUT}"
             )));
@@ -237,52 +274,138 @@ impl Committed {
             return Err(bad("checksum mismatch"));
         }
         let len = u32::from_le_bytes([b[12], b[13], b[14], b[15]]) as usize;
-        if len > HEAD_BODY - HEAD_RECORD_AT || (len != 0 && len < 16) {
+        if len > HEAD_BODY - record_at || (len != 0 && len < 48) {
             return Err(bad("the head record's length is out of range"));
         }
-        let meta = b[HEAD_RECORD_AT..HEAD_RECORD_AT + len].to_vec();
+        let meta = b[record_at..record_at + len].to_vec();
         let seq = if meta.is_empty() { 0 } else { u64_at(&meta, 8) };
+        let mut boot = [0u8; 16];
+        let mut synced = true;
+        if layout == LOG_LAYOUT {
+            boot.copy_from_slice(&b[40..56]);
+            let flags = u32::from_le_bytes([b[56], b[57], b[58], b[59]]);
+            if flags & !SLOT_SYNCED != 0 || b[60..64] != [0; 4] {
+                return Err(bad("unknown flags"));
+            }
+            synced = flags & SLOT_SYNCED != 0;
+        }
         Ok(Committed {
             data_len: u64_at(b, 16),
             records: u64_at(b, 24),
             seq,
             counter: u64_at(b, 32),
             meta,
+            boot,
+            synced,
         })
     }
+
+    /// True when the index bytes this slot covers can be read as they are: the slot is a
+    /// checkpoint, or it was written during the running boot (bytes written but not synced
+    /// are then what every process reads).
+    fn trusted(&self, this_boot: Option<[u8; 16]>) -> bool {
+        self.synced || this_boot == Some(self.boot)
+    }
 }
 
-/// The head: of the two slots, the valid one with the larger count. A slot that fails its
-/// checksum is one whose write a crash cut short (the other is then the head), or a damaged
-/// one; with both failing the store is corrupt.
-fn read_head(head: &Part) -> Result<Committed, LogError> {
+/// The slots of a head file, as read.
+struct HeadSlots {
+    /// Each slot decoded (an error for a slot never written, cut short or damaged).
+    slots: Vec<Result<Committed, LogError>>,
+    /// The layout of the file: 4, or 3 (one or two slots of the layout before).
+    layout: u32,
+}
+
+/// What an open takes from the head file.
+struct Chosen {
+    /// The head: of the valid slots this boot trusts, the one with the largest count.
+    head: Committed,
+    /// The last checkpoint: of the valid synced slots, the one with the largest count.
+    anchor: Committed,
+    /// The largest count of any valid slot (a new commit counts past it).
+    counter: u64,
+    /// The largest committed length of any valid slot, trusted or not: the frames up to it
+    /// were synced before that slot was written, so the envelope file must chain up to it.
+    known_len: u64,
+    /// The slot of the last checkpoint (2 or 3; none in a layout-3 file).
+    anchor_slot: Option<usize>,
+}
+
+fn read_slots(head: &Part) -> Result<HeadSlots, LogError> {
     let len = head.len()?;
-    if len != HEAD_BYTES as u64 && len != 2 * HEAD_BYTES as u64 {
-        return Err(LogError::corrupt(format!(
-            "{} is {len} bytes, not one or two slots of {HEAD_BYTES}",
-            head.path.display()
-        )));
-    }
-    let mut buf = vec![0u8; 2 * HEAD_BYTES];
-    head.read(0, &mut buf)?;
-    let first = Committed::decode(&buf[..HEAD_BYTES]);
-    let second = if len == 2 * HEAD_BYTES as u64 {
-        Committed::decode(&buf[HEAD_BYTES..])
-    } else {
-        Err(LogError::corrupt("the second head slot was never written"))
+    let (count, layout) = match len {
+        l if l == (HEAD_SLOTS * HEAD_BYTES) as u64 => (HEAD_SLOTS, LOG_LAYOUT),
+        l if l == HEAD_BYTES as u64 => (1, 3),
+        l if l == 2 * HEAD_BYTES as u64 => (2, 3),
+        _ => {
+            return Err(LogError::corrupt(format!(
+                "{} is {len} bytes, not {HEAD_SLOTS} slots of {HEAD_BYTES}",
+                head.path.display()
+            )))
+        }
     };
-    match (first, second) {
-        (Ok(a), Ok(b)) => Ok(if b.counter > a.counter { b } else { a }),
-        (Ok(a), Err(_)) => Ok(a),
-        (Err(_), Ok(b)) => Ok(b),
-        (Err(e), Err(_)) => Err(e),
-    }
+    let mut buf = vec![0u8; count * HEAD_BYTES];
+    head.read(0, &mut buf)?;
+    let slots = buf
+        .chunks_exact(HEAD_BYTES)
+        .map(|slot| {
+            if (layout == 3) != (slot[..8] == *HEAD_MAGIC_3) {
+                return Err(LogError::corrupt("the head file: a slot of another layout"));
+            }
+            Committed::decode(slot)
+        })
+        .collect();
+    Ok(HeadSlots { slots, layout })
 }
 
-fn header(magic: &[u8; 8], bucket_bits: u32, item_bytes: u64) -> Vec<u8> {
+/// The head and the last checkpoint of a head file. A slot that fails its checksum is one
+/// whose write a crash cut short, or a damaged one; a slot written during another boot
+/// without a sync may cover index bytes a power loss lost or tore, and is passed over.
+fn choose(slots: &HeadSlots, this_boot: Option<[u8; 16]>) -> Result<Chosen, LogError> {
+    let valid = || {
+        slots
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().ok().map(|c| (i, c)))
+    };
+    let newest = |keep: &dyn Fn(&Committed) -> bool| {
+        valid()
+            .filter(|(_, c)| keep(c))
+            .max_by_key(|(_, c)| c.counter)
+            .map(|(i, c)| (i, c.clone()))
+    };
+    let Some((_, head)) = newest(&|c| c.trusted(this_boot)) else {
+        return Err(match slots.slots.iter().find_map(|s| s.as_ref().err()) {
+            Some(e) => LogError::corrupt(e.to_string()),
+            None => LogError::corrupt("the head file holds no slot to trust"),
+        });
+    };
+    let Some((anchor_slot, anchor)) = newest(&|c| c.synced) else {
+        return Err(LogError::corrupt("the head file holds no checkpoint"));
+    };
+    let counter = valid().map(|(_, c)| c.counter).max().unwrap_or(0);
+    let known_len = valid().map(|(_, c)| c.data_len).max().unwrap_or(0);
+    Ok(Chosen {
+        head,
+        anchor,
+        counter,
+        known_len,
+        anchor_slot: (slots.layout == LOG_LAYOUT).then_some(anchor_slot),
+    })
+}
+
+/// A head file of layout 4 holding one checkpoint, `committed`, in slot 2.
+fn head_file(committed: &Committed) -> Vec<u8> {
+    let mut bytes = vec![0u8; HEAD_SLOTS * HEAD_BYTES];
+    bytes[2 * HEAD_BYTES..3 * HEAD_BYTES].copy_from_slice(&committed.encode());
+    bytes
+}
+
+fn header(magic: &[u8; 8], bucket_bits: u32, item_bytes: u64, layout: u32) -> Vec<u8> {
     let mut h = vec![0u8; HEADER_BYTES as usize];
     h[..8].copy_from_slice(magic);
-    h[8..12].copy_from_slice(&LOG_LAYOUT.to_le_bytes());
+    h[8..12].copy_from_slice(&layout.to_le_bytes());
     h[12..16].copy_from_slice(&bucket_bits.to_le_bytes());
     h[16..24].copy_from_slice(&item_bytes.to_le_bytes());
     h
@@ -398,15 +521,24 @@ impl Part {
         Ok([u64_at(&b, 0), u64_at(&b, 8)])
     }
 
-    /// Checks (or, on an empty file, writes) the header.
-    fn check_header(&self, want: &[u8]) -> Result<(), LogError> {
+    /// Checks (or, on an empty file, writes) the header: one of `layouts`.
+    fn check_header(
+        &self,
+        magic: &[u8; 8],
+        bucket_bits: u32,
+        item_bytes: u64,
+        layouts: &[u32],
+    ) -> Result<(), LogError> {
         if self.len()? == 0 {
-            self.write(0, want)?;
+            self.write(0, &header(magic, bucket_bits, item_bytes, LOG_LAYOUT))?;
             return self.sync();
         }
-        let mut got = vec![0u8; want.len()];
+        let mut got = vec![0u8; HEADER_BYTES as usize];
         self.read(0, &mut got)?;
-        if got != want {
+        if !layouts
+            .iter()
+            .any(|l| got == header(magic, bucket_bits, item_bytes, *l))
+        {
             return Err(LogError::corrupt(format!(
                 "{} has an unknown header",
                 self.path.display()
@@ -425,9 +557,24 @@ pub struct DirStore {
     streams: Part,
     nodes: Part,
     committed: Committed,
+    /// The last checkpoint: a slot pair's value current at it is never written over before
+    /// the next checkpoint, so that an open after a power loss can start from it.
+    anchor: Committed,
+    /// The head slot (2 or 3) holding `anchor`, `None` before the first checkpoint of a
+    /// log converted from layout 3.
+    anchor_slot: Option<usize>,
+    /// The largest count of any slot written: the next commit counts past it.
+    counter: u64,
+    /// The running boot's id (`None`: unknown, and every commit is a checkpoint).
+    boot: Option<[u8; 16]>,
+    /// Index bytes were written since the last checkpoint.
+    dirty: bool,
+    /// Committed frames past the head that the open found, not yet indexed (see
+    /// [`Store::take_unindexed`]).
+    unindexed: Option<Vec<u8>>,
     /// The envelope file's length after the frames `write_frames` wrote, not yet committed.
     written_len: Option<u64>,
-    /// Set when a write or sync failed once the head slot was written: what is on disk is
+    /// Set when a write or sync failed once the frames were synced: what is on disk is
     /// then unknown until the log is opened again, and this handle writes nothing more.
     failed: bool,
 }
@@ -437,13 +584,25 @@ pub fn is_layout_2(log_dir: &Path) -> bool {
     log_dir.join(crate::store::INDEX_DIR).is_dir() && !log_dir.join(HEAD_FILE).exists()
 }
 
+/// True when `log_dir` holds a log of layout 3 (a head file of one or two slots).
+pub fn is_layout_3(log_dir: &Path) -> bool {
+    std::fs::metadata(log_dir.join(HEAD_FILE))
+        .is_ok_and(|m| m.len() == HEAD_BYTES as u64 || m.len() == 2 * HEAD_BYTES as u64)
+}
+
 impl DirStore {
-    /// Opens (or creates) the store in the log directory `dir`. A log of the previous
-    /// layout is refused with [`LogError::OldLayout`].
+    /// Opens (or creates) the store in the log directory `dir`. A log of an older layout
+    /// is refused with [`LogError::OldLayout`].
     pub fn open(dir: &Path) -> Result<DirStore, LogError> {
+        DirStore::open_with(dir, false)
+    }
+
+    /// Opens the store; `upgrading` also opens a log of layout 3 (for [`upgrade_layout_3`]).
+    fn open_with(dir: &Path, upgrading: bool) -> Result<DirStore, LogError> {
         if is_layout_2(dir) {
             return Err(LogError::OldLayout {
                 path: dir.to_path_buf(),
+                layout: 2,
             });
         }
         let head_path = dir.join(HEAD_FILE);
@@ -452,8 +611,19 @@ impl DirStore {
         let keys = Part::open(dir, KEYS_FILE)?;
         let streams = Part::open(dir, STREAMS_FILE)?;
         let nodes = Part::open(dir, NODES_FILE)?;
-        keys.check_header(&header(KEYS_MAGIC, ID_BUCKET_BITS, ENTRY_BYTES))?;
-        streams.check_header(&header(STREAMS_MAGIC, STREAM_BUCKET_BITS, RECORD_BYTES))?;
+        if !created && is_layout_3(dir) && !upgrading {
+            return Err(LogError::OldLayout {
+                path: dir.to_path_buf(),
+                layout: 3,
+            });
+        }
+        let layouts: &[u32] = if upgrading {
+            &[3, LOG_LAYOUT]
+        } else {
+            &[LOG_LAYOUT]
+        };
+        keys.check_header(KEYS_MAGIC, ID_BUCKET_BITS, ENTRY_BYTES, layouts)?;
+        streams.check_header(STREAMS_MAGIC, STREAM_BUCKET_BITS, RECORD_BYTES, layouts)?;
         if created && data.len()? != 0 {
             return Err(LogError::corrupt(format!(
                 "{} is missing beside {} bytes of envelopes",
@@ -463,11 +633,13 @@ impl DirStore {
         }
         let head = Part::open(dir, HEAD_FILE)?;
         if created {
-            head.write(0, &Committed::empty().encode())?;
+            head.write(0, &head_file(&Committed::empty()))?;
             head.sync()?;
             arl_io::sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
         }
-        let committed = read_head(&head)?;
+        let slots = read_slots(&head)?;
+        let boot = arl_io::boot_id();
+        let chosen = choose(&slots, boot)?;
         let mut store = DirStore {
             dir: dir.to_path_buf(),
             data,
@@ -475,17 +647,27 @@ impl DirStore {
             keys,
             streams,
             nodes,
-            committed,
+            committed: chosen.head,
+            anchor: chosen.anchor,
+            anchor_slot: chosen.anchor_slot,
+            counter: chosen.counter,
+            boot,
+            dirty: false,
+            unindexed: None,
             written_len: None,
             failed: false,
         };
-        store.recover()?;
+        store.recover(slots.layout, chosen.known_len)?;
         Ok(store)
     }
 
-    /// After a commit cut short: clears the bucket and record slots it may have written
-    /// (its frames, past the committed length, name them), then cuts the frames off.
-    fn recover(&mut self) -> Result<(), LogError> {
+    /// Finds what lies past the head in the envelope file. In layout 4 the frames up to the
+    /// last one marked [`FRAME_COMMIT_END`] that chain from the head are committed: they
+    /// are synced and kept for the log to index ([`Store::take_unindexed`]); anything after
+    /// them (a batch whose sync never returned) is cut off. In layout 3 nothing past the
+    /// head is committed: the bucket and record slots the cut frames may have written are
+    /// cleared (their frames name them), then the frames are cut off.
+    fn recover(&mut self, layout: u32, known_len: u64) -> Result<(), LogError> {
         let file_len = self.data.len()?;
         let data_len = self.committed.data_len;
         if file_len < data_len {
@@ -499,21 +681,67 @@ impl DirStore {
         }
         let mut tail = vec![0u8; (file_len - data_len) as usize];
         self.data.read(data_len, &mut tail)?;
-        let mut touched = false;
-        for frame in Frames::new(&tail) {
-            // A frame cut short: `write_frames` did not finish, so no index byte was written.
+        let mut prev = self.committed.hash();
+        let mut seq = self.committed.seq;
+        let mut end = 0usize;
+        let mut cut = Vec::new();
+        for (at, frame) in Frames::new(&tail).offsets() {
             let Ok((canonical, hash)) = frame else { break };
             let Ok(envelope) = Envelope::from_canonical(canonical, hash) else {
                 break;
             };
-            self.clear_beyond(key_hash(&envelope.id), key_hash(&envelope.stream))?;
-            touched = true;
+            if layout == LOG_LAYOUT
+                && (envelope.seq != seq + 1 || crate::chain_hash(&prev, canonical) != hash)
+            {
+                break;
+            }
+            prev = hash;
+            seq += 1;
+            cut.push((key_hash(&envelope.id), key_hash(&envelope.stream)));
+            let field = u32::from_le_bytes([tail[at], tail[at + 1], tail[at + 2], tail[at + 3]]);
+            if layout == LOG_LAYOUT && field & FRAME_COMMIT_END != 0 {
+                end = at + FRAME_OVERHEAD + canonical.len();
+                cut.clear();
+            }
         }
-        if touched {
-            self.keys.sync()?;
-            self.streams.sync()?;
+        if data_len + (end as u64) < known_len {
+            // Frames a head slot says were synced do not chain: damage, not a crash.
+            return Err(LogError::corrupt(format!(
+                "{} does not chain from its head at byte {data_len} up to the {known_len} bytes a head slot committed",
+                self.data.path.display()
+            )));
         }
-        arl_io::set_len(&self.data.file, &self.data.path, data_len)
+        if layout != LOG_LAYOUT {
+            for &(id_hash, stream_hash) in &cut {
+                self.clear_beyond(id_hash, stream_hash)?;
+            }
+            if !cut.is_empty() {
+                self.keys.sync()?;
+                self.streams.sync()?;
+            }
+        }
+        if data_len + (end as u64) < file_len {
+            arl_io::set_len(&self.data.file, &self.data.path, data_len + end as u64)
+                .map_err(|e| LogError::io(&self.data.path, e))?;
+            arl_io::sync_all(&self.data.file, &self.data.path)
+                .map_err(|e| LogError::io(&self.data.path, e))?;
+        } else {
+            // The frames may not be durable yet (their writer may have stopped before its
+            // sync): they are made so before anything counts on them.
+            self.data.sync()?;
+        }
+        if end > 0 {
+            tail.truncate(end);
+            self.unindexed = Some(tail);
+        }
+        Ok(())
+    }
+
+    /// Cuts the envelope file back to the committed length (after a commit that failed
+    /// before its index was written).
+    fn cut_tail(&mut self) -> Result<(), LogError> {
+        self.written_len = None;
+        arl_io::set_len(&self.data.file, &self.data.path, self.committed.data_len)
             .map_err(|e| LogError::io(&self.data.path, e))?;
         arl_io::sync_all(&self.data.file, &self.data.path)
             .map_err(|e| LogError::io(&self.data.path, e))
@@ -660,7 +888,7 @@ impl DirStore {
             entry.id_prev = table.latest(&self.keys, bucket, base)?;
             table.set(bucket, seq);
         }
-        table.store(&self.keys, base)
+        table.store(&self.keys, self.anchor.seq)
     }
 
     /// Sets each entry's `stream_prev`, registers new stream hashes and moves each
@@ -701,7 +929,7 @@ impl DirStore {
             touched.insert(hash, (records, record, seq));
         }
         for (number, mut record, latest) in touched.into_values() {
-            let slot = free_slot(record.latest, base);
+            let slot = free_slot(record.latest, self.anchor.seq);
             record.latest[slot] = latest;
             if number > self.committed.records {
                 self.streams
@@ -716,7 +944,7 @@ impl DirStore {
         for (bucket, number) in new_heads {
             let at = STREAM_BUCKETS_AT + bucket * SLOT_PAIR;
             let pair = self.streams.pair(at)?;
-            let slot = free_slot(pair, self.committed.records);
+            let slot = free_slot(pair, self.anchor.records);
             self.streams
                 .stage(at + 8 * slot as u64, number.to_le_bytes().to_vec());
         }
@@ -899,12 +1127,12 @@ impl<'a> FrameReader<'a> {
         if !self.fill(4)? {
             return Err(short());
         }
-        let len = u32::from_le_bytes([
+        let (len, _flags) = crate::store::frame_len(u32::from_le_bytes([
             self.buf[self.pos],
             self.buf[self.pos + 1],
             self.buf[self.pos + 2],
             self.buf[self.pos + 3],
-        ]) as usize;
+        ]));
         if len > crate::MAX_ENVELOPE_BYTES || !self.fill(4 + len + 32)? {
             return Err(short());
         }
@@ -1033,17 +1261,32 @@ impl DirStore {
     fn usable(&self) -> Result<(), LogError> {
         if self.failed {
             return Err(LogError::Backend {
-                what: "a commit of this log failed after its head was written; open the log again"
-                    .into(),
+                what:
+                    "a commit of this log failed after its frames were synced; open the log again"
+                        .into(),
             });
         }
         Ok(())
     }
 
+    /// Writes the frames past the committed length, the last one marked
+    /// [`FRAME_COMMIT_END`], and syncs them: the commit point.
     fn append_frames(&mut self, frames: &[Vec<u8>]) -> Result<(), LogError> {
         let mut at = self.committed.data_len;
-        for segment in frames {
-            self.data.write(at, segment)?;
+        let last = frames.iter().rposition(|f| !f.is_empty());
+        for (i, segment) in frames.iter().enumerate() {
+            if Some(i) == last {
+                let mut marked = segment.clone();
+                if let Some((start, _)) = Frames::new(segment).offsets().last() {
+                    let mut field = [0u8; 4];
+                    field.copy_from_slice(&marked[start..start + 4]);
+                    let field = u32::from_le_bytes(field) | FRAME_COMMIT_END;
+                    marked[start..start + 4].copy_from_slice(&field.to_le_bytes());
+                }
+                self.data.write(at, &marked)?;
+            } else {
+                self.data.write(at, segment)?;
+            }
             at += segment.len() as u64;
         }
         self.data.sync()?;
@@ -1051,7 +1294,8 @@ impl DirStore {
         Ok(())
     }
 
-    /// Writes and syncs the index of the frames last written; returns the head to commit.
+    /// Writes (without a sync) the index of the frames last written; returns the head to
+    /// commit.
     fn commit_index(&mut self, set: &CommitSet) -> Result<Committed, LogError> {
         let written: u64 = set.frames.iter().map(|f| f.len() as u64).sum();
         let data_len = match self.written_len.take() {
@@ -1062,7 +1306,7 @@ impl DirStore {
                 ))
             }
         };
-        if set.meta.len() < 16
+        if set.meta.len() < 48
             || set.meta.len() > HEAD_BODY - HEAD_RECORD_AT
             || &set.meta[..8] != META_MAGIC
             || u64_at(&set.meta, 8) != set.seq
@@ -1088,35 +1332,116 @@ impl DirStore {
             self.nodes
                 .stage(node_position(*level, *index) * NODE_BYTES, hash.to_vec());
         }
+        // From here on the commit is in the log (its frames are synced): a failure leaves
+        // the index behind them, which the next open brings up.
+        self.failed = true;
         for part in [&self.keys, &self.streams, &self.nodes] {
             if part.write_staged()? {
-                part.sync()?;
+                self.dirty = true;
             }
         }
+        self.failed = false;
         Ok(Committed {
             data_len,
             records,
             seq: set.seq,
-            counter: self.committed.counter + 1,
+            counter: self.counter + 1,
             meta: set.meta.clone(),
+            boot: self.boot.unwrap_or([0; 16]),
+            synced: false,
         })
     }
 
-    /// The commit point: the slot that is not the current head, written in place and
-    /// synced. If the write is cut short, the other slot still holds the previous head.
+    /// Writes the head: into the commit slot (0 or 1) not written last, without a sync,
+    /// or, when a checkpoint is due, as a checkpoint. If the write is cut short, the other
+    /// slots still hold an earlier head, and the open indexes the frames past it again.
     fn commit_head(&mut self, committed: Committed) -> Result<(), LogError> {
-        let slot = (committed.counter % 2) * HEAD_BYTES as u64;
-        let durable = self
-            .head
-            .write(slot, &committed.encode())
-            .and_then(|()| self.head.sync());
-        if durable.is_err() {
+        let checkpoint = self.boot.is_none()
+            || committed.counter - self.anchor.counter >= CHECKPOINT_COMMITS
+            || committed.data_len - self.anchor.data_len >= CHECKPOINT_BYTES;
+        let written = if checkpoint {
+            self.write_checkpoint(committed)
+        } else {
+            let slot = committed.counter % 2;
+            let written = self
+                .head
+                .write(slot * HEAD_BYTES as u64, &committed.encode());
+            if written.is_ok() {
+                self.counter = committed.counter;
+                self.committed = committed;
+            }
+            written
+        };
+        if written.is_err() {
             self.failed = true;
-            return durable;
         }
+        written
+    }
+
+    /// Syncs the index files written since the last checkpoint, then writes `committed`
+    /// as a checkpoint into the checkpoint slot (2 or 3) not holding the last one, and
+    /// syncs it.
+    fn write_checkpoint(&mut self, mut committed: Committed) -> Result<(), LogError> {
+        if self.dirty {
+            for part in [&self.keys, &self.streams, &self.nodes] {
+                part.sync()?;
+            }
+        }
+        committed.synced = true;
+        let slot = if self.anchor_slot == Some(2) { 3 } else { 2 };
+        self.head
+            .write((slot * HEAD_BYTES) as u64, &committed.encode())?;
+        self.head.sync()?;
+        self.dirty = false;
+        self.counter = committed.counter;
+        self.anchor = committed.clone();
+        self.anchor_slot = Some(slot);
         self.committed = committed;
         Ok(())
     }
+}
+
+/// Converts the layout-3 log in `dir` to layout 4 in place: the open of layout 3 cuts
+/// what no head committed; the headers of `keys` and `streams` are written with layout 4
+/// and synced (from here on an arl of layout 3 refuses the log); then a head file of
+/// layout 4, holding the layout-3 head as its checkpoint, is written beside the old one,
+/// synced and renamed over it: the switch. The frame of the head is marked as the end of a
+/// commit; every other byte stays as it is (the other frames of layout 3 carry no flags,
+/// and every one of them up to the head is committed).
+pub(crate) fn upgrade_layout_3(dir: &Path) -> Result<(), LogError> {
+    let store = DirStore::open_with(dir, true)?;
+    for (part, magic, bits, item) in [
+        (&store.keys, KEYS_MAGIC, ID_BUCKET_BITS, ENTRY_BYTES),
+        (
+            &store.streams,
+            STREAMS_MAGIC,
+            STREAM_BUCKET_BITS,
+            RECORD_BYTES,
+        ),
+    ] {
+        part.write(0, &header(magic, bits, item, LOG_LAYOUT))?;
+        part.sync()?;
+    }
+    if store.committed.seq > 0 {
+        // The head's frame is marked as the end of a commit, as layout 4 writes it.
+        let at = store.entry(store.committed.seq)?.offset;
+        let mut field = [0u8; 4];
+        store.read_data(at, &mut field)?;
+        let field = u32::from_le_bytes(field) | FRAME_COMMIT_END;
+        store.data.write(at, &field.to_le_bytes())?;
+        store.data.sync()?;
+    }
+    let mut head = store.committed.clone();
+    head.counter = store.counter + 1;
+    head.boot = store.boot.unwrap_or([0; 16]);
+    head.synced = true;
+    let new_name = format!("{HEAD_FILE}.new");
+    let new = Part::open(dir, &new_name)?;
+    arl_io::set_len(&new.file, &new.path, 0).map_err(|e| LogError::io(&new.path, e))?;
+    new.write(0, &head_file(&head))?;
+    new.sync()?;
+    arl_io::rename(&new.path, &dir.join(HEAD_FILE)).map_err(|e| LogError::io(&new.path, e))?;
+    arl_io::sync_dir(dir).map_err(|e| LogError::io(dir, e))
 }
 
 impl Store for DirStore {
@@ -1132,8 +1457,9 @@ impl Store for DirStore {
         let written = self.append_frames(frames);
         if written.is_err() {
             // Nothing of the index was written: cut the frames back (best effort; the next
-            // open cuts them too).
-            let _ = self.recover();
+            // open cuts a batch whose sync did not return, or indexes it if it is all on
+            // disk).
+            let _ = self.cut_tail();
         }
         written
     }
@@ -1143,14 +1469,46 @@ impl Store for DirStore {
         match self.commit_index(set) {
             Ok(committed) => self.commit_head(committed),
             Err(e) => {
-                // The head slot was not written: undo what the index got, as an open would.
                 for part in [&self.keys, &self.streams, &self.nodes] {
                     part.staged.borrow_mut().clear();
                 }
-                let _ = self.recover();
+                if !self.failed {
+                    // Nothing of the index was written: the frames are cut back.
+                    let _ = self.cut_tail();
+                }
                 Err(e)
             }
         }
+    }
+
+    fn take_unindexed(&mut self) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(self.unindexed.take())
+    }
+
+    fn adopt_frames(&mut self, len: u64) -> Result<(), LogError> {
+        self.usable()?;
+        let end = self.committed.data_len + len;
+        if end > self.data.len()? {
+            return Err(LogError::corrupt(
+                "frames to index that are not in the envelope file",
+            ));
+        }
+        self.written_len = Some(end);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<(), LogError> {
+        self.usable()?;
+        if self.committed.synced {
+            return Ok(());
+        }
+        let mut committed = self.committed.clone();
+        committed.counter = self.counter + 1;
+        let written = self.write_checkpoint(committed);
+        if written.is_err() {
+            self.failed = true;
+        }
+        written
     }
 
     fn block(&self, block: u64) -> Result<Option<BlockBytes>, LogError> {
@@ -1263,6 +1621,17 @@ impl Store for DirStore {
     }
 
     fn check_index(&self) -> Result<(), LogError> {
+        if self.committed.seq > 0 {
+            // The head's frame ends a commit: an open after a power loss trusts the marks.
+            let mut field = [0u8; 4];
+            self.read_data(self.entry(self.committed.seq)?.offset, &mut field)?;
+            if u32::from_le_bytes(field) & FRAME_COMMIT_END == 0 {
+                return Err(LogError::integrity(
+                    self.committed.seq,
+                    "the frame of the head is not marked as the end of a commit",
+                ));
+            }
+        }
         let facts = self.check_entries()?;
         self.check_buckets(&facts)?;
         self.check_records(&facts)
@@ -1325,8 +1694,17 @@ mod tests {
         committed.seq = 99;
         committed.counter = 3;
         committed.meta = [META_MAGIC.as_slice(), &99u64.to_le_bytes(), &[5u8; 100]].concat();
+        committed.boot = [9; 16];
+        committed.synced = false;
         let bytes = committed.encode();
         assert_eq!(Committed::decode(&bytes).expect("decodes"), committed);
+        assert!(committed.trusted(Some([9; 16])));
+        assert!(!committed.trusted(Some([8; 16])));
+        assert!(!committed.trusted(None));
+        committed.synced = true;
+        assert!(Committed::decode(&committed.encode())
+            .expect("decodes")
+            .trusted(None));
         for bit in [0, 70, 8 * 20 + 3, 8 * 45, 8 * 2000, 8 * 4090] {
             let mut flipped = bytes.clone();
             flipped[bit / 8] ^= 1 << (bit % 8);

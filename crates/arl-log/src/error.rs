@@ -24,8 +24,8 @@ pub enum LogError {
     #[error("corrupt log store: {what}; restore the ledger from a backup or an export")]
     Corrupt { what: String },
     /// The log directory holds a log of an older layout, which this arl does not read.
-    #[error("the log in {} has layout 2 (a sled index); this arl reads layout 3: run `arl upgrade` to convert it in place", path.display())]
-    OldLayout { path: PathBuf },
+    #[error("the log in {} has layout {layout}; this arl reads layout {}: run `arl upgrade` to convert it in place", path.display(), crate::LOG_LAYOUT)]
+    OldLayout { path: PathBuf, layout: u32 },
     /// The stored events do not verify: the first failing `seq` and why.
     #[error("integrity failure at seq {seq}: {reason}")]
     Integrity { seq: u64, reason: String },

@@ -238,11 +238,56 @@ impl Log {
             Some(bytes) => decode_meta(&bytes)?,
             None => (Head::empty(), Frontier::default()),
         };
-        Ok(Log {
+        let mut log = Log {
             store,
             head,
             frontier,
-        })
+        };
+        if let Some(frames) = log.store.take_unindexed()? {
+            log.index_committed(&frames)?;
+        }
+        Ok(log)
+    }
+
+    /// Indexes committed frames that the store holds past its head (a crash between the
+    /// commit point and the index): each checked as [`Log::copy_from`] checks a frame (it
+    /// decodes, its seq follows, its hash chains), then committed as a batch is, without
+    /// writing the frames again.
+    fn index_committed(&mut self, frames: &[u8]) -> Result<(), LogError> {
+        let mut batch = CopyBatch::default();
+        let mut prev = self.head.hash;
+        for frame in Frames::new(frames) {
+            let seq = self.head.seq + 1 + batch.envelopes.len() as u64;
+            let (canonical, hash) = frame.map_err(|e| LogError::integrity(seq, e))?;
+            if chain_hash(&prev, canonical) != hash {
+                return Err(LogError::integrity(
+                    seq,
+                    "the stored hash does not chain from the envelope before",
+                ));
+            }
+            prev = hash;
+            batch.push(
+                RawFrame {
+                    seq,
+                    canonical,
+                    hash,
+                },
+                self.head.seq,
+            )?;
+            if batch.envelopes.len() >= COPY_BATCH_EVENTS {
+                self.commit_copied(std::mem::take(&mut batch), true)?;
+            }
+        }
+        if !batch.envelopes.is_empty() {
+            self.commit_copied(batch, true)?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything committed durable in the store's index as well
+    /// ([`Store::checkpoint`]); a commit is durable without it.
+    pub fn checkpoint(&mut self) -> Result<(), LogError> {
+        self.store.checkpoint()
     }
 
     /// Reads the head again from the store, which other writers sharing it may have moved
@@ -309,13 +354,13 @@ impl Log {
                 prev = frame.hash;
                 batch.push(frame, self.head.seq)?;
                 if batch.envelopes.len() >= COPY_BATCH_EVENTS {
-                    self.commit_copied(std::mem::take(&mut batch))?;
+                    self.commit_copied(std::mem::take(&mut batch), false)?;
                     progress(self.head.seq);
                 }
             }
         }
         if !batch.envelopes.is_empty() {
-            self.commit_copied(batch)?;
+            self.commit_copied(batch, false)?;
         }
         progress(self.head.seq);
         if self.head != want {
@@ -327,7 +372,8 @@ impl Log {
         Ok(self.head)
     }
 
-    fn commit_copied(&mut self, batch: CopyBatch) -> Result<Head, LogError> {
+    /// Commits copied frames; `in_store`: they are already in the store past its head.
+    fn commit_copied(&mut self, batch: CopyBatch, in_store: bool) -> Result<Head, LogError> {
         let CopyBatch {
             envelopes,
             frames,
@@ -354,7 +400,7 @@ impl Log {
             keys,
             versions,
         };
-        self.commit(prepared)
+        self.commit_with(prepared, in_store)
     }
 
     /// The store under the log, for tools that copy it.
@@ -532,6 +578,12 @@ impl Log {
 
     /// Writes a prepared batch atomically and durably; returns the new head.
     pub fn commit(&mut self, prepared: Prepared) -> Result<Head, LogError> {
+        self.commit_with(prepared, false)
+    }
+
+    /// [`Log::commit`]; `in_store`: the frames are already in the store past its head
+    /// ([`Store::adopt_frames`]), and only the index is written.
+    fn commit_with(&mut self, prepared: Prepared, in_store: bool) -> Result<Head, LogError> {
         if prepared.base != self.head {
             return Err(LogError::StalePrepared {
                 prepared_at: prepared.base.seq,
@@ -565,12 +617,20 @@ impl Log {
         let frontier = self.frontier.clone();
         let frames = prepared.frames.as_slice();
         let store = &mut self.store;
+        let frame_bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+        let mut write = move |frames: &[Vec<u8>]| {
+            if in_store {
+                store.adopt_frames(frame_bytes)
+            } else {
+                store.write_frames(frames)
+            }
+        };
         let envelopes = prepared.envelopes;
         let (written, ids, streams, tree) = if n >= PARALLEL_MIN_EVENTS {
             // The Merkle tree, and freeing the envelopes, while the frames are written.
             let ((written, ids, streams), tree) = arl_par::join(
                 || {
-                    let written = store.write_frames(frames);
+                    let written = write(frames);
                     (written, by_bucket(|k| k.0), by_bucket(|k| k.1))
                 },
                 move || {
@@ -581,7 +641,7 @@ impl Log {
             );
             (written, ids, streams, tree)
         } else {
-            let written = store.write_frames(frames);
+            let written = write(frames);
             let tree = grow_tree(frontier, &envelopes);
             (written, by_bucket(|k| k.0), by_bucket(|k| k.1), tree)
         };
@@ -1223,7 +1283,13 @@ impl<'a> Iterator for Frames<'a> {
             self.rest = &[];
             return Some(Err("a frame header is cut short".into()));
         };
-        let len = u32::from_le_bytes(*len) as usize;
+        let (len, flags) = crate::store::frame_len(u32::from_le_bytes(*len));
+        if flags & crate::store::FRAME_COMPRESSED != 0 {
+            self.rest = &[];
+            return Some(Err(
+                "a compressed frame, which this build does not read".into()
+            ));
+        }
         if len > MAX_ENVELOPE_BYTES || body.len() < len + FRAME_OVERHEAD - 4 {
             self.rest = &[];
             return Some(Err(format!(

@@ -41,6 +41,21 @@ const CHUNK_ENTRIES: usize = 256;
 const ENTRY_BYTES: usize = 16;
 /// Bytes of a frame besides the canonical JSON: its length and the hash.
 pub(crate) const FRAME_OVERHEAD: usize = 4 + 32;
+/// A frame's u32 LE length field: the low 30 bits are the length of the bytes between it
+/// and the hash; the two high bits are flags. The one place that says so: every reader and
+/// writer of frames uses these.
+pub(crate) const FRAME_LEN_MASK: u32 = (1 << 30) - 1;
+/// Flag of a frame's length field: the frame's bytes are compressed (log layout 4).
+pub(crate) const FRAME_COMPRESSED: u32 = 1 << 30;
+/// Flag of a frame's length field: the last frame of a commit (log layout 4, directory
+/// store). A commit's frames are in the log once this frame is on disk with every frame
+/// before it chaining: the sync of `envelopes` after it is the commit point.
+pub(crate) const FRAME_COMMIT_END: u32 = 1 << 31;
+
+/// The length and the flags of a frame's length field.
+pub(crate) fn frame_len(field: u32) -> (usize, u32) {
+    ((field & FRAME_LEN_MASK) as usize, field & !FRAME_LEN_MASK)
+}
 
 /// The sled database of layout 2, inside the log directory.
 pub(crate) const INDEX_DIR: &str = "index";
@@ -98,6 +113,25 @@ pub trait Store: Send {
     /// A store that several writers share refuses the commit with [`LogError::Moved`]
     /// when another writer committed since this one last read the head ([`Store::refresh`]).
     fn commit(&mut self, set: &CommitSet) -> Result<(), LogError>;
+    /// Committed frames that the store found past its head when it opened, not yet
+    /// indexed (a crash between the commit point and the index), back to back; taken once.
+    /// The log indexes them at once, with [`Store::adopt_frames`] in place of
+    /// [`Store::write_frames`]. A store whose commit point is its index has none.
+    fn take_unindexed(&mut self) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(None)
+    }
+    /// Takes the next `len` bytes of frames already in the store past the committed length
+    /// (from [`Store::take_unindexed`]) as the frames the next [`Store::commit`] covers.
+    fn adopt_frames(&mut self, _len: u64) -> Result<(), LogError> {
+        Err(LogError::Backend {
+            what: "this store has no frames to index again".into(),
+        })
+    }
+    /// Makes everything committed durable in the store's own index too (a store whose
+    /// commits are always so has nothing to do).
+    fn checkpoint(&mut self) -> Result<(), LogError> {
+        Ok(())
+    }
     /// Reads the head record and the committed length again, as other writers may have
     /// moved them, and returns the head record. A store with one writer has nothing to
     /// reload.

@@ -1,20 +1,28 @@
-//! Converting a log of layout 2 (envelope frames plus a sled index) to layout 3 (the
-//! same frames plus the directory store's own files), in place and crash-safe.
+//! Converting a log of an older layout to the current one (4), in place and crash-safe.
 //!
-//! The index of layout 3 is derived from the frames: the old log is copied frame by frame
-//! into a fresh store in `log/upgrade/` (each frame checked: it decodes, its seq follows,
-//! its hash chains; at the end the head, Merkle root included, must equal the old one).
-//! The copied envelope file must equal the old one byte for byte, so only the new index
-//! files move: `keys`, `streams` and `nodes` are renamed into the log directory, and the
-//! rename of `head` is the switch. Before it, the directory is still a layout-2 log (the
+//! A log of layout 3 has the files of layout 4 with a head file of the layout before
+//! (two slots, every head synced): it is converted by writing the headers of `keys` and
+//! `streams` and a new head file, renamed over the old one
+//! (`dirstore::upgrade_layout_3`). A log of layout 2 (envelope frames plus a sled index)
+//! is converted as follows.
+//!
+//! The index is derived from the frames: the old log is copied frame by frame into a fresh
+//! store in `log/upgrade/` (each frame checked: it decodes, its seq follows, its hash
+//! chains; at the end the head, Merkle root included, must equal the old one). The copied
+//! envelope file must hold the old one's frames, byte for byte but for the flags of their
+//! length fields (the copy marks the end of each commit): `keys`, `streams`, `nodes` and
+//! `envelopes` are renamed into the log directory, and the rename of `head` is the
+//! switch. Before it, the directory is still a layout-2 log (the
 //! sled index is there, the head file is not) and the upgrade can simply run again; after
-//! it, the directory is a layout-3 log, and the sled index and the work directory are
+//! it, the directory is a log of the current layout, and the sled index and the work directory are
 //! leftovers removed on the way out (or by the next upgrade).
 
 use std::path::Path;
 
-use crate::dirstore::{is_layout_2, DirStore, HEAD_FILE, KEYS_FILE, NODES_FILE, STREAMS_FILE};
-use crate::store::{SledStore, ENVELOPE_FILE, INDEX_DIR};
+use crate::dirstore::{
+    is_layout_2, is_layout_3, DirStore, HEAD_FILE, KEYS_FILE, NODES_FILE, STREAMS_FILE,
+};
+use crate::store::{frame_len, SledStore, ENVELOPE_FILE, FRAME_COMPRESSED, INDEX_DIR};
 use crate::{Head, Log, LogError};
 
 /// The work directory of an upgrade, inside the log directory.
@@ -34,6 +42,12 @@ pub enum Upgraded {
 /// Converts the log in `log_dir` from layout 2 to the current layout, in place. The caller
 /// holds the ledger's exclusive lock. `progress` gets the last seq copied.
 pub fn upgrade(log_dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<Upgraded, LogError> {
+    if is_layout_3(log_dir) {
+        crate::dirstore::upgrade_layout_3(log_dir)?;
+        let log = Log::open(log_dir)?;
+        progress(log.head().seq);
+        return Ok(Upgraded::Converted(log.head()));
+    }
     if !is_layout_2(log_dir) {
         remove_leftovers(log_dir)?;
         return Ok(Upgraded::AlreadyCurrent);
@@ -46,14 +60,16 @@ pub fn upgrade(log_dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<Upgraded
         let old = Log::open_store(Box::new(SledStore::open(log_dir)?))?;
         crate::create_private_dir(&work)?;
         let mut new = Log::open_store(Box::new(DirStore::open(&work)?))?;
-        new.copy_from(&old, progress)?
+        let head = new.copy_from(&old, progress)?;
+        new.checkpoint()?;
+        head
     };
-    same_bytes(&log_dir.join(ENVELOPE_FILE), &work.join(ENVELOPE_FILE))?;
-    for name in [KEYS_FILE, STREAMS_FILE, NODES_FILE] {
+    same_frames(&log_dir.join(ENVELOPE_FILE), &work.join(ENVELOPE_FILE))?;
+    for name in [KEYS_FILE, STREAMS_FILE, NODES_FILE, ENVELOPE_FILE] {
         move_file(&work, log_dir, name)?;
     }
     sync_dir(log_dir)?;
-    // The switch: from here on the directory holds a layout-3 log.
+    // The switch: from here on the directory holds a log of the current layout.
     move_file(&work, log_dir, HEAD_FILE)?;
     sync_dir(log_dir)?;
     remove_leftovers(log_dir)?;
@@ -85,36 +101,58 @@ fn remove_leftovers(log_dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-/// The copy's envelope file must be the original's, byte for byte: the new index points
-/// into the original.
-fn same_bytes(original: &Path, copy: &Path) -> Result<(), LogError> {
-    use std::io::Read;
-    let open = |p: &Path| std::fs::File::open(p).map_err(|e| LogError::io(p, e));
+/// The copy's envelope file must be the original's, frame for frame: the same lengths,
+/// canonical bytes and hashes; only the flags of the length fields may differ (the copy
+/// marks the end of each of its commits). The copy then replaces the original.
+fn same_frames(original: &Path, copy: &Path) -> Result<(), LogError> {
+    use std::io::{BufReader, Read};
+    let open = |p: &Path| {
+        std::fs::File::open(p)
+            .map(|f| BufReader::with_capacity(COMPARE_CHUNK, f))
+            .map_err(|e| LogError::io(p, e))
+    };
     let (mut left, mut right) = (open(original)?, open(copy)?);
-    let mut left_buf = vec![0u8; COMPARE_CHUNK];
-    let mut right_buf = vec![0u8; COMPARE_CHUNK];
+    let differ = || {
+        LogError::corrupt(format!(
+            "the envelope file copied by the upgrade differs from {}",
+            original.display()
+        ))
+    };
+    let mut left_buf = Vec::new();
+    let mut right_buf = Vec::new();
     loop {
-        let got = read_full(&mut left, &mut left_buf).map_err(|e| LogError::io(original, e))?;
-        let want = read_full(&mut right, &mut right_buf).map_err(|e| LogError::io(copy, e))?;
-        if got != want || left_buf[..got] != right_buf[..want] {
-            return Err(LogError::corrupt(format!(
-                "the envelope file copied by the upgrade differs from {}",
-                original.display()
-            )));
+        let got = read_len(&mut left).map_err(|e| LogError::io(original, e))?;
+        let want = read_len(&mut right).map_err(|e| LogError::io(copy, e))?;
+        let (got, want) = match (got, want) {
+            (None, None) => return Ok(()),
+            (Some(g), Some(w)) => (frame_len(g), frame_len(w)),
+            _ => return Err(differ()),
+        };
+        if got.0 != want.0 || got.1 & FRAME_COMPRESSED != want.1 & FRAME_COMPRESSED {
+            return Err(differ());
         }
-        if got == 0 {
-            return Ok(());
+        left_buf.resize(got.0 + 32, 0);
+        right_buf.resize(want.0 + 32, 0);
+        left.read_exact(&mut left_buf)
+            .map_err(|e| LogError::io(original, e))?;
+        right
+            .read_exact(&mut right_buf)
+            .map_err(|e| LogError::io(copy, e))?;
+        if left_buf != right_buf {
+            return Err(differ());
         }
     }
 
-    fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    fn read_len(f: &mut impl Read) -> std::io::Result<Option<u32>> {
+        let mut b = [0u8; 4];
         let mut done = 0;
-        while done < buf.len() {
-            match f.read(&mut buf[done..])? {
-                0 => break,
+        while done < 4 {
+            match f.read(&mut b[done..])? {
+                0 if done == 0 => return Ok(None),
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 n => done += n,
             }
         }
-        Ok(done)
+        Ok(Some(u32::from_le_bytes(b)))
     }
 }

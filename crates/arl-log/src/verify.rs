@@ -323,7 +323,12 @@ impl Window {
         }
         let mut len = [0u8; 4];
         len.copy_from_slice(&self.buf[at..at + 4]);
-        let len = u32::from_le_bytes(len) as usize;
+        let (len, flags) = crate::store::frame_len(u32::from_le_bytes(len));
+        if flags & crate::store::FRAME_COMPRESSED != 0 {
+            return Ok(Err(
+                "a compressed frame, which this build does not read".into()
+            ));
+        }
         if len > MAX_ENVELOPE_BYTES || !self.fill(store, at + len + FRAME_OVERHEAD)? {
             return Ok(Err(format!(
                 "a frame claims {len} bytes that are not there"

@@ -1,6 +1,7 @@
 //! The directory store's layout: a log of layout 2 (sled index) is refused with a message
-//! naming `arl upgrade` and converted in place by [`arl_log::upgrade`]; a commit cut short
-//! after its index bytes reached the disk, before its head did, is undone at the next open
+//! naming `arl upgrade` and converted in place by [`arl_log::upgrade`]; a commit whose
+//! frames were synced (the commit point) but whose index and head never reached the disk
+//! is indexed at the next open; a commit whose frames did not all reach the disk is undone
 //! and leaves the index answering as before it.
 
 use std::path::Path;
@@ -68,6 +69,18 @@ fn layout_2_log(dir: &Path) -> Log {
     Log::open_store(Box::new(SledStore::open(dir).expect("sled store"))).expect("open")
 }
 
+/// The frames with the flags of their length fields cleared.
+fn without_flags(frames: &[u8]) -> Vec<u8> {
+    let mut out = frames.to_vec();
+    let mut at = 0;
+    while at + 4 <= out.len() {
+        out[at + 3] &= 0x3f;
+        let len = u32::from_le_bytes(out[at..at + 4].try_into().expect("4 bytes")) as usize;
+        at += 4 + len + 32;
+    }
+    out
+}
+
 #[test]
 fn a_layout_2_log_is_refused_then_upgraded_in_place() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -94,10 +107,14 @@ fn a_layout_2_log_is_refused_then_upgraded_in_place() {
         !dir.join("upgrade").exists(),
         "the work directory is removed"
     );
-    assert_eq!(
-        std::fs::read(dir.join("envelopes")).expect("envelopes"),
-        envelopes_before,
-        "the envelope file is untouched"
+    let envelopes_after = std::fs::read(dir.join("envelopes")).expect("envelopes");
+    assert!(
+        without_flags(&envelopes_after) == envelopes_before,
+        "the envelope file holds the same frames, the ends of commits marked"
+    );
+    assert_ne!(
+        envelopes_after, envelopes_before,
+        "the last frame is marked"
     );
 
     let mut log = Log::open(&dir).expect("the upgraded log opens");
@@ -141,32 +158,89 @@ fn an_upgrade_cut_short_before_the_switch_runs_again() {
     assert_eq!(log.verify(&mut |_| {}).expect("verify"), head);
 }
 
+/// The index files and the head, as they are now.
+fn index_files(dir: &Path) -> Vec<(&'static str, Vec<u8>)> {
+    ["keys", "streams", "nodes", "head"]
+        .into_iter()
+        .map(|name| (name, std::fs::read(dir.join(name)).expect("an index file")))
+        .collect()
+}
+
+fn restore(dir: &Path, files: &[(&'static str, Vec<u8>)]) {
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), bytes).expect("restoring an index file");
+    }
+}
+
 #[test]
-fn a_commit_whose_head_never_reached_the_disk_is_undone() {
+fn a_commit_whose_index_never_reached_the_disk_is_indexed_at_the_next_open() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("log");
+    let mut log = Log::open(&dir).expect("open");
+    append(&mut log, 0, 500, T0);
+    let index = index_files(&dir);
+    // The commit point is the sync of the frames: a crash right after it leaves the index
+    // and the head of the commit before.
+    append(&mut log, 500, 700, T0 + SECOND);
+    let after = answers(&log);
+    let head = log.head();
+    drop(log);
+    restore(&dir, &index);
+
+    let mut log = Log::open(&dir).expect("open after the crash");
+    assert_eq!(log.head(), head);
+    assert_eq!(answers(&log), after);
+    assert_eq!(log.verify(&mut |_| {}).expect("verify"), head);
+    let outcomes = append(&mut log, 700, 710, T0 + 2 * SECOND);
+    assert_eq!(outcomes[0], Outcome::Appended { seq: 701 });
+    assert_eq!(log.verify(&mut |_| {}).expect("verify").seq, 710);
+}
+
+#[test]
+fn a_commit_whose_frames_never_all_reached_the_disk_is_undone() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("log");
     let mut log = Log::open(&dir).expect("open");
     append(&mut log, 0, 500, T0);
     let before = answers(&log);
     let head = log.head();
-    let head_file = std::fs::read(dir.join("head")).expect("head");
-    // A commit whose frames and index bytes are on disk, whose head write is lost.
+    let index = index_files(&dir);
+    let committed_len = std::fs::metadata(dir.join("envelopes"))
+        .expect("envelopes")
+        .len();
     append(&mut log, 500, 700, T0 + SECOND);
+    let full_len = std::fs::metadata(dir.join("envelopes"))
+        .expect("envelopes")
+        .len();
     drop(log);
-    std::fs::write(dir.join("head"), &head_file).expect("restoring the old head");
+    for cut in [full_len - 1, full_len - 40, (committed_len + full_len) / 2] {
+        // The write of the frames cut short, before their sync: no index byte was written.
+        let copy = tmp.path().join(format!("cut-{cut}"));
+        std::fs::create_dir_all(&copy).expect("mkdir");
+        for name in ["envelopes", "keys", "streams", "nodes", "head"] {
+            std::fs::copy(dir.join(name), copy.join(name)).expect("copy");
+        }
+        restore(&copy, &index);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(copy.join("envelopes"))
+            .expect("envelopes");
+        file.set_len(cut).expect("cut");
+        drop(file);
 
-    let mut log = Log::open(&dir).expect("open after the cut commit");
-    assert_eq!(log.head(), head);
-    assert_eq!(answers(&log), before);
-    assert_eq!(log.verify(&mut |_| {}).expect("verify"), head);
-    // Other events at the same seqs: the index follows them, not the lost ones.
-    let outcomes = append(&mut log, 5000, 5100, T0 + 2 * SECOND);
-    assert_eq!(outcomes[0], Outcome::Appended { seq: 501 });
-    assert_eq!(log.lookup_id("ev-600").expect("lookup"), None);
-    assert_eq!(log.lookup_id("ev-5000").expect("lookup"), Some(501));
-    assert_eq!(log.verify(&mut |_| {}).expect("verify").seq, 600);
-    // And the lost batch can be appended again.
-    append(&mut log, 500, 700, T0 + 3 * SECOND);
-    assert_eq!(log.lookup_id("ev-600").expect("lookup"), Some(701));
-    assert_eq!(log.verify(&mut |_| {}).expect("verify").seq, 800);
+        let mut log = Log::open(&copy).expect("open after the cut commit");
+        assert_eq!(log.head(), head, "cut at {cut}");
+        assert_eq!(answers(&log), before, "cut at {cut}");
+        assert_eq!(log.verify(&mut |_| {}).expect("verify"), head);
+        // Other events at the same seqs: the index follows them.
+        let outcomes = append(&mut log, 5000, 5100, T0 + 2 * SECOND);
+        assert_eq!(outcomes[0], Outcome::Appended { seq: 501 });
+        assert_eq!(log.lookup_id("ev-600").expect("lookup"), None);
+        assert_eq!(log.lookup_id("ev-5000").expect("lookup"), Some(501));
+        assert_eq!(log.verify(&mut |_| {}).expect("verify").seq, 600);
+        // And the lost batch can be appended again.
+        append(&mut log, 500, 700, T0 + 3 * SECOND);
+        assert_eq!(log.lookup_id("ev-600").expect("lookup"), Some(701));
+        assert_eq!(log.verify(&mut |_| {}).expect("verify").seq, 800);
+    }
 }

@@ -463,10 +463,12 @@ fn tamper_detection_names_the_first_bad_seq() {
         append(&mut log, batch, T0);
     }
     drop(log);
+    let envelopes;
     {
         let path = dir.path().join("log/envelopes");
         let mut bytes = std::fs::read(&path).unwrap();
         // seq 300 is the 100th event of the second batch; its data holds "n1-99".
+        envelopes = bytes.clone();
         let at = bytes.windows(5).position(|w| w == b"n1-99").unwrap();
         bytes[at] = b'm';
         std::fs::write(&path, bytes).unwrap();
@@ -477,10 +479,12 @@ fn tamper_detection_names_the_first_bad_seq() {
         other => panic!("{other:?}"),
     }
     drop(log);
+    let nodes;
     {
         // The stored node 8/0 is the first 32 bytes of the nodes file.
         let path = dir.path().join("log/nodes");
         let mut bytes = std::fs::read(&path).unwrap();
+        nodes = bytes.clone();
         bytes[..32].copy_from_slice(&[7u8; 32]);
         std::fs::write(&path, bytes).unwrap();
     }
@@ -491,13 +495,30 @@ fn tamper_detection_names_the_first_bad_seq() {
         }
         other => panic!("{other:?}"),
     }
+    let head = log.head();
+    drop(log);
+    // The index is derived from the frames: with both commit slots of the head file
+    // damaged, the open starts from the last checkpoint and indexes the frames past it.
+    std::fs::write(dir.path().join("log/nodes"), &nodes).unwrap();
+    std::fs::write(dir.path().join("log/envelopes"), &envelopes).unwrap();
+    {
+        let path = dir.path().join("log/head");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[64..71].copy_from_slice(b"garbage");
+        bytes[4096 + 64..4096 + 71].copy_from_slice(b"garbage");
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let log = open(dir.path());
+    assert_eq!(log.head(), head);
+    assert_eq!(log.verify(&mut |_| {}).unwrap(), head);
     drop(log);
     {
         let path = dir.path().join("log/head");
         let mut bytes = std::fs::read(&path).unwrap();
-        // Both slots of the head file.
-        bytes[40..47].copy_from_slice(b"garbage");
-        bytes[4096 + 40..4096 + 47].copy_from_slice(b"garbage");
+        // Every slot of the head file.
+        for slot in 0..4 {
+            bytes[slot * 4096 + 64..slot * 4096 + 71].copy_from_slice(b"garbage");
+        }
         std::fs::write(&path, bytes).unwrap();
     }
     assert!(matches!(
