@@ -9,9 +9,18 @@
 //! operations) the states a power loss could leave are built: writes and length changes
 //! already synced are on disk; those not yet synced are all lost, all kept, each kept
 //! alone (the others lost: writes reordered), or torn at a 512-byte boundary. The log's
-//! commit point is its head file (one sector written in place): the batch is in the log
-//! once that write is on disk, synced or kept by luck. Directory entries are taken as
-//! durable (the files written exist before the append starts).
+//! commit point is the sync of its envelope frames (the last frame of a commit marked as
+//! such): the batch is in the log once that sync was issued, or once every write of its
+//! frames is on disk whole, kept by luck. The log's index and head are written without a
+//! sync. Directory entries are taken as durable (the files written exist before the append
+//! starts).
+//!
+//! A power loss is a reboot: the ledger is written by this process as another boot
+//! ([`arl_io::override_boot_id`]), and checked by `arl`, which reads the machine's boot id:
+//! the head slots written without a sync are not trusted, and the log's index is brought
+//! up from its last checkpoint. A process crash keeps every write (the page cache survives
+//! it): those states are checked too, as the same boot, where the unsynced head is
+//! trusted.
 //!
 //! `ARL_POWER_LOSS_STATES=N` bounds the states checked per append (default 60, spread
 //! evenly over all of them; `0` checks every one).
@@ -71,12 +80,11 @@ struct Recording {
 /// tests running in parallel would mix their operations.
 static ONE_RECORDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Appends `lines` to the ledger in `dir` through `Ledger`, recording its operations.
-fn record_append(dir: &Path, lines: &str) -> Recording {
-    let _one_at_a_time = ONE_RECORDING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let base = snapshot(dir);
+/// The boot id this process writes as when it plays a boot before a power loss.
+const OTHER_BOOT: [u8; 16] = [0xab; 16];
+
+/// Appends `lines` to the ledger in `dir` through `Ledger` in this process.
+fn append_here(dir: &Path, lines: &str) -> Result<u64, String> {
     let batch: Vec<InputEvent> = lines
         .lines()
         .map(|l| InputEvent::parse_line(l, true).expect("a generated line parses"))
@@ -86,15 +94,27 @@ fn record_append(dir: &Path, lines: &str) -> Recording {
         actor: "power-loss".into(),
         now: Timestamp::now(),
     };
+    let mut ledger = Ledger::open(dir, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    ledger
+        .append(batch, &opts)
+        .map(|report| report.appended)
+        .map_err(|e| e.to_string())
+}
+
+/// Appends `base_lines` to a new ledger in `dir`, then `lines`, recording the operations
+/// of the second append; both as `boot` (`None`: this boot).
+fn record_append(dir: &Path, base_lines: &str, lines: &str, boot: Option<[u8; 16]>) -> Recording {
+    let _one_at_a_time = ONE_RECORDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    arl_io::override_boot_id(boot);
+    let created = append_here(dir, base_lines);
+    let base = snapshot(dir);
     record::start();
-    let appended = Ledger::open(dir, Duration::from_secs(30)).map(|mut ledger| {
-        ledger
-            .append(batch, &opts)
-            .map(|report| report.appended)
-            .map_err(|e| e.to_string())
-    });
+    let appended = created.and_then(|_| append_here(dir, lines));
     let ops = record::stop();
-    let appended = appended.expect("opening the ledger").expect("the append");
+    arl_io::override_boot_id(None);
+    let appended = appended.expect("the appends");
     assert!(appended > 0, "the append appended nothing");
     Recording {
         base,
@@ -280,29 +300,36 @@ fn answers(dir: &Path) -> Answers {
     }
 }
 
-fn is_log_head(path: &Path) -> bool {
-    path.ends_with("log/head")
+fn is_log_frames(path: &Path) -> bool {
+    path.ends_with("log/envelopes")
 }
 
-/// The index of the sync of the log's head file: from there on the batch is committed.
+/// The index of the sync of the log's envelope frames: from there on the batch is
+/// committed. The only sync of the log in the append (no checkpoint is due).
 fn log_commit_point(ops: &[Op]) -> usize {
-    ops.iter()
-        .position(|op| matches!(op, Op::Sync { path } if is_log_head(path)))
-        .expect("the append synced the log's head")
+    let syncs: Vec<usize> = (0..ops.len())
+        .filter(|&i| match &ops[i] {
+            Op::Sync { path } => path.components().rev().nth(1).is_some_and(|c| c.as_os_str() == "log"),
+            _ => false,
+        })
+        .collect();
+    assert!(
+        syncs.len() == 1 && matches!(&ops[syncs[0]], Op::Sync { path } if is_log_frames(path)),
+        "the append synced the log once, its frames: {:?}",
+        syncs.iter().map(|&i| &ops[i]).collect::<Vec<_>>()
+    );
+    syncs[0]
 }
 
-/// True when the batch is in the log in `state`: the head's sync was issued, or the head's
-/// write (one sector, never torn) was issued and reached the disk on its own.
+/// True when the batch is in the log in `state`: the frames' sync was issued, or every
+/// write of the frames was issued and reached the disk whole on its own.
 fn committed_in(ops: &[Op], commit_point: usize, state: &CrashState) -> bool {
     if state.crash > commit_point {
         return true;
     }
-    let head_write = (0..commit_point)
-        .rev()
-        .find(|&i| matches!(&ops[i], Op::Write { path, .. } if is_log_head(path)))
-        .expect("the append wrote the log's head before syncing it");
-    head_write < state.crash
-        && state.fates.get(&head_write).copied().unwrap_or(Fate::Kept) == Fate::Kept
+    (0..commit_point)
+        .filter(|&i| matches!(&ops[i], Op::Write { path, .. } if is_log_frames(path)))
+        .all(|i| i < state.crash && state.fates.get(&i).copied().unwrap_or(Fate::Kept) == Fate::Kept)
 }
 
 fn states_limit() -> usize {
@@ -312,28 +339,45 @@ fn states_limit() -> usize {
         .unwrap_or(STATES_DEFAULT)
 }
 
-/// Records an append of `lines` to a ledger of `base_lines`, then checks every (or a
-/// spread of) crash states against the answers before and after the append.
-fn check_append(name: &str, base_lines: &str, lines: &str) {
+/// What a crash leaves of the writes not yet synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crash {
+    /// A power loss: each lost, kept, reordered or torn; checked after a reboot.
+    PowerLoss,
+    /// The process killed: every write kept; checked in the same boot.
+    Process,
+}
+
+/// The answers on a copy of `files`.
+fn answers_of(files: &Files) -> Answers {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = tmp.path().join("ledger");
-    let input = tmp.path().join("base.jsonl");
-    std::fs::write(&input, base_lines).expect("writing the input");
-    let run = run_arl(
-        &dir,
-        &[
-            "append",
-            "--imported",
-            "--quiet",
-            input.to_str().expect("utf-8"),
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let before = answers(&dir);
-    let recording = record_append(&dir, lines);
+    materialize(files, &dir);
+    answers(&dir)
+}
+
+/// Records an append of `lines` to a ledger of `base_lines`, then checks every (or a
+/// spread of) crash states against the answers before and after the append.
+fn check_append(name: &str, base_lines: &str, lines: &str, crash: Crash) {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir = tmp.path().join("ledger");
+    let boot = match crash {
+        Crash::PowerLoss => Some(OTHER_BOOT),
+        Crash::Process => None,
+    };
+    let recording = record_append(&dir, base_lines, lines, boot);
+    let before = answers_of(&recording.base);
     let after = answers(&dir);
     assert!(after.seq > before.seq);
-    let states = crash_states(&recording.ops);
+    let states: Vec<CrashState> = match crash {
+        Crash::PowerLoss => crash_states(&recording.ops),
+        Crash::Process => (0..=recording.ops.len())
+            .map(|crash| CrashState {
+                crash,
+                fates: BTreeMap::new(),
+            })
+            .collect(),
+    };
     let limit = match states_limit() {
         0 => states.len(),
         n => n.min(states.len()),
@@ -383,12 +427,19 @@ fn check_append(name: &str, base_lines: &str, lines: &str) {
 fn power_loss_during_an_append_of_one_event() {
     let all = support::generated(401, SEED);
     let (base, last) = all.split_at(all.trim_end().rfind('\n').expect("lines") + 1);
-    check_append("one event", base, last);
+    check_append("one event", base, last, Crash::PowerLoss);
 }
 
 #[test]
 fn power_loss_during_an_append_of_a_large_batch() {
     let all = support::generated(6_400, SEED);
     let cut = all.match_indices('\n').nth(399).expect("400 lines").0 + 1;
-    check_append("a batch of 6,000 events", &all[..cut], &all[cut..]);
+    check_append("a batch of 6,000 events", &all[..cut], &all[cut..], Crash::PowerLoss);
+}
+
+#[test]
+fn process_crash_during_an_append_of_one_event() {
+    let all = support::generated(401, SEED);
+    let (base, last) = all.split_at(all.trim_end().rfind('\n').expect("lines") + 1);
+    check_append("one event, process crash", base, last, Crash::Process);
 }

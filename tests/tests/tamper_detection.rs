@@ -5,9 +5,10 @@
 //! exit 0. A digest saved before the tampering catches even a rewrite that is consistent in
 //! itself: `arl verify --digest` and `arl proof SEQ --digest` exit 3.
 //!
-//! The log's layout (layout 3, `docs/FORMAT.md`): `log/envelopes` holds frames
-//! `len u32 LE ‖ canonical JSON ‖ hash (32 bytes)`; `log/head` two checksummed slots with
-//! the committed length and the head record (the newer is the head); `log/keys` one 40-byte entry per seq (frame offset,
+//! The log's layout (layout 4, `docs/FORMAT.md`): `log/envelopes` holds frames
+//! `len u32 LE (flags in its two high bits) ‖ canonical JSON ‖ hash (32 bytes)`; `log/head`
+//! four checksummed slots with the committed length and the head record (two taken by the
+//! commits in turn, two by the checkpoints; the newest is the head); `log/keys` one 40-byte entry per seq (frame offset,
 //! id and stream key hashes and chains) after the id buckets; `log/streams` the stream
 //! records; `log/nodes` the stored Merkle nodes in completion order. A careful attacker
 //! recomputes the head's checksum.
@@ -58,7 +59,8 @@ fn frames(dir: &Path) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let field = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let len = (field & FRAME_LEN_MASK) as usize;
         let end = at + 4 + len + 32;
         out.push(at..end);
         at = end;
@@ -83,26 +85,29 @@ const HEAD_SLOT: usize = 4096;
 const HEAD_BODY: usize = 4064;
 const HEAD_COUNTER: usize = 32;
 const HEAD_DATA_LEN: usize = 16;
-/// The log's head record from 40: magic, seq, hash, recorded_at, root, frontier.
-const HEAD_SEQ: usize = 48;
-const HEAD_HASH: usize = 56;
-const HEAD_ROOT: usize = 96;
+/// Slots of the head file.
+const HEAD_SLOTS: usize = 4;
+/// The log's head record from 64: magic, seq, hash, recorded_at, root, frontier.
+const HEAD_SEQ: usize = 72;
+const HEAD_HASH: usize = 80;
+const HEAD_ROOT: usize = 120;
+/// The length bits of a frame's length field.
+const FRAME_LEN_MASK: u32 = (1 << 30) - 1;
 /// Where the entries of `log/keys` start (header, then 2^18 id buckets of 16 bytes).
 const ENTRIES_AT: usize = 4096 + (16 << 18);
 const ENTRY_BYTES: usize = 40;
 
-/// Where the current head slot starts: of the two, the one with the larger counter.
+/// Where the current head slot starts: the one with the largest counter.
 fn current_head_slot(bytes: &[u8]) -> usize {
     let counter = |slot: usize| {
         bytes
             .get(slot + HEAD_COUNTER..slot + HEAD_COUNTER + 8)
             .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
     };
-    if counter(HEAD_SLOT) > counter(0) {
-        HEAD_SLOT
-    } else {
-        0
-    }
+    (0..HEAD_SLOTS)
+        .map(|i| i * HEAD_SLOT)
+        .max_by_key(|&slot| counter(slot))
+        .expect("slots")
 }
 
 /// Edits the current head slot and, as a careful attacker would, recomputes its checksum.
@@ -358,10 +363,11 @@ fn bucket_tables_and_stream_records_changed() {
     }
 }
 
-/// Flips one bit of both head slots without fixing their checksums.
+/// Flips one bit of every head slot without fixing their checksums.
 fn flip_head_record_byte(dir: &Path, offset: usize) {
-    flip_byte(dir, "head", offset, 0x01);
-    flip_byte(dir, "head", HEAD_SLOT + offset, 0x01);
+    for slot in 0..HEAD_SLOTS {
+        flip_byte(dir, "head", slot * HEAD_SLOT + offset, 0x01);
+    }
 }
 
 /// A store so damaged that the log does not open (or does not read) is an integrity failure too: `arl verify`
@@ -378,6 +384,14 @@ fn a_corrupt_store_is_an_integrity_failure_exit_3() {
             &format!("one byte of the head record's {name} changed"),
         );
     }
+    // The two commit slots damaged: the head is taken from the checkpoint and the frames
+    // past it indexed again (the index is derived from them): harmless.
+    let dir = copy_of(&p, "commit-slots");
+    for slot in 0..2 {
+        flip_byte(&dir, "head", slot * HEAD_SLOT + HEAD_ROOT + 3, 0x01);
+    }
+    let run = run_arl(&dir, &["verify", "--quiet", "--digest", &p.digest_file]);
+    assert_eq!(run.code, 0, "the commit slots damaged: {}", run.stderr);
     // With the checksum recomputed, the head's root still does not match the log.
     let dir = copy_of(&p, "meta-root-resummed");
     edit_head(&dir, |b| b[HEAD_ROOT + 3] ^= 0x01);

@@ -3,6 +3,10 @@
 //! converted in place by `arl upgrade`: it verifies, keeps its digest (so every stored
 //! byte), and answers exactly as the same input imported by this arl.
 //!
+//! A ledger whose log has layout 3 (the head file of two synced slots) is refused the same
+//! way and converted in place: the same digest, the same export bytes, the same card as the
+//! arl of layout 3 printed (`tests/fixtures/layout3`).
+//!
 //! The fixture `tests/fixtures/layout2/log` is the log that the arl before layout 3 wrote
 //! for `arl append --imported` of the first 700 generated lines of seed 7 (written by the
 //! ignored test below); the views are left out: they are derived, and are built from the
@@ -76,13 +80,13 @@ fn a_layout_2_ledger_is_refused_then_upgraded_in_place() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout
-            .starts_with("converted the log to layout 3; head seq 700 e753530761d3"),
+            .starts_with("converted the log to layout 4; head seq 700 e753530761d3"),
         "{}",
         run.stdout
     );
     assert_eq!(
         stdout_of(&dir, &["upgrade"]),
-        "the log already has layout 3; nothing to do\n"
+        "the log already has layout 4; nothing to do\n"
     );
     assert!(!dir.join("log/index").exists(), "the sled index is gone");
 
@@ -112,4 +116,89 @@ fn a_layout_2_ledger_is_refused_then_upgraded_in_place() {
     let run = ledger.run(&["append", "--type", "person.joined", "--data", person]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(json_of(&dir, &["verify", "--format", "json"])["seq"], 701);
+}
+
+fn layout3_fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/layout3")
+        .join(name);
+    std::fs::read_to_string(&path).expect("a fixture file")
+}
+
+#[test]
+fn a_layout_3_ledger_is_refused_then_upgraded_in_place() {
+    use sha2::Digest;
+    let ledger = Ledger::new();
+    let dir = ledger.dir();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/layout3/log");
+    copy_dir(&fixture, &dir.join("log"));
+    let log_files: Vec<Vec<u8>> = ["envelopes", "head", "keys", "streams", "nodes"]
+        .iter()
+        .map(|f| std::fs::read(dir.join("log").join(f)).expect("a log file"))
+        .collect();
+    let person = r#"{"person":"zz-new","name":"Z"}"#;
+    for args in [
+        vec!["verify"],
+        vec!["append", "--type", "person.joined", "--data", person],
+        vec!["accounts"],
+    ] {
+        let run = ledger.run(&args);
+        assert_eq!(run.code, 1, "arl {args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("layout 3") && run.stderr.contains("run `arl upgrade`"),
+            "arl {args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    for (file, before) in ["envelopes", "head", "keys", "streams", "nodes"]
+        .iter()
+        .zip(&log_files)
+    {
+        assert_eq!(
+            &std::fs::read(dir.join("log").join(file)).expect("a log file"),
+            before,
+            "a refused command leaves log/{file} unchanged"
+        );
+    }
+
+    let digest: Value = serde_json::from_str(&layout3_fixture("digest.json")).expect("JSON");
+    let run = ledger.run(&["upgrade"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let head = digest["head"].as_str().expect("head");
+    assert_eq!(
+        run.stdout,
+        format!("converted the log to layout 4; head seq 701 {head}\n")
+    );
+    assert_eq!(
+        stdout_of(&dir, &["upgrade"]),
+        "the log already has layout 4; nothing to do\n"
+    );
+    assert!(!dir.join("log/head.new").exists());
+
+    let verify = json_of(&dir, &["verify", "--format", "json"]);
+    assert_eq!(verify["ok"], Value::Bool(true), "{verify}");
+    assert_eq!(json_of(&dir, &["digest"]), digest);
+    let export = ledger.run(&["export"]);
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let sha: String = sha2::Sha256::digest(export.stdout.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(sha, layout3_fixture("export.sha256").trim());
+    let card: Value = serde_json::from_str(&layout3_fixture("card.json")).expect("JSON");
+    assert_eq!(
+        json_of(&dir, &["account", "eltas-bh-2", "--format", "json"]),
+        card
+    );
+
+    // The upgraded ledger takes appends, and an arl of layout 3 would refuse its head.
+    let run = ledger.run(&["append", "--type", "person.joined", "--data", person]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(json_of(&dir, &["verify", "--format", "json"])["seq"], 702);
+    let head_file = std::fs::read(dir.join("log/head")).expect("head");
+    assert_eq!(head_file.len(), 4 * 4096);
+    assert!(head_file
+        .chunks(4096)
+        .all(|slot| &slot[..8] != b"ARLHEAD3"));
 }

@@ -1,24 +1,24 @@
-//! The directory store (log layout 3): the envelope frames in `envelopes` and, beside them,
+//! The directory store (log layout 4): the envelope frames in `envelopes` and, beside them,
 //! four files of the project's own fixed-width format, so that opening the log reads a
 //! few hundred bytes whatever its size and every lookup is a handful of positioned reads.
 //!
 //! | file | what |
 //! |---|---|
-//! | `envelopes` | the frames, back to back (unchanged from layout 2) |
-//! | `head` | two 4,096-byte slots: the committed length, the stream-record count and the head record, checksummed |
+//! | `envelopes` | the frames, back to back; the last frame of each commit flagged |
+//! | `head` | four 4,096-byte slots (two for commits, two for checkpoints): the indexed length, the stream-record count, the head record, the boot id and a checkpoint flag, checksummed |
 //! | `keys` | header, id buckets, then one 40-byte entry per seq |
 //! | `streams` | header, stream buckets, then one 40-byte record per distinct stream hash |
 //! | `nodes` | stored Merkle nodes (levels >= 8), 32 bytes each, in completion order |
 //!
-//! The byte layout is in `docs/FORMAT.md` ("The log"). A commit writes the frames and
-//! syncs them ([`Store::write_frames`]), writes the index entries, buckets, records and
-//! nodes and syncs them, then writes the head and syncs it: the commit is durable, and
-//! visible, exactly when the head is. Index bytes written by a commit whose head never
-//! became durable are either past the committed counts (ignored, overwritten later) or in
-//! a bucket or record slot: each of those holds two values, the newer written over the one
-//! that is not current, so the current one survives; a value past the committed head is
-//! cleared when the log next opens, using the frames of the cut commit (which were synced
-//! before any index byte was written).
+//! The byte layout is in `docs/FORMAT.md` ("The log"). A commit writes the frames, the
+//! last one flagged [`FRAME_COMMIT_END`], and syncs them ([`Store::write_frames`]): the
+//! commit point, its one sync. It then writes the index entries, buckets, records, nodes
+//! and a head slot without a sync; every [`CHECKPOINT_COMMITS`] commits (or
+//! [`CHECKPOINT_BYTES`] of frames) it syncs them and writes a checkpoint slot, synced. A
+//! head slot records the boot id: unsynced bytes are read back as written within a boot,
+//! not after a reboot. The open takes the newest slot it can trust, and indexes the
+//! committed frames it finds past it again, from the last checkpoint (whose slot-pair values
+//! no later commit writes over).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -663,8 +663,8 @@ impl DirStore {
 
     /// Finds what lies past the head in the envelope file. In layout 4 the frames up to the
     /// last one marked [`FRAME_COMMIT_END`] that chain from the head are committed: they
-    /// are synced and kept for the log to index ([`Store::take_unindexed`]); anything after
-    /// them (a batch whose sync never returned) is cut off. In layout 3 nothing past the
+    /// are synced and kept for the log to index ([`Store::take_unindexed`]), from the last
+    /// checkpoint on; anything after them (a batch whose sync never returned) is cut off. In layout 3 nothing past the
     /// head is committed: the bucket and record slots the cut frames may have written are
     /// cleared (their frames name them), then the frames are cut off.
     fn recover(&mut self, layout: u32, known_len: u64) -> Result<(), LogError> {
@@ -729,6 +729,13 @@ impl DirStore {
             // The frames may not be durable yet (their writer may have stopped before its
             // sync): they are made so before anything counts on them.
             self.data.sync()?;
+        }
+        if end > 0 && self.committed.counter != self.anchor.counter {
+            // Commits past the head wrote index bytes over slots the head's own values may
+            // be in; the values current at the last checkpoint are never written over
+            // before the next one: the frames are indexed again from there.
+            self.committed = self.anchor.clone();
+            return self.recover(layout, known_len);
         }
         if end > 0 {
             tail.truncate(end);

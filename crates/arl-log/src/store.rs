@@ -94,7 +94,7 @@ pub struct CommitSet<'a> {
 /// The bytes of one block value.
 pub type BlockBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
 
-/// The storage a [`crate::Log`] runs on: the directory store (log layout 3) that
+/// The storage a [`crate::Log`] runs on: the directory store (log layout 4) that
 /// [`crate::Log::open`] uses, [`SledStore`] (layout 2, opened only by `arl upgrade`), or another
 /// implementation (a database server) given to [`crate::Log::open_store`].
 ///
