@@ -375,7 +375,9 @@ fn frame_bodies(envelopes: &[u8]) -> Vec<std::ops::Range<usize>> {
     let mut bodies = Vec::new();
     let mut at = 0;
     while at < envelopes.len() {
-        let len = u32::from_le_bytes(envelopes[at..at + 4].try_into().unwrap()) as usize;
+        // The low 30 bits of a frame's length field are the length (the high two: flags).
+        let field = u32::from_le_bytes(envelopes[at..at + 4].try_into().unwrap());
+        let len = (field & ((1 << 30) - 1)) as usize;
         bodies.push(at + 4..at + 4 + len);
         at += 4 + len + 32;
     }
