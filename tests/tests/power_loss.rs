@@ -309,7 +309,11 @@ fn is_log_frames(path: &Path) -> bool {
 fn log_commit_point(ops: &[Op]) -> usize {
     let syncs: Vec<usize> = (0..ops.len())
         .filter(|&i| match &ops[i] {
-            Op::Sync { path } => path.components().rev().nth(1).is_some_and(|c| c.as_os_str() == "log"),
+            Op::Sync { path } => path
+                .components()
+                .rev()
+                .nth(1)
+                .is_some_and(|c| c.as_os_str() == "log"),
             _ => false,
         })
         .collect();
@@ -329,7 +333,9 @@ fn committed_in(ops: &[Op], commit_point: usize, state: &CrashState) -> bool {
     }
     (0..commit_point)
         .filter(|&i| matches!(&ops[i], Op::Write { path, .. } if is_log_frames(path)))
-        .all(|i| i < state.crash && state.fates.get(&i).copied().unwrap_or(Fate::Kept) == Fate::Kept)
+        .all(|i| {
+            i < state.crash && state.fates.get(&i).copied().unwrap_or(Fate::Kept) == Fate::Kept
+        })
 }
 
 fn states_limit() -> usize {
@@ -434,7 +440,12 @@ fn power_loss_during_an_append_of_one_event() {
 fn power_loss_during_an_append_of_a_large_batch() {
     let all = support::generated(6_400, SEED);
     let cut = all.match_indices('\n').nth(399).expect("400 lines").0 + 1;
-    check_append("a batch of 6,000 events", &all[..cut], &all[cut..], Crash::PowerLoss);
+    check_append(
+        "a batch of 6,000 events",
+        &all[..cut],
+        &all[cut..],
+        Crash::PowerLoss,
+    );
 }
 
 #[test]

@@ -198,7 +198,5 @@ fn a_layout_3_ledger_is_refused_then_upgraded_in_place() {
     assert_eq!(json_of(&dir, &["verify", "--format", "json"])["seq"], 702);
     let head_file = std::fs::read(dir.join("log/head")).expect("head");
     assert_eq!(head_file.len(), 4 * 4096);
-    assert!(head_file
-        .chunks(4096)
-        .all(|slot| &slot[..8] != b"ARLHEAD3"));
+    assert!(head_file.chunks(4096).all(|slot| &slot[..8] != b"ARLHEAD3"));
 }

@@ -682,21 +682,19 @@ impl DirStore {
         let mut tail = vec![0u8; (file_len - data_len) as usize];
         self.data.read(data_len, &mut tail)?;
         let mut prev = self.committed.hash();
-        let mut seq = self.committed.seq;
         let mut end = 0usize;
         let mut cut = Vec::new();
-        for (at, frame) in Frames::new(&tail).offsets() {
+        for (seq, (at, frame)) in (self.committed.seq + 1..).zip(Frames::new(&tail).offsets()) {
             let Ok((canonical, hash)) = frame else { break };
             let Ok(envelope) = Envelope::from_canonical(canonical, hash) else {
                 break;
             };
             if layout == LOG_LAYOUT
-                && (envelope.seq != seq + 1 || crate::chain_hash(&prev, canonical) != hash)
+                && (envelope.seq != seq || crate::chain_hash(&prev, canonical) != hash)
             {
                 break;
             }
             prev = hash;
-            seq += 1;
             cut.push((key_hash(&envelope.id), key_hash(&envelope.stream)));
             let field = u32::from_le_bytes([tail[at], tail[at + 1], tail[at + 2], tail[at + 3]]);
             if layout == LOG_LAYOUT && field & FRAME_COMMIT_END != 0 {
