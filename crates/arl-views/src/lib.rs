@@ -27,6 +27,7 @@ mod error;
 pub mod format;
 mod known;
 mod ledger;
+pub mod pack;
 mod reader;
 mod rebuild;
 mod scan;

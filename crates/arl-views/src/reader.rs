@@ -276,6 +276,8 @@ impl ViewReader {
             14
         };
         let times = (record.effective_at, record.recorded_at);
+        let data = crate::pack::unpack(&data)
+            .map_err(|e| self.corrupt(TXNDATA_FILE, format!("seq {}: {e}", record.seq)))?;
         self.recorded(TXNDATA_FILE, record.seq, kind, &data, times)
     }
 

@@ -189,6 +189,9 @@ fn read_txn_entry(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<TxnE
     if txndata_checksum(record.seq, &data).to_le_bytes()[..] != sum[..] {
         return Err(txndata.checksum_failed(data_offset));
     }
+    let data = crate::pack::unpack(&data)
+        .map_err(|e| ViewError::corrupt(&txndata.path, format!("seq {}: {e}", record.seq)))?
+        .into_owned();
     Ok(Some(TxnEntry { record, data }))
 }
 

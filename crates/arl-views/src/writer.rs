@@ -447,6 +447,7 @@ impl ViewWriter {
     ) -> Result<(), ViewError> {
         let index = self.heads.txns_len / TXN_RECORD_BYTES;
         self.push_txnid(index, txn_hash)?;
+        let data = &crate::pack::pack(data);
         let record = TxnRecord {
             seq: place.seq,
             effective_at: place.effective_at,
@@ -589,6 +590,12 @@ impl ViewWriter {
                 offset: record.data_offset,
             });
         }
+        let data = crate::pack::unpack(&data).map_err(|e| {
+            ViewError::corrupt(
+                self.dir.join(TXNDATA_FILE),
+                format!("seq {}: {e}", record.seq),
+            )
+        })?;
         let facts = match std::str::from_utf8(&data)
             .ok()
             .and_then(|s| Event::parse("transaction.recorded", s).ok())
