@@ -50,26 +50,34 @@ fn json_of(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&stdout_of(dir, args)).expect("JSON")
 }
 
-#[test]
-fn a_layout_2_ledger_is_refused_then_upgraded_in_place() {
-    let ledger = fixture_ledger();
-    let dir = ledger.dir();
-    let envelopes = std::fs::read(dir.join("log/envelopes")).expect("envelopes");
-    let person = r#"{"person":"zz-new","name":"Z"}"#;
+/// The data of the `person.joined` the tests append.
+const NEW_PERSON: &str = r#"{"person":"zz-new","name":"Z"}"#;
+
+/// A verify, an append and a query of a log of an older layout each fail (exit 1) with a
+/// message naming the layout and `arl upgrade`, without a panic.
+fn assert_refused_naming_upgrade(ledger: &Ledger, layout: &str) {
     for args in [
         vec!["verify"],
-        vec!["append", "--type", "person.joined", "--data", person],
+        vec!["append", "--type", "person.joined", "--data", NEW_PERSON],
         vec!["accounts"],
     ] {
         let run = ledger.run(&args);
         assert_eq!(run.code, 1, "arl {args:?}: {}", run.stderr);
         assert!(
-            run.stderr.contains("layout 2") && run.stderr.contains("run `arl upgrade`"),
+            run.stderr.contains(layout) && run.stderr.contains("run `arl upgrade`"),
             "arl {args:?}: {}",
             run.stderr
         );
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
+}
+
+#[test]
+fn a_layout_2_ledger_is_refused_then_upgraded_in_place() {
+    let ledger = fixture_ledger();
+    let dir = ledger.dir();
+    let envelopes = std::fs::read(dir.join("log/envelopes")).expect("envelopes");
+    assert_refused_naming_upgrade(&ledger, "layout 2");
     assert_eq!(
         std::fs::read(dir.join("log/envelopes")).expect("envelopes"),
         envelopes,
@@ -113,7 +121,7 @@ fn a_layout_2_ledger_is_refused_then_upgraded_in_place() {
     }
 
     // And the upgraded ledger takes appends.
-    let run = ledger.run(&["append", "--type", "person.joined", "--data", person]);
+    let run = ledger.run(&["append", "--type", "person.joined", "--data", NEW_PERSON]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(json_of(&dir, &["verify", "--format", "json"])["seq"], 701);
 }
@@ -136,21 +144,7 @@ fn a_layout_3_ledger_is_refused_then_upgraded_in_place() {
         .iter()
         .map(|f| std::fs::read(dir.join("log").join(f)).expect("a log file"))
         .collect();
-    let person = r#"{"person":"zz-new","name":"Z"}"#;
-    for args in [
-        vec!["verify"],
-        vec!["append", "--type", "person.joined", "--data", person],
-        vec!["accounts"],
-    ] {
-        let run = ledger.run(&args);
-        assert_eq!(run.code, 1, "arl {args:?}: {}", run.stderr);
-        assert!(
-            run.stderr.contains("layout 3") && run.stderr.contains("run `arl upgrade`"),
-            "arl {args:?}: {}",
-            run.stderr
-        );
-        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    }
+    assert_refused_naming_upgrade(&ledger, "layout 3");
     for (file, before) in ["envelopes", "head", "keys", "streams", "nodes"]
         .iter()
         .zip(&log_files)
@@ -193,7 +187,7 @@ fn a_layout_3_ledger_is_refused_then_upgraded_in_place() {
     );
 
     // The upgraded ledger takes appends, and an arl of layout 3 would refuse its head.
-    let run = ledger.run(&["append", "--type", "person.joined", "--data", person]);
+    let run = ledger.run(&["append", "--type", "person.joined", "--data", NEW_PERSON]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(json_of(&dir, &["verify", "--format", "json"])["seq"], 702);
     let head_file = std::fs::read(dir.join("log/head")).expect("head");
