@@ -1154,6 +1154,11 @@ impl<'a> FrameReader<'a> {
 
 /// A lookup of more ids than the log's size over this reads the entries in one pass.
 const SCAN_RATIO: u64 = 8;
+/// A lookup of at least this many ids reads the entries in one pass whatever the log's
+/// size: a bucket walk costs one `pread` (about a microsecond) per entry of the bucket, a
+/// pass about as much as a few dozen entries read in bulk, so with 2^18 buckets the pass
+/// costs less from a few thousand ids on.
+const SCAN_IDS_MIN: usize = 4096;
 
 impl DirStore {
     /// Every committed `(id hash, seq)` whose hash is in `wanted`, from one pass over the
@@ -1570,9 +1575,9 @@ impl Store for DirStore {
 
     fn id_candidates(&self, wanted: &FastSet<u64>) -> Result<Vec<(u64, u64)>, LogError> {
         let mut out = Vec::new();
-        if wanted.len() as u64 * SCAN_RATIO > self.committed.seq {
-            // Many ids against a small log: one pass over the entries costs less than a
-            // walk per bucket.
+        if wanted.len() >= SCAN_IDS_MIN || wanted.len() as u64 * SCAN_RATIO > self.committed.seq {
+            // Many ids, or ids against a small log: one pass over the entries costs less
+            // than a walk per bucket.
             return self.scan_ids(wanted);
         }
         let buckets: FastSet<u64> = wanted.iter().map(|h| id_bucket(*h)).collect();
