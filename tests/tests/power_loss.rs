@@ -82,6 +82,12 @@ static ONE_RECORDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The boot id this process writes as when it plays a boot before a power loss.
 const OTHER_BOOT: [u8; 16] = [0xab; 16];
+/// The boot id the first half of the ledger before the recorded append is written in: the
+/// next open, as [`OTHER_BOOT`], makes the views' state at that point a checkpoint (a
+/// writer that finds views last written in another boot checks them and writes them as
+/// checkpoints), so that a power loss falls back to views that hold events, with buckets
+/// of `txnids.idx` that the writes after the checkpoint changed.
+const EARLIER_BOOT: [u8; 16] = [0xcd; 16];
 
 /// Appends `lines` to the ledger in `dir` through `Ledger` in this process.
 fn append_here(dir: &Path, lines: &str) -> Result<u64, String> {
@@ -107,8 +113,17 @@ fn record_append(dir: &Path, base_lines: &str, lines: &str, boot: Option<[u8; 16
     let _one_at_a_time = ONE_RECORDING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    arl_io::override_boot_id(boot);
-    let created = append_here(dir, base_lines);
+    let created = match boot {
+        Some(boot) => {
+            let half = base_lines.len() / 2;
+            let cut = base_lines[..half].rfind('\n').map_or(0, |at| at + 1);
+            arl_io::override_boot_id(Some(EARLIER_BOOT));
+            let first = append_here(dir, &base_lines[..cut]);
+            arl_io::override_boot_id(Some(boot));
+            first.and_then(|_| append_here(dir, &base_lines[cut..]))
+        }
+        None => append_here(dir, base_lines),
+    };
     let base = snapshot(dir);
     record::start();
     let appended = created.and_then(|_| append_here(dir, lines));
@@ -427,6 +442,34 @@ fn check_append(name: &str, base_lines: &str, lines: &str, crash: Crash) {
         recording.ops.len(),
         states.len()
     );
+}
+
+/// One durable append is one sync: the log's frames. The views and the log's index are
+/// written without one (neither checkpoint is due), so a single append costs what one
+/// write and one fdatasync cost on the disk.
+#[test]
+fn an_append_of_one_event_syncs_once() {
+    let all = support::generated(401, SEED);
+    let (base, last) = all.split_at(all.trim_end().rfind('\n').expect("lines") + 1);
+    for boot in [Some(OTHER_BOOT), None] {
+        let tmp = tempfile::tempdir().expect("temporary directory");
+        let recording = record_append(&tmp.path().join("ledger"), base, last, boot);
+        let syncs: Vec<&Op> = recording
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::Sync { .. } | Op::SyncDir { .. }))
+            .collect();
+        assert_eq!(syncs.len(), 1, "{syncs:?}");
+        assert!(matches!(syncs[0], Op::Sync { path } if is_log_frames(path)));
+        let views_writes = recording
+            .ops
+            .iter()
+            .filter(|op| {
+                op_path(op).is_some_and(|p| p.components().any(|c| c.as_os_str() == "views"))
+            })
+            .count();
+        assert!(views_writes > 0, "the append wrote the views");
+    }
 }
 
 #[test]

@@ -12,15 +12,22 @@ pub const TXNDATA_FILE: &str = "txndata.dat";
 pub const TIMES_FILE: &str = "times.dat";
 /// The transaction-id index: which `txns.dat` records hold a given txn id.
 pub const TXNIDS_FILE: &str = "txnids.idx";
-/// The two slots the heads are written to in turn; a reader takes the valid one with the
-/// higher generation.
-pub const HEADS_FILES: [&str; 2] = ["heads.0", "heads.1"];
+/// The four slots the heads are written to: `heads.0` and `heads.1` take the commits in
+/// turn, written without a sync ([`COMMIT_SLOTS`]); `heads.2` and `heads.3` take the
+/// checkpoints in turn, each written after the data files were synced, and synced itself
+/// ([`CHECKPOINT_SLOTS`]). A reader takes the valid slot with the highest generation among
+/// those it trusts ([`SlotMark::trusted`]).
+pub const HEADS_FILES: [&str; 4] = ["heads.0", "heads.1", "heads.2", "heads.3"];
+/// The slots (indexes into [`HEADS_FILES`]) commits are written to, without a sync.
+pub const COMMIT_SLOTS: [usize; 2] = [0, 1];
+/// The slots checkpoints are written to, synced.
+pub const CHECKPOINT_SLOTS: [usize; 2] = [2, 3];
 
 /// First bytes of `heads`.
 pub const HEADS_MAGIC: [u8; 8] = *b"ARLVIEWS";
 /// Version of the layout described here. Views of an older version are rebuilt from the
 /// log by the next writer (`Ledger::open`), which every query opens first when it meets them.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// Bytes of an `events.dat` record header: len u32, seq u64, effective_at i64,
 /// recorded_at i64, kind u8, prev1 u64, prev2 u64, prev3 u64, checksum u32.
@@ -37,6 +44,9 @@ pub const TIME_BYTES: u64 = 12;
 pub const TXNDATA_CHECKSUM_BYTES: u64 = 4;
 /// Bytes of the checksum that ends a `heads` slot.
 const HEADS_CHECKSUM_BYTES: usize = 4;
+/// Bytes of a `heads` slot before its tables: magic, version, generation, boot id,
+/// checkpoint flag, seq checkpoint, four lengths, org, log_len, two counts.
+const HEADS_FIXED_BYTES: usize = 8 + 4 + 8 + 16 + 1 + 8 * 7 + 4 + 4;
 /// Largest data JSON of one event (the log's limit).
 pub const DATA_BYTES_MAX: u32 = 64 * 1024;
 /// Longest id in `heads` (the contract's limit on identifiers).
@@ -259,9 +269,10 @@ pub const TXNIDS_HEADER_BYTES: u64 = 64;
 /// all zeros.
 pub const TXNIDS_BUCKET_BYTES: u64 = 12;
 /// Bytes of one entry: prev u64 (entry number + 1 of the next older entry of the bucket,
-/// 0: none), key u32 (the high 32 bits of the id's hash), checksum u32 (over the entry's
-/// number u64, prev and key).
-pub const TXNIDS_ENTRY_BYTES: u64 = 16;
+/// 0: none), key u32 (the high 32 bits of the id's hash), bucket u32 (the bucket it is
+/// filed in, so that the bucket table can be rebuilt from the entries alone), checksum u32
+/// (over the entry's number u64, prev, key and bucket).
+pub const TXNIDS_ENTRY_BYTES: u64 = 20;
 /// Where the entries start: entry `n` describes `txns.dat` record `n`.
 pub const TXNIDS_ENTRIES_AT: u64 = TXNIDS_HEADER_BYTES + TXNIDS_BUCKETS * TXNIDS_BUCKET_BYTES;
 
@@ -335,6 +346,8 @@ pub struct TxnIdEntry {
     pub prev: u64,
     /// [`txnids_key`] of the id's hash.
     pub key: u32,
+    /// [`txnids_bucket`] of the id's hash.
+    pub bucket: u32,
 }
 
 impl TxnIdEntry {
@@ -343,18 +356,22 @@ impl TxnIdEntry {
         let mut bytes = [0u8; TXNIDS_ENTRY_BYTES as usize];
         bytes[..8].copy_from_slice(&self.prev.to_le_bytes());
         bytes[8..12].copy_from_slice(&self.key.to_le_bytes());
-        let sum = checksum(&[&number.to_le_bytes(), &bytes[..12]]);
-        bytes[12..].copy_from_slice(&sum.to_le_bytes());
+        bytes[12..16].copy_from_slice(&self.bucket.to_le_bytes());
+        let sum = checksum(&[&number.to_le_bytes(), &bytes[..16]]);
+        bytes[16..].copy_from_slice(&sum.to_le_bytes());
         bytes
     }
 
-    /// Entry number `number` from its bytes, `None` when it fails its checksum.
+    /// Entry number `number` from its bytes, `None` when it fails its checksum or names a
+    /// bucket that does not exist.
     pub fn decode(number: u64, bytes: &[u8; TXNIDS_ENTRY_BYTES as usize]) -> Option<TxnIdEntry> {
-        let sum = checksum(&[&number.to_le_bytes(), &bytes[..12]]);
-        (sum == u32_at(bytes, 12)).then(|| TxnIdEntry {
+        let sum = checksum(&[&number.to_le_bytes(), &bytes[..16]]);
+        let entry = TxnIdEntry {
             prev: u64_at(bytes, 0),
             key: u32_at(bytes, 8),
-        })
+            bucket: u32_at(bytes, 12),
+        };
+        (sum == u32_at(bytes, 16) && u64::from(entry.bucket) < TXNIDS_BUCKETS).then_some(entry)
     }
 }
 
@@ -400,50 +417,158 @@ pub struct PersonHead {
     pub teams: u64,
 }
 
-/// Reads both heads slots of `dir` and returns the valid one with the higher generation;
-/// `Ok(None)` when neither slot exists (fresh views). A slot torn by a crash fails its
-/// checksum and the other one is used; when both exist and neither is valid the views are
-/// corrupt.
-pub fn read_heads(dir: &Path) -> Result<Option<Heads>, ViewError> {
-    let mut best: Option<Heads> = None;
+/// What a heads slot says of how far it can be trusted: the boot it was written in and
+/// whether it is a checkpoint (the data files were synced up to its lengths before it was
+/// written, and the slot itself was synced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SlotMark {
+    /// [`arl_io::boot_id`] when the slot was written; zeros when the kernel gave none.
+    pub boot: [u8; 16],
+    /// A checkpoint: everything it describes reached the disk before it was written.
+    pub synced: bool,
+}
+
+impl SlotMark {
+    /// The mark of a slot written now: this boot's id, and whether it is a checkpoint.
+    pub fn now(synced: bool) -> SlotMark {
+        SlotMark {
+            boot: arl_io::boot_id().unwrap_or_default(),
+            synced,
+        }
+    }
+
+    /// True when what the slot describes can be read: a checkpoint, or a slot written
+    /// during the running boot `boot` (written-but-unsynced bytes stay readable until the
+    /// machine stops). A slot written without a sync in another boot is not trusted: a
+    /// power loss may have lost or torn any of the writes it describes.
+    pub fn trusted(&self, boot: Option<[u8; 16]>) -> bool {
+        self.synced || (self.boot != [0u8; 16] && Some(self.boot) == boot)
+    }
+}
+
+/// What the four heads slots of a views directory hold, and which one is current.
+#[derive(Debug, Clone, Default)]
+pub struct Slots {
+    /// The valid, trusted slot with the highest generation: its index in [`HEADS_FILES`]
+    /// and its heads. `None` when no slot file exists (fresh views).
+    pub current: Option<(usize, Heads)>,
+    /// Per slot: its generation and mark when it decodes (magic, version, checksum), else
+    /// `None` (missing, torn or damaged).
+    pub slots: [Option<(u64, SlotMark)>; 4],
+    /// The highest generation of any slot that passes its checksum, trusted or not: a new
+    /// slot is written with a higher one.
+    pub generation_max: u64,
+    /// True when another slot than the current one fails its checksum, or is newer than
+    /// it (it could not be trusted): the writes after the current slot may be lost or torn,
+    /// and the writer checks and repairs what the current slot does not describe.
+    pub fell_back: bool,
+    /// The generation of the newest checkpoint slot trusted, and the data bytes it commits
+    /// (the sum of the four data files' lengths), for the writer's checkpoint schedule.
+    pub checkpoint: Option<(u64, u64)>,
+}
+
+/// The fixed part of a slot: generation, mark and the data bytes it commits, when the slot
+/// passes its magic, version and checksum. A slot of another version is `Err(Version)`.
+fn slot_prefix(bytes: &[u8], path: &Path) -> Result<Option<(u64, SlotMark, u64)>, ViewError> {
+    if bytes.len() < HEADS_FIXED_BYTES + HEADS_CHECKSUM_BYTES || bytes[..8] != HEADS_MAGIC {
+        return Ok(None);
+    }
+    let version = u32_at(bytes, 8);
+    if version != FORMAT_VERSION {
+        return Err(ViewError::Version {
+            path: path.to_path_buf(),
+            found: version,
+            expected: FORMAT_VERSION,
+        });
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - HEADS_CHECKSUM_BYTES);
+    if checksum(&[body]) != u32_at(sum, 0) || body[36] > 1 {
+        return Ok(None);
+    }
+    let mut boot = [0u8; 16];
+    boot.copy_from_slice(&body[20..36]);
+    let mark = SlotMark {
+        boot,
+        synced: body[36] == 1,
+    };
+    // events, txns, txndata, times: after generation, mark and checkpoint.
+    let data: u64 = (0..4)
+        .map(|i| u64_at(body, 45 + 8 * i))
+        .fold(0, u64::wrapping_add);
+    Ok(Some((u64_at(body, 12), mark, data)))
+}
+
+/// Reads the four heads slots of `dir` ([`HEADS_FILES`]) and picks the current one: the
+/// valid slot with the highest generation among those this boot trusts. A slot torn by a
+/// crash fails its checksum and is passed over; a slot written without a sync in another
+/// boot is passed over too (a power loss came between). When slots exist but none is
+/// valid and trusted the views are corrupt (the writer rebuilds them from the log).
+pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
+    let boot = arl_io::boot_id();
+    let mut out = Slots::default();
+    let mut present = [false; 4];
+    let mut candidates: Vec<(u64, usize, Vec<u8>)> = Vec::new();
     let mut first_error = None;
-    let mut found = false;
-    for name in HEADS_FILES {
+    for (i, name) in HEADS_FILES.iter().enumerate() {
         let path = dir.join(name);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(ViewError::io(path, e)),
         };
-        found = true;
-        match Heads::decode(&bytes, &path) {
-            Ok(heads)
-                if best
-                    .as_ref()
-                    .is_none_or(|b| heads.generation > b.generation) =>
-            {
-                best = Some(heads);
+        present[i] = true;
+        let Some((generation, mark, data)) = slot_prefix(&bytes, &path)? else {
+            first_error = first_error
+                .or_else(|| Some(ViewError::corrupt(&path, "heads slot fails its checksum")));
+            continue;
+        };
+        out.slots[i] = Some((generation, mark));
+        out.generation_max = out.generation_max.max(generation);
+        if mark.trusted(boot) {
+            if mark.synced && out.checkpoint.is_none_or(|(g, _)| generation > g) {
+                out.checkpoint = Some((generation, data));
             }
-            Ok(_) => {}
-            Err(e @ ViewError::Version { .. }) => return Err(e),
-            Err(e) => first_error = first_error.or(Some(e)),
+            candidates.push((generation, i, bytes));
         }
     }
-    match (best, first_error) {
-        (Some(heads), _) => Ok(Some(heads)),
-        (None, Some(e)) => Err(e),
-        (None, None) if found => Err(ViewError::corrupt(
-            dir.join(HEADS_FILES[0]),
-            "no valid heads slot".to_string(),
-        )),
-        (None, None) => Ok(None),
+    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    for (generation, i, bytes) in candidates {
+        let path = dir.join(HEADS_FILES[i]);
+        match Heads::decode(&bytes, &path) {
+            Ok(heads) => {
+                out.current = Some((i, heads));
+                out.fell_back = out.slots.iter().enumerate().any(|(j, slot)| {
+                    j != i && present[j] && slot.is_none_or(|(g, _)| g > generation)
+                });
+                return Ok(out);
+            }
+            Err(e) => {
+                out.slots[i] = None;
+                first_error = first_error.or(Some(e));
+            }
+        }
     }
+    if !present.contains(&true) {
+        return Ok(out);
+    }
+    Err(first_error.unwrap_or_else(|| {
+        ViewError::corrupt(
+            dir.join(HEADS_FILES[0]),
+            "no heads slot is a checkpoint or was written since the machine started",
+        )
+    }))
+}
+
+/// The current heads of `dir` ([`read_slots`]); `Ok(None)` when no slot exists (fresh
+/// views).
+pub fn read_heads(dir: &Path) -> Result<Option<Heads>, ViewError> {
+    Ok(read_slots(dir)?.current.map(|(_, heads)| heads))
 }
 
 /// The small index every reader loads first: committed lengths, numbering and chain heads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Heads {
-    /// Counts commits: the slot written last has the highest.
+    /// Counts the slots written: the slot written last has the highest.
     pub generation: u64,
     /// The last seq the views include (every seq 1..=checkpoint is in exactly one file).
     pub checkpoint: u64,
@@ -478,12 +603,23 @@ impl Heads {
         find_sorted(&self.persons_sorted, id, |n| &self.persons[n as usize].id)
     }
 
+    /// The slot bytes with a zero mark (no boot, not a checkpoint).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(80 + self.accounts.len() * 48 + self.persons.len() * 32);
+        let mut out = Vec::new();
+        self.encode_slot(SlotMark::default(), &mut out);
+        out
+    }
+
+    /// The bytes of a slot holding these heads with `mark`, into `out` (cleared first).
+    pub fn encode_slot(&self, mark: SlotMark, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(96 + self.accounts.len() * 48 + self.persons.len() * 32);
         out.extend_from_slice(&HEADS_MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.generation.to_le_bytes());
+        out.extend_from_slice(&mark.boot);
+        out.push(u8::from(mark.synced));
         for v in [
-            self.generation,
             self.checkpoint,
             self.events_len,
             self.txns_len,
@@ -497,14 +633,14 @@ impl Heads {
         out.extend_from_slice(&(self.accounts.len() as u32).to_le_bytes());
         out.extend_from_slice(&(self.persons.len() as u32).to_le_bytes());
         for a in &self.accounts {
-            put_id(&mut out, &a.id);
+            put_id(out, &a.id);
             out.push(u8::from(a.opened));
             for v in [a.chain, a.children, a.txns, a.hierarchy] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
         for p in &self.persons {
-            put_id(&mut out, &p.id);
+            put_id(out, &p.id);
             out.push(u8::from(p.joined));
             out.extend_from_slice(&p.chain.to_le_bytes());
             out.extend_from_slice(&p.teams.to_le_bytes());
@@ -512,15 +648,14 @@ impl Heads {
         for n in self.accounts_sorted.iter().chain(&self.persons_sorted) {
             out.extend_from_slice(&n.to_le_bytes());
         }
-        let sum = checksum(&[&out]);
+        let sum = checksum(&[out]);
         out.extend_from_slice(&sum.to_le_bytes());
-        out
     }
 
     /// Decodes and checks a `heads` file: checksum, ids, sort orders, pointers in range.
     pub fn decode(bytes: &[u8], path: &Path) -> Result<Heads, ViewError> {
         let bad = |what: &str| ViewError::corrupt(path, what.to_string());
-        if bytes.len() < 8 + 4 + HEADS_CHECKSUM_BYTES {
+        if bytes.len() < HEADS_FIXED_BYTES + HEADS_CHECKSUM_BYTES {
             return Err(bad("heads is too short"));
         }
         if bytes[..8] != HEADS_MAGIC {
@@ -538,12 +673,15 @@ impl Heads {
         if checksum(&[body]) != u32_at(sum, 0) {
             return Err(bad("heads checksum does not match"));
         }
+        if body[36] > 1 {
+            return Err(bad("bad checkpoint flag"));
+        }
         let mut c = Cursor {
             bytes: body,
-            at: 12,
+            at: 37,
         };
         let mut heads = Heads {
-            generation: c.u64().ok_or_else(|| bad("truncated"))?,
+            generation: u64_at(body, 12),
             checkpoint: c.u64().ok_or_else(|| bad("truncated"))?,
             events_len: c.u64().ok_or_else(|| bad("truncated"))?,
             txns_len: c.u64().ok_or_else(|| bad("truncated"))?,

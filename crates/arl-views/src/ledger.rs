@@ -620,7 +620,7 @@ fn rebuild_views(
         ));
     }
     writer.set_log_len(log.committed_len());
-    writer.commit()?;
+    writer.commit_checkpoint()?;
     progress(head.seq);
     drop(writer);
     let views = ledger_dir.join(VIEWS_DIR);

@@ -1,16 +1,22 @@
 //! [`ViewWriter`]: appends events to the view files and commits them with a new `heads`.
 //!
 //! Staged records go to memory buffers (flushed to the files when large); [`ViewWriter::commit`]
-//! writes what is left, syncs the data files, then writes the heads with the next generation
-//! into the slot (`heads.0`, `heads.1`) not written last, in place, and syncs it. A crash
-//! before that sync completes leaves the previous slot the valid one with the highest
-//! generation, whose committed lengths hide whatever was written after them; the next writer
-//! truncates that tail.
+//! writes what is left, then writes the heads with the next generation into the commit slot
+//! (`heads.0`, `heads.1`) not written last, in place, without a sync: the log, committed
+//! first, is what makes an append durable, and the views are derived from it. The slot
+//! records this boot's id: a process crash keeps every write (the page cache), so the next
+//! writer of the same boot trusts it; after a reboot it is not trusted. Every
+//! [`CHECKPOINT_COMMITS`]th commit, or after [`CHECKPOINT_BYTES`] of data, is a checkpoint
+//! instead: the data files are synced, then the heads written into a checkpoint slot
+//! (`heads.2`, `heads.3`) and synced. A writer that opens views whose newest slots it cannot
+//! trust (or that fail their checksum) starts from the newest one it trusts, cuts what lies
+//! past its lengths, rebuilds the bucket table of `txnids.idx` from its entries, and writes
+//! that state into every other slot; the caller catches up from the log.
 
 use crate::format::{
     decode_bucket, encode_bucket, txn_id_hash, txnids_bucket, txnids_header, txnids_key,
     txnids_len, TxnIdEntry, TXNIDS_BUCKETS, TXNIDS_BUCKET_BYTES, TXNIDS_ENTRIES_AT,
-    TXNIDS_HEADER_BYTES,
+    TXNIDS_ENTRY_BYTES, TXNIDS_HEADER_BYTES,
 };
 use crate::format::{
     decode_time, encode_time, kind_code, txn_record_ok, txndata_checksum, AccountHead, EventHeader,
@@ -18,6 +24,7 @@ use crate::format::{
     HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TIME_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE,
     TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
+use crate::format::{read_slots, SlotMark, CHECKPOINT_SLOTS, COMMIT_SLOTS};
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
 use arl_domain::{Event, Recorded, TxnKind};
@@ -44,6 +51,15 @@ const FILES: [&str; 5] = [
     TIMES_FILE,
     TXNIDS_FILE,
 ];
+/// Commits between two checkpoints at most: after a power loss the views catch up from the
+/// log over at most this many commits.
+pub const CHECKPOINT_COMMITS: u64 = 256;
+/// Data bytes committed since the last checkpoint beyond which a commit is a checkpoint (a
+/// large import is one).
+pub const CHECKPOINT_BYTES: u64 = 4 << 20;
+/// Entries of `txnids.idx` read at a time when its bucket table is rebuilt.
+const REPAIR_ENTRIES_PER_READ: u64 = 1 << 16;
+
 /// Staged buckets of `txnids.idx` beyond which a commit rewrites the whole bucket table in
 /// one write rather than bucket by bucket.
 const BUCKETS_WRITTEN_ONE_BY_ONE_MAX: usize = 4096;
@@ -111,6 +127,16 @@ pub struct ViewWriter {
     /// The latest `recorded_at` staged so far (what `times.dat` holds for the last seq).
     recorded_max: i64,
     poisoned: bool,
+    /// The heads slot files, opened when first written, and their lengths.
+    slot_files: [Option<(File, u64)>; 4],
+    /// The generation each slot holds (`None`: missing or not valid).
+    slot_generations: [Option<u64>; 4],
+    /// The generation of the last checkpoint and the data bytes it commits.
+    checkpoint_at: (u64, u64),
+    /// This boot's id, read at open (`None`: unknown, every commit is a checkpoint).
+    boot: Option<[u8; 16]>,
+    /// The bytes of the slot written last, kept to be reused.
+    slot_bytes: Vec<u8>,
 }
 
 /// The last value of `times.dat` (its committed length `len`), or `i64::MIN` when empty.
@@ -145,9 +171,10 @@ impl ViewWriter {
             .mode(0o700)
             .create(dir)
             .map_err(|e| ViewError::io(dir, e))?;
-        let heads = crate::format::read_heads(dir)?;
-        let fresh = heads.is_none();
-        let heads = heads.unwrap_or_default();
+        let slots = read_slots(dir)?;
+        let current = slots.current.as_ref().map(|(i, _)| *i);
+        let fresh = current.is_none();
+        let heads = slots.current.map(|(_, heads)| heads).unwrap_or_default();
         let open = |name: &str| {
             let path = dir.join(name);
             OpenOptions::new()
@@ -169,9 +196,17 @@ impl ViewWriter {
             start_txnids(&files[TI], &dir.join(FILES[TI]))?;
         }
         let committed = lengths(&heads);
+        let mut txnids_tail = false;
         for (i, file) in files.iter().enumerate() {
-            truncate_tail(file, &dir.join(FILES[i]), committed[i])?;
+            let cut = truncate_tail(file, &dir.join(FILES[i]), committed[i])?;
+            txnids_tail |= cut && i == TI;
         }
+        let boot = arl_io::boot_id();
+        // A slot of another boot (trusted as a checkpoint) may have been followed by
+        // writes a power loss cut or tore: buckets of `txnids.idx` among them.
+        let other_boot = current
+            .and_then(|i| slots.slots[i])
+            .is_some_and(|(_, mark)| boot.is_none() || Some(mark.boot) != boot);
         let account_numbers = numbering(heads.accounts.iter().map(|a| &a.id));
         let person_numbers = numbering(heads.persons.iter().map(|p| &p.id));
         let recorded_max = last_time(&files[TM], dir, committed[TM])?;
@@ -188,9 +223,25 @@ impl ViewWriter {
             txns_seen: HashMap::default(),
             recorded_max,
             poisoned: false,
+            slot_files: Default::default(),
+            slot_generations: slots
+                .slots
+                .map(|slot| slot.map(|(generation, _)| generation)),
+            checkpoint_at: slots.checkpoint.unwrap_or_default(),
+            boot,
+            slot_bytes: Vec::new(),
         };
-        if fresh {
-            writer.write_heads()?;
+        writer.heads.generation = slots.generation_max;
+        match current {
+            None => writer.write_checkpoint()?,
+            Some(current) if slots.fell_back || other_boot => {
+                writer.repair_txnids()?;
+                writer.settle(current)?;
+            }
+            // A process crash in the middle of a commit: its entries are there, and maybe
+            // some of its buckets.
+            Some(_) if txnids_tail => writer.repair_txnids()?,
+            Some(_) => {}
         }
         Ok(writer)
     }
@@ -478,6 +529,7 @@ impl ViewWriter {
         let entry = TxnIdEntry {
             prev,
             key: txnids_key(txn_hash),
+            bucket,
         };
         self.push(TI, &entry.encode(number));
         self.txnids_staged.insert(bucket, number + 1);
@@ -691,55 +743,192 @@ impl ViewWriter {
         Ok(())
     }
 
-    /// Makes every staged event durable: writes the data files, the changed buckets of
-    /// `txnids.idx` in place, syncs them, then replaces `heads` atomically. Readers opened
-    /// afterwards see the new events.
+    /// Commits every staged event: writes the data files and the changed buckets of
+    /// `txnids.idx` in place, then the heads into a slot. Readers opened afterwards see the
+    /// new events. Without a sync, unless a checkpoint is due (every
+    /// [`CHECKPOINT_COMMITS`]th commit, after [`CHECKPOINT_BYTES`] of data, or always when
+    /// the boot id is unknown): what a power loss takes is caught up from the log.
     pub fn commit(&mut self) -> Result<(), ViewError> {
+        self.commit_as(false)
+    }
+
+    /// [`ViewWriter::commit`] as a checkpoint: every view file synced, then the heads
+    /// written into a checkpoint slot and synced. Does nothing when the last slot written
+    /// is a checkpoint and nothing is staged.
+    pub fn commit_checkpoint(&mut self) -> Result<(), ViewError> {
+        self.commit_as(true)
+    }
+
+    fn commit_as(&mut self, checkpoint: bool) -> Result<(), ViewError> {
         if self.poisoned {
             return Err(ViewError::Poisoned);
         }
-        if !self.has_staged() {
+        let staged = self.has_staged();
+        if !staged && (!checkpoint || self.checkpoint_at.0 == self.heads.generation) {
             return Ok(());
         }
         self.poisoned = true;
         self.write_buffers()?;
         self.write_txnids_buckets()?;
-        for (i, name) in FILES.iter().enumerate() {
-            if self.written[i] != self.committed[i] {
-                let path = self.dir.join(name);
-                arl_io::sync_data(&self.files[i], &path).map_err(|e| ViewError::io(path, e))?;
-            }
+        let due = checkpoint
+            || self.boot.is_none()
+            || self.heads.generation + 1 - self.checkpoint_at.0 >= CHECKPOINT_COMMITS
+            || data_bytes(&self.heads).saturating_sub(self.checkpoint_at.1) >= CHECKPOINT_BYTES;
+        if due {
+            self.write_checkpoint()?;
+        } else {
+            let slot = self.next_slot(COMMIT_SLOTS);
+            self.write_slot(slot, false)?;
         }
-        self.write_heads()?;
         self.committed = lengths(&self.heads);
         self.poisoned = false;
         Ok(())
     }
 
-    /// Writes the heads into the slot not written last, in place, and syncs it: a crash
-    /// mid-write leaves a slot that fails its checksum, and readers use the other one.
-    fn write_heads(&mut self) -> Result<(), ViewError> {
+    /// Syncs every view file, then writes the heads into the checkpoint slot not written
+    /// last, synced.
+    fn write_checkpoint(&mut self) -> Result<(), ViewError> {
+        self.sync_files()?;
+        let slot = self.next_slot(CHECKPOINT_SLOTS);
+        self.write_slot(slot, true)
+    }
+
+    fn sync_files(&self) -> Result<(), ViewError> {
+        for (i, name) in FILES.iter().enumerate() {
+            let path = self.dir.join(name);
+            arl_io::sync_data(&self.files[i], &path).map_err(|e| ViewError::io(path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Of a pair of slots, the one not written last (a missing or damaged one first).
+    fn next_slot(&self, pair: [usize; 2]) -> usize {
+        match (
+            self.slot_generations[pair[0]],
+            self.slot_generations[pair[1]],
+        ) {
+            (Some(a), Some(b)) if a < b => pair[0],
+            (Some(_), _) => pair[1],
+            (None, _) => pair[0],
+        }
+    }
+
+    /// Writes the heads with the next generation into `slot`, in place. A checkpoint slot
+    /// (`synced`) is synced, and says so; another records this boot's id, written without
+    /// a sync. A crash mid-write leaves a slot that fails its checksum, and readers use
+    /// another one.
+    fn write_slot(&mut self, slot: usize, synced: bool) -> Result<(), ViewError> {
         self.heads.generation += 1;
-        let path = self
-            .dir
-            .join(HEADS_FILES[(self.heads.generation % 2) as usize]);
+        let mark = SlotMark {
+            boot: self.boot.unwrap_or_default(),
+            synced,
+        };
+        let path = self.dir.join(HEADS_FILES[slot]);
         let io = |e| ViewError::io(&path, e);
-        let created = !path.exists();
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
-        let bytes = self.heads.encode();
-        arl_io::write_at(&file, &path, &bytes, 0).map_err(io)?;
-        arl_io::set_len(&file, &path, bytes.len() as u64).map_err(io)?;
-        arl_io::sync_data(&file, &path).map_err(io)?;
-        if created {
+        let created = self.slot_files[slot].is_none() && !path.exists();
+        if self.slot_files[slot].is_none() {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io)?;
+            let len = file.metadata().map_err(io)?.len();
+            self.slot_files[slot] = Some((file, len));
+        }
+        self.heads.encode_slot(mark, &mut self.slot_bytes);
+        let new_len = self.slot_bytes.len() as u64;
+        let Some((file, len)) = &mut self.slot_files[slot] else {
+            unreachable!("opened above");
+        };
+        arl_io::write_at(file, &path, &self.slot_bytes, 0).map_err(io)?;
+        if new_len < *len {
+            arl_io::set_len(file, &path, new_len).map_err(io)?;
+        }
+        *len = new_len;
+        if synced {
+            arl_io::sync_data(file, &path).map_err(io)?;
+            self.checkpoint_at = (self.heads.generation, data_bytes(&self.heads));
+        }
+        self.slot_generations[slot] = Some(self.heads.generation);
+        if created && synced {
             sync_dir(&self.dir)?;
         }
         Ok(())
     }
+
+    /// After a fall-back to an older slot (the newer ones lost, torn or untrusted): with
+    /// the view files cut to its lengths and the bucket table repaired, syncs the files and
+    /// writes its state, as checkpoints, into every other slot, so that no newer or
+    /// damaged slot is left over.
+    fn settle(&mut self, current: usize) -> Result<(), ViewError> {
+        self.sync_files()?;
+        for slot in CHECKPOINT_SLOTS.into_iter().chain(COMMIT_SLOTS) {
+            if slot != current {
+                self.write_slot(slot, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the bucket table of `txnids.idx` from its committed entries (each names
+    /// its bucket; the newest entry of a bucket is its head), checking on the way that each
+    /// entry's `prev` is the head its bucket had, writes the buckets that differ, and syncs
+    /// the file. After a power loss the buckets written since the last checkpoint may
+    /// point at entries that were cut.
+    fn repair_txnids(&mut self) -> Result<(), ViewError> {
+        let path = self.dir.join(FILES[TI]);
+        let io = |e| ViewError::io(&path, e);
+        let file = &self.files[TI];
+        let entries = self.committed[TX] / TXN_RECORD_BYTES;
+        let mut heads = vec![0u64; TXNIDS_BUCKETS as usize];
+        let mut chunk = Vec::new();
+        let mut number = 0u64;
+        while number < entries {
+            let n = (entries - number).min(REPAIR_ENTRIES_PER_READ);
+            chunk.resize((n * TXNIDS_ENTRY_BYTES) as usize, 0);
+            let at = TXNIDS_ENTRIES_AT + number * TXNIDS_ENTRY_BYTES;
+            file.read_exact_at(&mut chunk, at).map_err(io)?;
+            for bytes in chunk.chunks_exact(TXNIDS_ENTRY_BYTES as usize) {
+                let offset = TXNIDS_ENTRIES_AT + number * TXNIDS_ENTRY_BYTES;
+                let bytes = bytes.try_into().expect("a whole entry");
+                let entry = TxnIdEntry::decode(number, bytes).ok_or(ViewError::Checksum {
+                    path: path.clone(),
+                    offset,
+                })?;
+                let head = &mut heads[entry.bucket as usize];
+                if entry.prev != *head {
+                    let what = format!("entry {number} does not follow its bucket's head");
+                    return Err(ViewError::corrupt(&path, what));
+                }
+                *head = number + 1;
+                number += 1;
+            }
+        }
+        let mut table = vec![0u8; (TXNIDS_BUCKETS * TXNIDS_BUCKET_BYTES) as usize];
+        file.read_exact_at(&mut table, TXNIDS_HEADER_BYTES)
+            .map_err(io)?;
+        let slot = TXNIDS_BUCKET_BYTES as usize;
+        let mut differ = 0;
+        for (bucket, head) in heads.iter().enumerate() {
+            let bytes = encode_bucket(bucket as u32, *head);
+            let at = bucket * slot;
+            if table[at..at + slot] != bytes {
+                table[at..at + slot].copy_from_slice(&bytes);
+                differ += 1;
+            }
+        }
+        if differ > 0 {
+            arl_io::write_at(file, &path, &table, TXNIDS_HEADER_BYTES).map_err(io)?;
+            arl_io::sync_data(file, &path).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+/// The data bytes the heads commit: the sum of the four data files' lengths.
+fn data_bytes(heads: &Heads) -> u64 {
+    heads.events_len + heads.txns_len + heads.txndata_len + heads.times_len
 }
 
 /// Syncs a directory so that a rename or a new entry in it is durable.
@@ -771,9 +960,9 @@ fn numbering<'a>(ids: impl Iterator<Item = &'a String>) -> HashMap<String, u32> 
         .collect()
 }
 
-/// Cuts a file back to its committed length (a torn tail from a crash); a file shorter than
-/// committed is corrupt.
-fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<(), ViewError> {
+/// Cuts a file back to its committed length (a torn tail from a crash), saying whether there
+/// was a tail; a file shorter than committed is corrupt.
+fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<bool, ViewError> {
     let len = file.metadata().map_err(|e| ViewError::io(path, e))?.len();
     if len < committed {
         return Err(ViewError::corrupt(
@@ -785,7 +974,7 @@ fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<(), ViewErr
         arl_io::set_len(file, path, committed).map_err(|e| ViewError::io(path, e))?;
         arl_io::sync_all(file, path).map_err(|e| ViewError::io(path, e))?;
     }
-    Ok(())
+    Ok(len > committed)
 }
 
 /// Starts a fresh `txnids.idx`: the header, then empty buckets (a hole in the file, read as
