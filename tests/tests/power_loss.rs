@@ -3,24 +3,28 @@
 //! `arl verify` passing after the open's own recovery, every query answering as the
 //! recovered log says.
 //!
-//! The append runs in this process with `arl_io`'s recording on: every write, length
-//! change and sync of the log's files (envelope frames, index files, head) and of the view
-//! files, with its bytes. From that list, for every crash point (every prefix of the
-//! operations) the states a power loss could leave are built: writes and length changes
-//! already synced are on disk; those not yet synced are all lost, all kept, each kept
-//! alone (the others lost: writes reordered), or torn at a 512-byte boundary. The log's
-//! commit point is the sync of its envelope frames (the last frame of a commit marked as
-//! such): the batch is in the log once that sync was issued, or once every write of its
-//! frames is on disk whole, kept by luck. The log's index and head are written without a
-//! sync. Directory entries are taken as durable (the files written exist before the append
-//! starts).
+//! The append runs in this process with `arl_io`'s recording on: every write, length change
+//! and sync of the log's files (envelope frames, index files, head) and of the view files,
+//! with its bytes. From that list, for every crash point (every prefix of the operations)
+//! the states a power loss could leave are built: writes and length changes already synced
+//! are on disk; those not yet synced are all lost, all kept, each kept alone (the others
+//! lost: writes reordered), or torn at a 512-byte boundary. The log's commit point is the
+//! sync of its envelope frames (the last frame of a commit marked as such): the batch is in
+//! the log once that sync was issued, or once every write of its frames is on disk whole,
+//! kept by luck. The log's index and head, and the views (data files, `txnids.idx` buckets,
+//! heads slot), are written without a sync: the one-event append syncs once
+//! ([`an_append_of_one_event_syncs_once`]). Directory entries are taken as durable (the
+//! files written exist before the append starts).
 //!
 //! A power loss is a reboot: the ledger is written by this process as another boot
 //! ([`arl_io::override_boot_id`]), and checked by `arl`, which reads the machine's boot id:
-//! the head slots written without a sync are not trusted, and the log's index is brought
-//! up from its last checkpoint. A process crash keeps every write (the page cache survives
-//! it): those states are checked too, as the same boot, where the unsynced head is
-//! trusted.
+//! the head slots written without a sync are not trusted, and the log's index is brought up
+//! from its last checkpoint; so are the views' commit slots, and the views fall back to
+//! their last checkpoint (the first half of the ledger before the append, written as a
+//! third boot and made a checkpoint by the next open), rebuild the bucket table of
+//! `txnids.idx` and catch up from the log. A process crash keeps every write (the page
+//! cache survives it): those states are checked too, as the same boot, where the unsynced
+//! head is trusted.
 //!
 //! `ARL_POWER_LOSS_STATES=N` bounds the states checked per append (default 60, spread
 //! evenly over all of them; `0` checks every one).

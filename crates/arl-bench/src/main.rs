@@ -98,6 +98,20 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         runs: u64,
     },
+    /// Measure 6 alone, on a ledger and a peer file a run kept (`--dir`): `--appends`
+    /// in-process `Ledger::append` calls of one event each (a new transaction on
+    /// `--account`), beside one-row INSERTs into the peer's file.
+    AppendInProcess {
+        #[arg(long)]
+        ledger: PathBuf,
+        #[arg(long)]
+        db: PathBuf,
+        /// An open account of the ledger.
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value_t = 300)]
+        appends: u64,
+    },
 }
 
 /// What a benchmark run does.
@@ -189,6 +203,16 @@ fn main() -> Result<()> {
             for measure in processes.run()?.measures() {
                 println!("{}", serde_json::to_string(&measure)?);
             }
+            Ok(())
+        }
+        Some(Command::AppendInProcess {
+            ledger,
+            db,
+            account,
+            appends,
+        }) => {
+            let measure = run::appends_in_process(&ledger, &db, &account, appends)?;
+            println!("{}", serde_json::to_string(&measure)?);
             Ok(())
         }
         None => {

@@ -629,6 +629,44 @@ fn appends(ctx: &mut Ctx, ledger: &mut Ledger, conn: &Connection) -> Result<()> 
     Ok(())
 }
 
+/// Measure 6 alone on a kept ledger and peer file (`arl-bench append-in-process`): `appends`
+/// one-event appends of a new transaction on `account`, each its own durable call, beside
+/// one-row INSERTs into the peer's file.
+pub fn appends_in_process(
+    ledger_dir: &Path,
+    db: &Path,
+    account: &str,
+    appends: u64,
+) -> Result<Measure> {
+    let mut ledger = arl_side::open(ledger_dir)?;
+    let conn = peer::open(db)?;
+    let tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros();
+    let now0 = arl_domain::Timestamp::now().0;
+    let (mut arl_s, mut peer_s) = (Samples::default(), Samples::default());
+    for i in 0..appends {
+        let l = format!(
+            r#"{{"type":"transaction.recorded","data":{{"account":"{account}","txn":"bench-inproc-{tag}-{i}","kind":"sale","amount":"10.00","currency":"EUR"}}}}"#
+        );
+        let t = Instant::now();
+        arl_side::append_one(&mut ledger, &l, now0 + i as i64)?;
+        arl_s.push(ms(t));
+        let t = Instant::now();
+        peer::append_one(&conn, &l, now0 + i as i64)?;
+        peer_s.push(ms(t));
+    }
+    let note = "in-process Ledger::append of one event (log commit + views commit), on a kept ledger; peer: one INSERT per transaction, synchronous=FULL";
+    Ok(Measure::new(
+        "append",
+        "6. single durable append",
+        "ms",
+        &arl_s,
+        Some(&peer_s),
+        note,
+    ))
+}
+
 /// 6c. One-event `arl append` as a whole process (what a script pays per business action),
 /// beside the peer's one-row INSERT as a whole process.
 fn append_processes_measure(ctx: &mut Ctx) -> Result<()> {

@@ -531,7 +531,7 @@ pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
             candidates.push((generation, i, bytes));
         }
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     for (generation, i, bytes) in candidates {
         let path = dir.join(HEADS_FILES[i]);
         match Heads::decode(&bytes, &path) {
