@@ -177,6 +177,19 @@ fn same_answers() -> Vec<(String, Vec<String>)> {
     add("/v1/proof/5", "proof 5");
     add("/v1/export", "export");
     add("/v1/export?format=csv", "export --format csv");
+    add("/v1/log", "log --format json");
+    add(
+        "/v1/log?account=globex-de&type=team.assigned&limit=3",
+        "log --account globex-de --type team.assigned --limit 3 --format json",
+    );
+    add(
+        "/v1/log?effective_from=2023-06-01&effective_to=2023-07-01&format=csv",
+        "log --effective-from 2023-06-01 --effective-to 2023-07-01 --format csv",
+    );
+    add(
+        "/v1/log?stream=person%2Fben&from_seq=3&to_seq=30",
+        "log --stream person/ben --from-seq 3 --to-seq 30 --format json",
+    );
     // Every case of the worked example's expected answers.
     let expected: Vec<Value> = serde_json::from_str(EXPECTED).expect("expected answers");
     for case in expected {
@@ -305,6 +318,13 @@ fn matrix() -> Vec<(&'static str, &'static str, &'static str)> {
         ("GET", "/v1/proof/1", "auditor"),
         ("POST", "/v1/verify", "auditor"),
         ("GET", "/v1/export", "auditor"),
+        ("GET", "/v1/log", "auditor"),
+        ("GET", "/v1/checkpoint", "auditor"),
+        (
+            "GET",
+            "/v1/evidence/account/globex?as_of=2023-07-01",
+            "auditor",
+        ),
         ("GET", "/v1/events?from_seq=1", "auditor"),
         ("POST", "/v1/events", "writer"),
         ("POST", "/v1/erase", "admin"),
@@ -318,13 +338,20 @@ fn allowed(role: &str, need: &str) -> bool {
 #[test]
 fn roles_matrix_and_tokens() {
     let fixture = Fixture::new();
+    // A checkpoint key, so that checkpoints and evidence answer the roles that may ask.
+    assert_eq!(fixture.run(&["key", "init"]).code, 0);
     let server = fixture.serve(&[]);
     let body =
         br#"{"type":"account.renamed","data":{"account":"globex","name":"Globex Holdings Inc."}}"#;
     // An erasure's body for /v1/erase (the admin's erases a contact of the example).
     let erase = br#"{"contact":"k-vogel","reason":"roles matrix"}"#;
     for (method, path, need) in matrix() {
-        let body: &[u8] = if path == "/v1/erase" { erase } else { body };
+        // A verify's body, if any, is a checkpoint note: none here.
+        let body: &[u8] = match path {
+            "/v1/erase" => erase,
+            "/v1/verify" => b"",
+            _ => body,
+        };
         for (role, token) in &fixture.tokens {
             let answer = request(&server.addr, method, path, Some(token), body);
             if allowed(role, need) {
@@ -1032,6 +1059,8 @@ const DRAWN: &[&str] = &[
     "org --as-of 2023-06-01",
     "org --format dot",
     "org --format mermaid",
+    "log",
+    "log --account globex-de --limit 5",
     "account no-such-account",
 ];
 
@@ -1199,4 +1228,230 @@ fn log_reads_are_answered_while_the_writer_appends() {
         conclusive > 0,
         "in 3 rounds no log read was answered while the writer appended"
     );
+}
+
+/// The command lines asked with `--evidence FILE` in the evidence test (the point fixed,
+/// so the local and the served bundle answer the same question).
+const EVIDENCE_ASKS: &[&str] = &[
+    "account globex-de --as-of 2023-07-01 --known-at 2023-07-05 --format json",
+    "team globex-de --as-of 2023-07-01 --format json",
+    "contacts globex-de --as-of 2023-07-01 --at-seq 20 --format json",
+    "portfolio chen --as-of 2023-07-01 --format json",
+    "balance globex --period quarter --rollup --as-of 2023-12-31 --format json",
+    "history globex-de --format json",
+];
+
+#[test]
+fn evidence_and_checkpoints_over_the_server_are_the_local_ones() {
+    let fixture = Fixture::new();
+    let tmp = fixture.tmp.path().to_path_buf();
+    let auditor = fixture.tokens["auditor"].clone();
+    let file = |name: &str| tmp.join(name).to_str().expect("path").to_string();
+    let with_file = |ask: &str, path: &str| -> Vec<String> {
+        let mut args: Vec<String> = ask.split_whitespace().map(str::to_string).collect();
+        args.extend(["--evidence".to_string(), path.to_string()]);
+        args
+    };
+    // Without a signing key: the same error (exit 1) locally and over the server.
+    let no_key_local = cli(&fixture, &["checkpoint"]);
+    let no_key_bundle = cli(
+        &fixture,
+        &["account", "globex", "--evidence", &file("x.json")],
+    );
+    {
+        let server = fixture.serve(&[]);
+        let remote = through_server(&server.url(""), &auditor, &[], &["checkpoint"]);
+        assert_eq!((remote.code, &remote.stderr), (1, &no_key_local.stderr));
+        let remote = through_server(
+            &server.url(""),
+            &auditor,
+            &[],
+            &["account", "globex", "--evidence", &file("x.json")],
+        );
+        assert_eq!((remote.code, &remote.stderr), (1, &no_key_bundle.stderr));
+        assert!(no_key_bundle.stderr.contains("no signing key"));
+    }
+    let key = cli(&fixture, &["key", "init", "--name", "arl.globex"]);
+    assert_eq!(key.code, 0, "{}", key.stderr);
+    let public = key.stdout.trim().to_string();
+    // The local answers and bundles first (the server holds the ledger's lock).
+    let mut local = Vec::new();
+    for (n, ask) in EVIDENCE_ASKS.iter().enumerate() {
+        let path = file(&format!("local-{n}.json"));
+        let args = with_file(ask, &path);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = cli(&fixture, &refs);
+        assert_eq!(run.code, 0, "{ask}: {}", run.stderr);
+        local.push((run, std::fs::read_to_string(&path).expect("local bundle")));
+    }
+    let local_checkpoint = cli(&fixture, &["checkpoint"]);
+    assert_eq!(local_checkpoint.code, 0, "{}", local_checkpoint.stderr);
+    let whole_local = cli(&fixture, &["balance", "--evidence", &file("whole.json")]);
+    assert_eq!(whole_local.code, 2);
+    let server = fixture.serve(&[]);
+    let url = server.url("");
+    for (n, (ask, (run, bundle))) in EVIDENCE_ASKS.iter().zip(&local).enumerate() {
+        let path = file(&format!("served-{n}.json"));
+        let args = with_file(ask, &path);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let remote = through_server(&url, &auditor, &[], &refs);
+        assert_eq!(remote.code, 0, "{ask}: {}", remote.stderr);
+        assert_eq!(remote.stdout, run.stdout, "{ask}: the answer");
+        let local_path = file(&format!("local-{n}.json"));
+        assert_eq!(
+            remote.stderr.replace(&path, &local_path),
+            run.stderr,
+            "{ask}: the note"
+        );
+        let served = std::fs::read_to_string(&path).expect("served bundle");
+        assert_eq!(&served, bundle, "{ask}: the served bundle is the local one");
+        let checked = run_arl(
+            &tmp.join("no-ledger"),
+            &["evidence", "check", &path, "--key", &public],
+        );
+        assert_eq!(checked.code, 0, "{ask}: {}", checked.stderr);
+        assert!(checked.stdout.starts_with(&run.stdout), "{ask}");
+    }
+    // The checkpoint of the same head is the note kept locally.
+    let remote = through_server(&url, &auditor, &[], &["checkpoint"]);
+    assert_eq!(remote.code, 0, "{}", remote.stderr);
+    assert_eq!(remote.stdout, local_checkpoint.stdout);
+    // A reader may not ask for either; a balance of every account has no evidence.
+    let reader = fixture.tokens["reader"].as_str();
+    let refused = through_server(&url, reader, &[], &["checkpoint"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    let whole = through_server(
+        &url,
+        &auditor,
+        &[],
+        &["balance", "--evidence", &file("w.json")],
+    );
+    assert_eq!((whole.code, &whole.stderr), (2, &whole_local.stderr));
+    for bad in [
+        "/v1/evidence/nothing/globex",
+        "/v1/evidence/account/no-such-account?as_of=2023-07-01",
+        "/v1/evidence/account/globex?period=month",
+        "/v1/evidence/balance/globex?period=week",
+    ] {
+        let answer = server.get(bad, Some(&auditor));
+        assert!(
+            matches!(answer.status, 400 | 404),
+            "{bad}: {}",
+            answer.text()
+        );
+        assert!(answer.json()["error"].is_string(), "{bad}");
+    }
+    // After an append the next checkpoint commits to the new head, and the server keeps
+    // serving.
+    let line = rename_line("evidence-rename", "Globex Evidence");
+    let writer = fixture.tokens["writer"].as_str();
+    assert_eq!(
+        server
+            .post("/v1/events", Some(writer), line.as_bytes())
+            .status,
+        200
+    );
+    let moved = server.get("/v1/checkpoint", Some(&auditor));
+    assert_eq!(moved.status, 200);
+    assert_ne!(moved.text(), local_checkpoint.stdout);
+}
+
+#[test]
+fn verify_with_a_digest_views_only_and_a_checkpoint_over_the_server() {
+    let fixture = Fixture::new();
+    let tmp = fixture.tmp.path().to_path_buf();
+    let path = |name: &str| tmp.join(name).to_str().expect("path").to_string();
+    let key = cli(&fixture, &["key", "init"]);
+    assert_eq!(key.code, 0, "{}", key.stderr);
+    let public = key.stdout.trim().to_string();
+    let digest = cli(&fixture, &["digest"]);
+    std::fs::write(path("digest.json"), &digest.stdout).expect("digest");
+    // A digest the log does not extend: its root forged.
+    let value: Value = serde_json::from_str(&digest.stdout).expect("digest JSON");
+    let root = value["root"].as_str().expect("root");
+    let forged = digest.stdout.replace(root, &"0".repeat(64));
+    std::fs::write(path("forged.json"), forged).expect("forged");
+    let note = cli(&fixture, &["checkpoint"]);
+    assert_eq!(note.code, 0, "{}", note.stderr);
+    std::fs::write(path("checkpoint.note"), &note.stdout).expect("note");
+    let (digest_file, forged_file, note_file) = (
+        path("digest.json"),
+        path("forged.json"),
+        path("checkpoint.note"),
+    );
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["verify", "--digest", &digest_file],
+        vec!["verify", "--digest", &digest_file, "--format", "json"],
+        vec!["verify", "--views-only"],
+        vec!["verify", "--views-only", "--format", "json"],
+        vec!["verify", "--checkpoint", &note_file, "--key", &public],
+        vec![
+            "verify",
+            "--checkpoint",
+            &note_file,
+            "--key",
+            &public,
+            "--format",
+            "json",
+        ],
+        vec!["verify", "--digest", &forged_file],
+        vec!["verify", "--checkpoint", &note_file],
+    ];
+    let local: Vec<Run> = cases.iter().map(|args| cli(&fixture, args)).collect();
+    assert_eq!(
+        local.iter().map(|r| r.code).collect::<Vec<_>>(),
+        [0, 0, 0, 0, 0, 0, 3, 2]
+    );
+    let server = fixture.serve(&[]);
+    let auditor = fixture.tokens["auditor"].as_str();
+    for (args, local) in cases.iter().zip(&local) {
+        let remote = through_server(&server.url(""), auditor, &[], args);
+        assert_eq!(remote.code, local.code, "{args:?}: {}", remote.stderr);
+        assert_eq!(remote.stdout, local.stdout, "{args:?}");
+        if local.code == 3 {
+            assert_eq!(remote.stderr, local.stderr, "{args:?}");
+        }
+    }
+    // After an append the log still extends the checkpoint and the digest.
+    let line = rename_line("verify-rename", "Globex Verified");
+    let writer = fixture.tokens["writer"].as_str();
+    assert_eq!(
+        server
+            .post("/v1/events", Some(writer), line.as_bytes())
+            .status,
+        200
+    );
+    let moved = through_server(
+        &server.url(""),
+        auditor,
+        &[],
+        &[
+            "verify",
+            "--digest",
+            &digest_file,
+            "--checkpoint",
+            &note_file,
+            "--key",
+            &public,
+        ],
+    );
+    assert_eq!(moved.code, 0, "{}", moved.stderr);
+    assert!(
+        moved.stdout.contains("extends the checkpoint at seq 41"),
+        "{}",
+        moved.stdout
+    );
+    // Bad parameters and bodies are JSON 400s, and the server keeps serving.
+    for (path, body) in [
+        ("/v1/verify?digest_seq=3", &b""[..]),
+        (
+            "/v1/verify?views_only=true&digest_seq=1&digest_head=00&digest_root=00",
+            b"",
+        ),
+        ("/v1/verify", b"not a note"),
+    ] {
+        let answer = server.post(path, Some(auditor), body);
+        assert_eq!(answer.status, 400, "{path}: {}", answer.text());
+    }
+    assert_eq!(server.get("/v1/digest", Some(auditor)).status, 200);
 }

@@ -1,6 +1,6 @@
 //! The command line as a client of `arl serve` (`--server URL` or `$ARL_SERVER`, token in
 //! `$ARL_TOKEN`; https through [`crate::tls`]): the query commands, `append`, `export`,
-//! `digest`, `proof`, `verify` and `subscribe` print what they print against a local ledger:
+//! `digest`, `proof`, `log`, `checkpoint`, `verify` and `subscribe`, and `--evidence FILE` print what they print against a local ledger:
 //! JSON and CSV because the server answers with the same bytes, tables and graphs because
 //! they are drawn from the server's JSON by the code that draws the local answer.
 
@@ -201,9 +201,6 @@ fn segment(id: &str) -> String {
 }
 
 fn account_path(args: &AccountArgs, tail: &str) -> Result<String> {
-    if args.evidence.is_some() {
-        return Err(not_over_server("--evidence"));
-    }
     let mut q = Query::default();
     q.at(&args.at).format(args.format)?;
     Ok(q.path(&format!("/v1/accounts/{}{tail}", segment(&args.account))))
@@ -212,6 +209,15 @@ fn account_path(args: &AccountArgs, tail: &str) -> Result<String> {
 /// Runs `command` against the server; commands that only make sense locally are a usage
 /// error.
 pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
+    // As locally: the bundle is written first, then the answer printed.
+    if let Some(request) = crate::evidence::request(command) {
+        let answer = evidence(client, &request, quiet)?;
+        // With --format json the local command prints the bundle's answer (the answer over
+        // the data as stored, as the bundle proves it): so does this.
+        if evidence_json(command) {
+            return out::emit(&format!("{answer}\n"));
+        }
+    }
     let path = match command {
         Command::Account(a) => account_path(a, "")?,
         Command::Team(t) if t.timeline => {
@@ -236,9 +242,6 @@ pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
             q.path(&format!("/v1/accounts/{}/txns", segment(&a.account)))
         }
         Command::History(a) => {
-            if a.evidence.is_some() {
-                return Err(not_over_server("--evidence"));
-            }
             let mut q = Query::default();
             q.at(&a.at).format(a.format)?;
             q.path(&format!("/v1/accounts/{}/history", segment(&a.account)))
@@ -256,9 +259,6 @@ pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
             q.path(&format!("/v1/accounts/{}/diff", segment(&a.account)))
         }
         Command::Portfolio(a) => {
-            if a.evidence.is_some() {
-                return Err(not_over_server("--evidence"));
-            }
             let mut q = Query::default();
             q.at(&a.at).format(a.format)?;
             q.path(&format!("/v1/people/{}/portfolio", segment(&a.person)))
@@ -286,6 +286,7 @@ pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
         }
         Command::Balance(a) => balance_path(a)?,
         Command::Digest => "/v1/digest".to_string(),
+        Command::Log(a) => log_path(a)?,
         Command::Proof(a) => return proof(client, a),
         Command::Export(a) => {
             let format = match a.format {
@@ -295,6 +296,9 @@ pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
             return client.get(&format!("/v1/export{format}"))?.copy_out();
         }
         Command::Append(a) => return append(client, a, quiet),
+        Command::Checkpoint(a) if a.action.is_none() => {
+            return client.get("/v1/checkpoint")?.copy_out()
+        }
         Command::Verify(a) => return verify(client, a),
         Command::Subscribe(a) => return subscribe(client, a),
         other => {
@@ -325,6 +329,7 @@ fn drawn_here(command: &Command) -> bool {
         Command::Balance(a) => table(a.format),
         Command::Org(a) => graph(a.format),
         Command::Accounts(a) => graph(a.format),
+        Command::Log(a) => table(a.format),
         _ => false,
     }
 }
@@ -370,6 +375,7 @@ fn draw(command: &Command, text: &str, quiet: bool) -> Result<()> {
         Command::Accounts(a) if a.tree => graph::print_tree(&answer::<Vec<_>>(text)?, a.format),
         Command::Accounts(_) => query::print_cards(&answer::<Vec<_>>(text)?, quiet),
         Command::Org(a) => graph::print_org(&org_chart(answer(text)?)?, a.format),
+        Command::Log(a) => crate::logcmd::print_log(a.format, &envelopes(text)?),
         _ => Err(failure::error("nothing to draw for this command")),
     }
 }
@@ -403,6 +409,35 @@ fn org_chart(json: arl_query::teams::OrgJson) -> Result<OrgChart> {
     Ok(OrgChart { people, lines })
 }
 
+/// The envelopes of `GET /v1/log`'s JSON answer, each from its canonical JSON.
+fn envelopes(text: &str) -> Result<Vec<arl_log::Envelope>> {
+    let values: Vec<Value> = serde_json::from_str(text).context("reading the server's answer")?;
+    values
+        .iter()
+        .map(|v| {
+            arl_log::Envelope::from_json_line(&v.to_string())
+                .map_err(|e| failure::error(format!("the server sent a bad envelope: {e}")))
+        })
+        .collect()
+}
+
+/// `GET /v1/log` with `arl log`'s filters.
+fn log_path(a: &crate::cli::LogArgs) -> Result<String> {
+    let mut q = Query::default();
+    q.put("stream", a.stream.clone())
+        .put("type", a.kind.clone())
+        .put("account", a.account.clone())
+        .put("from_seq", a.from_seq.map(|n| n.to_string()))
+        .put("to_seq", a.to_seq.map(|n| n.to_string()))
+        .put("recorded_from", a.recorded_from.map(Timestamp::canonical))
+        .put("recorded_to", a.recorded_to.map(Timestamp::canonical))
+        .put("effective_from", a.effective_from.map(Timestamp::canonical))
+        .put("effective_to", a.effective_to.map(Timestamp::canonical))
+        .put("limit", a.limit.map(|n| n.to_string()))
+        .format(a.format)?;
+    Ok(q.path("/v1/log"))
+}
+
 fn graph_format(format: GraphFormat) -> Result<Format> {
     match format {
         GraphFormat::Json => Ok(Format::Json),
@@ -412,9 +447,6 @@ fn graph_format(format: GraphFormat) -> Result<Format> {
 }
 
 fn balance_path(a: &BalanceArgs) -> Result<String> {
-    if a.evidence.is_some() {
-        return Err(not_over_server("--evidence"));
-    }
     let period = match a.period {
         PeriodArg::Month => Some("month"),
         PeriodArg::Quarter => Some("quarter"),
@@ -430,6 +462,71 @@ fn balance_path(a: &BalanceArgs) -> Result<String> {
         .flag("rollup", a.rollup)
         .format(a.format)?;
     Ok(q.path("/v1/balances"))
+}
+
+/// `--evidence FILE` over the server: the bundle the server builds and signs
+/// (`GET /v1/evidence/{command}/{id}`), written to FILE as the local command writes it.
+fn evidence(client: &Client, request: &crate::evidence::Request, quiet: bool) -> Result<String> {
+    use arl_evidence::Command as Ask;
+    let asked = &request.bundle;
+    if asked.subject.is_empty() {
+        return Err(crate::evidence::failed(
+            arl_query::evidence::EvidenceError::Usage(
+                "--evidence on balance needs an ACCOUNT: the balances of every account read the whole ledger".into(),
+            ),
+        ));
+    }
+    let command = match asked.command {
+        Ask::Account => "account",
+        Ask::Team => "team",
+        Ask::Contacts => "contacts",
+        Ask::Portfolio => "portfolio",
+        Ask::History => "history",
+        Ask::Balance => "balance",
+    };
+    let mut q = Query::default();
+    q.put("as_of", asked.at.as_of.map(Timestamp::canonical))
+        .put("known_at", asked.at.known_at.map(Timestamp::canonical))
+        .put("at_seq", asked.at.at_seq.map(|n| n.to_string()));
+    if let Some(b) = &asked.balance {
+        q.put("period", Some(b.period.clone()))
+            .put("from", b.from.clone())
+            .put("to", b.to.clone())
+            .flag("rollup", b.rollup);
+    }
+    let path = q.path(&format!(
+        "/v1/evidence/{command}/{}",
+        segment(&asked.subject)
+    ));
+    let text = client.get(&path)?.text()?;
+    let bad = |e: String| failure::error(format!("the server sent a bad bundle: {e}"));
+    let bundle: arl_evidence::Bundle =
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let note =
+        arl_evidence::note::Note::parse(&bundle.checkpoint).map_err(|e| bad(e.to_string()))?;
+    let checkpoint =
+        arl_evidence::Checkpoint::parse_body(&note.text).map_err(|e| bad(e.to_string()))?;
+    let saved = arl_query::evidence::BundleText {
+        text,
+        envelopes: bundle.envelopes.len(),
+        parts: bundle.parts.len(),
+        checkpoint_size: checkpoint.size,
+    };
+    crate::evidence::save_bundle(quiet, &request.path, &saved)?;
+    Ok(bundle.answer)
+}
+
+/// Whether a command with `--evidence` prints JSON.
+fn evidence_json(command: &Command) -> bool {
+    let json = |f: Format| f == Format::Json;
+    match command {
+        Command::Account(a) | Command::Contacts(a) => json(a.format),
+        Command::Team(t) => json(t.account.format),
+        Command::Portfolio(a) => json(a.format),
+        Command::Balance(a) => json(a.format),
+        Command::History(a) => json(a.format),
+        _ => false,
+    }
 }
 
 fn proof(client: &Client, args: &crate::cli::ProofArgs) -> Result<()> {
@@ -493,19 +590,44 @@ fn append(client: &Client, args: &AppendArgs, quiet: bool) -> Result<()> {
     )
 }
 
+/// `arl verify` over the server: `--digest` sends the digest's fields, `--checkpoint` the
+/// note (opened here first with `--key` and `--witness`: the signatures are the client's to
+/// trust); the server checks that its log extends them. Prints what the local command
+/// prints.
 fn verify(client: &Client, args: &crate::cli::VerifyArgs) -> Result<()> {
-    if args.digest.is_some() || args.views_only || args.checkpoint.is_some() {
-        return Err(not_over_server(
-            "arl verify --digest, --views-only and --checkpoint",
-        ));
+    let digest = args
+        .digest
+        .as_deref()
+        .map(crate::integrity::read_digest)
+        .transpose()?;
+    let mut q = Query::default();
+    q.flag("views_only", args.views_only);
+    if let Some(d) = &digest {
+        q.put("digest_seq", Some(d.seq.to_string()))
+            .put("digest_head", Some(arl_log::hex(&d.head)))
+            .put("digest_root", Some(arl_log::hex(&d.root)));
     }
-    let answer = client.post("/v1/verify", b"")?;
+    let checkpoint = args
+        .checkpoint
+        .as_deref()
+        .map(|file| crate::evidence::open_checkpoint(file, args.key.as_deref(), &args.witness))
+        .transpose()?;
+    let body = checkpoint
+        .as_ref()
+        .map_or(&[][..], |c| c.note.as_bytes())
+        .to_vec();
+    let answer = client.post(&q.path("/v1/verify"), &body)?;
     let mut last = Value::Null;
+    let mut extends = Value::Null;
     for line in BufReader::new(answer.reader).lines() {
         let line = line.context("reading the server's answer")?;
         let value: Value = serde_json::from_str(&line).context("reading the server's answer")?;
-        if value.get("progress").is_none() {
-            last = value;
+        if value.get("progress").is_some() {
+            continue;
+        }
+        match value.get("checkpoint") {
+            Some(checked) => extends = checked.clone(),
+            None => last = value,
         }
     }
     if last["ok"] != Value::Bool(true) {
@@ -514,23 +636,51 @@ fn verify(client: &Client, args: &crate::cli::VerifyArgs) -> Result<()> {
             .unwrap_or("the server's verify gave no result");
         return Err(failure::integrity(message.to_string()));
     }
-    match args.format {
-        SummaryFormat::Json => out::emit_line(&last.to_string()),
-        SummaryFormat::Text => {
+    let views = last["views_checked"].as_u64().unwrap_or(0);
+    let behind = last["views_behind_log"] == Value::Bool(true);
+    match (args.format, args.views_only) {
+        (SummaryFormat::Json, _) => out::emit_line(&last.to_string())?,
+        (SummaryFormat::Text, true) => {
+            let mut text = format!(
+                "ok: every checksum of the views verifies, through seq {views} (the log was not read; arl verify compares the views with it)"
+            );
+            if behind {
+                text.push_str(
+                    "\nthe views are behind the log; the next query or append catches them up",
+                );
+            }
+            out::emit_line(&text)?;
+        }
+        (SummaryFormat::Text, false) => {
             let text = |name: &str| last[name].as_str().unwrap_or_default().to_string();
-            let views = last["views_checked"].as_u64().unwrap_or(0);
             let seq = last["seq"].as_u64().unwrap_or(0);
             let mut out_text = format!(
                 "ok: {seq} envelopes verify (hash chain, Merkle tree, views through seq {views})\nhead seq {seq} {}\nroot {}",
                 text("head"),
                 text("root")
             );
-            if last["views_behind_log"] == Value::Bool(true) {
+            if let Some(d) = &digest {
+                out_text.push_str(&format!(
+                    "\nextends the digest at seq {} (consistency proof checked)",
+                    d.seq
+                ));
+            }
+            if behind {
                 out_text.push_str(&format!("\nthe views reach seq {views}, the log seq {seq}: the next query or append catches them up"));
             }
-            out::emit_line(&out_text)
+            out::emit_line(&out_text)?;
         }
     }
+    let Some(opened) = checkpoint else {
+        return Ok(());
+    };
+    if extends["ok"] != Value::Bool(true) {
+        let message = extends["error"]
+            .as_str()
+            .unwrap_or("the server did not check the checkpoint");
+        return Err(failure::integrity(message.to_string()));
+    }
+    out::emit_line(&opened.line(extends["log_seq"].as_u64().unwrap_or(0)))
 }
 
 /// `arl subscribe`: envelopes to standard output as they come; the server's last line, when

@@ -6,7 +6,7 @@ use crate::failure;
 use crate::ledger::Ctx;
 use crate::out;
 use anyhow::{Context, Result};
-use arl_log::{format_time, hex, merkle, parse_hex, Head, Log};
+use arl_log::{format_time, hex, parse_hex, Head, Log};
 pub use arl_query::integrity::{digest_json, Digest};
 use arl_views::check::ViewsChecked;
 use serde::Deserialize;
@@ -234,42 +234,7 @@ fn views_broken(error: arl_views::ViewError) -> anyhow::Error {
 }
 
 fn verify_digest(log: &Log, head: &Head, digest: &Digest) -> Result<()> {
-    if digest.seq > head.seq {
-        return Err(failure::integrity(format!(
-            "the digest is at seq {} but the ledger only reaches seq {}: events were removed",
-            digest.seq, head.seq
-        )));
-    }
-    if digest.seq > 0 {
-        let stored = log
-            .get(digest.seq)?
-            .context("reading the digest's envelope")?;
-        if stored.hash != digest.head {
-            return Err(failure::integrity(format!(
-                "integrity failure at seq {}: the envelope's hash is {}, the digest says {}",
-                digest.seq,
-                hex(&stored.hash),
-                hex(&digest.head)
-            )));
-        }
-    }
-    let root = log.root_at(digest.seq)?;
-    if root != digest.root {
-        return Err(failure::integrity(format!(
-            "the Merkle root at seq {} is {}, the digest says {}",
-            digest.seq,
-            hex(&root),
-            hex(&digest.root)
-        )));
-    }
-    let proof = log.consistency_proof(digest.seq, head.seq)?;
-    if !merkle::verify_consistency(digest.seq, head.seq, &digest.root, &head.root, &proof) {
-        return Err(failure::integrity(format!(
-            "the consistency proof from seq {} to seq {} does not verify",
-            digest.seq, head.seq
-        )));
-    }
-    Ok(())
+    arl_query::integrity::check_extends(log, head, digest)?.map_err(failure::integrity)
 }
 
 /// `arl proof SEQ [--digest FILE]`.

@@ -6,50 +6,41 @@ use crate::out;
 use anyhow::{Context, Result};
 use arl_domain::Timestamp;
 use arl_log::{hex, Envelope};
-use arl_query::export::{envelope_csv_row, envelope_line, ENVELOPE_CSV_HEADER};
+use arl_query::export::{
+    envelope_csv_row, envelope_line, log_csv, log_json, LogQuestion, ENVELOPE_CSV_HEADER,
+};
 use std::io::Write;
+
+/// The question `arl log`'s flags ask (the server's `GET /v1/log` asks the same).
+pub fn log_question(args: &LogArgs) -> LogQuestion {
+    LogQuestion {
+        stream: args.stream.clone(),
+        kind: args.kind.clone(),
+        account: args.account.clone(),
+        from_seq: args.from_seq,
+        to_seq: args.to_seq,
+        recorded_from: args.recorded_from,
+        recorded_to: args.recorded_to,
+        effective_from: args.effective_from,
+        effective_to: args.effective_to,
+        limit: args.limit,
+    }
+}
 
 /// `arl log`.
 pub fn log(ctx: &Ctx, args: &LogArgs) -> Result<()> {
     let (_lock, log) = ctx.log()?;
-    let head = log.head().seq;
-    let from = args.from_seq.unwrap_or(1);
-    let to = args.to_seq.unwrap_or(head).min(head);
-    let account_stream = args.account.as_ref().map(|a| format!("account/{a}"));
-    let within = |t: i64, from: Option<Timestamp>, to: Option<Timestamp>| {
-        from.is_none_or(|f| t >= f.0) && to.is_none_or(|x| t <= x.0)
-    };
-    let keep = |e: &Envelope| {
-        args.stream.as_ref().is_none_or(|s| e.stream == *s)
-            && account_stream.as_ref().is_none_or(|s| e.stream == *s)
-            && args.kind.as_ref().is_none_or(|k| e.kind == *k)
-            && within(e.recorded_at, args.recorded_from, args.recorded_to)
-            && within(e.effective_at, args.effective_from, args.effective_to)
-    };
-    let limit = args.limit.unwrap_or(u64::MAX);
-    let mut rows = Vec::new();
-    for envelope in log.range(from, to) {
-        if rows.len() as u64 >= limit {
-            break;
-        }
-        let envelope = envelope?;
-        if keep(&envelope) {
-            rows.push(envelope);
-        }
-    }
-    match args.format {
-        Format::Json => {
-            let values: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|e| serde_json::from_str(&e.to_json_line()))
-                .collect::<Result<_, _>>()
-                .context("formatting envelopes")?;
-            out::emit_json(&values)
-        }
-        Format::Csv => out::emit_csv(
-            ENVELOPE_CSV_HEADER,
-            &rows.iter().map(envelope_csv_row).collect::<Vec<_>>(),
-        ),
+    let rows = log_question(args)
+        .answer(&log)
+        .map_err(crate::failure::query)?;
+    print_log(args.format, &rows)
+}
+
+/// Prints the envelopes of `arl log` in `format`.
+pub fn print_log(format: Format, rows: &[Envelope]) -> Result<()> {
+    match format {
+        Format::Json => out::emit_json(&log_json(rows).context("formatting envelopes")?),
+        Format::Csv => out::emit_csv_table(&log_csv(rows)),
         Format::Table => {
             let mut table = out::table(&[
                 "seq",
@@ -61,7 +52,7 @@ pub fn log(ctx: &Ctx, args: &LogArgs) -> Result<()> {
                 "actor",
                 "hash",
             ]);
-            for e in &rows {
+            for e in rows {
                 table.add_row(vec![
                     out::num(e.seq),
                     comfy_table::Cell::new(out::human_time(Timestamp(e.recorded_at))),

@@ -79,3 +79,52 @@ pub fn proof(log: &Log, seq: u64, digest: Option<&Digest>) -> Result<ProofJson, 
         audit_path: path.iter().map(hex).collect(),
     })
 }
+
+/// Whether the log, verified up to `head`, extends `digest` (`arl verify --digest`): the
+/// digest's envelope hash and Merkle root at its seq, and a consistency proof from there to
+/// the head. `Ok(Err(why))`: it does not (an integrity failure); `Err`: reading failed.
+pub fn check_extends(
+    log: &Log,
+    head: &Head,
+    digest: &Digest,
+) -> Result<Result<(), String>, arl_log::LogError> {
+    if digest.seq > head.seq {
+        return Ok(Err(format!(
+            "the digest is at seq {} but the ledger only reaches seq {}: events were removed",
+            digest.seq, head.seq
+        )));
+    }
+    if digest.seq > 0 {
+        let Some(stored) = log.get(digest.seq)? else {
+            return Ok(Err(format!(
+                "the log has no envelope at the digest's seq {}",
+                digest.seq
+            )));
+        };
+        if stored.hash != digest.head {
+            return Ok(Err(format!(
+                "integrity failure at seq {}: the envelope's hash is {}, the digest says {}",
+                digest.seq,
+                hex(&stored.hash),
+                hex(&digest.head)
+            )));
+        }
+    }
+    let root = log.root_at(digest.seq)?;
+    if root != digest.root {
+        return Ok(Err(format!(
+            "the Merkle root at seq {} is {}, the digest says {}",
+            digest.seq,
+            hex(&root),
+            hex(&digest.root)
+        )));
+    }
+    let proof = log.consistency_proof(digest.seq, head.seq)?;
+    if !merkle::verify_consistency(digest.seq, head.seq, &digest.root, &head.root, &proof) {
+        return Ok(Err(format!(
+            "the consistency proof from seq {} to seq {} does not verify",
+            digest.seq, head.seq
+        )));
+    }
+    Ok(Ok(()))
+}

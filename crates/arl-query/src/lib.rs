@@ -26,6 +26,7 @@
 
 pub mod accounts;
 mod error;
+pub mod evidence;
 pub mod export;
 pub mod history;
 pub mod integrity;

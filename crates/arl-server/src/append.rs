@@ -88,44 +88,103 @@ pub fn answer_json(answer: &AppendAnswer) -> Value {
 /// Seqs between two progress lines of a verify.
 const VERIFY_PROGRESS_SEQS: u64 = 65_536;
 
-/// Verifies the log and the views (on the writer thread), sending progress lines and then
-/// the result line; a progress line that finds the buffer full is skipped.
-pub fn verify(ledger: &Ledger, out: &tokio::sync::mpsc::Sender<Bytes>) {
+/// What `POST /v1/verify` checks besides the log and the views.
+#[derive(Default)]
+pub struct VerifyOptions {
+    /// `views_only=true`: the views' checksums only, without the log (`--views-only`).
+    pub views_only: bool,
+    /// `digest_seq`, `digest_head`, `digest_root`: the log must extend this digest.
+    pub digest: Option<arl_query::integrity::Digest>,
+    /// The body: a checkpoint note the log must extend (its signatures are the client's to
+    /// check, with the keys it trusts).
+    pub checkpoint: Option<crate::routes::ClaimedCheckpoint>,
+    /// Where the log is, for `views_only`.
+    pub source: Option<arl_views::LogSource>,
+}
+
+/// `POST /v1/verify` on the writer thread: JSON Lines of progress, then the line
+/// `arl verify --format json` prints (or an integrity error), then, when a checkpoint was
+/// sent, a line `{"checkpoint": {...}}` saying whether the log extends it.
+pub fn verify(ledger: &Ledger, out: &tokio::sync::mpsc::Sender<Bytes>, options: &VerifyOptions) {
     let line = |value: Value| Bytes::from(format!("{value}\n"));
     let last = std::cell::Cell::new(0u64);
-    // One slot of the buffer stays free for the result line, so the writer never waits on
+    // One slot of the buffer stays free for each result line, so the writer never waits on
     // a client that does not read.
     let progress = |phase: &str, seq: u64| {
-        if seq >= last.get() + VERIFY_PROGRESS_SEQS && out.capacity() > 1 {
+        if seq >= last.get() + VERIFY_PROGRESS_SEQS && out.capacity() > 2 {
             last.set(seq);
             let _ = out.try_send(line(json!({"progress": {"phase": phase, "seq": seq}})));
         }
     };
     let log = ledger.log();
-    let result = log
-        .verify(&mut |seq| progress("log", seq))
-        .map_err(|e| ("integrity", e.to_string()))
-        .and_then(|head| {
-            last.set(0);
-            arl_views::check::check_against_log(ledger.dir(), log, &mut |seq| {
-                progress("views", seq);
+    let value = if options.views_only {
+        let source = options.source.clone().unwrap_or(arl_views::LogSource::Dir);
+        match arl_views::check::check_checksums(ledger.dir(), &source) {
+            Ok(views) => json!({
+                "ok": true,
+                "views_checked": views.map_or(0, |v| v.checkpoint),
+                "views_behind_log": views.is_some_and(|v| v.behind_log),
+            }),
+            Err(e) => json!({"ok": false, "rule": "integrity", "error": views_broken(&e)}),
+        }
+    } else {
+        let result = log
+            .verify(&mut |seq| progress("log", seq))
+            .map_err(|e| ("integrity", e.to_string()))
+            .and_then(|head| {
+                last.set(0);
+                arl_views::check::check_against_log(ledger.dir(), log, &mut |seq| {
+                    progress("views", seq);
+                })
+                .map(|views| (head, views))
+                .map_err(|e| ("integrity", views_broken(&e)))
             })
-            .map(|views| (head, views))
-            .map_err(|e| ("integrity", format!("integrity failure in the views: {e}")))
-        });
-    let value = match result {
-        Ok((head, views)) => json!({
-            "ok": true,
-            "seq": head.seq,
-            "head": hex(&head.hash),
-            "root": hex(&head.root),
-            "recorded_at": format_time(head.recorded_at),
-            "views_checked": views.map_or(0, |v| v.checkpoint),
-            "views_behind_log": views.is_some_and(|v| v.behind_log),
-        }),
-        Err((rule, error)) => json!({"ok": false, "rule": rule, "error": error}),
+            .and_then(|(head, views)| match &options.digest {
+                None => Ok((head, views)),
+                Some(digest) => match arl_query::integrity::check_extends(log, &head, digest) {
+                    Ok(Ok(())) => Ok((head, views)),
+                    Ok(Err(why)) => Err(("integrity", why)),
+                    Err(e) => Err(("integrity", e.to_string())),
+                },
+            });
+        match result {
+            Ok((head, views)) => {
+                let mut value = json!({
+                    "ok": true,
+                    "seq": head.seq,
+                    "head": hex(&head.hash),
+                    "root": hex(&head.root),
+                    "recorded_at": format_time(head.recorded_at),
+                    "views_checked": views.map_or(0, |v| v.checkpoint),
+                    "views_behind_log": views.is_some_and(|v| v.behind_log),
+                });
+                if let Some(digest) = &options.digest {
+                    value["extends_digest_seq"] = json!(digest.seq);
+                }
+                value
+            }
+            Err((rule, error)) => json!({"ok": false, "rule": rule, "error": error}),
+        }
     };
+    let ok = value["ok"] == Value::Bool(true);
     let _ = out.try_send(line(value));
+    if let (true, Some(claimed)) = (ok, &options.checkpoint) {
+        let checked = match arl_query::evidence::holds_on(log, &claimed.0) {
+            Ok(()) => json!({"ok": true, "size": claimed.0.size, "log_seq": log.head().seq}),
+            Err(e) => json!({"ok": false, "rule": "integrity", "error": e.to_string()}),
+        };
+        let _ = out.try_send(line(json!({ "checkpoint": checked })));
+    }
+}
+
+/// Damage to the views as `arl verify` words it.
+fn views_broken(error: &arl_views::ViewError) -> String {
+    let mut message = format!("integrity failure in the views: {error}");
+    let damage = error.is_damage() || matches!(error, arl_views::ViewError::AheadOfLog { .. });
+    if damage && !message.contains("arl replay") {
+        message.push_str(" (the views are derived from the log: arl replay rebuilds them)");
+    }
+    message
 }
 
 /// `POST /v1/erase` on the writer thread: erases `subject` as `arl erase` does (the audit

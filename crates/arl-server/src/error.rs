@@ -63,6 +63,23 @@ impl ApiError {
         )
     }
 
+    /// An error of the evidence store: 400 a question without evidence, 409 no signing
+    /// key or views behind the log, 404 no such subject, 500 integrity or storage.
+    pub fn evidence(e: &arl_query::evidence::EvidenceError) -> ApiError {
+        use arl_query::evidence::EvidenceError as E;
+        let (status, rule) = match e {
+            E::Usage(_) => (StatusCode::BAD_REQUEST, "usage"),
+            E::Refused(_) => (StatusCode::CONFLICT, "evidence_unavailable"),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            E::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
+            E::Log(arl_log::LogError::Integrity { .. } | arl_log::LogError::Corrupt { .. }) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "integrity")
+            }
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+        };
+        ApiError::new(status, rule, e.to_string())
+    }
+
     /// A query's error: not found 404, usage 400, integrity 500 (the ledger fails
     /// verification), storage 500.
     pub fn query(e: &QueryError) -> ApiError {

@@ -175,6 +175,12 @@ pub enum ServeError {
 pub struct AppState {
     /// The ledger's keys, for answers that show names.
     keys: arl_privacy::KeyHome,
+    /// The ledger's evidence store (checkpoint key, stream map, checkpoints).
+    evidence: arl_query::evidence::EvidenceHome,
+    /// Held while a checkpoint or a bundle writes the evidence store's files.
+    evidence_store: Arc<std::sync::Mutex<()>>,
+    /// Where the log is (for `POST /v1/verify?views_only=true`).
+    source: arl_views::LogSource,
     writer: writer::WriterHandle,
     auth: Authenticator,
     limits: Limits,
@@ -239,6 +245,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/people/{id}/portfolio"),
     ("GET", "/v1/org"),
     ("GET", "/v1/balances"),
+    ("GET", "/v1/log"),
+    ("GET", "/v1/checkpoint"),
+    ("GET", "/v1/evidence/{command}/{id}"),
     ("GET", "/v1/digest"),
     ("GET", "/v1/whoami"),
     ("GET", "/v1/proof/{seq}"),
@@ -268,6 +277,9 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/people/{id}/portfolio", get(routes::portfolio))
         .route("/v1/org", get(routes::org))
         .route("/v1/balances", get(routes::balances))
+        .route("/v1/log", get(routes::log))
+        .route("/v1/checkpoint", get(routes::checkpoint))
+        .route("/v1/evidence/{command}/{id}", get(routes::evidence))
         .route("/v1/digest", get(routes::digest))
         .route("/v1/whoami", get(routes::whoami))
         .route("/v1/proof/{seq}", get(routes::proof))
@@ -447,6 +459,9 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
             keys: config.keys.clone(),
+            evidence: arl_query::evidence::EvidenceHome::new(&config.dir),
+            evidence_store: Arc::default(),
+            source: config.source.clone(),
             writer,
             auth,
             limits: config.limits,

@@ -11,7 +11,7 @@ use arl_accounts::Filter;
 use arl_fold::Source;
 use arl_privacy::{Subject, SubjectKind, UnsealedSource, Unsealer, ERASED};
 use arl_query::accounts::Search;
-use arl_query::export::EnvelopeFilter;
+use arl_query::export::{self, EnvelopeFilter, LogQuestion};
 use arl_query::history::{Axis, DiffQuestion, HistoryQuestion, Window};
 use arl_query::teams::{AccountQuestion, PersonQuestion};
 use arl_query::timeline::TimelineQuestion;
@@ -429,6 +429,51 @@ pub async fn history(
     Ok(response)
 }
 
+/// `GET /v1/log` (auditor): the envelopes `arl log` prints, with its filters as
+/// parameters (`stream`, `type`, `account`, `from_seq`, `to_seq`, `recorded_from`,
+/// `recorded_to`, `effective_from`, `effective_to`, `limit`), read through the log handle
+/// published with the views, up to the committed head.
+pub async fn log(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Answer {
+    s.authorize(&headers, Need::Audit)?;
+    let allowed = [
+        "stream",
+        "type",
+        "account",
+        "from_seq",
+        "to_seq",
+        "recorded_from",
+        "recorded_to",
+        "effective_from",
+        "effective_to",
+        "limit",
+        "format",
+    ];
+    let p = Params::parse(q.as_deref(), &allowed)?;
+    let question = LogQuestion {
+        stream: p.text("stream").map(str::to_string),
+        kind: p.text("type").map(str::to_string),
+        account: p.text("account").map(str::to_string),
+        from_seq: p.uint("from_seq")?,
+        to_seq: p.uint("to_seq")?,
+        recorded_from: p.input_time("recorded_from")?,
+        recorded_to: p.query_time("recorded_to")?,
+        effective_from: p.input_time("effective_from")?,
+        effective_to: p.query_time("effective_to")?,
+        limit: p.uint("limit")?,
+    };
+    let csv = p.csv()?;
+    let rows = s
+        .writer
+        .read_log(move |log, _| question.answer(log).map_err(|e| ApiError::query(&e)))
+        .await??;
+    if csv {
+        return csv_response(&export::log_csv(&rows));
+    }
+    let values = export::log_json(&rows)
+        .map_err(|e| ApiError::internal(format!("formatting envelopes: {e}")))?;
+    json_response(&values)
+}
+
 /// The number of steps in the whole history, on a page of it.
 const TOTAL_HEADER: &str = "x-total-count";
 
@@ -501,6 +546,99 @@ pub async fn balances(asked: Asked) -> Answer {
     asked
         .answer(&allowed, question, txns::balances, table)
         .await
+}
+
+/// `GET /v1/checkpoint` (auditor): the signed checkpoint of the committed head, as
+/// `arl checkpoint` prints it (made and kept in the ledger's evidence store if the head
+/// moved since the last one); without a signing key, the command line's error (409).
+pub async fn checkpoint(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Answer {
+    s.authorize(&headers, Need::Audit)?;
+    Params::parse(q.as_deref(), &[])?;
+    let home = s.evidence.clone();
+    let store = s.evidence_store.clone();
+    let note = s
+        .writer
+        .read_log(move |log, _| {
+            // One writer of the evidence store's files at a time.
+            let _held = store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            home.current(log)
+                .map(|(note, _, _)| note)
+                .map_err(|e| ApiError::evidence(&e))
+        })
+        .await??;
+    Ok(typed(note, "text/plain; charset=utf-8"))
+}
+
+/// `GET /v1/evidence/{command}/{id}` (auditor): the evidence bundle of `arl COMMAND ID
+/// --evidence FILE` (command: account, team, contacts, portfolio, history or balance; the
+/// point as `as_of`, `known_at`, `at_seq`; balance also `period`, `from`, `to`,
+/// `rollup`), built from the committed log and views and signed with the ledger's
+/// checkpoint key: the bytes the command line writes to FILE.
+pub async fn evidence(
+    State(s): S,
+    headers: HeaderMap,
+    Path((command, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    use arl_query::evidence::{BalanceOptions, BundleRequest, EvidenceCommand as Ask};
+    s.authorize(&headers, Need::Audit)?;
+    let ask = match command.as_str() {
+        "account" => Ask::Account,
+        "team" => Ask::Team,
+        "contacts" => Ask::Contacts,
+        "portfolio" => Ask::Portfolio,
+        "history" => Ask::History,
+        "balance" => Ask::Balance,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no evidence for {other:?}"),
+            )
+            .with_fix("ask for account, team, contacts, portfolio, history or balance"))
+        }
+    };
+    let allowed = if ask == Ask::Balance {
+        [POINT, &["period", "from", "to", "rollup"]].concat()
+    } else {
+        POINT.to_vec()
+    };
+    let p = Params::parse(q.as_deref(), &allowed)?;
+    let balance = if ask == Ask::Balance {
+        Some(BalanceOptions {
+            period: p
+                .choice("period", &["month", "quarter", "year", "all"])?
+                .unwrap_or_else(|| "all".to_string()),
+            from: p.input_time("from")?.map(arl_domain::Timestamp::canonical),
+            to: p.query_time("to")?.map(arl_domain::Timestamp::canonical),
+            rollup: p.flag("rollup")?,
+        })
+    } else {
+        None
+    };
+    let request = BundleRequest {
+        command: ask,
+        subject: id,
+        at: p.at()?,
+        balance,
+    };
+    let home = s.evidence.clone();
+    let store = s.evidence_store.clone();
+    let bundle = s
+        .writer
+        .read_log(move |log, views| {
+            let _held = store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The views as stored, as the command line's --evidence reads them: a bundle
+            // proves what the log holds.
+            home.bundle(log, views, &request)
+                .map_err(|e| ApiError::evidence(&e))
+        })
+        .await??;
+    Ok(typed(bundle.text, "application/json"))
 }
 
 /// `GET /v1/digest`: the committed head, as `arl digest` prints it.
@@ -712,16 +850,84 @@ pub async fn export(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> A
     stream::open(&s, request)
 }
 
+/// A checkpoint note sent to `POST /v1/verify`, parsed (not its signatures: the client
+/// checks those with the keys it trusts).
+#[derive(Debug)]
+pub struct ClaimedCheckpoint(pub arl_query::evidence::Checkpoint);
+
 /// `POST /v1/verify` (auditor): recomputes the hash chain, the Merkle tree and the views
 /// on the writer thread (appends wait meanwhile); JSON Lines of progress, then one line
-/// with the result, as `arl verify --format json` prints it.
-pub async fn verify(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Answer {
+/// with the result, as `arl verify --format json` prints it. `views_only=true`: the views'
+/// checksums only; `digest_seq`, `digest_head`, `digest_root`: the log must extend that
+/// digest; a body: a checkpoint note (`arl checkpoint`) the log must extend, answered on a
+/// last line `{"checkpoint": {...}}`.
+pub async fn verify(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> Answer {
     s.authorize(&headers, Need::Audit)?;
-    Params::parse(q.as_deref(), &[])?;
+    let p = Params::parse(
+        q.as_deref(),
+        &["views_only", "digest_seq", "digest_head", "digest_root"],
+    )?;
+    let views_only = p.flag("views_only")?;
+    let hash = |name: &str| -> Result<Option<[u8; 32]>, ApiError> {
+        p.text(name)
+            .map(|v| {
+                arl_log::parse_hex(v).ok_or_else(|| {
+                    ApiError::bad_request("bad_parameter", format!("{name}: not 64 hex digits"))
+                })
+            })
+            .transpose()
+    };
+    let digest =
+        match (
+            p.uint("digest_seq")?,
+            hash("digest_head")?,
+            hash("digest_root")?,
+        ) {
+            (None, None, None) => None,
+            (Some(seq), Some(head), Some(root)) => Some(arl_query::integrity::Digest {
+                seq,
+                head,
+                root,
+                recorded_at: String::new(),
+            }),
+            _ => return Err(ApiError::bad_request(
+                "bad_parameter",
+                "give digest_seq, digest_head and digest_root together (the fields of arl digest)",
+            )),
+        };
+    if views_only && digest.is_some() {
+        return Err(ApiError::bad_request(
+            "conflicting_parameters",
+            "views_only reads no log; a digest is checked against the log",
+        ));
+    }
+    let bytes = read_body(&s, &headers, body).await?;
+    let checkpoint = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let bad = |e: String| {
+            ApiError::bad_request(
+                "malformed",
+                format!("the body is not a checkpoint note: {e}"),
+            )
+            .with_fix("send the note arl checkpoint printed, or no body")
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|e| bad(e.to_string()))?;
+        let note = arl_query::evidence::Note::parse(text).map_err(|e| bad(e.to_string()))?;
+        let claimed = arl_query::evidence::Checkpoint::parse_body(&note.text)
+            .map_err(|e| bad(e.to_string()))?;
+        Some(ClaimedCheckpoint(claimed))
+    };
+    let options = crate::append::VerifyOptions {
+        views_only,
+        digest,
+        checkpoint,
+        source: Some(s.source.clone()),
+    };
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(64);
     let writer = s.writer.clone();
     tokio::spawn(async move {
-        let job = writer.read(move |ledger| crate::append::verify(ledger, &sender));
+        let job = writer.read(move |ledger| crate::append::verify(ledger, &sender, &options));
         if let Err(e) = job.await {
             tracing::warn!(error = %e, "verify did not run");
         }
