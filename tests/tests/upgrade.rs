@@ -3,9 +3,10 @@
 //! converted in place by `arl upgrade`: it verifies, keeps its digest (so every stored
 //! byte), and answers exactly as the same input imported by this arl.
 //!
-//! A ledger whose log has layout 3 (the head file of two synced slots) is refused the same
-//! way and converted in place: the same digest, the same export bytes, the same card as the
-//! arl of layout 3 printed (`tests/fixtures/layout3`).
+//! A ledger whose log has layout 3 (the head file of two synced slots) or layout 4 (no
+//! dictionary, no compressed frame) is refused the same way and converted in place: the
+//! same digest, the same export bytes, the same card as the arl of that layout printed
+//! (`tests/fixtures/layout3`, `tests/fixtures/layout4`).
 //!
 //! The fixture `tests/fixtures/layout2/log` is the log that the arl before layout 3 wrote
 //! for `arl append --imported` of the first 700 generated lines of seed 7 (written by the
@@ -88,13 +89,13 @@ fn a_layout_2_ledger_is_refused_then_upgraded_in_place() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout
-            .starts_with("converted the log to layout 4; head seq 700 e753530761d3"),
+            .starts_with("converted the log to layout 5; head seq 700 e753530761d3"),
         "{}",
         run.stdout
     );
     assert_eq!(
         stdout_of(&dir, &["upgrade"]),
-        "the log already has layout 4; nothing to do\n"
+        "the log already has layout 5; nothing to do\n"
     );
     assert!(!dir.join("log/index").exists(), "the sled index is gone");
 
@@ -126,49 +127,60 @@ fn a_layout_2_ledger_is_refused_then_upgraded_in_place() {
     assert_eq!(json_of(&dir, &["verify", "--format", "json"])["seq"], 701);
 }
 
-fn layout3_fixture(name: &str) -> String {
+fn fixture_file(layout: u32, name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/layout3")
+        .join(format!("fixtures/layout{layout}"))
         .join(name);
     std::fs::read_to_string(&path).expect("a fixture file")
 }
 
-#[test]
-fn a_layout_3_ledger_is_refused_then_upgraded_in_place() {
+const LOG_FILES: [&str; 5] = ["envelopes", "head", "keys", "streams", "nodes"];
+
+/// The fixture of `layout` (a log of the directory store before this one): refused, left
+/// unchanged, upgraded in place; then the digest, the export bytes and a card are the ones
+/// the arl of that layout printed, and the log takes appends.
+fn an_older_ledger_is_refused_then_upgraded_in_place(layout: u32) {
     use sha2::Digest;
     let ledger = Ledger::new();
     let dir = ledger.dir();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/layout3/log");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/layout{layout}/log"));
     copy_dir(&fixture, &dir.join("log"));
-    let log_files: Vec<Vec<u8>> = ["envelopes", "head", "keys", "streams", "nodes"]
+    let log_files: Vec<Vec<u8>> = LOG_FILES
         .iter()
         .map(|f| std::fs::read(dir.join("log").join(f)).expect("a log file"))
         .collect();
-    assert_refused_naming_upgrade(&ledger, "layout 3");
-    for (file, before) in ["envelopes", "head", "keys", "streams", "nodes"]
-        .iter()
-        .zip(&log_files)
-    {
+    assert_refused_naming_upgrade(&ledger, &format!("layout {layout}"));
+    for (file, before) in LOG_FILES.iter().zip(&log_files) {
         assert_eq!(
             &std::fs::read(dir.join("log").join(file)).expect("a log file"),
             before,
             "a refused command leaves log/{file} unchanged"
         );
     }
+    assert!(!dir.join("log/dict").exists());
 
-    let digest: Value = serde_json::from_str(&layout3_fixture("digest.json")).expect("JSON");
+    let digest: Value = serde_json::from_str(&fixture_file(layout, "digest.json")).expect("JSON");
     let run = ledger.run(&["upgrade"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let head = digest["head"].as_str().expect("head");
     assert_eq!(
         run.stdout,
-        format!("converted the log to layout 4; head seq 701 {head}\n")
+        format!("converted the log to layout 5; head seq 701 {head}\n")
     );
     assert_eq!(
         stdout_of(&dir, &["upgrade"]),
-        "the log already has layout 4; nothing to do\n"
+        "the log already has layout 5; nothing to do\n"
     );
     assert!(!dir.join("log/head.new").exists());
+    assert!(dir.join("log/dict").exists());
+    // The frames stay as they were written (not compressed).
+    assert_eq!(
+        std::fs::read(dir.join("log/envelopes"))
+            .expect("envelopes")
+            .len(),
+        log_files[0].len()
+    );
 
     let verify = json_of(&dir, &["verify", "--format", "json"]);
     assert_eq!(verify["ok"], Value::Bool(true), "{verify}");
@@ -179,18 +191,41 @@ fn a_layout_3_ledger_is_refused_then_upgraded_in_place() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    assert_eq!(sha, layout3_fixture("export.sha256").trim());
-    let card: Value = serde_json::from_str(&layout3_fixture("card.json")).expect("JSON");
+    assert_eq!(sha, fixture_file(layout, "export.sha256").trim());
+    let card: Value = serde_json::from_str(&fixture_file(layout, "card.json")).expect("JSON");
     assert_eq!(
         json_of(&dir, &["account", "eltas-bh-2", "--format", "json"]),
         card
     );
 
-    // The upgraded ledger takes appends, and an arl of layout 3 would refuse its head.
+    // The upgraded ledger takes appends (compressed), and an arl of the older layout
+    // would refuse its head.
+    let before = std::fs::metadata(dir.join("log/envelopes"))
+        .expect("envelopes")
+        .len();
     let run = ledger.run(&["append", "--type", "person.joined", "--data", NEW_PERSON]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    let after = std::fs::read(dir.join("log/envelopes")).expect("envelopes");
+    let field = u32::from_le_bytes(
+        after[before as usize..before as usize + 4]
+            .try_into()
+            .expect("4"),
+    );
+    assert_ne!(field & (1 << 30), 0, "the new frame is compressed");
     assert_eq!(json_of(&dir, &["verify", "--format", "json"])["seq"], 702);
     let head_file = std::fs::read(dir.join("log/head")).expect("head");
     assert_eq!(head_file.len(), 4 * 4096);
-    assert!(head_file.chunks(4096).all(|slot| &slot[..8] != b"ARLHEAD3"));
+    assert!(head_file
+        .chunks(4096)
+        .all(|slot| &slot[..8] == b"ARLHEAD5" || slot[..8] == [0; 8]));
+}
+
+#[test]
+fn a_layout_3_ledger_is_refused_then_upgraded_in_place() {
+    an_older_ledger_is_refused_then_upgraded_in_place(3);
+}
+
+#[test]
+fn a_layout_4_ledger_is_refused_then_upgraded_in_place() {
+    an_older_ledger_is_refused_then_upgraded_in_place(4);
 }

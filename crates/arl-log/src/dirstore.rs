@@ -24,21 +24,30 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use std::collections::VecDeque;
+
+use crate::codec::{Codec, ENVELOPE_DICTIONARY, FRAME_LEVEL};
 use crate::fast::{self, key_hash, FastMap, FastSet};
 use crate::log::Frames;
+use crate::store::{canonical_into, compress_frame, expand_frame, stored_frame};
 use crate::store::{BlockBytes, CommitSet, Store, BLOCK_EVENTS, NODE_LEVEL_MIN};
 use crate::store::{FRAME_COMMIT_END, FRAME_OVERHEAD};
 use crate::{Envelope, Hash, LogError};
 
 /// The layout version of the directory store this module writes.
-pub const LOG_LAYOUT: u32 = 4;
+pub const LOG_LAYOUT: u32 = 5;
 
 pub(crate) const HEAD_FILE: &str = "head";
 pub(crate) const KEYS_FILE: &str = "keys";
 pub(crate) const STREAMS_FILE: &str = "streams";
 pub(crate) const NODES_FILE: &str = "nodes";
+/// The zstd dictionary of the compressed frames (layout 5); its hash is in every head slot.
+pub(crate) const DICT_FILE: &str = "dict";
 
-const HEAD_MAGIC: &[u8; 8] = b"ARLHEAD4";
+const HEAD_MAGIC: &[u8; 8] = b"ARLHEAD5";
+/// The magic of a layout-4 head slot (four slots, the head record at 64, no dictionary).
+const HEAD_MAGIC_4: &[u8; 8] = b"ARLHEAD4";
+const HEAD_RECORD_AT_4: usize = 64;
 /// The magic of a layout-3 head slot (two slots of the same size, the head record at 40).
 const HEAD_MAGIC_3: &[u8; 8] = b"ARLHEAD3";
 const HEAD_RECORD_AT_3: usize = 40;
@@ -57,8 +66,10 @@ const STREAMS_MAGIC: &[u8; 8] = b"ARLSTRM3";
 const HEAD_BYTES: usize = 4096;
 /// Bytes of a head slot the checksum covers (the checksum ends the slot).
 const HEAD_BODY: usize = HEAD_BYTES - 32;
+/// Where the dictionary's hash lies in a slot.
+const HEAD_DICT_AT: usize = 64;
 /// Where the log's head record starts in a slot.
-const HEAD_RECORD_AT: usize = 64;
+const HEAD_RECORD_AT: usize = 96;
 const HEADER_BYTES: u64 = 4096;
 /// Buckets of the id index: the top bits of an id's key hash.
 const ID_BUCKET_BITS: u32 = 18;
@@ -214,6 +225,8 @@ pub(crate) struct Committed {
     /// True when every index byte this slot covers was synced before the slot was
     /// written, and the slot itself was synced (a checkpoint).
     pub(crate) synced: bool,
+    /// The blake3 hash of `log/dict` (zeros in a slot of layout 3 or 4: no dictionary).
+    pub(crate) dict: Hash,
 }
 
 impl Committed {
@@ -226,6 +239,7 @@ impl Committed {
             meta: Vec::new(),
             boot: [0; 16],
             synced: true,
+            dict: [0; 32],
         }
     }
 
@@ -249,18 +263,21 @@ impl Committed {
         b[40..56].copy_from_slice(&self.boot);
         let flags: u32 = if self.synced { SLOT_SYNCED } else { 0 };
         b[56..60].copy_from_slice(&flags.to_le_bytes());
+        b[HEAD_DICT_AT..HEAD_DICT_AT + 32].copy_from_slice(&self.dict);
         b[HEAD_RECORD_AT..HEAD_RECORD_AT + self.meta.len()].copy_from_slice(&self.meta);
         let sum = blake3::hash(&b[..HEAD_BODY]);
         b[HEAD_BODY..].copy_from_slice(sum.as_bytes());
         b
     }
 
-    /// Decodes a slot of layout 4, or of layout 3 (`"ARLHEAD3"`, the head record at byte
-    /// 40, no boot id or flags: every layout-3 head was synced).
+    /// Decodes a slot of layout 5, of layout 4 (`"ARLHEAD4"`, the head record at byte 64,
+    /// no dictionary) or of layout 3 (`"ARLHEAD3"`, the head record at byte 40, no boot id
+    /// or flags: every layout-3 head was synced).
     pub(crate) fn decode(b: &[u8]) -> Result<Committed, LogError> {
         let bad = |what: &str| LogError::corrupt(format!("the head file: {what}"));
         let (record_at, want_layout) = match b.get(..8) {
             Some(m) if b.len() == HEAD_BYTES && m == HEAD_MAGIC => (HEAD_RECORD_AT, LOG_LAYOUT),
+            Some(m) if b.len() == HEAD_BYTES && m == HEAD_MAGIC_4 => (HEAD_RECORD_AT_4, 4),
             Some(m) if b.len() == HEAD_BYTES && m == HEAD_MAGIC_3 => (HEAD_RECORD_AT_3, 3),
             _ => return Err(bad("unknown format")),
         };
@@ -281,13 +298,17 @@ impl Committed {
         let seq = if meta.is_empty() { 0 } else { u64_at(&meta, 8) };
         let mut boot = [0u8; 16];
         let mut synced = true;
-        if layout == LOG_LAYOUT {
+        let mut dict = [0u8; 32];
+        if layout >= 4 {
             boot.copy_from_slice(&b[40..56]);
             let flags = u32::from_le_bytes([b[56], b[57], b[58], b[59]]);
             if flags & !SLOT_SYNCED != 0 || b[60..64] != [0; 4] {
                 return Err(bad("unknown flags"));
             }
             synced = flags & SLOT_SYNCED != 0;
+        }
+        if layout == LOG_LAYOUT {
+            dict.copy_from_slice(&b[HEAD_DICT_AT..HEAD_DICT_AT + 32]);
         }
         Ok(Committed {
             data_len: u64_at(b, 16),
@@ -297,6 +318,7 @@ impl Committed {
             meta,
             boot,
             synced,
+            dict,
         })
     }
 
@@ -312,7 +334,7 @@ impl Committed {
 struct HeadSlots {
     /// Each slot decoded (an error for a slot never written, cut short or damaged).
     slots: Vec<Result<Committed, LogError>>,
-    /// The layout of the file: 4, or 3 (one or two slots of the layout before).
+    /// The layout of the file: 5, 4 (four slots of `"ARLHEAD4"`), or 3 (one or two slots).
     layout: u32,
 }
 
@@ -333,7 +355,7 @@ struct Chosen {
 
 fn read_slots(head: &Part) -> Result<HeadSlots, LogError> {
     let len = head.len()?;
-    let (count, layout) = match len {
+    let (count, mut layout) = match len {
         l if l == (HEAD_SLOTS * HEAD_BYTES) as u64 => (HEAD_SLOTS, LOG_LAYOUT),
         l if l == HEAD_BYTES as u64 => (1, 3),
         l if l == 2 * HEAD_BYTES as u64 => (2, 3),
@@ -346,10 +368,22 @@ fn read_slots(head: &Part) -> Result<HeadSlots, LogError> {
     };
     let mut buf = vec![0u8; count * HEAD_BYTES];
     head.read(0, &mut buf)?;
+    if layout == LOG_LAYOUT
+        && buf
+            .chunks_exact(HEAD_BYTES)
+            .any(|slot| slot[..8] == *HEAD_MAGIC_4)
+    {
+        layout = 4;
+    }
+    let magic = match layout {
+        3 => HEAD_MAGIC_3,
+        4 => HEAD_MAGIC_4,
+        _ => HEAD_MAGIC,
+    };
     let slots = buf
         .chunks_exact(HEAD_BYTES)
         .map(|slot| {
-            if (layout == 3) != (slot[..8] == *HEAD_MAGIC_3) {
+            if slot[..8] != *magic {
                 return Err(LogError::corrupt("the head file: a slot of another layout"));
             }
             Committed::decode(slot)
@@ -391,11 +425,11 @@ fn choose(slots: &HeadSlots, this_boot: Option<[u8; 16]>) -> Result<Chosen, LogE
         anchor,
         counter,
         known_len,
-        anchor_slot: (slots.layout == LOG_LAYOUT).then_some(anchor_slot),
+        anchor_slot: (slots.layout >= 4).then_some(anchor_slot),
     })
 }
 
-/// A head file of layout 4 holding one checkpoint, `committed`, in slot 2.
+/// A head file of layout 5 holding one checkpoint, `committed`, in slot 2.
 fn head_file(committed: &Committed) -> Vec<u8> {
     let mut bytes = vec![0u8; HEAD_SLOTS * HEAD_BYTES];
     bytes[2 * HEAD_BYTES..3 * HEAD_BYTES].copy_from_slice(&committed.encode());
@@ -569,11 +603,17 @@ pub struct DirStore {
     boot: Option<[u8; 16]>,
     /// Index bytes were written since the last checkpoint.
     dirty: bool,
-    /// Committed frames past the head that the open found, not yet indexed (see
-    /// [`Store::take_unindexed`]).
+    /// The codec of the compressed frames (`log/dict`); `None` for a log of layout 3 or 4
+    /// opened to be upgraded, which holds none.
+    codec: Option<&'static Codec>,
+    /// Committed frames past the head that the open found, not yet indexed, in their
+    /// canonical form (see [`Store::take_unindexed`]).
     unindexed: Option<Vec<u8>>,
-    /// The envelope file's length after the frames `write_frames` wrote, not yet committed.
-    written_len: Option<u64>,
+    /// Of each of those frames: its canonical length, and where it lies in the envelope
+    /// file (start, end); [`Store::adopt_frames`] takes them from the front.
+    unindexed_frames: VecDeque<(u64, u64, u64)>,
+    /// The frames `write_frames` wrote (or `adopt_frames` took), not yet committed.
+    written: Option<Written>,
     /// Set when a write or sync failed once the frames were synced: what is on disk is
     /// then unknown until the log is opened again, and this handle writes nothing more.
     failed: bool,
@@ -584,10 +624,52 @@ pub fn is_layout_2(log_dir: &Path) -> bool {
     log_dir.join(crate::store::INDEX_DIR).is_dir() && !log_dir.join(HEAD_FILE).exists()
 }
 
-/// True when `log_dir` holds a log of layout 3 (a head file of one or two slots).
-pub fn is_layout_3(log_dir: &Path) -> bool {
-    std::fs::metadata(log_dir.join(HEAD_FILE))
-        .is_ok_and(|m| m.len() == HEAD_BYTES as u64 || m.len() == 2 * HEAD_BYTES as u64)
+/// Frames written past the committed length: where each starts, and where the last ends.
+struct Written {
+    offsets: Vec<u64>,
+    end: u64,
+}
+
+/// The layout of the log in `log_dir` when it is 3 (a head file of one or two slots) or 4
+/// (four slots of `"ARLHEAD4"`): the directory-store layouts before this one.
+pub fn older_dir_layout(log_dir: &Path) -> Option<u32> {
+    let path = log_dir.join(HEAD_FILE);
+    let len = std::fs::metadata(&path).ok()?.len();
+    if len == HEAD_BYTES as u64 || len == 2 * HEAD_BYTES as u64 {
+        return Some(3);
+    }
+    if len != (HEAD_SLOTS * HEAD_BYTES) as u64 {
+        return None;
+    }
+    let bytes = std::fs::read(&path).ok()?;
+    bytes
+        .chunks_exact(HEAD_BYTES)
+        .any(|slot| slot[..8] == *HEAD_MAGIC_4)
+        .then_some(4)
+}
+
+/// Reads `log/dict` and checks it against the hash the head records.
+fn read_dictionary(dir: &Path, want: &Hash) -> Result<&'static Codec, LogError> {
+    let path = dir.join(DICT_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
+    if blake3::hash(&bytes).as_bytes() != want {
+        return Err(LogError::corrupt(format!(
+            "{} does not match the hash the head records: the frames cannot be read with it",
+            path.display()
+        )));
+    }
+    Codec::of(&bytes, FRAME_LEVEL)
+        .map_err(|e| LogError::corrupt(format!("{}: {e}", path.display())))
+}
+
+/// Writes the dictionary of a new log (or of one being upgraded) into `log/dict`, synced.
+fn write_dictionary(dir: &Path) -> Result<Hash, LogError> {
+    let part = Part::open(dir, DICT_FILE)?;
+    arl_io::set_len(&part.file, &part.path, 0).map_err(|e| LogError::io(&part.path, e))?;
+    part.write(0, ENVELOPE_DICTIONARY)?;
+    part.sync()?;
+    arl_io::sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+    Ok(*blake3::hash(ENVELOPE_DICTIONARY).as_bytes())
 }
 
 impl DirStore {
@@ -597,7 +679,8 @@ impl DirStore {
         DirStore::open_with(dir, false)
     }
 
-    /// Opens the store; `upgrading` also opens a log of layout 3 (for [`upgrade_layout_3`]).
+    /// Opens the store; `upgrading` also opens a log of layout 3 or 4 (for
+    /// [`upgrade_in_place`]).
     fn open_with(dir: &Path, upgrading: bool) -> Result<DirStore, LogError> {
         if is_layout_2(dir) {
             return Err(LogError::OldLayout {
@@ -611,14 +694,15 @@ impl DirStore {
         let keys = Part::open(dir, KEYS_FILE)?;
         let streams = Part::open(dir, STREAMS_FILE)?;
         let nodes = Part::open(dir, NODES_FILE)?;
-        if !created && is_layout_3(dir) && !upgrading {
+        let older = if created { None } else { older_dir_layout(dir) };
+        if let (Some(layout), false) = (older, upgrading) {
             return Err(LogError::OldLayout {
                 path: dir.to_path_buf(),
-                layout: 3,
+                layout,
             });
         }
         let layouts: &[u32] = if upgrading {
-            &[3, LOG_LAYOUT]
+            &[3, 4, LOG_LAYOUT]
         } else {
             &[LOG_LAYOUT]
         };
@@ -631,15 +715,29 @@ impl DirStore {
                 data.len()?
             )));
         }
-        let head = Part::open(dir, HEAD_FILE)?;
         if created {
-            head.write(0, &head_file(&Committed::empty()))?;
+            // The dictionary first: a head file names it.
+            let dict = write_dictionary(dir)?;
+            let head = Part::open(dir, HEAD_FILE)?;
+            head.write(
+                0,
+                &head_file(&Committed {
+                    dict,
+                    ..Committed::empty()
+                }),
+            )?;
             head.sync()?;
             arl_io::sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
         }
+        let head = Part::open(dir, HEAD_FILE)?;
         let slots = read_slots(&head)?;
         let boot = arl_io::boot_id();
         let chosen = choose(&slots, boot)?;
+        let codec = if slots.layout == LOG_LAYOUT {
+            Some(read_dictionary(dir, &chosen.head.dict)?)
+        } else {
+            None
+        };
         let mut store = DirStore {
             dir: dir.to_path_buf(),
             data,
@@ -653,15 +751,17 @@ impl DirStore {
             counter: chosen.counter,
             boot,
             dirty: false,
+            codec,
             unindexed: None,
-            written_len: None,
+            unindexed_frames: VecDeque::new(),
+            written: None,
             failed: false,
         };
         store.recover(slots.layout, chosen.known_len)?;
         Ok(store)
     }
 
-    /// Finds what lies past the head in the envelope file. In layout 4 the frames up to the
+    /// Finds what lies past the head in the envelope file. In layouts 4 and 5 the frames up to the
     /// last one marked [`FRAME_COMMIT_END`] that chain from the head are committed: they
     /// are synced and kept for the log to index ([`Store::take_unindexed`]), from the last
     /// checkpoint on; anything after them (a batch whose sync never returned) is cut off. In layout 3 nothing past the
@@ -684,21 +784,43 @@ impl DirStore {
         let mut prev = self.committed.hash();
         let mut end = 0usize;
         let mut cut = Vec::new();
-        for (seq, (at, frame)) in (self.committed.seq + 1..).zip(Frames::new(&tail).offsets()) {
-            let Ok((canonical, hash)) = frame else { break };
-            let Ok(envelope) = Envelope::from_canonical(canonical, hash) else {
+        // The frames in canonical form, and where each lies in the file.
+        let mut expanded = Vec::new();
+        let mut places = VecDeque::new();
+        let mut expanded_end = 0;
+        let mut places_end = 0;
+        let mut at = 0;
+        let mut seq = self.committed.seq + 1;
+        while at < tail.len() {
+            let Ok(frame) = stored_frame(&tail, at) else {
                 break;
             };
-            if layout == LOG_LAYOUT
-                && (envelope.seq != seq || crate::chain_hash(&prev, canonical) != hash)
+            let start = expanded.len();
+            if expand_frame(&frame, self.codec, &mut expanded).is_err() {
+                break;
+            }
+            let canonical = &expanded[start + 4..expanded.len() - 32];
+            let Ok(envelope) = Envelope::from_canonical(canonical, frame.hash) else {
+                break;
+            };
+            if layout >= 4
+                && (envelope.seq != seq || crate::chain_hash(&prev, canonical) != frame.hash)
             {
                 break;
             }
-            prev = hash;
+            prev = frame.hash;
             cut.push((key_hash(&envelope.id), key_hash(&envelope.stream)));
-            let field = u32::from_le_bytes([tail[at], tail[at + 1], tail[at + 2], tail[at + 3]]);
-            if layout == LOG_LAYOUT && field & FRAME_COMMIT_END != 0 {
-                end = at + FRAME_OVERHEAD + canonical.len();
+            places.push_back((
+                (expanded.len() - start) as u64,
+                data_len + at as u64,
+                data_len + frame.end as u64,
+            ));
+            at = frame.end;
+            seq += 1;
+            if layout >= 4 && frame.field & FRAME_COMMIT_END != 0 {
+                end = at;
+                expanded_end = expanded.len();
+                places_end = places.len();
                 cut.clear();
             }
         }
@@ -709,7 +831,7 @@ impl DirStore {
                 self.data.path.display()
             )));
         }
-        if layout != LOG_LAYOUT {
+        if layout == 3 {
             for &(id_hash, stream_hash) in &cut {
                 self.clear_beyond(id_hash, stream_hash)?;
             }
@@ -736,8 +858,10 @@ impl DirStore {
             return self.recover(layout, known_len);
         }
         if end > 0 {
-            tail.truncate(end);
-            self.unindexed = Some(tail);
+            expanded.truncate(expanded_end);
+            places.truncate(places_end);
+            self.unindexed = Some(expanded);
+            self.unindexed_frames = places;
         }
         Ok(())
     }
@@ -745,7 +869,7 @@ impl DirStore {
     /// Cuts the envelope file back to the committed length (after a commit that failed
     /// before its index was written).
     fn cut_tail(&mut self) -> Result<(), LogError> {
-        self.written_len = None;
+        self.written = None;
         arl_io::set_len(&self.data.file, &self.data.path, self.committed.data_len)
             .map_err(|e| LogError::io(&self.data.path, e))?;
         arl_io::sync_all(&self.data.file, &self.data.path)
@@ -841,12 +965,11 @@ impl DirStore {
         }
         let mut buf = vec![0u8; (end - start) as usize];
         self.read_data(start, &mut buf)?;
-        let frame = Frames::new(&buf)
-            .next()
-            .ok_or_else(|| LogError::corrupt(format!("the frame of seq {seq} is empty")))?;
-        let (canonical, hash) = frame.map_err(|e| LogError::corrupt(format!("seq {seq}: {e}")))?;
-        Envelope::from_canonical(canonical, hash)
-            .map_err(|e| LogError::corrupt(format!("seq {seq}: {e}")))
+        let bad = |e: String| LogError::corrupt(format!("seq {seq}: {e}"));
+        let frame = stored_frame(&buf, 0).map_err(bad)?;
+        let mut canonical = Vec::new();
+        canonical_into(&frame, self.codec, &mut canonical).map_err(bad)?;
+        Envelope::from_canonical(&canonical, frame.hash).map_err(|e| bad(e.to_string()))
     }
 
     /// Writes the index of a batch: entries, id buckets, stream records and buckets.
@@ -988,7 +1111,7 @@ impl DirStore {
             last_id: vec![0u64; 1 << ID_BUCKET_BITS],
             last_stream: fast::map_with_capacity(1024),
         };
-        let mut frames = FrameReader::new(&self.data, self.committed.data_len);
+        let mut frames = FrameReader::new(&self.data, self.committed.data_len, self.codec);
         let mut entries = vec![0u8; (CHECK_ENTRIES * ENTRY_BYTES) as usize];
         let mut seq = 1;
         while seq <= size {
@@ -1076,6 +1199,25 @@ impl DirStore {
     }
 }
 
+/// A batch of this many frames or more is compressed on two threads.
+const PARALLEL_COMPRESS_MIN: usize = 512;
+
+/// The stored form of canonical frames (each compressed where that is shorter, when there
+/// is a codec), and where each starts in it.
+fn store_frames(frames: &[&[u8]], codec: Option<&'static Codec>) -> (Vec<u8>, Vec<u64>) {
+    let total: usize = frames.iter().map(|f| f.len()).sum();
+    let mut out = Vec::with_capacity(if codec.is_some() { total / 2 } else { total });
+    let mut offsets = Vec::with_capacity(frames.len());
+    for frame in frames {
+        offsets.push(out.len() as u64);
+        match codec {
+            Some(codec) => compress_frame(frame, codec, &mut out),
+            None => out.extend_from_slice(frame),
+        }
+    }
+    (out, offsets)
+}
+
 /// Entries read at a time by the index check.
 const CHECK_ENTRIES: u64 = 16_384;
 /// Bytes of the envelope file read at a time by the index check.
@@ -1093,6 +1235,9 @@ struct IndexFacts {
 struct FrameReader<'a> {
     part: &'a Part,
     end: u64,
+    codec: Option<&'static Codec>,
+    /// The canonical bytes of the frame read last.
+    canonical: Vec<u8>,
     buf: Vec<u8>,
     /// File offset of `buf[0]`.
     at: u64,
@@ -1100,10 +1245,12 @@ struct FrameReader<'a> {
 }
 
 impl<'a> FrameReader<'a> {
-    fn new(part: &'a Part, end: u64) -> Self {
+    fn new(part: &'a Part, end: u64, codec: Option<&'static Codec>) -> Self {
         FrameReader {
             part,
             end,
+            codec,
+            canonical: Vec::new(),
             buf: Vec::new(),
             at: 0,
             pos: 0,
@@ -1142,11 +1289,12 @@ impl<'a> FrameReader<'a> {
             return Err(short());
         }
         let offset = self.at + self.pos as u64;
-        let canonical = &self.buf[self.pos + 4..self.pos + 4 + len];
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(&self.buf[self.pos + 4 + len..self.pos + 4 + len + 32]);
-        let envelope =
-            Envelope::from_canonical(canonical, hash).map_err(|e| LogError::integrity(seq, e))?;
+        let frame = stored_frame(&self.buf, self.pos).map_err(|e| LogError::integrity(seq, e))?;
+        self.canonical.clear();
+        canonical_into(&frame, self.codec, &mut self.canonical)
+            .map_err(|e| LogError::integrity(seq, e))?;
+        let envelope = Envelope::from_canonical(&self.canonical, frame.hash)
+            .map_err(|e| LogError::integrity(seq, e))?;
         self.pos += 4 + len + 32;
         Ok((offset, envelope))
     }
@@ -1279,43 +1427,67 @@ impl DirStore {
         Ok(())
     }
 
-    /// Writes the frames past the committed length, the last one marked
-    /// [`FRAME_COMMIT_END`], and syncs them: the commit point.
+    /// Writes the frames past the committed length, each compressed where that is shorter
+    /// and the last one marked [`FRAME_COMMIT_END`], and syncs them: the commit point.
     fn append_frames(&mut self, frames: &[Vec<u8>]) -> Result<(), LogError> {
-        let mut at = self.committed.data_len;
-        let last = frames.iter().rposition(|f| !f.is_empty());
-        for (i, segment) in frames.iter().enumerate() {
-            if Some(i) == last {
-                let mut marked = segment.clone();
-                if let Some((start, _)) = Frames::new(segment).offsets().last() {
-                    let mut field = [0u8; 4];
-                    field.copy_from_slice(&marked[start..start + 4]);
-                    let field = u32::from_le_bytes(field) | FRAME_COMMIT_END;
-                    marked[start..start + 4].copy_from_slice(&field.to_le_bytes());
-                }
-                self.data.write(at, &marked)?;
-            } else {
-                self.data.write(at, segment)?;
+        let mut canonical: Vec<&[u8]> = Vec::new();
+        for segment in frames {
+            let mut at = 0;
+            for (start, frame) in Frames::new(segment).offsets() {
+                let (bytes, _) =
+                    frame.map_err(|e| LogError::corrupt(format!("a frame to write: {e}")))?;
+                at = start + FRAME_OVERHEAD + bytes.len();
+                canonical.push(&segment[start..at]);
             }
-            at += segment.len() as u64;
+            if at != segment.len() {
+                return Err(LogError::corrupt(
+                    "a segment of frames to write ends inside one",
+                ));
+            }
         }
+        let (mut stored, mut offsets) = match self.codec {
+            Some(codec) if canonical.len() >= PARALLEL_COMPRESS_MIN => {
+                let (left, right) = canonical.split_at(canonical.len() / 2);
+                let ((mut stored, mut offsets), (more, more_offsets)) = arl_par::join(
+                    || store_frames(left, Some(codec)),
+                    || store_frames(right, Some(codec)),
+                );
+                let base = stored.len() as u64;
+                offsets.extend(more_offsets.into_iter().map(|o| o + base));
+                stored.extend_from_slice(&more);
+                (stored, offsets)
+            }
+            codec => store_frames(&canonical, codec),
+        };
+        if let Some(&last) = offsets.last() {
+            let last = last as usize;
+            let mut field = [0u8; 4];
+            field.copy_from_slice(&stored[last..last + 4]);
+            let field = u32::from_le_bytes(field) | FRAME_COMMIT_END;
+            stored[last..last + 4].copy_from_slice(&field.to_le_bytes());
+        }
+        let base = self.committed.data_len;
+        self.data.write(base, &stored)?;
         self.data.sync()?;
-        self.written_len = Some(at);
+        for offset in &mut offsets {
+            *offset += base;
+        }
+        self.written = Some(Written {
+            offsets,
+            end: base + stored.len() as u64,
+        });
         Ok(())
     }
 
     /// Writes (without a sync) the index of the frames last written; returns the head to
     /// commit.
     fn commit_index(&mut self, set: &CommitSet) -> Result<Committed, LogError> {
-        let written: u64 = set.frames.iter().map(|f| f.len() as u64).sum();
-        let data_len = match self.written_len.take() {
-            Some(len) if len == self.committed.data_len + written => len,
-            _ => {
-                return Err(LogError::corrupt(
-                    "commit without the frames it covers written first",
-                ))
-            }
+        let Some(written) = self.written.take() else {
+            return Err(LogError::corrupt(
+                "commit without the frames it covers written first",
+            ));
         };
+        let data_len = written.end;
         if set.meta.len() < 48
             || set.meta.len() > HEAD_BODY - HEAD_RECORD_AT
             || &set.meta[..8] != META_MAGIC
@@ -1323,16 +1495,15 @@ impl DirStore {
         {
             return Err(LogError::corrupt("the head record to commit is malformed"));
         }
-        let mut offsets = Vec::with_capacity((set.seq - self.committed.seq) as usize);
-        let mut at = self.committed.data_len;
+        let mut count = 0u64;
         for segment in set.frames {
-            for (start, frame) in Frames::new(segment).offsets() {
+            for frame in Frames::new(segment) {
                 frame.map_err(|e| LogError::corrupt(format!("a frame to commit: {e}")))?;
-                offsets.push(at + start as u64);
+                count += 1;
             }
-            at += segment.len() as u64;
         }
-        if offsets.len() as u64 != set.seq - self.committed.seq {
+        let offsets = written.offsets;
+        if offsets.len() as u64 != count || count != set.seq - self.committed.seq {
             return Err(LogError::corrupt(
                 "the commit's frames and its seq disagree",
             ));
@@ -1359,6 +1530,7 @@ impl DirStore {
             meta: set.meta.clone(),
             boot: self.boot.unwrap_or([0; 16]),
             synced: false,
+            dict: self.committed.dict,
         })
     }
 
@@ -1411,15 +1583,24 @@ impl DirStore {
     }
 }
 
-/// Converts the layout-3 log in `dir` to layout 4 in place: the open of layout 3 cuts
-/// what no head committed; the headers of `keys` and `streams` are written with layout 4
-/// and synced (from here on an arl of layout 3 refuses the log); then a head file of
-/// layout 4, holding the layout-3 head as its checkpoint, is written beside the old one,
-/// synced and renamed over it: the switch. The frame of the head is marked as the end of a
-/// commit; every other byte stays as it is (the other frames of layout 3 carry no flags,
-/// and every one of them up to the head is committed).
-pub(crate) fn upgrade_layout_3(dir: &Path) -> Result<(), LogError> {
+/// Converts the layout-3 or layout-4 log in `dir` to layout 5 in place: the open of the
+/// older layout cuts what no head committed (layout 3) or finds the committed frames past
+/// the head (layout 4, indexed by the first open of layout 5); the dictionary is written
+/// into `log/dict` and synced; the headers of `keys` and `streams` are written with
+/// layout 5 and synced (from here on an arl of the older layout refuses the log); then a
+/// head file of layout 5, holding the old head as its checkpoint and the dictionary's
+/// hash, is written beside the old one, synced and renamed over it: the switch. The frame
+/// of the head is marked as the end of a commit (layout 3 did not mark them); every other
+/// byte stays as it is: the frames of the older layouts are not compressed, and a log of
+/// layout 5 reads a frame without [`crate::store::FRAME_COMPRESSED`] as it is. A crash
+/// before the switch leaves a log the upgrade converts again.
+pub(crate) fn upgrade_in_place(dir: &Path) -> Result<(), LogError> {
     let store = DirStore::open_with(dir, true)?;
+    // Every index byte the head covers becomes durable: the head turns into a checkpoint.
+    for part in [&store.keys, &store.streams, &store.nodes] {
+        part.sync()?;
+    }
+    let dict = write_dictionary(dir)?;
     for (part, magic, bits, item) in [
         (&store.keys, KEYS_MAGIC, ID_BUCKET_BITS, ENTRY_BYTES),
         (
@@ -1445,6 +1626,7 @@ pub(crate) fn upgrade_layout_3(dir: &Path) -> Result<(), LogError> {
     head.counter = store.counter + 1;
     head.boot = store.boot.unwrap_or([0; 16]);
     head.synced = true;
+    head.dict = dict;
     let new_name = format!("{HEAD_FILE}.new");
     let new = Part::open(dir, &new_name)?;
     arl_io::set_len(&new.file, &new.path, 0).map_err(|e| LogError::io(&new.path, e))?;
@@ -1497,13 +1679,28 @@ impl Store for DirStore {
 
     fn adopt_frames(&mut self, len: u64) -> Result<(), LogError> {
         self.usable()?;
-        let end = self.committed.data_len + len;
-        if end > self.data.len()? {
+        // `len` counts the frames in the canonical form `take_unindexed` gave them.
+        let mut offsets = Vec::new();
+        let mut end = self.committed.data_len;
+        let mut taken = 0;
+        while taken < len {
+            let Some((canonical, start, stop)) = self.unindexed_frames.pop_front() else {
+                break;
+            };
+            taken += canonical;
+            offsets.push(start);
+            end = stop;
+        }
+        if taken != len
+            || offsets
+                .first()
+                .is_some_and(|o| *o != self.committed.data_len)
+        {
             return Err(LogError::corrupt(
                 "frames to index that are not in the envelope file",
             ));
         }
-        self.written_len = Some(end);
+        self.written = Some(Written { offsets, end });
         Ok(())
     }
 
@@ -1533,7 +1730,20 @@ impl Store for DirStore {
         }
         let mut buf = vec![0u8; (end - start) as usize];
         self.read_data(start, &mut buf)?;
-        Ok(Some(Box::new(buf)))
+        if self.codec.is_none() {
+            return Ok(Some(Box::new(buf)));
+        }
+        // The frames in their canonical form, as every reader above the store sees them.
+        let mut out = Vec::with_capacity(buf.len() * 4);
+        let mut at = 0;
+        while at < buf.len() {
+            let frame = stored_frame(&buf, at)
+                .map_err(|e| LogError::corrupt(format!("block {block}: {e}")))?;
+            expand_frame(&frame, self.codec, &mut out)
+                .map_err(|e| LogError::corrupt(format!("block {block}: {e}")))?;
+            at = frame.end;
+        }
+        Ok(Some(Box::new(out)))
     }
 
     fn block_offset(&self, block: u64) -> Result<Option<u64>, LogError> {
@@ -1628,6 +1838,10 @@ impl Store for DirStore {
             }
         }
         Ok(())
+    }
+
+    fn frame_codec(&self) -> Option<&'static Codec> {
+        self.codec
     }
 
     fn check_index(&self) -> Result<(), LogError> {

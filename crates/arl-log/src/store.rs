@@ -29,6 +29,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::codec::Codec;
 use crate::{Hash, LogError};
 
 /// Envelopes per block value.
@@ -45,7 +46,8 @@ pub(crate) const FRAME_OVERHEAD: usize = 4 + 32;
 /// and the hash; the two high bits are flags. The one place that says so: every reader and
 /// writer of frames uses these.
 pub(crate) const FRAME_LEN_MASK: u32 = (1 << 30) - 1;
-/// Flag of a frame's length field: the frame's bytes are compressed (log layout 4).
+/// Flag of a frame's length field: the frame's bytes are compressed (log layout 5: one
+/// magicless zstd frame with the log's dictionary, see [`crate::codec`]).
 pub(crate) const FRAME_COMPRESSED: u32 = 1 << 30;
 /// Flag of a frame's length field: the last frame of a commit (log layout 4, directory
 /// store). A commit's frames are in the log once this frame is on disk with every frame
@@ -55,6 +57,94 @@ pub(crate) const FRAME_COMMIT_END: u32 = 1 << 31;
 /// The length and the flags of a frame's length field.
 pub(crate) fn frame_len(field: u32) -> (usize, u32) {
     ((field & FRAME_LEN_MASK) as usize, field & !FRAME_LEN_MASK)
+}
+
+/// One frame as the envelope file stores it: its length field (flags included), its body
+/// (the canonical bytes, or their compressed form when [`FRAME_COMPRESSED`] is set) and the
+/// hash after it.
+pub(crate) struct StoredFrame<'a> {
+    pub(crate) field: u32,
+    pub(crate) body: &'a [u8],
+    pub(crate) hash: Hash,
+    /// Where the frame ends in the bytes it was read from.
+    pub(crate) end: usize,
+}
+
+/// The stored frame at `at` of `bytes`, or why there is none.
+pub(crate) fn stored_frame(bytes: &[u8], at: usize) -> Result<StoredFrame<'_>, String> {
+    let Some(head) = bytes.get(at..).and_then(|b| b.first_chunk::<4>()) else {
+        return Err("a frame header is cut short".into());
+    };
+    let field = u32::from_le_bytes(*head);
+    let (len, _) = frame_len(field);
+    let rest = bytes.len() - at - 4;
+    if len > crate::MAX_ENVELOPE_BYTES || rest < len + 32 {
+        return Err(format!("a frame claims {len} bytes that are not there"));
+    }
+    let body = &bytes[at + 4..at + 4 + len];
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&bytes[at + 4 + len..at + 4 + len + 32]);
+    Ok(StoredFrame {
+        field,
+        body,
+        hash,
+        end: at + 4 + len + 32,
+    })
+}
+
+/// Appends the canonical bytes of a stored frame to `out`: its body, decompressed with
+/// `codec` when the frame is compressed (a log without a codec has no compressed frame).
+pub(crate) fn canonical_into(
+    frame: &StoredFrame,
+    codec: Option<&'static Codec>,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    if frame.field & FRAME_COMPRESSED == 0 {
+        out.extend_from_slice(frame.body);
+        return Ok(());
+    }
+    match codec {
+        None => Err("a compressed frame, which a log of this layout does not hold".into()),
+        Some(codec) => codec
+            .decompress_into(frame.body, crate::MAX_ENVELOPE_BYTES, out)
+            .map_err(|e| format!("a compressed frame: {e}")),
+    }
+}
+
+/// Appends a stored frame to `out` in its canonical form (the length field without
+/// [`FRAME_COMPRESSED`], the canonical bytes, the hash).
+pub(crate) fn expand_frame(
+    frame: &StoredFrame,
+    codec: Option<&'static Codec>,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    if let Err(e) = canonical_into(frame, codec, out) {
+        out.truncate(at);
+        return Err(e);
+    }
+    let field = (out.len() - at - 4) as u32 | (frame.field & FRAME_COMMIT_END);
+    out[at..at + 4].copy_from_slice(&field.to_le_bytes());
+    out.extend_from_slice(&frame.hash);
+    Ok(())
+}
+
+/// Appends the stored form of the canonical frame `frame` (length field, canonical bytes,
+/// hash) to `out`: compressed with `codec` when that is shorter.
+pub(crate) fn compress_frame(frame: &[u8], codec: &'static Codec, out: &mut Vec<u8>) {
+    let canonical = &frame[4..frame.len() - 32];
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let field = if codec.compress_into(canonical, out) && out.len() - at - 4 < canonical.len() {
+        (out.len() - at - 4) as u32 | FRAME_COMPRESSED
+    } else {
+        out.truncate(at + 4);
+        out.extend_from_slice(canonical);
+        canonical.len() as u32
+    };
+    out[at..at + 4].copy_from_slice(&field.to_le_bytes());
+    out.extend_from_slice(&frame[frame.len() - 32..]);
 }
 
 /// The sled database of layout 2, inside the log directory.
@@ -169,6 +259,11 @@ pub trait Store: Send {
         hashes: &[u64],
         found: &mut dyn FnMut(&str, u64),
     ) -> Result<(), LogError>;
+    /// The codec of the store's compressed frames ([`FRAME_COMPRESSED`]), which
+    /// [`Store::read_data`] gives as they are stored; `None` for a store that holds none.
+    fn frame_codec(&self) -> Option<&'static Codec> {
+        None
+    }
     /// Checks the store's own index against the committed frames (a store whose index is
     /// derived from them); called by [`crate::Log::verify`] once the frames verified.
     fn check_index(&self) -> Result<(), LogError> {

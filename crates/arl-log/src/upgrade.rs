@@ -1,26 +1,28 @@
-//! Converting a log of an older layout to the current one (4), in place and crash-safe.
+//! Converting a log of an older layout to the current one (5), in place and crash-safe.
 //!
-//! A log of layout 3 has the files of layout 4 with a head file of the layout before
-//! (two slots, every head synced): it is converted by writing the headers of `keys` and
-//! `streams` and a new head file, renamed over the old one
-//! (`dirstore::upgrade_layout_3`). A log of layout 2 (envelope frames plus a sled index)
-//! is converted as follows.
+//! A log of layout 3 or 4 has the files of layout 5 but the dictionary, with a head file
+//! of its layout: it is converted by writing `log/dict`, the headers of `keys` and
+//! `streams` and a new head file, renamed over the old one (`dirstore::upgrade_in_place`);
+//! its frames stay as they are (not compressed). A log of layout 2 (envelope frames plus
+//! a sled index) is converted as follows.
 //!
 //! The index is derived from the frames: the old log is copied frame by frame into a fresh
 //! store in `log/upgrade/` (each frame checked: it decodes, its seq follows, its hash
 //! chains; at the end the head, Merkle root included, must equal the old one). The copied
-//! envelope file must hold the old one's frames, byte for byte but for the flags of their
-//! length fields (the copy marks the end of each commit): `keys`, `streams`, `nodes` and
-//! `envelopes` are renamed into the log directory, and the rename of `head` is the
-//! switch. Before it, the directory is still a layout-2 log (the
+//! envelope file must hold the old one's frames, the same canonical bytes and hashes once
+//! decompressed (the copy compresses them and marks the end of each commit): `dict`,
+//! `keys`, `streams`, `nodes` and `envelopes` are renamed into the log directory, and the
+//! rename of `head` is the switch. Before it, the directory is still a layout-2 log (the
 //! sled index is there, the head file is not) and the upgrade can simply run again; after
 //! it, the directory is a log of the current layout, and the sled index and the work directory are
 //! leftovers removed on the way out (or by the next upgrade).
 
 use std::path::Path;
 
+use crate::codec::{Codec, FRAME_LEVEL};
 use crate::dirstore::{
-    is_layout_2, is_layout_3, DirStore, HEAD_FILE, KEYS_FILE, NODES_FILE, STREAMS_FILE,
+    is_layout_2, older_dir_layout, DirStore, DICT_FILE, HEAD_FILE, KEYS_FILE, NODES_FILE,
+    STREAMS_FILE,
 };
 use crate::store::{frame_len, SledStore, ENVELOPE_FILE, FRAME_COMPRESSED, INDEX_DIR};
 use crate::{Head, Log, LogError};
@@ -42,8 +44,8 @@ pub enum Upgraded {
 /// Converts the log in `log_dir` from layout 2 to the current layout, in place. The caller
 /// holds the ledger's exclusive lock. `progress` gets the last seq copied.
 pub fn upgrade(log_dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<Upgraded, LogError> {
-    if is_layout_3(log_dir) {
-        crate::dirstore::upgrade_layout_3(log_dir)?;
+    if older_dir_layout(log_dir).is_some() {
+        crate::dirstore::upgrade_in_place(log_dir)?;
         let log = Log::open(log_dir)?;
         progress(log.head().seq);
         return Ok(Upgraded::Converted(log.head()));
@@ -64,8 +66,25 @@ pub fn upgrade(log_dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<Upgraded
         new.checkpoint()?;
         head
     };
-    same_frames(&log_dir.join(ENVELOPE_FILE), &work.join(ENVELOPE_FILE))?;
-    for name in [KEYS_FILE, STREAMS_FILE, NODES_FILE, ENVELOPE_FILE] {
+    let dict = work.join(DICT_FILE);
+    let codec = std::fs::read(&dict)
+        .map_err(|e| LogError::io(&dict, e))
+        .and_then(|bytes| {
+            Codec::of(&bytes, FRAME_LEVEL)
+                .map_err(|e| LogError::corrupt(format!("{}: {e}", dict.display())))
+        })?;
+    same_frames(
+        &log_dir.join(ENVELOPE_FILE),
+        &work.join(ENVELOPE_FILE),
+        codec,
+    )?;
+    for name in [
+        DICT_FILE,
+        KEYS_FILE,
+        STREAMS_FILE,
+        NODES_FILE,
+        ENVELOPE_FILE,
+    ] {
         move_file(&work, log_dir, name)?;
     }
     sync_dir(log_dir)?;
@@ -101,10 +120,11 @@ fn remove_leftovers(log_dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-/// The copy's envelope file must be the original's, frame for frame: the same lengths,
-/// canonical bytes and hashes; only the flags of the length fields may differ (the copy
-/// marks the end of each of its commits). The copy then replaces the original.
-fn same_frames(original: &Path, copy: &Path) -> Result<(), LogError> {
+/// The copy's envelope file must hold the original's frames, frame for frame: the same
+/// canonical bytes and hashes (the copy's frames compressed with `codec` where that is
+/// shorter, and the end of each of its commits marked). The copy then replaces the
+/// original.
+fn same_frames(original: &Path, copy: &Path, codec: &'static Codec) -> Result<(), LogError> {
     use std::io::{BufReader, Read};
     let open = |p: &Path| {
         std::fs::File::open(p)
@@ -120,6 +140,7 @@ fn same_frames(original: &Path, copy: &Path) -> Result<(), LogError> {
     };
     let mut left_buf = Vec::new();
     let mut right_buf = Vec::new();
+    let mut canonical = Vec::new();
     loop {
         let got = read_len(&mut left).map_err(|e| LogError::io(original, e))?;
         let want = read_len(&mut right).map_err(|e| LogError::io(copy, e))?;
@@ -128,7 +149,10 @@ fn same_frames(original: &Path, copy: &Path) -> Result<(), LogError> {
             (Some(g), Some(w)) => (frame_len(g), frame_len(w)),
             _ => return Err(differ()),
         };
-        if got.0 != want.0 || got.1 & FRAME_COMPRESSED != want.1 & FRAME_COMPRESSED {
+        if got.1 & FRAME_COMPRESSED != 0
+            || got.0 > crate::MAX_ENVELOPE_BYTES
+            || want.0 > crate::MAX_ENVELOPE_BYTES
+        {
             return Err(differ());
         }
         left_buf.resize(got.0 + 32, 0);
@@ -138,7 +162,16 @@ fn same_frames(original: &Path, copy: &Path) -> Result<(), LogError> {
         right
             .read_exact(&mut right_buf)
             .map_err(|e| LogError::io(copy, e))?;
-        if left_buf != right_buf {
+        let (body, hash) = right_buf.split_at(want.0);
+        canonical.clear();
+        if want.1 & FRAME_COMPRESSED != 0 {
+            codec
+                .decompress_into(body, crate::MAX_ENVELOPE_BYTES, &mut canonical)
+                .map_err(|_| differ())?;
+        } else {
+            canonical.extend_from_slice(body);
+        }
+        if left_buf[..got.0] != canonical[..] || left_buf[got.0..] != *hash {
             return Err(differ());
         }
     }

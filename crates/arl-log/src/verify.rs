@@ -9,6 +9,7 @@
 //! are the chain. The cheap, order-dependent checks (record times, stored Merkle nodes)
 //! then run in order. The first failure of any check names its seq.
 
+use crate::codec::Codec;
 use crate::envelope::chain_hash;
 use crate::envelope::MAX_ENVELOPE_BYTES;
 use crate::merkle::{leaf_hash, node_hash, Frontier};
@@ -29,11 +30,33 @@ const BUFFER_BYTES: usize = 12 << 20;
 /// Bytes of the hash that ends a frame.
 const HASH_LEN: usize = 32;
 
-/// One parsed frame: where its canonical bytes lie in the window buffer, and its hash.
+/// One parsed frame: where its stored bytes lie in the window buffer (the canonical
+/// bytes, or their compressed form), and its hash.
 struct Frame {
     start: usize,
     len: usize,
     hash: Hash,
+    compressed: bool,
+}
+
+/// The canonical bytes of a frame: in the buffer, or decompressed into `scratch` (the
+/// frames of a window are decompressed by the thread that checks them).
+fn canonical_of<'a>(
+    buf: &'a [u8],
+    frame: &Frame,
+    codec: Option<&'static Codec>,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], String> {
+    let stored = &buf[frame.start..frame.start + frame.len];
+    if !frame.compressed {
+        return Ok(stored);
+    }
+    let codec = codec.ok_or("a compressed frame, which this log does not read")?;
+    scratch.clear();
+    codec
+        .decompress_into(stored, MAX_ENVELOPE_BYTES, scratch)
+        .map_err(|e| format!("the compressed frame: {e}"))?;
+    Ok(scratch)
 }
 
 /// What a half-window check finds.
@@ -82,14 +105,20 @@ pub(crate) fn verify(
         tree: Frontier::default(),
     };
     let mut frames: Vec<Frame> = Vec::with_capacity(WINDOW_EVENTS);
+    let codec = store.frame_codec();
     while carried.next_seq <= size {
         let first = carried.next_seq;
         let parse_failure = window.parse_frames(store, first, size, &mut frames)?;
         let bytes = &window.buf[..window.filled];
-        let halves = check_links(bytes, &frames, first, carried.prev);
+        let halves = check_links(bytes, &frames, first, carried.prev, codec);
         let link_failure = halves.iter().find_map(|half| half.failure.clone());
-        let time_failure =
-            carried.check_record_times(bytes, &frames, &halves, first, link_failure.as_ref());
+        let time_failure = carried.check_record_times(
+            (bytes, codec),
+            &frames,
+            &halves,
+            first,
+            link_failure.as_ref(),
+        );
         let merkle_failure = carried.check_merkle_nodes(store, &halves, first)?;
         let earliest = [link_failure, time_failure, merkle_failure, parse_failure]
             .into_iter()
@@ -122,7 +151,7 @@ impl Carried {
     /// `link_failure` (a half stops recording times at its first failure).
     fn check_record_times(
         &mut self,
-        bytes: &[u8],
+        (bytes, codec): (&[u8], Option<&'static Codec>),
         frames: &[Frame],
         halves: &[Checked],
         first: u64,
@@ -135,8 +164,10 @@ impl Carried {
                 return None;
             }
             if recorded_at < self.last_recorded {
-                let frame = &frames[i];
-                if !is_imported(&bytes[frame.start..frame.start + frame.len]) {
+                let mut scratch = Vec::new();
+                let imported =
+                    canonical_of(bytes, &frames[i], codec, &mut scratch).is_ok_and(is_imported);
+                if !imported {
                     return Some((seq, "recorded_at decreases".into()));
                 }
             }
@@ -200,7 +231,13 @@ fn compare_stored_nodes(
 /// Checks the window's links, envelope by envelope: on two threads when it holds two
 /// blocks or more (split at a block boundary, so each half computes whole block roots),
 /// else on this one. The halves come back in order.
-fn check_links(bytes: &[u8], frames: &[Frame], first: u64, prev: Hash) -> Vec<Checked> {
+fn check_links(
+    bytes: &[u8],
+    frames: &[Frame],
+    first: u64,
+    prev: Hash,
+    codec: Option<&'static Codec>,
+) -> Vec<Checked> {
     let mid = if frames.len() >= 2 * BLOCK_EVENTS as usize {
         (frames.len() / 2)
             .next_multiple_of(BLOCK_EVENTS as usize)
@@ -210,12 +247,12 @@ fn check_links(bytes: &[u8], frames: &[Frame], first: u64, prev: Hash) -> Vec<Ch
     };
     let (left, right) = frames.split_at(mid);
     if right.is_empty() {
-        return vec![check_frames(bytes, left, first, prev)];
+        return vec![check_frames(bytes, left, first, prev, codec)];
     }
     let right_prev = left.last().map_or(prev, |f| f.hash);
     let (left, right) = arl_par::join(
-        || check_frames(bytes, left, first, prev),
-        || check_frames(bytes, right, first + mid as u64, right_prev),
+        || check_frames(bytes, left, first, prev, codec),
+        || check_frames(bytes, right, first + mid as u64, right_prev, codec),
     );
     vec![left, right]
 }
@@ -324,9 +361,10 @@ impl Window {
         let mut len = [0u8; 4];
         len.copy_from_slice(&self.buf[at..at + 4]);
         let (len, flags) = crate::store::frame_len(u32::from_le_bytes(len));
-        if flags & crate::store::FRAME_COMPRESSED != 0 {
+        let compressed = flags & crate::store::FRAME_COMPRESSED != 0;
+        if compressed && store.frame_codec().is_none() {
             return Ok(Err(
-                "a compressed frame, which this build does not read".into()
+                "a compressed frame, which a log of this layout does not hold".into(),
             ));
         }
         if len > MAX_ENVELOPE_BYTES || !self.fill(store, at + len + FRAME_OVERHEAD)? {
@@ -340,6 +378,7 @@ impl Window {
             start: at + 4,
             len,
             hash,
+            compressed,
         }))
     }
 
@@ -374,7 +413,13 @@ impl Window {
 
 /// Checks `frames` (seqs `first ..`), the first against `prev`, each later one against the
 /// stored hash before it; computes their record times, block roots and trailing leaves.
-fn check_frames(buf: &[u8], frames: &[Frame], first: u64, prev: Hash) -> Checked {
+fn check_frames(
+    buf: &[u8],
+    frames: &[Frame],
+    first: u64,
+    prev: Hash,
+    codec: Option<&'static Codec>,
+) -> Checked {
     let mut out = Checked {
         failure: None,
         recorded: Vec::with_capacity(frames.len()),
@@ -383,11 +428,13 @@ fn check_frames(buf: &[u8], frames: &[Frame], first: u64, prev: Hash) -> Checked
     };
     let mut prev = prev;
     let mut level0: Vec<Hash> = Vec::with_capacity(BLOCK_EVENTS as usize);
+    let mut scratch = Vec::new();
     for (i, f) in frames.iter().enumerate() {
         let seq = first + i as u64;
-        let canonical = &buf[f.start..f.start + f.len];
         if out.failure.is_none() {
-            match check_envelope(seq, canonical, &prev, &f.hash) {
+            let checked = canonical_of(buf, f, codec, &mut scratch)
+                .and_then(|canonical| check_envelope(seq, canonical, &prev, &f.hash));
+            match checked {
                 Ok(recorded) => out.recorded.push(recorded),
                 Err(reason) => out.failure = Some((seq, reason)),
             }

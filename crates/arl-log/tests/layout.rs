@@ -69,16 +69,34 @@ fn layout_2_log(dir: &Path) -> Log {
     Log::open_store(Box::new(SledStore::open(dir).expect("sled store"))).expect("open")
 }
 
-/// The frames with the flags of their length fields cleared.
-fn without_flags(frames: &[u8]) -> Vec<u8> {
-    let mut out = frames.to_vec();
+/// The frames of a log of layout 5 in the form of layout 2: compressed ones decompressed
+/// with the log's dictionary, the flags of the length fields cleared. Also returns how
+/// many were compressed.
+fn canonical_frames(log_dir: &Path) -> (Vec<u8>, usize) {
+    let stored = std::fs::read(log_dir.join("envelopes")).expect("envelopes");
+    let dict = std::fs::read(log_dir.join("dict")).expect("dict");
+    let codec = arl_log::codec::Codec::of(&dict, arl_log::codec::FRAME_LEVEL).expect("codec");
+    let (mut out, mut compressed) = (Vec::new(), 0);
     let mut at = 0;
-    while at + 4 <= out.len() {
-        out[at + 3] &= 0x3f;
-        let len = u32::from_le_bytes(out[at..at + 4].try_into().expect("4 bytes")) as usize;
+    while at < stored.len() {
+        let field = u32::from_le_bytes(stored[at..at + 4].try_into().expect("4 bytes"));
+        let len = (field & ((1 << 30) - 1)) as usize;
+        let body = &stored[at + 4..at + 4 + len];
+        let mut canonical = Vec::new();
+        if field & (1 << 30) != 0 {
+            compressed += 1;
+            codec
+                .decompress_into(body, 1 << 20, &mut canonical)
+                .expect("a compressed frame decompresses");
+        } else {
+            canonical.extend_from_slice(body);
+        }
+        out.extend_from_slice(&(canonical.len() as u32).to_le_bytes());
+        out.extend_from_slice(&canonical);
+        out.extend_from_slice(&stored[at + 4 + len..at + 4 + len + 32]);
         at += 4 + len + 32;
     }
-    out
+    (out, compressed)
 }
 
 #[test]
@@ -107,14 +125,19 @@ fn a_layout_2_log_is_refused_then_upgraded_in_place() {
         !dir.join("upgrade").exists(),
         "the work directory is removed"
     );
-    let envelopes_after = std::fs::read(dir.join("envelopes")).expect("envelopes");
+    let (canonical_after, compressed) = canonical_frames(&dir);
     assert!(
-        without_flags(&envelopes_after) == envelopes_before,
-        "the envelope file holds the same frames, the ends of commits marked"
+        canonical_after == envelopes_before,
+        "the envelope file holds the same frames, compressed"
     );
-    assert_ne!(
-        envelopes_after, envelopes_before,
-        "the last frame is marked"
+    assert_eq!(compressed, 1000, "every frame is compressed");
+    let stored_len = std::fs::metadata(dir.join("envelopes"))
+        .expect("envelopes")
+        .len();
+    assert!(
+        stored_len * 2 < envelopes_before.len() as u64,
+        "{stored_len} bytes against {}",
+        envelopes_before.len()
     );
 
     let mut log = Log::open(&dir).expect("the upgraded log opens");
@@ -217,7 +240,7 @@ fn a_commit_whose_frames_never_all_reached_the_disk_is_undone() {
         // The write of the frames cut short, before their sync: no index byte was written.
         let copy = tmp.path().join(format!("cut-{cut}"));
         std::fs::create_dir_all(&copy).expect("mkdir");
-        for name in ["envelopes", "keys", "streams", "nodes", "head"] {
+        for name in ["envelopes", "keys", "streams", "nodes", "head", "dict"] {
             std::fs::copy(dir.join(name), copy.join(name)).expect("copy");
         }
         restore(&copy, &index);

@@ -467,10 +467,19 @@ fn tamper_detection_names_the_first_bad_seq() {
     {
         let path = dir.path().join("log/envelopes");
         let mut bytes = std::fs::read(&path).unwrap();
-        // seq 300 is the 100th event of the second batch; its data holds "n1-99".
         envelopes = bytes.clone();
-        let at = bytes.windows(5).position(|w| w == b"n1-99").unwrap();
-        bytes[at] = b'm';
+        // A byte in the middle of the stored (compressed) bytes of seq 300.
+        let mut at = 0;
+        for _ in 1..300 {
+            at += 4
+                + 32
+                + (u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) & 0x3fff_ffff)
+                    as usize;
+        }
+        let field = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        assert_ne!(field & (1 << 30), 0, "the frame is compressed");
+        let len = (field & 0x3fff_ffff) as usize;
+        bytes[at + 4 + len / 2] ^= 0x10;
         std::fs::write(&path, bytes).unwrap();
     }
     let log = open(dir.path());

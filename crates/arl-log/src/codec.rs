@@ -1,0 +1,207 @@
+//! zstd with a dictionary, for short records compressed one by one: the frames of the log
+//! (layout 5) and, through the same helper, any other crate's. A [`Codec`] is made once
+//! per distinct dictionary in a process (interned by its blake3 hash) and each thread keeps
+//! its own compression and decompression context for it.
+//!
+//! A compressed record is one zstd frame in the magicless format (zstd's experimental
+//! `ZSTD_f_zstd1_magicless`: the 4-byte magic number left out), without a dictionary id
+//! or a checksum, with the content size: the frame header, then the blocks.
+
+use std::cell::RefCell;
+use std::sync::{Mutex, OnceLock};
+
+use zstd::bulk::{Compressor, Decompressor};
+use zstd::dict::{DecoderDictionary, EncoderDictionary};
+use zstd::zstd_safe::{CParameter, DParameter, FrameFormat};
+
+use crate::Hash;
+
+/// The dictionary of envelope frames that a new log is created with, trained on the
+/// envelopes of a generated ledger (the ignored test `make_the_envelope_dictionary` of
+/// `tests/tests/log_frames.rs` makes it again). A log keeps its own copy in `log/dict`,
+/// which is the one its frames are read with.
+pub const ENVELOPE_DICTIONARY: &[u8] = include_bytes!("../dict/envelopes-1.zdict");
+/// The compression level of the log's frames.
+pub const FRAME_LEVEL: i32 = 3;
+
+/// A zstd dictionary prepared for compressing (at one level) and decompressing.
+pub struct Codec {
+    hash: Hash,
+    level: i32,
+    encoder: EncoderDictionary<'static>,
+    decoder: DecoderDictionary<'static>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Codec({}, level {})", crate::hex(&self.hash), self.level)
+    }
+}
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<(usize, Compressor<'static>)>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<(usize, Decompressor<'static>)>> = const { RefCell::new(None) };
+    /// The output of one call, copied to the caller's buffer.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Codec {
+    /// The codec of `dictionary` at `level`: made on first use in this process, then shared
+    /// (a process uses a handful of dictionaries: each is kept for its lifetime). An error
+    /// when zstd does not take the bytes as a dictionary.
+    pub fn of(dictionary: &[u8], level: i32) -> Result<&'static Codec, String> {
+        static MADE: OnceLock<Mutex<Vec<&'static Codec>>> = OnceLock::new();
+        let hash = *blake3::hash(dictionary).as_bytes();
+        let mut made = MADE
+            .get_or_init(|| Mutex::new(Vec::new()))
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(codec) = made.iter().find(|c| c.hash == hash && c.level == level) {
+            return Ok(codec);
+        }
+        // Checked first: the constructors below panic on what zstd refuses.
+        if zstd::zstd_safe::CDict::try_create(dictionary, level).is_none()
+            || zstd::zstd_safe::DDict::try_create(dictionary).is_none()
+        {
+            return Err("zstd does not take it as a dictionary".into());
+        }
+        let codec: &'static Codec = Box::leak(Box::new(Codec {
+            hash,
+            level,
+            encoder: EncoderDictionary::copy(dictionary, level),
+            decoder: DecoderDictionary::copy(dictionary),
+        }));
+        made.push(codec);
+        Ok(codec)
+    }
+
+    /// The blake3 hash of the dictionary.
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+
+    fn key(&'static self) -> usize {
+        self as *const Codec as usize
+    }
+
+    /// Appends the compressed form of `data` to `out`; `false` (and `out` unchanged) when
+    /// it cannot be compressed.
+    pub fn compress_into(&'static self, data: &[u8], out: &mut Vec<u8>) -> bool {
+        COMPRESSOR.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            if cell.as_ref().is_none_or(|(key, _)| *key != self.key()) {
+                *cell = self.compressor().ok().map(|c| (self.key(), c));
+            }
+            let Some((_, c)) = cell.as_mut() else {
+                return false;
+            };
+            SCRATCH.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                buf.clear();
+                buf.reserve(zstd::zstd_safe::compress_bound(data.len()));
+                let done = c.compress_to_buffer(data, &mut *buf).is_ok();
+                if done {
+                    out.extend_from_slice(&buf);
+                }
+                done
+            })
+        })
+    }
+
+    fn compressor(&'static self) -> std::io::Result<Compressor<'static>> {
+        let mut c = Compressor::with_prepared_dictionary(&self.encoder)?;
+        c.set_parameter(CParameter::Format(FrameFormat::Magicless))?;
+        c.set_parameter(CParameter::DictIdFlag(false))?;
+        c.set_parameter(CParameter::ChecksumFlag(false))?;
+        c.set_parameter(CParameter::ContentSizeFlag(true))?;
+        Ok(c)
+    }
+
+    /// Appends to `out` the decompressed `data`, at most `max` bytes; an error says why it
+    /// cannot be had (damaged bytes may also decompress to other bytes: the caller checks
+    /// what it gets).
+    pub fn decompress_into(
+        &'static self,
+        data: &[u8],
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        DECOMPRESSOR.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            if cell.as_ref().is_none_or(|(key, _)| *key != self.key()) {
+                let mut d = Decompressor::with_prepared_dictionary(&self.decoder)
+                    .map_err(|e| format!("the dictionary: {e}"))?;
+                d.set_parameter(DParameter::Format(FrameFormat::Magicless))
+                    .map_err(|e| format!("the dictionary: {e}"))?;
+                *cell = Some((self.key(), d));
+            }
+            let Some((_, d)) = cell.as_mut() else {
+                return Err("no decompression context".into());
+            };
+            SCRATCH.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                buf.clear();
+                buf.reserve(max);
+                match d.decompress_to_buffer(data, &mut *buf) {
+                    Ok(n) if n <= max => {
+                        out.extend_from_slice(&buf[..n]);
+                        Ok(())
+                    }
+                    Ok(n) => Err(format!("it decompresses to {n} bytes, over {max}")),
+                    Err(e) => Err(format!("it does not decompress: {e}")),
+                }
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_round_trips_and_damage_is_an_error_or_other_bytes() {
+        let codec = Codec::of(ENVELOPE_DICTIONARY, FRAME_LEVEL).expect("a dictionary");
+        assert!(std::ptr::eq(
+            codec,
+            Codec::of(ENVELOPE_DICTIONARY, FRAME_LEVEL).expect("a dictionary")
+        ));
+        let data = br#"{"actor":"generator","data":{"account":"eltas-bh-2","name":"Eltas Bahrain"},"id":"e-1","recorded_at":"2026-12-02T00:50:31.761312Z","seq":1,"stream":"account/eltas-bh-2","type":"account.opened","version":1}"#;
+        let mut out = b"before".to_vec();
+        assert!(codec.compress_into(data, &mut out));
+        assert_eq!(&out[..6], b"before");
+        let stored = out[6..].to_vec();
+        assert!(stored.len() < data.len() / 2, "{} bytes", stored.len());
+        assert_ne!(&stored[..4], &[0x28, 0xb5, 0x2f, 0xfd], "no magic number");
+        let mut back = b"x".to_vec();
+        codec
+            .decompress_into(&stored, data.len(), &mut back)
+            .expect("decompresses");
+        assert_eq!(&back[1..], data);
+        let mut short = Vec::new();
+        assert!(codec
+            .decompress_into(&stored, data.len() - 1, &mut short)
+            .is_err());
+        for at in 0..stored.len() {
+            for bit in 0..8 {
+                let mut flipped = stored.clone();
+                flipped[at] ^= 1 << bit;
+                let mut got = Vec::new();
+                if codec.decompress_into(&flipped, 4096, &mut got).is_ok() {
+                    assert!(got.len() <= 4096);
+                }
+            }
+        }
+        let mut nothing = Vec::new();
+        if codec.decompress_into(&[], 100, &mut nothing).is_ok() {
+            assert!(nothing.is_empty());
+        }
+        // A damaged dictionary is refused or gives another codec, never a panic.
+        let mut damaged = ENVELOPE_DICTIONARY.to_vec();
+        damaged[40] ^= 0xff;
+        if let Ok(other) = Codec::of(&damaged, FRAME_LEVEL) {
+            assert_ne!(other.hash(), codec.hash());
+        }
+        assert!(Codec::of(&ENVELOPE_DICTIONARY[..64], FRAME_LEVEL).is_err());
+    }
+}
