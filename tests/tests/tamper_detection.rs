@@ -87,12 +87,15 @@ const HEAD_COUNTER: usize = 32;
 const HEAD_DATA_LEN: usize = 16;
 /// Slots of the head file.
 const HEAD_SLOTS: usize = 4;
-/// The log's head record from 64: magic, seq, hash, recorded_at, root, frontier.
-const HEAD_SEQ: usize = 72;
-const HEAD_HASH: usize = 80;
-const HEAD_ROOT: usize = 120;
+/// The log's head record from 96 (after the dictionary's hash at 64): magic, seq, hash,
+/// recorded_at, root, frontier.
+const HEAD_SEQ: usize = 104;
+const HEAD_HASH: usize = 112;
+const HEAD_ROOT: usize = 152;
 /// The length bits of a frame's length field.
 const FRAME_LEN_MASK: u32 = (1 << 30) - 1;
+/// The flag of a compressed frame.
+const FRAME_COMPRESSED: u32 = 1 << 30;
 /// Where the entries of `log/keys` start (header, then 2^18 id buckets of 16 bytes).
 const ENTRIES_AT: usize = 4096 + (16 << 18);
 const ENTRY_BYTES: usize = 40;
@@ -240,21 +243,41 @@ fn an_edited_event_with_a_recomputed_hash_breaks_the_next_link() {
     let dir = copy_of(&p, "rehashed");
     let f = frames(&dir);
     let seq = 300;
+    let dict = std::fs::read(dir.join("log/dict")).expect("dict");
+    let codec = arl_log::codec::Codec::of(&dict, arl_log::codec::FRAME_LEVEL).expect("codec");
     edit_file(&dir, |b| {
         let r = f[seq - 1].clone();
-        let json_start = r.start + 4;
-        let json_end = r.end - 32;
+        let field = u32::from_le_bytes(b[r.start..r.start + 4].try_into().expect("4 bytes"));
+        let stored = &b[r.start + 4..r.end - 32];
+        let mut json = Vec::new();
+        if field & FRAME_COMPRESSED != 0 {
+            codec
+                .decompress_into(stored, 1 << 20, &mut json)
+                .expect("decompresses");
+        } else {
+            json.extend_from_slice(stored);
+        }
         // Change a letter of the actor's name: still canonical JSON, other content.
         let member = b"{\"actor\":\"";
-        let at = json_start + member.len();
-        assert_eq!(&b[json_start..at], member, "envelopes start with the actor");
-        b[at] = if b[at] == b'x' { b'y' } else { b'x' };
-        // The attacker recomputes this envelope's hash, so its own link holds.
+        assert_eq!(
+            &json[..member.len()],
+            member,
+            "envelopes start with the actor"
+        );
+        let at = member.len();
+        json[at] = if json[at] == b'x' { b'y' } else { b'x' };
+        // The attacker recomputes this envelope's hash, so its own link holds, and stores
+        // the frame uncompressed.
         let prev: [u8; 32] = b[f[seq - 2].end - 32..f[seq - 2].end]
             .try_into()
             .expect("hash");
-        let hash = arl_log::chain_hash(&prev, &b[json_start..json_end]);
-        b[json_end..r.end].copy_from_slice(&hash);
+        let hash = arl_log::chain_hash(&prev, &json);
+        let mut frame = (json.len() as u32 | (field & !FRAME_LEN_MASK & !FRAME_COMPRESSED))
+            .to_le_bytes()
+            .to_vec();
+        frame.extend_from_slice(&json);
+        frame.extend_from_slice(&hash);
+        b.splice(r, frame);
     });
     // The next envelope's hash chains from the old one: the first link that fails is 301.
     assert_detected(&dir, Some(301), "seq 300 edited and re-hashed");

@@ -651,7 +651,13 @@ pub fn older_dir_layout(log_dir: &Path) -> Option<u32> {
 /// Reads `log/dict` and checks it against the hash the head records.
 fn read_dictionary(dir: &Path, want: &Hash) -> Result<&'static Codec, LogError> {
     let path = dir.join(DICT_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
+    let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => LogError::corrupt(format!(
+            "{} is missing: the frames cannot be read without it",
+            path.display()
+        )),
+        _ => LogError::io(&path, e),
+    })?;
     if blake3::hash(&bytes).as_bytes() != want {
         return Err(LogError::corrupt(format!(
             "{} does not match the hash the head records: the frames cannot be read with it",
