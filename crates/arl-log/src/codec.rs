@@ -55,7 +55,7 @@ impl Codec {
         let mut made = MADE
             .get_or_init(|| Mutex::new(Vec::new()))
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(codec) = made.iter().find(|c| c.hash == hash && c.level == level) {
             return Ok(codec);
         }

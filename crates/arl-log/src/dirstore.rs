@@ -975,7 +975,7 @@ impl DirStore {
         let frame = stored_frame(&buf, 0).map_err(bad)?;
         let mut canonical = Vec::new();
         canonical_into(&frame, self.codec, &mut canonical).map_err(bad)?;
-        Envelope::from_canonical(&canonical, frame.hash).map_err(|e| bad(e.to_string()))
+        Envelope::from_canonical(&canonical, frame.hash).map_err(bad)
     }
 
     /// Writes the index of a batch: entries, id buckets, stream records and buckets.
