@@ -19,9 +19,8 @@
 //! A power loss is a reboot: the ledger is written by this process as another boot
 //! ([`arl_io::override_boot_id`]), and checked by `arl`, which reads the machine's boot id:
 //! the head slots written without a sync are not trusted, and the log's index is brought up
-//! from its last checkpoint; so are the views' commit slots, and the views fall back to
-//! their last checkpoint (the first half of the ledger before the append, written as a
-//! third boot and made a checkpoint by the next open), rebuild the bucket table of
+//! from its last checkpoint; so are the views' commit slots, and the views fall back to their
+//! last checkpoint (the empty one made at creation), rebuild the bucket table of
 //! `txnids.idx` and catch up from the log. A process crash keeps every write (the page
 //! cache survives it): those states are checked too, as the same boot, where the unsynced
 //! head is trusted.
@@ -87,10 +86,9 @@ static ONE_RECORDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// The boot id this process writes as when it plays a boot before a power loss.
 const OTHER_BOOT: [u8; 16] = [0xab; 16];
 /// The boot id the first half of the ledger before the recorded append is written in: the
-/// next open, as [`OTHER_BOOT`], makes the views' state at that point a checkpoint (a
-/// writer that finds views last written in another boot checks them and writes them as
-/// checkpoints), so that a power loss falls back to views that hold events, with buckets
-/// of `txnids.idx` that the writes after the checkpoint changed.
+/// next open, as [`OTHER_BOOT`], finds views of another boot and falls back to their last
+/// checkpoint (the empty one made at creation), clearing the buckets of `txnids.idx` the
+/// first half wrote, and catches the first half up from the log.
 const EARLIER_BOOT: [u8; 16] = [0xcd; 16];
 
 /// Appends `lines` to the ledger in `dir` through `Ledger` in this process.
