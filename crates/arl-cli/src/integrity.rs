@@ -77,8 +77,9 @@ pub fn replay(ctx: &Ctx, args: &FormatOnly) -> Result<()> {
 }
 
 /// `arl upgrade`: converts the log of a directory ledger from an older layout in place
-/// (the envelope frames stay as they are; the index is rebuilt from them, every frame and
-/// the head checked on the way).
+/// (layouts 3 and 4: the frames stay as they are, the headers, dictionary and head file are
+/// written; layout 2: the index is rebuilt from the frames, copied compressed, every frame
+/// and the head checked on the way).
 pub fn upgrade(ctx: &Ctx, args: &FormatOnly) -> Result<()> {
     if !matches!(ctx.source, arl_views::LogSource::Dir) {
         return Err(failure::usage(
