@@ -1242,6 +1242,31 @@ const EVIDENCE_ASKS: &[&str] = &[
 ];
 
 #[test]
+fn without_a_signing_key_evidence_fails_the_same_over_the_server() {
+    let fixture = Fixture::new();
+    let tmp = fixture.tmp.path().to_path_buf();
+    let auditor = fixture.tokens["auditor"].clone();
+    let file = |name: &str| tmp.join(name).to_str().expect("path").to_string();
+    // The same error (exit 1) locally and over the server.
+    let no_key_local = cli(&fixture, &["checkpoint"]);
+    let no_key_bundle = cli(
+        &fixture,
+        &["account", "globex", "--evidence", &file("x.json")],
+    );
+    let server = fixture.serve(&[]);
+    let remote = through_server(&server.url(""), &auditor, &[], &["checkpoint"]);
+    assert_eq!((remote.code, &remote.stderr), (1, &no_key_local.stderr));
+    let remote = through_server(
+        &server.url(""),
+        &auditor,
+        &[],
+        &["account", "globex", "--evidence", &file("x.json")],
+    );
+    assert_eq!((remote.code, &remote.stderr), (1, &no_key_bundle.stderr));
+    assert!(no_key_bundle.stderr.contains("no signing key"));
+}
+
+#[test]
 fn evidence_and_checkpoints_over_the_server_are_the_local_ones() {
     let fixture = Fixture::new();
     let tmp = fixture.tmp.path().to_path_buf();
@@ -1252,25 +1277,6 @@ fn evidence_and_checkpoints_over_the_server_are_the_local_ones() {
         args.extend(["--evidence".to_string(), path.to_string()]);
         args
     };
-    // Without a signing key: the same error (exit 1) locally and over the server.
-    let no_key_local = cli(&fixture, &["checkpoint"]);
-    let no_key_bundle = cli(
-        &fixture,
-        &["account", "globex", "--evidence", &file("x.json")],
-    );
-    {
-        let server = fixture.serve(&[]);
-        let remote = through_server(&server.url(""), &auditor, &[], &["checkpoint"]);
-        assert_eq!((remote.code, &remote.stderr), (1, &no_key_local.stderr));
-        let remote = through_server(
-            &server.url(""),
-            &auditor,
-            &[],
-            &["account", "globex", "--evidence", &file("x.json")],
-        );
-        assert_eq!((remote.code, &remote.stderr), (1, &no_key_bundle.stderr));
-        assert!(no_key_bundle.stderr.contains("no signing key"));
-    }
     let key = cli(&fixture, &["key", "init", "--name", "arl.globex"]);
     assert_eq!(key.code, 0, "{}", key.stderr);
     let public = key.stdout.trim().to_string();
