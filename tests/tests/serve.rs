@@ -1461,3 +1461,40 @@ fn verify_with_a_digest_views_only_and_a_checkpoint_over_the_server() {
     }
     assert_eq!(server.get("/v1/digest", Some(auditor)).status, 200);
 }
+
+#[test]
+fn a_log_answer_over_the_row_limit_is_refused_and_the_server_keeps_serving() {
+    let fixture = Fixture::new();
+    let auditor = fixture.tokens["auditor"].clone();
+    let server = fixture.serve(&["--log-rows-max", "5"]);
+    let refused = server.get("/v1/log", Some(&auditor));
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    let error = refused.json();
+    assert_eq!(error["rule"], "answer_too_large", "{error}");
+    assert!(error["error"]
+        .as_str()
+        .expect("error")
+        .contains("more than 5 envelopes"));
+    assert!(error["fix"].as_str().expect("fix").contains("/v1/export"));
+    // Within the limit: the answer, as asked.
+    let five = server.get("/v1/log?limit=5", Some(&auditor));
+    assert_eq!(five.status, 200, "{}", five.text());
+    assert_eq!(five.json().as_array().expect("rows").len(), 5);
+    let three = server.get("/v1/log?from_seq=2&to_seq=4", Some(&auditor));
+    assert_eq!(three.status, 200, "{}", three.text());
+    assert_eq!(three.json().as_array().expect("rows").len(), 3);
+    // A larger limit than the server's is refused only when the answer is larger.
+    let larger = server.get("/v1/log?limit=500", Some(&auditor));
+    assert_eq!(larger.status, 400, "{}", larger.text());
+    // The command line says so, and the export still streams every envelope.
+    let cli_log = through_server(&server.url(""), &auditor, &[], &["log"]);
+    assert_ne!(cli_log.code, 0);
+    assert!(
+        cli_log.stderr.contains("--log-rows-max"),
+        "{}",
+        cli_log.stderr
+    );
+    let export = server.get("/v1/export", Some(&auditor));
+    assert_eq!(export.status, 200);
+    assert!(export.text().lines().count() > 5);
+}

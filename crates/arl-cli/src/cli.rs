@@ -602,6 +602,10 @@ pub struct ServeArgs {
     /// The most events one group commit carries.
     #[arg(long, value_name = "N", default_value_t = arl_server::GROUP_EVENTS_MAX_DEFAULT, value_parser = positive_usize())]
     pub group_events_max: usize,
+    /// The most envelopes one `arl log` answer over the server holds (larger ones are
+    /// refused: narrow them, or use `arl export`, which streams).
+    #[arg(long, value_name = "N", default_value_t = arl_server::LOG_ROWS_MAX_DEFAULT, value_parser = positive_usize())]
+    pub log_rows_max: usize,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,7 @@ pub fn serve(ctx: &Ctx, args: &ServeArgs) -> Result<()> {
         connections_max: args.connections_max,
         group_events_max: args.group_events_max,
         header_read_timeout: Duration::from_secs(args.header_timeout_secs),
+        log_rows_max: args.log_rows_max,
     };
     let config = arl_server::Config {
         dir: ctx.dir.clone(),

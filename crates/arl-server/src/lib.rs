@@ -64,6 +64,9 @@ pub const SUBSCRIBER_STALL_S_DEFAULT: u64 = 30;
 pub const CONNECTIONS_MAX_DEFAULT: usize = 1024;
 /// Default of `--group-events-max`: the most events in one group commit.
 pub const GROUP_EVENTS_MAX_DEFAULT: usize = 200_000;
+/// Default of `--log-rows-max`: the most envelopes one `GET /v1/log` answer holds (the
+/// answer is built in memory; `GET /v1/export` streams any number).
+pub const LOG_ROWS_MAX_DEFAULT: usize = 100_000;
 /// Default of `--header-timeout-secs`: the time a client has to send a request's head.
 pub const HEADER_READ_TIMEOUT_S_DEFAULT: u64 = 10;
 /// Seconds the server waits for open requests after SIGTERM before it closes them.
@@ -81,6 +84,7 @@ pub struct Limits {
     pub connections_max: usize,
     pub group_events_max: usize,
     pub header_read_timeout: Duration,
+    pub log_rows_max: usize,
 }
 
 impl Default for Limits {
@@ -95,6 +99,7 @@ impl Default for Limits {
             connections_max: CONNECTIONS_MAX_DEFAULT,
             group_events_max: GROUP_EVENTS_MAX_DEFAULT,
             header_read_timeout: Duration::from_secs(HEADER_READ_TIMEOUT_S_DEFAULT),
+            log_rows_max: LOG_ROWS_MAX_DEFAULT,
         }
     }
 }

@@ -449,6 +449,10 @@ pub async fn log(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Answ
         "format",
     ];
     let p = Params::parse(q.as_deref(), &allowed)?;
+    // The answer is built in memory: at most `max` envelopes, one more asked to tell an
+    // answer of exactly `max` from a larger one.
+    let max = u64::try_from(s.limits.log_rows_max).unwrap_or(u64::MAX);
+    let asked = p.uint("limit")?;
     let question = LogQuestion {
         stream: p.text("stream").map(str::to_string),
         kind: p.text("type").map(str::to_string),
@@ -459,13 +463,20 @@ pub async fn log(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Answ
         recorded_to: p.query_time("recorded_to")?,
         effective_from: p.input_time("effective_from")?,
         effective_to: p.query_time("effective_to")?,
-        limit: p.uint("limit")?,
+        limit: Some(asked.map_or(max.saturating_add(1), |l| l.min(max.saturating_add(1)))),
     };
     let csv = p.csv()?;
     let rows = s
         .writer
         .read_log(move |log, _| question.answer(log).map_err(|e| ApiError::query(&e)))
         .await??;
+    if rows.len() as u64 > max {
+        return Err(ApiError::bad_request(
+            "answer_too_large",
+            format!("the answer holds more than {max} envelopes, the most one log answer of this server holds (--log-rows-max)"),
+        )
+        .with_fix("narrow it (limit, from_seq and to_seq, or a filter), or stream every envelope with GET /v1/export"));
+    }
     if csv {
         return csv_response(&export::log_csv(&rows));
     }
