@@ -1176,17 +1176,41 @@ fn replay_rebuilds_the_views() {
 #[test]
 fn tampering_with_the_log_is_an_integrity_failure_exit_3() {
     let ledger = Ledger::small();
-    // Change one byte of a stored event (the contact's name in seq 13), wherever the log
-    // keeps its envelopes: the test knows the bytes, not the layout.
-    let mut tampered = 0;
-    for (path, mut bytes) in common::files(&ledger.dir().join("log")) {
-        if let Some(at) = bytes.windows(7).position(|w| w == b"Mai Ng\"") {
-            bytes[at] = b'K';
-            std::fs::write(&path, bytes).expect("write");
-            tampered += 1;
-        }
+    // Change one byte of a stored event (the contact's name in seq 13): its frame (log
+    // layout 5: a length field whose bit 30 marks a zstd frame of the log's dictionary,
+    // the stored bytes, the hash) is opened, edited and stored back uncompressed with
+    // its old hash, as someone editing the file would.
+    let path = ledger.dir().join("log").join("envelopes");
+    let mut bytes = std::fs::read(&path).expect("envelopes");
+    let dict = std::fs::read(ledger.dir().join("log").join("dict")).expect("log/dict");
+    let codec = arl_log::codec::Codec::of(&dict, arl_log::codec::FRAME_LEVEL).expect("codec");
+    let (len_mask, compressed) = ((1u32 << 30) - 1, 1u32 << 30);
+    let mut at = 0;
+    for _ in 1..13 {
+        let field = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        at += 4 + (field & len_mask) as usize + 32;
     }
-    assert_eq!(tampered, 1, "the event is stored once, uncompressed");
+    let field = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let end = at + 4 + (field & len_mask) as usize;
+    let mut json = Vec::new();
+    if field & compressed != 0 {
+        codec
+            .decompress_into(&bytes[at + 4..end], 1 << 20, &mut json)
+            .expect("the frame decompresses");
+    } else {
+        json.extend_from_slice(&bytes[at + 4..end]);
+    }
+    let name = json
+        .windows(7)
+        .position(|w| w == b"Mai Ng\"")
+        .expect("seq 13 names the contact");
+    json[name] = b'K';
+    let mut frame = (json.len() as u32 | (field & !len_mask & !compressed))
+        .to_le_bytes()
+        .to_vec();
+    frame.extend_from_slice(&json);
+    bytes.splice(at..end, frame);
+    std::fs::write(&path, bytes).expect("write");
     let run = ledger.run(&["verify"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.stdout, "");
