@@ -199,10 +199,21 @@ fn views_catch_up_when_the_log_is_ahead() {
     let ledger = Ledger::open(dir.path(), WAIT).unwrap();
     assert_eq!(ledger.reader().unwrap().heads().checkpoint, 1_500);
     drop(ledger);
-    let caught_up = dir_bytes(&dir.path().join(VIEWS_DIR));
+    // The log written alone above holds the same events in other envelopes than the
+    // ledger's appends write (other hashes), and log layout 5 compresses each frame, so
+    // the two logs differ in length: the views must agree on everything else.
+    let without_log_len = |views: &std::path::Path| {
+        let mut bytes = dir_bytes(views);
+        let mut heads = arl_views::format::read_heads(views).unwrap().unwrap();
+        (heads.generation, heads.log_len) = (0, 0);
+        let slot = bytes.iter_mut().find(|(name, _)| name.starts_with("heads"));
+        slot.expect("the heads").1 = heads.encode();
+        bytes
+    };
+    let caught_up = without_log_len(&dir.path().join(VIEWS_DIR));
     let clean = tempfile::tempdir().unwrap();
     append_in_batches(clean.path(), events, 1_500);
-    assert_eq!(caught_up, dir_bytes(&clean.path().join(VIEWS_DIR)));
+    assert_eq!(caught_up, without_log_len(&clean.path().join(VIEWS_DIR)));
 }
 
 #[test]
@@ -397,18 +408,14 @@ fn replay_names_the_event_whose_link_is_broken() {
     let pristine = std::fs::read(&file).unwrap();
     let bodies = frame_bodies(&pristine);
     assert_eq!(bodies.len(), 3_000);
+    let dict = std::fs::read(dir.path().join(LOG_DIR).join("dict")).unwrap();
+    let codec = arl_log::codec::Codec::of(&dict, arl_log::codec::FRAME_LEVEL).unwrap();
     // Seqs in blocks of 256: the first block, the second, the last link of a block, the
     // first of one, and blocks further on.
     for seq in [1u64, 5, 256, 257, 300, 700, 1_100, 1_300, 2_049] {
         let mut bytes = pristine.clone();
         let body = bodies[seq as usize - 1].clone();
-        let actor = body.start
-            + bytes[body.clone()]
-                .windows(9)
-                .position(|w| w == b"\"actor\":\"")
-                .unwrap()
-            + 9;
-        bytes[actor] = if bytes[actor] == b'x' { b'y' } else { b'x' };
+        edit_one_letter(&mut bytes, body, codec);
         std::fs::write(&file, &bytes).unwrap();
         let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
         match ledger.replay(&mut |_| {}) {
@@ -457,4 +464,44 @@ fn a_large_rejected_batch_names_its_first_bad_event() {
     }
     let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
     assert_eq!(ledger.append(more, &opts(true)).unwrap().head.seq, 12_000);
+}
+
+/// Changes one letter of the stored event whose frame body is `body` in `bytes`, the frame
+/// keeping its length: log layout 5 stores most frames compressed, so the frame is opened,
+/// edited and compressed again with the log's dictionary, trying letters (the actor's first,
+/// then any other) until the stored form is as long as before.
+fn edit_one_letter(
+    bytes: &mut [u8],
+    body: std::ops::Range<usize>,
+    codec: &'static arl_log::codec::Codec,
+) {
+    let field = u32::from_le_bytes(bytes[body.start - 4..body.start].try_into().unwrap());
+    let compressed = field & (1 << 30) != 0;
+    let mut json = Vec::new();
+    if compressed {
+        codec
+            .decompress_into(&bytes[body.clone()], 1 << 20, &mut json)
+            .unwrap();
+    } else {
+        json.extend_from_slice(&bytes[body.clone()]);
+    }
+    let actor = json.windows(9).position(|w| w == b"\"actor\":\"").unwrap() + 9;
+    let places = std::iter::once(actor).chain(0..json.len());
+    for at in places.filter(|&at| json[at].is_ascii_lowercase()) {
+        for letter in (b'a'..=b'z').filter(|&l| l != json[at]) {
+            let mut edited = json.clone();
+            edited[at] = letter;
+            let mut stored = Vec::new();
+            if compressed {
+                assert!(codec.compress_into(&edited, &mut stored));
+            } else {
+                stored = edited;
+            }
+            if stored.len() == body.len() {
+                bytes[body].copy_from_slice(&stored);
+                return;
+            }
+        }
+    }
+    panic!("no one-letter edit keeps the frame's length");
 }
