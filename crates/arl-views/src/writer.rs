@@ -11,7 +11,8 @@
 //! (`heads.2`, `heads.3`) and synced. A writer that opens views whose newest slots it cannot
 //! trust (or that fail their checksum) starts from the newest one it trusts, cuts what lies
 //! past its lengths, rebuilds the bucket table of `txnids.idx` from its entries, and writes
-//! that state into every other slot; the caller catches up from the log.
+//! that state into every other slot; the caller catches up from the log, and that commit is
+//! a checkpoint.
 
 use crate::format::{
     decode_bucket, encode_bucket, txn_id_hash, txnids_bucket, txnids_header, txnids_key,
@@ -137,6 +138,9 @@ pub struct ViewWriter {
     boot: Option<[u8; 16]>,
     /// The bytes of the slot written last, kept to be reused.
     slot_bytes: Vec<u8>,
+    /// Set when the open fell back to an older slot: the next commit (the catch-up from
+    /// the log) is a checkpoint, so that what was recovered is not recovered again.
+    fell_back: bool,
 }
 
 /// The last value of `times.dat` (its committed length `len`), or `i64::MIN` when empty.
@@ -230,6 +234,7 @@ impl ViewWriter {
             checkpoint_at: slots.checkpoint.unwrap_or_default(),
             boot,
             slot_bytes: Vec::new(),
+            fell_back: false,
         };
         writer.heads.generation = slots.generation_max;
         match current {
@@ -237,6 +242,7 @@ impl ViewWriter {
             Some(current) if slots.fell_back || other_boot => {
                 writer.repair_txnids()?;
                 writer.settle(current)?;
+                writer.fell_back = true;
             }
             // A process crash in the middle of a commit: its entries are there, and maybe
             // some of its buckets.
@@ -771,6 +777,7 @@ impl ViewWriter {
         self.write_buffers()?;
         self.write_txnids_buckets()?;
         let due = checkpoint
+            || self.fell_back
             || self.boot.is_none()
             || self.heads.generation + 1 - self.checkpoint_at.0 >= CHECKPOINT_COMMITS
             || data_bytes(&self.heads).saturating_sub(self.checkpoint_at.1) >= CHECKPOINT_BYTES;
@@ -849,6 +856,7 @@ impl ViewWriter {
         if synced {
             arl_io::sync_data(file, &path).map_err(io)?;
             self.checkpoint_at = (self.heads.generation, data_bytes(&self.heads));
+            self.fell_back = false;
         }
         self.slot_generations[slot] = Some(self.heads.generation);
         if created && synced {
