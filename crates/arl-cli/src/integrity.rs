@@ -6,7 +6,7 @@ use crate::failure;
 use crate::ledger::Ctx;
 use crate::out;
 use anyhow::{Context, Result};
-use arl_log::{format_time, hex, parse_hex, Head, Log};
+use arl_log::{hex, parse_hex, Head, Log};
 pub use arl_query::integrity::{digest_json, Digest};
 use arl_views::check::ViewsChecked;
 use serde::Deserialize;
@@ -142,18 +142,12 @@ pub fn verify(ctx: &Ctx, args: &VerifyArgs) -> Result<()> {
     }
     match args.format {
         SummaryFormat::Json => {
-            let mut value = json!({
-                "ok": true,
-                "seq": head.seq,
-                "head": hex(&head.hash),
-                "root": hex(&head.root),
-                "recorded_at": format_time(head.recorded_at),
-                "views_checked": views_checked,
-            });
-            if let Some(d) = &digest {
-                value["extends_digest_seq"] = json!(d.seq);
-            }
-            value["views_behind_log"] = json!(views.is_some_and(|v| v.behind_log));
+            let value = arl_query::integrity::verified_json(
+                &head,
+                views_checked,
+                views.is_some_and(|v| v.behind_log),
+                digest.as_ref().map(|d| d.seq),
+            );
             out::emit_line(&value.to_string())
         }
         SummaryFormat::Text => {

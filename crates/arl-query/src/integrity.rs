@@ -24,6 +24,30 @@ pub fn digest_json(head: &Head) -> String {
     )
 }
 
+/// The JSON summary of a passed `arl verify --format json` (and of `POST /v1/verify`):
+/// the head checked, how far the views were checked, and the digest's seq when the log was
+/// checked to extend one.
+pub fn verified_json(
+    head: &Head,
+    views_checked: u64,
+    views_behind_log: bool,
+    digest_seq: Option<u64>,
+) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "ok": true,
+        "seq": head.seq,
+        "head": hex(&head.hash),
+        "root": hex(&head.root),
+        "recorded_at": format_time(head.recorded_at),
+        "views_checked": views_checked,
+        "views_behind_log": views_behind_log,
+    });
+    if let Some(seq) = digest_seq {
+        value["extends_digest_seq"] = serde_json::json!(seq);
+    }
+    value
+}
+
 /// An inclusion proof as `arl proof` prints it (RFC 9162 §2.1.3: leaf index, tree size,
 /// audit path; the leaf hash is blake3(0x00 ‖ envelope hash)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

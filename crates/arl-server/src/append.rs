@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::writer::AppendAnswer;
 use arl_domain::InputEvent;
 use arl_domain::Timestamp;
-use arl_log::{format_time, hex};
+use arl_log::hex;
 use arl_privacy::Subject;
 use arl_query::privacy::Erasure;
 use arl_views::{AppendOptions, Ledger};
@@ -148,21 +148,12 @@ pub fn verify(ledger: &Ledger, out: &tokio::sync::mpsc::Sender<Bytes>, options: 
                 },
             });
         match result {
-            Ok((head, views)) => {
-                let mut value = json!({
-                    "ok": true,
-                    "seq": head.seq,
-                    "head": hex(&head.hash),
-                    "root": hex(&head.root),
-                    "recorded_at": format_time(head.recorded_at),
-                    "views_checked": views.map_or(0, |v| v.checkpoint),
-                    "views_behind_log": views.is_some_and(|v| v.behind_log),
-                });
-                if let Some(digest) = &options.digest {
-                    value["extends_digest_seq"] = json!(digest.seq);
-                }
-                value
-            }
+            Ok((head, views)) => arl_query::integrity::verified_json(
+                &head,
+                views.map_or(0, |v| v.checkpoint),
+                views.is_some_and(|v| v.behind_log),
+                options.digest.as_ref().map(|d| d.seq),
+            ),
             Err((rule, error)) => json!({"ok": false, "rule": rule, "error": error}),
         }
     };
