@@ -14,7 +14,8 @@
 //! kept by luck. The log's index and head, and the views (data files, `txnids.idx` buckets,
 //! heads slot), are written without a sync: the one-event append syncs once
 //! ([`an_append_of_one_event_syncs_once`]). Directory entries are taken as durable (the
-//! files written exist before the append starts).
+//! files written exist before the append starts), except a rename (`txnids.idx` rewritten at
+//! a larger table): lost or kept until its directory is synced.
 //!
 //! A power loss is a reboot: the ledger is written by this process as another boot
 //! ([`arl_io::override_boot_id`]), and checked by `arl`, which reads the machine's boot id:
@@ -165,10 +166,17 @@ fn op_path(op: &Op) -> Option<&Path> {
 }
 
 /// The writes and length changes among the first `crash` operations that no later sync
-/// (before `crash`) of their file made durable.
+/// (before `crash`) of their file made durable, and the renames no later sync of their
+/// directory did.
 fn unsynced(ops: &[Op], crash: usize) -> Vec<usize> {
     (0..crash)
         .filter(|&i| {
+            if let Op::Rename { to, .. } = &ops[i] {
+                let dir = to.parent().expect("a renamed file lies in a directory");
+                return !ops[i + 1..crash]
+                    .iter()
+                    .any(|later| matches!(later, Op::SyncDir { path: p } if p == dir));
+            }
             let Some(path) = op_path(&ops[i]) else {
                 return false;
             };
@@ -270,6 +278,10 @@ fn apply(recording: &Recording, state: &CrashState) -> Files {
                 for (path, bytes) in snap {
                     files.insert(under.join(path), bytes.clone());
                 }
+            }
+            (Op::Rename { from, to }, _) => {
+                let moved = files.remove(&relative(from)).unwrap_or_default();
+                files.insert(relative(to), moved);
             }
             (Op::Sync { .. } | Op::SyncDir { .. }, _) => {}
             (other, _) => {

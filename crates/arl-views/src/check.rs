@@ -2,10 +2,9 @@
 //! every byte against a rebuild from the log (`arl verify`).
 
 use crate::format::{
-    decode_bucket, decode_time, read_heads, txnids_header, txnids_len, Heads, TxnIdEntry,
-    EVENTS_FILE, HEADS_FILES, TIMES_FILE, TIME_BYTES, TXNDATA_FILE, TXNIDS_BUCKET_BYTES,
-    TXNIDS_ENTRIES_AT, TXNIDS_ENTRY_BYTES, TXNIDS_FILE, TXNIDS_HEADER_BYTES, TXNS_FILE,
-    TXN_RECORD_BYTES,
+    decode_block, decode_time, read_heads, Heads, TxnIdEntry, TxnIdsLayout, EVENTS_FILE,
+    HEADS_FILES, TIMES_FILE, TIME_BYTES, TXNDATA_FILE, TXNIDS_BLOCK_BYTES, TXNIDS_ENTRY_BYTES,
+    TXNIDS_FILE, TXNIDS_HEADER_BYTES, TXNS_FILE, TXN_RECORD_BYTES,
 };
 use crate::ledger::VIEWS_DIR;
 use crate::rebuild::{stage_range, Chain};
@@ -36,8 +35,9 @@ pub struct ViewsChecked {
 /// heads slots (a slot that fails is tolerated only while the views are behind the log,
 /// as a crash in the middle of their commit leaves them), every record of `events.dat`,
 /// `txns.dat`, `txndata.dat` and `times.dat` up to the committed lengths, that every
-/// record decodes to an event of the catalogue in seq order, and every bucket and entry of
-/// `txnids.idx`. `Ok(None)`: no views.
+/// record decodes to an event of the catalogue in seq order, and every block and entry of
+/// `txnids.idx` (and, unless the views are behind the log, every entry on its bucket's
+/// chain). `Ok(None)`: no views.
 pub fn check_checksums(
     ledger_dir: &Path,
     source: &crate::LogSource,
@@ -113,46 +113,78 @@ fn check_times(views: &Path, heads: &Heads) -> Result<(), ViewError> {
     Ok(())
 }
 
-/// The header, every bucket and every committed entry of `txnids.idx` against their
-/// checksums; every chain goes backwards; buckets lead to committed entries only (except
-/// while the views are behind the log: a crash in the middle of a commit leaves buckets
-/// ahead, which the next writer finds and rebuilds).
+/// The header, every block of the bucket table and every committed entry of `txnids.idx`
+/// against their checksums; the layout is that of the committed entries; every chain goes
+/// backwards and every entry lies in the bucket that leads to it; blocks lead to committed
+/// entries only. While the views are behind the log, a crash in the middle of a commit may
+/// have left blocks ahead, or the file rewritten at the next layout: the next writer
+/// repairs both, and only the checksums are checked.
 fn check_txnids(views: &Path, heads: &Heads, behind_log: bool) -> Result<(), ViewError> {
     let path = views.join(TXNIDS_FILE);
     let entries = heads.txns_len / TXN_RECORD_BYTES;
-    let bytes = read_prefix(&path, txnids_len(entries))?;
-    if bytes[..TXNIDS_HEADER_BYTES as usize] != txnids_header() {
-        return Err(ViewError::corrupt(&path, "bad header"));
-    }
+    let header = read_prefix(&path, TXNIDS_HEADER_BYTES)?;
+    let layout = TxnIdsLayout::of_header(&header)
+        .filter(|layout| behind_log || *layout == TxnIdsLayout::for_entries(entries))
+        .ok_or_else(|| ViewError::corrupt(&path, "bad header"))?;
+    let bytes = read_prefix(&path, layout.len(entries))?;
     let checksum_failed = |offset: u64| ViewError::Checksum {
         path: path.clone(),
         offset,
     };
-    let buckets = &bytes[TXNIDS_HEADER_BYTES as usize..TXNIDS_ENTRIES_AT as usize];
-    for (bucket, slot) in buckets
-        .chunks_exact(TXNIDS_BUCKET_BYTES as usize)
-        .enumerate()
-    {
-        let offset = TXNIDS_HEADER_BYTES + bucket as u64 * TXNIDS_BUCKET_BYTES;
-        let slot = slot.try_into().expect("a whole bucket");
-        let head = decode_bucket(bucket as u32, slot).ok_or_else(|| checksum_failed(offset))?;
-        if head > entries && !behind_log {
-            let what = format!("bucket {bucket} leads beyond the committed entries");
+    let table = &bytes[TXNIDS_HEADER_BYTES as usize..layout.entries_at() as usize];
+    let mut chains = Vec::with_capacity(table.len() / 4);
+    for (block, slot) in table.chunks_exact(TXNIDS_BLOCK_BYTES as usize).enumerate() {
+        let block = block as u32;
+        let at = layout.block_at(block);
+        let slot = slot.try_into().expect("a whole block");
+        let block_heads = decode_block(block, slot).ok_or_else(|| checksum_failed(at))?;
+        if block_heads.iter().any(|h| u64::from(*h) > entries) && !behind_log {
+            let what = format!("block {block} leads beyond the committed entries");
             return Err(ViewError::corrupt(&path, what));
         }
+        chains.extend(block_heads);
     }
-    let all = &bytes[TXNIDS_ENTRIES_AT as usize..];
+    let all = &bytes[layout.entries_at() as usize..];
+    let mut entry_hashes = Vec::with_capacity(entries as usize);
     for (number, entry) in all.chunks_exact(TXNIDS_ENTRY_BYTES as usize).enumerate() {
         let number = number as u64;
-        let offset = TXNIDS_ENTRIES_AT + number * TXNIDS_ENTRY_BYTES;
         let entry = entry.try_into().expect("a whole entry");
-        let entry = TxnIdEntry::decode(number, entry).ok_or_else(|| checksum_failed(offset))?;
-        if entry.prev > number {
-            return Err(ViewError::corrupt(
-                &path,
-                format!("entry {number} points forward"),
-            ));
+        let entry = TxnIdEntry::decode(number, entry)
+            .ok_or_else(|| checksum_failed(layout.entry_at(number)))?;
+        entry_hashes.push(entry);
+    }
+    if behind_log {
+        return Ok(());
+    }
+    check_chains(&path, layout, &chains, &entry_hashes)
+}
+
+/// Every entry lies on the chain of its bucket: walking each bucket's chain from its head
+/// meets entries of that bucket only, each once, and all of them.
+fn check_chains(
+    path: &Path,
+    layout: TxnIdsLayout,
+    chains: &[u32],
+    entries: &[TxnIdEntry],
+) -> Result<(), ViewError> {
+    let mut reached = 0usize;
+    for (bucket, head) in chains.iter().enumerate() {
+        let mut pointer = *head;
+        while pointer != 0 {
+            let number = pointer as usize - 1;
+            let entry = entries[number];
+            let (block, slot) = layout.bucket_of(entry.hash);
+            if block as usize * crate::format::TXNIDS_BLOCK_HEADS + slot != bucket {
+                let what = format!("entry {number} is not in the bucket that leads to it");
+                return Err(ViewError::corrupt(path, what));
+            }
+            reached += 1;
+            pointer = entry.prev;
         }
+    }
+    if reached != entries.len() {
+        let what = format!("{} of {} entries on a chain", reached, entries.len());
+        return Err(ViewError::corrupt(path, what));
     }
     Ok(())
 }
@@ -244,9 +276,10 @@ fn rebuild_and_compare(
     compare_txnids(views, rebuilt_dir, heads, behind_log)
 }
 
-/// `txnids.idx` against a rebuild's, byte for byte, except the buckets a commit cut short
-/// by a crash left leading beyond the committed entries (only while the views are behind
-/// the log: the next writer finds them and rebuilds the views).
+/// `txnids.idx` against a rebuild's, byte for byte, except the blocks a commit cut short
+/// by a crash left leading beyond the committed entries, or the whole file when such a
+/// crash left it at the next layout (only while the views are behind the log: the next
+/// writer finds them and repairs them; [`check_txnids`] checked their checksums).
 fn compare_txnids(
     views: &Path,
     rebuilt_dir: &Path,
@@ -255,18 +288,23 @@ fn compare_txnids(
 ) -> Result<(), ViewError> {
     let path = views.join(TXNIDS_FILE);
     let entries = heads.txns_len / TXN_RECORD_BYTES;
-    let len = txnids_len(entries);
+    let layout = TxnIdsLayout::for_entries(entries);
+    let header = read_prefix(&path, TXNIDS_HEADER_BYTES)?;
+    if behind_log && TxnIdsLayout::of_header(&header) != Some(layout) {
+        return Ok(());
+    }
+    let len = layout.len(entries);
     let ours = read_prefix(&path, len)?;
     let theirs = read_prefix(&rebuilt_dir.join(TXNIDS_FILE), len)?;
-    let slot = TXNIDS_BUCKET_BYTES as usize;
-    let table = TXNIDS_HEADER_BYTES as usize..TXNIDS_ENTRIES_AT as usize;
+    let slot = TXNIDS_BLOCK_BYTES as usize;
+    let table = TXNIDS_HEADER_BYTES as usize..layout.entries_at() as usize;
     let ahead = |at: usize| {
-        let bucket = ((at - table.start) / slot) as u32;
-        let start = table.start + bucket as usize * slot;
-        let bytes = ours[start..start + slot]
-            .try_into()
-            .expect("a whole bucket");
-        behind_log && decode_bucket(bucket, bytes).is_some_and(|head| head > entries)
+        let block = ((at - table.start) / slot) as u32;
+        let start = layout.block_at(block) as usize;
+        let bytes = ours[start..start + slot].try_into().expect("a whole block");
+        behind_log
+            && decode_block(block, bytes)
+                .is_some_and(|heads| heads.iter().any(|h| u64::from(*h) > entries))
     };
     let differs =
         (0..ours.len()).find(|&at| ours[at] != theirs[at] && !(table.contains(&at) && ahead(at)));

@@ -27,7 +27,7 @@ pub const CHECKPOINT_SLOTS: [usize; 2] = [2, 3];
 pub const HEADS_MAGIC: [u8; 8] = *b"ARLVIEWS";
 /// Version of the layout described here. Views of an older version are rebuilt from the
 /// log by the next writer (`Ledger::open`), which every query opens first when it meets them.
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// Bytes of an `events.dat` record header: len u32, seq u64, effective_at i64,
 /// recorded_at i64, kind u8, prev1 u64, prev2 u64, prev3 u64, checksum u32.
@@ -257,24 +257,29 @@ impl TxnRecord {
 
 /// First bytes of `txnids.idx`.
 pub const TXNIDS_MAGIC: [u8; 8] = *b"ARLTXNID";
-/// Bits of a txn id's hash that choose its bucket.
-pub const TXNIDS_BUCKET_BITS: u32 = 18;
-/// Buckets of `txnids.idx` (fixed: chains grow with the number of transactions).
-pub const TXNIDS_BUCKETS: u64 = 1 << TXNIDS_BUCKET_BITS;
-/// Bytes of the `txnids.idx` header: magic, format version u32, bucket bits u32, zeros,
-/// checksum u32 (over the bytes before it) at the end.
+/// Bytes of the `txnids.idx` header: magic, format version u32, block bits u32 (the bucket
+/// table holds `2^bits` blocks), zeros, checksum u32 (over the bytes before it) at the end.
 pub const TXNIDS_HEADER_BYTES: u64 = 64;
-/// Bytes of one bucket: head u64 (entry number + 1 of the newest entry in the bucket, 0:
-/// none) and checksum u32 (over the bucket's number u32 and the head). An empty bucket is
-/// all zeros.
-pub const TXNIDS_BUCKET_BYTES: u64 = 12;
-/// Bytes of one entry: prev u64 (entry number + 1 of the next older entry of the bucket,
-/// 0: none), key u32 (the high 32 bits of the id's hash), bucket u32 (the bucket it is
-/// filed in, so that the bucket table can be rebuilt from the entries alone), checksum u32
-/// (over the entry's number u64, prev, key and bucket).
-pub const TXNIDS_ENTRY_BYTES: u64 = 20;
-/// Where the entries start: entry `n` describes `txns.dat` record `n`.
-pub const TXNIDS_ENTRIES_AT: u64 = TXNIDS_HEADER_BYTES + TXNIDS_BUCKETS * TXNIDS_BUCKET_BYTES;
+/// Bytes of one block of the bucket table: [`TXNIDS_BLOCK_HEADS`] heads u32 (entry number
+/// + 1 of the newest entry of each bucket, 0: none), then a checksum u32 over the block's
+/// number u32 and the heads. A block of empty buckets is all zeros.
+pub const TXNIDS_BLOCK_BYTES: u64 = 64;
+/// Buckets in one block of the bucket table.
+pub const TXNIDS_BLOCK_HEADS: usize = 15;
+/// Block bits of the smallest table (4 blocks, 60 buckets, 256 bytes).
+pub const TXNIDS_BLOCK_BITS_MIN: u32 = 2;
+/// Average entries per bucket beyond which the table doubles: chains average 1 to 2.
+pub const TXNIDS_LOAD_MAX: u64 = 2;
+/// Most entries `txnids.idx` holds: entry numbers + 1 are u32 (in `prev` and the heads), so
+/// a ledger refuses its 4,294,967,296th transaction record.
+pub const TXNIDS_ENTRIES_MAX: u64 = u32::MAX as u64;
+/// Block bits of the table for [`TXNIDS_ENTRIES_MAX`] entries.
+pub const TXNIDS_BLOCK_BITS_MAX: u32 = 28;
+/// Bytes of one entry: hash u64 (the id's whole [`txn_id_hash`], so that a table of any
+/// size can be rebuilt from the entries alone), prev u32 (entry number + 1 of the next
+/// older entry of the same bucket, 0: none), checksum u32 (over the entry's number u64, the
+/// hash and prev).
+pub const TXNIDS_ENTRY_BYTES: u64 = 16;
 
 /// The hash of a txn id that `txnids.idx` files it under: FNV-1a (64 bits) of the id's
 /// bytes, then the SplitMix64 finalizer so that every bit depends on every byte. Persisted:
@@ -290,88 +295,164 @@ pub fn txn_id_hash(txn: &str) -> u64 {
     hash ^ (hash >> 31)
 }
 
-/// The bucket of a [`txn_id_hash`]: its low [`TXNIDS_BUCKET_BITS`] bits.
-pub fn txnids_bucket(hash: u64) -> u32 {
-    (hash & (TXNIDS_BUCKETS - 1)) as u32
+/// The block bits of the bucket table of `txnids.idx` holding `entries` entries: the
+/// smallest, at least [`TXNIDS_BLOCK_BITS_MIN`], whose buckets hold at most
+/// [`TXNIDS_LOAD_MAX`] entries each on average. A function of the number of entries alone,
+/// so that the file's length and layout need no field in `heads`.
+pub fn txnids_block_bits(entries: u64) -> u32 {
+    let mut bits = TXNIDS_BLOCK_BITS_MIN;
+    while bits < TXNIDS_BLOCK_BITS_MAX
+        && entries > TXNIDS_LOAD_MAX * TXNIDS_BLOCK_HEADS as u64 * (1u64 << bits)
+    {
+        bits += 1;
+    }
+    bits
 }
 
-/// The key an entry keeps of a [`txn_id_hash`]: its high 32 bits.
-pub fn txnids_key(hash: u64) -> u32 {
-    (hash >> 32) as u32
+/// Where things lie in a `txnids.idx` whose bucket table has `2^block_bits` blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnIdsLayout {
+    pub block_bits: u32,
 }
 
-/// The length of `txnids.idx` when `txns.dat` holds `txn_records` records.
+impl TxnIdsLayout {
+    /// The layout of a file holding `entries` entries ([`txnids_block_bits`]).
+    pub fn for_entries(entries: u64) -> TxnIdsLayout {
+        TxnIdsLayout {
+            block_bits: txnids_block_bits(entries),
+        }
+    }
+
+    /// Blocks of the bucket table.
+    pub fn blocks(self) -> u64 {
+        1 << self.block_bits
+    }
+
+    /// Buckets of the bucket table.
+    pub fn buckets(self) -> u64 {
+        self.blocks() * TXNIDS_BLOCK_HEADS as u64
+    }
+
+    /// Where block `block` lies.
+    pub fn block_at(self, block: u32) -> u64 {
+        TXNIDS_HEADER_BYTES + u64::from(block) * TXNIDS_BLOCK_BYTES
+    }
+
+    /// Where the entries start, after the bucket table.
+    pub fn entries_at(self) -> u64 {
+        self.block_at(0) + self.blocks() * TXNIDS_BLOCK_BYTES
+    }
+
+    /// Where entry `number` lies.
+    pub fn entry_at(self, number: u64) -> u64 {
+        self.entries_at() + number * TXNIDS_ENTRY_BYTES
+    }
+
+    /// The file's length with `entries` entries.
+    pub fn len(self, entries: u64) -> u64 {
+        self.entry_at(entries)
+    }
+
+    /// The bucket of a [`txn_id_hash`]: its block (the low block bits) and its place in the
+    /// block (the high 32 bits scaled to [`TXNIDS_BLOCK_HEADS`]).
+    pub fn bucket_of(self, hash: u64) -> (u32, usize) {
+        let block = (hash & (self.blocks() - 1)) as u32;
+        let slot = (((hash >> 32) * TXNIDS_BLOCK_HEADS as u64) >> 32) as usize;
+        (block, slot)
+    }
+
+    /// The header of a file of this layout.
+    pub fn header(self) -> [u8; TXNIDS_HEADER_BYTES as usize] {
+        let mut header = [0u8; TXNIDS_HEADER_BYTES as usize];
+        header[..8].copy_from_slice(&TXNIDS_MAGIC);
+        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header[12..16].copy_from_slice(&self.block_bits.to_le_bytes());
+        let at = TXNIDS_HEADER_BYTES as usize - 4;
+        let sum = checksum(&[&header[..at]]);
+        header[at..].copy_from_slice(&sum.to_le_bytes());
+        header
+    }
+
+    /// The layout a header describes, `None` unless it is exactly the header of a layout
+    /// of this format.
+    pub fn of_header(bytes: &[u8]) -> Option<TxnIdsLayout> {
+        let bytes = bytes.get(..TXNIDS_HEADER_BYTES as usize)?;
+        let block_bits = u32_at(bytes, 12);
+        let layout = TxnIdsLayout { block_bits };
+        (block_bits >= TXNIDS_BLOCK_BITS_MIN
+            && block_bits <= TXNIDS_BLOCK_BITS_MAX
+            && bytes == layout.header())
+        .then_some(layout)
+    }
+}
+
+/// The committed length of `txnids.idx` when `txns.dat` holds `txn_records` records (one
+/// entry each).
 pub fn txnids_len(txn_records: u64) -> u64 {
-    TXNIDS_ENTRIES_AT + txn_records * TXNIDS_ENTRY_BYTES
+    TxnIdsLayout::for_entries(txn_records).len(txn_records)
 }
 
-/// The header of `txnids.idx`.
-pub fn txnids_header() -> [u8; TXNIDS_HEADER_BYTES as usize] {
-    let mut header = [0u8; TXNIDS_HEADER_BYTES as usize];
-    header[..8].copy_from_slice(&TXNIDS_MAGIC);
-    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header[12..16].copy_from_slice(&TXNIDS_BUCKET_BITS.to_le_bytes());
-    let at = TXNIDS_HEADER_BYTES as usize - 4;
-    let sum = checksum(&[&header[..at]]);
-    header[at..].copy_from_slice(&sum.to_le_bytes());
-    header
-}
+/// The heads of one block of the bucket table.
+pub type TxnIdsBlock = [u32; TXNIDS_BLOCK_HEADS];
 
-/// A bucket of `txnids.idx` pointing at entry number `head - 1` (0: empty).
-pub fn encode_bucket(bucket: u32, head: u64) -> [u8; TXNIDS_BUCKET_BYTES as usize] {
-    let mut bytes = [0u8; TXNIDS_BUCKET_BYTES as usize];
-    if head == 0 {
+/// Block `block` of the bucket table holding `heads`.
+pub fn encode_block(block: u32, heads: &TxnIdsBlock) -> [u8; TXNIDS_BLOCK_BYTES as usize] {
+    let mut bytes = [0u8; TXNIDS_BLOCK_BYTES as usize];
+    if heads.iter().all(|h| *h == 0) {
         return bytes;
     }
-    bytes[..8].copy_from_slice(&head.to_le_bytes());
-    let sum = checksum(&[&bucket.to_le_bytes(), &bytes[..8]]);
-    bytes[8..].copy_from_slice(&sum.to_le_bytes());
+    for (i, head) in heads.iter().enumerate() {
+        bytes[i * 4..i * 4 + 4].copy_from_slice(&head.to_le_bytes());
+    }
+    let at = TXNIDS_BLOCK_HEADS * 4;
+    let sum = checksum(&[&block.to_le_bytes(), &bytes[..at]]);
+    bytes[at..].copy_from_slice(&sum.to_le_bytes());
     bytes
 }
 
-/// The head of a bucket, `None` when it fails its checksum.
-pub fn decode_bucket(bucket: u32, bytes: &[u8; TXNIDS_BUCKET_BYTES as usize]) -> Option<u64> {
+/// The heads of block `block`, `None` when it fails its checksum.
+pub fn decode_block(block: u32, bytes: &[u8; TXNIDS_BLOCK_BYTES as usize]) -> Option<TxnIdsBlock> {
+    let mut heads = [0u32; TXNIDS_BLOCK_HEADS];
     if bytes.iter().all(|b| *b == 0) {
-        return Some(0);
+        return Some(heads);
     }
-    let head = u64_at(bytes, 0);
-    let sum = checksum(&[&bucket.to_le_bytes(), &bytes[..8]]);
-    (head != 0 && sum == u32_at(bytes, 8)).then_some(head)
+    let at = TXNIDS_BLOCK_HEADS * 4;
+    let sum = checksum(&[&block.to_le_bytes(), &bytes[..at]]);
+    for (i, head) in heads.iter_mut().enumerate() {
+        *head = u32_at(bytes, i * 4);
+    }
+    (sum == u32_at(bytes, at) && heads.iter().any(|h| *h != 0)).then_some(heads)
 }
 
 /// One entry of `txnids.idx`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnIdEntry {
+    /// [`txn_id_hash`] of the id.
+    pub hash: u64,
     /// Entry number + 1 of the next older entry of the same bucket (0: none).
-    pub prev: u64,
-    /// [`txnids_key`] of the id's hash.
-    pub key: u32,
-    /// [`txnids_bucket`] of the id's hash.
-    pub bucket: u32,
+    pub prev: u32,
 }
 
 impl TxnIdEntry {
     /// The bytes of this entry as entry number `number`.
     pub fn encode(&self, number: u64) -> [u8; TXNIDS_ENTRY_BYTES as usize] {
         let mut bytes = [0u8; TXNIDS_ENTRY_BYTES as usize];
-        bytes[..8].copy_from_slice(&self.prev.to_le_bytes());
-        bytes[8..12].copy_from_slice(&self.key.to_le_bytes());
-        bytes[12..16].copy_from_slice(&self.bucket.to_le_bytes());
-        let sum = checksum(&[&number.to_le_bytes(), &bytes[..16]]);
-        bytes[16..].copy_from_slice(&sum.to_le_bytes());
+        bytes[..8].copy_from_slice(&self.hash.to_le_bytes());
+        bytes[8..12].copy_from_slice(&self.prev.to_le_bytes());
+        let sum = checksum(&[&number.to_le_bytes(), &bytes[..12]]);
+        bytes[12..].copy_from_slice(&sum.to_le_bytes());
         bytes
     }
 
-    /// Entry number `number` from its bytes, `None` when it fails its checksum or names a
-    /// bucket that does not exist.
+    /// Entry number `number` from its bytes, `None` when it fails its checksum or its
+    /// `prev` does not lead back.
     pub fn decode(number: u64, bytes: &[u8; TXNIDS_ENTRY_BYTES as usize]) -> Option<TxnIdEntry> {
-        let sum = checksum(&[&number.to_le_bytes(), &bytes[..16]]);
+        let sum = checksum(&[&number.to_le_bytes(), &bytes[..12]]);
         let entry = TxnIdEntry {
-            prev: u64_at(bytes, 0),
-            key: u32_at(bytes, 8),
-            bucket: u32_at(bytes, 12),
+            hash: u64_at(bytes, 0),
+            prev: u32_at(bytes, 8),
         };
-        (sum == u32_at(bytes, 16) && u64::from(entry.bucket) < TXNIDS_BUCKETS).then_some(entry)
+        (sum == u32_at(bytes, 12) && u64::from(entry.prev) <= number).then_some(entry)
     }
 }
 

@@ -10,14 +10,14 @@
 //! instead: the data files are synced, then the heads written into a checkpoint slot
 //! (`heads.2`, `heads.3`) and synced. A writer that opens views whose newest slots it cannot
 //! trust (or that fail their checksum) starts from the newest one it trusts, cuts what lies
-//! past its lengths, rebuilds the bucket table of `txnids.idx` from its entries, and writes
+//! past its lengths, rebuilds the bucket table of `txnids.idx` from its entries (the whole
+//! file, at the layout of its number of entries, when a crash left it at another), and writes
 //! that state into every other slot; the caller catches up from the log, and that commit is
 //! a checkpoint.
 
 use crate::format::{
-    decode_bucket, encode_bucket, txn_id_hash, txnids_bucket, txnids_header, txnids_key,
-    txnids_len, TxnIdEntry, TXNIDS_BUCKETS, TXNIDS_BUCKET_BYTES, TXNIDS_ENTRIES_AT,
-    TXNIDS_ENTRY_BYTES, TXNIDS_HEADER_BYTES,
+    decode_block, encode_block, txn_id_hash, txnids_len, TxnIdEntry, TxnIdsBlock, TxnIdsLayout,
+    TXNIDS_BLOCK_BITS_MIN, TXNIDS_BLOCK_BYTES, TXNIDS_HEADER_BYTES,
 };
 use crate::format::{
     decode_time, encode_time, kind_code, txn_record_ok, txndata_checksum, AccountHead, EventHeader,
@@ -58,12 +58,9 @@ pub const CHECKPOINT_COMMITS: u64 = 256;
 /// Data bytes committed since the last checkpoint beyond which a commit is a checkpoint (a
 /// large import is one).
 pub const CHECKPOINT_BYTES: u64 = 4 << 20;
-/// Entries of `txnids.idx` read at a time when its bucket table is rebuilt.
-const REPAIR_ENTRIES_PER_READ: u64 = 1 << 16;
-
-/// Staged buckets of `txnids.idx` beyond which a commit rewrites the whole bucket table in
-/// one write rather than bucket by bucket.
-const BUCKETS_WRITTEN_ONE_BY_ONE_MAX: usize = 4096;
+/// Staged blocks of the bucket table of `txnids.idx` beyond which a commit rewrites the
+/// whole table in one write rather than block by block.
+const BLOCKS_WRITTEN_ONE_BY_ONE_MAX: usize = 4096;
 
 /// What a reversal copies from the transaction it reverses.
 #[derive(Debug, Clone, Copy)]
@@ -113,11 +110,14 @@ pub struct ViewWriter {
     /// Lengths written to the files (committed or not); staged bytes beyond are in `buffers`.
     written: [u64; 5],
     buffers: [Vec<u8>; 5],
-    /// Buckets of `txnids.idx` changed by staged transactions: bucket to its new head
-    /// (entry number + 1). Written in place at [`ViewWriter::commit`], after the entries
-    /// and before the heads; a crash between leaves buckets pointing beyond the committed
-    /// entries, which every reader of a bucket reports as damage (the views are rebuilt).
-    txnids_staged: HashMap<u32, u64>,
+    /// Blocks of the bucket table of `txnids.idx` changed by staged transactions, with
+    /// their new heads. Written in place at [`ViewWriter::commit`], after the entries and
+    /// before the heads; a crash between leaves buckets pointing beyond the committed
+    /// entries, which the next writer repairs ([`crate::txnids::repair_table`]).
+    txnids_staged: HashMap<u32, TxnIdsBlock>,
+    /// The layout `txnids.idx` has on disk: that of its committed entries, until a commit
+    /// whose entries need a larger table rewrites the file ([`crate::txnids::relayout`]).
+    txnids_layout: TxnIdsLayout,
     account_numbers: HashMap<String, u32>,
     person_numbers: HashMap<String, u32>,
     /// Transactions staged by this writer, for reversals: the [`txn_key`] of the txn id to
@@ -199,7 +199,13 @@ impl ViewWriter {
         if fresh {
             start_txnids(&files[TI], &dir.join(FILES[TI]))?;
         }
-        let committed = lengths(&heads);
+        let txnids_layout = crate::txnids::read_layout(&files[TI], &dir.join(FILES[TI]))?;
+        let mut committed = lengths(&heads);
+        let txnids_entries = heads.txns_len / TXN_RECORD_BYTES;
+        // The file may be at another layout than its committed entries' if a crash came
+        // between its rewrite and the heads: cut it at its own, and rewrite it below.
+        committed[TI] = txnids_layout.len(txnids_entries);
+        let relayout = txnids_layout != TxnIdsLayout::for_entries(txnids_entries);
         let mut txnids_tail = false;
         for (i, file) in files.iter().enumerate() {
             let cut = truncate_tail(file, &dir.join(FILES[i]), committed[i])?;
@@ -222,6 +228,7 @@ impl ViewWriter {
             written: committed,
             buffers: Default::default(),
             txnids_staged: HashMap::default(),
+            txnids_layout,
             account_numbers,
             person_numbers,
             txns_seen: HashMap::default(),
@@ -245,10 +252,11 @@ impl ViewWriter {
                 writer.fell_back = true;
             }
             // A process crash in the middle of a commit: its entries are there, and maybe
-            // some of its buckets.
-            Some(_) if txnids_tail => writer.repair_txnids()?,
+            // some of its buckets, or the file rewritten at the next layout.
+            Some(_) if txnids_tail || relayout => writer.repair_txnids()?,
             Some(_) => {}
         }
+        debug_assert_eq!(writer.committed, lengths(&writer.heads));
         Ok(writer)
     }
 
@@ -527,75 +535,99 @@ impl ViewWriter {
     }
 
     /// Stages entry `number` of `txnids.idx` (for `txns.dat` record `number`) at the head of
-    /// its bucket.
+    /// its bucket, refusing a number past [`crate::format::TXNIDS_ENTRIES_MAX`].
     fn push_txnid(&mut self, number: u64, txn_hash: u64) -> Result<(), ViewError> {
-        let bucket = txnids_bucket(txn_hash);
-        let prev = self.txnids_head(bucket)?;
-        assert!(prev <= number, "a bucket's head is an earlier entry");
+        crate::txnids::check_entries(number + 1)?;
+        let (block, slot) = self.txnids_layout.bucket_of(txn_hash);
+        let mut heads = self.txnids_block(block)?;
+        let prev = heads[slot];
+        assert!(
+            u64::from(prev) <= number,
+            "a bucket's head is an earlier entry"
+        );
         let entry = TxnIdEntry {
+            hash: txn_hash,
             prev,
-            key: txnids_key(txn_hash),
-            bucket,
         };
         self.push(TI, &entry.encode(number));
-        self.txnids_staged.insert(bucket, number + 1);
+        heads[slot] = u32::try_from(number + 1).expect("checked against TXNIDS_ENTRIES_MAX");
+        self.txnids_staged.insert(block, heads);
         Ok(())
     }
 
-    /// The head of a bucket of `txnids.idx`: staged, or as committed on disk. A head beyond
-    /// the committed entries was left by a crash in the middle of a commit: damage.
-    fn txnids_head(&self, bucket: u32) -> Result<u64, ViewError> {
-        if let Some(head) = self.txnids_staged.get(&bucket) {
-            return Ok(*head);
+    /// The heads of a block of the bucket table of `txnids.idx`: staged, or as committed on
+    /// disk. A head beyond the committed entries was left by a crash in the middle of a
+    /// commit: damage.
+    fn txnids_block(&self, block: u32) -> Result<TxnIdsBlock, ViewError> {
+        if let Some(heads) = self.txnids_staged.get(&block) {
+            return Ok(*heads);
         }
         let committed_entries = self.committed[TX] / TXN_RECORD_BYTES;
         if committed_entries == 0 {
-            return Ok(0);
+            return Ok(TxnIdsBlock::default());
         }
         let path = self.dir.join(FILES[TI]);
-        let at = TXNIDS_HEADER_BYTES + u64::from(bucket) * TXNIDS_BUCKET_BYTES;
-        let mut bytes = [0u8; TXNIDS_BUCKET_BYTES as usize];
+        let at = self.txnids_layout.block_at(block);
+        let mut bytes = [0u8; TXNIDS_BLOCK_BYTES as usize];
         self.files[TI]
             .read_exact_at(&mut bytes, at)
             .map_err(|e| ViewError::io(&path, e))?;
-        let head = decode_bucket(bucket, &bytes).ok_or(ViewError::Checksum {
+        let heads = decode_block(block, &bytes).ok_or(ViewError::Checksum {
             path: path.clone(),
             offset: at,
         })?;
-        if head > committed_entries {
-            let what = format!("bucket {bucket} leads beyond the committed entries");
+        if heads.iter().any(|h| u64::from(*h) > committed_entries) {
+            let what = format!("block {block} leads beyond the committed entries");
             return Err(ViewError::corrupt(path, what));
         }
-        Ok(head)
+        Ok(heads)
     }
 
-    /// Writes the staged buckets of `txnids.idx` in place (the entries they point to are
-    /// written already): one by one when few, else the whole table at once.
-    fn write_txnids_buckets(&mut self) -> Result<(), ViewError> {
+    /// Writes the staged blocks of `txnids.idx` in place (the entries they point to are
+    /// written already): one by one when few, else the whole table at once. When the
+    /// entries outgrew the table, rewrites the file at their layout instead.
+    fn write_txnids_blocks(&mut self) -> Result<(), ViewError> {
+        let entries = self.heads.txns_len / TXN_RECORD_BYTES;
+        if TxnIdsLayout::for_entries(entries) != self.txnids_layout {
+            self.txnids_staged.clear();
+            return self.relayout_txnids(entries);
+        }
         if self.txnids_staged.is_empty() {
             return Ok(());
         }
         let path = self.dir.join(FILES[TI]);
         let file = &self.files[TI];
         let io = |e| ViewError::io(&path, e);
-        let mut staged: Vec<(u32, u64)> = self.txnids_staged.drain().collect();
+        let layout = self.txnids_layout;
+        let mut staged: Vec<(u32, TxnIdsBlock)> = self.txnids_staged.drain().collect();
         staged.sort_unstable();
-        if staged.len() <= BUCKETS_WRITTEN_ONE_BY_ONE_MAX {
-            for (bucket, head) in staged {
-                let at = TXNIDS_HEADER_BYTES + u64::from(bucket) * TXNIDS_BUCKET_BYTES;
-                arl_io::write_at(file, &path, &encode_bucket(bucket, head), at).map_err(io)?;
+        if staged.len() <= BLOCKS_WRITTEN_ONE_BY_ONE_MAX {
+            for (block, heads) in staged {
+                let bytes = encode_block(block, &heads);
+                arl_io::write_at(file, &path, &bytes, layout.block_at(block)).map_err(io)?;
             }
             return Ok(());
         }
-        let mut table = vec![0u8; (TXNIDS_BUCKETS * TXNIDS_BUCKET_BYTES) as usize];
+        let mut table = vec![0u8; (layout.blocks() * TXNIDS_BLOCK_BYTES) as usize];
         file.read_exact_at(&mut table, TXNIDS_HEADER_BYTES)
             .map_err(io)?;
-        for (bucket, head) in staged {
-            let at = bucket as usize * TXNIDS_BUCKET_BYTES as usize;
-            table[at..at + TXNIDS_BUCKET_BYTES as usize]
-                .copy_from_slice(&encode_bucket(bucket, head));
+        for (block, heads) in staged {
+            let at = block as usize * TXNIDS_BLOCK_BYTES as usize;
+            table[at..at + TXNIDS_BLOCK_BYTES as usize]
+                .copy_from_slice(&encode_block(block, &heads));
         }
         arl_io::write_at(file, &path, &table, TXNIDS_HEADER_BYTES).map_err(io)
+    }
+
+    /// Rewrites `txnids.idx` at the layout of its first `entries` entries (all written),
+    /// relinking every chain ([`crate::txnids::relayout`]), and uses the new file.
+    fn relayout_txnids(&mut self, entries: u64) -> Result<(), ViewError> {
+        let path = self.dir.join(FILES[TI]);
+        let file = crate::txnids::relayout(&self.files[TI], &path, self.txnids_layout, entries)?;
+        self.files[TI] = file;
+        self.txnids_layout = TxnIdsLayout::for_entries(entries);
+        self.written[TI] = self.txnids_layout.len(entries);
+        Ok(())
     }
 
     /// Looks for `transaction.recorded` of `txn` on the account's chain (older than this
@@ -775,7 +807,7 @@ impl ViewWriter {
         }
         self.poisoned = true;
         self.write_buffers()?;
-        self.write_txnids_buckets()?;
+        self.write_txnids_blocks()?;
         let due = checkpoint
             || self.fell_back
             || self.boot.is_none()
@@ -879,58 +911,21 @@ impl ViewWriter {
         Ok(())
     }
 
-    /// Rebuilds the bucket table of `txnids.idx` from its committed entries (each names
-    /// its bucket; the newest entry of a bucket is its head), checking on the way that each
-    /// entry's `prev` is the head its bucket had, writes the buckets that differ, and syncs
-    /// the file. After a power loss the buckets written since the last checkpoint may
-    /// point at entries that were cut.
+    /// Rebuilds the bucket table of `txnids.idx` from its committed entries (their hashes
+    /// give their buckets; the newest entry of a bucket is its head), checking on the way
+    /// that each entry's `prev` is the head its bucket had, writes the blocks that differ,
+    /// and syncs the file. After a power loss the blocks written since the last checkpoint
+    /// may point at entries that were cut. When the file is at another layout than its
+    /// committed entries' (a crash after its rewrite, before the heads), rewrites it.
     fn repair_txnids(&mut self) -> Result<(), ViewError> {
-        let path = self.dir.join(FILES[TI]);
-        let io = |e| ViewError::io(&path, e);
-        let file = &self.files[TI];
         let entries = self.committed[TX] / TXN_RECORD_BYTES;
-        let mut heads = vec![0u64; TXNIDS_BUCKETS as usize];
-        let mut chunk = Vec::new();
-        let mut number = 0u64;
-        while number < entries {
-            let n = (entries - number).min(REPAIR_ENTRIES_PER_READ);
-            chunk.resize((n * TXNIDS_ENTRY_BYTES) as usize, 0);
-            let at = TXNIDS_ENTRIES_AT + number * TXNIDS_ENTRY_BYTES;
-            file.read_exact_at(&mut chunk, at).map_err(io)?;
-            for bytes in chunk.chunks_exact(TXNIDS_ENTRY_BYTES as usize) {
-                let offset = TXNIDS_ENTRIES_AT + number * TXNIDS_ENTRY_BYTES;
-                let bytes = bytes.try_into().expect("a whole entry");
-                let entry = TxnIdEntry::decode(number, bytes).ok_or(ViewError::Checksum {
-                    path: path.clone(),
-                    offset,
-                })?;
-                let head = &mut heads[entry.bucket as usize];
-                if entry.prev != *head {
-                    let what = format!("entry {number} does not follow its bucket's head");
-                    return Err(ViewError::corrupt(&path, what));
-                }
-                *head = number + 1;
-                number += 1;
-            }
+        if TxnIdsLayout::for_entries(entries) != self.txnids_layout {
+            self.relayout_txnids(entries)?;
+            self.committed[TI] = self.written[TI];
+            return Ok(());
         }
-        let mut table = vec![0u8; (TXNIDS_BUCKETS * TXNIDS_BUCKET_BYTES) as usize];
-        file.read_exact_at(&mut table, TXNIDS_HEADER_BYTES)
-            .map_err(io)?;
-        let slot = TXNIDS_BUCKET_BYTES as usize;
-        let mut differ = 0;
-        for (bucket, head) in heads.iter().enumerate() {
-            let bytes = encode_bucket(bucket as u32, *head);
-            let at = bucket * slot;
-            if table[at..at + slot] != bytes {
-                table[at..at + slot].copy_from_slice(&bytes);
-                differ += 1;
-            }
-        }
-        if differ > 0 {
-            arl_io::write_at(file, &path, &table, TXNIDS_HEADER_BYTES).map_err(io)?;
-            arl_io::sync_data(file, &path).map_err(io)?;
-        }
-        Ok(())
+        let path = self.dir.join(FILES[TI]);
+        crate::txnids::repair_table(&self.files[TI], &path, self.txnids_layout, entries)
     }
 }
 
@@ -985,13 +980,16 @@ fn truncate_tail(file: &File, path: &Path, committed: u64) -> Result<bool, ViewE
     Ok(len > committed)
 }
 
-/// Starts a fresh `txnids.idx`: the header, then empty buckets (a hole in the file, read as
-/// zeros) up to where the entries start.
+/// Starts a fresh `txnids.idx`: the header of the smallest layout, then its empty blocks
+/// (a hole in the file, read as zeros) up to where the entries start.
 fn start_txnids(file: &File, path: &Path) -> Result<(), ViewError> {
     let io = |e| ViewError::io(path, e);
+    let layout = TxnIdsLayout {
+        block_bits: TXNIDS_BLOCK_BITS_MIN,
+    };
     arl_io::set_len(file, path, 0).map_err(io)?;
-    arl_io::set_len(file, path, TXNIDS_ENTRIES_AT).map_err(io)?;
-    arl_io::write_at(file, path, &txnids_header(), 0).map_err(io)?;
+    arl_io::set_len(file, path, layout.entries_at()).map_err(io)?;
+    arl_io::write_at(file, path, &layout.header(), 0).map_err(io)?;
     arl_io::sync_all(file, path).map_err(io)
 }
 

@@ -5,7 +5,7 @@
 //! whole process.
 
 use arl_domain::{Event, InputEvent, Timestamp};
-use arl_views::format::{read_heads, read_slots, COMMIT_SLOTS};
+use arl_views::format::{decode_block, read_heads, read_slots, TxnIdsLayout, COMMIT_SLOTS};
 use arl_views::{AppendOptions, Ledger, VIEWS_DIR};
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
@@ -63,11 +63,12 @@ fn views_of_another_boot_fall_back_to_their_checkpoint_and_catch_up() {
     );
     let entries = checkpoint.txns_len / 64;
     let idx = std::fs::read(views.join("txnids.idx")).unwrap();
-    let ahead = (0..(1u32 << 18))
+    let layout = TxnIdsLayout::of_header(&idx).unwrap();
+    let ahead = (0..layout.blocks() as u32)
         .filter(|b| {
-            let at = 64 + *b as usize * 12;
-            let bytes: [u8; 12] = idx[at..at + 12].try_into().unwrap();
-            arl_views::format::decode_bucket(*b, &bytes).is_some_and(|h| h > entries)
+            let at = layout.block_at(*b) as usize;
+            let bytes: [u8; 64] = idx[at..at + 64].try_into().unwrap();
+            decode_block(*b, &bytes).is_some_and(|h| h.iter().any(|h| u64::from(*h) > entries))
         })
         .count();
     assert!(
