@@ -602,3 +602,73 @@ fn the_server_seals_opens_and_erases_like_the_command_line() {
         .expect("the audit event");
     assert!(audit.contains("\"actor\":\"admin\""), "{audit}");
 }
+
+/// `--evidence FILE` with a table or CSV on a sealing ledger: the command line prints the
+/// answer over the data as stored (the bundle's answer, names sealed), and so does `arl
+/// --server` (the server's `as_stored=true`); without `--evidence` both open the names.
+#[test]
+fn evidence_tables_over_the_server_show_the_names_as_stored_like_the_command_line() {
+    let ledger = Ledger::new();
+    let fixture = ledger.write("globex.jsonl", FIXTURE);
+    let appended = ledger.run(&["append", "--seal", "--imported", fixture.as_str()]);
+    assert_eq!(appended.code, 0, "{}", appended.stderr);
+    let key = ledger.run(&["key", "init", "--name", "arl.globex"]);
+    assert_eq!(key.code, 0, "{}", key.stderr);
+    let token = ledger.run(&["token", "add", "auditor", "--role", "auditor", "--quiet"]);
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let token = token.stdout.trim().to_string();
+    let asks = [
+        "contacts globex-de --as-of 2023-07-01 --format csv",
+        "contacts globex-de --as-of 2023-07-01 --format table",
+        "account globex-de --as-of 2023-07-01 --format table",
+        "team globex-de --as-of 2023-07-01 --format csv",
+        "portfolio chen --as-of 2023-07-01 --format table",
+        "history globex-de --format csv",
+        "history globex-de --format table",
+    ];
+    let bundle = ledger.tmp.path().join("bundle.json");
+    let bundle = bundle.to_str().expect("path");
+    let args = |ask: &str, evidence: bool| -> Vec<String> {
+        let mut args: Vec<String> = ask.split_whitespace().map(str::to_string).collect();
+        if evidence {
+            args.extend(["--evidence".to_string(), bundle.to_string()]);
+        }
+        args
+    };
+    // The local answers first (the server holds the ledger's lock).
+    let mut local = Vec::new();
+    for ask in asks {
+        for evidence in [true, false] {
+            let args = args(ask, evidence);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = ledger.run(&refs);
+            assert_eq!(run.code, 0, "{ask}: {}", run.stderr);
+            local.push(run.stdout);
+        }
+    }
+    let (stored, opened) = (&local[0], &local[1]);
+    assert!(
+        opened.contains("Karl Vogel") && !stored.contains("Karl Vogel"),
+        "locally, --evidence shows the names as stored:\n{stored}\nwithout:\n{opened}"
+    );
+    let server = Served::start(&ledger.dir(), &[], std::time::Duration::from_secs(30));
+    let url = server.url("");
+    let mut n = 0;
+    for ask in asks {
+        for evidence in [true, false] {
+            let remote = std::process::Command::new(arl_binary())
+                .args(["--server", &url])
+                .args(args(ask, evidence))
+                .env("ARL_TOKEN", &token)
+                .env("NO_COLOR", "1")
+                .env_remove("ARL_SERVER")
+                .output()
+                .expect("arl --server");
+            let stdout = String::from_utf8_lossy(&remote.stdout);
+            let stderr = String::from_utf8_lossy(&remote.stderr);
+            assert_eq!(remote.status.code(), Some(0), "{ask}: {stderr}");
+            assert_eq!(stdout, local[n], "{ask} (--evidence: {evidence})");
+            n += 1;
+        }
+    }
+}

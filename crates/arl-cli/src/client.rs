@@ -210,8 +210,9 @@ fn account_path(args: &AccountArgs, tail: &str) -> Result<String> {
 /// error.
 pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
     // As locally: the bundle is written first, then the answer printed.
-    if let Some(request) = crate::evidence::request(command) {
-        let answer = evidence(client, &request, quiet)?;
+    let evidence_asked = crate::evidence::request(command);
+    if let Some(request) = &evidence_asked {
+        let answer = evidence(client, request, quiet)?;
         // With --format json the local command prints the bundle's answer (the answer over
         // the data as stored, as the bundle proves it): so does this.
         if evidence_json(command) {
@@ -306,6 +307,13 @@ pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
             let name = name.split(['(', ' ', '{']).next().unwrap_or("this command");
             return Err(not_over_server(&format!("arl {}", name.to_lowercase())));
         }
+    };
+    // With --evidence, a table or CSV is the answer over the data as stored, personal fields
+    // sealed, as the local command prints it.
+    let path = match evidence_asked {
+        Some(_) if path.contains('?') => format!("{path}&as_stored=true"),
+        Some(_) => format!("{path}?as_stored=true"),
+        None => path,
     };
     if drawn_here(command) {
         let text = client.get(&path)?.text()?;

@@ -30,7 +30,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::tokens::{Authenticator, Identity, Need};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -197,11 +197,20 @@ pub struct AppState {
 impl AppState {
     /// The identity of the request's bearer token, if its role allows `need`.
     fn authorize(&self, headers: &HeaderMap, need: Need) -> Result<Identity, ApiError> {
+        self.authorize_header(headers.get(header::AUTHORIZATION), need)
+    }
+
+    /// [`AppState::authorize`] of the request's `Authorization` header, if it has one.
+    fn authorize_header(
+        &self,
+        value: Option<&HeaderValue>,
+        need: Need,
+    ) -> Result<Identity, ApiError> {
         let unauthorized = |why: &str| {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why.to_string())
                 .with_fix("send Authorization: Bearer TOKEN with a live token (arl token add NAME --role ROLE)")
         };
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
+        let Some(value) = value else {
             return Err(unauthorized("no bearer token"));
         };
         let token = value
@@ -303,11 +312,9 @@ fn router(state: Arc<AppState>) -> Router {
 /// status, time; never a token).
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method: Method = request.method().clone();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let limit = state.limits.request_timeout;
     let response = match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
@@ -324,7 +331,9 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     };
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
-    state.metrics.record(&method, &route, status, seconds);
+    state
+        .metrics
+        .record(method.as_str(), route, status, seconds);
     tracing::info!(%method, %route, status, ms = seconds * 1000.0, "request");
     response
 }
@@ -332,10 +341,12 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
 /// Holds a request with `min_seq=N` until this node has applied seq N (its published
 /// head), up to [`MIN_SEQ_WAIT`]; then answers 503 `min_seq_not_reached`.
 async fn min_seq(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    // A query string that does not decode is the handler's to refuse (`Params::parse`).
+    // A query string that does not decode is the handler's to refuse (`Params::parse`);
+    // one that does not name the parameter is not decoded here (most requests).
     let wanted = request
         .uri()
         .query()
+        .filter(|q| q.contains(MIN_SEQ_PARAM) || q.contains('%'))
         .and_then(|q| params::query_pairs(q).ok())
         .and_then(|pairs| {
             pairs

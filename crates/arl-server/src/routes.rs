@@ -18,6 +18,7 @@ use arl_query::timeline::TimelineQuestion;
 use arl_query::txns::{BalanceQuestion, RegisterQuestion};
 use arl_query::{accounts, history, teams, timeline, txns};
 use arl_query::{AccountsQuestion, CardQuestion, QueryError, Table};
+use arl_views::ViewReader;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
@@ -91,34 +92,71 @@ enum Run {
     Inline,
 }
 
+/// The parameter that asks for the answer over the data as stored, personal fields sealed
+/// (`as_stored=true`): what the command line prints with `--evidence FILE`, whose bundle
+/// proves that answer.
+const AS_STORED: &str = "as_stored";
+
+/// Which personal fields an answer shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fields {
+    /// Opened with the ledger's keys (erased ones as erased): every answer by default.
+    Opened,
+    /// As stored (`as_stored=true`).
+    AsStored,
+}
+
+impl Fields {
+    fn of(p: &Params) -> Result<Fields, ApiError> {
+        Ok(if p.flag(AS_STORED)? {
+            Fields::AsStored
+        } else {
+            Fields::Opened
+        })
+    }
+}
+
+/// The views as an answer reads them: through `unsealer`, or as stored without one.
+fn fields_of<'a>(views: &'a ViewReader, unsealer: Option<&'a Unsealer>) -> UnsealedSource<'a> {
+    match unsealer {
+        Some(unsealer) => UnsealedSource::new(views, unsealer),
+        None => UnsealedSource::as_stored(views),
+    }
+}
+
 /// Asks `question` of the last committed views on a blocking thread.
 async fn ask<T: Send + 'static>(
     state: &AppState,
     question: impl FnOnce(&dyn Source) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    ask_as(state, Run::Blocking, question).await
+    ask_as(state, Run::Blocking, Fields::Opened, question).await
 }
 
 /// Asks `question` of the last committed views, as `run` says (inline only when the key
-/// store is already open: opening it reads a file).
+/// store is already open or not needed: opening it reads a file), showing `fields`.
 async fn ask_as<T: Send + 'static>(
     state: &AppState,
     run: Run,
+    fields: Fields,
     question: impl FnOnce(&dyn Source) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let published = state.writer.shared.published();
     let reader = published.reader;
-    let opened = published.unsealer;
-    if let (Run::Inline, Some(unsealer)) = (run, &opened) {
-        return question(&UnsealedSource::new(&*reader, unsealer)).map_err(|e| ApiError::query(&e));
+    let opened = match fields {
+        Fields::Opened => published.unsealer,
+        Fields::AsStored => None,
+    };
+    if run == Run::Inline && (fields == Fields::AsStored || opened.is_some()) {
+        return question(&fields_of(&reader, opened.as_deref())).map_err(|e| ApiError::query(&e));
     }
     let keys = state.keys.clone();
     tokio::task::spawn_blocking(move || {
-        let unsealer = match opened {
-            Some(unsealer) => unsealer,
-            None => Arc::new(unsealer(&keys)?),
+        let unsealer = match (fields, opened) {
+            (Fields::AsStored, _) => None,
+            (Fields::Opened, Some(unsealer)) => Some(unsealer),
+            (Fields::Opened, None) => Some(Arc::new(unsealer(&keys)?)),
         };
-        question(&UnsealedSource::new(&*reader, &unsealer)).map_err(|e| ApiError::query(&e))
+        question(&fields_of(&reader, unsealer.as_deref())).map_err(|e| ApiError::query(&e))
     })
     .await
     .map_err(|e| ApiError::internal(format!("the query's thread failed: {e}")))?
@@ -149,7 +187,8 @@ fn json_or_csv<T: Serialize>(csv: bool, value: &T, table: impl FnOnce(&T) -> Tab
 /// and the raw query string.
 pub struct Asked {
     state: Arc<AppState>,
-    headers: HeaderMap,
+    /// The `Authorization` header (the only one a query reads).
+    authorization: Option<HeaderValue>,
     query: Option<String>,
     run: Run,
 }
@@ -163,7 +202,7 @@ impl FromRequestParts<Arc<AppState>> for Asked {
     ) -> Result<Asked, Self::Rejection> {
         Ok(Asked {
             state: state.clone(),
-            headers: parts.headers.clone(),
+            authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
             query: parts.uri.query().map(str::to_string),
             run: Run::Blocking,
         })
@@ -192,10 +231,12 @@ impl Asked {
         Q: Send + 'static,
         T: Serialize + Send + 'static,
     {
-        self.state.authorize(&self.headers, Need::Read)?;
+        self.state
+            .authorize_header(self.authorization.as_ref(), Need::Read)?;
         let p = Params::parse(self.query.as_deref(), allowed)?;
         let question = question(&p)?;
-        let value = ask_as(&self.state, self.run, move |source| {
+        let fields = Fields::of(&p)?;
+        let value = ask_as(&self.state, self.run, fields, move |source| {
             answer(source, &question)
         })
         .await?;
@@ -204,6 +245,8 @@ impl Asked {
 }
 
 const WITH_FORMAT: &[&str] = &["as_of", "known_at", "at_seq", "format"];
+/// The parameters of an answer the command line can also give with `--evidence FILE`.
+const WITH_STORED: &[&str] = &["as_of", "known_at", "at_seq", "format", AS_STORED];
 
 /// `GET /v1/accounts`.
 pub async fn accounts(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Answer {
@@ -318,7 +361,7 @@ pub async fn account(asked: Asked, Path(id): Path<String>) -> Answer {
     let table = |card: &_| accounts::cards_csv(std::slice::from_ref(card));
     asked
         .inline()
-        .answer(WITH_FORMAT, question, answer, table)
+        .answer(WITH_STORED, question, answer, table)
         .await
 }
 
@@ -328,7 +371,7 @@ pub async fn team(asked: Asked, Path(id): Path<String>) -> Answer {
     let table = |rows: &Vec<_>| teams::team_csv(rows);
     asked
         .inline()
-        .answer(WITH_FORMAT, question, teams::team, table)
+        .answer(WITH_STORED, question, teams::team, table)
         .await
 }
 
@@ -338,7 +381,7 @@ pub async fn contacts(asked: Asked, Path(id): Path<String>) -> Answer {
     let table = |rows: &Vec<_>| teams::contacts_csv(rows);
     asked
         .inline()
-        .answer(WITH_FORMAT, question, teams::contacts, table)
+        .answer(WITH_STORED, question, teams::contacts, table)
         .await
 }
 
@@ -397,8 +440,9 @@ pub async fn history(
     RawQuery(q): RawQuery,
 ) -> Answer {
     s.authorize(&headers, Need::Audit)?;
-    let allowed = [WITH_FORMAT, &["limit", "offset"]].concat();
+    let allowed = [WITH_STORED, &["limit", "offset"]].concat();
     let p = Params::parse(q.as_deref(), &allowed)?;
+    let fields = Fields::of(&p)?;
     let question = HistoryQuestion {
         account: id,
         at: p.at()?,
@@ -415,8 +459,11 @@ pub async fn history(
     let page = s
         .writer
         .read_log(move |log, views| {
-            let unsealer = unsealer(&keys)?;
-            let reader = UnsealedSource::new(views, &unsealer);
+            let unsealer = match fields {
+                Fields::Opened => Some(unsealer(&keys)?),
+                Fields::AsStored => None,
+            };
+            let reader = fields_of(views, unsealer.as_ref());
             history::history_page(&reader, &question, window, log).map_err(|e| ApiError::query(&e))
         })
         .await??;
@@ -524,7 +571,7 @@ pub async fn portfolio(asked: Asked, Path(id): Path<String>) -> Answer {
     };
     let table = |rows: &Vec<_>| teams::portfolio_csv(rows);
     asked
-        .answer(WITH_FORMAT, question, teams::portfolio, table)
+        .answer(WITH_STORED, question, teams::portfolio, table)
         .await
 }
 
@@ -552,7 +599,7 @@ pub async fn balances(asked: Asked) -> Answer {
             at: p.at()?,
         })
     };
-    let allowed = [WITH_FORMAT, &["account", "period", "from", "to", "rollup"]].concat();
+    let allowed = [WITH_STORED, &["account", "period", "from", "to", "rollup"]].concat();
     let table = |rows: &Vec<_>| txns::balances_csv(rows);
     asked
         .answer(&allowed, question, txns::balances, table)
@@ -565,20 +612,10 @@ pub async fn balances(asked: Asked) -> Answer {
 pub async fn checkpoint(State(s): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Answer {
     s.authorize(&headers, Need::Audit)?;
     Params::parse(q.as_deref(), &[])?;
-    let home = s.evidence.clone();
-    let store = s.evidence_store.clone();
-    let note = s
-        .writer
-        .read_log(move |log, _| {
-            // One writer of the evidence store's files at a time.
-            let _held = store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            home.current(log)
-                .map(|(note, _, _)| note)
-                .map_err(|e| ApiError::evidence(&e))
-        })
-        .await??;
+    let note = with_evidence(&s, |home, log, _| {
+        home.current(log).map(|(note, _, _)| note)
+    })
+    .await?;
     Ok(typed(note, "text/plain; charset=utf-8"))
 }
 
@@ -635,21 +672,38 @@ pub async fn evidence(
         at: p.at()?,
         balance,
     };
+    // The views as stored, as the command line's --evidence reads them: a bundle proves
+    // what the log holds.
+    let bundle = with_evidence(&s, move |home, log, views| {
+        home.bundle(log, views, &request)
+    })
+    .await?;
+    Ok(typed(bundle.text, "application/json"))
+}
+
+/// Runs `work` on the ledger's evidence store against the committed log and views (read
+/// through the handle published with them), holding the store's lock: one writer of its
+/// files (checkpoints, the stream map) at a time.
+async fn with_evidence<T: Send + 'static>(
+    s: &AppState,
+    work: impl FnOnce(
+            &arl_query::evidence::EvidenceHome,
+            &arl_log::Log,
+            &arl_views::ViewReader,
+        ) -> Result<T, arl_query::evidence::EvidenceError>
+        + Send
+        + 'static,
+) -> Result<T, ApiError> {
     let home = s.evidence.clone();
     let store = s.evidence_store.clone();
-    let bundle = s
-        .writer
+    s.writer
         .read_log(move |log, views| {
             let _held = store
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // The views as stored, as the command line's --evidence reads them: a bundle
-            // proves what the log holds.
-            home.bundle(log, views, &request)
-                .map_err(|e| ApiError::evidence(&e))
+            work(&home, log, views).map_err(|e| ApiError::evidence(&e))
         })
-        .await??;
-    Ok(typed(bundle.text, "application/json"))
+        .await?
 }
 
 /// `GET /v1/digest`: the committed head, as `arl digest` prints it.
