@@ -211,13 +211,8 @@ fn account_path(args: &AccountArgs, tail: &str) -> Result<String> {
 pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
     // As locally: the bundle is written first, then the answer printed.
     let evidence_asked = crate::evidence::request(command);
-    if let Some(request) = &evidence_asked {
-        let answer = evidence(client, request, quiet)?;
-        // With --format json the local command prints the bundle's answer (the answer over
-        // the data as stored, as the bundle proves it): so does this.
-        if evidence_json(command) {
-            return out::emit(&format!("{answer}\n"));
-        }
+    if bundle_printed(client, command, evidence_asked.as_ref(), quiet)? {
+        return Ok(());
     }
     let path = match command {
         Command::Account(a) => account_path(a, "")?,
@@ -308,18 +303,44 @@ pub fn run(client: &Client, command: &Command, quiet: bool) -> Result<()> {
             return Err(not_over_server(&format!("arl {}", name.to_lowercase())));
         }
     };
-    // With --evidence, a table or CSV is the answer over the data as stored, personal fields
-    // sealed, as the local command prints it.
-    let path = match evidence_asked {
-        Some(_) if path.contains('?') => format!("{path}&as_stored=true"),
-        Some(_) => format!("{path}?as_stored=true"),
-        None => path,
-    };
+    let path = as_stored(path, evidence_asked.is_some());
     if drawn_here(command) {
         let text = client.get(&path)?.text()?;
         return draw(command, &text, quiet);
     }
     client.get(&path)?.copy_out()
+}
+
+/// Writes the bundle `request` asks for (`--evidence FILE`), if any; with `--format json`
+/// prints the bundle's answer, as the local command does (the answer over the data as
+/// stored, as the bundle proves it), and says so.
+fn bundle_printed(
+    client: &Client,
+    command: &Command,
+    request: Option<&crate::evidence::Request>,
+    quiet: bool,
+) -> Result<bool> {
+    let Some(request) = request else {
+        return Ok(false);
+    };
+    let answer = evidence(client, request, quiet)?;
+    if !evidence_json(command) {
+        return Ok(false);
+    }
+    out::emit(&format!("{answer}\n"))?;
+    Ok(true)
+}
+
+/// With `--evidence` (`evidence`), a table or CSV is the answer over the data as stored,
+/// personal fields sealed, as the local command prints it: `path` with `as_stored=true`.
+fn as_stored(path: String, evidence: bool) -> String {
+    if !evidence {
+        path
+    } else if path.contains('?') {
+        format!("{path}&as_stored=true")
+    } else {
+        format!("{path}?as_stored=true")
+    }
 }
 
 /// Whether the command's output is drawn from the server's JSON answer (a table, a graph)
