@@ -260,9 +260,9 @@ pub const TXNIDS_MAGIC: [u8; 8] = *b"ARLTXNID";
 /// Bytes of the `txnids.idx` header: magic, format version u32, block bits u32 (the bucket
 /// table holds `2^bits` blocks), zeros, checksum u32 (over the bytes before it) at the end.
 pub const TXNIDS_HEADER_BYTES: u64 = 64;
-/// Bytes of one block of the bucket table: [`TXNIDS_BLOCK_HEADS`] heads u32 (entry number
-/// + 1 of the newest entry of each bucket, 0: none), then a checksum u32 over the block's
-/// number u32 and the heads. A block of empty buckets is all zeros.
+/// Bytes of one block of the bucket table: [`TXNIDS_BLOCK_HEADS`] heads u32 (the entry
+/// number of the newest entry of each bucket plus one, 0: none), then a checksum u32 over
+/// the block's number u32 and the heads. A block of empty buckets is all zeros.
 pub const TXNIDS_BLOCK_BYTES: u64 = 64;
 /// Buckets in one block of the bucket table.
 pub const TXNIDS_BLOCK_HEADS: usize = 15;
@@ -379,8 +379,7 @@ impl TxnIdsLayout {
         let bytes = bytes.get(..TXNIDS_HEADER_BYTES as usize)?;
         let block_bits = u32_at(bytes, 12);
         let layout = TxnIdsLayout { block_bits };
-        (block_bits >= TXNIDS_BLOCK_BITS_MIN
-            && block_bits <= TXNIDS_BLOCK_BITS_MAX
+        ((TXNIDS_BLOCK_BITS_MIN..=TXNIDS_BLOCK_BITS_MAX).contains(&block_bits)
             && bytes == layout.header())
         .then_some(layout)
     }
