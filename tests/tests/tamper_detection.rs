@@ -313,25 +313,34 @@ fn store_values_changed_through_the_store() {
 #[test]
 fn index_entries_changed() {
     let p = pristine();
-    // (what, field of seq 300's entry: offset, id hash, id chain, stream hash, stream chain)
-    for (field, what) in [
-        "offset",
-        "id hash",
-        "id chain",
-        "stream hash",
-        "stream chain",
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let dir = copy_of(&p, &format!("entry-{field}"));
-        flip_byte(
-            &dir,
-            "keys",
-            ENTRIES_AT + 299 * ENTRY_BYTES + field * 8,
-            0x04,
-        );
-        assert_detected(&dir, Some(300), &format!("the {what} of seq 300's entry"));
+    // The index check reads a window's second half (here seqs 301..=600) on another thread,
+    // from the offset seq 301's entry claims: a damaged entry on either side of that split,
+    // or at it, is named as a one-threaded pass names it.
+    for seq in [300, 301, 451] {
+        // (field of the entry: offset, id hash, id chain, stream hash, stream chain)
+        for (field, what) in [
+            "offset",
+            "id hash",
+            "id chain",
+            "stream hash",
+            "stream chain",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let dir = copy_of(&p, &format!("entry-{seq}-{field}"));
+            flip_byte(
+                &dir,
+                "keys",
+                ENTRIES_AT + (seq - 1) * ENTRY_BYTES + field * 8,
+                0x04,
+            );
+            assert_detected(
+                &dir,
+                Some(seq as u64),
+                &format!("the {what} of seq {seq}'s entry"),
+            );
+        }
     }
     // An entry past the head is not read (a commit cut short leaves such bytes).
     let dir = copy_of(&p, "entry-past-head");

@@ -3,9 +3,11 @@
 //! per distinct dictionary in a process (interned by its blake3 hash) and each thread keeps
 //! its own compression and decompression context for it.
 //!
-//! A compressed record is one zstd frame in the magicless format (zstd's experimental
-//! `ZSTD_f_zstd1_magicless`: the 4-byte magic number left out), without a dictionary id
-//! or a checksum, with the content size: the frame header, then the blocks.
+//! A compressed record is one zstd frame without a dictionary id or a checksum, with the
+//! content size. A codec made by [`Codec::of`] writes it in the magicless format (zstd's
+//! experimental `ZSTD_f_zstd1_magicless`: the 4-byte magic number left out): the frame
+//! header, then the blocks; one made by [`Codec::with_magic`] keeps the magic number
+//! (`28 B5 2F FD`), for stored forms that tell a compressed record from another by it.
 
 use std::cell::RefCell;
 use std::sync::{Mutex, OnceLock};
@@ -28,13 +30,25 @@ pub const FRAME_LEVEL: i32 = 3;
 pub struct Codec {
     hash: Hash,
     level: i32,
+    /// Whether records start with zstd's magic number.
+    magic: bool,
     encoder: EncoderDictionary<'static>,
     decoder: DecoderDictionary<'static>,
 }
 
 impl std::fmt::Debug for Codec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Codec({}, level {})", crate::hex(&self.hash), self.level)
+        let form = if self.magic {
+            "with magic"
+        } else {
+            "magicless"
+        };
+        write!(
+            f,
+            "Codec({}, level {}, {form})",
+            crate::hex(&self.hash),
+            self.level
+        )
     }
 }
 
@@ -50,13 +64,25 @@ impl Codec {
     /// (a process uses a handful of dictionaries: each is kept for its lifetime). An error
     /// when zstd does not take the bytes as a dictionary.
     pub fn of(dictionary: &[u8], level: i32) -> Result<&'static Codec, String> {
+        Codec::made(dictionary, level, false)
+    }
+
+    /// The same as [`Codec::of`], for records that keep zstd's magic number.
+    pub fn with_magic(dictionary: &[u8], level: i32) -> Result<&'static Codec, String> {
+        Codec::made(dictionary, level, true)
+    }
+
+    fn made(dictionary: &[u8], level: i32, magic: bool) -> Result<&'static Codec, String> {
         static MADE: OnceLock<Mutex<Vec<&'static Codec>>> = OnceLock::new();
         let hash = *blake3::hash(dictionary).as_bytes();
         let mut made = MADE
             .get_or_init(|| Mutex::new(Vec::new()))
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(codec) = made.iter().find(|c| c.hash == hash && c.level == level) {
+        if let Some(codec) = made
+            .iter()
+            .find(|c| c.hash == hash && c.level == level && c.magic == magic)
+        {
             return Ok(codec);
         }
         // Checked first: the constructors below panic on what zstd refuses.
@@ -68,6 +94,7 @@ impl Codec {
         let codec: &'static Codec = Box::leak(Box::new(Codec {
             hash,
             level,
+            magic,
             encoder: EncoderDictionary::copy(dictionary, level),
             decoder: DecoderDictionary::copy(dictionary),
         }));
@@ -110,7 +137,9 @@ impl Codec {
 
     fn compressor(&'static self) -> std::io::Result<Compressor<'static>> {
         let mut c = Compressor::with_prepared_dictionary(&self.encoder)?;
-        c.set_parameter(CParameter::Format(FrameFormat::Magicless))?;
+        if !self.magic {
+            c.set_parameter(CParameter::Format(FrameFormat::Magicless))?;
+        }
         c.set_parameter(CParameter::DictIdFlag(false))?;
         c.set_parameter(CParameter::ChecksumFlag(false))?;
         c.set_parameter(CParameter::ContentSizeFlag(true))?;
@@ -131,8 +160,10 @@ impl Codec {
             if cell.as_ref().is_none_or(|(key, _)| *key != self.key()) {
                 let mut d = Decompressor::with_prepared_dictionary(&self.decoder)
                     .map_err(|e| format!("the dictionary: {e}"))?;
-                d.set_parameter(DParameter::Format(FrameFormat::Magicless))
-                    .map_err(|e| format!("the dictionary: {e}"))?;
+                if !self.magic {
+                    d.set_parameter(DParameter::Format(FrameFormat::Magicless))
+                        .map_err(|e| format!("the dictionary: {e}"))?;
+                }
                 *cell = Some((self.key(), d));
             }
             let Some((_, d)) = cell.as_mut() else {

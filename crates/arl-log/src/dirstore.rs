@@ -453,6 +453,32 @@ struct Part {
     staged: std::cell::RefCell<Vec<(u64, Vec<u8>)>>,
 }
 
+/// The committed bytes of a [`Part`], for reading from several threads.
+#[derive(Clone, Copy)]
+struct PartBytes<'a> {
+    file: &'a File,
+    path: &'a Path,
+}
+
+impl PartBytes<'_> {
+    /// Fills `buf` from `offset`; bytes past the end of the file read as zeros.
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LogError> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => {
+                    buf[done..].fill(0);
+                    return Ok(());
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LogError::io(self.path, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Staged writes closer than this are merged into one, the bytes between read from the
 /// file: a commit writes a few runs instead of one write per slot.
 const MERGE_GAP: u64 = 4096;
@@ -525,19 +551,16 @@ impl Part {
     /// Reads `buf.len()` bytes at `offset`; bytes past the end of the file read as zeros
     /// (the bucket tables are sparse).
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LogError> {
-        let mut done = 0;
-        while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], offset + done as u64) {
-                Ok(0) => {
-                    buf[done..].fill(0);
-                    return Ok(());
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(LogError::io(&self.path, e)),
-            }
+        self.bytes().read(offset, buf)
+    }
+
+    /// Reads of the file's bytes, which other threads may share (staged writes are not
+    /// seen: readers read what is committed).
+    fn bytes(&self) -> PartBytes<'_> {
+        PartBytes {
+            file: &self.file,
+            path: &self.path,
         }
-        Ok(())
     }
 
     fn write(&self, offset: u64, bytes: &[u8]) -> Result<(), LogError> {
@@ -1117,37 +1140,95 @@ impl DirStore {
             last_id: vec![0u64; 1 << ID_BUCKET_BITS],
             last_stream: fast::map_with_capacity(1024),
         };
-        let mut frames = FrameReader::new(&self.data, self.committed.data_len, self.codec);
+        let mut frames =
+            FrameReader::new(self.data.bytes(), 0, self.committed.data_len, self.codec);
         let mut entries = vec![0u8; (CHECK_ENTRIES * ENTRY_BYTES) as usize];
         let mut seq = 1;
         while seq <= size {
             let count = CHECK_ENTRIES.min(size - seq + 1);
             let bytes = &mut entries[..(count * ENTRY_BYTES) as usize];
             self.keys.read(entry_at(seq), bytes)?;
-            for stored in bytes.chunks_exact(ENTRY_BYTES as usize).map(Entry::decode) {
-                let (offset, envelope) = frames.next(seq)?;
-                let id_hash = key_hash(&envelope.id);
-                let stream_hash = key_hash(&envelope.stream);
-                let bucket = id_bucket(id_hash) as usize;
+            let stored: Vec<Entry> = bytes
+                .chunks_exact(ENTRY_BYTES as usize)
+                .map(Entry::decode)
+                .collect();
+            let keys = self.window_keys(&mut frames, seq, &stored)?;
+            for (stored, keys) in stored.iter().zip(keys) {
+                let bucket = id_bucket(keys.id_hash) as usize;
                 let want = Entry {
-                    offset,
-                    id_hash,
+                    offset: keys.offset,
+                    id_hash: keys.id_hash,
                     id_prev: facts.last_id[bucket],
-                    stream_hash,
-                    stream_prev: facts.last_stream.get(&stream_hash).copied().unwrap_or(0),
+                    stream_hash: keys.stream_hash,
+                    stream_prev: facts
+                        .last_stream
+                        .get(&keys.stream_hash)
+                        .copied()
+                        .unwrap_or(0),
                 };
-                if stored != want {
+                if *stored != want {
                     return Err(LogError::integrity(
                         seq,
                         "the index entry of this envelope (log/keys) does not match it",
                     ));
                 }
                 facts.last_id[bucket] = seq;
-                facts.last_stream.insert(stream_hash, seq);
+                facts.last_stream.insert(keys.stream_hash, seq);
                 seq += 1;
             }
         }
         Ok(facts)
+    }
+
+    /// What the index check needs of the frames of seqs `first..first + stored.len()`,
+    /// read by `frames` (positioned at the frame of `first`). The window's second half is
+    /// read on another thread from the offset its stored entry claims; that half is used
+    /// only when the first half ends exactly there, otherwise (a damaged entry, or a frame
+    /// that does not decode) the window is read on by `frames` alone, so that an error
+    /// names the same seq and rule as a one-threaded pass.
+    fn window_keys<'a>(
+        &'a self,
+        frames: &mut FrameReader<'a>,
+        first: u64,
+        stored: &[Entry],
+    ) -> Result<Vec<FrameKeys>, LogError> {
+        let half = stored.len() / 2;
+        let split = stored.get(half).map_or(0, |e| e.offset);
+        let end = self.committed.data_len;
+        let mut keys = Vec::with_capacity(stored.len());
+        if stored.len() < 2 * CHECK_SPLIT_MIN || split <= frames.position() || split >= end {
+            for i in 0..stored.len() as u64 {
+                keys.push(frames.keys(first + i)?);
+            }
+            return Ok(keys);
+        }
+        let codec = self.codec;
+        let data = self.data.bytes();
+        let second = std::thread::scope(|scope| {
+            let second = scope.spawn(move || {
+                let mut reader = FrameReader::new(data, split, end, codec);
+                let keys = (half..stored.len())
+                    .map(|i| reader.keys(first + i as u64))
+                    .collect::<Result<Vec<_>, _>>();
+                keys.map(|keys| (keys, reader))
+            });
+            for i in 0..half as u64 {
+                keys.push(frames.keys(first + i)?);
+            }
+            Ok::<_, LogError>(second.join())
+        })?;
+        match second {
+            Ok(Ok((rest, reader))) if frames.position() == split => {
+                keys.extend(rest);
+                *frames = reader;
+            }
+            _ => {
+                for i in half as u64..stored.len() as u64 {
+                    keys.push(frames.keys(first + i)?);
+                }
+            }
+        }
+        Ok(keys)
     }
 
     fn check_buckets(&self, facts: &IndexFacts) -> Result<(), LogError> {
@@ -1226,6 +1307,9 @@ fn store_frames(frames: &[&[u8]], codec: Option<&'static Codec>) -> (Vec<u8>, Ve
 
 /// Entries read at a time by the index check.
 const CHECK_ENTRIES: u64 = 16_384;
+/// A window of the index check whose halves hold at least this many frames each reads its
+/// second half on another thread.
+const CHECK_SPLIT_MIN: usize = 256;
 /// Bytes of the envelope file read at a time by the index check.
 const CHECK_READ: usize = 4 << 20;
 
@@ -1237,9 +1321,17 @@ struct IndexFacts {
     last_stream: FastMap<u64, u64>,
 }
 
+/// What the index check needs of one frame: where it starts and the index hashes of its
+/// envelope's id and stream.
+struct FrameKeys {
+    offset: u64,
+    id_hash: u64,
+    stream_hash: u64,
+}
+
 /// Reads the committed frames front to back.
 struct FrameReader<'a> {
-    part: &'a Part,
+    part: PartBytes<'a>,
     end: u64,
     codec: Option<&'static Codec>,
     /// The canonical bytes of the frame read last.
@@ -1251,16 +1343,32 @@ struct FrameReader<'a> {
 }
 
 impl<'a> FrameReader<'a> {
-    fn new(part: &'a Part, end: u64, codec: Option<&'static Codec>) -> Self {
+    /// Reads the frames from file offset `at` (where a frame starts) up to `end`.
+    fn new(part: PartBytes<'a>, at: u64, end: u64, codec: Option<&'static Codec>) -> Self {
         FrameReader {
             part,
             end,
             codec,
             canonical: Vec::new(),
             buf: Vec::new(),
-            at: 0,
+            at,
             pos: 0,
         }
+    }
+
+    /// The file offset of the next frame.
+    fn position(&self) -> u64 {
+        self.at + self.pos as u64
+    }
+
+    /// The next frame's [`FrameKeys`].
+    fn keys(&mut self, seq: u64) -> Result<FrameKeys, LogError> {
+        let (offset, envelope) = self.next(seq)?;
+        Ok(FrameKeys {
+            offset,
+            id_hash: key_hash(&envelope.id),
+            stream_hash: key_hash(&envelope.stream),
+        })
     }
 
     /// Makes `buf[pos..]` hold at least `n` bytes, if the file has them.

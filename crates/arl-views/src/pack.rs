@@ -9,8 +9,9 @@
 //! them as stored; a reader checks it, then unpacks.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::sync::OnceLock;
+
+use arl_log::codec::Codec;
 
 use crate::format::DATA_BYTES_MAX;
 
@@ -20,46 +21,24 @@ use crate::format::DATA_BYTES_MAX;
 pub const TXNDATA_DICTIONARY: &[u8] = include_bytes!("../dict/txndata-1.zdict");
 const LEVEL: i32 = 3;
 
-struct Dictionaries {
-    encoder: zstd::dict::EncoderDictionary<'static>,
-    decoder: zstd::dict::DecoderDictionary<'static>,
-}
-
-fn dictionaries() -> &'static Dictionaries {
-    static MADE: OnceLock<Dictionaries> = OnceLock::new();
-    MADE.get_or_init(|| Dictionaries {
-        encoder: zstd::dict::EncoderDictionary::copy(TXNDATA_DICTIONARY, LEVEL),
-        decoder: zstd::dict::DecoderDictionary::copy(TXNDATA_DICTIONARY),
-    })
-}
-
-thread_local! {
-    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
-    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
-}
-
-fn compressor() -> std::io::Result<zstd::bulk::Compressor<'static>> {
-    let mut c = zstd::bulk::Compressor::with_prepared_dictionary(&dictionaries().encoder)?;
-    c.set_parameter(zstd::zstd_safe::CParameter::DictIdFlag(false))?;
-    c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(false))?;
-    c.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(true))?;
-    Ok(c)
+/// The codec of [`TXNDATA_DICTIONARY`], whose frames keep zstd's magic number (the first
+/// byte tells them from JSON); `None` if zstd were to refuse the built-in dictionary.
+fn codec() -> Option<&'static Codec> {
+    static MADE: OnceLock<Option<&'static Codec>> = OnceLock::new();
+    *MADE.get_or_init(|| Codec::with_magic(TXNDATA_DICTIONARY, LEVEL).ok())
 }
 
 /// The stored form of a canonical data JSON.
 pub fn pack(data: &[u8]) -> Vec<u8> {
-    let packed = COMPRESSOR.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        if cell.is_none() {
-            *cell = compressor().ok();
+    let mut packed = Vec::new();
+    match codec() {
+        Some(codec)
+            if codec.compress_into(data, &mut packed)
+                && packed.len() < data.len()
+                && packed.first() != Some(&b'{') =>
+        {
+            packed
         }
-        let c = cell.as_mut()?;
-        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
-        c.compress_to_buffer(data, &mut out).ok()?;
-        Some(out)
-    });
-    match packed {
-        Some(p) if p.len() < data.len() && p.first() != Some(&b'{') => p,
         _ => data.to_vec(),
     }
 }
@@ -69,23 +48,15 @@ pub fn unpack(stored: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     if stored.first() == Some(&b'{') {
         return Ok(Cow::Borrowed(stored));
     }
-    DECOMPRESSOR.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        if cell.is_none() {
-            *cell = Some(
-                zstd::bulk::Decompressor::with_prepared_dictionary(&dictionaries().decoder)
-                    .map_err(|e| format!("the data dictionary: {e}"))?,
-            );
-        }
-        let d = cell.as_mut().ok_or("no decompressor")?;
-        let mut out = Vec::with_capacity(DATA_BYTES_MAX as usize);
-        d.decompress_to_buffer(stored, &mut out)
-            .map_err(|e| format!("the stored data does not decompress: {e}"))?;
-        if out.first() != Some(&b'{') {
-            return Err("the stored data is not a JSON object".into());
-        }
-        Ok(Cow::Owned(out))
-    })
+    let codec = codec().ok_or("zstd does not take the built-in data dictionary")?;
+    let mut out = Vec::new();
+    codec
+        .decompress_into(stored, DATA_BYTES_MAX as usize, &mut out)
+        .map_err(|e| format!("the stored data: {e}"))?;
+    if out.first() != Some(&b'{') {
+        return Err("the stored data is not a JSON object".into());
+    }
+    Ok(Cow::Owned(out))
 }
 
 #[cfg(test)]
