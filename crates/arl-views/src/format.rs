@@ -4,6 +4,7 @@
 use crate::ViewError;
 use arl_domain::ids::is_valid_id;
 use std::path::Path;
+use std::sync::Arc;
 
 /// File names inside `<ledger>/views/`.
 pub const EVENTS_FILE: &str = "events.dat";
@@ -470,7 +471,8 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 /// The chain heads of one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountHead {
-    pub id: String,
+    /// Shared, so that a reader's snapshot of the heads copies a pointer, not the string.
+    pub id: Arc<str>,
     /// An `account.opened` of this id is in the views.
     pub opened: bool,
     /// Offset + 1 of the newest record of the account chain in `events.dat`.
@@ -487,7 +489,7 @@ pub struct AccountHead {
 /// The chain head of one person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonHead {
-    pub id: String,
+    pub id: Arc<str>,
     /// A `person.joined` of this id is in the views.
     pub joined: bool,
     /// Offset + 1 of the newest record of the person chain (`person.*` and `reporting.*`
@@ -825,10 +827,10 @@ impl Heads {
             return Err("file lengths do not match the record sizes".into());
         }
         check_sorted(&self.accounts_sorted, |n| {
-            self.accounts.get(n as usize).map(|a| a.id.as_str())
+            self.accounts.get(n as usize).map(|a| &*a.id)
         })?;
         check_sorted(&self.persons_sorted, |n| {
-            self.persons.get(n as usize).map(|p| p.id.as_str())
+            self.persons.get(n as usize).map(|p| &*p.id)
         })?;
         let events_ok = |p: u64| p <= self.events_len;
         let txns_ok = |p: u64| p <= self.txns_len / TXN_RECORD_BYTES;
@@ -860,9 +862,9 @@ fn check_sorted<'a>(order: &[u32], id: impl Fn(u32) -> Option<&'a str>) -> Resul
     Ok(())
 }
 
-fn find_sorted<'a>(order: &[u32], id: &str, key: impl Fn(u32) -> &'a String) -> Option<u32> {
+fn find_sorted<'a>(order: &[u32], id: &str, key: impl Fn(u32) -> &'a str) -> Option<u32> {
     order
-        .binary_search_by(|&n| key(n).as_str().cmp(id))
+        .binary_search_by(|&n| key(n).cmp(id))
         .ok()
         .map(|i| order[i])
 }
@@ -898,10 +900,10 @@ impl Cursor<'_> {
             _ => None,
         }
     }
-    fn id(&mut self) -> Option<String> {
+    fn id(&mut self) -> Option<Arc<str>> {
         let len = usize::from(self.take(1)?[0]);
         let text = std::str::from_utf8(self.take(len)?).ok()?;
-        is_valid_id(text).then(|| text.to_string())
+        is_valid_id(text).then(|| Arc::from(text))
     }
     fn u32s(&mut self, n: u32) -> Option<Vec<u32>> {
         let bytes = self.take((n as usize).checked_mul(4)?)?;

@@ -23,7 +23,8 @@ const EVENT_READ_BYTES: u64 = 512;
 #[derive(Debug)]
 pub struct ViewReader {
     dir: PathBuf,
-    heads: Heads,
+    /// Shared with the writer that handed it out and with the other readers of its commit.
+    heads: Arc<Heads>,
     events: File,
     /// `events.dat` up to its committed length, mapped: a card follows a few dozen
     /// back-pointers through it, and a system call per record cost more than the parse.
@@ -77,6 +78,11 @@ impl ViewReader {
 
     /// A reader of the state `heads` describes (the writer hands out its committed heads).
     pub fn with_heads(views_dir: &Path, heads: Heads) -> Result<ViewReader, ViewError> {
+        ViewReader::with_shared_heads(views_dir, Arc::new(heads))
+    }
+
+    /// A reader of the state `heads` describes, sharing them with whoever else holds them.
+    pub fn with_shared_heads(views_dir: &Path, heads: Arc<Heads>) -> Result<ViewReader, ViewError> {
         let open = |name: &str| {
             let path = views_dir.join(name);
             File::open(&path).map_err(|e| ViewError::io(path, e))
@@ -380,7 +386,7 @@ impl ViewReader {
             .accounts_sorted
             .iter()
             .map(|&n| &accounts[n as usize]);
-        ids.filter(|a| a.opened).map(|a| a.id.clone()).collect()
+        ids.filter(|a| a.opened).map(|a| a.id.to_string()).collect()
     }
 
     pub fn person_ids(&self) -> Vec<String> {
@@ -390,7 +396,7 @@ impl ViewReader {
             .persons_sorted
             .iter()
             .map(|&n| &persons[n as usize]);
-        ids.filter(|p| p.joined).map(|p| p.id.clone()).collect()
+        ids.filter(|p| p.joined).map(|p| p.id.to_string()).collect()
     }
 
     pub fn txn_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
@@ -427,7 +433,7 @@ impl ViewReader {
         self.heads
             .accounts
             .get(number as usize)
-            .map(|a| a.id.clone())
+            .map(|a| a.id.to_string())
     }
 }
 

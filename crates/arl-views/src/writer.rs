@@ -33,6 +33,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Staged bytes kept in memory before they are written to the files: small enough to stay
 /// in the cache and to be reused rather than grown (a rebuild stages hundreds of MB).
@@ -118,8 +119,8 @@ pub struct ViewWriter {
     /// The layout `txnids.idx` has on disk: that of its committed entries, until a commit
     /// whose entries need a larger table rewrites the file ([`crate::txnids::relayout`]).
     txnids_layout: TxnIdsLayout,
-    account_numbers: HashMap<String, u32>,
-    person_numbers: HashMap<String, u32>,
+    account_numbers: HashMap<Arc<str>, u32>,
+    person_numbers: HashMap<Arc<str>, u32>,
     /// Transactions staged by this writer, for reversals: the [`txn_key`] of the txn id to
     /// the pointer of its record, both in 32 bits to keep the map small (a rebuild fills it
     /// with every transaction). Confirmed against the record's data when used, so a
@@ -141,6 +142,9 @@ pub struct ViewWriter {
     /// Set when the open fell back to an older slot: the next commit (the catch-up from
     /// the log) is a checkpoint, so that what was recovered is not recovered again.
     fell_back: bool,
+    /// The committed heads as handed to readers, copied once per commit and shared by
+    /// every reader of that commit ([`ViewWriter::reader`]).
+    snapshot: std::sync::Mutex<Option<Arc<Heads>>>,
 }
 
 /// The last value of `times.dat` (its committed length `len`), or `i64::MIN` when empty.
@@ -242,6 +246,7 @@ impl ViewWriter {
             boot,
             slot_bytes: Vec::new(),
             fell_back: false,
+            snapshot: Default::default(),
         };
         writer.heads.generation = slots.generation_max;
         match current {
@@ -291,7 +296,21 @@ impl ViewWriter {
         if self.has_staged() || self.poisoned {
             return Err(ViewError::Poisoned);
         }
-        ViewReader::with_heads(&self.dir, self.heads.clone())
+        let fresh = |snapshot: &Arc<Heads>| {
+            let (then, now) = (&**snapshot, &self.heads);
+            // Heads change only by staging (which moves the lengths) or by a commit
+            // (which moves the generation), besides the log length set before a commit.
+            (then.generation, then.log_len, lengths(then))
+                == (now.generation, now.log_len, lengths(now))
+        };
+        let snapshot = match self.snapshot.lock() {
+            Ok(mut kept) => match &*kept {
+                Some(snapshot) if fresh(snapshot) => snapshot.clone(),
+                _ => kept.insert(Arc::new(self.heads.clone())).clone(),
+            },
+            Err(_) => Arc::new(self.heads.clone()),
+        };
+        ViewReader::with_shared_heads(&self.dir, snapshot)
     }
 
     /// Makes room for about `events` more staged events (a rebuild knows how many come),
@@ -728,20 +747,21 @@ impl ViewWriter {
             return Ok(n);
         }
         let n = new_number(self.heads.accounts.len(), id)?;
+        let id: Arc<str> = Arc::from(id);
         self.heads.accounts.push(AccountHead {
-            id: id.to_string(),
+            id: id.clone(),
             opened: false,
             chain: 0,
             children: 0,
             txns: 0,
             hierarchy: 0,
         });
-        self.account_numbers.insert(id.to_string(), n);
+        self.account_numbers.insert(id.clone(), n);
         let accounts = &self.heads.accounts;
         let at = self
             .heads
             .accounts_sorted
-            .partition_point(|&m| accounts[m as usize].id.as_str() < id);
+            .partition_point(|&m| accounts[m as usize].id < id);
         self.heads.accounts_sorted.insert(at, n);
         Ok(n)
     }
@@ -751,18 +771,19 @@ impl ViewWriter {
             return Ok(n);
         }
         let n = new_number(self.heads.persons.len(), id)?;
+        let id: Arc<str> = Arc::from(id);
         self.heads.persons.push(PersonHead {
-            id: id.to_string(),
+            id: id.clone(),
             joined: false,
             chain: 0,
             teams: 0,
         });
-        self.person_numbers.insert(id.to_string(), n);
+        self.person_numbers.insert(id.clone(), n);
         let persons = &self.heads.persons;
         let at = self
             .heads
             .persons_sorted
-            .partition_point(|&m| persons[m as usize].id.as_str() < id);
+            .partition_point(|&m| persons[m as usize].id < id);
         self.heads.persons_sorted.insert(at, n);
         Ok(n)
     }
@@ -957,7 +978,7 @@ fn new_number(count: usize, id: &str) -> Result<u32, ViewError> {
     Ok(count as u32)
 }
 
-fn numbering<'a>(ids: impl Iterator<Item = &'a String>) -> HashMap<String, u32> {
+fn numbering<'a>(ids: impl Iterator<Item = &'a Arc<str>>) -> HashMap<Arc<str>, u32> {
     ids.enumerate()
         .map(|(n, id)| (id.clone(), n as u32))
         .collect()
