@@ -1,6 +1,7 @@
 //! The on-disk layout of the views, in one place (documented byte by byte in
 //! `docs/FORMAT.md`, section "Views"). All integers are little-endian with explicit sizes.
 
+use crate::chunked::Chunked;
 use crate::ViewError;
 use arl_domain::ids::is_valid_id;
 use std::path::Path;
@@ -664,10 +665,10 @@ pub struct Heads {
     /// `checkpoint`: a query compares it with the log's ([`arl_log::committed_len_on_disk`])
     /// to tell views behind the log without opening it.
     pub log_len: u64,
-    /// Accounts by number (order of first appearance).
-    pub accounts: Vec<AccountHead>,
-    /// Persons by number (order of first appearance).
-    pub persons: Vec<PersonHead>,
+    /// Accounts by number (order of first appearance), in chunks its copies share.
+    pub accounts: Chunked<AccountHead>,
+    /// Persons by number (order of first appearance), in chunks its copies share.
+    pub persons: Chunked<PersonHead>,
     /// Account numbers in id order.
     pub accounts_sorted: Vec<u32>,
     /// Person numbers in id order.
@@ -1011,8 +1012,10 @@ mod tests {
                     txns: 0,
                     hierarchy: 0,
                 },
-            ],
-            persons: vec![],
+            ]
+            .into_iter()
+            .collect(),
+            persons: Chunked::default(),
             accounts_sorted: vec![1, 0],
             persons_sorted: vec![],
         };

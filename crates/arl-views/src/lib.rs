@@ -23,6 +23,7 @@
 //! ```
 
 pub mod check;
+pub mod chunked;
 mod error;
 pub mod format;
 mod known;
