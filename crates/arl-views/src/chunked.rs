@@ -61,6 +61,11 @@ impl<T: Clone> Chunked<T> {
         self.chunks.reserve(additional.div_ceil(CHUNK));
     }
 
+    /// The chunks, in order: every one full but the last.
+    pub fn chunks(&self) -> &[Arc<Vec<T>>] {
+        &self.chunks
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.chunks.iter().flat_map(|chunk| chunk.iter())
     }

@@ -695,6 +695,14 @@ impl Heads {
 
     /// The bytes of a slot holding these heads with `mark`, into `out` (cleared first).
     pub fn encode_slot(&self, mark: SlotMark, out: &mut Vec<u8>) {
+        self.encode_slot_cached(mark, out, &mut SlotCache::default());
+    }
+
+    /// [`Heads::encode_slot`], reusing the bytes `cache` kept of the chunks of entries that
+    /// have not changed since it was last used (the same shared chunk; see
+    /// [`Chunked`]): a commit encodes only the chunks its events changed. The bytes are
+    /// the same either way.
+    pub fn encode_slot_cached(&self, mark: SlotMark, out: &mut Vec<u8>, cache: &mut SlotCache) {
         out.clear();
         out.reserve(96 + self.accounts.len() * 48 + self.persons.len() * 32);
         out.extend_from_slice(&HEADS_MAGIC);
@@ -715,19 +723,19 @@ impl Heads {
         }
         out.extend_from_slice(&(self.accounts.len() as u32).to_le_bytes());
         out.extend_from_slice(&(self.persons.len() as u32).to_le_bytes());
-        for a in &self.accounts {
+        encode_chunks(&self.accounts, &mut cache.accounts, out, |a, out| {
             put_id(out, &a.id);
             out.push(u8::from(a.opened));
             for v in [a.chain, a.children, a.txns, a.hierarchy] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
-        }
-        for p in &self.persons {
+        });
+        encode_chunks(&self.persons, &mut cache.persons, out, |p, out| {
             put_id(out, &p.id);
             out.push(u8::from(p.joined));
             out.extend_from_slice(&p.chain.to_le_bytes());
             out.extend_from_slice(&p.teams.to_le_bytes());
-        }
+        });
         for n in self.accounts_sorted.iter().chain(&self.persons_sorted) {
             out.extend_from_slice(&n.to_le_bytes());
         }
@@ -870,6 +878,45 @@ fn find_sorted<'a>(order: &[u32], id: &str, key: impl Fn(u32) -> &'a str) -> Opt
         .map(|i| order[i])
 }
 
+/// The encoded bytes of the chunks of heads entries a writer encoded last, each with the
+/// chunk it encoded (held, so that no other chunk can take its address while it is kept).
+#[derive(Debug, Default)]
+pub struct SlotCache {
+    accounts: Vec<EncodedChunk<AccountHead>>,
+    persons: Vec<EncodedChunk<PersonHead>>,
+}
+
+type EncodedChunk<T> = (Arc<Vec<T>>, Vec<u8>);
+
+/// Appends the encoding of every entry of `entries` to `out`, chunk by chunk: a chunk that
+/// is the very one `cache` holds is copied from there, any other encoded and kept.
+fn encode_chunks<T: Clone>(
+    entries: &Chunked<T>,
+    cache: &mut Vec<EncodedChunk<T>>,
+    out: &mut Vec<u8>,
+    encode: impl Fn(&T, &mut Vec<u8>),
+) {
+    cache.truncate(entries.chunks().len());
+    for (i, chunk) in entries.chunks().iter().enumerate() {
+        if let Some((kept, bytes)) = cache.get(i) {
+            if Arc::ptr_eq(kept, chunk) {
+                out.extend_from_slice(bytes);
+                continue;
+            }
+        }
+        let mut bytes = Vec::with_capacity(chunk.len() * 48);
+        for entry in chunk.iter() {
+            encode(entry, &mut bytes);
+        }
+        out.extend_from_slice(&bytes);
+        let fresh = (chunk.clone(), bytes);
+        match cache.get_mut(i) {
+            Some(slot) => *slot = fresh,
+            None => cache.push(fresh),
+        }
+    }
+}
+
 fn put_id(out: &mut Vec<u8>, id: &str) {
     // Ids are checked against ID_BYTES_MAX before they enter the tables.
     out.push(id.len() as u8);
@@ -982,6 +1029,67 @@ mod tests {
         let entry = encode_time(7, -3);
         assert_eq!(decode_time(7, &entry), Some(-3));
         assert_eq!(decode_time(8, &entry), None);
+    }
+
+    #[test]
+    fn a_slot_encoded_with_kept_chunks_is_the_slot_encoded_afresh() {
+        let account = |n: u64| AccountHead {
+            id: format!("account-{n:05}").into(),
+            opened: !n.is_multiple_of(3),
+            chain: n * 7,
+            children: n,
+            txns: n * 2,
+            hierarchy: n + 1,
+        };
+        let person = |n: u64| PersonHead {
+            id: format!("p{n:05}").into(),
+            joined: true,
+            chain: n * 5,
+            teams: n * 11,
+        };
+        let mut heads = Heads {
+            accounts: (0..300).map(account).collect(),
+            persons: (0..1000).map(person).collect(),
+            accounts_sorted: (0..300).collect(),
+            persons_sorted: (0..1000).collect(),
+            events_len: 1 << 30,
+            txns_len: TXN_RECORD_BYTES << 20,
+            ..Heads::default()
+        };
+        let mark = SlotMark {
+            boot: [3; 16],
+            synced: false,
+        };
+        let mut cache = SlotCache::default();
+        let (mut cached, mut fresh) = (Vec::new(), Vec::new());
+        for round in 0..5u64 {
+            // A commit changes a few entries (copying their chunks) and adds some.
+            let previous = heads.clone();
+            heads.generation += 1;
+            heads.accounts[(round * 97 % 300) as usize].chain += 1;
+            heads.persons[(round * 331 % 1000) as usize].teams += 1;
+            heads.persons.push(person(1000 + round));
+            heads.persons_sorted.push(1000 + round as u32);
+            if round == 3 {
+                heads.accounts.push(account(300));
+                heads.accounts_sorted.push(300);
+            }
+            heads.encode_slot_cached(mark, &mut cached, &mut cache);
+            heads.encode_slot(mark, &mut fresh);
+            assert_eq!(cached, fresh, "round {round}");
+            drop(previous);
+        }
+        let decoded = Heads::decode(&cached, Path::new("heads.0")).unwrap();
+        assert_eq!(decoded, heads);
+        // A cache used for other heads (a smaller table) gives their bytes too.
+        let small = Heads {
+            accounts: (0..2).map(account).collect(),
+            accounts_sorted: vec![0, 1],
+            ..Heads::default()
+        };
+        small.encode_slot_cached(mark, &mut cached, &mut cache);
+        small.encode_slot(mark, &mut fresh);
+        assert_eq!(cached, fresh);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::format::{
     HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TIME_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE,
     TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
-use crate::format::{read_slots, SlotMark, CHECKPOINT_SLOTS, COMMIT_SLOTS};
+use crate::format::{read_slots, SlotCache, SlotMark, CHECKPOINT_SLOTS, COMMIT_SLOTS};
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
 use arl_domain::{Event, Recorded, TxnKind};
@@ -139,6 +139,8 @@ pub struct ViewWriter {
     boot: Option<[u8; 16]>,
     /// The bytes of the slot written last, kept to be reused.
     slot_bytes: Vec<u8>,
+    /// The encoded chunks of heads entries of the slot written last.
+    slot_cache: SlotCache,
     /// Set when the open fell back to an older slot: the next commit (the catch-up from
     /// the log) is a checkpoint, so that what was recovered is not recovered again.
     fell_back: bool,
@@ -245,6 +247,7 @@ impl ViewWriter {
             checkpoint_at: slots.checkpoint.unwrap_or_default(),
             boot,
             slot_bytes: Vec::new(),
+            slot_cache: SlotCache::default(),
             fell_back: false,
             snapshot: Default::default(),
         };
@@ -896,7 +899,8 @@ impl ViewWriter {
             let len = file.metadata().map_err(io)?.len();
             self.slot_files[slot] = Some((file, len));
         }
-        self.heads.encode_slot(mark, &mut self.slot_bytes);
+        self.heads
+            .encode_slot_cached(mark, &mut self.slot_bytes, &mut self.slot_cache);
         let new_len = self.slot_bytes.len() as u64;
         let Some((file, len)) = &mut self.slot_files[slot] else {
             unreachable!("opened above");
