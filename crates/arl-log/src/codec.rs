@@ -53,8 +53,10 @@ impl std::fmt::Debug for Codec {
 }
 
 thread_local! {
-    static COMPRESSOR: RefCell<Option<(usize, Compressor<'static>)>> = const { RefCell::new(None) };
-    static DECOMPRESSOR: RefCell<Option<(usize, Decompressor<'static>)>> = const { RefCell::new(None) };
+    /// A context per codec this thread used (an append compresses with the log's and the
+    /// views' dictionaries in turn): making one costs more than a small frame's compression.
+    static COMPRESSOR: RefCell<Vec<(usize, Compressor<'static>)>> = const { RefCell::new(Vec::new()) };
+    static DECOMPRESSOR: RefCell<Vec<(usize, Decompressor<'static>)>> = const { RefCell::new(Vec::new()) };
     /// The output of one call, copied to the caller's buffer.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -115,13 +117,18 @@ impl Codec {
     /// it cannot be compressed.
     pub fn compress_into(&'static self, data: &[u8], out: &mut Vec<u8>) -> bool {
         COMPRESSOR.with(|cell| {
-            let mut cell = cell.borrow_mut();
-            if cell.as_ref().is_none_or(|(key, _)| *key != self.key()) {
-                *cell = self.compressor().ok().map(|c| (self.key(), c));
-            }
-            let Some((_, c)) = cell.as_mut() else {
-                return false;
+            let mut kept = cell.borrow_mut();
+            let at = match kept.iter().position(|(key, _)| *key == self.key()) {
+                Some(at) => at,
+                None => match self.compressor() {
+                    Ok(c) => {
+                        kept.push((self.key(), c));
+                        kept.len() - 1
+                    }
+                    Err(_) => return false,
+                },
             };
+            let (_, c) = &mut kept[at];
             SCRATCH.with(|buf| {
                 let mut buf = buf.borrow_mut();
                 buf.clear();
@@ -156,19 +163,20 @@ impl Codec {
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
         DECOMPRESSOR.with(|cell| {
-            let mut cell = cell.borrow_mut();
-            if cell.as_ref().is_none_or(|(key, _)| *key != self.key()) {
+            let mut kept = cell.borrow_mut();
+            let at = if let Some(at) = kept.iter().position(|(key, _)| *key == self.key()) {
+                at
+            } else {
                 let mut d = Decompressor::with_prepared_dictionary(&self.decoder)
                     .map_err(|e| format!("the dictionary: {e}"))?;
                 if !self.magic {
                     d.set_parameter(DParameter::Format(FrameFormat::Magicless))
                         .map_err(|e| format!("the dictionary: {e}"))?;
                 }
-                *cell = Some((self.key(), d));
-            }
-            let Some((_, d)) = cell.as_mut() else {
-                return Err("no decompression context".into());
+                kept.push((self.key(), d));
+                kept.len() - 1
             };
+            let (_, d) = &mut kept[at];
             SCRATCH.with(|buf| {
                 let mut buf = buf.borrow_mut();
                 buf.clear();

@@ -15,7 +15,9 @@ use crate::writer::sync_dir;
 use crate::{LogSource, ViewError, ViewReader, ViewWriter};
 use arl_domain::{Event, InputEvent, Recorded, RuleError, Timestamp};
 use arl_fold::{SourceError, ValidationError, Validator};
-use arl_log::{AppendError, Envelope, Head, LedgerLock, Log, LogError, NewEvent, Outcome};
+use arl_log::{
+    AppendError, Envelope, Head, LedgerLock, Log, LogError, NewEvent, Outcome, PlannedBatch,
+};
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -408,7 +410,8 @@ impl Ledger {
     /// frames (canonical bytes and the hash chain, itself on two threads); one stages the
     /// validated events into the views as they come (in memory, or past the views'
     /// committed lengths). When all is well this thread commits the log, then the views. A
-    /// rejected batch throws the built frames and the staged views away.
+    /// batch of at most [`INLINE_EVENTS_MAX`] input events does the same steps on this
+    /// thread alone. A rejected batch throws the built frames and the staged views away.
     ///
     /// With a shared log, another node may commit between the plan and the commit: the
     /// commit is then refused with nothing written, and the batch is planned and validated
@@ -488,31 +491,18 @@ impl Ledger {
             "the views are up to the log before an append"
         );
         let (log, views, validator) = (&mut self.log, &mut self.views, &mut self.validator);
-        let threads = arl_par::scope(|scope| {
-            let builder = scope.spawn("arl-build", move || planned.build())?;
-            let (sender, receiver) = sync_channel::<Vec<Staged>>(STAGE_CHUNKS_IN_FLIGHT);
-            let stager = scope.spawn("arl-stage", move || stage_chunks(receiver, views))?;
-            let batch = Batch {
-                base_seq,
-                times: &times,
-                outcomes: &outcomes,
-            };
-            let validated = validate(&reader, validator, &batch, events, &sender);
-            drop(sender);
-            let built = builder.join();
-            // The log's own refusal (an envelope over its size limit) comes first, as it
-            // would from `Log::prepare`.
-            let committed = match (built, validated) {
-                (Err(e), _) => Err(AppendFailure::from(e)),
-                (Ok(_), Err(failure)) => Err(failure),
-                (Ok(prepared), Ok(appended)) => log
-                    .commit(prepared)
-                    .map(|head| (appended, head))
-                    .map_err(AppendFailure::commit),
-            };
-            let staged = stager.join();
-            Ok::<_, std::io::Error>((committed, staged))
-        });
+        let batch = Batch {
+            base_seq,
+            times: &times,
+            outcomes: &outcomes,
+        };
+        let threads = if outcomes.len() <= INLINE_EVENTS_MAX {
+            Ok(append_inline(
+                log, views, validator, &reader, &batch, events, planned,
+            ))
+        } else {
+            append_threaded(log, views, validator, &reader, &batch, events, planned)
+        };
         // The system refused a thread before anything was written.
         let (committed, staged) = threads.map_err(AppendFailure::storage)?;
         let (appended, head) = match committed {
@@ -633,6 +623,79 @@ fn rebuild_views(
     sync_dir(ledger_dir)?;
     remove_dir_if_present(&old)?;
     Ok(head)
+}
+
+/// Batches of at most this many input events are validated, built and staged on the
+/// appending thread: starting two threads cost more than their work for a few events.
+const INLINE_EVENTS_MAX: usize = 64;
+
+/// What the three steps of an append give: the log's commit (the events appended and the
+/// new head) or the batch's failure, and the staging of the views.
+type Steps = (Result<(u64, Head), AppendFailure>, Result<(), ViewError>);
+
+/// The append's steps one after the other on this thread (a small batch): validate, stage
+/// the views, build the log's frames, commit the log.
+fn append_inline(
+    log: &mut Log,
+    views: &mut ViewWriter,
+    validator: &mut Validator,
+    reader: &ViewReader,
+    batch: &Batch<'_>,
+    events: Vec<Option<(Event, String)>>,
+    planned: PlannedBatch,
+) -> Steps {
+    // Validation sends its one chunk (fewer events than a chunk) without waiting.
+    let (sender, receiver) = sync_channel::<Vec<Staged>>(1);
+    let validated = validate(reader, validator, batch, events, &sender);
+    drop(sender);
+    let staged = match &validated {
+        Ok(_) => stage_chunks(receiver, views),
+        Err(_) => Ok(()),
+    };
+    let built = planned.build();
+    let committed = match (built, validated) {
+        (Err(e), _) => Err(AppendFailure::from(e)),
+        (Ok(_), Err(failure)) => Err(failure),
+        (Ok(prepared), Ok(appended)) => log
+            .commit(prepared)
+            .map(|head| (appended, head))
+            .map_err(AppendFailure::commit),
+    };
+    (committed, staged)
+}
+
+/// The append's steps on three threads (a large batch): this one validates; one builds
+/// the log's frames (canonical bytes and the hash chain, itself on two threads); one
+/// stages the validated events into the views as they come. Then this one commits the log.
+fn append_threaded(
+    log: &mut Log,
+    views: &mut ViewWriter,
+    validator: &mut Validator,
+    reader: &ViewReader,
+    batch: &Batch<'_>,
+    events: Vec<Option<(Event, String)>>,
+    planned: PlannedBatch,
+) -> std::io::Result<Steps> {
+    arl_par::scope(|scope| {
+        let builder = scope.spawn("arl-build", move || planned.build())?;
+        let (sender, receiver) = sync_channel::<Vec<Staged>>(STAGE_CHUNKS_IN_FLIGHT);
+        let stager = scope.spawn("arl-stage", move || stage_chunks(receiver, views))?;
+        let validated = validate(reader, validator, batch, events, &sender);
+        drop(sender);
+        let built = builder.join();
+        // The log's own refusal (an envelope over its size limit) comes first, as it
+        // would from `Log::prepare`.
+        let committed = match (built, validated) {
+            (Err(e), _) => Err(AppendFailure::from(e)),
+            (Ok(_), Err(failure)) => Err(failure),
+            (Ok(prepared), Ok(appended)) => log
+                .commit(prepared)
+                .map(|head| (appended, head))
+                .map_err(AppendFailure::commit),
+        };
+        let staged = stager.join();
+        Ok((committed, staged))
+    })
 }
 
 /// Events handed to the views' stager at a time during an append, and chunks in flight.
