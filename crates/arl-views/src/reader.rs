@@ -32,6 +32,73 @@ pub struct ViewReader {
     txns: File,
     txndata: File,
     times: File,
+    /// Records of `events.dat` already read and decoded, shared with the other readers of
+    /// the same writer (`None`: every record is read and decoded when asked for).
+    cache: Option<Arc<EventCache>>,
+}
+
+/// Shards of each map of an [`EventCache`], each behind its own lock.
+const CACHE_SHARDS: usize = 16;
+
+/// Entries a shard keeps before it forgets them all: records (131,072 in all, about 40 MB
+/// of decoded events at the sizes the generator makes) and chains (32,768 in all, a
+/// pointer per event on them).
+const CACHE_SHARD_RECORDS: usize = 8_192;
+const CACHE_SHARD_CHAINS: usize = 2_048;
+
+/// Decoded records of `events.dat` by offset, and the chains followed from a record, kept
+/// by a [`crate::ViewWriter`] for the readers it hands out, so that a long-running process
+/// (the server: cards at random points read the same accounts' and people's chains again
+/// and again) reads, checks and parses each record once and follows each chain once. A
+/// committed record never changes at its offset while its writer lives (records are only
+/// ever appended; a replay swaps in new files under a new writer), and a chain followed
+/// from a record is the same whenever it is followed, so what is kept is never stale.
+/// Bounded: a full shard is emptied.
+#[derive(Default)]
+pub struct EventCache {
+    records: Shards<(EventHeader, Arc<Recorded>)>,
+    chains: Shards<Arc<Vec<Arc<Recorded>>>>,
+}
+
+impl std::fmt::Debug for EventCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventCache").finish_non_exhaustive()
+    }
+}
+
+/// A map from a u64 key, in [`CACHE_SHARDS`] shards behind locks of their own.
+struct Shards<V> {
+    shards: [std::sync::Mutex<rustc_hash::FxHashMap<u64, V>>; CACHE_SHARDS],
+}
+
+impl<V> Default for Shards<V> {
+    fn default() -> Self {
+        Shards {
+            shards: std::array::from_fn(|_| Default::default()),
+        }
+    }
+}
+
+impl<V: Clone> Shards<V> {
+    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, rustc_hash::FxHashMap<u64, V>> {
+        // Keys are offsets of records at least a header long: dividing by 64 spreads them.
+        let shard = &self.shards[(key / 64) as usize % CACHE_SHARDS];
+        shard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: u64) -> Option<V> {
+        self.shard(key).get(&key).cloned()
+    }
+
+    fn put(&self, key: u64, value: V, per_shard: usize) {
+        let mut shard = self.shard(key);
+        if shard.len() >= per_shard {
+            shard.clear();
+        }
+        shard.insert(key, value);
+    }
 }
 
 /// Maps the first `len` bytes of `file` read-only (`None` when empty).
@@ -59,7 +126,7 @@ pub(crate) fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap
     Ok(Some(map))
 }
 
-/// Which of the two back-pointers of a record continues a chain.
+/// Which of the three back-pointers of a record continues a chain.
 #[derive(Clone, Copy)]
 enum Link {
     First,
@@ -98,7 +165,36 @@ impl ViewReader {
             txndata: open(TXNDATA_FILE)?,
             times: open(TIMES_FILE)?,
             heads,
+            cache: None,
         })
+    }
+
+    /// This reader, keeping the records and chains it reads in `cache` and taking them
+    /// from there.
+    pub(crate) fn with_cache(mut self, cache: Arc<EventCache>) -> ViewReader {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The record at byte `offset` of `events.dat`, from the cache when it holds it (and
+    /// it lies within this reader's committed length), else read, checked and kept.
+    fn event_shared(&self, offset: u64) -> Result<(EventHeader, Arc<Recorded>), ViewError> {
+        let Some(cache) = &self.cache else {
+            let (header, recorded) = self.event_at(offset)?;
+            return Ok((header, Arc::new(recorded)));
+        };
+        if let Some((header, recorded)) = cache.records.get(offset) {
+            let end = offset + EVENT_HEADER_BYTES + u64::from(header.data_len);
+            if end <= self.heads.events_len {
+                return Ok((header, recorded));
+            }
+        }
+        let (header, recorded) = self.event_at(offset)?;
+        let recorded = Arc::new(recorded);
+        cache
+            .records
+            .put(offset, (header, recorded.clone()), CACHE_SHARD_RECORDS);
+        Ok((header, recorded))
     }
 
     /// The views directory.
@@ -221,10 +317,22 @@ impl ViewReader {
         link: Link,
         belongs: impl Fn(&Event) -> bool,
     ) -> Result<Vec<Arc<Recorded>>, ViewError> {
+        // A chain is known by the record it is followed from and the link followed (each
+        // record is on one chain per link); taken from the cache only when that record lies
+        // within this reader's committed length, as every record on the chain then does.
+        let key = head.wrapping_mul(4) + link as u64;
+        let cache = self.cache.as_ref().filter(|_| head != 0);
+        if let Some(cache) = cache {
+            if head <= self.heads.events_len {
+                if let Some(chain) = cache.chains.get(key) {
+                    return Ok(chain.as_ref().clone());
+                }
+            }
+        }
         let mut out = Vec::new();
         let mut pointer = head;
         while pointer != 0 {
-            let (header, recorded) = self.event_at(pointer - 1)?;
+            let (header, recorded) = self.event_shared(pointer - 1)?;
             if !belongs(&recorded.event) {
                 return Err(self.corrupt(
                     EVENTS_FILE,
@@ -240,9 +348,14 @@ impl ViewReader {
                 return Err(self.corrupt(EVENTS_FILE, format!("seq {} points forward", header.seq)));
             }
             pointer = next;
-            out.push(Arc::new(recorded));
+            out.push(recorded);
         }
         out.reverse();
+        if let Some(cache) = cache {
+            cache
+                .chains
+                .put(key, Arc::new(out.clone()), CACHE_SHARD_CHAINS);
+        }
         Ok(out)
     }
 

@@ -26,6 +26,7 @@ use crate::format::{
     TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::format::{read_slots, SlotCache, SlotMark, CHECKPOINT_SLOTS, COMMIT_SLOTS};
+use crate::reader::EventCache;
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
 use arl_domain::{Event, Recorded, TxnKind};
@@ -147,6 +148,8 @@ pub struct ViewWriter {
     /// The committed heads as handed to readers, copied once per commit and shared by
     /// every reader of that commit ([`ViewWriter::reader`]).
     snapshot: std::sync::Mutex<Option<Arc<Heads>>>,
+    /// Records decoded by the readers this writer handed out ([`ViewReader`]).
+    event_cache: Arc<EventCache>,
 }
 
 /// The last value of `times.dat` (its committed length `len`), or `i64::MIN` when empty.
@@ -250,6 +253,7 @@ impl ViewWriter {
             slot_cache: SlotCache::default(),
             fell_back: false,
             snapshot: Default::default(),
+            event_cache: Default::default(),
         };
         writer.heads.generation = slots.generation_max;
         match current {
@@ -313,7 +317,10 @@ impl ViewWriter {
             },
             Err(_) => Arc::new(self.heads.clone()),
         };
-        ViewReader::with_shared_heads(&self.dir, snapshot)
+        Ok(
+            ViewReader::with_shared_heads(&self.dir, snapshot)?
+                .with_cache(self.event_cache.clone()),
+        )
     }
 
     /// Makes room for about `events` more staged events (a rebuild knows how many come),

@@ -505,3 +505,49 @@ fn edit_one_letter(
     }
     panic!("no one-letter edit keeps the frame's length");
 }
+
+/// The readers a writer hands out keep the records and chains they read for the next ones
+/// (the server asks the same questions of every commit): after each of many small
+/// appends, every chain read through them equals the same chain read by a reader opened
+/// afresh from the files, and so does a reader handed out before the appends (its own
+/// commit's answers, not the newer ones the cache holds).
+#[test]
+fn readers_sharing_what_they_read_answer_as_fresh_readers_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = generated(1_500, 11);
+    let (first, rest) = events.split_at(1_000);
+    append_in_batches(dir.path(), first.to_vec(), 1_000);
+    let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
+    let chains = |r: &ViewReader| {
+        let mut out = Vec::new();
+        for account in r.account_ids() {
+            out.push(r.account_events(&account).unwrap());
+            out.push(r.child_refs(&account).unwrap());
+            out.push(r.account_hierarchy(&account).unwrap());
+        }
+        for person in r.person_ids() {
+            out.push(r.person_events(&person).unwrap());
+        }
+        out.push(r.org_events().unwrap());
+        out.into_iter()
+            .map(|chain| chain.iter().map(|e| (**e).clone()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    let early = ledger.reader().unwrap();
+    let early_answers = chains(&early);
+    assert!(early_answers.iter().any(|chain| chain.len() > 3));
+    for (i, chunk) in rest.chunks(25).enumerate() {
+        ledger.append(chunk.to_vec(), &opts(true)).unwrap();
+        let shared = ledger.reader().unwrap();
+        // Twice: the second time from what the first one kept.
+        let (once, twice) = (chains(&shared), chains(&shared));
+        let fresh = ViewReader::open(&dir.path().join(VIEWS_DIR)).unwrap();
+        assert_eq!(once, chains(&fresh), "after append {i}");
+        assert_eq!(twice, once, "after append {i}, kept");
+        assert_eq!(
+            chains(&early),
+            early_answers,
+            "the early reader after append {i}"
+        );
+    }
+}
