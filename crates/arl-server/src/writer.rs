@@ -117,12 +117,15 @@ impl Shared {
         self.applied.subscribe()
     }
 
+    /// Publishes the state first, then its seq: a request woken by the seq (`min_seq`)
+    /// must find the state it waited for.
     fn publish(&self, published: Published) {
-        self.applied.send_replace(published.head.seq);
+        let seq = published.head.seq;
         *self
             .published
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = published;
+        self.applied.send_replace(seq);
     }
 }
 

@@ -17,6 +17,7 @@ use arl_domain::{Event, InputEvent, Recorded, RuleError, Timestamp};
 use arl_fold::{SourceError, ValidationError, Validator};
 use arl_log::{
     AppendError, Envelope, Head, LedgerLock, Log, LogError, NewEvent, Outcome, PlannedBatch,
+    Prepared,
 };
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
@@ -652,16 +653,25 @@ fn append_inline(
         Ok(_) => stage_chunks(receiver, views),
         Err(_) => Ok(()),
     };
-    let built = planned.build();
-    let committed = match (built, validated) {
+    let committed = commit_checked(log, planned.build(), validated);
+    (committed, staged)
+}
+
+/// Commits the built frames of a batch that passed validation. The log's own refusal (an
+/// envelope over its size limit) comes first, as it would from `Log::prepare`.
+fn commit_checked(
+    log: &mut Log,
+    built: Result<Prepared, AppendError>,
+    validated: Result<u64, AppendFailure>,
+) -> Result<(u64, Head), AppendFailure> {
+    match (built, validated) {
         (Err(e), _) => Err(AppendFailure::from(e)),
         (Ok(_), Err(failure)) => Err(failure),
         (Ok(prepared), Ok(appended)) => log
             .commit(prepared)
             .map(|head| (appended, head))
             .map_err(AppendFailure::commit),
-    };
-    (committed, staged)
+    }
 }
 
 /// The append's steps on three threads (a large batch): this one validates; one builds
@@ -682,17 +692,7 @@ fn append_threaded(
         let stager = scope.spawn("arl-stage", move || stage_chunks(receiver, views))?;
         let validated = validate(reader, validator, batch, events, &sender);
         drop(sender);
-        let built = builder.join();
-        // The log's own refusal (an envelope over its size limit) comes first, as it
-        // would from `Log::prepare`.
-        let committed = match (built, validated) {
-            (Err(e), _) => Err(AppendFailure::from(e)),
-            (Ok(_), Err(failure)) => Err(failure),
-            (Ok(prepared), Ok(appended)) => log
-                .commit(prepared)
-                .map(|head| (appended, head))
-                .map_err(AppendFailure::commit),
-        };
+        let committed = commit_checked(log, builder.join(), validated);
         let staged = stager.join();
         Ok((committed, staged))
     })
