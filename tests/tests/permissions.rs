@@ -27,6 +27,15 @@ fn the_ledger_directory_is_created_owner_only() {
     assert_eq!(mode(&ledger.dir()), 0o700, "the ledger directory");
     for sub in ["log", "views"] {
         assert_eq!(mode(&ledger.dir().join(sub)), 0o700, "{sub}/");
+        // Their files are the owner's alone, whatever the umask.
+        for (path, _) in files(&ledger.dir().join(sub)) {
+            assert_eq!(
+                mode(&path) & 0o077,
+                0,
+                "{} is open to others",
+                path.display()
+            );
+        }
     }
     // Missing parents are created owner-only too.
     let nested = ledger.tmp.path().join("a/b/ledger");

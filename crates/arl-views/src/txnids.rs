@@ -13,6 +13,7 @@ use arl_domain::Event;
 use arl_fold::KnownTxn;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The committed part of `txnids.idx`, mapped, with the number of entries it commits (one
@@ -269,6 +270,7 @@ pub(crate) fn relayout(
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(0o600)
         .open(&new_path)
         .map_err(io)?;
     arl_io::set_len(&new, &new_path, to.len(entries)).map_err(io)?;

@@ -32,7 +32,7 @@ use arl_domain::money::Currency;
 use arl_domain::{Event, Recorded, TxnKind};
 use rustc_hash::FxHashMap as HashMap;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, FileExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -195,6 +195,7 @@ impl ViewWriter {
                 .write(true)
                 .create(fresh)
                 .truncate(false)
+                .mode(0o600)
                 .open(&path)
                 .map_err(|e| ViewError::io(path, e))
         };
@@ -901,6 +902,7 @@ impl ViewWriter {
                 .write(true)
                 .create(true)
                 .truncate(false)
+                .mode(0o600)
                 .open(&path)
                 .map_err(io)?;
             let len = file.metadata().map_err(io)?.len();
