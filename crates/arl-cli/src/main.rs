@@ -45,7 +45,8 @@ fn main() -> ExitCode {
 /// Asks the kernel not to back this process's memory with transparent huge pages. The
 /// allocator reserves one large arena; where the kernel hands out huge pages whenever it
 /// can, the first touch of each 2 MiB of that arena makes all of it resident, which doubled
-/// the resident memory of a one-event `arl append` (about 31 MB instead of 15). Short
+/// the resident memory of a one-event `arl append` at 1M events (about 30 MB instead of
+/// 17–19). Short
 /// commands touch little memory and gain nothing from huge pages; the server, which lives
 /// long and keeps its heap, keeps the system's setting. Nothing to do where the kernel has
 /// no such setting.

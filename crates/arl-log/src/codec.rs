@@ -61,6 +61,21 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The context this thread keeps for the codec `key`, made by `make` on first use.
+fn context<T>(
+    kept: &mut Vec<(usize, T)>,
+    key: usize,
+    make: impl FnOnce() -> std::io::Result<T>,
+) -> std::io::Result<&mut T> {
+    let at = if let Some(at) = kept.iter().position(|(k, _)| *k == key) {
+        at
+    } else {
+        kept.push((key, make()?));
+        kept.len() - 1
+    };
+    Ok(&mut kept[at].1)
+}
+
 impl Codec {
     /// The codec of `dictionary` at `level`: made on first use in this process, then shared
     /// (a process uses a handful of dictionaries: each is kept for its lifetime). An error
@@ -118,17 +133,9 @@ impl Codec {
     pub fn compress_into(&'static self, data: &[u8], out: &mut Vec<u8>) -> bool {
         COMPRESSOR.with(|cell| {
             let mut kept = cell.borrow_mut();
-            let at = match kept.iter().position(|(key, _)| *key == self.key()) {
-                Some(at) => at,
-                None => match self.compressor() {
-                    Ok(c) => {
-                        kept.push((self.key(), c));
-                        kept.len() - 1
-                    }
-                    Err(_) => return false,
-                },
+            let Ok(c) = context(&mut kept, self.key(), || self.compressor()) else {
+                return false;
             };
-            let (_, c) = &mut kept[at];
             SCRATCH.with(|buf| {
                 let mut buf = buf.borrow_mut();
                 buf.clear();
@@ -164,19 +171,14 @@ impl Codec {
     ) -> Result<(), String> {
         DECOMPRESSOR.with(|cell| {
             let mut kept = cell.borrow_mut();
-            let at = if let Some(at) = kept.iter().position(|(key, _)| *key == self.key()) {
-                at
-            } else {
-                let mut d = Decompressor::with_prepared_dictionary(&self.decoder)
-                    .map_err(|e| format!("the dictionary: {e}"))?;
+            let d = context(&mut kept, self.key(), || {
+                let mut d = Decompressor::with_prepared_dictionary(&self.decoder)?;
                 if !self.magic {
-                    d.set_parameter(DParameter::Format(FrameFormat::Magicless))
-                        .map_err(|e| format!("the dictionary: {e}"))?;
+                    d.set_parameter(DParameter::Format(FrameFormat::Magicless))?;
                 }
-                kept.push((self.key(), d));
-                kept.len() - 1
-            };
-            let (_, d) = &mut kept[at];
+                Ok(d)
+            })
+            .map_err(|e| format!("the dictionary: {e}"))?;
             SCRATCH.with(|buf| {
                 let mut buf = buf.borrow_mut();
                 buf.clear();

@@ -56,7 +56,7 @@ impl<T: Clone> Chunked<T> {
         self.len += 1;
     }
 
-    /// Makes room for `additional` more chunk pointers' worth of entries.
+    /// Makes room for the chunk pointers of `additional` more entries.
     pub fn reserve(&mut self, additional: usize) {
         self.chunks.reserve(additional.div_ceil(CHUNK));
     }
@@ -113,15 +113,6 @@ impl<T: Clone> FromIterator<T> for Chunked<T> {
             out.push(value);
         }
         out
-    }
-}
-
-impl<'a, T: Clone> IntoIterator for &'a Chunked<T> {
-    type Item = &'a T;
-    type IntoIter = Box<dyn Iterator<Item = &'a T> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
     }
 }
 

@@ -497,13 +497,7 @@ impl Ledger {
             times: &times,
             outcomes: &outcomes,
         };
-        let threads = if outcomes.len() <= INLINE_EVENTS_MAX {
-            Ok(append_inline(
-                log, views, validator, &reader, &batch, events, planned,
-            ))
-        } else {
-            append_threaded(log, views, validator, &reader, &batch, events, planned)
-        };
+        let threads = append_steps(log, views, validator, &reader, &batch, events, planned);
         // The system refused a thread before anything was written.
         let (committed, staged) = threads.map_err(AppendFailure::storage)?;
         let (appended, head) = match committed {
@@ -634,9 +628,12 @@ const INLINE_EVENTS_MAX: usize = 64;
 /// new head) or the batch's failure, and the staging of the views.
 type Steps = (Result<(u64, Head), AppendFailure>, Result<(), ViewError>);
 
-/// The append's steps one after the other on this thread (a small batch): validate, stage
-/// the views, build the log's frames, commit the log.
-fn append_inline(
+/// The append's steps: validate, stage the views, build the log's frames, commit the log.
+/// A small batch (at most [`INLINE_EVENTS_MAX`] input events) takes them one after the
+/// other on this thread. A large one takes three threads: this one validates; one builds
+/// the log's frames (canonical bytes and the hash chain, itself on two threads); one stages
+/// the validated events into the views as they come; then this one commits the log.
+fn append_steps(
     log: &mut Log,
     views: &mut ViewWriter,
     validator: &mut Validator,
@@ -644,17 +641,29 @@ fn append_inline(
     batch: &Batch<'_>,
     events: Vec<Option<(Event, String)>>,
     planned: PlannedBatch,
-) -> Steps {
-    // Validation sends its one chunk (fewer events than a chunk) without waiting.
-    let (sender, receiver) = sync_channel::<Vec<Staged>>(1);
-    let validated = validate(reader, validator, batch, events, &sender);
-    drop(sender);
-    let staged = match &validated {
-        Ok(_) => stage_chunks(receiver, views),
-        Err(_) => Ok(()),
-    };
-    let committed = commit_checked(log, planned.build(), validated);
-    (committed, staged)
+) -> std::io::Result<Steps> {
+    if batch.outcomes.len() <= INLINE_EVENTS_MAX {
+        // Validation sends its one chunk (fewer events than a chunk) without waiting.
+        let (sender, receiver) = sync_channel::<Vec<Staged>>(1);
+        let validated = validate(reader, validator, batch, events, &sender);
+        drop(sender);
+        let staged = match &validated {
+            Ok(_) => stage_chunks(receiver, views),
+            Err(_) => Ok(()),
+        };
+        let committed = commit_checked(log, planned.build(), validated);
+        return Ok((committed, staged));
+    }
+    arl_par::scope(|scope| {
+        let builder = scope.spawn("arl-build", move || planned.build())?;
+        let (sender, receiver) = sync_channel::<Vec<Staged>>(STAGE_CHUNKS_IN_FLIGHT);
+        let stager = scope.spawn("arl-stage", move || stage_chunks(receiver, views))?;
+        let validated = validate(reader, validator, batch, events, &sender);
+        drop(sender);
+        let committed = commit_checked(log, builder.join(), validated);
+        let staged = stager.join();
+        Ok((committed, staged))
+    })
 }
 
 /// Commits the built frames of a batch that passed validation. The log's own refusal (an
@@ -672,30 +681,6 @@ fn commit_checked(
             .map(|head| (appended, head))
             .map_err(AppendFailure::commit),
     }
-}
-
-/// The append's steps on three threads (a large batch): this one validates; one builds
-/// the log's frames (canonical bytes and the hash chain, itself on two threads); one
-/// stages the validated events into the views as they come. Then this one commits the log.
-fn append_threaded(
-    log: &mut Log,
-    views: &mut ViewWriter,
-    validator: &mut Validator,
-    reader: &ViewReader,
-    batch: &Batch<'_>,
-    events: Vec<Option<(Event, String)>>,
-    planned: PlannedBatch,
-) -> std::io::Result<Steps> {
-    arl_par::scope(|scope| {
-        let builder = scope.spawn("arl-build", move || planned.build())?;
-        let (sender, receiver) = sync_channel::<Vec<Staged>>(STAGE_CHUNKS_IN_FLIGHT);
-        let stager = scope.spawn("arl-stage", move || stage_chunks(receiver, views))?;
-        let validated = validate(reader, validator, batch, events, &sender);
-        drop(sender);
-        let committed = commit_checked(log, builder.join(), validated);
-        let staged = stager.join();
-        Ok((committed, staged))
-    })
 }
 
 /// Events handed to the views' stager at a time during an append, and chunks in flight.

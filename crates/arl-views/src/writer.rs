@@ -311,13 +311,15 @@ impl ViewWriter {
             (then.generation, then.log_len, lengths(then))
                 == (now.generation, now.log_len, lengths(now))
         };
-        let snapshot = match self.snapshot.lock() {
-            Ok(mut kept) => match &*kept {
-                Some(snapshot) if fresh(snapshot) => snapshot.clone(),
-                _ => kept.insert(Arc::new(self.heads.clone())).clone(),
-            },
-            Err(_) => Arc::new(self.heads.clone()),
+        let mut kept = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let snapshot = match &*kept {
+            Some(snapshot) if fresh(snapshot) => snapshot.clone(),
+            _ => kept.insert(Arc::new(self.heads.clone())).clone(),
         };
+        drop(kept);
         Ok(
             ViewReader::with_shared_heads(&self.dir, snapshot)?
                 .with_cache(self.event_cache.clone()),
