@@ -84,6 +84,11 @@ const NODE_BYTES: u64 = 32;
 const BULK_BUCKETS: usize = 8192;
 /// The magic of the head record `Log` encodes (then seq, hash, recorded_at, root, frontier).
 const META_MAGIC: &[u8; 8] = b"ARLLOG02";
+/// Zeros written past the frames when a commit reaches the end of the envelope file: the
+/// commits after it write into them, and their sync does not change the file's size (on
+/// this machine's disk a write and `fdatasync` took about 0.10 ms inside the file against
+/// 0.15-0.19 ms at its end). The open reads them as the end of the frames.
+const DATA_AHEAD_BYTES: u64 = 64 << 10;
 
 fn id_bucket(hash: u64) -> u64 {
     hash >> (64 - ID_BUCKET_BITS)
@@ -640,6 +645,57 @@ pub struct DirStore {
     /// Set when a write or sync failed once the frames were synced: what is on disk is
     /// then unknown until the log is opened again, and this handle writes nothing more.
     failed: bool,
+    /// The length of the envelope file: the committed frames, then zeros written ahead
+    /// ([`DATA_AHEAD_BYTES`]) so that a commit's sync does not also change the file's size.
+    data_file_len: u64,
+    /// A reader of what was committed when it was made ([`Store::reader`]): writes nothing.
+    read_only: bool,
+}
+
+/// [`crate::committed_len_on_disk`]: the committed length of the envelope file as the head
+/// file says, read without opening anything for writing.
+pub(crate) fn committed_len_read_only(log_dir: &Path) -> Result<Option<u64>, LogError> {
+    let data_path = log_dir.join(crate::store::ENVELOPE_FILE);
+    let data = match File::open(&data_path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LogError::io(&data_path, e)),
+    };
+    let file_len = data
+        .metadata()
+        .map_err(|e| LogError::io(&data_path, e))?
+        .len();
+    let head_path = log_dir.join(HEAD_FILE);
+    let head_file = match File::open(&head_path) {
+        Ok(file) => file,
+        // Layout 2 keeps no zeros ahead: its file's length is its committed length.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(file_len)),
+        Err(e) => return Err(LogError::io(&head_path, e)),
+    };
+    let head = Part {
+        file: head_file,
+        path: head_path,
+        staged: Default::default(),
+    };
+    let Ok(chosen) = read_slots(&head).and_then(|slots| choose(&slots, arl_io::boot_id())) else {
+        return Ok(Some(u64::MAX));
+    };
+    let data_len = chosen.head.data_len;
+    if file_len < data_len {
+        return Ok(Some(u64::MAX));
+    }
+    if file_len > data_len {
+        let mut field = [0u8; 4];
+        let bytes = PartBytes {
+            file: &data,
+            path: &data_path,
+        };
+        bytes.read(data_len, &mut field)?;
+        if field != [0; 4] {
+            return Ok(Some(u64::MAX));
+        }
+    }
+    Ok(Some(data_len))
 }
 
 /// True when `log_dir` holds a log of layout 2 (a sled index and no head file).
@@ -785,8 +841,11 @@ impl DirStore {
             unindexed_frames: VecDeque::new(),
             written: None,
             failed: false,
+            data_file_len: 0,
+            read_only: false,
         };
         store.recover(slots.layout, chosen.known_len)?;
+        store.data_file_len = store.data.len()?;
         Ok(store)
     }
 
@@ -869,12 +928,15 @@ impl DirStore {
                 self.streams.sync()?;
             }
         }
-        if data_len + (end as u64) < file_len {
+        // Past the last commit: nothing, or the zeros a commit wrote ahead (kept), or the
+        // frames of a batch whose sync never returned (cut off).
+        let ahead_only = tail[end..].iter().all(|&b| b == 0);
+        if data_len + (end as u64) < file_len && !ahead_only {
             arl_io::set_len(&self.data.file, &self.data.path, data_len + end as u64)
                 .map_err(|e| LogError::io(&self.data.path, e))?;
             arl_io::sync_all(&self.data.file, &self.data.path)
                 .map_err(|e| LogError::io(&self.data.path, e))?;
-        } else {
+        } else if end > 0 {
             // The frames may not be durable yet (their writer may have stopped before its
             // sync): they are made so before anything counts on them.
             self.data.sync()?;
@@ -899,6 +961,7 @@ impl DirStore {
     /// before its index was written).
     fn cut_tail(&mut self) -> Result<(), LogError> {
         self.written = None;
+        self.data_file_len = self.committed.data_len;
         arl_io::set_len(&self.data.file, &self.data.path, self.committed.data_len)
             .map_err(|e| LogError::io(&self.data.path, e))?;
         arl_io::sync_all(&self.data.file, &self.data.path)
@@ -1531,6 +1594,11 @@ impl BucketTable {
 
 impl DirStore {
     fn usable(&self) -> Result<(), LogError> {
+        if self.read_only {
+            return Err(LogError::Backend {
+                what: "a reader of the log does not write".into(),
+            });
+        }
         if self.failed {
             return Err(LogError::Backend {
                 what:
@@ -1581,8 +1649,16 @@ impl DirStore {
             stored[last..last + 4].copy_from_slice(&field.to_le_bytes());
         }
         let base = self.committed.data_len;
+        let end = base + stored.len() as u64;
+        let frames_len = stored.len();
+        if end > self.data_file_len {
+            // The file grows: zeros ahead, for the next commits to write into.
+            stored.resize(frames_len + DATA_AHEAD_BYTES as usize, 0);
+            self.data_file_len = end + DATA_AHEAD_BYTES;
+        }
         self.data.write(base, &stored)?;
         self.data.sync()?;
+        stored.truncate(frames_len);
         for offset in &mut offsets {
             *offset += base;
         }
@@ -1751,6 +1827,37 @@ pub(crate) fn upgrade_in_place(dir: &Path) -> Result<(), LogError> {
 }
 
 impl Store for DirStore {
+    fn reader(&self) -> Option<Box<dyn Store>> {
+        let part = |part: &Part| {
+            Some(Part {
+                file: part.file.try_clone().ok()?,
+                path: part.path.clone(),
+                staged: Default::default(),
+            })
+        };
+        Some(Box::new(DirStore {
+            dir: self.dir.clone(),
+            data: part(&self.data)?,
+            head: part(&self.head)?,
+            keys: part(&self.keys)?,
+            streams: part(&self.streams)?,
+            nodes: part(&self.nodes)?,
+            committed: self.committed.clone(),
+            anchor: self.anchor.clone(),
+            anchor_slot: self.anchor_slot,
+            counter: self.counter,
+            boot: self.boot,
+            dirty: false,
+            codec: self.codec,
+            unindexed: None,
+            unindexed_frames: VecDeque::new(),
+            written: None,
+            failed: self.failed,
+            data_file_len: self.data_file_len,
+            read_only: true,
+        }))
+    }
+
     fn meta(&self) -> Result<Option<Vec<u8>>, LogError> {
         if self.committed.meta.is_empty() {
             return Ok(None);

@@ -91,17 +91,14 @@ pub fn parse_hex(s: &str) -> Option<Hash> {
     Some(out)
 }
 
-/// What a query reads of the log in `log_dir` without opening it: the length of its
-/// envelope file, which equals [`Log::committed_len`] unless a commit was cut short (then
-/// it is longer until the next [`Log::open`] cuts it back); `None` when there is no log.
-/// The views compare it with the length they recorded to tell that they are behind.
+/// What a query reads of the log in `log_dir` without opening it: [`Log::committed_len`]
+/// as the head file says, when no frame lies past it (the envelope file may end with zeros
+/// written ahead); `Some(u64::MAX)` when the log must be opened to know it (frames past
+/// the head, from a commit cut short or not yet indexed, or a head file that does not
+/// read); `None` when there is no log. The views compare it with the length they recorded
+/// to tell that they are behind. A log of layout 2 (no head file) gives its file's length.
 pub fn committed_len_on_disk(log_dir: &Path) -> Result<Option<u64>, LogError> {
-    let path = log_dir.join(crate::store::ENVELOPE_FILE);
-    match std::fs::metadata(&path) {
-        Ok(meta) => Ok(Some(meta.len())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(LogError::io(&path, e)),
-    }
+    dirstore::committed_len_read_only(log_dir)
 }
 
 /// Creates `dir` and its missing parents with mode 0700 (owner only).

@@ -408,6 +408,16 @@ impl Log {
         self.store.as_ref()
     }
 
+    /// A log that reads what this one has committed now and writes nothing, sharing its
+    /// store's files ([`Store::reader`]); `None` when the store cannot make one.
+    pub fn reader(&self) -> Option<Log> {
+        Some(Log {
+            store: self.store.reader()?,
+            head: self.head,
+            frontier: self.frontier.clone(),
+        })
+    }
+
     /// The head after the last commit.
     pub fn head(&self) -> Head {
         self.head

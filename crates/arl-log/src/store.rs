@@ -245,6 +245,12 @@ pub trait Store: Send {
     fn block_offset(&self, block: u64) -> Result<Option<u64>, LogError>;
     /// Committed bytes of the envelope file.
     fn data_len(&self) -> u64;
+    /// A store that reads what this one has committed now, sharing its files, and writes
+    /// nothing (for readers in the writing process: made without opening anything); `None`
+    /// when the store cannot make one.
+    fn reader(&self) -> Option<Box<dyn Store>> {
+        None
+    }
     /// Reads committed bytes of the envelope file at `offset`.
     fn read_data(&self, offset: u64, buf: &mut [u8]) -> Result<(), LogError>;
     /// A stored Merkle subtree root (`level >= NODE_LEVEL_MIN`).

@@ -71,8 +71,8 @@ fn layout_2_log(dir: &Path) -> Log {
 
 /// The frames of a log of layout 5 in the form of layout 2: compressed ones decompressed
 /// with the log's dictionary, the flags of the length fields cleared. Also returns how
-/// many were compressed.
-fn canonical_frames(log_dir: &Path) -> (Vec<u8>, usize) {
+/// many were compressed and where the frames end (zeros written ahead may follow them).
+fn canonical_frames(log_dir: &Path) -> (Vec<u8>, usize, usize) {
     let stored = std::fs::read(log_dir.join("envelopes")).expect("envelopes");
     let dict = std::fs::read(log_dir.join("dict")).expect("dict");
     let codec = arl_log::codec::Codec::of(&dict, arl_log::codec::FRAME_LEVEL).expect("codec");
@@ -80,6 +80,13 @@ fn canonical_frames(log_dir: &Path) -> (Vec<u8>, usize) {
     let mut at = 0;
     while at < stored.len() {
         let field = u32::from_le_bytes(stored[at..at + 4].try_into().expect("4 bytes"));
+        if field == 0 {
+            assert!(
+                stored[at..].iter().all(|&b| b == 0),
+                "only zeros follow the frames"
+            );
+            break;
+        }
         let len = (field & ((1 << 30) - 1)) as usize;
         let body = &stored[at + 4..at + 4 + len];
         let mut canonical = Vec::new();
@@ -96,7 +103,7 @@ fn canonical_frames(log_dir: &Path) -> (Vec<u8>, usize) {
         out.extend_from_slice(&stored[at + 4 + len..at + 4 + len + 32]);
         at += 4 + len + 32;
     }
-    (out, compressed)
+    (out, compressed, at)
 }
 
 #[test]
@@ -125,17 +132,14 @@ fn a_layout_2_log_is_refused_then_upgraded_in_place() {
         !dir.join("upgrade").exists(),
         "the work directory is removed"
     );
-    let (canonical_after, compressed) = canonical_frames(&dir);
+    let (canonical_after, compressed, stored_len) = canonical_frames(&dir);
     assert!(
         canonical_after == envelopes_before,
         "the envelope file holds the same frames, compressed"
     );
     assert_eq!(compressed, 1000, "every frame is compressed");
-    let stored_len = std::fs::metadata(dir.join("envelopes"))
-        .expect("envelopes")
-        .len();
     assert!(
-        stored_len * 2 < envelopes_before.len() as u64,
+        stored_len * 2 < envelopes_before.len(),
         "{stored_len} bytes against {}",
         envelopes_before.len()
     );
@@ -228,13 +232,9 @@ fn a_commit_whose_frames_never_all_reached_the_disk_is_undone() {
     let before = answers(&log);
     let head = log.head();
     let index = index_files(&dir);
-    let committed_len = std::fs::metadata(dir.join("envelopes"))
-        .expect("envelopes")
-        .len();
+    let committed_len = log.committed_len();
     append(&mut log, 500, 700, T0 + SECOND);
-    let full_len = std::fs::metadata(dir.join("envelopes"))
-        .expect("envelopes")
-        .len();
+    let full_len = log.committed_len();
     drop(log);
     for cut in [full_len - 1, full_len - 40, (committed_len + full_len) / 2] {
         // The write of the frames cut short, before their sync: no index byte was written.

@@ -428,15 +428,16 @@ fn atomic_and_durable_across_reopen() {
     assert_eq!(fingerprint(&log), before);
     assert_eq!(log.verify(&mut |_| {}).unwrap(), before.0);
     // Frames written past the committed length (a crash between the file and the index
-    // write) are cut off at open.
+    // write) are cut off at open; zeros written ahead alone are kept.
+    let committed = log.committed_len();
     drop(log);
     let path = dir.path().join("log/envelopes");
-    let committed = std::fs::metadata(&path).unwrap().len();
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .unwrap();
-    std::io::Write::write_all(&mut file, b"torn frame").unwrap();
+    let ahead = std::fs::metadata(&path).unwrap().len();
+    assert!(ahead > committed, "zeros are written ahead of the frames");
+    drop(open(dir.path()));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), ahead);
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, b"torn frame", committed).unwrap();
     drop(file);
     let mut log = open(dir.path());
     assert_eq!(std::fs::metadata(&path).unwrap().len(), committed);

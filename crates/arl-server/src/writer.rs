@@ -252,7 +252,7 @@ pub fn start(
     log_dir: Option<PathBuf>,
 ) -> Result<(WriterHandle, std::thread::JoinHandle<()>), ApiError> {
     let published = Published {
-        log: read_log(log_dir.as_deref()),
+        log: read_log(ledger.log(), log_dir.as_deref()),
         unsealer: dir_unsealer(&keys),
         reader: Arc::new(
             ledger
@@ -304,11 +304,16 @@ struct Writer {
     log_dir: Option<PathBuf>,
 }
 
-/// A read-only handle of the directory log in `dir`, at its committed head. Called on the
+/// A read-only handle of the directory log in `dir`, at its committed head: a reader of
+/// `log` sharing its files ([`Log::reader`]), else the log opened again. Called on the
 /// writer thread between commits only: opening a directory log cuts frames written past the
 /// committed head, which a commit in flight has.
-fn read_log(dir: Option<&std::path::Path>) -> Option<Arc<Mutex<Log>>> {
-    match Log::open(dir?) {
+fn read_log(log: &Log, dir: Option<&std::path::Path>) -> Option<Arc<Mutex<Log>>> {
+    let dir = dir?;
+    if let Some(reader) = log.reader() {
+        return Some(Arc::new(Mutex::new(reader)));
+    }
+    match Log::open(dir) {
         Ok(log) => Some(Arc::new(Mutex::new(log))),
         Err(e) => {
             tracing::error!(error = %e, "opening the log for queries failed; they read it on the writer thread");
@@ -516,7 +521,7 @@ impl Writer {
             Ok(reader) => self.shared.publish(Published {
                 reader: Arc::new(reader),
                 head,
-                log: read_log(self.log_dir.as_deref()),
+                log: read_log(self.ledger.log(), self.log_dir.as_deref()),
                 unsealer: dir_unsealer(&self.keys),
             }),
             Err(e) => {

@@ -130,8 +130,8 @@ pub struct ViewWriter {
     /// The latest `recorded_at` staged so far (what `times.dat` holds for the last seq).
     recorded_max: i64,
     poisoned: bool,
-    /// The heads slot files, opened when first written, and their lengths.
-    slot_files: [Option<(File, u64)>; 4],
+    /// The heads slot files, opened when first written.
+    slot_files: [Option<SlotFile>; 4],
     /// The generation each slot holds (`None`: missing or not valid).
     slot_generations: [Option<u64>; 4],
     /// The generation of the last checkpoint and the data bytes it commits.
@@ -908,21 +908,31 @@ impl ViewWriter {
                 .open(&path)
                 .map_err(io)?;
             let len = file.metadata().map_err(io)?.len();
-            self.slot_files[slot] = Some((file, len));
+            self.slot_files[slot] = Some(SlotFile {
+                file,
+                len,
+                bytes: None,
+            });
         }
         self.heads
             .encode_slot_cached(mark, &mut self.slot_bytes, &mut self.slot_cache);
         let new_len = self.slot_bytes.len() as u64;
-        let Some((file, len)) = &mut self.slot_files[slot] else {
+        let Some(slot_file) = &mut self.slot_files[slot] else {
             unreachable!("opened above");
         };
-        arl_io::write_at(file, &path, &self.slot_bytes, 0).map_err(io)?;
-        if new_len < *len {
-            arl_io::set_len(file, &path, new_len).map_err(io)?;
+        // Unknown until the writes below all succeed.
+        let held = slot_file.bytes.take();
+        write_changed_pages(&slot_file.file, &path, held.as_deref(), &self.slot_bytes)
+            .map_err(io)?;
+        if new_len < slot_file.len {
+            arl_io::set_len(&slot_file.file, &path, new_len).map_err(io)?;
         }
-        *len = new_len;
+        slot_file.len = new_len;
+        // The file holds these bytes now; the ones it held become the next slot's buffer.
+        slot_file.bytes = Some(std::mem::take(&mut self.slot_bytes));
+        self.slot_bytes = held.unwrap_or_default();
         if synced {
-            arl_io::sync_data(file, &path).map_err(io)?;
+            arl_io::sync_data(&slot_file.file, &path).map_err(io)?;
             self.checkpoint_at = (self.heads.generation, data_bytes(&self.heads));
             self.fell_back = false;
         }
@@ -966,6 +976,54 @@ impl ViewWriter {
 }
 
 /// The data bytes the heads commit: the sum of the four data files' lengths.
+/// A heads slot file as this writer left it.
+#[derive(Debug)]
+struct SlotFile {
+    file: File,
+    len: u64,
+    /// The file's bytes, when this writer wrote them (`None` before its first write, or
+    /// after a write that failed): the next write of the slot writes only the pages that
+    /// differ from them.
+    bytes: Option<Vec<u8>>,
+}
+
+/// Bytes compared and written together by [`write_changed_pages`].
+const SLOT_PAGE: usize = 4096;
+
+/// Writes `new` at the start of `file`, which holds `old` when known: only the pages that
+/// differ, each run of them in one write (all of `new` when `old` is unknown). A commit
+/// changes a few entries of the heads, their header and their checksum: a few pages,
+/// whatever the heads' size.
+fn write_changed_pages(
+    file: &File,
+    path: &Path,
+    old: Option<&[u8]>,
+    new: &[u8],
+) -> std::io::Result<()> {
+    let Some(old) = old else {
+        return arl_io::write_at(file, path, new, 0);
+    };
+    let differs = |page: usize| {
+        let range = page * SLOT_PAGE..new.len().min((page + 1) * SLOT_PAGE);
+        old.get(range.clone()) != Some(&new[range])
+    };
+    let pages = new.len().div_ceil(SLOT_PAGE);
+    let mut page = 0;
+    while page < pages {
+        if !differs(page) {
+            page += 1;
+            continue;
+        }
+        let start = page;
+        while page < pages && differs(page) {
+            page += 1;
+        }
+        let range = start * SLOT_PAGE..new.len().min(page * SLOT_PAGE);
+        arl_io::write_at(file, path, &new[range.clone()], range.start as u64)?;
+    }
+    Ok(())
+}
+
 fn data_bytes(heads: &Heads) -> u64 {
     heads.events_len + heads.txns_len + heads.txndata_len + heads.times_len
 }
@@ -1033,4 +1091,60 @@ fn start_txnids(file: &File, path: &Path) -> Result<(), ViewError> {
 /// [`txn_id_hash`].
 pub(crate) fn txn_key(txn_hash: u64) -> u32 {
     (txn_hash ^ (txn_hash >> 32)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the file held before (as `old` says), it holds `new` afterwards, and only
+    /// the pages that differ were written.
+    #[test]
+    fn a_slot_written_over_its_known_bytes_ends_as_the_new_bytes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("slot");
+        let pattern = |n: usize, salt: u8| -> Vec<u8> {
+            (0..n).map(|i| (i as u8).wrapping_mul(31) ^ salt).collect()
+        };
+        let old = pattern(5 * SLOT_PAGE + 100, 0);
+        let cases: Vec<Vec<u8>> = vec![
+            old.clone(),
+            {
+                let mut new = old.clone();
+                new[0] ^= 1;
+                new[3 * SLOT_PAGE + 7] ^= 1;
+                new
+            },
+            {
+                let mut longer = old.clone();
+                longer.extend(pattern(2 * SLOT_PAGE, 9));
+                longer
+            },
+            old[..2 * SLOT_PAGE + 5].to_vec(),
+            pattern(5 * SLOT_PAGE + 100, 7),
+        ];
+        for new in cases {
+            std::fs::write(&path, &old).expect("write");
+            let file = OpenOptions::new().write(true).open(&path).expect("open");
+            // A page that does not differ is not written: spoil one in the file, not in
+            // `old`, and see it survive.
+            let untouched = (0..new.len().div_ceil(SLOT_PAGE)).find(|&p| {
+                let range = p * SLOT_PAGE..new.len().min((p + 1) * SLOT_PAGE);
+                old.get(range.clone()) == Some(&new[range])
+            });
+            if let Some(p) = untouched {
+                arl_io::write_at(&file, &path, b"X", (p * SLOT_PAGE) as u64).expect("spoil");
+            }
+            write_changed_pages(&file, &path, Some(&old), &new).expect("write pages");
+            file.set_len(new.len() as u64).expect("cut");
+            let mut got = std::fs::read(&path).expect("read");
+            if let Some(p) = untouched {
+                assert_eq!(got[p * SLOT_PAGE], b'X', "page {p} was written");
+                got[p * SLOT_PAGE] = new[p * SLOT_PAGE];
+            }
+            assert_eq!(got, new);
+            write_changed_pages(&file, &path, None, &new).expect("write whole");
+            assert_eq!(std::fs::read(&path).expect("read"), new);
+        }
+    }
 }

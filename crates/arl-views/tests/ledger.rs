@@ -389,6 +389,10 @@ fn frame_bodies(envelopes: &[u8]) -> Vec<std::ops::Range<usize>> {
     while at < envelopes.len() {
         // The low 30 bits of a frame's length field are the length (the high two: flags).
         let field = u32::from_le_bytes(envelopes[at..at + 4].try_into().unwrap());
+        if field == 0 {
+            // Zeros written ahead of the next commit.
+            break;
+        }
         let len = (field & ((1 << 30) - 1)) as usize;
         bodies.push(at + 4..at + 4 + len);
         at += 4 + len + 32;
