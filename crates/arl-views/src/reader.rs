@@ -25,16 +25,53 @@ pub struct ViewReader {
     dir: PathBuf,
     /// Shared with the writer that handed it out and with the other readers of its commit.
     heads: Arc<Heads>,
-    events: File,
-    /// `events.dat` up to its committed length, mapped: a card follows a few dozen
+    /// The data files, shared by the readers one writer hands out.
+    files: Arc<DataFiles>,
+    /// `events.dat` mapped at least up to its committed length: a card follows a few dozen
     /// back-pointers through it, and a system call per record cost more than the parse.
-    events_map: Option<memmap2::Mmap>,
-    txns: File,
-    txndata: File,
-    times: File,
+    /// Shared by the readers one writer hands out.
+    events_map: Option<Arc<memmap2::Mmap>>,
     /// Records of `events.dat` already read and decoded, shared with the other readers of
     /// the same writer (`None`: every record is read and decoded when asked for).
     cache: Option<Arc<EventCache>>,
+}
+
+/// The four data files of a views directory, open for reading (positioned reads only, so
+/// that readers on several threads share them).
+#[derive(Debug)]
+pub(crate) struct DataFiles {
+    events: File,
+    txns: File,
+    txndata: File,
+    times: File,
+}
+
+impl DataFiles {
+    pub(crate) fn open(views_dir: &Path) -> Result<DataFiles, ViewError> {
+        let open = |name: &str| {
+            let path = views_dir.join(name);
+            File::open(&path).map_err(|e| ViewError::io(path, e))
+        };
+        Ok(DataFiles {
+            events: open(EVENTS_FILE)?,
+            txns: open(TXNS_FILE)?,
+            txndata: open(TXNDATA_FILE)?,
+            times: open(TIMES_FILE)?,
+        })
+    }
+
+    /// `events.dat` mapped over `map_len` bytes, of which it holds at least `len` (see
+    /// [`map_ahead`]).
+    pub(crate) fn map_events(
+        &self,
+        views_dir: &Path,
+        len: u64,
+        map_len: u64,
+    ) -> Result<Option<Arc<memmap2::Mmap>>, ViewError> {
+        map_ahead(&self.events, len, map_len)
+            .map(|map| map.map(Arc::new))
+            .map_err(|e| ViewError::io(views_dir.join(EVENTS_FILE), e))
+    }
 }
 
 /// Shards of each map of an [`EventCache`], each behind its own lock.
@@ -102,16 +139,30 @@ impl<V: Clone> Shards<V> {
 }
 
 /// Maps the first `len` bytes of `file` read-only (`None` when empty).
+pub(crate) fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap2::Mmap>> {
+    map_ahead(file, len, len)
+}
+
+/// Maps `file` read-only over `map_len` bytes, at least its committed length `len`, which
+/// the file must hold (`None` when `len` is 0).
 ///
 /// Safety of the mapping rests on the ledger's locking: readers hold the shared lock, so no
 /// writer runs meanwhile; writers only ever append beyond the committed length or truncate
 /// back to it, and a replay swaps in new files (the mapped ones stay as they were). A file
-/// shorter than its committed length is reported corrupt before it is mapped.
+/// shorter than its committed length is reported corrupt before it is mapped. A mapping
+/// longer than the file (a writer maps `events.dat` with room to grow, for the readers of
+/// its later commits to share) is never read past the committed length of the reader
+/// using it, which the file holds; the writer's appends beyond it show through the shared
+/// mapping.
 #[allow(
     unsafe_code,
     reason = "the one memory map of the project; its safety is argued above"
 )]
-pub(crate) fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap2::Mmap>> {
+pub(crate) fn map_ahead(
+    file: &File,
+    len: u64,
+    map_len: u64,
+) -> std::io::Result<Option<memmap2::Mmap>> {
     if len == 0 {
         return Ok(None);
     }
@@ -121,8 +172,10 @@ pub(crate) fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap
             "shorter than its committed length",
         ));
     }
-    // SAFETY: see above; the mapping covers only committed bytes, which nothing rewrites.
-    let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(file)? };
+    let map_len =
+        usize::try_from(map_len.max(len)).map_err(|_| std::io::Error::other("too large to map"))?;
+    // SAFETY: see above; readers read only committed bytes, which nothing rewrites.
+    let map = unsafe { memmap2::MmapOptions::new().len(map_len).map(file)? };
     Ok(Some(map))
 }
 
@@ -150,23 +203,38 @@ impl ViewReader {
 
     /// A reader of the state `heads` describes, sharing them with whoever else holds them.
     pub fn with_shared_heads(views_dir: &Path, heads: Arc<Heads>) -> Result<ViewReader, ViewError> {
-        let open = |name: &str| {
-            let path = views_dir.join(name);
-            File::open(&path).map_err(|e| ViewError::io(path, e))
-        };
-        let events = open(EVENTS_FILE)?;
-        let events_map = map_prefix(&events, heads.events_len)
-            .map_err(|e| ViewError::io(views_dir.join(EVENTS_FILE), e))?;
-        Ok(ViewReader {
-            dir: views_dir.to_path_buf(),
-            events,
-            events_map,
-            txns: open(TXNS_FILE)?,
-            txndata: open(TXNDATA_FILE)?,
-            times: open(TIMES_FILE)?,
+        let files = DataFiles::open(views_dir)?;
+        let events_map = files.map_events(views_dir, heads.events_len, heads.events_len)?;
+        Ok(ViewReader::with_files(
+            views_dir,
             heads,
+            Arc::new(files),
+            events_map,
+        ))
+    }
+
+    /// A reader of the state `heads` describes over files already open, and a map of
+    /// `events.dat` that covers at least its committed length (a writer keeps them for
+    /// the readers it hands out).
+    pub(crate) fn with_files(
+        views_dir: &Path,
+        heads: Arc<Heads>,
+        files: Arc<DataFiles>,
+        events_map: Option<Arc<memmap2::Mmap>>,
+    ) -> ViewReader {
+        debug_assert!(
+            heads.events_len == 0
+                || events_map
+                    .as_ref()
+                    .is_some_and(|m| m.len() as u64 >= heads.events_len)
+        );
+        ViewReader {
+            dir: views_dir.to_path_buf(),
+            heads,
+            files,
+            events_map,
             cache: None,
-        })
+        }
     }
 
     /// This reader, keeping the records and chains it reads in `cache` and taking them
@@ -209,7 +277,7 @@ impl ViewReader {
 
     /// `txns.dat`, open at its committed state (for the sequential scan of its rows).
     pub(crate) fn txns_file(&self) -> &File {
-        &self.txns
+        &self.files.txns
     }
 
     fn corrupt(&self, file: &str, what: impl Into<String>) -> ViewError {
@@ -243,7 +311,7 @@ impl ViewReader {
         } else {
             let first = (EVENT_HEADER_BYTES + EVENT_READ_BYTES).min(len - offset);
             owned.resize(first as usize, 0);
-            self.read_at(&self.events, EVENTS_FILE, &mut owned, offset)?;
+            self.read_at(&self.files.events, EVENTS_FILE, &mut owned, offset)?;
             &owned
         };
         let mut header_bytes = [0u8; EVENT_HEADER_BYTES as usize];
@@ -255,7 +323,7 @@ impl ViewReader {
         }
         let buf: &[u8] = if total as usize > buf.len() {
             owned.resize(total as usize, 0);
-            self.read_at(&self.events, EVENTS_FILE, &mut owned, offset)?;
+            self.read_at(&self.files.events, EVENTS_FILE, &mut owned, offset)?;
             &owned
         } else {
             buf
@@ -366,7 +434,7 @@ impl ViewReader {
         }
         let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
         let at = index * TXN_RECORD_BYTES;
-        self.read_at(&self.txns, TXNS_FILE, &mut bytes, at)?;
+        self.read_at(&self.files.txns, TXNS_FILE, &mut bytes, at)?;
         if !txn_record_ok(&bytes) {
             return Err(self.checksum_failed(TXNS_FILE, at));
         }
@@ -384,7 +452,12 @@ impl ViewReader {
             ));
         }
         let mut data = vec![0u8; record.data_len as usize + TXNDATA_CHECKSUM_BYTES as usize];
-        self.read_at(&self.txndata, TXNDATA_FILE, &mut data, record.data_offset)?;
+        self.read_at(
+            &self.files.txndata,
+            TXNDATA_FILE,
+            &mut data,
+            record.data_offset,
+        )?;
         let sum = data.split_off(record.data_len as usize);
         if txndata_checksum(record.seq, &data).to_le_bytes()[..] != sum[..] {
             return Err(self.checksum_failed(TXNDATA_FILE, record.data_offset));
@@ -422,7 +495,7 @@ impl ViewReader {
             let mid = lo + (hi - lo).div_ceil(2);
             let mut entry = [0u8; TIME_BYTES as usize];
             let at = (mid - 1) * TIME_BYTES;
-            self.read_at(&self.times, TIMES_FILE, &mut entry, at)?;
+            self.read_at(&self.files.times, TIMES_FILE, &mut entry, at)?;
             let time =
                 decode_time(mid, &entry).ok_or_else(|| self.checksum_failed(TIMES_FILE, at))?;
             if time <= known_at.0 {

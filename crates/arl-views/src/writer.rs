@@ -26,7 +26,7 @@ use crate::format::{
     TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::format::{read_slots, SlotCache, SlotMark, CHECKPOINT_SLOTS, COMMIT_SLOTS};
-use crate::reader::EventCache;
+use crate::reader::{DataFiles, EventCache};
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
 use arl_domain::{Event, Recorded, TxnKind};
@@ -150,6 +150,16 @@ pub struct ViewWriter {
     snapshot: std::sync::Mutex<Option<Arc<Heads>>>,
     /// Records decoded by the readers this writer handed out ([`ViewReader`]).
     event_cache: Arc<EventCache>,
+    /// The data files those readers read, opened once, and the mapping of `events.dat`
+    /// they share (made with room to grow, made again when a commit outgrows it).
+    reader_files: std::sync::Mutex<Option<ReaderFiles>>,
+}
+
+/// What the readers one writer hands out share besides the heads.
+#[derive(Debug)]
+struct ReaderFiles {
+    files: Arc<DataFiles>,
+    events_map: Option<Arc<memmap2::Mmap>>,
 }
 
 /// The last value of `times.dat` (its committed length `len`), or `i64::MIN` when empty.
@@ -255,6 +265,7 @@ impl ViewWriter {
             fell_back: false,
             snapshot: Default::default(),
             event_cache: Default::default(),
+            reader_files: Default::default(),
         };
         writer.heads.generation = slots.generation_max;
         match current {
@@ -320,10 +331,35 @@ impl ViewWriter {
             _ => kept.insert(Arc::new(self.heads.clone())).clone(),
         };
         drop(kept);
-        Ok(
-            ViewReader::with_shared_heads(&self.dir, snapshot)?
-                .with_cache(self.event_cache.clone()),
-        )
+        let mut shared = self
+            .reader_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let files = match &mut *shared {
+            Some(files) => files,
+            None => shared.insert(ReaderFiles {
+                files: Arc::new(DataFiles::open(&self.dir)?),
+                events_map: None,
+            }),
+        };
+        let len = snapshot.events_len;
+        if files
+            .events_map
+            .as_ref()
+            .is_none_or(|map| (map.len() as u64) < len)
+        {
+            // Room for the file to double before the next mapping.
+            files.events_map = files
+                .files
+                .map_events(&self.dir, len, len.saturating_mul(2))?;
+        }
+        let reader = ViewReader::with_files(
+            &self.dir,
+            snapshot,
+            files.files.clone(),
+            files.events_map.clone(),
+        );
+        Ok(reader.with_cache(self.event_cache.clone()))
     }
 
     /// Makes room for about `events` more staged events (a rebuild knows how many come),
