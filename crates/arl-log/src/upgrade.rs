@@ -152,9 +152,10 @@ fn same_frames(original: &Path, copy: &Path, codec: &'static Codec) -> Result<()
                 right
                     .read_to_end(&mut rest)
                     .map_err(|e| LogError::io(copy, e))?;
-                return match rest.iter().all(|&b| b == 0) {
-                    true => Ok(()),
-                    false => Err(differ()),
+                return if rest.iter().all(|&b| b == 0) {
+                    Ok(())
+                } else {
+                    Err(differ())
                 };
             }
             (Some(g), Some(w)) => (frame_len(g), frame_len(w)),
