@@ -695,21 +695,35 @@ impl Heads {
 
     /// The bytes of a slot holding these heads with `mark`, into `out` (cleared first).
     pub fn encode_slot(&self, mark: SlotMark, out: &mut Vec<u8>) {
+        out.clear();
         self.encode_slot_cached(mark, out, &mut SlotCache::default());
     }
 
-    /// [`Heads::encode_slot`], reusing the bytes `cache` kept of the chunks of entries that
-    /// have not changed since it was last used (the same shared chunk; see
-    /// [`Chunked`]): a commit encodes only the chunks its events changed. The bytes are
-    /// the same either way.
-    pub fn encode_slot_cached(&self, mark: SlotMark, out: &mut Vec<u8>, cache: &mut SlotCache) {
-        out.clear();
-        out.reserve(96 + self.accounts.len() * 48 + self.persons.len() * 32);
-        out.extend_from_slice(&HEADS_MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&self.generation.to_le_bytes());
-        out.extend_from_slice(&mark.boot);
-        out.push(u8::from(mark.synced));
+    /// [`Heads::encode_slot`] into `out`, which holds the bytes `cache` was last used for
+    /// (or anything else: then everything is encoded afresh): the chunks of entries that
+    /// have not changed since (the same shared chunk, see [`Chunked`]) are neither encoded
+    /// nor copied nor checksummed again where they lie where they lay, and the checksum is
+    /// combined from the kept checksums of the chunks. The bytes are the same either way.
+    /// Returns the ranges of `out` that may differ from what it held (a range may end at
+    /// `usize::MAX`: everything from its start): a commit changes the header, a few chunks
+    /// and, when it adds an entity, what follows the chunk that grew.
+    pub fn encode_slot_cached(
+        &self,
+        mark: SlotMark,
+        out: &mut Vec<u8>,
+        cache: &mut SlotCache,
+    ) -> Vec<std::ops::Range<usize>> {
+        if cache.encoded != Some((out.as_ptr() as usize, out.len())) {
+            out.clear();
+            cache.accounts.clear();
+            cache.persons.clear();
+        }
+        let mut header = Vec::with_capacity(HEADS_FIXED_BYTES);
+        header.extend_from_slice(&HEADS_MAGIC);
+        header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&self.generation.to_le_bytes());
+        header.extend_from_slice(&mark.boot);
+        header.push(u8::from(mark.synced));
         for v in [
             self.checkpoint,
             self.events_len,
@@ -719,28 +733,46 @@ impl Heads {
             self.org,
             self.log_len,
         ] {
-            out.extend_from_slice(&v.to_le_bytes());
+            header.extend_from_slice(&v.to_le_bytes());
         }
-        out.extend_from_slice(&(self.accounts.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(self.persons.len() as u32).to_le_bytes());
-        encode_chunks(&self.accounts, &mut cache.accounts, out, |a, out| {
+        header.extend_from_slice(&(self.accounts.len() as u32).to_le_bytes());
+        header.extend_from_slice(&(self.persons.len() as u32).to_le_bytes());
+        let mut place = Placer {
+            out,
+            at: 0,
+            rebuilt_from: None,
+            changed: Vec::new(),
+            crc: crc32fast::Hasher::new(),
+        };
+        place.bytes(&header);
+        place_chunks(&self.accounts, &mut cache.accounts, &mut place, |a, out| {
             put_id(out, &a.id);
             out.push(u8::from(a.opened));
             for v in [a.chain, a.children, a.txns, a.hierarchy] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         });
-        encode_chunks(&self.persons, &mut cache.persons, out, |p, out| {
+        place_chunks(&self.persons, &mut cache.persons, &mut place, |p, out| {
             put_id(out, &p.id);
             out.push(u8::from(p.joined));
             out.extend_from_slice(&p.chain.to_le_bytes());
             out.extend_from_slice(&p.teams.to_le_bytes());
         });
+        let mut sorted =
+            Vec::with_capacity(4 * (self.accounts_sorted.len() + self.persons_sorted.len()));
         for n in self.accounts_sorted.iter().chain(&self.persons_sorted) {
-            out.extend_from_slice(&n.to_le_bytes());
+            sorted.extend_from_slice(&n.to_le_bytes());
         }
-        let sum = checksum(&[out]);
-        out.extend_from_slice(&sum.to_le_bytes());
+        place.bytes(&sorted);
+        let sum = place.crc.clone().finalize();
+        place.bytes(&sum.to_le_bytes());
+        let (end, mut changed) = (place.at, place.changed);
+        if let Some(from) = place.rebuilt_from {
+            changed.push(from..usize::MAX);
+        }
+        out.truncate(end);
+        cache.encoded = Some((out.as_ptr() as usize, out.len()));
+        changed
     }
 
     /// Decodes and checks a `heads` file: checksum, ids, sort orders, pointers in range.
@@ -879,28 +911,107 @@ fn find_sorted<'a>(order: &[u32], id: &str, key: impl Fn(u32) -> &'a str) -> Opt
 }
 
 /// The encoded bytes of the chunks of heads entries a writer encoded last, each with the
-/// chunk it encoded (held, so that no other chunk can take its address while it is kept).
+/// chunk it encoded (held, so that no other chunk can take its address while it is kept),
+/// the checksum of those bytes and where they lie in the slot bytes encoded last.
 #[derive(Debug, Default)]
 pub struct SlotCache {
     accounts: Vec<EncodedChunk<AccountHead>>,
     persons: Vec<EncodedChunk<PersonHead>>,
+    /// The buffer the last encoding went into (its address and length): the offsets above
+    /// describe its bytes only while it is that buffer, as that encoding left it.
+    encoded: Option<(usize, usize)>,
 }
 
-type EncodedChunk<T> = (Arc<Vec<T>>, Vec<u8>);
+#[derive(Debug)]
+struct EncodedChunk<T> {
+    chunk: Arc<Vec<T>>,
+    bytes: Vec<u8>,
+    /// The CRC-32 of `bytes` alone.
+    crc: u32,
+    /// Where `bytes` lie in the slot bytes encoded last.
+    at: usize,
+}
 
-/// Appends the encoding of every entry of `entries` to `out`, chunk by chunk: a chunk that
-/// is the very one `cache` holds is copied from there, any other encoded and kept.
-fn encode_chunks<T: Clone>(
+/// Lays out the bytes of a slot over the bytes of the one encoded before it: the same
+/// bytes at the same place are left alone, other bytes of the same length at the same
+/// place written over in place, and from the first piece whose length or place differs on
+/// everything is rebuilt.
+struct Placer<'a> {
+    out: &'a mut Vec<u8>,
+    at: usize,
+    /// Where the rebuilt part starts (`out` was cut there and is appended to).
+    rebuilt_from: Option<usize>,
+    /// Ranges written in place.
+    changed: Vec<std::ops::Range<usize>>,
+    /// The checksum of everything placed so far.
+    crc: crc32fast::Hasher,
+}
+
+impl Placer<'_> {
+    /// Places `bytes` at the current offset, compared with what lies there.
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.crc.update(bytes);
+        self.put(bytes, false);
+    }
+
+    /// Places `bytes` that replace the same number of bytes at this offset (`same`: they
+    /// are known to be the bytes already there, unless the layout was rebuilt before).
+    fn put(&mut self, bytes: &[u8], same: bool) {
+        let range = self.at..self.at + bytes.len();
+        self.at = range.end;
+        if self.rebuilt_from.is_some() {
+            self.out.extend_from_slice(bytes);
+            return;
+        }
+        if same {
+            return;
+        }
+        match self.out.get_mut(range.clone()) {
+            Some(old) if old == bytes => {}
+            Some(old) => {
+                old.copy_from_slice(bytes);
+                self.changed.push(range);
+            }
+            _ => {
+                self.out.truncate(range.start);
+                self.out.extend_from_slice(bytes);
+                self.rebuilt_from = Some(range.start);
+            }
+        }
+    }
+
+    /// Starts the rebuilt part here, unless it has started.
+    fn rebuild(&mut self) {
+        if self.rebuilt_from.is_none() {
+            self.out.truncate(self.at);
+            self.rebuilt_from = Some(self.at);
+        }
+    }
+}
+
+/// Places the encoding of every entry of `entries`, chunk by chunk: a chunk that is the
+/// very one `cache` holds keeps its kept bytes and checksum (and is left alone where it
+/// lies where it lay), any other is encoded and kept.
+fn place_chunks<T: Clone>(
     entries: &Chunked<T>,
     cache: &mut Vec<EncodedChunk<T>>,
-    out: &mut Vec<u8>,
+    place: &mut Placer,
     encode: impl Fn(&T, &mut Vec<u8>),
 ) {
     cache.truncate(entries.chunks().len());
     for (i, chunk) in entries.chunks().iter().enumerate() {
-        if let Some((kept, bytes)) = cache.get(i) {
-            if Arc::ptr_eq(kept, chunk) {
-                out.extend_from_slice(bytes);
+        let at = place.at;
+        if let Some(kept) = cache.get_mut(i) {
+            if Arc::ptr_eq(&kept.chunk, chunk) {
+                place.crc.combine(&crc32fast::Hasher::new_with_initial_len(
+                    kept.crc,
+                    kept.bytes.len() as u64,
+                ));
+                if kept.at != at {
+                    place.rebuild();
+                }
+                place.put(&kept.bytes, true);
+                kept.at = at;
                 continue;
             }
         }
@@ -908,8 +1019,24 @@ fn encode_chunks<T: Clone>(
         for entry in chunk.iter() {
             encode(entry, &mut bytes);
         }
-        out.extend_from_slice(&bytes);
-        let fresh = (chunk.clone(), bytes);
+        let same_place = cache
+            .get(i)
+            .is_some_and(|kept| kept.at == at && kept.bytes.len() == bytes.len());
+        if !same_place {
+            place.rebuild();
+        }
+        let crc = checksum(&[&bytes]);
+        place.crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            crc,
+            bytes.len() as u64,
+        ));
+        place.put(&bytes, false);
+        let fresh = EncodedChunk {
+            chunk: chunk.clone(),
+            bytes,
+            crc,
+            at,
+        };
         match cache.get_mut(i) {
             Some(slot) => *slot = fresh,
             None => cache.push(fresh),
@@ -1074,11 +1201,54 @@ mod tests {
                 heads.accounts.push(account(300));
                 heads.accounts_sorted.push(300);
             }
-            heads.encode_slot_cached(mark, &mut cached, &mut cache);
+            let before = cached.clone();
+            let changed = heads.encode_slot_cached(mark, &mut cached, &mut cache);
             heads.encode_slot(mark, &mut fresh);
             assert_eq!(cached, fresh, "round {round}");
+            // Outside the ranges said changed, the bytes are the ones encoded before.
+            for (i, byte) in cached.iter().enumerate() {
+                if !changed.iter().any(|r| r.contains(&i)) {
+                    assert_eq!(before.get(i), Some(byte), "round {round}: byte {i}");
+                }
+            }
+            if round > 0 && round != 3 {
+                // Only the persons table grew: what is rebuilt starts past the accounts'
+                // table, of which one changed chunk was written in place.
+                let accounts_end = HEADS_FIXED_BYTES
+                    + heads
+                        .accounts
+                        .iter()
+                        .map(|a| a.id.len() + 34)
+                        .sum::<usize>();
+                let rebuilt = changed.iter().find(|r| r.end == usize::MAX);
+                assert!(
+                    rebuilt.is_some_and(|r| r.start >= accounts_end),
+                    "round {round}: {changed:?}"
+                );
+                let in_place: usize = changed
+                    .iter()
+                    .filter(|r| r.end < accounts_end)
+                    .map(|r| r.end - r.start)
+                    .sum();
+                assert!(in_place < 7_000, "round {round}: {changed:?}");
+            }
             drop(previous);
         }
+        // A commit that adds nothing writes the header, the changed chunk and the checksum.
+        heads.generation += 1;
+        heads.accounts[7].chain += 1;
+        let changed = heads.encode_slot_cached(mark, &mut cached, &mut cache);
+        heads.encode_slot(mark, &mut fresh);
+        assert_eq!(cached, fresh);
+        let written: usize = changed
+            .iter()
+            .map(|r| r.end.min(cached.len()) - r.start)
+            .sum();
+        assert!(
+            written < 8_000,
+            "{written} of {} bytes: {changed:?}",
+            cached.len()
+        );
         let decoded = Heads::decode(&cached, Path::new("heads.0")).unwrap();
         assert_eq!(decoded, heads);
         // A cache used for other heads (a smaller table) gives their bytes too.

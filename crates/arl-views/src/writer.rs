@@ -947,26 +947,37 @@ impl ViewWriter {
             self.slot_files[slot] = Some(SlotFile {
                 file,
                 len,
-                bytes: None,
+                stale: None,
             });
         }
-        self.heads
-            .encode_slot_cached(mark, &mut self.slot_bytes, &mut self.slot_cache);
+        let changed =
+            self.heads
+                .encode_slot_cached(mark, &mut self.slot_bytes, &mut self.slot_cache);
+        for (other, slot_file) in self.slot_files.iter_mut().enumerate() {
+            if let Some(slot_file) = slot_file.as_mut().filter(|_| other != slot) {
+                slot_file.mark_stale(&changed);
+            }
+        }
         let new_len = self.slot_bytes.len() as u64;
         let Some(slot_file) = &mut self.slot_files[slot] else {
             unreachable!("opened above");
         };
         // Unknown until the writes below all succeed.
-        let held = slot_file.bytes.take();
-        write_changed_pages(&slot_file.file, &path, held.as_deref(), &self.slot_bytes)
-            .map_err(io)?;
+        let stale = slot_file.stale.take();
+        let mut ranges = match stale {
+            Some(mut stale) => {
+                stale.extend(changed);
+                stale.push(slot_file.len.min(new_len) as usize..usize::MAX);
+                stale
+            }
+            None => vec![0..usize::MAX],
+        };
+        write_ranges(&slot_file.file, &path, &self.slot_bytes, &mut ranges).map_err(io)?;
         if new_len < slot_file.len {
             arl_io::set_len(&slot_file.file, &path, new_len).map_err(io)?;
         }
         slot_file.len = new_len;
-        // The file holds these bytes now; the ones it held become the next slot's buffer.
-        slot_file.bytes = Some(std::mem::take(&mut self.slot_bytes));
-        self.slot_bytes = held.unwrap_or_default();
+        slot_file.stale = Some(Vec::new());
         if synced {
             arl_io::sync_data(&slot_file.file, &path).map_err(io)?;
             self.checkpoint_at = (self.heads.generation, data_bytes(&self.heads));
@@ -1017,45 +1028,56 @@ impl ViewWriter {
 struct SlotFile {
     file: File,
     len: u64,
-    /// The file's bytes, when this writer wrote them (`None` before its first write, or
-    /// after a write that failed): the next write of the slot writes only the pages that
-    /// differ from them.
-    bytes: Option<Vec<u8>>,
+    /// Where the file may differ from the slot bytes the writer encoded last: `None` when
+    /// unknown (before its first write, after a write that failed, or after too many
+    /// changes to follow); the next write of the slot writes those ranges only.
+    stale: Option<Vec<std::ops::Range<usize>>>,
 }
 
-/// Bytes compared and written together by [`write_changed_pages`].
-const SLOT_PAGE: usize = 4096;
+/// Ranges a slot file follows before it counts as all stale.
+const STALE_RANGES_MAX: usize = 1024;
 
-/// Writes `new` at the start of `file`, which holds `old` when known: only the pages that
-/// differ, each run of them in one write (all of `new` when `old` is unknown). A commit
-/// changes a few entries of the heads, their header and their checksum: a few pages,
-/// whatever the heads' size.
-fn write_changed_pages(
+impl SlotFile {
+    /// The slot bytes changed at `changed` without this file being written.
+    fn mark_stale(&mut self, changed: &[std::ops::Range<usize>]) {
+        if let Some(stale) = &mut self.stale {
+            stale.extend_from_slice(changed);
+            if stale.len() > STALE_RANGES_MAX {
+                self.stale = None;
+            }
+        }
+    }
+}
+
+/// Writes the bytes of `bytes` that lie in `ranges` at the same offsets of `file`, ranges
+/// closer than a page merged into one write.
+fn write_ranges(
     file: &File,
     path: &Path,
-    old: Option<&[u8]>,
-    new: &[u8],
+    bytes: &[u8],
+    ranges: &mut [std::ops::Range<usize>],
 ) -> std::io::Result<()> {
-    let Some(old) = old else {
-        return arl_io::write_at(file, path, new, 0);
-    };
-    let differs = |page: usize| {
-        let range = page * SLOT_PAGE..new.len().min((page + 1) * SLOT_PAGE);
-        old.get(range.clone()) != Some(&new[range])
-    };
-    let pages = new.len().div_ceil(SLOT_PAGE);
-    let mut page = 0;
-    while page < pages {
-        if !differs(page) {
-            page += 1;
-            continue;
+    const MERGE_GAP: usize = 4096;
+    ranges.sort_by_key(|r| r.start);
+    let mut run: Option<std::ops::Range<usize>> = None;
+    let clipped = ranges
+        .iter()
+        .map(|r| r.start.min(bytes.len())..r.end.min(bytes.len()))
+        .filter(|r| !r.is_empty());
+    for range in clipped {
+        match &mut run {
+            Some(current) if range.start <= current.end + MERGE_GAP => {
+                current.end = current.end.max(range.end);
+            }
+            _ => {
+                if let Some(done) = run.replace(range) {
+                    arl_io::write_at(file, path, &bytes[done.clone()], done.start as u64)?;
+                }
+            }
         }
-        let start = page;
-        while page < pages && differs(page) {
-            page += 1;
-        }
-        let range = start * SLOT_PAGE..new.len().min(page * SLOT_PAGE);
-        arl_io::write_at(file, path, &new[range.clone()], range.start as u64)?;
+    }
+    if let Some(done) = run {
+        arl_io::write_at(file, path, &bytes[done.clone()], done.start as u64)?;
     }
     Ok(())
 }
@@ -1133,54 +1155,78 @@ pub(crate) fn txn_key(txn_hash: u64) -> u32 {
 mod tests {
     use super::*;
 
-    /// Whatever the file held before (as `old` says), it holds `new` afterwards, and only
-    /// the pages that differ were written.
+    /// Heads slots written over only where the heads changed since each was last written
+    /// (in place, or rebuilt from a table that grew) pass their checksum and hold the
+    /// heads: commits that change one entry of a table of several chunks, now and then
+    /// one that adds an entry, and checkpoints between them.
     #[test]
-    fn a_slot_written_over_its_known_bytes_ends_as_the_new_bytes() {
+    fn slots_written_where_they_changed_hold_the_heads() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut writer = ViewWriter::open(dir.path()).expect("open");
+        let account = |n: u32| crate::format::AccountHead {
+            id: format!("a{n:05}").into(),
+            opened: true,
+            chain: 0,
+            children: 0,
+            txns: 0,
+            hierarchy: 0,
+        };
+        writer.heads.events_len = 1 << 20;
+        writer.heads.accounts = (0..1000).map(account).collect();
+        writer.heads.accounts_sorted = (0..1000).collect();
+        for round in 0..60u64 {
+            let n = (round * 389 % 1000) as usize;
+            writer.heads.accounts[n].chain = round + 1;
+            if round % 10 == 9 {
+                let next = writer.heads.accounts.len() as u32;
+                writer.heads.accounts.push(account(next));
+                writer.heads.accounts_sorted.push(next);
+            }
+            if round % 7 == 6 {
+                let slot = writer.next_slot(CHECKPOINT_SLOTS);
+                writer.write_slot(slot, true).expect("checkpoint");
+            } else {
+                let slot = writer.next_slot(COMMIT_SLOTS);
+                writer.write_slot(slot, false).expect("commit");
+            }
+            let slots = read_slots(dir.path()).expect("slots");
+            for (i, slot) in slots.slots.iter().enumerate() {
+                let written = writer.slot_files[i].is_some();
+                assert!(slot.is_some() || !written, "round {round}: slot {i}");
+            }
+            let current = slots.current.map(|(_, heads)| heads);
+            assert_eq!(current.as_ref(), Some(&writer.heads), "round {round}");
+        }
+    }
+
+    /// Whatever the ranges (overlapping, out of order, past the end), the file ends
+    /// holding the new bytes when it held them everywhere outside the ranges.
+    #[test]
+    fn ranges_are_written_where_they_lie() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("slot");
-        let pattern = |n: usize, salt: u8| -> Vec<u8> {
-            (0..n).map(|i| (i as u8).wrapping_mul(31) ^ salt).collect()
-        };
-        let old = pattern(5 * SLOT_PAGE + 100, 0);
-        let cases: Vec<Vec<u8>> = vec![
-            old.clone(),
-            {
-                let mut new = old.clone();
-                new[0] ^= 1;
-                new[3 * SLOT_PAGE + 7] ^= 1;
-                new
-            },
-            {
-                let mut longer = old.clone();
-                longer.extend(pattern(2 * SLOT_PAGE, 9));
-                longer
-            },
-            old[..2 * SLOT_PAGE + 5].to_vec(),
-            pattern(5 * SLOT_PAGE + 100, 7),
+        let old: Vec<u8> = (0..20_000).map(|i| (i % 251) as u8).collect();
+        let cases: Vec<Vec<std::ops::Range<usize>>> = vec![
+            vec![],
+            vec![0..10],
+            vec![5_000..5_001, 100..200, 19_990..usize::MAX],
+            vec![9_000..9_100, 3_000..13_000, 12_000..12_500],
+            vec![0..usize::MAX],
         ];
-        for new in cases {
+        for ranges in cases {
+            let mut new = old.clone();
+            for (i, byte) in new.iter_mut().enumerate() {
+                if ranges.iter().any(|r| r.contains(&i)) {
+                    *byte = !*byte;
+                }
+            }
             std::fs::write(&path, &old).expect("write");
             let file = OpenOptions::new().write(true).open(&path).expect("open");
-            // A page that does not differ is not written: spoil one in the file, not in
-            // `old`, and see it survive.
-            let untouched = (0..new.len().div_ceil(SLOT_PAGE)).find(|&p| {
-                let range = p * SLOT_PAGE..new.len().min((p + 1) * SLOT_PAGE);
-                old.get(range.clone()) == Some(&new[range])
-            });
-            if let Some(p) = untouched {
-                arl_io::write_at(&file, &path, b"X", (p * SLOT_PAGE) as u64).expect("spoil");
-            }
-            write_changed_pages(&file, &path, Some(&old), &new).expect("write pages");
-            file.set_len(new.len() as u64).expect("cut");
-            let mut got = std::fs::read(&path).expect("read");
-            if let Some(p) = untouched {
-                assert_eq!(got[p * SLOT_PAGE], b'X', "page {p} was written");
-                got[p * SLOT_PAGE] = new[p * SLOT_PAGE];
-            }
-            assert_eq!(got, new);
-            write_changed_pages(&file, &path, None, &new).expect("write whole");
-            assert_eq!(std::fs::read(&path).expect("read"), new);
+            write_ranges(&file, &path, &new, &mut ranges.clone()).expect("write ranges");
+            assert!(
+                std::fs::read(&path).expect("read") == new,
+                "ranges {ranges:?}"
+            );
         }
     }
 }

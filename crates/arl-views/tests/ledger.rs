@@ -547,6 +547,22 @@ fn readers_sharing_what_they_read_answer_as_fresh_readers_do() {
         let (once, twice) = (chains(&shared), chains(&shared));
         let fresh = ViewReader::open(&dir.path().join(VIEWS_DIR)).unwrap();
         assert_eq!(once, chains(&fresh), "after append {i}");
+        // Every heads slot on disk passes its checksum (each is written over in the
+        // ranges that changed only), and the newest holds the committed heads.
+        let views = dir.path().join(VIEWS_DIR);
+        let slots = arl_views::format::read_slots(&views).unwrap();
+        for (n, slot) in slots.slots.iter().enumerate() {
+            let path = views.join(arl_views::format::HEADS_FILES[n]);
+            assert!(
+                slot.is_some() || !path.exists(),
+                "after append {i}: {path:?}"
+            );
+        }
+        assert_eq!(
+            slots.current.as_ref().map(|(_, heads)| heads),
+            Some(shared.heads()),
+            "after append {i}"
+        );
         assert_eq!(twice, once, "after append {i}, kept");
         assert_eq!(
             chains(&early),
