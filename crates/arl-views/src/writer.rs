@@ -970,7 +970,7 @@ impl ViewWriter {
                 stale.push(slot_file.len.min(new_len) as usize..usize::MAX);
                 stale
             }
-            None => vec![0..usize::MAX],
+            None => std::iter::once(0..usize::MAX).collect(),
         };
         write_ranges(&slot_file.file, &path, &self.slot_bytes, &mut ranges).map_err(io)?;
         if new_len < slot_file.len {
