@@ -695,7 +695,7 @@ impl Heads {
 
     /// The bytes of a slot holding these heads with `mark`, into `out` (cleared first).
     pub fn encode_slot(&self, mark: SlotMark, out: &mut Vec<u8>) {
-        out.clear();
+        // A fresh cache names no buffer: `out` is cleared and encoded afresh.
         self.encode_slot_cached(mark, out, &mut SlotCache::default());
     }
 

@@ -1022,7 +1022,6 @@ impl ViewWriter {
     }
 }
 
-/// The data bytes the heads commit: the sum of the four data files' lengths.
 /// A heads slot file as this writer left it.
 #[derive(Debug)]
 struct SlotFile {
@@ -1082,6 +1081,7 @@ fn write_ranges(
     Ok(())
 }
 
+/// The data bytes the heads commit: the sum of the four data files' lengths.
 fn data_bytes(heads: &Heads) -> u64 {
     heads.events_len + heads.txns_len + heads.txndata_len + heads.times_len
 }
