@@ -31,6 +31,10 @@ pub struct ViewReader {
     /// back-pointers through it, and a system call per record cost more than the parse.
     /// Shared by the readers one writer hands out.
     events_map: Option<Arc<memmap2::Mmap>>,
+    /// `times.dat` mapped at least up to its committed length, when the writer that handed
+    /// this reader out shares one (a `known_at` is a binary search of about twenty
+    /// entries: a system call each without it).
+    times_map: Option<Arc<memmap2::Mmap>>,
     /// Records of `events.dat` already read and decoded, shared with the other readers of
     /// the same writer (`None`: every record is read and decoded when asked for).
     cache: Option<Arc<EventCache>>,
@@ -72,6 +76,19 @@ impl DataFiles {
             .map(|map| map.map(Arc::new))
             .map_err(|e| ViewError::io(views_dir.join(EVENTS_FILE), e))
     }
+
+    /// `times.dat` mapped over `map_len` bytes, of which it holds at least `len` (see
+    /// [`map_ahead`]).
+    pub(crate) fn map_times(
+        &self,
+        views_dir: &Path,
+        len: u64,
+        map_len: u64,
+    ) -> Result<Option<Arc<memmap2::Mmap>>, ViewError> {
+        map_ahead(&self.times, len, map_len)
+            .map(|map| map.map(Arc::new))
+            .map_err(|e| ViewError::io(views_dir.join(TIMES_FILE), e))
+    }
 }
 
 /// Shards of each map of an [`EventCache`], each behind its own lock.
@@ -82,6 +99,10 @@ const CACHE_SHARDS: usize = 16;
 /// pointer per event on them).
 const CACHE_SHARD_RECORDS: usize = 8_192;
 const CACHE_SHARD_CHAINS: usize = 2_048;
+
+/// Ids a shard of [`Numbers`] keeps before it forgets them all (65,536 accounts and as
+/// many people in all).
+const CACHE_SHARD_NUMBERS: usize = 4_096;
 
 /// Decoded records of `events.dat` by offset, and the chains followed from a record, kept
 /// by a [`crate::ViewWriter`] for the readers it hands out, so that a long-running process
@@ -95,6 +116,10 @@ const CACHE_SHARD_CHAINS: usize = 2_048;
 pub struct EventCache {
     records: Shards<(EventHeader, Arc<Recorded>)>,
     chains: Shards<Arc<Vec<Arc<Recorded>>>>,
+    /// The numbers of the accounts and people looked up: a card names a few dozen ids,
+    /// each a binary search over the sorted order otherwise.
+    account_numbers: Numbers,
+    person_numbers: Numbers,
 }
 
 impl std::fmt::Debug for EventCache {
@@ -138,6 +163,60 @@ impl<V: Clone> Shards<V> {
     }
 }
 
+/// Numbers by id, in [`CACHE_SHARDS`] shards behind locks of their own. An id's number
+/// never changes once it is given (entities are only ever pushed onto the heads), but a
+/// reader takes a number from here only after checking that its own heads hold that id at
+/// that number, so what is kept can never answer wrongly.
+#[derive(Default)]
+struct Numbers {
+    shards: [std::sync::Mutex<rustc_hash::FxHashMap<Box<str>, u32>>; CACHE_SHARDS],
+}
+
+impl Numbers {
+    fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, rustc_hash::FxHashMap<Box<str>, u32>> {
+        use std::hash::BuildHasher;
+        let hash = rustc_hash::FxBuildHasher.hash_one(id);
+        // The high bits: Fx's low bits are weak for short keys.
+        let shard = &self.shards[(hash >> 60) as usize % CACHE_SHARDS];
+        shard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, id: &str) -> Option<u32> {
+        self.shard(id).get(id).copied()
+    }
+
+    fn put(&self, id: &str, number: u32) {
+        let mut shard = self.shard(id);
+        if shard.len() >= CACHE_SHARD_NUMBERS {
+            shard.clear();
+        }
+        shard.insert(id.into(), number);
+    }
+}
+
+/// The number of `id`: the one `numbers` keeps when `holds` it (the reader's heads have
+/// that id at that number), else the one `search` finds, then kept.
+fn cached_number(
+    numbers: Option<&Numbers>,
+    id: &str,
+    search: impl FnOnce() -> Option<u32>,
+    holds: impl FnOnce(u32) -> bool,
+) -> Option<u32> {
+    let Some(numbers) = numbers else {
+        return search();
+    };
+    match numbers.get(id) {
+        Some(n) if holds(n) => Some(n),
+        _ => {
+            let n = search()?;
+            numbers.put(id, n);
+            Some(n)
+        }
+    }
+}
+
 /// Maps the first `len` bytes of `file` read-only (`None` when empty).
 pub(crate) fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap2::Mmap>> {
     map_ahead(file, len, len)
@@ -150,7 +229,7 @@ pub(crate) fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap
 /// writer runs meanwhile; writers only ever append beyond the committed length or truncate
 /// back to it, and a replay swaps in new files (the mapped ones stay as they were). A file
 /// shorter than its committed length is reported corrupt before it is mapped. A mapping
-/// longer than the file (a writer maps `events.dat` with room to grow, for the readers of
+/// longer than the file (a writer maps `events.dat` and `times.dat` with room to grow, for the readers of
 /// its later commits to share) is never read past the committed length of the reader
 /// using it, which the file holds; the writer's appends beyond it show through the shared
 /// mapping.
@@ -210,29 +289,31 @@ impl ViewReader {
             heads,
             Arc::new(files),
             events_map,
+            None,
         ))
     }
 
-    /// A reader of the state `heads` describes over files already open, and a map of
-    /// `events.dat` that covers at least its committed length (a writer keeps them for
-    /// the readers it hands out).
+    /// A reader of the state `heads` describes over files already open, a map of
+    /// `events.dat` that covers at least its committed length and, optionally, one of
+    /// `times.dat` that does (a writer keeps them for the readers it hands out).
     pub(crate) fn with_files(
         views_dir: &Path,
         heads: Arc<Heads>,
         files: Arc<DataFiles>,
         events_map: Option<Arc<memmap2::Mmap>>,
+        times_map: Option<Arc<memmap2::Mmap>>,
     ) -> ViewReader {
-        debug_assert!(
-            heads.events_len == 0
-                || events_map
-                    .as_ref()
-                    .is_some_and(|m| m.len() as u64 >= heads.events_len)
-        );
+        let covers = |map: &Option<Arc<memmap2::Mmap>>, len: u64| {
+            map.as_ref().is_some_and(|m| m.len() as u64 >= len)
+        };
+        debug_assert!(heads.events_len == 0 || covers(&events_map, heads.events_len));
+        debug_assert!(times_map.is_none() || covers(&times_map, heads.times_len));
         ViewReader {
             dir: views_dir.to_path_buf(),
             heads,
             files,
             events_map,
+            times_map,
             cache: None,
         }
     }
@@ -483,8 +564,30 @@ impl ViewReader {
     }
 
     fn account(&self, id: &str) -> Option<&crate::format::AccountHead> {
-        let n = self.heads.account_number(id)?;
+        let n = self.account_number_cached(id)?;
         self.heads.accounts.get(n as usize)
+    }
+
+    /// The number of an account, from the cache when this reader's heads agree with it.
+    fn account_number_cached(&self, id: &str) -> Option<u32> {
+        let heads = &self.heads;
+        cached_number(
+            self.cache.as_deref().map(|c| &c.account_numbers),
+            id,
+            || heads.account_number(id),
+            |n| heads.accounts.get(n as usize).is_some_and(|a| &*a.id == id),
+        )
+    }
+
+    /// The number of a person, from the cache when this reader's heads agree with it.
+    fn person_number_cached(&self, id: &str) -> Option<u32> {
+        let heads = &self.heads;
+        cached_number(
+            self.cache.as_deref().map(|c| &c.person_numbers),
+            id,
+            || heads.person_number(id),
+            |n| heads.persons.get(n as usize).is_some_and(|p| &*p.id == id),
+        )
     }
 
     /// The largest seq recorded at or before `known_at`, by binary search over `times.dat`.
@@ -495,7 +598,11 @@ impl ViewReader {
             let mid = lo + (hi - lo).div_ceil(2);
             let mut entry = [0u8; TIME_BYTES as usize];
             let at = (mid - 1) * TIME_BYTES;
-            self.read_at(&self.files.times, TIMES_FILE, &mut entry, at)?;
+            match &self.times_map {
+                // The map covers the committed length, and `mid` ≤ the checkpoint.
+                Some(map) => entry.copy_from_slice(&map[at as usize..(at + TIME_BYTES) as usize]),
+                None => self.read_at(&self.files.times, TIMES_FILE, &mut entry, at)?,
+            }
             let time =
                 decode_time(mid, &entry).ok_or_else(|| self.checksum_failed(TIMES_FILE, at))?;
             if time <= known_at.0 {
@@ -529,7 +636,7 @@ impl ViewReader {
 
     pub fn person_events(&self, person: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
         let mut events = self.person_org_events(person)?;
-        if let Some(n) = self.heads.person_number(person) {
+        if let Some(n) = self.person_number_cached(person) {
             let head = self.heads.persons[n as usize].teams;
             events.extend(self.walk(head, Link::Second, |e| {
                 matches!(e, Event::TeamAssigned(_) | Event::TeamUnassigned(_))
@@ -542,7 +649,7 @@ impl ViewReader {
 
     /// The `person.*` and `reporting.*` events whose subject is the person.
     pub fn person_org_events(&self, person: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
-        let Some(n) = self.heads.person_number(person) else {
+        let Some(n) = self.person_number_cached(person) else {
             return Ok(Vec::new());
         };
         let head = self.heads.persons[n as usize].chain;
@@ -586,7 +693,7 @@ impl ViewReader {
     }
 
     pub fn txn_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, ViewError> {
-        let Some(n) = self.heads.account_number(account) else {
+        let Some(n) = self.account_number_cached(account) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -670,14 +777,14 @@ impl Source for ViewReader {
         Ok(events)
     }
     fn account_number(&self, account: &str) -> Option<u32> {
-        self.heads.account_number(account)
+        self.account_number_cached(account)
     }
     fn account_txn_rows(
         &self,
         account: &str,
         each: &mut dyn FnMut(&TxnRow),
     ) -> Result<(), SourceError> {
-        let Some(n) = self.heads.account_number(account) else {
+        let Some(n) = self.account_number_cached(account) else {
             return Ok(());
         };
         let mut rows = Vec::new();

@@ -160,6 +160,7 @@ pub struct ViewWriter {
 struct ReaderFiles {
     files: Arc<DataFiles>,
     events_map: Option<Arc<memmap2::Mmap>>,
+    times_map: Option<Arc<memmap2::Mmap>>,
 }
 
 /// The last value of `times.dat` (its committed length `len`), or `i64::MIN` when empty.
@@ -340,24 +341,31 @@ impl ViewWriter {
             None => shared.insert(ReaderFiles {
                 files: Arc::new(DataFiles::open(&self.dir)?),
                 events_map: None,
+                times_map: None,
             }),
         };
+        let outgrown = |map: &Option<Arc<memmap2::Mmap>>, len: u64| {
+            map.as_ref().is_none_or(|map| (map.len() as u64) < len)
+        };
+        // Each mapped with room for the file to double before the next mapping.
         let len = snapshot.events_len;
-        if files
-            .events_map
-            .as_ref()
-            .is_none_or(|map| (map.len() as u64) < len)
-        {
-            // Room for the file to double before the next mapping.
+        if outgrown(&files.events_map, len) {
             files.events_map = files
                 .files
                 .map_events(&self.dir, len, len.saturating_mul(2))?;
+        }
+        let len = snapshot.times_len;
+        if outgrown(&files.times_map, len) {
+            files.times_map = files
+                .files
+                .map_times(&self.dir, len, len.saturating_mul(2))?;
         }
         let reader = ViewReader::with_files(
             &self.dir,
             snapshot,
             files.files.clone(),
             files.events_map.clone(),
+            files.times_map.clone(),
         );
         Ok(reader.with_cache(self.event_cache.clone()))
     }

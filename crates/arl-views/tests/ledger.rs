@@ -537,9 +537,24 @@ fn readers_sharing_what_they_read_answer_as_fresh_readers_do() {
             .map(|chain| chain.iter().map(|e| (**e).clone()).collect::<Vec<_>>())
             .collect::<Vec<_>>()
     };
+    // The seq known at every time an event was recorded, a moment either side, and ends.
+    let known = |r: &ViewReader, chains: &[Vec<arl_domain::Recorded>]| {
+        let mut times = vec![i64::MIN, i64::MAX];
+        for recorded in chains.iter().flatten() {
+            let t = recorded.recorded_at.0;
+            times.extend([t - 1, t, t + 1]);
+        }
+        times.sort_unstable();
+        times.dedup();
+        let seqs = times
+            .iter()
+            .map(|&t| Source::seq_known_at(r, Timestamp(t)).unwrap());
+        seqs.collect::<Vec<_>>()
+    };
     let early = ledger.reader().unwrap();
     let early_answers = chains(&early);
     assert!(early_answers.iter().any(|chain| chain.len() > 3));
+    let early_known = known(&early, &early_answers);
     for (i, chunk) in rest.chunks(25).enumerate() {
         ledger.append(chunk.to_vec(), &opts(true)).unwrap();
         let shared = ledger.reader().unwrap();
@@ -547,6 +562,12 @@ fn readers_sharing_what_they_read_answer_as_fresh_readers_do() {
         let (once, twice) = (chains(&shared), chains(&shared));
         let fresh = ViewReader::open(&dir.path().join(VIEWS_DIR)).unwrap();
         assert_eq!(once, chains(&fresh), "after append {i}");
+        assert_eq!(
+            known(&shared, &once),
+            known(&fresh, &once),
+            "known-at after append {i}"
+        );
+        assert_eq!(known(&early, &early_answers), early_known, "early, {i}");
         // Every heads slot on disk passes its checksum (each is written over in the
         // ranges that changed only), and the newest holds the committed heads.
         let views = dir.path().join(VIEWS_DIR);
