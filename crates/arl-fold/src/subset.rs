@@ -10,7 +10,7 @@
 
 use crate::source::{Source, SourceError};
 use arl_domain::{Event, Recorded, Timestamp};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A point of valid time and of knowledge.
@@ -38,26 +38,40 @@ impl Point {
 /// A set of events, ordered for the fold and free of duplicates.
 #[derive(Debug, Default, Clone)]
 pub struct Subset {
-    events: BTreeMap<(Timestamp, u64), Arc<Recorded>>,
+    /// Sorted by (`effective_at`, `seq`), one event per seq.
+    events: Vec<Arc<Recorded>>,
 }
 
 impl Subset {
+    /// The subset of `events` (in any order, an event possibly more than once; of the
+    /// copies of one event, the last given is kept).
+    fn of(mut events: Vec<Arc<Recorded>>) -> Subset {
+        // Stable: the copies of one event stay in the order given.
+        events.sort_by_key(|e| e.point());
+        events.dedup_by(|later, kept| {
+            let same = later.point() == kept.point();
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        Subset { events }
+    }
+
     /// Adds events, keeping those `keep` accepts.
     pub fn add(
         &mut self,
         events: impl IntoIterator<Item = Arc<Recorded>>,
         keep: impl Fn(&Recorded) -> bool,
     ) {
-        for event in events {
-            if keep(&event) {
-                self.events.insert(event.point(), event);
-            }
-        }
+        let mut all = std::mem::take(&mut self.events);
+        all.extend(events.into_iter().filter(|e| keep(e)));
+        *self = Subset::of(all);
     }
 
     /// The events in fold order.
     pub fn iter(&self) -> impl Iterator<Item = &Recorded> {
-        self.events.values().map(std::convert::AsRef::as_ref)
+        self.events.iter().map(std::convert::AsRef::as_ref)
     }
 
     /// Number of events.
@@ -91,7 +105,8 @@ fn named_parent(event: &Event) -> Option<&str> {
 pub struct SubsetBuilder<'s> {
     source: &'s dyn Source,
     keep: Box<dyn Fn(&Recorded) -> bool + 's>,
-    subset: Subset,
+    /// The events kept so far, in the order added (sorted once, when built).
+    kept: Vec<Arc<Recorded>>,
     hierarchies: BTreeSet<String>,
     accounts: BTreeSet<String>,
     people: BTreeSet<String>,
@@ -104,7 +119,7 @@ impl<'s> SubsetBuilder<'s> {
         SubsetBuilder {
             source,
             keep: Box::new(keep),
-            subset: Subset::default(),
+            kept: Vec::new(),
             hierarchies: BTreeSet::new(),
             accounts: BTreeSet::new(),
             people: BTreeSet::new(),
@@ -129,7 +144,7 @@ impl<'s> SubsetBuilder<'s> {
             }
         }
         self.hierarchies.insert(account.to_string());
-        self.subset.add(events, &self.keep);
+        self.add(events);
         for parent in parents {
             self.hierarchy(&parent)?;
         }
@@ -167,7 +182,7 @@ impl<'s> SubsetBuilder<'s> {
                     .filter_map(|r| named_parent(&r.event))
                     .map(str::to_string),
             );
-            self.subset.add(events, &self.keep);
+            self.add(events);
         }
         Ok(self)
     }
@@ -176,7 +191,7 @@ impl<'s> SubsetBuilder<'s> {
     pub fn person(&mut self, person: &str) -> Result<&mut Self, SourceError> {
         if self.people.insert(person.to_string()) {
             let events = self.source.person_lifecycle(person)?;
-            self.subset.add(events, &self.keep);
+            self.add(events);
         }
         Ok(self)
     }
@@ -196,7 +211,7 @@ impl<'s> SubsetBuilder<'s> {
                 Event::LineSet(d) => Some(d.manager.clone()),
                 _ => None,
             }));
-            self.subset.add(events, &self.keep);
+            self.add(events);
         }
         Ok(self)
     }
@@ -214,19 +229,72 @@ impl<'s> SubsetBuilder<'s> {
     /// Adds every person and reporting event.
     pub fn org(&mut self) -> Result<&mut Self, SourceError> {
         let events = self.source.org_events()?;
-        self.subset.add(events, &self.keep);
+        self.add(events);
         Ok(self)
     }
 
     /// Adds the transaction events of an account.
     pub fn txns(&mut self, account: &str) -> Result<&mut Self, SourceError> {
         let events = self.source.txn_events(account)?;
-        self.subset.add(events, &self.keep);
+        self.add(events);
         Ok(self)
     }
 
     /// The subset built.
     pub fn build(self) -> Subset {
-        self.subset
+        Subset::of(self.kept)
+    }
+
+    fn add(&mut self, events: Vec<Arc<Recorded>>) {
+        let keep = &self.keep;
+        self.kept.extend(events.into_iter().filter(|e| keep(e)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(seq: u64, effective_at: i64, name: &str) -> Arc<Recorded> {
+        let data = format!(r#"{{"person":"p{seq}","name":"{name}"}}"#);
+        Arc::new(Recorded {
+            seq,
+            effective_at: Timestamp(effective_at),
+            recorded_at: Timestamp(0),
+            event: Event::parse("person.joined", &data).unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_subset_is_in_fold_order_with_the_last_copy_of_each_event() {
+        let mut subset = Subset::default();
+        subset.add(
+            [
+                recorded(3, 10, "a"),
+                recorded(1, 20, "b"),
+                recorded(2, 10, "c"),
+            ],
+            |_| true,
+        );
+        subset.add(
+            [
+                recorded(1, 20, "b2"),
+                recorded(4, 5, "d"),
+                recorded(9, 0, "x"),
+            ],
+            |r| r.seq != 9,
+        );
+        let seen: Vec<(u64, String)> = subset
+            .iter()
+            .map(|r| match &r.event {
+                Event::PersonJoined(d) => (r.seq, d.name.clone()),
+                _ => unreachable!("only person.joined here"),
+            })
+            .collect();
+        let expected = [(4, "d"), (2, "c"), (3, "a"), (1, "b2")];
+        let expected: Vec<(u64, String)> =
+            expected.iter().map(|(s, n)| (*s, n.to_string())).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(subset.len(), 4);
     }
 }

@@ -176,8 +176,10 @@ impl Numbers {
     fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, rustc_hash::FxHashMap<Box<str>, u32>> {
         use std::hash::BuildHasher;
         let hash = rustc_hash::FxBuildHasher.hash_one(id);
-        // The high bits: Fx's low bits are weak for short keys.
-        let shard = &self.shards[(hash >> 60) as usize % CACHE_SHARDS];
+        // Middle bits: the map inside the shard places a key by the low bits and tags it
+        // with the top seven, which would be nearly the same for every key of a shard
+        // chosen by them (long probes, a string compare at each).
+        let shard = &self.shards[(hash >> 32) as usize % CACHE_SHARDS];
         shard
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
