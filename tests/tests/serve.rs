@@ -757,6 +757,40 @@ fn sigterm_during_appends_exits_zero_with_every_acknowledged_batch() {
 }
 
 #[test]
+fn every_request_is_logged_and_the_log_is_written_out_at_sigterm() {
+    let fixture = Fixture::new();
+    let log_path = fixture.dir().join("serve.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut server = Served::start_logging(
+        &fixture.dir(),
+        &[],
+        WAIT,
+        "info",
+        std::process::Stdio::from(log),
+    );
+    let reader = fixture.tokens["reader"].as_str();
+    let asked = 300;
+    for _ in 0..asked {
+        assert_eq!(server.get("/v1/accounts/globex", Some(reader)).status, 200);
+    }
+    assert_eq!(server.get("/v1/nowhere", Some(reader)).status, 404);
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(WAIT), Some(0));
+    let log = std::fs::read_to_string(&log_path).expect("the log");
+    let cards = log
+        .lines()
+        .filter(|l| {
+            l.contains("request") && l.contains("/v1/accounts/{id}") && l.contains("status=200")
+        })
+        .count();
+    assert_eq!(cards, asked, "{log}");
+    assert!(log.lines().any(|l| l.contains("status=404")), "{log}");
+    // The shutdown's own line, logged after the last request, is there too.
+    assert!(log.contains("stopping: no new connections"), "{log}");
+    assert!(log.ends_with('\n'), "whole lines only: {log}");
+}
+
+#[test]
 #[allow(
     clippy::too_many_lines,
     reason = "one server, one bad request after another, each with its expected answer"

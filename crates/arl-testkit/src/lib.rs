@@ -261,14 +261,25 @@ impl Served {
     /// Starts `arl --ledger DIR serve --listen 127.0.0.1:0 EXTRA…` and waits up to `wait`
     /// for the address it prints.
     pub fn start(dir: &Path, extra: &[&str], wait: std::time::Duration) -> Served {
+        Served::start_logging(dir, extra, wait, "warn", Stdio::inherit())
+    }
+
+    /// [`Served::start`] with `ARL_LOG=log` and its standard error going to `stderr`.
+    pub fn start_logging(
+        dir: &Path,
+        extra: &[&str],
+        wait: std::time::Duration,
+        log: &str,
+        stderr: Stdio,
+    ) -> Served {
         let mut child = Command::new(arl_binary())
             .arg("--ledger")
             .arg(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
-            .env("ARL_LOG", "warn")
+            .env("ARL_LOG", log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("starting arl serve");
         let stdout = child.stdout.take().expect("arl serve's standard output");
