@@ -72,23 +72,30 @@ impl DataFiles {
         len: u64,
         map_len: u64,
     ) -> Result<Option<Arc<memmap2::Mmap>>, ViewError> {
-        map_ahead(&self.events, len, map_len)
-            .map(|map| map.map(Arc::new))
-            .map_err(|e| ViewError::io(views_dir.join(EVENTS_FILE), e))
+        map_shared(&self.events, &views_dir.join(EVENTS_FILE), len, map_len)
     }
 
-    /// `times.dat` mapped over `map_len` bytes, of which it holds at least `len` (see
-    /// [`map_ahead`]).
+    /// `times.dat` mapped the same way.
     pub(crate) fn map_times(
         &self,
         views_dir: &Path,
         len: u64,
         map_len: u64,
     ) -> Result<Option<Arc<memmap2::Mmap>>, ViewError> {
-        map_ahead(&self.times, len, map_len)
-            .map(|map| map.map(Arc::new))
-            .map_err(|e| ViewError::io(views_dir.join(TIMES_FILE), e))
+        map_shared(&self.times, &views_dir.join(TIMES_FILE), len, map_len)
     }
+}
+
+/// `file` (at `path`) mapped over `map_len` bytes for readers to share (see [`map_ahead`]).
+fn map_shared(
+    file: &File,
+    path: &Path,
+    len: u64,
+    map_len: u64,
+) -> Result<Option<Arc<memmap2::Mmap>>, ViewError> {
+    map_ahead(file, len, map_len)
+        .map(|map| map.map(Arc::new))
+        .map_err(|e| ViewError::io(path.to_path_buf(), e))
 }
 
 /// Shards of each map of an [`EventCache`], each behind its own lock.
