@@ -134,12 +134,12 @@ fn write_log_lines(receiver: &std::sync::mpsc::Receiver<LogMessage>) {
 }
 
 /// One log line, handed to the log thread when tracing is done writing it.
-struct LogLine {
-    sender: std::sync::mpsc::SyncSender<LogMessage>,
+struct LogLine<'a> {
+    sender: &'a std::sync::mpsc::SyncSender<LogMessage>,
     bytes: Vec<u8>,
 }
 
-impl std::io::Write for LogLine {
+impl std::io::Write for LogLine<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.bytes.extend_from_slice(bytes);
         Ok(bytes.len())
@@ -150,7 +150,7 @@ impl std::io::Write for LogLine {
     }
 }
 
-impl Drop for LogLine {
+impl Drop for LogLine<'_> {
     fn drop(&mut self) {
         if !self.bytes.is_empty() {
             let line = std::mem::take(&mut self.bytes);
@@ -160,11 +160,11 @@ impl Drop for LogLine {
 }
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
-    type Writer = LogLine;
+    type Writer = LogLine<'a>;
 
-    fn make_writer(&'a self) -> LogLine {
+    fn make_writer(&'a self) -> LogLine<'a> {
         LogLine {
-            sender: self.sender.clone(),
+            sender: &self.sender,
             bytes: Vec::new(),
         }
     }

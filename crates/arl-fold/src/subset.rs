@@ -58,17 +58,6 @@ impl Subset {
         Subset { events }
     }
 
-    /// Adds events, keeping those `keep` accepts.
-    pub fn add(
-        &mut self,
-        events: impl IntoIterator<Item = Arc<Recorded>>,
-        keep: impl Fn(&Recorded) -> bool,
-    ) {
-        let mut all = std::mem::take(&mut self.events);
-        all.extend(events.into_iter().filter(|e| keep(e)));
-        *self = Subset::of(all);
-    }
-
     /// The events in fold order.
     pub fn iter(&self) -> impl Iterator<Item = &Recorded> {
         self.events.iter().map(std::convert::AsRef::as_ref)
@@ -267,23 +256,13 @@ mod tests {
 
     #[test]
     fn a_subset_is_in_fold_order_with_the_last_copy_of_each_event() {
-        let mut subset = Subset::default();
-        subset.add(
-            [
-                recorded(3, 10, "a"),
-                recorded(1, 20, "b"),
-                recorded(2, 10, "c"),
-            ],
-            |_| true,
-        );
-        subset.add(
-            [
-                recorded(1, 20, "b2"),
-                recorded(4, 5, "d"),
-                recorded(9, 0, "x"),
-            ],
-            |r| r.seq != 9,
-        );
+        let subset = Subset::of(vec![
+            recorded(3, 10, "a"),
+            recorded(1, 20, "b"),
+            recorded(2, 10, "c"),
+            recorded(1, 20, "b2"),
+            recorded(4, 5, "d"),
+        ]);
         let seen: Vec<(u64, String)> = subset
             .iter()
             .map(|r| match &r.event {

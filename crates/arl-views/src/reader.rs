@@ -238,10 +238,10 @@ pub(crate) fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap
 /// writer runs meanwhile; writers only ever append beyond the committed length or truncate
 /// back to it, and a replay swaps in new files (the mapped ones stay as they were). A file
 /// shorter than its committed length is reported corrupt before it is mapped. A mapping
-/// longer than the file (a writer maps `events.dat` and `times.dat` with room to grow, for the readers of
-/// its later commits to share) is never read past the committed length of the reader
-/// using it, which the file holds; the writer's appends beyond it show through the shared
-/// mapping.
+/// longer than the file (a writer maps `events.dat` and `times.dat` with room to grow, for
+/// the readers of its later commits to share) is never read past the committed length of
+/// the reader using it, which the file holds; the writer's appends beyond it show through
+/// the shared mapping.
 #[allow(
     unsafe_code,
     reason = "the one memory map of the project; its safety is argued above"
