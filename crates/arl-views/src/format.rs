@@ -928,6 +928,8 @@ struct EncodedChunk<T> {
     bytes: Vec<u8>,
     /// The CRC-32 of `bytes` alone.
     crc: u32,
+    /// The CRC-32 of the bytes of this chunk and of every chunk before it in its table.
+    run: u32,
     /// Where `bytes` lie in the slot bytes encoded last.
     at: usize,
 }
@@ -999,14 +1001,25 @@ fn place_chunks<T: Clone>(
     encode: impl Fn(&T, &mut Vec<u8>),
 ) {
     cache.truncate(entries.chunks().len());
+    // The checksum of the section's bytes so far; while every chunk so far is the one
+    // kept, it is the one kept with the last of them (no combining).
+    let mut section = crc32fast::Hasher::new();
+    let mut section_len = 0u64;
+    let mut all_kept = true;
     for (i, chunk) in entries.chunks().iter().enumerate() {
         let at = place.at;
         if let Some(kept) = cache.get_mut(i) {
             if Arc::ptr_eq(&kept.chunk, chunk) {
-                place.crc.combine(&crc32fast::Hasher::new_with_initial_len(
-                    kept.crc,
-                    kept.bytes.len() as u64,
-                ));
+                section_len += kept.bytes.len() as u64;
+                if all_kept {
+                    section = crc32fast::Hasher::new_with_initial_len(kept.run, section_len);
+                } else {
+                    section.combine(&crc32fast::Hasher::new_with_initial_len(
+                        kept.crc,
+                        kept.bytes.len() as u64,
+                    ));
+                    kept.run = section.clone().finalize();
+                }
                 if kept.at != at {
                     place.rebuild();
                 }
@@ -1015,6 +1028,7 @@ fn place_chunks<T: Clone>(
                 continue;
             }
         }
+        all_kept = false;
         let mut bytes = Vec::with_capacity(chunk.len() * 48);
         for entry in chunk.iter() {
             encode(entry, &mut bytes);
@@ -1026,7 +1040,8 @@ fn place_chunks<T: Clone>(
             place.rebuild();
         }
         let crc = checksum(&[&bytes]);
-        place.crc.combine(&crc32fast::Hasher::new_with_initial_len(
+        section_len += bytes.len() as u64;
+        section.combine(&crc32fast::Hasher::new_with_initial_len(
             crc,
             bytes.len() as u64,
         ));
@@ -1035,6 +1050,7 @@ fn place_chunks<T: Clone>(
             chunk: chunk.clone(),
             bytes,
             crc,
+            run: section.clone().finalize(),
             at,
         };
         match cache.get_mut(i) {
@@ -1042,6 +1058,7 @@ fn place_chunks<T: Clone>(
             None => cache.push(fresh),
         }
     }
+    place.crc.combine(&section);
 }
 
 fn put_id(out: &mut Vec<u8>, id: &str) {
