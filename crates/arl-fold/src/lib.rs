@@ -35,5 +35,5 @@ pub use facts::{Facts, KnownTxn, StatusStep, ValidationError};
 pub use index::{MemIndex, TxnFact, TxnInfo};
 pub use source::{Source, SourceError, TxnRow};
 pub use state::{AccountState, Applied, Assignment, Contact, Line, PersonState, State, TxnState};
-pub use subset::{Point, Subset, SubsetBuilder};
+pub use subset::{Point, Subset, SubsetBuilder, SubsetCache};
 pub use validate::{check_fresh, validate, validate_fresh, Validator};

@@ -20,9 +20,17 @@ pub fn account_at(
     account: &str,
     point: Point,
 ) -> Result<Option<AccountView>, SourceError> {
-    let mut builder = SubsetBuilder::new(source, move |r| point.sees(r));
-    builder.account(account)?.children(account)?;
-    let state = State::fold(builder.build().iter());
+    let state = match source.subsets() {
+        Some(cache) => {
+            let subset = cache.account(source, account)?;
+            State::fold(subset.iter().filter(|r| point.sees(r)))
+        }
+        None => {
+            let mut builder = SubsetBuilder::new(source, move |r| point.sees(r));
+            builder.account(account)?.children(account)?;
+            State::fold(builder.build().iter())
+        }
+    };
     Ok(view(&state, account))
 }
 

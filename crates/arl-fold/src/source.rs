@@ -2,6 +2,7 @@
 //! entity. The in-memory [`crate::MemIndex`] implements it for append validation, rebuilds and
 //! tests; the persisted views (crate `arl-views`) implement it over files that open fast.
 
+use crate::subset::SubsetCache;
 use arl_domain::money::Currency;
 use arl_domain::{Event, Recorded, Timestamp, TxnKind};
 use std::sync::Arc;
@@ -128,6 +129,12 @@ pub trait Source {
 
     /// This source, when it can be read from several threads at once.
     fn as_sync(&self) -> Option<&(dyn Source + Sync)> {
+        None
+    }
+
+    /// Where questions of one account keep what they read of this source, when it holds
+    /// still for as long as the cache lives (see [`SubsetCache`]).
+    fn subsets(&self) -> Option<&SubsetCache> {
         None
     }
 

@@ -74,6 +74,74 @@ impl Subset {
     }
 }
 
+/// The subsets of accounts' questions (card, team, contacts), built over all of a source's
+/// events and kept for as long as the source holds still: the state of one committed
+/// ledger, which a server answers many questions from.
+///
+/// The subset of an account at a point is this subset with the events the point does not
+/// see left out: which accounts and people a [`SubsetBuilder`] follows is read from every
+/// event it is given, seen or not, so only the events it keeps depend on the point. The
+/// cache holds at most [`SUBSET_CACHE_EVENTS_MAX`] events in all; past that, subsets are
+/// built and not kept.
+pub struct SubsetCache {
+    shards: [std::sync::Mutex<SubsetShard>; SUBSET_CACHE_SHARDS],
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// Events a [`SubsetCache`] holds at most, over all its subsets.
+pub const SUBSET_CACHE_EVENTS_MAX: usize = 1 << 20;
+const SUBSET_CACHE_SHARDS: usize = 16;
+
+#[derive(Default)]
+struct SubsetShard {
+    subsets: std::collections::HashMap<Box<str>, Arc<Subset>>,
+    events: usize,
+}
+
+impl Default for SubsetCache {
+    fn default() -> Self {
+        SubsetCache {
+            shards: std::array::from_fn(|_| Default::default()),
+            hasher: Default::default(),
+        }
+    }
+}
+
+impl SubsetCache {
+    /// An empty cache.
+    pub fn new() -> SubsetCache {
+        SubsetCache::default()
+    }
+
+    /// What the state of `account` and its children depends on, over every event of
+    /// `source` (the source this cache belongs to): [`SubsetBuilder::account`] and
+    /// [`SubsetBuilder::children`] keeping everything.
+    pub fn account(&self, source: &dyn Source, account: &str) -> Result<Arc<Subset>, SourceError> {
+        use std::hash::BuildHasher;
+        let shard =
+            &self.shards[(self.hasher.hash_one(account) >> 32) as usize % SUBSET_CACHE_SHARDS];
+        let lock = || {
+            shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(subset) = lock().subsets.get(account) {
+            return Ok(subset.clone());
+        }
+        let mut builder = SubsetBuilder::new(source, |_| true);
+        builder.account(account)?.children(account)?;
+        let subset = Arc::new(builder.build());
+        let mut kept = lock();
+        if kept.events + subset.len() <= SUBSET_CACHE_EVENTS_MAX / SUBSET_CACHE_SHARDS
+            && !kept.subsets.contains_key(account)
+        {
+            kept.events += subset.len();
+            kept.subsets.insert(account.into(), subset.clone());
+        }
+        Ok(subset)
+    }
+}
+
 /// True for the events an account's place in the hierarchy and its status depend on.
 pub fn is_hierarchy(event: &Event) -> bool {
     matches!(

@@ -5,7 +5,7 @@
 use crate::home::Lookup;
 use crate::{seal, unseal_event, KeyHome, PrivacyError, Subject};
 use arl_domain::{Recorded, Timestamp};
-use arl_fold::{Source, SourceError, TxnRow};
+use arl_fold::{Source, SourceError, SubsetCache, TxnRow};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -50,6 +50,8 @@ impl Unsealer {
 pub struct UnsealedSource<'a> {
     inner: &'a (dyn Source + Sync),
     unsealer: Option<&'a Unsealer>,
+    /// Where questions of one account keep what they read through this source.
+    subsets: Option<&'a SubsetCache>,
 }
 
 impl<'a> UnsealedSource<'a> {
@@ -57,6 +59,7 @@ impl<'a> UnsealedSource<'a> {
         UnsealedSource {
             inner,
             unsealer: Some(unsealer),
+            subsets: None,
         }
     }
 
@@ -66,6 +69,17 @@ impl<'a> UnsealedSource<'a> {
         UnsealedSource {
             inner,
             unsealer: None,
+            subsets: None,
+        }
+    }
+
+    /// This source keeping the subsets of accounts' questions in `cache`, which must hold
+    /// only subsets read through a source like this one: the same inner state, opened with
+    /// the same keys, or as stored alike ([`Source::subsets`]).
+    pub fn keeping_subsets(self, cache: &'a SubsetCache) -> UnsealedSource<'a> {
+        UnsealedSource {
+            subsets: Some(cache),
+            ..self
         }
     }
 
@@ -146,6 +160,9 @@ impl Source for UnsealedSource<'_> {
     }
     fn as_sync(&self) -> Option<&(dyn Source + Sync)> {
         Some(self)
+    }
+    fn subsets(&self) -> Option<&SubsetCache> {
+        self.subsets
     }
     fn account_hierarchy(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
         self.inner.account_hierarchy(account)

@@ -147,7 +147,13 @@ async fn ask_as<T: Send + 'static>(
         Fields::AsStored => None,
     };
     if run == Run::Inline && (fields == Fields::AsStored || opened.is_some()) {
-        return question(&fields_of(&reader, opened.as_deref())).map_err(|e| ApiError::query(&e));
+        // The caches are of this published state, read with its unsealer or as stored.
+        let subsets = match fields {
+            Fields::Opened => &published.subsets.opened,
+            Fields::AsStored => &published.subsets.stored,
+        };
+        let source = fields_of(&reader, opened.as_deref()).keeping_subsets(subsets);
+        return question(&source).map_err(|e| ApiError::query(&e));
     }
     let keys = state.keys.clone();
     tokio::task::spawn_blocking(move || {

@@ -86,6 +86,18 @@ pub struct Published {
     /// writer changes it (an erasure is a commit), so it holds until the next publish.
     /// `None` for keys shared with other nodes, opened per answer.
     pub unsealer: Option<Arc<arl_privacy::Unsealer>>,
+    /// What questions of one account read of `reader`, kept until the next publish: with
+    /// personal fields opened by `unsealer`, and as stored.
+    pub subsets: Arc<Subsets>,
+}
+
+/// The subset caches of one published state.
+#[derive(Default)]
+pub struct Subsets {
+    /// Read through `Published::unsealer` (only when it is `Some`).
+    pub opened: arl_fold::SubsetCache,
+    /// Read as stored.
+    pub stored: arl_fold::SubsetCache,
 }
 
 /// What the writer shares with the request handlers.
@@ -260,6 +272,7 @@ pub fn start(
                 .map_err(|e| ApiError::internal(e.to_string()))?,
         ),
         head: ledger.log().head(),
+        subsets: Default::default(),
     };
     let (applied, _) = tokio::sync::watch::channel(published.head.seq);
     let shared = Arc::new(Shared {
@@ -523,6 +536,7 @@ impl Writer {
                 head,
                 log: read_log(self.ledger.log(), self.log_dir.as_deref()),
                 unsealer: dir_unsealer(&self.keys),
+                subsets: Default::default(),
             }),
             Err(e) => {
                 tracing::error!(error = %e, "opening the committed views failed; queries answer from the previous commit");
