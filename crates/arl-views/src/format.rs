@@ -758,12 +758,19 @@ impl Heads {
             out.extend_from_slice(&p.chain.to_le_bytes());
             out.extend_from_slice(&p.teams.to_le_bytes());
         });
-        let mut sorted =
-            Vec::with_capacity(4 * (self.accounts_sorted.len() + self.persons_sorted.len()));
-        for n in self.accounts_sorted.iter().chain(&self.persons_sorted) {
-            sorted.extend_from_slice(&n.to_le_bytes());
-        }
+        // Encoded into a buffer kept from the last encoding (no fresh pages to fault in),
+        // a number at a time into fixed places (a loop the compiler vectorizes).
+        let mut sorted = std::mem::take(&mut cache.sorted);
+        sorted.clear();
+        sorted.resize(
+            4 * (self.accounts_sorted.len() + self.persons_sorted.len()),
+            0,
+        );
+        let (accounts, persons) = sorted.split_at_mut(4 * self.accounts_sorted.len());
+        put_u32s(accounts, &self.accounts_sorted);
+        put_u32s(persons, &self.persons_sorted);
         place.bytes(&sorted);
+        cache.sorted = sorted;
         let sum = place.crc.clone().finalize();
         place.bytes(&sum.to_le_bytes());
         let (end, mut changed) = (place.at, place.changed);
@@ -917,6 +924,8 @@ fn find_sorted<'a>(order: &[u32], id: &str, key: impl Fn(u32) -> &'a str) -> Opt
 pub struct SlotCache {
     accounts: Vec<EncodedChunk<AccountHead>>,
     persons: Vec<EncodedChunk<PersonHead>>,
+    /// The sort orders' bytes, kept as a buffer to encode them into next time.
+    sorted: Vec<u8>,
     /// The buffer the last encoding went into (its address and length): the offsets above
     /// describe its bytes only while it is that buffer, as that encoding left it.
     encoded: Option<(usize, usize)>,
@@ -1059,6 +1068,13 @@ fn place_chunks<T: Clone>(
         }
     }
     place.crc.combine(&section);
+}
+
+/// `numbers` little-endian into `out`, which holds exactly four bytes for each.
+fn put_u32s(out: &mut [u8], numbers: &[u32]) {
+    for (bytes, n) in out.chunks_exact_mut(4).zip(numbers) {
+        bytes.copy_from_slice(&n.to_le_bytes());
+    }
 }
 
 fn put_id(out: &mut Vec<u8>, id: &str) {

@@ -1,8 +1,8 @@
 //! [`Known`]: what validation of a batch knows — the committed views, read through the same
 //! reader queries use, plus the events of the batch checked so far — behind the narrow
 //! [`Facts`] trait. Opening it costs the same at any size of the ledger: the reader reads
-//! `heads`, the transaction-id index is mapped, and every answer reads only the chains it
-//! names.
+//! `heads`, the transaction-id index is mapped when a txn id is first asked for, and every
+//! answer reads only the chains it names.
 
 use crate::txnids::{known_txn, TxnIdsReader};
 use crate::{ViewError, ViewReader};
@@ -15,7 +15,9 @@ use std::sync::Arc;
 /// The committed views and the batch so far (see the module documentation).
 pub(crate) struct Known<'v> {
     committed: &'v ViewReader,
-    txn_ids: TxnIdsReader,
+    /// The transaction-id index, mapped at the first txn id looked up: a batch without
+    /// transactions neither maps nor unmaps it (an unmapping costs every core a TLB flush).
+    txn_ids: std::cell::OnceCell<TxnIdsReader>,
     /// The batch's events checked so far, by entity.
     batch: MemIndex,
     /// What the batch says of txn ids: recorded in it, or reversed in it.
@@ -26,7 +28,7 @@ impl<'v> Known<'v> {
     /// What is known before the batch: the views `committed` reads.
     pub(crate) fn new(committed: &'v ViewReader) -> Result<Known<'v>, ViewError> {
         Ok(Known {
-            txn_ids: TxnIdsReader::open(committed)?,
+            txn_ids: std::cell::OnceCell::new(),
             batch: MemIndex::after(Source::checkpoint(committed)),
             batch_txns: HashMap::default(),
             committed,
@@ -89,7 +91,14 @@ impl Facts for Known<'_> {
         if let Some(known) = self.batch_txns.get(txn) {
             return Ok(Some(known.clone()));
         }
-        Ok(known_txn(self.committed, &self.txn_ids, txn)?)
+        let ids = match self.txn_ids.get() {
+            Some(ids) => ids,
+            None => {
+                let opened = TxnIdsReader::open(self.committed)?;
+                self.txn_ids.get_or_init(|| opened)
+            }
+        };
+        Ok(known_txn(self.committed, ids, txn)?)
     }
 }
 
