@@ -1,7 +1,7 @@
 //! [`Known`]: what validation of a batch knows — the committed views, read through the same
 //! reader queries use, plus the events of the batch checked so far — behind the narrow
 //! [`Facts`] trait. Opening it costs the same at any size of the ledger: the reader reads
-//! `heads`, the transaction-id index is mapped when a txn id is first asked for, and every
+//! `heads`, the transaction-id index is opened when a txn id is first asked for, and every
 //! answer reads only the chains it names.
 
 use crate::txnids::{known_txn, TxnIdsReader};
@@ -15,8 +15,8 @@ use std::sync::Arc;
 /// The committed views and the batch so far (see the module documentation).
 pub(crate) struct Known<'v> {
     committed: &'v ViewReader,
-    /// The transaction-id index, mapped at the first txn id looked up: a batch without
-    /// transactions neither maps nor unmaps it (an unmapping costs every core a TLB flush).
+    /// The transaction-id index, opened at the first txn id looked up: a batch without
+    /// transactions does not open it.
     txn_ids: std::cell::OnceCell<TxnIdsReader>,
     /// The batch's events checked so far, by entity.
     batch: MemIndex,

@@ -16,54 +16,102 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// The committed part of `txnids.idx`, mapped, with the number of entries it commits (one
-/// per `txns.dat` record) and the layout that number gives.
+/// The committed part of `txnids.idx`, with the number of entries it commits (one per
+/// `txns.dat` record) and the layout that number gives. A look-up reads one block and the
+/// few entries of its bucket: with positioned reads for the first [`READS_UNMAPPED`]
+/// look-ups, then from a mapping of the file. A validation opens one per batch, and
+/// unmapping a file flushes the TLB of every core: worth it for a bulk import's many
+/// look-ups (a mapped read is several times cheaper than a `pread`), not for a few.
 #[derive(Debug)]
 pub(crate) struct TxnIdsReader {
     path: PathBuf,
-    map: memmap2::Mmap,
+    file: File,
     entries: u64,
     layout: TxnIdsLayout,
+    lookups: std::cell::Cell<u32>,
+    map: std::cell::OnceCell<memmap2::Mmap>,
 }
 
+/// Look-ups a [`TxnIdsReader`] answers with positioned reads before it maps the file.
+const READS_UNMAPPED: u32 = 64;
+
 impl TxnIdsReader {
-    /// Maps the committed prefix of the `txnids.idx` of the views `reader` reads, and checks
-    /// its header (the layout of its number of entries).
+    /// Opens the `txnids.idx` of the views `reader` reads, and checks its header (the layout
+    /// of its number of entries) and that it holds the committed entries.
     pub(crate) fn open(reader: &ViewReader) -> Result<TxnIdsReader, ViewError> {
         let path = reader.dir().join(TXNIDS_FILE);
         let entries = reader.heads().txns_len / TXN_RECORD_BYTES;
-        TxnIdsReader::map(path, entries)
+        TxnIdsReader::at_path(path, entries)
     }
 
-    /// Maps the first `entries` entries of the `txnids.idx` at `path`, and checks its header.
-    fn map(path: PathBuf, entries: u64) -> Result<TxnIdsReader, ViewError> {
+    /// Opens the `txnids.idx` at `path` for its first `entries` entries, and checks its
+    /// header and length.
+    fn at_path(path: PathBuf, entries: u64) -> Result<TxnIdsReader, ViewError> {
         let layout = TxnIdsLayout::for_entries(entries);
         let file = File::open(&path).map_err(|e| ViewError::io(&path, e))?;
-        let map = crate::reader::map_prefix(&file, layout.len(entries))
-            .map_err(|e| ViewError::io(&path, e))?
-            .ok_or_else(|| ViewError::corrupt(&path, "empty"))?;
-        if TxnIdsLayout::of_header(&map) != Some(layout) {
+        let len = file.metadata().map_err(|e| ViewError::io(&path, e))?.len();
+        if len == 0 {
+            return Err(ViewError::corrupt(&path, "empty"));
+        }
+        if len < layout.len(entries) {
+            return Err(ViewError::corrupt(
+                &path,
+                format!("{len} bytes, shorter than its committed entries"),
+            ));
+        }
+        let mut header = [0u8; TXNIDS_HEADER_BYTES as usize];
+        file.read_exact_at(&mut header, 0)
+            .map_err(|e| ViewError::io(&path, e))?;
+        if TxnIdsLayout::of_header(&header) != Some(layout) {
             return Err(ViewError::corrupt(&path, "bad header"));
         }
         Ok(TxnIdsReader {
             path,
-            map,
+            file,
             entries,
             layout,
+            lookups: Default::default(),
+            map: Default::default(),
         })
+    }
+
+    /// The file mapped over its committed entries, once past [`READS_UNMAPPED`] look-ups.
+    fn mapped(&self) -> Result<Option<&memmap2::Mmap>, ViewError> {
+        if let Some(map) = self.map.get() {
+            return Ok(Some(map));
+        }
+        let lookups = self.lookups.get() + 1;
+        self.lookups.set(lookups);
+        if lookups <= READS_UNMAPPED {
+            return Ok(None);
+        }
+        let map = crate::reader::map_prefix(&self.file, self.layout.len(self.entries))
+            .map_err(|e| ViewError::io(&self.path, e))?
+            .ok_or_else(|| ViewError::corrupt(&self.path, "empty"))?;
+        Ok(Some(self.map.get_or_init(|| map)))
+    }
+
+    /// The bytes at `at`, which lie within the committed entries (checked at open).
+    fn read_at(&self, buf: &mut [u8], at: u64) -> Result<(), ViewError> {
+        if let Some(map) = self.map.get() {
+            buf.copy_from_slice(&map[at as usize..at as usize + buf.len()]);
+            return Ok(());
+        }
+        self.file
+            .read_exact_at(buf, at)
+            .map_err(|e| ViewError::io(&self.path, e))
     }
 
     /// The `txns.dat` record numbers, newest first, whose txn id has the hash of `txn`: a
     /// superset of the records of `txn` (the caller compares the ids).
     pub(crate) fn candidates(&self, txn: &str) -> Result<Vec<u64>, ViewError> {
         let hash = txn_id_hash(txn);
+        self.mapped()?;
         let (block, slot) = self.layout.bucket_of(hash);
         let at = self.layout.block_at(block);
-        let start = at as usize;
-        let bytes = self.map[start..start + TXNIDS_BLOCK_BYTES as usize]
-            .try_into()
-            .expect("a whole block");
-        let heads = decode_block(block, bytes).ok_or_else(|| self.checksum_failed(at))?;
+        let mut bytes = [0u8; TXNIDS_BLOCK_BYTES as usize];
+        self.read_at(&mut bytes, at)?;
+        let heads = decode_block(block, &bytes).ok_or_else(|| self.checksum_failed(at))?;
         let mut found = Vec::new();
         let mut pointer = u64::from(heads[slot]);
         while pointer != 0 {
@@ -92,11 +140,9 @@ impl TxnIdsReader {
     /// Entry `number`, checked (its checksum, and its `prev` leading back).
     fn entry(&self, number: u64) -> Result<TxnIdEntry, ViewError> {
         let at = self.layout.entry_at(number);
-        let start = at as usize;
-        let bytes = self.map[start..start + TXNIDS_ENTRY_BYTES as usize]
-            .try_into()
-            .expect("a whole entry");
-        TxnIdEntry::decode(number, bytes).ok_or_else(|| self.checksum_failed(at))
+        let mut bytes = [0u8; TXNIDS_ENTRY_BYTES as usize];
+        self.read_at(&mut bytes, at)?;
+        TxnIdEntry::decode(number, &bytes).ok_or_else(|| self.checksum_failed(at))
     }
 
     fn checksum_failed(&self, offset: u64) -> ViewError {
@@ -336,13 +382,13 @@ mod tests {
         hashes.push(txn_id_hash("t-7"));
         hashes.push(txn_id_hash("t-9"));
         write_file(&path, &hashes);
-        let reader = TxnIdsReader::map(path.clone(), hashes.len() as u64).unwrap();
+        let reader = TxnIdsReader::at_path(path.clone(), hashes.len() as u64).unwrap();
         assert_eq!(reader.candidates("t-7").unwrap(), vec![1_000, 7]);
         assert_eq!(reader.candidates("t-9").unwrap(), vec![1_001, 9]);
         assert_eq!(reader.candidates("t-500").unwrap(), vec![500]);
         assert!(reader.candidates("t-1000").unwrap().is_empty());
         // Fewer committed entries: the file of more is at another layout.
-        assert!(TxnIdsReader::map(path.clone(), 100).is_err());
+        assert!(TxnIdsReader::at_path(path.clone(), 100).is_err());
         // Every entry is found from its bucket.
         for number in 0..1_000u64 {
             let found = reader.candidates(&format!("t-{number}")).unwrap();
@@ -364,7 +410,7 @@ mod tests {
                 .map(|i| txn_id_hash(&format!("t-{i}")))
                 .collect();
             write_file(&path, &hashes);
-            let reader = TxnIdsReader::map(path, entries).unwrap();
+            let reader = TxnIdsReader::at_path(path, entries).unwrap();
             for round in 0..2 {
                 let start = std::time::Instant::now();
                 let mut found = 0;
