@@ -20,16 +20,15 @@ pub fn account_at(
     account: &str,
     point: Point,
 ) -> Result<Option<AccountView>, SourceError> {
-    let state = match source.subsets() {
-        Some(cache) => {
-            let subset = cache.account(source, account)?;
-            State::fold(subset.iter().filter(|r| point.sees(r)))
-        }
-        None => {
-            let mut builder = SubsetBuilder::new(source, move |r| point.sees(r));
-            builder.account(account)?.children(account)?;
-            State::fold(builder.build().iter())
-        }
+    // A server keeps each account's subset over all events and filters it by the point; a
+    // lone process builds the subset for the point.
+    let state = if let Some(cache) = source.subsets() {
+        let subset = cache.account(source, account)?;
+        State::fold(subset.iter().filter(|r| point.sees(r)))
+    } else {
+        let mut builder = SubsetBuilder::new(source, move |r| point.sees(r));
+        builder.account(account)?.children(account)?;
+        State::fold(builder.build().iter())
     };
     Ok(view(&state, account))
 }

@@ -91,12 +91,12 @@ impl Facts for Known<'_> {
         if let Some(known) = self.batch_txns.get(txn) {
             return Ok(Some(known.clone()));
         }
-        let ids = match self.txn_ids.get() {
-            Some(ids) => ids,
-            None => {
-                let opened = TxnIdsReader::open(self.committed)?;
-                self.txn_ids.get_or_init(|| opened)
-            }
+        // Opened at the first txn id asked for: most batches never ask.
+        let ids = if let Some(ids) = self.txn_ids.get() {
+            ids
+        } else {
+            let opened = TxnIdsReader::open(self.committed)?;
+            self.txn_ids.get_or_init(|| opened)
         };
         Ok(known_txn(self.committed, ids, txn)?)
     }
