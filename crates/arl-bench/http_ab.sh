@@ -8,6 +8,7 @@
 # give each run a fresh copy). Cards from 64 clients for SECONDS, 2,000 single appends,
 # 16 appenders for SECONDS; the server listens on 127.0.0.1 on a free port.
 # CARDS_ONLY=1: the cards alone, after 2 s of them unmeasured (warm-up).
+# APPENDERS_ONLY=1: the 2,000 single appends, then the 16 appenders (no cards).
 set -euo pipefail
 BIN=$1; L=$2; S=${3:-10}
 TOKEN=$($BIN/arl --ledger "$L" --quiet token add ab$RANDOM --role admin)
@@ -23,7 +24,9 @@ if [ "${CARDS_ONLY:-0}" = 1 ]; then
   kill -TERM "$SERVER"; wait "$SERVER" || true
   exit 0
 fi
-$BIN/arl-bench http-load --url "$URL" --token "$TOKEN" --mode cards --clients 64 --seconds "$S" 2>&1 | tail -2
+if [ "${APPENDERS_ONLY:-0}" != 1 ]; then
+  $BIN/arl-bench http-load --url "$URL" --token "$TOKEN" --mode cards --clients 64 --seconds "$S" 2>&1 | tail -2
+fi
 $BIN/arl-bench http-load --url "$URL" --token "$TOKEN" --mode append --count 2000 2>&1 | tail -2
 $BIN/arl-bench http-load --url "$URL" --token "$TOKEN" --mode appenders --clients 16 --seconds "$S" 2>&1 | tail -2
 kill -TERM "$SERVER"; wait "$SERVER" || true

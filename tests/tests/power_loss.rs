@@ -94,35 +94,6 @@ const EARLIER_BOOT: [u8; 16] = [0xcd; 16];
 
 /// Appends `lines` to the ledger in `dir` through `Ledger` in this process.
 fn append_here(dir: &Path, lines: &str) -> Result<u64, String> {
-    let (batch, opts) = batch_of(lines);
-    let mut ledger = Ledger::open(dir, Duration::from_secs(30)).map_err(|e| e.to_string())?;
-    ledger
-        .append(batch, &opts)
-        .map(|report| report.appended)
-        .map_err(|e| e.to_string())
-}
-
-/// [`append_here`] as the server appends: held ([`Ledger::append_held`], the frames synced
-/// on the ledger's sync thread), then settled.
-fn append_held_here(dir: &Path, lines: &str) -> Result<u64, String> {
-    let (batch, opts) = batch_of(lines);
-    let mut ledger = Ledger::open(dir, Duration::from_secs(30)).map_err(|e| e.to_string())?;
-    ledger
-        .append_held(batch, &opts)
-        .map_err(|e| e.to_string())?;
-    assert!(ledger.holds(), "a small batch is held");
-    let settled = ledger.settle();
-    match settled.as_slice() {
-        [one] => one
-            .report
-            .as_ref()
-            .map(|report| report.appended)
-            .map_err(|e| e.to_string()),
-        _ => Err(format!("{} appends settled, not one", settled.len())),
-    }
-}
-
-fn batch_of(lines: &str) -> (Vec<InputEvent>, AppendOptions) {
     let batch: Vec<InputEvent> = lines
         .lines()
         .map(|l| InputEvent::parse_line(l, true).expect("a generated line parses"))
@@ -132,21 +103,16 @@ fn batch_of(lines: &str) -> (Vec<InputEvent>, AppendOptions) {
         actor: "power-loss".into(),
         now: Timestamp::now(),
     };
-    (batch, opts)
+    let mut ledger = Ledger::open(dir, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    ledger
+        .append(batch, &opts)
+        .map(|report| report.appended)
+        .map_err(|e| e.to_string())
 }
-
-/// How the recorded append is made.
-type Append = fn(&Path, &str) -> Result<u64, String>;
 
 /// Appends `base_lines` to a new ledger in `dir`, then `lines`, recording the operations
 /// of the second append; both as `boot` (`None`: this boot).
-fn record_append(
-    dir: &Path,
-    base_lines: &str,
-    lines: &str,
-    boot: Option<[u8; 16]>,
-    append: Append,
-) -> Recording {
+fn record_append(dir: &Path, base_lines: &str, lines: &str, boot: Option<[u8; 16]>) -> Recording {
     let _one_at_a_time = ONE_RECORDING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -163,7 +129,7 @@ fn record_append(
     };
     let base = snapshot(dir);
     record::start();
-    let appended = created.and_then(|_| append(dir, lines));
+    let appended = created.and_then(|_| append_here(dir, lines));
     let ops = record::stop();
     arl_io::override_boot_id(None);
     let appended = appended.expect("the appends");
@@ -427,14 +393,14 @@ fn answers_of(files: &Files) -> Answers {
 
 /// Records an append of `lines` to a ledger of `base_lines`, then checks every (or a
 /// spread of) crash states against the answers before and after the append.
-fn check_append(name: &str, base_lines: &str, lines: &str, crash: Crash, append: Append) {
+fn check_append(name: &str, base_lines: &str, lines: &str, crash: Crash) {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let dir = tmp.path().join("ledger");
     let boot = match crash {
         Crash::PowerLoss => Some(OTHER_BOOT),
         Crash::Process => None,
     };
-    let recording = record_append(&dir, base_lines, lines, boot, append);
+    let recording = record_append(&dir, base_lines, lines, boot);
     let before = answers_of(&recording.base);
     let after = answers(&dir);
     assert!(after.seq > before.seq);
@@ -501,7 +467,7 @@ fn an_append_of_one_event_syncs_once() {
     let (base, last) = all.split_at(all.trim_end().rfind('\n').expect("lines") + 1);
     for boot in [Some(OTHER_BOOT), None] {
         let tmp = tempfile::tempdir().expect("temporary directory");
-        let recording = record_append(&tmp.path().join("ledger"), base, last, boot, append_here);
+        let recording = record_append(&tmp.path().join("ledger"), base, last, boot);
         let syncs: Vec<&Op> = recording
             .ops
             .iter()
@@ -524,7 +490,7 @@ fn an_append_of_one_event_syncs_once() {
 fn power_loss_during_an_append_of_one_event() {
     let all = support::generated(401, SEED);
     let (base, last) = all.split_at(all.trim_end().rfind('\n').expect("lines") + 1);
-    check_append("one event", base, last, Crash::PowerLoss, append_here);
+    check_append("one event", base, last, Crash::PowerLoss);
 }
 
 #[test]
@@ -536,7 +502,6 @@ fn power_loss_during_an_append_of_a_large_batch() {
         &all[..cut],
         &all[cut..],
         Crash::PowerLoss,
-        append_here,
     );
 }
 
@@ -544,40 +509,5 @@ fn power_loss_during_an_append_of_a_large_batch() {
 fn process_crash_during_an_append_of_one_event() {
     let all = support::generated(401, SEED);
     let (base, last) = all.split_at(all.trim_end().rfind('\n').expect("lines") + 1);
-    check_append(
-        "one event, process crash",
-        base,
-        last,
-        Crash::Process,
-        append_here,
-    );
-}
-
-/// The server's held append: its frames synced on another thread, the log's head and the
-/// views' heads written only after that sync. Every crash state recovers to the ledger
-/// before or after the batch, as for a plain append (the views are never ahead of the log).
-#[test]
-fn power_loss_during_a_held_append() {
-    let all = support::generated(440, SEED);
-    let cut = all.match_indices('\n').nth(399).expect("400 lines").0 + 1;
-    check_append(
-        "a held batch of 40 events",
-        &all[..cut],
-        &all[cut..],
-        Crash::PowerLoss,
-        append_held_here,
-    );
-}
-
-#[test]
-fn process_crash_during_a_held_append() {
-    let all = support::generated(401, SEED);
-    let (base, last) = all.split_at(all.trim_end().rfind('\n').expect("lines") + 1);
-    check_append(
-        "one held event, process crash",
-        base,
-        last,
-        Crash::Process,
-        append_held_here,
-    );
+    check_append("one event, process crash", base, last, Crash::Process);
 }

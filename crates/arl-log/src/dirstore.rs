@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 use crate::codec::{Codec, ENVELOPE_DICTIONARY, FRAME_LEVEL};
 use crate::fast::{self, key_hash, FastMap, FastSet};
 use crate::log::Frames;
-use crate::store::{canonical_into, compress_frame, expand_frame, stored_frame, FrameSync};
+use crate::store::{canonical_into, compress_frame, expand_frame, stored_frame};
 use crate::store::{BlockBytes, CommitSet, Store, BLOCK_EVENTS, NODE_LEVEL_MIN};
 use crate::store::{FRAME_COMMIT_END, FRAME_OVERHEAD};
 use crate::{Envelope, Hash, LogError};
@@ -651,9 +651,6 @@ pub struct DirStore {
     data_file_len: u64,
     /// A reader of what was committed when it was made ([`Store::reader`]): writes nothing.
     read_only: bool,
-    /// A commit whose frames' sync has not been confirmed ([`Store::commit_held`]): its
-    /// head record, written by [`Store::finish_held`]. `committed` already holds it.
-    held: Option<Committed>,
 }
 
 /// [`crate::committed_len_on_disk`]: the committed length of the envelope file as the head
@@ -847,7 +844,6 @@ impl DirStore {
             failed: false,
             data_file_len: 0,
             read_only: false,
-            held: None,
         };
         store.recover(slots.layout, chosen.known_len)?;
         store.data_file_len = store.data.len()?;
@@ -1604,11 +1600,6 @@ impl DirStore {
                 what: "a reader of the log does not write".into(),
             });
         }
-        if self.held.is_some() {
-            return Err(LogError::Backend {
-                what: "the last commit waits for its sync (finish it first)".into(),
-            });
-        }
         if self.failed {
             return Err(LogError::Backend {
                 what:
@@ -1619,46 +1610,9 @@ impl DirStore {
         Ok(())
     }
 
-    /// [`Store::write_frames`], with or without the sync.
-    fn write_frames_with(&mut self, frames: &[Vec<u8>], sync: bool) -> Result<(), LogError> {
-        self.usable()?;
-        let written = self.append_frames(frames, sync);
-        if written.is_err() {
-            // Nothing of the index was written: cut the frames back (best effort; the next
-            // open cuts a batch whose sync did not return, or indexes it if it is all on
-            // disk).
-            let _ = self.cut_tail();
-        }
-        written
-    }
-
-    /// [`Store::commit`]; `hold`: the head record waits for [`Store::finish_held`].
-    fn commit_with(&mut self, set: &CommitSet, hold: bool) -> Result<(), LogError> {
-        self.usable()?;
-        match self.commit_index(set) {
-            Ok(committed) if hold => {
-                self.committed = committed.clone();
-                self.held = Some(committed);
-                Ok(())
-            }
-            Ok(committed) => self.commit_head(committed),
-            Err(e) => {
-                for part in [&self.keys, &self.streams, &self.nodes] {
-                    part.staged.borrow_mut().clear();
-                }
-                if !self.failed {
-                    // Nothing of the index was written: the frames are cut back.
-                    let _ = self.cut_tail();
-                }
-                Err(e)
-            }
-        }
-    }
-
     /// Writes the frames past the committed length, each compressed where that is shorter
-    /// and the last one marked [`FRAME_COMMIT_END`], and, with `sync`, syncs them: the
-    /// commit point (without it, the caller syncs them before the head is written).
-    fn append_frames(&mut self, frames: &[Vec<u8>], sync: bool) -> Result<(), LogError> {
+    /// and the last one marked [`FRAME_COMMIT_END`], and syncs them: the commit point.
+    fn append_frames(&mut self, frames: &[Vec<u8>]) -> Result<(), LogError> {
         let mut canonical: Vec<&[u8]> = Vec::new();
         for segment in frames {
             let mut at = 0;
@@ -1704,9 +1658,7 @@ impl DirStore {
             self.data_file_len = end + DATA_AHEAD_BYTES;
         }
         self.data.write(base, &stored)?;
-        if sync {
-            self.data.sync()?;
-        }
+        self.data.sync()?;
         stored.truncate(frames_len);
         for offset in &mut offsets {
             *offset += base;
@@ -1877,10 +1829,6 @@ pub(crate) fn upgrade_in_place(dir: &Path) -> Result<(), LogError> {
 
 impl Store for DirStore {
     fn reader(&self) -> Option<Box<dyn Store>> {
-        if self.held.is_some() {
-            // `committed` is not on disk yet.
-            return None;
-        }
         let part = |part: &Part| {
             Some(Part {
                 file: part.file.try_clone().ok()?,
@@ -1908,7 +1856,6 @@ impl Store for DirStore {
             failed: self.failed,
             data_file_len: self.data_file_len,
             read_only: true,
-            held: None,
         }))
     }
 
@@ -1920,40 +1867,32 @@ impl Store for DirStore {
     }
 
     fn write_frames(&mut self, frames: &[Vec<u8>]) -> Result<(), LogError> {
-        self.write_frames_with(frames, true)
-    }
-
-    fn write_frames_unsynced(&mut self, frames: &[Vec<u8>]) -> Result<Option<FrameSync>, LogError> {
-        let file = self
-            .data
-            .file
-            .try_clone()
-            .map_err(|e| LogError::io(&self.data.path, e))?;
-        self.write_frames_with(frames, false)?;
-        Ok(Some(FrameSync::new(file, self.data.path.clone())))
+        self.usable()?;
+        let written = self.append_frames(frames);
+        if written.is_err() {
+            // Nothing of the index was written: cut the frames back (best effort; the next
+            // open cuts a batch whose sync did not return, or indexes it if it is all on
+            // disk).
+            let _ = self.cut_tail();
+        }
+        written
     }
 
     fn commit(&mut self, set: &CommitSet) -> Result<(), LogError> {
-        self.commit_with(set, false)
-    }
-
-    fn commit_held(&mut self, set: &CommitSet) -> Result<(), LogError> {
-        self.commit_with(set, true)
-    }
-
-    fn finish_held(&mut self, synced: Result<(), LogError>) -> Result<(), LogError> {
-        let Some(committed) = self.held.take() else {
-            return Err(LogError::Backend {
-                what: "no commit waits for its sync".into(),
-            });
-        };
-        if let Err(e) = synced {
-            // The frames may or may not be on disk, and the index already counts on them:
-            // this handle writes nothing more.
-            self.failed = true;
-            return Err(e);
+        self.usable()?;
+        match self.commit_index(set) {
+            Ok(committed) => self.commit_head(committed),
+            Err(e) => {
+                for part in [&self.keys, &self.streams, &self.nodes] {
+                    part.staged.borrow_mut().clear();
+                }
+                if !self.failed {
+                    // Nothing of the index was written: the frames are cut back.
+                    let _ = self.cut_tail();
+                }
+                Err(e)
+            }
         }
-        self.commit_head(committed)
     }
 
     fn take_unindexed(&mut self) -> Result<Option<Vec<u8>>, LogError> {

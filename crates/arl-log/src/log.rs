@@ -11,7 +11,7 @@ use crate::envelope::{chain_hash, check_data, check_text};
 use crate::envelope::{MAX_ACTOR_BYTES, MAX_ENVELOPE_BYTES, MAX_ID_BYTES, MAX_KIND_BYTES};
 use crate::envelope::{MAX_REASON_BYTES, MAX_STREAM_BYTES};
 use crate::merkle::{self, Frontier, SubtreeSource};
-use crate::store::{BlockBytes, CommitSet, FrameSync, Store};
+use crate::store::{BlockBytes, CommitSet, Store};
 use crate::store::{BLOCK_EVENTS, FRAME_OVERHEAD, NODE_LEVEL_MIN};
 use crate::time::{TIME_MAX_MICROS, TIME_MIN_MICROS};
 use crate::{AppendError, Envelope, Hash, LogError, NewEvent};
@@ -400,8 +400,7 @@ impl Log {
             keys,
             versions,
         };
-        self.commit_with(prepared, in_store, false)
-            .map(|(head, _)| head)
+        self.commit_with(prepared, in_store)
     }
 
     /// The store under the log, for tools that copy it.
@@ -589,40 +588,12 @@ impl Log {
 
     /// Writes a prepared batch atomically and durably; returns the new head.
     pub fn commit(&mut self, prepared: Prepared) -> Result<Head, LogError> {
-        self.commit_with(prepared, false, false)
-            .map(|(head, _)| head)
-    }
-
-    /// [`Log::commit`] without waiting for the disk: the frames and the index are written,
-    /// and the returned [`FrameSync`] makes the frames durable, on any thread, while the
-    /// caller goes on (validating the next batch). The commit is made only by
-    /// [`Log::finish_commit`] with the sync's result; until then this log plans on the new
-    /// head, and refuses another commit and a [`Log::reader`]. `None` in place of the sync:
-    /// the store committed durably already ([`Log::finish_commit`] is then not called).
-    pub fn commit_unsynced(
-        &mut self,
-        prepared: Prepared,
-    ) -> Result<(Head, Option<FrameSync>), LogError> {
-        self.commit_with(prepared, false, true)
-    }
-
-    /// Ends a [`Log::commit_unsynced`] whose sync returned `synced`: writes the head record
-    /// after a sync that succeeded. After one that failed the commit is not made, and this
-    /// handle refuses every later commit: the log must be opened again (which keeps the
-    /// frames if they reached the disk whole, and cuts them otherwise).
-    pub fn finish_commit(&mut self, synced: Result<(), LogError>) -> Result<(), LogError> {
-        self.store.finish_held(synced)
+        self.commit_with(prepared, false)
     }
 
     /// [`Log::commit`]; `in_store`: the frames are already in the store past its head
-    /// ([`Store::adopt_frames`]), and only the index is written; `unsynced`: see
-    /// [`Log::commit_unsynced`].
-    fn commit_with(
-        &mut self,
-        prepared: Prepared,
-        in_store: bool,
-        unsynced: bool,
-    ) -> Result<(Head, Option<FrameSync>), LogError> {
+    /// ([`Store::adopt_frames`]), and only the index is written.
+    fn commit_with(&mut self, prepared: Prepared, in_store: bool) -> Result<Head, LogError> {
         if prepared.base != self.head {
             return Err(LogError::StalePrepared {
                 prepared_at: prepared.base.seq,
@@ -630,7 +601,7 @@ impl Log {
             });
         }
         let Some(last) = prepared.envelopes.last() else {
-            return Ok((self.head, None));
+            return Ok(self.head);
         };
         let n = prepared.envelopes.len();
         let block_starts = self.block_starts(&prepared)?;
@@ -659,11 +630,9 @@ impl Log {
         let frame_bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
         let mut write = move |frames: &[Vec<u8>]| {
             if in_store {
-                store.adopt_frames(frame_bytes).map(|()| None)
-            } else if unsynced {
-                store.write_frames_unsynced(frames)
+                store.adopt_frames(frame_bytes)
             } else {
-                store.write_frames(frames).map(|()| None)
+                store.write_frames(frames)
             }
         };
         let envelopes = prepared.envelopes;
@@ -686,7 +655,7 @@ impl Log {
             let tree = grow_tree(frontier, &envelopes);
             (written, by_bucket(|k| k.0), by_bucket(|k| k.1), tree)
         };
-        let sync = written?;
+        written?;
         let (frontier, nodes) = tree;
         let head = Head {
             seq: last_seq,
@@ -695,7 +664,7 @@ impl Log {
             recorded_at,
         };
         let meta = encode_meta(&head, &frontier);
-        let set = CommitSet {
+        self.store.commit(&CommitSet {
             seq: last_seq,
             frames,
             block_starts: &block_starts,
@@ -704,15 +673,10 @@ impl Log {
             versions: &prepared.versions,
             nodes,
             meta,
-        };
-        if sync.is_some() {
-            self.store.commit_held(&set)?;
-        } else {
-            self.store.commit(&set)?;
-        }
+        })?;
         self.head = head;
         self.frontier = frontier;
-        Ok((head, sync))
+        Ok(head)
     }
 
     /// Where each block that the prepared frames start begins, relative to the end of the

@@ -181,25 +181,6 @@ pub struct CommitSet<'a> {
     pub meta: Vec<u8>,
 }
 
-/// The sync that makes frames written by [`Store::write_frames_unsynced`] durable; it may
-/// run on any thread.
-pub struct FrameSync {
-    file: std::fs::File,
-    path: std::path::PathBuf,
-}
-
-impl FrameSync {
-    /// A sync of `file` (a handle of the envelope file at `path`).
-    pub fn new(file: std::fs::File, path: std::path::PathBuf) -> FrameSync {
-        FrameSync { file, path }
-    }
-
-    /// Makes the written frames durable (`fdatasync`).
-    pub fn run(self) -> Result<(), LogError> {
-        arl_io::sync_data(&self.file, &self.path).map_err(|e| LogError::io(&self.path, e))
-    }
-}
-
 /// The bytes of one block value.
 pub type BlockBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
 
@@ -222,25 +203,6 @@ pub trait Store: Send {
     /// A store that several writers share refuses the commit with [`LogError::Moved`]
     /// when another writer committed since this one last read the head ([`Store::refresh`]).
     fn commit(&mut self, set: &CommitSet) -> Result<(), LogError>;
-    /// [`Store::write_frames`] without the sync: returns what makes the frames durable,
-    /// which may run on another thread while [`Store::commit_held`] writes the index; `None`
-    /// when this store made them durable already (it then commits with [`Store::commit`]).
-    fn write_frames_unsynced(&mut self, frames: &[Vec<u8>]) -> Result<Option<FrameSync>, LogError> {
-        self.write_frames(frames).map(|()| None)
-    }
-    /// [`Store::commit`] of frames written by [`Store::write_frames_unsynced`]: writes the
-    /// index and keeps the head record back until [`Store::finish_held`] says whether the
-    /// frames' sync succeeded. Meanwhile this store reads as if the commit were made, and
-    /// makes no reader ([`Store::reader`]).
-    fn commit_held(&mut self, set: &CommitSet) -> Result<(), LogError> {
-        self.commit(set)
-    }
-    /// Ends a [`Store::commit_held`]: after the frames' sync succeeded, writes the head
-    /// record (the commit is then made as by [`Store::commit`]); after it failed, refuses
-    /// every later write (what is on disk is unknown until the store is opened again).
-    fn finish_held(&mut self, synced: Result<(), LogError>) -> Result<(), LogError> {
-        synced
-    }
     /// Committed frames that the store found past its head when it opened, not yet
     /// indexed (a crash between the commit point and the index), back to back; taken once.
     /// The log indexes them at once, with [`Store::adopt_frames`] in place of

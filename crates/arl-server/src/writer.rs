@@ -293,7 +293,6 @@ pub fn start(
     };
     let mut writer = Writer {
         ledger,
-        in_flight: Default::default(),
         keys,
         shared,
         committed,
@@ -309,9 +308,6 @@ pub fn start(
 
 struct Writer {
     ledger: Ledger,
-    /// Groups appended and not yet durable ([`Ledger::append_held`]), oldest first; each
-    /// is answered when the ledger settles it.
-    in_flight: std::collections::VecDeque<InFlight>,
     /// The ledger's keys: each request's batch is sealed with them before it is planned.
     keys: KeyHome,
     shared: Arc<Shared>,
@@ -319,13 +315,6 @@ struct Writer {
     group_events_max: usize,
     /// The directory of a directory log, which queries read through handles of their own.
     log_dir: Option<PathBuf>,
-}
-
-/// A group appended and waiting for its sync.
-struct InFlight {
-    group: Vec<AppendJob>,
-    /// The head's seq before the group's append.
-    before: u64,
 }
 
 /// A read-only handle of the directory log in `dir`, at its committed head: a reader of
@@ -356,28 +345,8 @@ fn dir_unsealer(keys: &KeyHome) -> Option<Arc<arl_privacy::Unsealer>> {
 }
 
 impl Writer {
-    /// Takes the jobs in order. Appends are pipelined: while one group's frames are synced,
-    /// the next group is taken in and validated; a group is answered once it is durable
-    /// ([`Writer::answer_settled`]). With nothing waiting, the writer settles the group in
-    /// flight, then waits for jobs. Every job other than an append starts from a settled
-    /// ledger.
     fn run(&mut self, mut receiver: mpsc::Receiver<Job>) {
-        loop {
-            let first = if self.ledger.holds() {
-                match receiver.try_recv() {
-                    Ok(job) => job,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        self.settle();
-                        continue;
-                    }
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                }
-            } else {
-                match receiver.blocking_recv() {
-                    Some(job) => job,
-                    None => break,
-                }
-            };
+        while let Some(first) = receiver.blocking_recv() {
             let mut group: Vec<AppendJob> = Vec::new();
             let mut group_events = 0usize;
             let mut next = Some(first);
@@ -400,13 +369,11 @@ impl Writer {
                     }
                     Job::Read(read) => {
                         self.commit_group(std::mem::take(&mut group));
-                        self.settle();
                         group_events = 0;
                         read(&self.ledger);
                     }
                     Job::Write(write) => {
                         self.commit_group(std::mem::take(&mut group));
-                        self.settle();
                         group_events = 0;
                         let before = self.ledger.log().head().seq;
                         write(&mut self.ledger);
@@ -414,13 +381,11 @@ impl Writer {
                     }
                     Job::Sync => {
                         self.commit_group(std::mem::take(&mut group));
-                        self.settle();
                         group_events = 0;
                         self.sync();
                     }
                     Job::Stop => {
                         self.commit_group(std::mem::take(&mut group));
-                        self.settle();
                         return;
                     }
                 }
@@ -429,74 +394,6 @@ impl Writer {
             }
             self.commit_group(group);
         }
-        self.settle();
-    }
-
-    /// Waits for the group in flight to be durable, and answers every settled group.
-    fn settle(&mut self) {
-        if self.in_flight.is_empty() {
-            return;
-        }
-        let settled = self.ledger.settle();
-        self.answer_settled(settled);
-    }
-
-    /// Publishes and answers the groups the ledger settled, oldest first: a durable one
-    /// is published (and broadcast) before its requests are answered; one whose sync
-    /// failed is answered with the failure.
-    fn answer_settled(&mut self, settled: Vec<arl_views::Settled>) {
-        for settled in settled {
-            let Some(flight) = self.in_flight.pop_front() else {
-                tracing::error!("the ledger settled an append no group waits for");
-                continue;
-            };
-            match settled.report {
-                Ok(report) => {
-                    self.publish_settled(flight.before, report.head, settled.reader, settled.log);
-                    self.answer_group(flight.group, &report.outcomes, report.head);
-                }
-                Err(failure) => {
-                    for job in flight.group {
-                        let _ = job.reply.send(Err(ApiError::append(&failure, None)));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Publishes the state a settled append left (its views and log, read-only), then
-    /// broadcasts its envelopes.
-    fn publish_settled(
-        &mut self,
-        before: u64,
-        head: Head,
-        reader: Option<ViewReader>,
-        log: Option<Log>,
-    ) {
-        if head.seq == before {
-            return;
-        }
-        let log = match log {
-            Some(log) => Some(Arc::new(Mutex::new(log))),
-            // Opening the log again cuts frames past its head: not while one is in flight.
-            None if !self.ledger.holds() => read_log(self.ledger.log(), self.log_dir.as_deref()),
-            None => None,
-        };
-        match reader {
-            Some(reader) => self.shared.publish(Published {
-                reader: Arc::new(reader),
-                head,
-                log,
-                unsealer: dir_unsealer(&self.keys),
-                subsets: Default::default(),
-            }),
-            None => {
-                tracing::error!(
-                    "opening the committed views failed; queries answer from the previous commit"
-                );
-            }
-        }
-        self.broadcast(before, head.seq);
     }
 
     /// Commits the batches of `group` in one append. A batch that breaks a rule is answered
@@ -534,39 +431,38 @@ impl Writer {
             self.shared
                 .busy
                 .store(1, std::sync::atomic::Ordering::SeqCst);
-            let appended = self.ledger.append_held(combined, &opts);
+            let appended = self.ledger.append(combined, &opts);
             self.shared
                 .busy
                 .store(0, std::sync::atomic::Ordering::SeqCst);
-            let Err(failure) = appended else {
-                // Answered when durable, after it is published (and broadcast): a client
-                // that reads after its append's answer sees the append.
-                self.in_flight.push_back(InFlight { group, before });
-                let settled = self.ledger.take_settled();
-                self.answer_settled(settled);
-                return;
-            };
-            // A refusal may rest on the appends before it: they are made durable first.
-            self.settle();
-            match self.blame(&group, &failure) {
-                Some((at, local)) => {
-                    let job = group.remove(at);
-                    let line = job.lines.get(local).copied();
-                    let _ = job.reply.send(Err(ApiError::append(&failure, line)));
-                }
-                None if group.len() > 1 && failure.kind != FailureKind::Storage => {
-                    // A failure of the whole group (too large together): one by one.
-                    for job in std::mem::take(&mut group) {
-                        self.commit_group(vec![job]);
-                    }
-                }
-                None => {
-                    for job in group.drain(..) {
-                        let _ = job.reply.send(Err(ApiError::append(&failure, None)));
-                    }
-                    // A storage failure after the log's commit moved the head.
+            match appended {
+                Ok(report) => {
+                    // Published (and broadcast) before anyone is answered: a client that
+                    // reads after its append's answer sees the append.
                     self.after_commit(before);
+                    self.answer_group(group, &report.outcomes, report.head);
+                    return;
                 }
+                Err(failure) => match self.blame(&group, &failure) {
+                    Some((at, local)) => {
+                        let job = group.remove(at);
+                        let line = job.lines.get(local).copied();
+                        let _ = job.reply.send(Err(ApiError::append(&failure, line)));
+                    }
+                    None if group.len() > 1 && failure.kind != FailureKind::Storage => {
+                        // A failure of the whole group (too large together): one by one.
+                        for job in std::mem::take(&mut group) {
+                            self.commit_group(vec![job]);
+                        }
+                    }
+                    None => {
+                        for job in group.drain(..) {
+                            let _ = job.reply.send(Err(ApiError::append(&failure, None)));
+                        }
+                        // A storage failure after the log's commit moved the head.
+                        self.after_commit(before);
+                    }
+                },
             }
         }
     }
@@ -646,16 +542,11 @@ impl Writer {
                 tracing::error!(error = %e, "opening the committed views failed; queries answer from the previous commit");
             }
         }
-        self.broadcast(before, head.seq);
-    }
-
-    /// Sends the envelopes after seq `before` up to `seq` to live subscribers.
-    fn broadcast(&self, before: u64, seq: u64) {
         if self.committed.receiver_count() == 0 {
             return;
         }
         let envelopes: Result<Vec<Envelope>, _> =
-            self.ledger.log().range(before + 1, seq).collect();
+            self.ledger.log().range(before + 1, head.seq).collect();
         match envelopes {
             Ok(envelopes) => {
                 let _ = self.committed.send(Arc::new(Committed { envelopes }));

@@ -16,8 +16,8 @@ use crate::{LogSource, ViewError, ViewReader, ViewWriter};
 use arl_domain::{Event, InputEvent, Recorded, RuleError, Timestamp};
 use arl_fold::{SourceError, ValidationError, Validator};
 use arl_log::{
-    AppendError, Envelope, FrameSync, Head, LedgerLock, Log, LogError, NewEvent, Outcome,
-    PlannedBatch, Prepared,
+    AppendError, Envelope, Head, LedgerLock, Log, LogError, NewEvent, Outcome, PlannedBatch,
+    Prepared,
 };
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
@@ -232,47 +232,7 @@ pub struct Ledger {
     /// take in goes through them (so that the batches of one import do not fold the same
     /// accounts afresh); cleared whenever the views change otherwise or a batch is refused.
     validator: Validator,
-    /// The append of [`Ledger::append_held`] whose log frames are being synced.
-    held: Option<Held>,
-    /// A held append's sync failed: the log refuses every later commit until the ledger
-    /// is opened again.
-    broken: bool,
-    /// Appends made durable and not yet taken ([`Ledger::take_settled`]), oldest first.
-    settled: Vec<Settled>,
-    /// The thread that syncs held appends' frames (started by the first one).
-    syncer: Option<std::sync::mpsc::Sender<SyncJob>>,
     _lock: LedgerLock,
-}
-
-impl Drop for Ledger {
-    /// A held append is settled: its frames synced and its heads written.
-    fn drop(&mut self) {
-        if self.held.is_some() {
-            self.settle_now();
-        }
-    }
-}
-
-/// A sync for the sync thread, and where its result goes.
-type SyncJob = (FrameSync, SyncSender<Result<(), LogError>>);
-
-/// An append written to the log and the views, its frames being synced on the sync thread.
-struct Held {
-    report: AppendReport,
-    /// The sync's result.
-    synced: Receiver<Result<(), LogError>>,
-    /// The views as this append left them (read once it is durable).
-    reader: Option<ViewReader>,
-}
-
-/// An append of [`Ledger::append_held`] that became durable, or whose sync failed.
-pub struct Settled {
-    /// What it appended, or why it is not committed.
-    pub report: Result<AppendReport, AppendFailure>,
-    /// The views as of this append (`None` when none could be made, or after a failure).
-    pub reader: Option<ViewReader>,
-    /// The log as of this append, read-only, sharing the writer's files ([`Log::reader`]).
-    pub log: Option<Log>,
 }
 
 /// The typed event of a stored envelope.
@@ -376,10 +336,6 @@ impl Ledger {
             log,
             views,
             validator: Validator::new(),
-            held: None,
-            broken: false,
-            settled: Vec::new(),
-            syncer: None,
             _lock: lock,
         };
         ledger.catch_up_or_rebuild()?;
@@ -469,13 +425,8 @@ impl Ledger {
         batch: Vec<InputEvent>,
         opts: &AppendOptions,
     ) -> Result<AppendReport, AppendFailure> {
-        if self.held.is_some() {
-            return Err(AppendFailure::storage(
-                "an append waits for its sync: settle it first (Ledger::settle)",
-            ));
-        }
         if !self.source.is_shared() {
-            return self.append_once(batch, opts, false);
+            return self.append_once(batch, opts);
         }
         let done = self.append_shared(&batch, opts);
         self.log.end_write();
@@ -507,7 +458,7 @@ impl Ledger {
             self.sync().map_err(|e| {
                 AppendFailure::storage(format!("catching up with the shared log: {e}"))
             })?;
-            match self.append_once(batch.to_vec(), opts, false) {
+            match self.append_once(batch.to_vec(), opts) {
                 Err(failure) if failure.moved && tries < MOVED_RETRIES_MAX => {}
                 done => return done,
             }
@@ -517,7 +468,6 @@ impl Ledger {
     /// Reads the shared log's head again and brings the views up to it (what other nodes
     /// appended). Returns the head. Nothing to do for a directory log.
     pub fn sync(&mut self) -> Result<Head, ViewError> {
-        self.settle_now();
         let head = self.log.refresh()?;
         if self.views.checkpoint() != head.seq {
             self.catch_up_or_rebuild()?;
@@ -529,7 +479,6 @@ impl Ledger {
         &mut self,
         batch: Vec<InputEvent>,
         opts: &AppendOptions,
-        hold: bool,
     ) -> Result<AppendReport, AppendFailure> {
         let (events, new_events) = new_events(batch, opts)?;
         let planned = self.log.plan(new_events, opts.now.0)?;
@@ -543,204 +492,39 @@ impl Ledger {
             "the views are up to the log before an append"
         );
         let (log, views, validator) = (&mut self.log, &mut self.views, &mut self.validator);
-        let (held, settled, broken) = (&mut self.held, &mut self.settled, &mut self.broken);
-        let mut settle =
-            |log: &mut Log, views: &mut ViewWriter| settle_held(held, settled, broken, log, views);
         let batch = Batch {
             base_seq,
             times: &times,
             outcomes: &outcomes,
         };
-        let settle: Option<&mut Settle<'_>> = if hold { Some(&mut settle) } else { None };
-        let threads = append_steps(
-            log, views, validator, &reader, &batch, events, planned, settle,
-        );
+        let threads = append_steps(log, views, validator, &reader, &batch, events, planned);
         // The system refused a thread before anything was written.
         let (committed, staged) = threads.map_err(AppendFailure::storage)?;
-        let (appended, head, sync) = match committed {
+        let (appended, head) = match committed {
             Ok(done) => done,
             Err(failure) => {
                 drop(reader);
                 // The caches took in events of the refused batch.
                 self.validator.clear();
-                // A held append keeps its views: it is settled before they are opened again.
-                self.settle_now();
                 // What was staged for the rejected batch must not reach the views.
                 self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))
                     .map_err(|e| AppendFailure::storage(e.to_string()))?;
-                if !self.broken && self.views.checkpoint() < self.log.head().seq {
-                    self.catch_up().map_err(AppendFailure::storage)?;
-                }
                 return Err(self.heal(failure));
             }
         };
         drop(reader);
-        let report = AppendReport {
-            appended,
-            duplicates: outcomes.len() as u64 - appended,
-            head,
-            outcomes,
-        };
-        if let Some(sync) = sync {
-            self.hold_views(staged, &report, sync)?;
-            return Ok(report);
-        }
         self.finish_views(staged).map_err(|e| {
             AppendFailure::storage(format!(
                 "the events are stored in the log (head seq {}), but updating the views failed: {e}; they catch up when the ledger is next opened",
                 head.seq
             ))
         })?;
-        if hold {
-            // Nothing new was written (duplicates only), after the previous held append
-            // settled: this one is settled at once.
-            self.settled.push(Settled {
-                report: Ok(report.clone()),
-                reader: self.views.reader().ok(),
-                log: self.log.reader(),
-            });
-        }
-        Ok(report)
-    }
-
-    /// [`Ledger::append`] that does not wait for the disk, for a writer with more batches
-    /// waiting (the server's group commit). The batch is validated against the last
-    /// append, held or not; the previous held append is then settled (its sync awaited and
-    /// its head written) before this one's frames are written; the frames are synced on a
-    /// thread of the ledger's while the caller goes on (taking in and validating the next
-    /// batch). The returned report is not durable: the append is made when it settles,
-    /// and [`Ledger::take_settled`] (or [`Ledger::settle`], which waits) gives each
-    /// settled append, in order, with the views and the log as of it for readers. Until
-    /// then nothing on disk counts on its frames: the log's head record and the views'
-    /// heads are written only after the sync. A batch of more than [`INLINE_EVENTS_MAX`]
-    /// events, or on a shared log, settles the previous one and is appended durably (and
-    /// settled at once). A refused batch may leave the previous one held.
-    pub fn append_held(
-        &mut self,
-        batch: Vec<InputEvent>,
-        opts: &AppendOptions,
-    ) -> Result<AppendReport, AppendFailure> {
-        if self.broken {
-            return Err(broken_failure());
-        }
-        if self.source.is_shared() || batch.len() > INLINE_EVENTS_MAX {
-            self.settle_now();
-            if self.broken {
-                return Err(broken_failure());
-            }
-            let report = self.append(batch, opts)?;
-            self.settled.push(Settled {
-                report: Ok(report.clone()),
-                reader: self.views.reader().ok(),
-                log: self.log.reader(),
-            });
-            return Ok(report);
-        }
-        self.append_once(batch, opts, true)
-    }
-
-    /// True while an append of [`Ledger::append_held`] waits for its sync.
-    pub fn holds(&self) -> bool {
-        self.held.is_some()
-    }
-
-    /// The appends of [`Ledger::append_held`] settled so far and not yet taken, oldest
-    /// first.
-    pub fn take_settled(&mut self) -> Vec<Settled> {
-        std::mem::take(&mut self.settled)
-    }
-
-    /// Waits for the held append's sync, settles it, and returns every settled append not
-    /// yet taken, oldest first.
-    pub fn settle(&mut self) -> Vec<Settled> {
-        self.settle_now();
-        self.take_settled()
-    }
-
-    /// Settles the held append, if any; when its views' heads could not be written, opens
-    /// the views again from disk and catches them up with the log.
-    fn settle_now(&mut self) {
-        let (held, settled, broken) = (&mut self.held, &mut self.settled, &mut self.broken);
-        if settle_held(held, settled, broken, &mut self.log, &mut self.views).is_err()
-            && !self.broken
-        {
-            let reopened = ViewWriter::open(&self.dir.join(VIEWS_DIR)).map(|views| {
-                self.views = views;
-            });
-            // Views that still do not open fail the next append, which tries again.
-            let _ = reopened.and_then(|()| self.catch_up());
-        }
-    }
-
-    /// Commits the views staged for a batch whose log frames are written and not yet
-    /// synced, keeping their heads back until the frames are ([`ViewWriter::commit_held`]),
-    /// and hands the sync to the sync thread. When the views cannot take the commit in,
-    /// the frames are synced here, the log's commit is made, and the views are opened
-    /// again and caught up with the log (the append is then settled at once).
-    fn hold_views(
-        &mut self,
-        staged: Result<(), ViewError>,
-        report: &AppendReport,
-        sync: FrameSync,
-    ) -> Result<(), AppendFailure> {
-        self.views.set_log_len(self.log.committed_len());
-        if staged.and_then(|()| self.views.commit_held()).is_err() {
-            if let Err(e) = self.log.finish_commit(sync.run()) {
-                self.broken = true;
-                return Err(AppendFailure::storage(format!(
-                    "making the log durable failed: {e}; nothing of this batch is committed"
-                )));
-            }
-            self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))
-                .map_err(|e| AppendFailure::storage(e.to_string()))?;
-            self.catch_up().map_err(|e| {
-                AppendFailure::storage(format!(
-                    "the events are stored in the log (head seq {}), but updating the views failed: {e}; they catch up when the ledger is next opened",
-                    report.head.seq
-                ))
-            })?;
-            self.settled.push(Settled {
-                report: Ok(report.clone()),
-                reader: self.views.reader().ok(),
-                log: self.log.reader(),
-            });
-            return Ok(());
-        }
-        let (done, synced) = sync_channel(1);
-        let job = (sync, done);
-        let job = match self.syncer() {
-            Some(syncer) => syncer.send(job).err().map(|returned| returned.0),
-            None => Some(job),
-        };
-        if let Some((sync, done)) = job {
-            // No sync thread: the sync runs here.
-            let _ = done.send(sync.run());
-        }
-        self.held = Some(Held {
-            report: report.clone(),
-            synced,
-            reader: self.views.reader().ok(),
-        });
-        Ok(())
-    }
-
-    /// The sync thread's queue, the thread started on first use; `None` when the system
-    /// refuses the thread.
-    fn syncer(&mut self) -> Option<&std::sync::mpsc::Sender<SyncJob>> {
-        if self.syncer.is_none() {
-            let (jobs, queue) = std::sync::mpsc::channel::<SyncJob>();
-            let started = std::thread::Builder::new()
-                .name("arl-sync".into())
-                .spawn(move || {
-                    for (sync, done) in queue {
-                        let _ = done.send(sync.run());
-                    }
-                });
-            if started.is_ok() {
-                self.syncer = Some(jobs);
-            }
-        }
-        self.syncer.as_ref()
+        Ok(AppendReport {
+            appended,
+            duplicates: outcomes.len() as u64 - appended,
+            head,
+            outcomes,
+        })
     }
 
     /// Commits the views staged for a batch the log has committed; when staging or the
@@ -757,7 +541,6 @@ impl Ledger {
     /// Rebuilds every view file from the log into a fresh directory, checking the hash
     /// chain on the way, then swaps it in. `progress` gets the last seq done, now and then.
     pub fn replay(&mut self, progress: &mut dyn FnMut(u64)) -> Result<Head, ViewError> {
-        self.settle_now();
         self.validator.clear();
         let head = rebuild_views(&self.dir, &self.log, progress)?;
         self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
@@ -839,79 +622,17 @@ fn rebuild_views(
 
 /// Batches of at most this many input events are validated, built and staged on the
 /// appending thread: starting two threads cost more than their work for a few events.
-pub const INLINE_EVENTS_MAX: usize = 64;
+const INLINE_EVENTS_MAX: usize = 64;
 
-/// What the three steps of an append give: the log's commit (the events appended, the
-/// new head and, for a held append, the sync of its frames) or the batch's failure, and
-/// the staging of the views.
-type Steps = (
-    Result<(u64, Head, Option<FrameSync>), AppendFailure>,
-    Result<(), ViewError>,
-);
-
-/// Settles the held append before a batch's frames are written ([`Ledger::append_held`]).
-type Settle<'a> = dyn FnMut(&mut Log, &mut ViewWriter) -> Result<(), AppendFailure> + 'a;
-
-/// The failure of every append after a held append's sync failed.
-fn broken_failure() -> AppendFailure {
-    AppendFailure::storage(
-        "an earlier commit's sync failed: the ledger takes no more appends until it is opened again",
-    )
-}
-
-/// Settles the held append: waits for its frames' sync, then writes the log's head record
-/// and the views' heads. After a failed sync the append is settled as failed and the
-/// ledger is `broken`. An `Err` means the batch being appended must not be written.
-fn settle_held(
-    held: &mut Option<Held>,
-    settled: &mut Vec<Settled>,
-    broken: &mut bool,
-    log: &mut Log,
-    views: &mut ViewWriter,
-) -> Result<(), AppendFailure> {
-    let Some(held) = held.take() else {
-        return Ok(());
-    };
-    let synced = held.synced.recv().unwrap_or_else(|_| {
-        Err(LogError::Backend {
-            what: "the log's sync thread stopped".into(),
-        })
-    });
-    if let Err(e) = log.finish_commit(synced) {
-        *broken = true;
-        let failure = AppendFailure::storage(format!(
-            "making the log durable failed: {e}; nothing of this batch is committed, and the ledger takes no more appends until it is opened again"
-        ));
-        settled.push(Settled {
-            report: Err(failure.clone()),
-            reader: None,
-            log: None,
-        });
-        return Err(failure);
-    }
-    let views_done = views.finish_held();
-    settled.push(Settled {
-        report: Ok(held.report),
-        reader: held.reader,
-        log: log.reader(),
-    });
-    views_done.map_err(|e| {
-        AppendFailure::storage(format!(
-            "writing the views' heads after the previous append failed: {e}; this batch was not appended"
-        ))
-    })
-}
+/// What the three steps of an append give: the log's commit (the events appended and the
+/// new head) or the batch's failure, and the staging of the views.
+type Steps = (Result<(u64, Head), AppendFailure>, Result<(), ViewError>);
 
 /// The append's steps: validate, stage the views, build the log's frames, commit the log.
 /// A small batch (at most [`INLINE_EVENTS_MAX`] input events) takes them one after the
 /// other on this thread. A large one takes three threads: this one validates; one builds
 /// the log's frames (canonical bytes and the hash chain, itself on two threads); one stages
 /// the validated events into the views as they come; then this one commits the log.
-///
-/// With `settle` (a held append, small batches only), the batch is validated and staged
-/// first, then `settle` settles the previous held append, then the frames are written
-/// without a sync.
-#[allow(clippy::too_many_arguments)]
 fn append_steps(
     log: &mut Log,
     views: &mut ViewWriter,
@@ -920,9 +641,7 @@ fn append_steps(
     batch: &Batch<'_>,
     events: Vec<Option<(Event, String)>>,
     planned: PlannedBatch,
-    settle: Option<&mut Settle<'_>>,
 ) -> std::io::Result<Steps> {
-    let hold = settle.is_some();
     if batch.outcomes.len() <= INLINE_EVENTS_MAX {
         // Validation sends its one chunk (fewer events than a chunk) without waiting.
         let (sender, receiver) = sync_channel::<Vec<Staged>>(1);
@@ -932,21 +651,16 @@ fn append_steps(
             Ok(_) => stage_chunks(receiver, views),
             Err(_) => Ok(()),
         };
-        let validated = match (validated, settle) {
-            (Ok(appended), Some(settle)) => settle(log, views).map(|()| appended),
-            (validated, _) => validated,
-        };
-        let committed = commit_checked(log, planned.build(), validated, hold);
+        let committed = commit_checked(log, planned.build(), validated);
         return Ok((committed, staged));
     }
-    debug_assert!(!hold, "a held append is a small batch");
     arl_par::scope(|scope| {
         let builder = scope.spawn("arl-build", move || planned.build())?;
         let (sender, receiver) = sync_channel::<Vec<Staged>>(STAGE_CHUNKS_IN_FLIGHT);
         let stager = scope.spawn("arl-stage", move || stage_chunks(receiver, views))?;
         let validated = validate(reader, validator, batch, events, &sender);
         drop(sender);
-        let committed = commit_checked(log, builder.join(), validated, false);
+        let committed = commit_checked(log, builder.join(), validated);
         let staged = stager.join();
         Ok((committed, staged))
     })
@@ -954,23 +668,17 @@ fn append_steps(
 
 /// Commits the built frames of a batch that passed validation. The log's own refusal (an
 /// envelope over its size limit) comes first, as it would from `Log::prepare`.
-/// `hold`: the frames are written without a sync ([`Log::commit_unsynced`]).
 fn commit_checked(
     log: &mut Log,
     built: Result<Prepared, AppendError>,
     validated: Result<u64, AppendFailure>,
-    hold: bool,
-) -> Result<(u64, Head, Option<FrameSync>), AppendFailure> {
+) -> Result<(u64, Head), AppendFailure> {
     match (built, validated) {
         (Err(e), _) => Err(AppendFailure::from(e)),
         (Ok(_), Err(failure)) => Err(failure),
-        (Ok(prepared), Ok(appended)) if hold => log
-            .commit_unsynced(prepared)
-            .map(|(head, sync)| (appended, head, sync))
-            .map_err(AppendFailure::commit),
         (Ok(prepared), Ok(appended)) => log
             .commit(prepared)
-            .map(|head| (appended, head, None))
+            .map(|head| (appended, head))
             .map_err(AppendFailure::commit),
     }
 }

@@ -148,9 +148,6 @@ pub struct ViewWriter {
     /// The committed heads as handed to readers, copied once per commit and shared by
     /// every reader of that commit ([`ViewWriter::reader`]).
     snapshot: std::sync::Mutex<Option<Arc<Heads>>>,
-    /// The heads slot of a commit made by [`ViewWriter::commit_held`], encoded and not yet
-    /// written ([`ViewWriter::finish_held`]).
-    held: Option<EncodedSlot>,
     /// Records decoded by the readers this writer handed out ([`ViewReader`]).
     event_cache: Arc<EventCache>,
     /// The data files those readers read, opened once, and the mapping of `events.dat`
@@ -258,7 +255,6 @@ impl ViewWriter {
             txns_seen: HashMap::default(),
             recorded_max,
             poisoned: false,
-            held: None,
             slot_files: Default::default(),
             slot_generations: slots
                 .slots
@@ -869,39 +865,18 @@ impl ViewWriter {
     /// [`CHECKPOINT_COMMITS`]th commit, after [`CHECKPOINT_BYTES`] of data, or always when
     /// the boot id is unknown): what a power loss takes is caught up from the log.
     pub fn commit(&mut self) -> Result<(), ViewError> {
-        self.commit_as(false, false)
-    }
-
-    /// [`ViewWriter::commit`] except the write of the heads slot, the commit point on disk,
-    /// which waits for [`ViewWriter::finish_held`]: the caller first makes the log's frames
-    /// of these events durable, so that the views on disk are never ahead of the log. This
-    /// writer and its readers ([`ViewWriter::reader`]) see the commit made at once; nothing
-    /// more may be committed before `finish_held`.
-    pub fn commit_held(&mut self) -> Result<(), ViewError> {
-        self.commit_as(false, true)
-    }
-
-    /// Writes the heads slot of the last [`ViewWriter::commit_held`]; nothing when none
-    /// waits.
-    pub fn finish_held(&mut self) -> Result<(), ViewError> {
-        let Some(held) = self.held.take() else {
-            return Ok(());
-        };
-        self.poisoned = true;
-        self.write_encoded(held)?;
-        self.poisoned = false;
-        Ok(())
+        self.commit_as(false)
     }
 
     /// [`ViewWriter::commit`] as a checkpoint: every view file synced, then the heads
     /// written into a checkpoint slot and synced. Does nothing when the last slot written
     /// is a checkpoint and nothing is staged.
     pub fn commit_checkpoint(&mut self) -> Result<(), ViewError> {
-        self.commit_as(true, false)
+        self.commit_as(true)
     }
 
-    fn commit_as(&mut self, checkpoint: bool, hold: bool) -> Result<(), ViewError> {
-        if self.poisoned || self.held.is_some() {
+    fn commit_as(&mut self, checkpoint: bool) -> Result<(), ViewError> {
+        if self.poisoned {
             return Err(ViewError::Poisoned);
         }
         let staged = self.has_staged();
@@ -916,18 +891,11 @@ impl ViewWriter {
             || self.boot.is_none()
             || self.heads.generation + 1 - self.checkpoint_at.0 >= CHECKPOINT_COMMITS
             || data_bytes(&self.heads).saturating_sub(self.checkpoint_at.1) >= CHECKPOINT_BYTES;
-        let encoded = if due {
-            self.sync_files()?;
-            let slot = self.next_slot(CHECKPOINT_SLOTS);
-            self.encode_slot(slot, true)?
+        if due {
+            self.write_checkpoint()?;
         } else {
             let slot = self.next_slot(COMMIT_SLOTS);
-            self.encode_slot(slot, false)?
-        };
-        if hold {
-            self.held = Some(encoded);
-        } else {
-            self.write_encoded(encoded)?;
+            self.write_slot(slot, false)?;
         }
         self.committed = lengths(&self.heads);
         self.poisoned = false;
@@ -967,13 +935,6 @@ impl ViewWriter {
     /// a sync. A crash mid-write leaves a slot that fails its checksum, and readers use
     /// another one.
     fn write_slot(&mut self, slot: usize, synced: bool) -> Result<(), ViewError> {
-        let encoded = self.encode_slot(slot, synced)?;
-        self.write_encoded(encoded)
-    }
-
-    /// The first half of [`ViewWriter::write_slot`]: the heads encoded with the next
-    /// generation for `slot`, and what of the slot file must be written.
-    fn encode_slot(&mut self, slot: usize, synced: bool) -> Result<EncodedSlot, ViewError> {
         self.heads.generation += 1;
         let mark = SlotMark {
             boot: self.boot.unwrap_or_default(),
@@ -1009,38 +970,15 @@ impl ViewWriter {
         let Some(slot_file) = &mut self.slot_files[slot] else {
             unreachable!("opened above");
         };
-        // Unknown until the writes all succeed.
+        // Unknown until the writes below all succeed.
         let stale = slot_file.stale.take();
-        let ranges = match stale {
+        let mut ranges = match stale {
             Some(mut stale) => {
                 stale.extend(changed);
                 stale.push(slot_file.len.min(new_len) as usize..usize::MAX);
                 stale
             }
             None => std::iter::once(0..usize::MAX).collect(),
-        };
-        Ok(EncodedSlot {
-            slot,
-            synced,
-            created,
-            ranges,
-        })
-    }
-
-    /// The second half of [`ViewWriter::write_slot`]: writes what `encode_slot` found
-    /// changed (from the kept slot bytes), and syncs a checkpoint.
-    fn write_encoded(&mut self, encoded: EncodedSlot) -> Result<(), ViewError> {
-        let EncodedSlot {
-            slot,
-            synced,
-            created,
-            mut ranges,
-        } = encoded;
-        let path = self.dir.join(HEADS_FILES[slot]);
-        let io = |e| ViewError::io(&path, e);
-        let new_len = self.slot_bytes.len() as u64;
-        let Some(slot_file) = &mut self.slot_files[slot] else {
-            unreachable!("opened by encode_slot");
         };
         write_ranges(&slot_file.file, &path, &self.slot_bytes, &mut ranges).map_err(io)?;
         if new_len < slot_file.len {
@@ -1090,17 +1028,6 @@ impl ViewWriter {
         let path = self.dir.join(FILES[TI]);
         crate::txnids::repair_table(&self.files[TI], &path, self.txnids_layout, entries)
     }
-}
-
-/// A heads slot encoded and not yet written ([`ViewWriter::commit_held`]).
-#[derive(Debug)]
-struct EncodedSlot {
-    slot: usize,
-    synced: bool,
-    /// The slot's file did not exist before `encode_slot` opened it.
-    created: bool,
-    /// The byte ranges of the slot file to write.
-    ranges: Vec<std::ops::Range<usize>>,
 }
 
 /// A heads slot file as this writer left it.
