@@ -34,9 +34,12 @@ use cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before parsing the arguments, whose allocations touch fresh pages of the allocator's
+    // arena; the server then gets back the setting it was started with.
+    let started_small = small_pages();
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
-        small_pages();
+    if matches!(cli.command, Command::Serve(_)) && !started_small {
+        let _ = rustix::thread::disable_transparent_huge_pages(false);
     }
     failure::report_panics_as_internal_errors();
     ExitCode::from(failure::guarded(|| run(cli)))
@@ -49,9 +52,11 @@ fn main() -> ExitCode {
 /// 17–19). Short
 /// commands touch little memory and gain nothing from huge pages; the server, which lives
 /// long and keeps its heap, keeps the system's setting. Nothing to do where the kernel has
-/// no such setting.
-fn small_pages() {
+/// no such setting. Returns whether the process had them disabled already (by its parent).
+fn small_pages() -> bool {
+    let already = rustix::thread::transparent_huge_pages_are_disabled().unwrap_or(true);
     let _ = rustix::thread::disable_transparent_huge_pages(true);
+    already
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
