@@ -49,10 +49,11 @@ fn main() -> ExitCode {
 /// allocator reserves one large arena; where the kernel hands out huge pages whenever it
 /// can, the first touch of each 2 MiB of that arena makes all of it resident, which doubled
 /// the resident memory of a one-event `arl append` at 1M events (about 30 MB instead of
-/// 17–19). Short
-/// commands touch little memory and gain nothing from huge pages; the server, which lives
-/// long and keeps its heap, keeps the system's setting. Nothing to do where the kernel has
-/// no such setting. Returns whether the process had them disabled already (by its parent).
+/// 17–19, and zeroing them was a quarter of its CPU time). Short commands touch little
+/// memory and gain nothing from huge pages; the server, which lives long and keeps its
+/// heap, turns them back on once its arguments are parsed, unless its parent had them off.
+/// Nothing to do where the kernel has no such setting. Returns whether the process had them
+/// off already.
 fn small_pages() -> bool {
     let already = rustix::thread::transparent_huge_pages_are_disabled().unwrap_or(true);
     let _ = rustix::thread::disable_transparent_huge_pages(true);
