@@ -75,20 +75,22 @@ impl TxnIdsReader {
         })
     }
 
-    /// The file mapped over its committed entries, once past [`READS_UNMAPPED`] look-ups.
-    fn mapped(&self) -> Result<Option<&memmap2::Mmap>, ViewError> {
-        if let Some(map) = self.map.get() {
-            return Ok(Some(map));
+    /// Counts a look-up; past [`READS_UNMAPPED`] of them, maps the file over its committed
+    /// entries (once), and [`TxnIdsReader::read_at`] reads from the mapping from then on.
+    fn count_lookup(&self) -> Result<(), ViewError> {
+        if self.map.get().is_some() {
+            return Ok(());
         }
         let lookups = self.lookups.get() + 1;
         self.lookups.set(lookups);
         if lookups <= READS_UNMAPPED {
-            return Ok(None);
+            return Ok(());
         }
         let map = crate::reader::map_prefix(&self.file, self.layout.len(self.entries))
             .map_err(|e| ViewError::io(&self.path, e))?
             .ok_or_else(|| ViewError::corrupt(&self.path, "empty"))?;
-        Ok(Some(self.map.get_or_init(|| map)))
+        let _ = self.map.set(map);
+        Ok(())
     }
 
     /// The bytes at `at`, which lie within the committed entries (checked at open).
@@ -106,7 +108,7 @@ impl TxnIdsReader {
     /// superset of the records of `txn` (the caller compares the ids).
     pub(crate) fn candidates(&self, txn: &str) -> Result<Vec<u64>, ViewError> {
         let hash = txn_id_hash(txn);
-        self.mapped()?;
+        self.count_lookup()?;
         let (block, slot) = self.layout.bucket_of(hash);
         let at = self.layout.block_at(block);
         let mut bytes = [0u8; TXNIDS_BLOCK_BYTES as usize];
