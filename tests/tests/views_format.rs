@@ -1,11 +1,13 @@
 //! views_format: views written by earlier layouts (format 3, no record checksums; format 4,
 //! no transaction-id index; format 5, `txndata.dat` holding each transaction's data JSON as
-//! it is; format 7, `txnids.idx` with a fixed table of 2^18 buckets and 20-byte entries)
+//! it is; format 7, `txnids.idx` with a fixed table of 2^18 buckets and 20-byte entries; format 8,
+//! the id orders stored in the heads slots)
 //! are rebuilt from the log by the next query or append, which then answer as before; `arl
 //! verify` names the command that rebuilds them. The fixtures were written by the code of
 //! those layouts from `globex.jsonl`, imported: `views-format-3/` by main at 591ff4a,
 //! `views-format-4/` by main at f424127, `views-format-5/` by main at cf04c16,
-//! `views-format-7/` by main at 128e325 (`arl append --imported`).
+//! `views-format-7/` by main at 128e325, `views-format-8/` by main at ef7b4fe (`arl append
+//! --imported`).
 
 mod support;
 
@@ -13,7 +15,7 @@ use arl_views::format::FORMAT_VERSION;
 
 const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
 /// The old views and their format version.
-const OLD_VIEWS: [(&str, u32); 4] = [
+const OLD_VIEWS: [(&str, u32); 5] = [
     (
         concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/views-format-3"),
         3,
@@ -29,6 +31,10 @@ const OLD_VIEWS: [(&str, u32); 4] = [
     (
         concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/views-format-7"),
         7,
+    ),
+    (
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/views-format-8"),
+        8,
     ),
 ];
 const CARD: &[&str] = &[

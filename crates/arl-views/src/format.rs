@@ -1,7 +1,7 @@
 //! The on-disk layout of the views, in one place (documented byte by byte in
 //! `docs/FORMAT.md`, section "Views"). All integers are little-endian with explicit sizes.
 
-use crate::chunked::Chunked;
+use crate::chunked::{Chunked, SortedNumbers};
 use crate::ViewError;
 use arl_domain::ids::is_valid_id;
 use std::path::Path;
@@ -29,7 +29,7 @@ pub const CHECKPOINT_SLOTS: [usize; 2] = [2, 3];
 pub const HEADS_MAGIC: [u8; 8] = *b"ARLVIEWS";
 /// Version of the layout described here. Views of an older version are rebuilt from the
 /// log by the next writer (`Ledger::open`), which every query opens first when it meets them.
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 
 /// Bytes of an `events.dat` record header: len u32, seq u64, effective_at i64,
 /// recorded_at i64, kind u8, prev1 u64, prev2 u64, prev3 u64, checksum u32.
@@ -669,21 +669,24 @@ pub struct Heads {
     pub accounts: Chunked<AccountHead>,
     /// Persons by number (order of first appearance), in chunks its copies share.
     pub persons: Chunked<PersonHead>,
-    /// Account numbers in id order.
-    pub accounts_sorted: Vec<u32>,
+    /// Account numbers in id order (not stored: sorted when the slot is decoded, kept in
+    /// order by the writer).
+    pub accounts_sorted: SortedNumbers,
     /// Person numbers in id order.
-    pub persons_sorted: Vec<u32>,
+    pub persons_sorted: SortedNumbers,
 }
 
 impl Heads {
     /// The number of an account, by binary search over the sorted numbers.
     pub fn account_number(&self, id: &str) -> Option<u32> {
-        find_sorted(&self.accounts_sorted, id, |n| &self.accounts[n as usize].id)
+        self.accounts_sorted
+            .find(id, |n| &*self.accounts[n as usize].id)
     }
 
     /// The number of a person.
     pub fn person_number(&self, id: &str) -> Option<u32> {
-        find_sorted(&self.persons_sorted, id, |n| &self.persons[n as usize].id)
+        self.persons_sorted
+            .find(id, |n| &*self.persons[n as usize].id)
     }
 
     /// The slot bytes with a zero mark (no boot, not a checkpoint).
@@ -758,19 +761,6 @@ impl Heads {
             out.extend_from_slice(&p.chain.to_le_bytes());
             out.extend_from_slice(&p.teams.to_le_bytes());
         });
-        // Encoded into a buffer kept from the last encoding (no fresh pages to fault in),
-        // a number at a time into fixed places (a loop the compiler vectorizes).
-        let mut sorted = std::mem::take(&mut cache.sorted);
-        sorted.clear();
-        sorted.resize(
-            4 * (self.accounts_sorted.len() + self.persons_sorted.len()),
-            0,
-        );
-        let (accounts, persons) = sorted.split_at_mut(4 * self.accounts_sorted.len());
-        put_u32s(accounts, &self.accounts_sorted);
-        put_u32s(persons, &self.persons_sorted);
-        place.bytes(&sorted);
-        cache.sorted = sorted;
         let sum = place.crc.clone().finalize();
         place.bytes(&sum.to_le_bytes());
         let (end, mut changed) = (place.at, place.changed);
@@ -857,8 +847,8 @@ impl Heads {
                 .persons
                 .push(entry.ok_or_else(|| bad("bad person entry"))?);
         }
-        heads.accounts_sorted = c.u32s(n_accounts).ok_or_else(|| bad("truncated"))?;
-        heads.persons_sorted = c.u32s(n_persons).ok_or_else(|| bad("truncated"))?;
+        heads.accounts_sorted = sort_by_id(heads.accounts.len(), |n| &heads.accounts[n].id);
+        heads.persons_sorted = sort_by_id(heads.persons.len(), |n| &heads.persons[n].id);
         if c.at != body.len() {
             return Err(bad("trailing bytes"));
         }
@@ -880,6 +870,11 @@ impl Heads {
         check_sorted(&self.persons_sorted, |n| {
             self.persons.get(n as usize).map(|p| &*p.id)
         })?;
+        if self.accounts_sorted.len() != self.accounts.len()
+            || self.persons_sorted.len() != self.persons.len()
+        {
+            return Err("an id order misses entries".into());
+        }
         let events_ok = |p: u64| p <= self.events_len;
         let txns_ok = |p: u64| p <= self.txns_len / TXN_RECORD_BYTES;
         let accounts_ok = self.accounts.iter().all(|a| {
@@ -898,9 +893,12 @@ impl Heads {
 
 /// Checks that `order` names existing entries in strictly increasing id order (so it is a
 /// permutation when it has as many entries as the table).
-fn check_sorted<'a>(order: &[u32], id: impl Fn(u32) -> Option<&'a str>) -> Result<(), String> {
+fn check_sorted<'a>(
+    order: &SortedNumbers,
+    id: impl Fn(u32) -> Option<&'a str>,
+) -> Result<(), String> {
     let mut prev: Option<&str> = None;
-    for &n in order {
+    for n in order.iter() {
         let this = id(n).ok_or("sort order names a missing entry")?;
         if prev.is_some_and(|p| p >= this) {
             return Err("ids are not in strictly increasing order".to_string());
@@ -910,11 +908,12 @@ fn check_sorted<'a>(order: &[u32], id: impl Fn(u32) -> Option<&'a str>) -> Resul
     Ok(())
 }
 
-fn find_sorted<'a>(order: &[u32], id: &str, key: impl Fn(u32) -> &'a str) -> Option<u32> {
-    order
-        .binary_search_by(|&n| key(n).cmp(id))
-        .ok()
-        .map(|i| order[i])
+/// The numbers `0..count` in the order of their ids (a duplicate id is left for
+/// [`check_sorted`] to find).
+fn sort_by_id<'a>(count: usize, id: impl Fn(usize) -> &'a Arc<str>) -> SortedNumbers {
+    let mut numbers: Vec<u32> = (0..count as u32).collect();
+    numbers.sort_unstable_by(|&a, &b| id(a as usize).cmp(id(b as usize)));
+    SortedNumbers::from_sorted(&numbers)
 }
 
 /// The encoded bytes of the chunks of heads entries a writer encoded last, each with the
@@ -924,8 +923,6 @@ fn find_sorted<'a>(order: &[u32], id: &str, key: impl Fn(u32) -> &'a str) -> Opt
 pub struct SlotCache {
     accounts: Vec<EncodedChunk<AccountHead>>,
     persons: Vec<EncodedChunk<PersonHead>>,
-    /// The sort orders' bytes, kept as a buffer to encode them into next time.
-    sorted: Vec<u8>,
     /// The buffer the last encoding went into (its address and length): the offsets above
     /// describe its bytes only while it is that buffer, as that encoding left it.
     encoded: Option<(usize, usize)>,
@@ -1070,13 +1067,6 @@ fn place_chunks<T: Clone>(
     place.crc.combine(&section);
 }
 
-/// `numbers` little-endian into `out`, which holds exactly four bytes for each.
-fn put_u32s(out: &mut [u8], numbers: &[u32]) {
-    for (bytes, n) in out.chunks_exact_mut(4).zip(numbers) {
-        bytes.copy_from_slice(&n.to_le_bytes());
-    }
-}
-
 fn put_id(out: &mut Vec<u8>, id: &str) {
     // Ids are checked against ID_BYTES_MAX before they enter the tables.
     out.push(id.len() as u8);
@@ -1113,10 +1103,6 @@ impl Cursor<'_> {
         let text = std::str::from_utf8(self.take(len)?).ok()?;
         is_valid_id(text).then(|| Arc::from(text))
     }
-    fn u32s(&mut self, n: u32) -> Option<Vec<u32>> {
-        let bytes = self.take((n as usize).checked_mul(4)?)?;
-        Some(bytes.chunks_exact(4).map(|b| u32_at(b, 0)).collect())
-    }
 }
 
 /// The checksum that ends a `heads` slot, over every byte before it (for tools that fix
@@ -1128,6 +1114,11 @@ pub fn heads_checksum(body: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The numbers `0..n`, for tables whose ids sort as their numbers.
+    fn in_order(n: usize) -> SortedNumbers {
+        SortedNumbers::from_sorted(&(0..n as u32).collect::<Vec<_>>())
+    }
 
     #[test]
     fn kinds_cover_the_catalogue() {
@@ -1210,8 +1201,8 @@ mod tests {
         let mut heads = Heads {
             accounts: (0..300).map(account).collect(),
             persons: (0..1000).map(person).collect(),
-            accounts_sorted: (0..300).collect(),
-            persons_sorted: (0..1000).collect(),
+            accounts_sorted: in_order(300),
+            persons_sorted: in_order(1000),
             events_len: 1 << 30,
             txns_len: TXN_RECORD_BYTES << 20,
             ..Heads::default()
@@ -1229,10 +1220,10 @@ mod tests {
             heads.accounts[(round * 97 % 300) as usize].chain += 1;
             heads.persons[(round * 331 % 1000) as usize].teams += 1;
             heads.persons.push(person(1000 + round));
-            heads.persons_sorted.push(1000 + round as u32);
+            heads.persons_sorted = in_order(heads.persons.len());
             if round == 3 {
                 heads.accounts.push(account(300));
-                heads.accounts_sorted.push(300);
+                heads.accounts_sorted = in_order(301);
             }
             let before = cached.clone();
             let changed = heads.encode_slot_cached(mark, &mut cached, &mut cache);
@@ -1287,7 +1278,7 @@ mod tests {
         // A cache used for other heads (a smaller table) gives their bytes too.
         let small = Heads {
             accounts: (0..2).map(account).collect(),
-            accounts_sorted: vec![0, 1],
+            accounts_sorted: in_order(2),
             ..Heads::default()
         };
         small.encode_slot_cached(mark, &mut cached, &mut cache);
@@ -1327,8 +1318,8 @@ mod tests {
             .into_iter()
             .collect(),
             persons: Chunked::default(),
-            accounts_sorted: vec![1, 0],
-            persons_sorted: vec![],
+            accounts_sorted: SortedNumbers::from_sorted(&[1, 0]),
+            persons_sorted: SortedNumbers::default(),
         };
         let path = Path::new("heads");
         let bytes = heads.encode();

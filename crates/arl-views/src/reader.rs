@@ -687,7 +687,7 @@ impl ViewReader {
             .heads
             .accounts_sorted
             .iter()
-            .map(|&n| &accounts[n as usize]);
+            .map(|n| &accounts[n as usize]);
         ids.filter(|a| a.opened).map(|a| a.id.to_string()).collect()
     }
 
@@ -697,7 +697,7 @@ impl ViewReader {
             .heads
             .persons_sorted
             .iter()
-            .map(|&n| &persons[n as usize]);
+            .map(|n| &persons[n as usize]);
         ids.filter(|p| p.joined).map(|p| p.id.to_string()).collect()
     }
 

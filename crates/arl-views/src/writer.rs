@@ -815,11 +815,7 @@ impl ViewWriter {
         });
         self.account_numbers.insert(id.clone(), n);
         let accounts = &self.heads.accounts;
-        let at = self
-            .heads
-            .accounts_sorted
-            .partition_point(|&m| accounts[m as usize].id < id);
-        self.heads.accounts_sorted.insert(at, n);
+        (self.heads.accounts_sorted).insert(n, &*id, |m| &*accounts[m as usize].id);
         Ok(n)
     }
 
@@ -837,11 +833,7 @@ impl ViewWriter {
         });
         self.person_numbers.insert(id.clone(), n);
         let persons = &self.heads.persons;
-        let at = self
-            .heads
-            .persons_sorted
-            .partition_point(|&m| persons[m as usize].id < id);
-        self.heads.persons_sorted.insert(at, n);
+        (self.heads.persons_sorted).insert(n, &*id, |m| &*persons[m as usize].id);
         Ok(n)
     }
 
@@ -1181,14 +1173,17 @@ mod tests {
         };
         writer.heads.events_len = 1 << 20;
         writer.heads.accounts = (0..1000).map(account).collect();
-        writer.heads.accounts_sorted = (0..1000).collect();
+        writer.heads.accounts_sorted =
+            crate::chunked::SortedNumbers::from_sorted(&(0..1000).collect::<Vec<_>>());
         for round in 0..60u64 {
             let n = (round * 389 % 1000) as usize;
             writer.heads.accounts[n].chain = round + 1;
             if round % 10 == 9 {
                 let next = writer.heads.accounts.len() as u32;
                 writer.heads.accounts.push(account(next));
-                writer.heads.accounts_sorted.push(next);
+                let accounts = &writer.heads.accounts;
+                let id = accounts[next as usize].id.clone();
+                (writer.heads.accounts_sorted).insert(next, &*id, |m| &*accounts[m as usize].id);
             }
             if round % 7 == 6 {
                 let slot = writer.next_slot(CHECKPOINT_SLOTS);
