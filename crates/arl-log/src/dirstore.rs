@@ -457,7 +457,30 @@ struct Part {
     file: File,
     path: PathBuf,
     staged: std::cell::RefCell<Vec<(u64, Vec<u8>)>>,
+    /// The bucket table of `keys` or `streams` kept in memory by the log's writer.
+    mirror: std::cell::RefCell<Mirror>,
 }
+
+/// A copy in memory of a part's bucket table, which the log's writer (the only process
+/// writing the file, under the ledger's exclusive lock) takes once it has read
+/// [`MIRROR_AFTER_READS`] slot pairs: a long-lived writer (the server) then reads a
+/// bucket's slot pair from memory instead of with a system call, about seven times per
+/// event appended. Every write of the part goes through [`Part::write`], which updates the
+/// copy, so it holds the file's bytes. Readers of the log ([`Store::reader`]) keep none.
+#[derive(Default)]
+struct Mirror {
+    /// The table's bytes in the file: `at..at + len` (`len` 0: none is kept).
+    at: u64,
+    len: u64,
+    /// Reads within the table so far, while `bytes` is not taken.
+    reads: u64,
+    bytes: Option<Vec<u8>>,
+}
+
+/// Reads within a bucket table after which a writer keeps the table in memory: a one-event
+/// append process reads a few dozen slot pairs and never takes the 4 MiB copy; a server
+/// takes it within its first few hundred appends.
+const MIRROR_AFTER_READS: u64 = 4096;
 
 /// The committed bytes of a [`Part`], for reading from several threads.
 #[derive(Clone, Copy)]
@@ -503,7 +526,46 @@ impl Part {
             file,
             path,
             staged: std::cell::RefCell::new(Vec::new()),
+            mirror: Default::default(),
         })
+    }
+
+    /// Keeps the bytes `at..at + len` (a bucket table) in memory once they have been read
+    /// often enough ([`Mirror`]). For the log's writer only.
+    fn mirror_table(&mut self, at: u64, len: u64) {
+        *self.mirror.get_mut() = Mirror {
+            at,
+            len,
+            reads: 0,
+            bytes: None,
+        };
+    }
+
+    /// Fills `buf` from the mirrored table when it lies within it and the table is (or
+    /// now gets) kept; `false`: read it from the file.
+    fn read_mirrored(&self, offset: u64, buf: &mut [u8]) -> Result<bool, LogError> {
+        let mut mirror = self.mirror.borrow_mut();
+        let within = mirror.len > 0
+            && offset >= mirror.at
+            && offset + buf.len() as u64 <= mirror.at + mirror.len;
+        if !within {
+            return Ok(false);
+        }
+        if mirror.bytes.is_none() {
+            mirror.reads += 1;
+            if mirror.reads < MIRROR_AFTER_READS {
+                return Ok(false);
+            }
+            let mut bytes = vec![0u8; mirror.len as usize];
+            self.bytes().read(mirror.at, &mut bytes)?;
+            mirror.bytes = Some(bytes);
+        }
+        let from = (offset - mirror.at) as usize;
+        match &mirror.bytes {
+            Some(bytes) => buf.copy_from_slice(&bytes[from..from + buf.len()]),
+            None => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// Keeps a write for [`Part::write_staged`].
@@ -557,6 +619,9 @@ impl Part {
     /// Reads `buf.len()` bytes at `offset`; bytes past the end of the file read as zeros
     /// (the bucket tables are sparse).
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), LogError> {
+        if self.read_mirrored(offset, buf)? {
+            return Ok(());
+        }
         self.bytes().read(offset, buf)
     }
 
@@ -570,8 +635,21 @@ impl Part {
     }
 
     fn write(&self, offset: u64, bytes: &[u8]) -> Result<(), LogError> {
-        arl_io::write_at(&self.file, &self.path, bytes, offset)
-            .map_err(|e| LogError::io(&self.path, e))
+        let written = arl_io::write_at(&self.file, &self.path, bytes, offset);
+        let mut mirror = self.mirror.borrow_mut();
+        let Mirror { at, len, .. } = *mirror;
+        if written.is_err() {
+            // What the file holds is unknown: keep no copy of it.
+            *mirror = Mirror::default();
+        } else if let Some(kept) = mirror.bytes.as_mut() {
+            let (start, end) = (offset, offset + bytes.len() as u64);
+            let (from, to) = (start.max(at), end.min(at + len));
+            if from < to {
+                let src = &bytes[(from - start) as usize..(to - start) as usize];
+                kept[(from - at) as usize..(to - at) as usize].copy_from_slice(src);
+            }
+        }
+        written.map_err(|e| LogError::io(&self.path, e))
     }
 
     fn sync(&self) -> Result<(), LogError> {
@@ -677,6 +755,7 @@ pub(crate) fn committed_len_read_only(log_dir: &Path) -> Result<Option<u64>, Log
         file: head_file,
         path: head_path,
         staged: Default::default(),
+        mirror: Default::default(),
     };
     let Ok(chosen) = read_slots(&head).and_then(|slots| choose(&slots, arl_io::boot_id())) else {
         return Ok(Some(u64::MAX));
@@ -847,6 +926,8 @@ impl DirStore {
         };
         store.recover(slots.layout, chosen.known_len)?;
         store.data_file_len = store.data.len()?;
+        (store.keys).mirror_table(ID_BUCKETS_AT, SLOT_PAIR << ID_BUCKET_BITS);
+        (store.streams).mirror_table(STREAM_BUCKETS_AT, SLOT_PAIR << STREAM_BUCKET_BITS);
         Ok(store)
     }
 
@@ -1834,6 +1915,7 @@ impl Store for DirStore {
                 file: part.file.try_clone().ok()?,
                 path: part.path.clone(),
                 staged: Default::default(),
+                mirror: Default::default(),
             })
         };
         Some(Box::new(DirStore {
@@ -2109,6 +2191,56 @@ impl Store for DirStore {
 mod tests {
     use super::*;
     use crate::merkle::{leaf_hash, Frontier};
+
+    /// A writer's copy of a bucket table, once taken, reads what the file holds through
+    /// writes inside it, across its bounds and beyond it.
+    #[test]
+    fn a_mirrored_table_reads_what_the_file_holds() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut part = Part::open(dir.path(), "table").expect("open");
+        let (at, len) = (64u64, 16u64 * 1024);
+        part.mirror_table(at, len);
+        let file_bytes = |part: &Part, offset: u64, n: usize| {
+            let mut buf = vec![0u8; n];
+            part.bytes().read(offset, &mut buf).expect("read");
+            buf
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..3 * MIRROR_AFTER_READS {
+            let r = next();
+            if round % 5 == 0 {
+                // A write anywhere from before the table to past it, up to 40 bytes.
+                let offset = r % (at + len + 100);
+                let n = (next() % 40 + 1) as usize;
+                let bytes: Vec<u8> = (0..n).map(|i| (r >> (i % 8)) as u8 ^ i as u8).collect();
+                part.write(offset, &bytes).expect("write");
+            }
+            let offset = at + (next() % (len - 16));
+            let got = {
+                let mut b = [0u8; 16];
+                part.read(offset, &mut b).expect("read");
+                b
+            };
+            assert_eq!(got.to_vec(), file_bytes(&part, offset, 16), "round {round}");
+        }
+        let mirror = part.mirror.borrow();
+        let kept = mirror.bytes.as_ref().expect("the table was taken");
+        assert_eq!(*kept, file_bytes(&part, at, len as usize));
+        // Reads outside the table never count toward taking it, nor read from it.
+        let mut other = Part::open(dir.path(), "table").expect("open");
+        other.mirror_table(at, len);
+        for _ in 0..2 * MIRROR_AFTER_READS {
+            let mut b = [0u8; 16];
+            other.read(at + len, &mut b).expect("read");
+        }
+        assert!(other.mirror.borrow().bytes.is_none());
+    }
 
     #[test]
     fn node_positions_follow_the_order_the_tree_completes_them() {
