@@ -454,7 +454,9 @@ fn header(magic: &[u8; 8], bucket_bits: u32, item_bytes: u64, layout: u32) -> Ve
 /// A file of the store with its path, for messages, and the writes of a commit staged
 /// for it.
 struct Part {
-    file: File,
+    /// Shared with the readers made of this store ([`Store::reader`]): a reader per commit
+    /// costs no system call.
+    file: std::sync::Arc<File>,
     path: PathBuf,
     staged: std::cell::RefCell<Vec<(u64, Vec<u8>)>>,
     /// The bucket table of `keys` or `streams` kept in memory by the log's writer.
@@ -523,7 +525,7 @@ impl Part {
         }
         let file = options.open(&path).map_err(|e| LogError::io(&path, e))?;
         Ok(Part {
-            file,
+            file: std::sync::Arc::new(file),
             path,
             staged: std::cell::RefCell::new(Vec::new()),
             mirror: Default::default(),
@@ -752,7 +754,7 @@ pub(crate) fn committed_len_read_only(log_dir: &Path) -> Result<Option<u64>, Log
         Err(e) => return Err(LogError::io(&head_path, e)),
     };
     let head = Part {
-        file: head_file,
+        file: std::sync::Arc::new(head_file),
         path: head_path,
         staged: Default::default(),
         mirror: Default::default(),
@@ -1912,7 +1914,7 @@ impl Store for DirStore {
     fn reader(&self) -> Option<Box<dyn Store>> {
         let part = |part: &Part| {
             Some(Part {
-                file: part.file.try_clone().ok()?,
+                file: part.file.clone(),
                 path: part.path.clone(),
                 staged: Default::default(),
                 mirror: Default::default(),
