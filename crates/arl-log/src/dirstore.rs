@@ -463,20 +463,42 @@ struct Part {
     mirror: std::cell::RefCell<Mirror>,
 }
 
-/// A copy in memory of a part's bucket table, which the log's writer (the only process
-/// writing the file, under the ledger's exclusive lock) takes once it has read
-/// [`MIRROR_AFTER_READS`] slot pairs: a long-lived writer (the server) then reads a
-/// bucket's slot pair from memory instead of with a system call, about seven times per
-/// event appended. Every write of the part goes through [`Part::write`], which updates the
-/// copy, so it holds the file's bytes. Readers of the log ([`Store::reader`]) keep none.
+/// A part's bucket table mapped into memory by the log's writer (the only process writing
+/// the file, under the ledger's exclusive lock) once it has read [`MIRROR_AFTER_READS`]
+/// slot pairs: a long-lived writer (the server) then reads a bucket's slot pair, about seven
+/// times per event appended, and writes the slots a commit moves, about two per event,
+/// without a system call. The mapping is shared with the file's pages, so positioned reads
+/// and writes (of this process's readers, of other processes, of the writes that straddle
+/// the table) and the mapping see the same bytes, and the checkpoint's `fdatasync` of the
+/// file writes the pages dirtied through it. Readers of the log ([`Store::reader`]) map
+/// nothing.
 #[derive(Default)]
 struct Mirror {
-    /// The table's bytes in the file: `at..at + len` (`len` 0: none is kept).
+    /// The table's bytes in the file: `at..at + len` (`len` 0: none is mapped).
     at: u64,
     len: u64,
-    /// Reads within the table so far, while `bytes` is not taken.
+    /// Reads within the table so far, while it is not mapped.
     reads: u64,
-    bytes: Option<Vec<u8>>,
+    /// The file's bytes `0..at + len`, once mapped.
+    map: Option<memmap2::MmapMut>,
+}
+
+/// Maps the first `len` bytes of the writer's `file` for reading and writing.
+///
+/// Safety rests on the ledger's locking and on how the log writes its index files: the
+/// caller holds the exclusive lock, so no other process writes the file (readers only
+/// read it); the file holds at least `len` bytes, its blocks allocated (the caller wrote
+/// them just before), and the log never shortens its index files, so no access through the
+/// map falls past the end of the file or needs a block the file system could fail to
+/// allocate; the map is dropped with the writer's store.
+#[allow(
+    unsafe_code,
+    reason = "the writer's map of its bucket tables; its safety is argued above"
+)]
+fn map_table(file: &File, len: u64) -> std::io::Result<memmap2::MmapMut> {
+    let len = usize::try_from(len).map_err(|_| std::io::Error::other("too large to map"))?;
+    // SAFETY: see above.
+    unsafe { memmap2::MmapOptions::new().len(len).map_mut(file) }
 }
 
 /// Reads within a bucket table after which a writer keeps the table in memory: a one-event
@@ -532,15 +554,28 @@ impl Part {
         })
     }
 
-    /// Keeps the bytes `at..at + len` (a bucket table) in memory once they have been read
-    /// often enough ([`Mirror`]). For the log's writer only.
+    /// Maps the bytes `at..at + len` (a bucket table) once they have been read often
+    /// enough ([`Mirror`]). For the log's writer only.
     fn mirror_table(&mut self, at: u64, len: u64) {
         *self.mirror.get_mut() = Mirror {
             at,
             len,
             reads: 0,
-            bytes: None,
+            map: None,
         };
+    }
+
+    /// Maps the table: its bytes are first written over with themselves, which allocates
+    /// every block of it (a sparse table has holes) and makes the file at least as long.
+    fn map_mirror(&self, mirror: &mut Mirror) -> Result<(), LogError> {
+        let mut bytes = vec![0u8; mirror.len as usize];
+        self.bytes().read(mirror.at, &mut bytes)?;
+        arl_io::write_at(&self.file, &self.path, &bytes, mirror.at)
+            .map_err(|e| LogError::io(&self.path, e))?;
+        let map = map_table(&self.file, mirror.at + mirror.len)
+            .map_err(|e| LogError::io(&self.path, e))?;
+        mirror.map = Some(map);
+        Ok(())
     }
 
     /// Fills `buf` from the mirrored table when it lies within it and the table is (or
@@ -553,18 +588,16 @@ impl Part {
         if !within {
             return Ok(false);
         }
-        if mirror.bytes.is_none() {
+        if mirror.map.is_none() {
             mirror.reads += 1;
             if mirror.reads < MIRROR_AFTER_READS {
                 return Ok(false);
             }
-            let mut bytes = vec![0u8; mirror.len as usize];
-            self.bytes().read(mirror.at, &mut bytes)?;
-            mirror.bytes = Some(bytes);
+            self.map_mirror(&mut mirror)?;
         }
-        let from = (offset - mirror.at) as usize;
-        match &mirror.bytes {
-            Some(bytes) => buf.copy_from_slice(&bytes[from..from + buf.len()]),
+        let from = offset as usize;
+        match &mirror.map {
+            Some(map) => buf.copy_from_slice(&map[from..from + buf.len()]),
             None => return Ok(false),
         }
         Ok(true)
@@ -637,21 +670,19 @@ impl Part {
     }
 
     fn write(&self, offset: u64, bytes: &[u8]) -> Result<(), LogError> {
-        let written = arl_io::write_at(&self.file, &self.path, bytes, offset);
         let mut mirror = self.mirror.borrow_mut();
-        let Mirror { at, len, .. } = *mirror;
-        if written.is_err() {
-            // What the file holds is unknown: keep no copy of it.
-            *mirror = Mirror::default();
-        } else if let Some(kept) = mirror.bytes.as_mut() {
-            let (start, end) = (offset, offset + bytes.len() as u64);
-            let (from, to) = (start.max(at), end.min(at + len));
-            if from < to {
-                let src = &bytes[(from - start) as usize..(to - start) as usize];
-                kept[(from - at) as usize..(to - at) as usize].copy_from_slice(src);
+        let (at, len) = (mirror.at, mirror.len);
+        if let Some(map) = mirror.map.as_mut() {
+            if offset >= at && offset + bytes.len() as u64 <= at + len {
+                map[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
+                return Ok(());
             }
         }
-        written.map_err(|e| LogError::io(&self.path, e))
+        arl_io::write_at(&self.file, &self.path, bytes, offset).map_err(|e| {
+            // What the file holds is unknown: map none of it.
+            *mirror = Mirror::default();
+            LogError::io(&self.path, e)
+        })
     }
 
     fn sync(&self) -> Result<(), LogError> {
@@ -2194,8 +2225,9 @@ mod tests {
     use super::*;
     use crate::merkle::{leaf_hash, Frontier};
 
-    /// A writer's copy of a bucket table, once taken, reads what the file holds through
-    /// writes inside it, across its bounds and beyond it.
+    /// A writer's map of a bucket table, once taken, reads what the file holds (as
+    /// positioned reads see it) through writes inside it (through the map), across its
+    /// bounds and beyond it (positioned writes).
     #[test]
     fn a_mirrored_table_reads_what_the_file_holds() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -2232,8 +2264,8 @@ mod tests {
             assert_eq!(got.to_vec(), file_bytes(&part, offset, 16), "round {round}");
         }
         let mirror = part.mirror.borrow();
-        let kept = mirror.bytes.as_ref().expect("the table was taken");
-        assert_eq!(*kept, file_bytes(&part, at, len as usize));
+        let map = mirror.map.as_ref().expect("the table was mapped");
+        assert_eq!(map[at as usize..], file_bytes(&part, at, len as usize));
         // Reads outside the table never count toward taking it, nor read from it.
         let mut other = Part::open(dir.path(), "table").expect("open");
         other.mirror_table(at, len);
@@ -2241,7 +2273,7 @@ mod tests {
             let mut b = [0u8; 16];
             other.read(at + len, &mut b).expect("read");
         }
-        assert!(other.mirror.borrow().bytes.is_none());
+        assert!(other.mirror.borrow().map.is_none());
     }
 
     #[test]
