@@ -459,7 +459,7 @@ struct Part {
     file: std::sync::Arc<File>,
     path: PathBuf,
     staged: std::cell::RefCell<Vec<(u64, Vec<u8>)>>,
-    /// The bucket table of `keys` or `streams` kept in memory by the log's writer.
+    /// The bucket table of `keys` or `streams`, mapped by the log's writer.
     mirror: std::cell::RefCell<Mirror>,
 }
 
@@ -501,9 +501,9 @@ fn map_table(file: &File, len: u64) -> std::io::Result<memmap2::MmapMut> {
     unsafe { memmap2::MmapOptions::new().len(len).map_mut(file) }
 }
 
-/// Reads within a bucket table after which a writer keeps the table in memory: a one-event
-/// append process reads a few dozen slot pairs and never takes the 4 MiB copy; a server
-/// takes it within its first few hundred appends.
+/// Reads within a bucket table after which a writer maps it: a one-event append process
+/// reads a few dozen slot pairs and never pays the table's write-over (4 MiB for the ids);
+/// a server maps both tables within its first few hundred appends.
 const MIRROR_AFTER_READS: u64 = 4096;
 
 /// The committed bytes of a [`Part`], for reading from several threads.
@@ -567,14 +567,17 @@ impl Part {
 
     /// Maps the table: its bytes are first written over with themselves, which allocates
     /// every block of it (a sparse table has holes) and makes the file at least as long.
+    /// When the system refuses the map, the table is read and written with positioned
+    /// calls, as before it was mapped.
     fn map_mirror(&self, mirror: &mut Mirror) -> Result<(), LogError> {
         let mut bytes = vec![0u8; mirror.len as usize];
         self.bytes().read(mirror.at, &mut bytes)?;
         arl_io::write_at(&self.file, &self.path, &bytes, mirror.at)
             .map_err(|e| LogError::io(&self.path, e))?;
-        let map = map_table(&self.file, mirror.at + mirror.len)
-            .map_err(|e| LogError::io(&self.path, e))?;
-        mirror.map = Some(map);
+        match map_table(&self.file, mirror.at + mirror.len) {
+            Ok(map) => mirror.map = Some(map),
+            Err(_) => *mirror = Mirror::default(),
+        }
         Ok(())
     }
 

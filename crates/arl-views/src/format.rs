@@ -901,7 +901,7 @@ fn check_sorted<'a>(
     for n in order.iter() {
         let this = id(n).ok_or("sort order names a missing entry")?;
         if prev.is_some_and(|p| p >= this) {
-            return Err("ids are not in strictly increasing order".to_string());
+            return Err("two entries share an id, or the id order is broken".to_string());
         }
         prev = Some(this);
     }
@@ -1334,5 +1334,10 @@ mod tests {
         for len in 0..bytes.len() {
             assert!(Heads::decode(&bytes[..len], path).is_err(), "length {len}");
         }
+        // Two accounts with one id (a valid checksum over them) are refused.
+        let mut twice = heads.clone();
+        twice.accounts[0].id = "a".into();
+        let err = Heads::decode(&twice.encode(), path).expect_err("a shared id");
+        assert!(err.to_string().contains("share an id"), "{err}");
     }
 }
