@@ -23,6 +23,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use std::collections::VecDeque;
 
@@ -456,7 +457,7 @@ fn header(magic: &[u8; 8], bucket_bits: u32, item_bytes: u64, layout: u32) -> Ve
 struct Part {
     /// Shared with the readers made of this store ([`Store::reader`]): a reader per commit
     /// costs no system call.
-    file: std::sync::Arc<File>,
+    file: Arc<File>,
     path: PathBuf,
     staged: std::cell::RefCell<Vec<(u64, Vec<u8>)>>,
     /// The bucket table of `keys` or `streams`, mapped by the log's writer.
@@ -547,7 +548,7 @@ impl Part {
         }
         let file = options.open(&path).map_err(|e| LogError::io(&path, e))?;
         Ok(Part {
-            file: std::sync::Arc::new(file),
+            file: Arc::new(file),
             path,
             staged: std::cell::RefCell::new(Vec::new()),
             mirror: Default::default(),
@@ -788,7 +789,7 @@ pub(crate) fn committed_len_read_only(log_dir: &Path) -> Result<Option<u64>, Log
         Err(e) => return Err(LogError::io(&head_path, e)),
     };
     let head = Part {
-        file: std::sync::Arc::new(head_file),
+        file: Arc::new(head_file),
         path: head_path,
         staged: Default::default(),
         mirror: Default::default(),
