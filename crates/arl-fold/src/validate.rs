@@ -9,6 +9,11 @@
 //! folds the subset afresh. Events that change facts other accounts' caches hold (a person's
 //! joining or leaving, an account's hierarchy events) drop those caches. A bulk import,
 //! mostly in valid-time order, thus costs O(1) per event.
+//!
+//! The caches are bounded, so that a writer's memory does not grow with the history it
+//! appends (a server, an import of any size): past [`CACHED_ACCOUNTS_MAX`] account states,
+//! the half used least recently is dropped, and past [`STATUS_TIMELINES_MAX`] status
+//! timelines, all of them. A dropped cache costs a fresh fold when its account comes again.
 
 use crate::facts::{status_at, Facts, StatusStep, ValidationError};
 use crate::index::MemIndex;
@@ -43,20 +48,48 @@ fn in_memory(verdict: Result<(), ValidationError>) -> Result<(), RuleError> {
     }
 }
 
+/// Account states [`Validator`] keeps at most (each a few KB: the fold of the account's
+/// subset); past it, the half used least recently is dropped.
+pub const CACHED_ACCOUNTS_MAX: usize = 16_384;
+/// Status timelines [`Validator`] keeps at most; past it, all are dropped.
+pub const STATUS_TIMELINES_MAX: usize = 16_384;
+
 /// Validation of a batch of events against [`Facts`], with its caches. The caller checks
 /// each event with [`Validator::check`] and, when it goes into the facts, first tells the
 /// validator with [`Validator::inserting`], so that the caches stay in step.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Validator {
     accounts: Cache,
     /// Status timelines read so far, by account; dropped when a status event comes.
     statuses: HashMap<String, Arc<Vec<StatusStep>>>,
+    /// The most status timelines kept.
+    statuses_max: usize,
+}
+
+impl Default for Validator {
+    fn default() -> Validator {
+        Validator::with_bounds(CACHED_ACCOUNTS_MAX, STATUS_TIMELINES_MAX)
+    }
 }
 
 impl Validator {
     /// A validator with empty caches.
     pub fn new() -> Validator {
         Validator::default()
+    }
+
+    /// A validator that keeps at most `accounts` account states and `statuses` status
+    /// timelines (each at least 1) instead of [`CACHED_ACCOUNTS_MAX`] and
+    /// [`STATUS_TIMELINES_MAX`]; the tests of the bounds use small ones.
+    pub fn with_bounds(accounts: usize, statuses: usize) -> Validator {
+        Validator {
+            accounts: Cache {
+                max: accounts.max(1),
+                ..Cache::default()
+            },
+            statuses: HashMap::default(),
+            statuses_max: statuses.max(1),
+        }
     }
 
     /// Checks every §3 rule of `recorded` (the next event, not yet in `facts`): the rules
@@ -105,7 +138,7 @@ impl Validator {
 
     /// Forgets everything (after a rollback).
     pub fn clear(&mut self) {
-        *self = Validator::default();
+        *self = Validator::with_bounds(self.accounts.max, self.statuses_max);
     }
 
     fn status_timeline(
@@ -117,6 +150,9 @@ impl Validator {
             return Ok(timeline.clone());
         }
         let timeline = Arc::new(facts.status_timeline(account)?);
+        if self.statuses.len() >= self.statuses_max {
+            self.statuses.clear();
+        }
         self.statuses.insert(account.to_string(), timeline.clone());
         Ok(timeline)
     }
@@ -208,6 +244,8 @@ struct Cached {
     people: HashSet<u32>,
     /// The accounts whose hierarchy events the state holds (numbers of [`Ids`]).
     hierarchies: HashSet<u32>,
+    /// When the cache was last used ([`Cache::clock`]), for dropping the least recent.
+    used: u64,
 }
 
 impl Cached {
@@ -233,6 +271,10 @@ struct Cache {
     by_person: HashMap<u32, HashSet<u32>>,
     /// Account number to the accounts whose caches hold its hierarchy.
     by_hierarchy: HashMap<u32, HashSet<u32>>,
+    /// Counts the uses of caches: each use stamps the cache with the next value.
+    clock: u64,
+    /// The most account caches kept.
+    max: usize,
 }
 
 impl Cache {
@@ -247,11 +289,13 @@ impl Cache {
             self.extend_person(facts, number, person, recorded);
         }
         self.extend_hierarchy(facts, number, recorded);
+        self.clock += 1;
         if let Some(cached) = self
             .accounts
-            .get(&number)
+            .get_mut(&number)
             .filter(|c| c.serves(&self.ids, recorded))
         {
+            cached.used = self.clock;
             return Ok(cached.state.check(recorded)?);
         }
         let mut builder = SubsetBuilder::new(facts, |_| true);
@@ -270,6 +314,10 @@ impl Cache {
         let state = State::fold(visible);
         let result = state.check(recorded);
         if complete {
+            self.drop_account(number);
+            if self.accounts.len() >= self.max {
+                self.drop_least_recent_half();
+            }
             let people: HashSet<u32> = people.iter().map(|p| self.ids.intern(p)).collect();
             let hierarchies: HashSet<u32> =
                 hierarchies.iter().map(|a| self.ids.intern(a)).collect();
@@ -286,10 +334,51 @@ impl Cache {
                     last,
                     people,
                     hierarchies,
+                    used: self.clock,
                 },
             );
         }
         Ok(result?)
+    }
+
+    /// Drops an account's cache and its entries in the indexes of people and hierarchies.
+    fn drop_account(&mut self, number: u32) {
+        let Some(cached) = self.accounts.remove(&number) else {
+            return;
+        };
+        for (index, keys) in [
+            (&mut self.by_person, &cached.people),
+            (&mut self.by_hierarchy, &cached.hierarchies),
+        ] {
+            for key in keys {
+                if let Some(accounts) = index.get_mut(key) {
+                    accounts.remove(&number);
+                    if accounts.is_empty() {
+                        index.remove(key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops the half of the account caches used least recently, the middle one included (the
+    /// stamps are distinct).
+    fn drop_least_recent_half(&mut self) {
+        let mut stamps: Vec<u64> = self.accounts.values().map(|c| c.used).collect();
+        let Some(middle) = stamps.len().checked_sub(1).map(|last| last / 2) else {
+            return;
+        };
+        let (_, cut, _) = stamps.select_nth_unstable(middle);
+        let cut = *cut;
+        let old: Vec<u32> = self
+            .accounts
+            .iter()
+            .filter(|(_, c)| c.used <= cut)
+            .map(|(number, _)| *number)
+            .collect();
+        for number in old {
+            self.drop_account(number);
+        }
     }
 
     /// Adds a person the account's cache does not hold yet, when all of the person's joining
@@ -314,7 +403,7 @@ impl Cache {
             return;
         }
         let Ok(lifecycle) = facts.person_lifecycle(person) else {
-            self.accounts.remove(&account);
+            self.drop_account(account);
             return;
         };
         if lifecycle.iter().any(|r| r.point() > recorded.point()) {
@@ -368,7 +457,7 @@ impl Cache {
                 continue;
             }
             let Ok(hierarchy) = facts.account_hierarchy(&at) else {
-                self.accounts.remove(&account);
+                self.drop_account(account);
                 return;
             };
             todo.extend(
@@ -447,7 +536,7 @@ impl Cache {
                 cached.state.apply(recorded);
                 cached.last = recorded.point();
             } else {
-                self.accounts.remove(&account);
+                self.drop_account(account);
             }
         }
     }

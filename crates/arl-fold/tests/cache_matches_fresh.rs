@@ -144,3 +144,73 @@ fn cached_validation_equals_a_fresh_fold_on_generated_histories() {
     check(40_000, 42);
     check(40_000, 7);
 }
+
+/// Validators that keep only a few account states and status timelines, in step with the
+/// index, give the fresh fold's verdict on every event and variant too: what the bounds drop
+/// is folded again, never answered from a stale or partial state.
+#[test]
+fn bounded_caches_match_a_fresh_fold() {
+    let mut index = MemIndex::without_txn_events();
+    let mut validators = [
+        arl_fold::Validator::with_bounds(1, 1),
+        arl_fold::Validator::with_bounds(3, 2),
+        arl_fold::Validator::with_bounds(8, 4),
+    ];
+    let (mut accounts, mut people) = (Vec::new(), Vec::new());
+    let mut rng = Rng(11);
+    let mut rejected = 0;
+    let mut latest_hierarchy: Latest = None;
+    for line in arl_gen::Generator::new(arl_gen::Config::new(6_000, 11)) {
+        let input = InputEvent::parse_line(&line, true).expect("generated lines parse");
+        let recorded_at = input.recorded_at.expect("imported");
+        let recorded = Recorded {
+            seq: index.checkpoint() + 1,
+            effective_at: input.effective_at.unwrap_or(recorded_at),
+            recorded_at,
+            event: input.event,
+        };
+        let candidates = if recorded.event.is_transaction() && rng.below(20) != 0 {
+            vec![recorded.clone()]
+        } else {
+            variants(&recorded, &accounts, &people, &latest_hierarchy, &mut rng)
+        };
+        for candidate in &candidates {
+            let fresh = arl_fold::validate_fresh(&index, candidate).map_err(|e| e.to_string());
+            for validator in &mut validators {
+                let bounded = validator
+                    .check(&index, candidate)
+                    .map_err(|e| e.to_string());
+                assert_eq!(
+                    bounded, fresh,
+                    "a bounded validator and the fresh fold disagree on {candidate:?}"
+                );
+            }
+            rejected += usize::from(fresh.is_err());
+        }
+        if matches!(
+            recorded.event,
+            Event::AccountOpened(_) | Event::ParentChanged(_) | Event::StatusChanged(_)
+        ) {
+            let account = recorded.event.account().unwrap_or_default().to_string();
+            latest_hierarchy = Some((account, recorded.effective_at));
+        }
+        match &recorded.event {
+            Event::AccountOpened(d) => accounts.push(d.account.clone()),
+            Event::PersonJoined(d) => people.push(d.person.clone()),
+            _ => {}
+        }
+        for validator in &mut validators {
+            validator.inserting(&index, &recorded);
+        }
+        index.insert_ref(&recorded);
+    }
+    assert!(
+        accounts.len() > 8,
+        "the history names more accounts than the largest bound ({})",
+        accounts.len()
+    );
+    assert!(
+        rejected > 100,
+        "the variants exercise rejections ({rejected})"
+    );
+}

@@ -1,5 +1,8 @@
 //! Bulk import through the whole append path: parse, prepare (log), validate, commit (log,
 //! fsync), views (fsync). `cargo run --release -p arl-views --example import_bench -- N [BATCH]`
+//! Prints each batch's append rate and the process's resident memory after it (anonymous and
+//! file-backed pages apart), to see whether batches stay as fast and as small as the
+//! history grows.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -26,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         now: Timestamp::now(),
     };
     let (mut parse_s, mut append_s) = (0.0, 0.0);
-    for chunk in lines.chunks(batch) {
+    for (number, chunk) in lines.chunks(batch).enumerate() {
         let t = Instant::now();
         let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let inputs: Vec<InputEvent> =
@@ -34,7 +37,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         parse_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         ledger.append(inputs, &opts).map_err(|e| format!("{e:?}"))?;
-        append_s += t.elapsed().as_secs_f64();
+        let took = t.elapsed().as_secs_f64();
+        append_s += took;
+        println!(
+            "batch {:>3}: {:>7.0} events/s, {}",
+            number + 1,
+            chunk.len() as f64 / took,
+            resident()
+        );
     }
     println!(
         "{n} events: parse {:.2} s, append {:.2} s, total {:.0} events/s",
@@ -51,4 +61,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ledger.log().head().seq
     );
     Ok(())
+}
+
+/// `VmRSS`, `RssAnon` and `RssFile` of this process, in MB (Linux; empty elsewhere).
+fn resident() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or_else(|| "?".to_string(), |kb| format!("{}", kb / 1024))
+    };
+    format!(
+        "resident {} MB (anonymous {}, files {})",
+        field("VmRSS:"),
+        field("RssAnon:"),
+        field("RssFile:")
+    )
 }

@@ -39,8 +39,11 @@ use std::sync::Arc;
 /// Staged bytes kept in memory before they are written to the files: small enough to stay
 /// in the cache and to be reused rather than grown (a rebuild stages hundreds of MB).
 const BUFFER_BYTES_MAX: usize = 1 << 20;
-/// Most transactions [`ViewWriter::expect_events`] makes room for at once.
-const TXNS_SEEN_RESERVE_MAX: usize = 1 << 24;
+/// Most transactions the writer's map for reversals keeps (about 18 MB): when it is full it
+/// is emptied, so that a writer's memory does not grow with the history it stages (a
+/// server, an import of any size). A reversal of a transaction the map no longer holds
+/// finds it by walking its account's chain.
+const TXNS_SEEN_MAX: usize = 1 << 20;
 
 const EV: usize = 0;
 const TX: usize = 1;
@@ -123,9 +126,10 @@ pub struct ViewWriter {
     account_numbers: HashMap<Arc<str>, u32>,
     person_numbers: HashMap<Arc<str>, u32>,
     /// Transactions staged by this writer, for reversals: the [`txn_key`] of the txn id to
-    /// the pointer of its record, both in 32 bits to keep the map small (a rebuild fills it
-    /// with every transaction). Confirmed against the record's data when used, so a
-    /// colliding key only costs a walk of the account's chain, like a record beyond 32 bits.
+    /// the pointer of its record, both in 32 bits to keep the map small; at most
+    /// [`TXNS_SEEN_MAX`] of them. Confirmed against the record's data when used, so a
+    /// colliding key only costs a walk of the account's chain, like a record beyond 32 bits
+    /// or one the map no longer holds.
     txns_seen: HashMap<u32, u32>,
     /// The latest `recorded_at` staged so far (what `times.dat` holds for the last seq).
     recorded_max: i64,
@@ -376,7 +380,7 @@ impl ViewWriter {
         self.txns_seen.reserve(
             usize::try_from(events)
                 .unwrap_or(usize::MAX)
-                .min(TXNS_SEEN_RESERVE_MAX),
+                .min(TXNS_SEEN_MAX),
         );
     }
 
@@ -571,6 +575,9 @@ impl ViewWriter {
     fn remember_txn(&mut self, key: u32) {
         let pointer = self.heads.txns_len / TXN_RECORD_BYTES + 1;
         if let Ok(pointer) = u32::try_from(pointer) {
+            if self.txns_seen.len() >= TXNS_SEEN_MAX {
+                self.txns_seen.clear();
+            }
             self.txns_seen.insert(key, pointer);
         }
     }

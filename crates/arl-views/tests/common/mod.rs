@@ -108,7 +108,12 @@ pub fn history(steps: &[Step]) -> Vec<Recorded> {
                 let txn = format!("t{}", out.len());
                 txns.push((usize::from(x) % ACCOUNTS.len(), txn.clone()));
                 let (currency, amount, kind) = match z % 3 {
-                    0 => ("EUR", format!("{y}.{:02}", z % 100), "sale"),
+                    // Never "0.00": an amount is above zero.
+                    0 => (
+                        "EUR",
+                        format!("{}.{:02}", u32::from(y) + 1, z % 100),
+                        "sale",
+                    ),
                     1 => ("JPY", format!("{}", u32::from(y) * 1000 + 1), "purchase"),
                     _ => ("KWD", format!("0.{:03}", u32::from(z) + 1), "sale"),
                 };
