@@ -12,9 +12,7 @@
 use std::cell::RefCell;
 use std::sync::{Mutex, OnceLock};
 
-use zstd::bulk::{Compressor, Decompressor};
-use zstd::dict::{DecoderDictionary, EncoderDictionary};
-use zstd::zstd_safe::{CParameter, DParameter, FrameFormat};
+use zstd::zstd_safe::{CCtx, CDict, CParameter, DCtx, DDict, DParameter, FrameFormat};
 
 use crate::Hash;
 
@@ -32,8 +30,10 @@ pub struct Codec {
     level: i32,
     /// Whether records start with zstd's magic number.
     magic: bool,
-    encoder: EncoderDictionary<'static>,
-    decoder: DecoderDictionary<'static>,
+    /// Each made once: preparing the dictionary for compression (its hash tables) is most
+    /// of what a one-event append process spends on compression.
+    encoder: CDict<'static>,
+    decoder: DDict<'static>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -55,8 +55,8 @@ impl std::fmt::Debug for Codec {
 thread_local! {
     /// A context per codec this thread used (an append compresses with the log's and the
     /// views' dictionaries in turn): making one costs more than a small frame's compression.
-    static COMPRESSOR: RefCell<Vec<(usize, Compressor<'static>)>> = const { RefCell::new(Vec::new()) };
-    static DECOMPRESSOR: RefCell<Vec<(usize, Decompressor<'static>)>> = const { RefCell::new(Vec::new()) };
+    static COMPRESSOR: RefCell<Vec<(usize, CCtx<'static>)>> = const { RefCell::new(Vec::new()) };
+    static DECOMPRESSOR: RefCell<Vec<(usize, DCtx<'static>)>> = const { RefCell::new(Vec::new()) };
     /// The output of one call, copied to the caller's buffer.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -65,8 +65,8 @@ thread_local! {
 fn context<T>(
     kept: &mut Vec<(usize, T)>,
     key: usize,
-    make: impl FnOnce() -> std::io::Result<T>,
-) -> std::io::Result<&mut T> {
+    make: impl FnOnce() -> Result<T, String>,
+) -> Result<&mut T, String> {
     let at = if let Some(at) = kept.iter().position(|(k, _)| *k == key) {
         at
     } else {
@@ -102,18 +102,18 @@ impl Codec {
         {
             return Ok(codec);
         }
-        // Checked first: the constructors below panic on what zstd refuses.
-        if zstd::zstd_safe::CDict::try_create(dictionary, level).is_none()
-            || zstd::zstd_safe::DDict::try_create(dictionary).is_none()
-        {
+        let (Some(encoder), Some(decoder)) = (
+            CDict::try_create(dictionary, level),
+            DDict::try_create(dictionary),
+        ) else {
             return Err("zstd does not take it as a dictionary".into());
-        }
+        };
         let codec: &'static Codec = Box::leak(Box::new(Codec {
             hash,
             level,
             magic,
-            encoder: EncoderDictionary::copy(dictionary, level),
-            decoder: DecoderDictionary::copy(dictionary),
+            encoder,
+            decoder,
         }));
         made.push(codec);
         Ok(codec)
@@ -140,7 +140,12 @@ impl Codec {
                 let mut buf = buf.borrow_mut();
                 buf.clear();
                 buf.reserve(zstd::zstd_safe::compress_bound(data.len()));
-                let done = c.compress_to_buffer(data, &mut *buf).is_ok();
+                let done = c.compress2(&mut *buf, data).is_ok();
+                if !done {
+                    // A failed call leaves its frame open, and zstd refuses most setters in
+                    // the middle of one: abandon it (resetting the session cannot fail).
+                    let _ = c.reset(zstd::zstd_safe::ResetDirective::SessionOnly);
+                }
                 if done {
                     out.extend_from_slice(&buf);
                 }
@@ -149,14 +154,22 @@ impl Codec {
         })
     }
 
-    fn compressor(&'static self) -> std::io::Result<Compressor<'static>> {
-        let mut c = Compressor::with_prepared_dictionary(&self.encoder)?;
+    /// A compression context with the dictionary (its level comes with it) and the frame
+    /// parameters of a record.
+    fn compressor(&'static self) -> Result<CCtx<'static>, String> {
+        let mut c = CCtx::try_create().ok_or("no memory for a compression context")?;
+        let zstd_error = |code| zstd::zstd_safe::get_error_name(code).to_string();
+        c.ref_cdict(&self.encoder).map_err(zstd_error)?;
         if !self.magic {
-            c.set_parameter(CParameter::Format(FrameFormat::Magicless))?;
+            c.set_parameter(CParameter::Format(FrameFormat::Magicless))
+                .map_err(zstd_error)?;
         }
-        c.set_parameter(CParameter::DictIdFlag(false))?;
-        c.set_parameter(CParameter::ChecksumFlag(false))?;
-        c.set_parameter(CParameter::ContentSizeFlag(true))?;
+        c.set_parameter(CParameter::DictIdFlag(false))
+            .map_err(zstd_error)?;
+        c.set_parameter(CParameter::ChecksumFlag(false))
+            .map_err(zstd_error)?;
+        c.set_parameter(CParameter::ContentSizeFlag(true))
+            .map_err(zstd_error)?;
         Ok(c)
     }
 
@@ -172,9 +185,12 @@ impl Codec {
         DECOMPRESSOR.with(|cell| {
             let mut kept = cell.borrow_mut();
             let d = context(&mut kept, self.key(), || {
-                let mut d = Decompressor::with_prepared_dictionary(&self.decoder)?;
+                let mut d = DCtx::try_create().ok_or("no memory for a decompression context")?;
+                let zstd_error = |code| zstd::zstd_safe::get_error_name(code).to_string();
+                d.ref_ddict(&self.decoder).map_err(zstd_error)?;
                 if !self.magic {
-                    d.set_parameter(DParameter::Format(FrameFormat::Magicless))?;
+                    d.set_parameter(DParameter::Format(FrameFormat::Magicless))
+                        .map_err(zstd_error)?;
                 }
                 Ok(d)
             })
@@ -183,13 +199,16 @@ impl Codec {
                 let mut buf = buf.borrow_mut();
                 buf.clear();
                 buf.reserve(max);
-                match d.decompress_to_buffer(data, &mut *buf) {
+                match d.decompress(&mut *buf, data) {
                     Ok(n) if n <= max => {
                         out.extend_from_slice(&buf[..n]);
                         Ok(())
                     }
                     Ok(n) => Err(format!("it decompresses to {n} bytes, over {max}")),
-                    Err(e) => Err(format!("it does not decompress: {e}")),
+                    Err(code) => Err(format!(
+                        "it does not decompress: {}",
+                        zstd::zstd_safe::get_error_name(code)
+                    )),
                 }
             })
         })
