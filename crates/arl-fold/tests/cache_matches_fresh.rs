@@ -89,7 +89,21 @@ fn variants(
     out
 }
 
-fn check(events: u64, seed: u64) {
+/// What [`walk`] saw: the candidates its visitor found rejected, and the accounts opened.
+struct Walked {
+    rejected: usize,
+    accounts: usize,
+}
+
+/// Walks the generated history of `events` events (seed `seed`) into an index. Before each
+/// event goes in, `visit` gets the index, the event and the candidates to check against it:
+/// the event and its variants, or none for a transaction (19 times in 20); it returns how
+/// many of them it found rejected.
+fn walk(
+    events: u64,
+    seed: u64,
+    mut visit: impl FnMut(&MemIndex, &Recorded, &[Recorded]) -> usize,
+) -> Walked {
     let mut index = MemIndex::without_txn_events();
     let (mut accounts, mut people) = (Vec::new(), Vec::new());
     let mut rng = Rng(seed | 1);
@@ -104,21 +118,12 @@ fn check(events: u64, seed: u64) {
             recorded_at,
             event: input.event,
         };
-        if recorded.event.is_transaction() && rng.below(20) != 0 {
-            arl_fold::validate(&index, &recorded).expect("generated events are valid");
-            index.insert_ref(&recorded);
-            continue;
-        }
-        for candidate in variants(&recorded, &accounts, &people, &latest_hierarchy, &mut rng) {
-            let cached = arl_fold::validate(&index, &candidate).map_err(|e| e.to_string());
-            let fresh = arl_fold::validate_fresh(&index, &candidate).map_err(|e| e.to_string());
-            assert_eq!(
-                cached, fresh,
-                "cached and fresh validation disagree on {candidate:?}"
-            );
-            rejected += usize::from(cached.is_err());
-        }
-        arl_fold::validate(&index, &recorded).expect("generated events are valid");
+        let candidates = if recorded.event.is_transaction() && rng.below(20) != 0 {
+            Vec::new()
+        } else {
+            variants(&recorded, &accounts, &people, &latest_hierarchy, &mut rng)
+        };
+        rejected += visit(&index, &recorded, &candidates);
         if matches!(
             recorded.event,
             Event::AccountOpened(_) | Event::ParentChanged(_) | Event::StatusChanged(_)
@@ -133,9 +138,31 @@ fn check(events: u64, seed: u64) {
         }
         index.insert_ref(&recorded);
     }
+    Walked {
+        rejected,
+        accounts: accounts.len(),
+    }
+}
+
+fn check(events: u64, seed: u64) {
+    let walked = walk(events, seed, |index, recorded, candidates| {
+        let mut rejected = 0;
+        for candidate in candidates {
+            let cached = arl_fold::validate(index, candidate).map_err(|e| e.to_string());
+            let fresh = arl_fold::validate_fresh(index, candidate).map_err(|e| e.to_string());
+            assert_eq!(
+                cached, fresh,
+                "cached and fresh validation disagree on {candidate:?}"
+            );
+            rejected += usize::from(cached.is_err());
+        }
+        arl_fold::validate(index, recorded).expect("generated events are valid");
+        rejected
+    });
     assert!(
-        rejected > 1000,
-        "the variants exercise rejections ({rejected})"
+        walked.rejected > 1000,
+        "the variants exercise rejections ({})",
+        walked.rejected
     );
 }
 
@@ -150,36 +177,23 @@ fn cached_validation_equals_a_fresh_fold_on_generated_histories() {
 /// is folded again, never answered from a stale or partial state.
 #[test]
 fn bounded_caches_match_a_fresh_fold() {
-    let mut index = MemIndex::without_txn_events();
     let mut validators = [
         arl_fold::Validator::with_bounds(1, 1),
         arl_fold::Validator::with_bounds(3, 2),
         arl_fold::Validator::with_bounds(8, 4),
     ];
-    let (mut accounts, mut people) = (Vec::new(), Vec::new());
-    let mut rng = Rng(11);
-    let mut rejected = 0;
-    let mut latest_hierarchy: Latest = None;
-    for line in arl_gen::Generator::new(arl_gen::Config::new(6_000, 11)) {
-        let input = InputEvent::parse_line(&line, true).expect("generated lines parse");
-        let recorded_at = input.recorded_at.expect("imported");
-        let recorded = Recorded {
-            seq: index.checkpoint() + 1,
-            effective_at: input.effective_at.unwrap_or(recorded_at),
-            recorded_at,
-            event: input.event,
-        };
-        let candidates = if recorded.event.is_transaction() && rng.below(20) != 0 {
-            vec![recorded.clone()]
+    let walked = walk(6_000, 11, |index, recorded, candidates| {
+        let mut rejected = 0;
+        let alone = [recorded.clone()];
+        let candidates = if candidates.is_empty() {
+            &alone[..]
         } else {
-            variants(&recorded, &accounts, &people, &latest_hierarchy, &mut rng)
+            candidates
         };
-        for candidate in &candidates {
-            let fresh = arl_fold::validate_fresh(&index, candidate).map_err(|e| e.to_string());
+        for candidate in candidates {
+            let fresh = arl_fold::validate_fresh(index, candidate).map_err(|e| e.to_string());
             for validator in &mut validators {
-                let bounded = validator
-                    .check(&index, candidate)
-                    .map_err(|e| e.to_string());
+                let bounded = validator.check(index, candidate).map_err(|e| e.to_string());
                 assert_eq!(
                     bounded, fresh,
                     "a bounded validator and the fresh fold disagree on {candidate:?}"
@@ -187,30 +201,19 @@ fn bounded_caches_match_a_fresh_fold() {
             }
             rejected += usize::from(fresh.is_err());
         }
-        if matches!(
-            recorded.event,
-            Event::AccountOpened(_) | Event::ParentChanged(_) | Event::StatusChanged(_)
-        ) {
-            let account = recorded.event.account().unwrap_or_default().to_string();
-            latest_hierarchy = Some((account, recorded.effective_at));
-        }
-        match &recorded.event {
-            Event::AccountOpened(d) => accounts.push(d.account.clone()),
-            Event::PersonJoined(d) => people.push(d.person.clone()),
-            _ => {}
-        }
         for validator in &mut validators {
-            validator.inserting(&index, &recorded);
+            validator.inserting(index, recorded);
         }
-        index.insert_ref(&recorded);
-    }
+        rejected
+    });
     assert!(
-        accounts.len() > 8,
+        walked.accounts > 8,
         "the history names more accounts than the largest bound ({})",
-        accounts.len()
+        walked.accounts
     );
     assert!(
-        rejected > 100,
-        "the variants exercise rejections ({rejected})"
+        walked.rejected > 100,
+        "the variants exercise rejections ({})",
+        walked.rejected
     );
 }

@@ -61,6 +61,11 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// What zstd's error `code` means.
+fn zstd_error(code: usize) -> String {
+    zstd::zstd_safe::get_error_name(code).to_string()
+}
+
 /// The context this thread keeps for the codec `key`, made by `make` on first use.
 fn context<T>(
     kept: &mut Vec<(usize, T)>,
@@ -141,13 +146,12 @@ impl Codec {
                 buf.clear();
                 buf.reserve(zstd::zstd_safe::compress_bound(data.len()));
                 let done = c.compress2(&mut *buf, data).is_ok();
-                if !done {
+                if done {
+                    out.extend_from_slice(&buf);
+                } else {
                     // A failed call leaves its frame open, and zstd refuses most setters in
                     // the middle of one: abandon it (resetting the session cannot fail).
                     let _ = c.reset(zstd::zstd_safe::ResetDirective::SessionOnly);
-                }
-                if done {
-                    out.extend_from_slice(&buf);
                 }
                 done
             })
@@ -158,7 +162,6 @@ impl Codec {
     /// parameters of a record.
     fn compressor(&'static self) -> Result<CCtx<'static>, String> {
         let mut c = CCtx::try_create().ok_or("no memory for a compression context")?;
-        let zstd_error = |code| zstd::zstd_safe::get_error_name(code).to_string();
         c.ref_cdict(&self.encoder).map_err(zstd_error)?;
         if !self.magic {
             c.set_parameter(CParameter::Format(FrameFormat::Magicless))
@@ -186,7 +189,6 @@ impl Codec {
             let mut kept = cell.borrow_mut();
             let d = context(&mut kept, self.key(), || {
                 let mut d = DCtx::try_create().ok_or("no memory for a decompression context")?;
-                let zstd_error = |code| zstd::zstd_safe::get_error_name(code).to_string();
                 d.ref_ddict(&self.decoder).map_err(zstd_error)?;
                 if !self.magic {
                     d.set_parameter(DParameter::Format(FrameFormat::Magicless))
@@ -205,10 +207,7 @@ impl Codec {
                         Ok(())
                     }
                     Ok(n) => Err(format!("it decompresses to {n} bytes, over {max}")),
-                    Err(code) => Err(format!(
-                        "it does not decompress: {}",
-                        zstd::zstd_safe::get_error_name(code)
-                    )),
+                    Err(code) => Err(format!("it does not decompress: {}", zstd_error(code))),
                 }
             })
         })
