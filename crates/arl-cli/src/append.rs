@@ -19,15 +19,32 @@ pub const INPUT_BYTES_MAX: u64 = 4 << 30;
 /// What a refused batch adds to its reason when the whole input was one batch.
 pub const WHOLE_INPUT_NOTE: &str = "\nnothing was appended: the whole input is one batch";
 
-/// A batch of parsed input events and, for each, the line it came from (1-based; 0 for the
-/// one-event form).
+/// A batch of parsed input events, in the pieces they were read in, and for each event the
+/// line it came from (1-based; 0 for the one-event form).
 pub struct Batch {
-    pub events: Vec<InputEvent>,
+    pub pieces: Vec<Vec<InputEvent>>,
     pub lines: Vec<u64>,
+}
+
+impl Batch {
+    /// A batch of one piece.
+    pub fn one(events: Vec<InputEvent>, lines: Vec<u64>) -> Batch {
+        Batch {
+            pieces: vec![events],
+            lines,
+        }
+    }
+
+    /// How many events the batch holds.
+    pub fn count(&self) -> usize {
+        self.pieces.iter().map(Vec::len).sum()
+    }
 }
 
 /// Bytes read at a time while counting an input's lines.
 const READ_CHUNK_BYTES: usize = 1 << 20;
+/// Bytes of whole lines parsed at a time while an input is read as one batch.
+const PARSE_CHUNK_BYTES: usize = 8 << 20;
 
 /// `arl append`.
 pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
@@ -37,7 +54,7 @@ pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
     }
     let batch = match &args.kind {
         Some(kind) => one_event(args, kind)?,
-        None => parse_lines(&read_input(args.file.as_deref())?, args.imported)?,
+        None => read_batch(args.file.as_deref(), args.imported)?,
     };
     let opts = AppendOptions {
         imported: args.imported,
@@ -49,7 +66,7 @@ pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
         crate::privacy::start_sealing(&ctx.keys)?;
     }
     let bar = out::progress(ctx.quiet, None, "appending");
-    bar.set_position(batch.events.len() as u64);
+    bar.set_position(batch.count() as u64);
     let report = append(&mut ledger, &ctx.keys, batch, &opts);
     bar.finish_and_clear();
     print_report(&report?, args.format)
@@ -63,9 +80,14 @@ pub fn append(
     batch: Batch,
     opts: &AppendOptions,
 ) -> Result<AppendReport> {
-    let Batch { mut events, lines } = batch;
-    crate::privacy::seal_batch(ledger, keys, &mut events, &lines)?;
-    ledger.append(events, opts).map_err(|f| {
+    let Batch { mut pieces, lines } = batch;
+    let mut first = 0;
+    for piece in &mut pieces {
+        let piece_lines = lines.get(first..).unwrap_or_default();
+        crate::privacy::seal_batch(ledger, keys, piece, piece_lines)?;
+        first += piece.len();
+    }
+    ledger.append_pieces(pieces, opts).map_err(|f| {
         let line = f.index.and_then(|index| lines.get(index).copied());
         let message = f.at_line(line);
         match f.kind {
@@ -131,10 +153,7 @@ fn read_limited(reader: impl Read, bytes: &mut Vec<u8>) -> Result<()> {
         };
         lines.count(&chunk[..n]);
         if lines.events() > arl_log::MAX_BATCH_EVENTS as u64 {
-            return Err(failure::error(format!(
-                "the input holds more than {} events, the most one atomic batch holds; import it with --batch-size N (every N lines one atomic batch; a rerun skips what was committed)",
-                arl_log::MAX_BATCH_EVENTS
-            )));
+            return Err(too_many_events());
         }
         bytes.extend_from_slice(&chunk[..n]);
     }
@@ -144,6 +163,106 @@ fn read_limited(reader: impl Read, bytes: &mut Vec<u8>) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The whole input as one parsed batch, read and parsed a piece at a time so that its bytes
+/// are never held whole. Refused as soon as it holds more events than one batch can
+/// ([`arl_log::MAX_BATCH_EVENTS`]) or is over [`INPUT_BYTES_MAX`], before the rest is read;
+/// otherwise at its first bad line (after counting the rest, which may still be too many).
+fn read_batch(file: Option<&Path>, imported: bool) -> Result<Batch> {
+    match file {
+        Some(path) if path.as_os_str() != "-" => {
+            let f = std::fs::File::open(path)
+                .map_err(|e| failure::error(format!("cannot open {}: {e}", path.display())))?;
+            parse_pieces(f, imported, &|e| format!("reading {}: {e}", path.display()))
+        }
+        _ => parse_pieces(std::io::stdin().lock(), imported, &|e| {
+            format!("reading standard input: {e}")
+        }),
+    }
+}
+
+/// [`read_batch`] of `reader`; `io_error` says what a failed read was reading.
+fn parse_pieces(
+    reader: impl Read,
+    imported: bool,
+    io_error: &dyn Fn(std::io::Error) -> String,
+) -> Result<Batch> {
+    let mut reader = reader.take(INPUT_BYTES_MAX + 1);
+    let mut batch = Batch {
+        pieces: Vec::new(),
+        lines: Vec::new(),
+    };
+    // Bytes read and not parsed yet: the lines after the last parsed piece.
+    let mut pending = Vec::with_capacity(PARSE_CHUNK_BYTES + READ_CHUNK_BYTES);
+    // The number of the first line in `pending`.
+    let mut first_line = 1;
+    let mut read_total = 0u64;
+    let mut lines = LineCounter::default();
+    // The first bad line's error; past it, the input is only counted.
+    let mut failed = None;
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failure::error(io_error(e))),
+        };
+        read_total += n as u64;
+        if read_total > INPUT_BYTES_MAX {
+            return Err(failure::error(
+                "the input is over 4 GiB; import it with --batch-size N",
+            ));
+        }
+        lines.count(&chunk[..n]);
+        if lines.events() > arl_log::MAX_BATCH_EVENTS as u64 {
+            return Err(too_many_events());
+        }
+        if failed.is_some() {
+            continue;
+        }
+        pending.extend_from_slice(&chunk[..n]);
+        if pending.len() < PARSE_CHUNK_BYTES {
+            continue;
+        }
+        // The piece's whole lines; with none, its line is too long, which parsing says.
+        let end = pending
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .unwrap_or(pending.len() - 1);
+        let rest = pending[end + 1..].to_vec();
+        pending.truncate(end + 1);
+        match parse_piece(&mut batch, &pending, first_line, imported) {
+            Ok(next) => first_line = next,
+            Err(e) => failed = Some(e),
+        }
+        pending.clear();
+        pending.extend_from_slice(&rest);
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    parse_piece(&mut batch, &pending, first_line, imported)?;
+    Ok(batch)
+}
+
+/// Parses the lines of `piece` (the first is line `first_line`) into `batch`; returns the
+/// number of the line after the piece.
+fn parse_piece(batch: &mut Batch, piece: &[u8], first_line: u64, imported: bool) -> Result<u64> {
+    let parsed = parse_lines(piece, first_line, imported)?;
+    batch.pieces.extend(parsed.pieces);
+    batch.lines.extend(parsed.lines);
+    let newlines = piece.iter().filter(|b| **b == b'\n').count() as u64;
+    Ok(first_line + newlines)
+}
+
+/// An input with more events than one atomic batch holds.
+fn too_many_events() -> anyhow::Error {
+    failure::error(format!(
+        "the input holds more than {} events, the most one atomic batch holds; import it with --batch-size N (every N lines one atomic batch; a rerun skips what was committed)",
+        arl_log::MAX_BATCH_EVENTS
+    ))
 }
 
 /// Counts the lines that hold an event (not blank) in an input read chunk by chunk.
@@ -174,13 +293,14 @@ impl LineCounter {
     }
 }
 
-/// Parses JSON Lines: blank lines ignored, each other line one event (large inputs on two
-/// threads); an error names the first bad line.
-pub fn parse_lines(bytes: &[u8], imported: bool) -> Result<Batch> {
+/// Parses JSON Lines (the first is line `first_line` of the input): blank lines ignored,
+/// each other line one event (large inputs on two threads); an error names the first bad
+/// line.
+fn parse_lines(bytes: &[u8], first_line: u64, imported: bool) -> Result<Batch> {
     let mut texts = Vec::new();
     let mut lines = Vec::new();
     for (n, raw) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line_no = n as u64 + 1;
+        let line_no = first_line + n as u64;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let line = std::str::from_utf8(raw)
             .map_err(|_| failure::error(format!("line {line_no}: not UTF-8 text")))?;
@@ -192,16 +312,13 @@ pub fn parse_lines(bytes: &[u8], imported: bool) -> Result<Batch> {
     }
     let events = arl_domain::parse_lines(&texts, imported)
         .map_err(|(i, e)| failure::error(format!("line {}: {e}", lines[i])))?;
-    Ok(Batch { events, lines })
+    Ok(Batch::one(events, lines))
 }
 
 fn one_event(args: &AppendArgs, kind: &str) -> Result<Batch> {
     let line = one_event_line(args, kind)?;
     let event = InputEvent::parse_line(&line, false).map_err(|e| failure_of_flags(&e))?;
-    Ok(Batch {
-        events: vec![event],
-        lines: vec![0],
-    })
+    Ok(Batch::one(vec![event], vec![0]))
 }
 
 /// The one event given by flags, as an input line.

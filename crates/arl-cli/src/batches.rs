@@ -119,7 +119,7 @@ fn parse_batch(texts: &[(u64, String)], imported: bool) -> Result<Batch> {
         }
     }
     let lines = texts.iter().map(|(line, _)| *line).collect();
-    Ok(Batch { events, lines })
+    Ok(Batch::one(events, lines))
 }
 
 /// The id `--batch-size` gives a line without one: `line-<n>-<first 16 hex digits of the

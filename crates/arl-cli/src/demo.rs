@@ -121,10 +121,8 @@ fn build(ctx: &Ctx, args: &DemoArgs) -> Result<(Option<Late>, Span)> {
         now: Timestamp::now(),
     };
     let bar = out::progress(ctx.quiet, Some(args.events), "appending");
-    let mut batch = Batch {
-        events: Vec::with_capacity(DEMO_BATCH_LINES),
-        lines: Vec::with_capacity(DEMO_BATCH_LINES),
-    };
+    let mut events = Vec::with_capacity(DEMO_BATCH_LINES);
+    let mut lines = Vec::with_capacity(DEMO_BATCH_LINES);
     let mut late: Option<Late> = None;
     let mut line_no = 0u64;
     let mut span = Span {
@@ -142,22 +140,19 @@ fn build(ctx: &Ctx, args: &DemoArgs) -> Result<(Option<Late>, Span)> {
         if let Some(found) = late_transaction(&event, line_no) {
             late = Some(found);
         }
-        batch.events.push(event);
-        batch.lines.push(line_no);
-        if batch.events.len() == DEMO_BATCH_LINES {
-            let full = std::mem::replace(
-                &mut batch,
-                Batch {
-                    events: Vec::with_capacity(DEMO_BATCH_LINES),
-                    lines: Vec::with_capacity(DEMO_BATCH_LINES),
-                },
+        events.push(event);
+        lines.push(line_no);
+        if events.len() == DEMO_BATCH_LINES {
+            let full = Batch::one(
+                std::mem::replace(&mut events, Vec::with_capacity(DEMO_BATCH_LINES)),
+                std::mem::replace(&mut lines, Vec::with_capacity(DEMO_BATCH_LINES)),
             );
             append::append(&mut ledger, &ctx.keys, full, &opts)?;
             bar.set_position(line_no);
         }
     }
-    if !batch.events.is_empty() {
-        append::append(&mut ledger, &ctx.keys, batch, &opts)?;
+    if !events.is_empty() {
+        append::append(&mut ledger, &ctx.keys, Batch::one(events, lines), &opts)?;
     }
     bar.finish_and_clear();
     out::note(

@@ -184,6 +184,47 @@ fn an_input_over_one_batch_is_refused_before_it_is_read_whole() {
 }
 
 #[test]
+fn a_large_input_is_read_in_pieces_and_errors_name_the_input_line() {
+    // About 11 MB: more than one piece of 8 MiB, with a CRLF line and a blank line.
+    let line = |n: usize| {
+        format!(
+            r#"{{"type":"person.joined","data":{{"person":"p-{n}","name":"Person {n}","title":"Buyer"}},"effective_at":"2024-01-01"}}"#
+        )
+    };
+    let mut lines: Vec<String> = (0..100_000).map(line).collect();
+    lines[0].push('\r');
+    lines.insert(50_000, String::new());
+    let ledger = Ledger::small();
+    let digest = ledger.digest();
+    // A bad line near the end, in the second piece: named by its line in the input.
+    let bad = lines.len() - 10;
+    let mut broken = lines.clone();
+    broken[bad] = r#"{"type":"person.joined","data":{"person":"p-x"}}"#.to_string();
+    let path = ledger.file("broken.jsonl", &broken.join("\n"));
+    let run = ledger.run(&["append", &path.to_string_lossy()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!("arl: line {}: ", bad + 1)),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ledger.digest(), digest, "nothing was appended");
+    // The whole input, one atomic batch: every event in input order.
+    let path = ledger.file("people.jsonl", &lines.join("\n"));
+    let run = ledger.run(&["append", "--format", "json", &path.to_string_lossy()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary: Value = serde_json::from_str(&run.stdout).expect("JSON summary");
+    assert_eq!(summary["appended"], 100_000);
+    assert_eq!(summary["seq"], 21 + 100_000);
+    let last = ledger.run(&["log", "--from-seq", "100021", "--format", "json"]);
+    assert!(
+        last.stdout.contains("\"person\": \"p-99999\""),
+        "{}",
+        last.stdout
+    );
+}
+
+#[test]
 fn append_one_event_from_flags() {
     let ledger = Ledger::small();
     let run = ledger.run(&[

@@ -30,7 +30,7 @@ use std::collections::VecDeque;
 use crate::codec::{Codec, ENVELOPE_DICTIONARY, FRAME_LEVEL};
 use crate::fast::{self, key_hash, FastMap, FastSet};
 use crate::log::Frames;
-use crate::store::{canonical_into, compress_frame, expand_frame, stored_frame};
+use crate::store::{canonical_into, expand_frame, stored_frame, stored_frames, StoredFrames};
 use crate::store::{BlockBytes, CommitSet, Store, BLOCK_EVENTS, NODE_LEVEL_MIN};
 use crate::store::{FRAME_COMMIT_END, FRAME_OVERHEAD};
 use crate::{Envelope, Hash, LogError};
@@ -1468,25 +1468,6 @@ impl DirStore {
     }
 }
 
-/// A batch of this many frames or more is compressed on two threads.
-const PARALLEL_COMPRESS_MIN: usize = 512;
-
-/// The stored form of canonical frames (each compressed where that is shorter, when there
-/// is a codec), and where each starts in it.
-fn store_frames(frames: &[&[u8]], codec: Option<&'static Codec>) -> (Vec<u8>, Vec<u64>) {
-    let total: usize = frames.iter().map(|f| f.len()).sum();
-    let mut out = Vec::with_capacity(if codec.is_some() { total / 2 } else { total });
-    let mut offsets = Vec::with_capacity(frames.len());
-    for frame in frames {
-        offsets.push(out.len() as u64);
-        match codec {
-            Some(codec) => compress_frame(frame, codec, &mut out),
-            None => out.extend_from_slice(frame),
-        }
-    }
-    (out, offsets)
-}
-
 /// Entries read at a time by the index check.
 const CHECK_ENTRIES: u64 = 16_384;
 /// A window of the index check whose halves hold at least this many frames each reads its
@@ -1746,45 +1727,36 @@ impl DirStore {
                 ));
             }
         }
-        let (mut stored, mut offsets) = match self.codec {
-            Some(codec) if canonical.len() >= PARALLEL_COMPRESS_MIN => {
-                let (left, right) = canonical.split_at(canonical.len() / 2);
-                let ((mut stored, mut offsets), (more, more_offsets)) = arl_par::join(
-                    || store_frames(left, Some(codec)),
-                    || store_frames(right, Some(codec)),
-                );
-                let base = stored.len() as u64;
-                offsets.extend(more_offsets.into_iter().map(|o| o + base));
-                stored.extend_from_slice(&more);
-                (stored, offsets)
-            }
-            codec => store_frames(&canonical, codec),
-        };
-        if let Some(&last) = offsets.last() {
-            let last = last as usize;
+        let stored = stored_frames(&canonical, self.codec);
+        self.append_stored(vec![stored])
+    }
+
+    /// Writes frames in their stored form past the committed length, the last one marked
+    /// as a commit's end, and syncs them.
+    fn append_stored(&mut self, mut segments: Vec<StoredFrames>) -> Result<(), LogError> {
+        if let Some(last) = segments.iter_mut().rev().find(|s| !s.offsets.is_empty()) {
+            let at = last.offsets[last.offsets.len() - 1] as usize;
             let mut field = [0u8; 4];
-            field.copy_from_slice(&stored[last..last + 4]);
+            field.copy_from_slice(&last.bytes[at..at + 4]);
             let field = u32::from_le_bytes(field) | FRAME_COMMIT_END;
-            stored[last..last + 4].copy_from_slice(&field.to_le_bytes());
+            last.bytes[at..at + 4].copy_from_slice(&field.to_le_bytes());
         }
         let base = self.committed.data_len;
-        let end = base + stored.len() as u64;
-        let frames_len = stored.len();
+        let mut offsets = Vec::with_capacity(segments.iter().map(|s| s.offsets.len()).sum());
+        let mut end = base;
+        for segment in &segments {
+            self.data.write(end, &segment.bytes)?;
+            offsets.extend(segment.offsets.iter().map(|o| o + end));
+            end += segment.bytes.len() as u64;
+        }
         if end > self.data_file_len {
             // The file grows: zeros ahead, for the next commits to write into.
-            stored.resize(frames_len + DATA_AHEAD_BYTES as usize, 0);
+            self.data
+                .write(end, &vec![0u8; DATA_AHEAD_BYTES as usize])?;
             self.data_file_len = end + DATA_AHEAD_BYTES;
         }
-        self.data.write(base, &stored)?;
         self.data.sync()?;
-        stored.truncate(frames_len);
-        for offset in &mut offsets {
-            *offset += base;
-        }
-        self.written = Some(Written {
-            offsets,
-            end: base + stored.len() as u64,
-        });
+        self.written = Some(Written { offsets, end });
         Ok(())
     }
 
@@ -1804,14 +1776,19 @@ impl DirStore {
         {
             return Err(LogError::corrupt("the head record to commit is malformed"));
         }
-        let mut count = 0u64;
+        let offsets = written.offsets;
+        // Frames written in their stored form come without their canonical form.
+        let mut count = if set.frames.is_empty() {
+            offsets.len() as u64
+        } else {
+            0
+        };
         for segment in set.frames {
             for frame in Frames::new(segment) {
                 frame.map_err(|e| LogError::corrupt(format!("a frame to commit: {e}")))?;
                 count += 1;
             }
         }
-        let offsets = written.offsets;
         if offsets.len() as u64 != count || count != set.seq - self.committed.seq {
             return Err(LogError::corrupt(
                 "the commit's frames and its seq disagree",
@@ -1992,6 +1969,28 @@ impl Store for DirStore {
             // Nothing of the index was written: cut the frames back (best effort; the next
             // open cuts a batch whose sync did not return, or indexes it if it is all on
             // disk).
+            let _ = self.cut_tail();
+        }
+        written
+    }
+
+    fn stored_codec(&self) -> Option<&'static Codec> {
+        self.codec
+    }
+
+    fn write_stored(&mut self, segments: Vec<StoredFrames>) -> Result<(), LogError> {
+        self.usable()?;
+        if segments
+            .iter()
+            .any(|s| crate::store::stored_hashes(s).is_none())
+        {
+            return Err(LogError::corrupt(
+                "stored frames to write that do not tile their bytes",
+            ));
+        }
+        let written = self.append_stored(segments);
+        if written.is_err() {
+            // As `write_frames`: the frames are cut back.
             let _ = self.cut_tail();
         }
         written

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use crate::fast::{self, key_hash, FastMap, FastSet};
 use std::path::Path;
 
+use crate::codec::Codec;
 use crate::dirstore::DirStore;
 use crate::envelope::{chain_hash, check_data, check_text};
 use crate::envelope::{MAX_ACTOR_BYTES, MAX_ENVELOPE_BYTES, MAX_ID_BYTES, MAX_KIND_BYTES};
 use crate::envelope::{MAX_REASON_BYTES, MAX_STREAM_BYTES};
 use crate::merkle::{self, Frontier, SubtreeSource};
-use crate::store::{BlockBytes, CommitSet, Store};
+use crate::store::{BlockBytes, CommitSet, Store, StoredFrames};
 use crate::store::{BLOCK_EVENTS, FRAME_OVERHEAD, NODE_LEVEL_MIN};
 use crate::time::{TIME_MAX_MICROS, TIME_MIN_MICROS};
 use crate::{AppendError, Envelope, Hash, LogError, NewEvent};
@@ -50,31 +51,63 @@ pub enum Outcome {
     Duplicate { seq: u64 },
 }
 
-/// A batch ready to commit: the envelopes it will append and the outcome of each input.
-/// The public fields are for reading: `commit` writes the bytes `prepare` computed and
-/// refuses a batch whose seqs or hashes were changed in between.
+/// A batch ready to commit: its frames (canonical bytes and hashes) and the outcome of each
+/// input. What a commit needs of the envelopes is kept beside the frames, not the envelopes
+/// themselves: a large batch would hold every event twice, as an envelope and as its
+/// frame. `commit` writes the bytes `prepare` computed and checks them against the seqs and
+/// hashes it kept.
 pub struct Prepared {
-    pub envelopes: Vec<Envelope>,
     pub outcomes: Vec<Outcome>,
     base: Head,
-    /// The frames of `envelopes`, back to back, hashes included, in segments.
-    frames: Vec<Vec<u8>>,
+    /// The hash of each envelope to append, in seq order (the first follows `base`).
+    hashes: Vec<Hash>,
+    /// The latest `recorded_at` of the envelopes (`i64::MIN` for none).
+    recorded_at: i64,
+    /// The frames of the envelopes, back to back, hashes included, in segments; either
+    /// canonical or, for a store that takes them so, in their stored form.
+    frames: BuiltFrames,
     /// `(key_hash(id), key_hash(stream))` of each envelope.
     keys: Vec<(u64, u64)>,
     /// `(stream, key_hash(stream), version)` after the batch, for each stream it appends to.
     versions: Vec<(String, u64, u64)>,
 }
 
+/// A batch's frames, in segments: canonical, or as the store keeps them
+/// ([`Store::stored_codec`]), compressed while the batch is built rather than at its
+/// commit, and held in memory at their stored size.
+enum BuiltFrames {
+    Canonical(Vec<Vec<u8>>),
+    Stored(Vec<StoredFrames>),
+}
+
+impl BuiltFrames {
+    fn bytes(&self) -> usize {
+        match self {
+            BuiltFrames::Canonical(segments) => segments.iter().map(Vec::len).sum(),
+            BuiltFrames::Stored(segments) => segments.iter().map(|s| s.bytes.len()).sum(),
+        }
+    }
+}
+
+impl Prepared {
+    /// How many envelopes the batch appends (its duplicates left out).
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// The batch appends nothing (every event a duplicate).
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+}
+
 impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prepared")
-            .field("envelopes", &self.envelopes)
+            .field("envelopes", &self.hashes.len())
             .field("outcomes", &self.outcomes)
             .field("base", &self.base)
-            .field(
-                "frame_bytes",
-                &self.frames.iter().map(Vec::len).sum::<usize>(),
-            )
+            .field("frame_bytes", &self.frames.bytes())
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +134,8 @@ pub struct PlannedBatch {
     batch: Vec<NewEvent>,
     plan: Plan,
     base: Head,
+    /// The store's codec when it takes frames in their stored form.
+    codec: Option<&'static Codec>,
 }
 
 impl PlannedBatch {
@@ -119,9 +154,15 @@ impl PlannedBatch {
     }
 
     /// The second half of [`Log::prepare`], consuming the batch: envelopes, their frames
-    /// and the hash chain. Needs nothing of the log (any thread may run it).
+    /// and the hash chain. Needs nothing of the log (any thread may run it). The envelopes
+    /// are made a segment at a time and dropped once serialized.
     pub fn build(self) -> Result<Prepared, AppendError> {
-        let PlannedBatch { batch, plan, base } = self;
+        let PlannedBatch {
+            batch,
+            plan,
+            base,
+            codec,
+        } = self;
         let Plan {
             planned,
             outcomes,
@@ -129,50 +170,63 @@ impl PlannedBatch {
             stream_hashes,
             mut versions,
         } = plan;
-        let mut envelopes = Vec::with_capacity(planned.len());
         let mut keys = Vec::with_capacity(planned.len());
-        let mut next = planned.iter().peekable();
-        for (index, ev) in batch.into_iter().enumerate() {
-            let Some(p) = next.next_if(|p| p.index == index) else {
-                continue;
-            };
-            let imported = ev.recorded_at.is_some();
-            let (id, id_hash) = if let Some(id) = ev.id {
-                (id, id_hashes[index])
-            } else {
-                let id = uuid::Uuid::now_v7().to_string();
-                let h = key_hash(&id);
-                (id, h)
-            };
-            envelopes.push(Envelope {
-                seq: base.seq + 1 + envelopes.len() as u64,
-                id,
-                kind: ev.kind,
-                stream: ev.stream,
-                version: p.version,
-                recorded_at: p.recorded_at,
-                effective_at: p.effective_at,
-                actor: ev.actor,
-                reason: ev.reason,
-                imported,
-                data: ev.data,
-                hash: [0; 32],
-            });
-            keys.push((id_hash, stream_hashes[index]));
-        }
-        let (frames, hashes) =
-            chain_frames(&envelopes, base.hash).map_err(|(i, len)| AppendError::InvalidEvent {
+        let mut inputs = batch.into_iter().enumerate();
+        let mut plans = planned.iter();
+        let mut seq = base.seq;
+        let segments = std::iter::from_fn(|| {
+            let mut segment = Vec::with_capacity(SEGMENT_EVENTS.min(planned.len()));
+            while segment.len() < SEGMENT_EVENTS {
+                let Some(p) = plans.next() else { break };
+                // The inputs before this one are duplicates: dropped.
+                let Some(ev) = inputs.find_map(|(index, ev)| (index == p.index).then_some(ev))
+                else {
+                    break;
+                };
+                let imported = ev.recorded_at.is_some();
+                let (id, id_hash) = if let Some(id) = ev.id {
+                    (id, id_hashes[p.index])
+                } else {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    let h = key_hash(&id);
+                    (id, h)
+                };
+                seq += 1;
+                segment.push(Envelope {
+                    seq,
+                    id,
+                    kind: ev.kind,
+                    stream: ev.stream,
+                    version: p.version,
+                    recorded_at: p.recorded_at,
+                    effective_at: p.effective_at,
+                    actor: ev.actor,
+                    reason: ev.reason,
+                    imported,
+                    data: ev.data,
+                    hash: [0; 32],
+                });
+                keys.push((id_hash, stream_hashes[p.index]));
+            }
+            (!segment.is_empty()).then_some(segment)
+        });
+        let parallel = planned.len() >= PARALLEL_MIN_EVENTS;
+        let (frames, hashes) = chain_frames(segments, planned.len(), parallel, base.hash, codec)
+            .map_err(|(i, len)| AppendError::InvalidEvent {
                 index: planned[i].index,
                 reason: format!("the envelope would be {len} bytes, over {MAX_ENVELOPE_BYTES}"),
             })?;
-        for (env, hash) in envelopes.iter_mut().zip(hashes) {
-            env.hash = hash;
-        }
+        let recorded_at = planned
+            .iter()
+            .map(|p| p.recorded_at)
+            .max()
+            .unwrap_or(i64::MIN);
         versions.sort_by_key(|v| crate::store::bucket_of_hash(v.1));
         Ok(Prepared {
-            envelopes,
             outcomes,
             base,
+            hashes,
+            recorded_at,
             frames,
             keys,
             versions,
@@ -184,13 +238,27 @@ impl PlannedBatch {
 pub const COPY_BATCH_EVENTS: usize = 16_384;
 
 /// Envelopes read for [`Log::copy_from`], with their frames verbatim.
-#[derive(Default)]
 struct CopyBatch {
-    envelopes: Vec<Envelope>,
+    /// The hash of each envelope read, in seq order.
+    hashes: Vec<Hash>,
+    /// The latest `recorded_at` of the envelopes read (`i64::MIN` for none).
+    recorded_at: i64,
     frames: Vec<u8>,
     keys: Vec<(u64, u64)>,
     /// The stream version after the batch, by stream.
     versions: HashMap<String, u64>,
+}
+
+impl Default for CopyBatch {
+    fn default() -> CopyBatch {
+        CopyBatch {
+            hashes: Vec::new(),
+            recorded_at: i64::MIN,
+            frames: Vec::new(),
+            keys: Vec::new(),
+            versions: HashMap::new(),
+        }
+    }
 }
 
 impl CopyBatch {
@@ -198,7 +266,7 @@ impl CopyBatch {
     fn push(&mut self, frame: RawFrame<'_>, base_seq: u64) -> Result<(), LogError> {
         let envelope = Envelope::from_canonical(frame.canonical, frame.hash)
             .map_err(|e| LogError::integrity(frame.seq, e))?;
-        let seq = base_seq + 1 + self.envelopes.len() as u64;
+        let seq = base_seq + 1 + self.hashes.len() as u64;
         if envelope.seq != seq || frame.seq != seq {
             return Err(LogError::integrity(
                 frame.seq,
@@ -212,9 +280,9 @@ impl CopyBatch {
         self.frames.extend_from_slice(&frame.hash);
         self.keys
             .push((key_hash(&envelope.id), key_hash(&envelope.stream)));
-        self.versions
-            .insert(envelope.stream.clone(), envelope.version);
-        self.envelopes.push(envelope);
+        self.recorded_at = self.recorded_at.max(envelope.recorded_at);
+        self.versions.insert(envelope.stream, envelope.version);
+        self.hashes.push(frame.hash);
         Ok(())
     }
 }
@@ -257,7 +325,7 @@ impl Log {
         let mut batch = CopyBatch::default();
         let mut prev = self.head.hash;
         for frame in Frames::new(frames) {
-            let seq = self.head.seq + 1 + batch.envelopes.len() as u64;
+            let seq = self.head.seq + 1 + batch.hashes.len() as u64;
             let (canonical, hash) = frame.map_err(|e| LogError::integrity(seq, e))?;
             if chain_hash(&prev, canonical) != hash {
                 return Err(LogError::integrity(
@@ -274,11 +342,11 @@ impl Log {
                 },
                 self.head.seq,
             )?;
-            if batch.envelopes.len() >= COPY_BATCH_EVENTS {
+            if batch.hashes.len() >= COPY_BATCH_EVENTS {
                 self.commit_copied(std::mem::take(&mut batch), true)?;
             }
         }
-        if !batch.envelopes.is_empty() {
+        if !batch.hashes.is_empty() {
             self.commit_copied(batch, true)?;
         }
         Ok(())
@@ -353,13 +421,13 @@ impl Log {
                 }
                 prev = frame.hash;
                 batch.push(frame, self.head.seq)?;
-                if batch.envelopes.len() >= COPY_BATCH_EVENTS {
+                if batch.hashes.len() >= COPY_BATCH_EVENTS {
                     self.commit_copied(std::mem::take(&mut batch), false)?;
                     progress(self.head.seq);
                 }
             }
         }
-        if !batch.envelopes.is_empty() {
+        if !batch.hashes.is_empty() {
             self.commit_copied(batch, false)?;
         }
         progress(self.head.seq);
@@ -375,7 +443,8 @@ impl Log {
     /// Commits copied frames; `in_store`: they are already in the store past its head.
     fn commit_copied(&mut self, batch: CopyBatch, in_store: bool) -> Result<Head, LogError> {
         let CopyBatch {
-            envelopes,
+            hashes,
+            recorded_at,
             frames,
             keys,
             versions,
@@ -388,15 +457,16 @@ impl Log {
             })
             .collect();
         versions.sort_by_key(|v| crate::store::bucket_of_hash(v.1));
-        let outcomes = envelopes
-            .iter()
-            .map(|e| Outcome::Appended { seq: e.seq })
+        let base = self.head;
+        let outcomes = (base.seq + 1..=base.seq + hashes.len() as u64)
+            .map(|seq| Outcome::Appended { seq })
             .collect();
         let prepared = Prepared {
-            envelopes,
             outcomes,
-            base: self.head,
-            frames: vec![frames],
+            base,
+            hashes,
+            recorded_at,
+            frames: BuiltFrames::Canonical(vec![frames]),
             keys,
             versions,
         };
@@ -455,6 +525,7 @@ impl Log {
             batch,
             plan,
             base: self.head,
+            codec: self.store.stored_codec(),
         })
     }
 
@@ -600,15 +671,26 @@ impl Log {
                 head: self.head.seq,
             });
         }
-        let Some(last) = prepared.envelopes.last() else {
+        let Prepared {
+            hashes,
+            recorded_at,
+            frames,
+            keys,
+            versions,
+            ..
+        } = prepared;
+        let Some(&last_hash) = hashes.last() else {
             return Ok(self.head);
         };
-        let n = prepared.envelopes.len();
-        let block_starts = self.block_starts(&prepared)?;
+        let n = hashes.len();
+        let last_seq = self.head.seq + n as u64;
+        if keys.len() != n {
+            return Err(altered("envelopes"));
+        }
+        let block_starts = self.block_starts(&frames, &hashes)?;
         let base = self.head.seq;
         let by_bucket = |pick: fn(&(u64, u64)) -> u64| {
-            let mut entries: Vec<(u64, u64)> = prepared
-                .keys
+            let mut entries: Vec<(u64, u64)> = keys
                 .iter()
                 .enumerate()
                 .map(|(i, k)| (pick(k), base + 1 + i as u64))
@@ -616,43 +698,36 @@ impl Log {
             entries.sort_by_key(|e| e.0 >> 56);
             entries
         };
-        let (last_seq, last_hash) = (last.seq, last.hash);
         // The latest record time: the last envelope's, unless an imported batch came out of
         // record-time order.
-        let recorded_at = prepared
-            .envelopes
-            .iter()
-            .map(|e| e.recorded_at)
-            .fold(self.head.recorded_at.max(last.recorded_at), i64::max);
+        let recorded_at = self.head.recorded_at.max(recorded_at);
         let frontier = self.frontier.clone();
-        let frames = prepared.frames.as_slice();
-        let store = &mut self.store;
-        let frame_bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
-        let mut write = move |frames: &[Vec<u8>]| {
-            if in_store {
-                store.adopt_frames(frame_bytes)
-            } else {
-                store.write_frames(frames)
-            }
+        let frame_bytes = frames.bytes() as u64;
+        let (canonical, stored) = match frames {
+            BuiltFrames::Canonical(segments) => (segments, None),
+            BuiltFrames::Stored(segments) => (Vec::new(), Some(segments)),
         };
-        let envelopes = prepared.envelopes;
+        let store = &mut self.store;
+        let frames = canonical.as_slice();
+        let write = move || match stored {
+            _ if in_store => store.adopt_frames(frame_bytes),
+            Some(stored) => store.write_stored(stored),
+            None => store.write_frames(frames),
+        };
+        let hashes = hashes.as_slice();
         let (written, ids, streams, tree) = if n >= PARALLEL_MIN_EVENTS {
-            // The Merkle tree, and freeing the envelopes, while the frames are written.
+            // The Merkle tree while the frames are written.
             let ((written, ids, streams), tree) = arl_par::join(
                 || {
-                    let written = write(frames);
+                    let written = write();
                     (written, by_bucket(|k| k.0), by_bucket(|k| k.1))
                 },
-                move || {
-                    let tree = grow_tree(frontier, &envelopes);
-                    drop(envelopes);
-                    tree
-                },
+                || grow_tree(frontier, hashes),
             );
             (written, ids, streams, tree)
         } else {
-            let written = write(frames);
-            let tree = grow_tree(frontier, &envelopes);
+            let written = write();
+            let tree = grow_tree(frontier, hashes);
             (written, by_bucket(|k| k.0), by_bucket(|k| k.1), tree)
         };
         written?;
@@ -670,7 +745,7 @@ impl Log {
             block_starts: &block_starts,
             ids: &ids,
             streams: &streams,
-            versions: &prepared.versions,
+            versions: &versions,
             nodes,
             meta,
         })?;
@@ -679,39 +754,53 @@ impl Log {
         Ok(head)
     }
 
-    /// Where each block that the prepared frames start begins, relative to the end of the
-    /// stored file; checks on the way that the frames are the envelopes, in seq order after
-    /// the head (a `Prepared` altered since `prepare` is refused).
-    fn block_starts(&self, prepared: &Prepared) -> Result<Vec<(u64, u64)>, LogError> {
-        let n = prepared.envelopes.len();
-        if prepared.keys.len() != n {
-            return Err(altered("envelopes"));
-        }
-        let mut block_starts = Vec::with_capacity(n / BLOCK_EVENTS as usize + 1);
-        let mut envelopes = prepared.envelopes.iter().enumerate();
+    /// Where each block that the prepared canonical frames start begins, relative to the
+    /// end of the stored file; checks on the way that the frames are one per envelope, with
+    /// the envelope's hash. Frames in their stored form are checked the same way; their
+    /// store places blocks itself (none are returned).
+    fn block_starts(
+        &self,
+        frames: &BuiltFrames,
+        hashes: &[Hash],
+    ) -> Result<Vec<(u64, u64)>, LogError> {
+        let segments = match frames {
+            BuiltFrames::Canonical(segments) => segments,
+            BuiltFrames::Stored(segments) => {
+                let mut expected = hashes.iter();
+                for segment in segments {
+                    let found = crate::store::stored_hashes(segment)
+                        .ok_or_else(|| altered("stored frames"))?;
+                    if !found.iter().all(|hash| expected.next() == Some(hash)) {
+                        return Err(altered("hash"));
+                    }
+                }
+                if expected.next().is_some() {
+                    return Err(altered("frames"));
+                }
+                return Ok(Vec::new());
+            }
+        };
+        let mut block_starts = Vec::with_capacity(hashes.len() / BLOCK_EVENTS as usize + 1);
+        let mut expected = hashes.iter().enumerate();
         let mut offset = 0u64;
-        for segment in &prepared.frames {
+        for segment in segments {
             for (at, frame) in Frames::new(segment).offsets() {
-                let (canonical, hash) = frame.map_err(|_| altered("frames"))?;
-                let Some((i, envelope)) = envelopes.next() else {
+                let (_, hash) = frame.map_err(|_| altered("frames"))?;
+                let Some((i, expected)) = expected.next() else {
                     return Err(altered("frames"));
                 };
-                if envelope.seq != self.head.seq + 1 + i as u64 || hash != envelope.hash {
-                    return Err(altered("seq or hash"));
+                if hash != *expected {
+                    return Err(altered("hash"));
                 }
-                debug_assert_eq!(
-                    canonical,
-                    envelope.canonical_bytes().as_slice(),
-                    "prepared envelope changed"
-                );
-                if (envelope.seq - 1).is_multiple_of(BLOCK_EVENTS) {
-                    let block = (envelope.seq - 1) / BLOCK_EVENTS;
+                let seq = self.head.seq + 1 + i as u64;
+                if (seq - 1).is_multiple_of(BLOCK_EVENTS) {
+                    let block = (seq - 1) / BLOCK_EVENTS;
                     block_starts.push((block, offset + at as u64));
                 }
             }
             offset += segment.len() as u64;
         }
-        if envelopes.next().is_some() {
+        if expected.next().is_some() {
             return Err(altered("frames"));
         }
         Ok(block_starts)
@@ -903,21 +992,32 @@ impl Log {
 }
 
 /// Frame segments and the envelopes' hashes.
-type Chained = (Vec<Vec<u8>>, Vec<Hash>);
+type Chained = (BuiltFrames, Vec<Hash>);
 
 /// Envelopes serialized per segment of frames.
 const SEGMENT_EVENTS: usize = 2048;
 
-/// Serializes the envelopes into frames and chains their hashes from `prev`. Large batches
-/// use two threads: one writes the canonical bytes of segment after segment, the other
-/// hashes each segment as it arrives (the chain itself is sequential). Returns the segments
-/// and the hashes, or `(position, length)` of an envelope over the size limit.
-fn chain_frames(envelopes: &[Envelope], prev: Hash) -> Result<Chained, (usize, usize)> {
-    let mut hashes = Vec::with_capacity(envelopes.len());
-    let mut segments = Vec::with_capacity(envelopes.len() / SEGMENT_EVENTS + 1);
+/// Serializes the `n` envelopes that `segments` gives into frames and chains their hashes
+/// from `prev`; with `codec`, each segment is then put in the store's form (compressed),
+/// so that the canonical bytes of a large batch are never all held at once. `parallel`:
+/// two threads, one writes the canonical bytes of segment after segment (each segment's
+/// envelopes dropped once written), the other hashes each segment as it arrives (the chain
+/// itself is sequential) and compresses it. Returns the segments and the hashes, or
+/// `(position, length)` of an envelope over the size limit.
+fn chain_frames(
+    segments: impl Iterator<Item = Vec<Envelope>> + Send,
+    n: usize,
+    parallel: bool,
+    prev: Hash,
+    codec: Option<&'static Codec>,
+) -> Result<Chained, (usize, usize)> {
+    let mut hashes = Vec::with_capacity(n);
+    let mut canonical = Vec::new();
+    let mut stored = Vec::new();
     let mut prev = prev;
     let mut hash_segment = |mut buf: Vec<u8>, hashes: &mut Vec<Hash>| {
         let mut at = 0;
+        let mut spans = Vec::new();
         while at < buf.len() {
             let mut len = [0u8; 4];
             len.copy_from_slice(&buf[at..at + 4]);
@@ -929,14 +1029,23 @@ fn chain_frames(envelopes: &[Envelope], prev: Hash) -> Result<Chained, (usize, u
             prev = chain_hash(&prev, &buf[body..body + len]);
             buf[body + len..body + len + 32].copy_from_slice(&prev);
             hashes.push(prev);
+            spans.push((at, body + len + 32));
             at = body + len + 32;
         }
-        segments.push(buf);
+        match codec {
+            // The store's form now, on this thread: the canonical bytes are dropped.
+            Some(codec) => {
+                let frames: Vec<&[u8]> =
+                    spans.iter().map(|&(start, end)| &buf[start..end]).collect();
+                stored.push(crate::store::stored_frames(&frames, Some(codec)));
+            }
+            None => canonical.push(buf),
+        }
         Ok(())
     };
-    if envelopes.len() < PARALLEL_MIN_EVENTS {
-        for chunk in envelopes.chunks(SEGMENT_EVENTS) {
-            hash_segment(serialize_segment(chunk), &mut hashes)?;
+    if !parallel {
+        for segment in segments {
+            hash_segment(serialize_segment(&segment), &mut hashes)?;
         }
     } else {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
@@ -948,10 +1057,10 @@ fn chain_frames(envelopes: &[Envelope], prev: Hash) -> Result<Chained, (usize, u
                 Ok::<(), (usize, usize)>(())
             },
             move || {
-                for chunk in envelopes.chunks(SEGMENT_EVENTS) {
+                for segment in segments {
                     // A closed channel means the hashing side refused a frame and stopped:
                     // nothing more is wanted.
-                    if tx.send(serialize_segment(chunk)).is_err() {
+                    if tx.send(serialize_segment(&segment)).is_err() {
                         return;
                     }
                 }
@@ -959,11 +1068,15 @@ fn chain_frames(envelopes: &[Envelope], prev: Hash) -> Result<Chained, (usize, u
         );
         hashed?;
     }
-    if hashes.len() != envelopes.len() {
+    if hashes.len() != n {
         // The serializing thread stopped early (it cannot fail otherwise).
         return Err((hashes.len(), 0));
     }
-    Ok((segments, hashes))
+    let frames = match codec {
+        Some(_) => BuiltFrames::Stored(stored),
+        None => BuiltFrames::Canonical(canonical),
+    };
+    Ok((frames, hashes))
 }
 
 /// The frames of `envelopes` with zero bytes in place of their hashes. A length field
@@ -994,12 +1107,12 @@ fn serialize_segment(envelopes: &[Envelope]) -> Vec<u8> {
     buf
 }
 
-/// Appends the envelopes' leaves to `frontier`; returns it with the completed subtree roots
-/// that are stored (levels >= 8).
-fn grow_tree(mut frontier: Frontier, envelopes: &[Envelope]) -> (Frontier, Vec<(u8, u64, Hash)>) {
-    let mut nodes = Vec::with_capacity(envelopes.len() / BLOCK_EVENTS as usize * 2 + 8);
-    for env in envelopes {
-        frontier.push(merkle::leaf_hash(&env.hash), &mut |level, index, hash| {
+/// Appends the leaves of the envelopes with `hashes` to `frontier`; returns it with the
+/// completed subtree roots that are stored (levels >= 8).
+fn grow_tree(mut frontier: Frontier, hashes: &[Hash]) -> (Frontier, Vec<(u8, u64, Hash)>) {
+    let mut nodes = Vec::with_capacity(hashes.len() / BLOCK_EVENTS as usize * 2 + 8);
+    for hash in hashes {
+        frontier.push(merkle::leaf_hash(hash), &mut |level, index, hash| {
             if level >= NODE_LEVEL_MIN {
                 nodes.push((level, index, *hash));
             }

@@ -147,6 +147,67 @@ pub(crate) fn compress_frame(frame: &[u8], codec: &'static Codec, out: &mut Vec<
     out.extend_from_slice(&frame[frame.len() - 32..]);
 }
 
+/// Frames in their stored form, back to back, and where each starts in `bytes`.
+#[derive(Debug, Default)]
+pub struct StoredFrames {
+    pub bytes: Vec<u8>,
+    pub offsets: Vec<u64>,
+}
+
+/// A number of frames from which [`stored_frames`] compresses on two threads.
+const PARALLEL_COMPRESS_MIN: usize = 512;
+
+/// The stored form of canonical frames (each compressed where that is shorter, when there
+/// is a codec), and where each starts in it; many frames are compressed on two threads.
+pub(crate) fn stored_frames(frames: &[&[u8]], codec: Option<&'static Codec>) -> StoredFrames {
+    let store = |frames: &[&[u8]]| {
+        let total: usize = frames.iter().map(|f| f.len()).sum();
+        let mut out = Vec::with_capacity(if codec.is_some() { total / 2 } else { total });
+        let mut offsets = Vec::with_capacity(frames.len());
+        for frame in frames {
+            offsets.push(out.len() as u64);
+            match codec {
+                Some(codec) => compress_frame(frame, codec, &mut out),
+                None => out.extend_from_slice(frame),
+            }
+        }
+        StoredFrames {
+            bytes: out,
+            offsets,
+        }
+    };
+    if codec.is_none() || frames.len() < PARALLEL_COMPRESS_MIN {
+        return store(frames);
+    }
+    let (left, right) = frames.split_at(frames.len() / 2);
+    let (mut stored, more) = arl_par::join(|| store(left), || store(right));
+    let base = stored.bytes.len() as u64;
+    stored
+        .offsets
+        .extend(more.offsets.into_iter().map(|o| o + base));
+    stored.bytes.extend_from_slice(&more.bytes);
+    stored
+}
+
+/// The hash at the end of each stored frame of `stored`, in order; `None` when the offsets
+/// do not tile the bytes with whole frames.
+pub(crate) fn stored_hashes(stored: &StoredFrames) -> Option<Vec<Hash>> {
+    let mut hashes = Vec::with_capacity(stored.offsets.len());
+    let mut expected = 0usize;
+    for &offset in &stored.offsets {
+        let at = usize::try_from(offset).ok()?;
+        if at != expected {
+            return None;
+        }
+        let field = u32::from_le_bytes(stored.bytes.get(at..at + 4)?.try_into().ok()?);
+        let (len, _) = frame_len(field);
+        let end = at.checked_add(FRAME_OVERHEAD + len)?;
+        hashes.push(stored.bytes.get(end - 32..end)?.try_into().ok()?);
+        expected = end;
+    }
+    (expected == stored.bytes.len()).then_some(hashes)
+}
+
 /// The sled database of layout 2, inside the log directory.
 pub(crate) const INDEX_DIR: &str = "index";
 /// The append-only file of envelope frames, inside the log directory.
@@ -197,6 +258,19 @@ pub trait Store: Send {
     /// Appends the frames past the committed length and makes them durable; they become
     /// part of the log only with the next successful [`Store::commit`].
     fn write_frames(&mut self, frames: &[Vec<u8>]) -> Result<(), LogError>;
+    /// The codec with which [`Store::write_stored`] takes frames already in their stored
+    /// form, compressed by the writer before the commit; `None`: the store takes
+    /// canonical frames only ([`Store::write_frames`]).
+    fn stored_codec(&self) -> Option<&'static Codec> {
+        None
+    }
+    /// [`Store::write_frames`] of frames already in their stored form
+    /// ([`stored_frames`] with [`Store::stored_codec`]), in segments.
+    fn write_stored(&mut self, _segments: Vec<StoredFrames>) -> Result<(), LogError> {
+        Err(LogError::Backend {
+            what: "this store takes canonical frames only".into(),
+        })
+    }
     /// Commits the frames last written and every index key of `set` at once, or nothing,
     /// and returns only once it is durable.
     ///

@@ -289,7 +289,7 @@ fn imported_recorded_at_rules() {
     let prepared = log
         .prepare(vec![imported(T0 - 10), imported(T0 - 20)], T0)
         .unwrap();
-    assert_eq!(prepared.envelopes.len(), 2);
+    assert_eq!(prepared.len(), 2);
     expect(
         log.prepare(vec![imported(T0 - 10), imported(T0 - 60)], T0),
         1,

@@ -55,7 +55,7 @@ fn after_a_reboot_the_index_is_rebuilt_from_the_last_checkpoint() {
     let prepared = log
         .prepare(vec![event(300), event(7)], T0 + 400)
         .expect("prepare");
-    assert_eq!(prepared.envelopes.len(), 1, "ev-7 is a duplicate");
+    assert_eq!(prepared.len(), 1, "ev-7 is a duplicate");
     log.commit(prepared).expect("commit");
     assert_eq!(log.verify(&mut |_| {}).expect("verify").seq, 301);
     arl_io::override_boot_id(None);

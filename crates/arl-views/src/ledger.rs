@@ -20,6 +20,7 @@ use arl_log::{
     Prepared,
 };
 use serde_json::value::RawValue;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Duration;
@@ -425,10 +426,21 @@ impl Ledger {
         batch: Vec<InputEvent>,
         opts: &AppendOptions,
     ) -> Result<AppendReport, AppendFailure> {
+        self.append_pieces(vec![batch], opts)
+    }
+
+    /// [`Ledger::append`] of a batch given in pieces (the input events in order, piece
+    /// after piece): one atomic batch all the same. Each piece is dropped once converted,
+    /// which keeps a large batch read a piece at a time from being held twice.
+    pub fn append_pieces(
+        &mut self,
+        pieces: Vec<Vec<InputEvent>>,
+        opts: &AppendOptions,
+    ) -> Result<AppendReport, AppendFailure> {
         if !self.source.is_shared() {
-            return self.append_once(batch, opts);
+            return self.append_once(pieces, opts);
         }
-        let done = self.append_shared(&batch, opts);
+        let done = self.append_shared(&pieces, opts);
         self.log.end_write();
         done
     }
@@ -439,7 +451,7 @@ impl Ledger {
     /// tries again, so a node that lost a race is not overtaken again.
     fn append_shared(
         &mut self,
-        batch: &[InputEvent],
+        pieces: &[Vec<InputEvent>],
         opts: &AppendOptions,
     ) -> Result<AppendReport, AppendFailure> {
         let mut tries = 0;
@@ -458,7 +470,7 @@ impl Ledger {
             self.sync().map_err(|e| {
                 AppendFailure::storage(format!("catching up with the shared log: {e}"))
             })?;
-            match self.append_once(batch.to_vec(), opts) {
+            match self.append_once(pieces.to_vec(), opts) {
                 Err(failure) if failure.moved && tries < MOVED_RETRIES_MAX => {}
                 done => return done,
             }
@@ -477,10 +489,10 @@ impl Ledger {
 
     fn append_once(
         &mut self,
-        batch: Vec<InputEvent>,
+        pieces: Vec<Vec<InputEvent>>,
         opts: &AppendOptions,
     ) -> Result<AppendReport, AppendFailure> {
-        let (events, new_events) = new_events(batch, opts)?;
+        let (events, new_events) = new_events(pieces, opts)?;
         let planned = self.log.plan(new_events, opts.now.0)?;
         let outcomes = planned.outcomes().to_vec();
         let times: Vec<(i64, i64)> = planned.times().collect();
@@ -639,7 +651,7 @@ fn append_steps(
     validator: &mut Validator,
     reader: &ViewReader,
     batch: &Batch<'_>,
-    events: Vec<Option<(Event, String)>>,
+    events: Typed,
     planned: PlannedBatch,
 ) -> std::io::Result<Steps> {
     if batch.outcomes.len() <= INLINE_EVENTS_MAX {
@@ -718,7 +730,7 @@ fn validate(
     reader: &ViewReader,
     validator: &mut Validator,
     batch: &Batch<'_>,
-    mut events: Vec<Option<(Event, String)>>,
+    mut events: Typed,
     stager: &SyncSender<Vec<Staged>>,
 ) -> Result<u64, AppendFailure> {
     let mut known = Known::new(reader).map_err(AppendFailure::views)?;
@@ -729,8 +741,8 @@ fn validate(
             continue;
         };
         let (recorded_at, effective_at) = batch.times_of(seq)?;
-        let (event, data) = events[position]
-            .take()
+        let (event, data) = events
+            .take(position)
             .ok_or_else(|| AppendFailure::storage("an input event was used twice"))?;
         let recorded = Recorded {
             seq,
@@ -791,49 +803,105 @@ fn integrity(seq: u64, reason: &str) -> ViewError {
 /// Batches at least this large are converted on two threads.
 const PARALLEL_CONVERT_EVENTS: usize = 4096;
 
-/// What an append works on, for each input event: the typed event with its data in
-/// canonical JSON (for validation and the views; the log stores the same bytes) and the
-/// log's new event. A large batch is converted on two threads; the failure reported is the
-/// one at the lowest position.
-#[allow(clippy::type_complexity)]
-fn new_events(
-    batch: Vec<InputEvent>,
-    opts: &AppendOptions,
-) -> Result<(Vec<Option<(Event, String)>>, Vec<NewEvent>), AppendFailure> {
-    // Each half is converted into vectors with room for `capacity` (the first half's for the
-    // whole batch, so that the second joins it without growing it).
-    let convert = |offset: usize, inputs: Vec<InputEvent>, capacity: usize| {
-        let mut events = Vec::with_capacity(capacity);
-        let mut new_events = Vec::with_capacity(capacity);
-        for (i, input) in inputs.into_iter().enumerate() {
-            let (event, new_event) = new_event(offset + i, input, opts)?;
-            // The views store the same canonical data the log does; copied, not
-            // serialized again.
-            let data = new_event.data.get().to_owned();
-            events.push(Some((event, data)));
-            new_events.push(new_event);
+/// The typed events of a batch, each with its data in canonical JSON (for validation and
+/// the views; the log stores the same bytes), in the pieces the input came in. Validation
+/// takes them in input order and drops each piece once it has passed it, so that a large
+/// batch does not hold every event in two forms until its last one is checked.
+struct Typed {
+    pieces: VecDeque<Vec<Option<(Event, String)>>>,
+    /// The input position of the first event of the first piece.
+    first: usize,
+}
+
+impl Typed {
+    /// The event at input `position`, once: positions are taken in increasing order.
+    fn take(&mut self, position: usize) -> Option<(Event, String)> {
+        while let Some(front) = self.pieces.front() {
+            if position < self.first + front.len() {
+                break;
+            }
+            self.first += front.len();
+            self.pieces.pop_front();
         }
-        Ok::<_, AppendFailure>((events, new_events))
-    };
-    let total = batch.len();
-    if total < PARALLEL_CONVERT_EVENTS {
-        return convert(0, batch, total);
+        let at = position.checked_sub(self.first)?;
+        self.pieces.front_mut()?.get_mut(at)?.take()
     }
-    let mut first = batch;
-    let second = first.split_off(total / 2);
-    let offset = first.len();
+}
+
+/// What an append works on, for each input event: the typed event with its canonical data
+/// ([`Typed`]) and the log's new event. Each input piece is dropped once converted. A large
+/// batch is converted on two threads (each a run of whole pieces); the failure reported is
+/// the one at the lowest position.
+fn new_events(
+    pieces: Vec<Vec<InputEvent>>,
+    opts: &AppendOptions,
+) -> Result<(Typed, Vec<NewEvent>), AppendFailure> {
+    // Converts `pieces` (the first event at input position `offset`) into new events with
+    // room for `capacity` (the first run's for the whole batch, so that the second joins it
+    // without growing it).
+    let convert = |offset: usize, pieces: Vec<Vec<InputEvent>>, capacity: usize| {
+        let mut typed = VecDeque::with_capacity(pieces.len());
+        let mut new_events = Vec::with_capacity(capacity);
+        for piece in pieces {
+            let mut events = Vec::with_capacity(piece.len());
+            for input in piece {
+                let index = offset + new_events.len();
+                let (event, new_event) = new_event(index, input, opts)?;
+                // The views store the same canonical data the log does; copied, not
+                // serialized again.
+                let data = new_event.data.get().to_owned();
+                events.push(Some((event, data)));
+                new_events.push(new_event);
+            }
+            typed.push_back(events);
+        }
+        Ok::<_, AppendFailure>((typed, new_events))
+    };
+    let total: usize = pieces.iter().map(Vec::len).sum();
+    let mut first = pieces;
+    if total < PARALLEL_CONVERT_EVENTS {
+        let (typed, new_events) = convert(0, first, total)?;
+        return Ok((
+            Typed {
+                pieces: typed,
+                first: 0,
+            },
+            new_events,
+        ));
+    }
+    // One piece (a batch given whole) is split in two; more are shared out whole.
+    if first.len() == 1 {
+        let second = first[0].split_off(total / 2);
+        first.push(second);
+    }
+    let mut before = 0;
+    let split = first
+        .iter()
+        .position(|piece| {
+            before += piece.len();
+            before >= total / 2
+        })
+        .map_or(first.len(), |i| i + 1);
+    let second = first.split_off(split);
+    let offset: usize = first.iter().map(Vec::len).sum();
     let (first, second) = arl_par::join(
         || convert(0, first, total),
         || {
-            let len = second.len();
+            let len = second.iter().map(Vec::len).sum();
             convert(offset, second, len)
         },
     );
-    let (mut events, mut new_events) = first?;
-    let (more_events, more_new) = second?;
-    events.extend(more_events);
+    let (mut typed, mut new_events) = first?;
+    let (more_typed, more_new) = second?;
+    typed.extend(more_typed);
     new_events.extend(more_new);
-    Ok((events, new_events))
+    Ok((
+        Typed {
+            pieces: typed,
+            first: 0,
+        },
+        new_events,
+    ))
 }
 
 fn new_event(
