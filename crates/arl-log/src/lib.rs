@@ -58,6 +58,7 @@ pub use jcs::{canonical_json, is_canonical_object, CanonicalReader};
 pub use lock::LedgerLock;
 pub use log::{Head, Log, Outcome, PlannedBatch, Prepared, RawBlock, RawFrame};
 pub use log::{COPY_BATCH_EVENTS, MAX_BATCH_EVENTS};
+pub use store::StoredFrames;
 pub use store::{BlockBytes, CommitSet, Follower, SharedState, SharedStore, SledStore, Store};
 pub use store::{BLOCK_EVENTS, NODE_LEVEL_MIN};
 pub use time::{format_time, parse_time, TIME_MAX_MICROS, TIME_MIN_MICROS};

@@ -264,8 +264,8 @@ pub trait Store: Send {
     fn stored_codec(&self) -> Option<&'static Codec> {
         None
     }
-    /// [`Store::write_frames`] of frames already in their stored form
-    /// ([`stored_frames`] with [`Store::stored_codec`]), in segments.
+    /// [`Store::write_frames`] of frames already in their stored form (each compressed
+    /// with [`Store::stored_codec`] where that is shorter), in segments.
     fn write_stored(&mut self, _segments: Vec<StoredFrames>) -> Result<(), LogError> {
         Err(LogError::Backend {
             what: "this store takes canonical frames only".into(),
