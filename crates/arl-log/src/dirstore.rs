@@ -1732,7 +1732,9 @@ impl DirStore {
     }
 
     /// Writes frames in their stored form past the committed length, the last one marked
-    /// as a commit's end, and syncs them.
+    /// as a commit's end, and syncs them. The frames (and the zeros ahead, when the file
+    /// grows) go in one write, as one piece of the file that a power loss keeps, loses or
+    /// tears: a commit is on disk exactly when that write is whole.
     fn append_stored(&mut self, mut segments: Vec<StoredFrames>) -> Result<(), LogError> {
         if let Some(last) = segments.iter_mut().rev().find(|s| !s.offsets.is_empty()) {
             let at = last.offsets[last.offsets.len() - 1] as usize;
@@ -1742,20 +1744,37 @@ impl DirStore {
             last.bytes[at..at + 4].copy_from_slice(&field.to_le_bytes());
         }
         let base = self.committed.data_len;
-        let mut offsets = Vec::with_capacity(segments.iter().map(|s| s.offsets.len()).sum());
-        let mut end = base;
-        for segment in &segments {
-            self.data.write(end, &segment.bytes)?;
-            offsets.extend(segment.offsets.iter().map(|o| o + end));
-            end += segment.bytes.len() as u64;
-        }
-        if end > self.data_file_len {
+        let frames_len: usize = segments.iter().map(|s| s.bytes.len()).sum();
+        let end = base + frames_len as u64;
+        let ahead = if end > self.data_file_len {
+            DATA_AHEAD_BYTES as usize
+        } else {
+            0
+        };
+        let (mut bytes, mut offsets) = if segments.len() == 1 {
+            let only = segments.pop().unwrap_or_default();
+            (only.bytes, only.offsets)
+        } else {
+            // One buffer, each segment dropped once copied into it.
+            let mut bytes = Vec::with_capacity(frames_len + ahead);
+            let mut offsets = Vec::with_capacity(segments.iter().map(|s| s.offsets.len()).sum());
+            for segment in segments {
+                let at = bytes.len() as u64;
+                offsets.extend(segment.offsets.iter().map(|o| o + at));
+                bytes.extend_from_slice(&segment.bytes);
+            }
+            (bytes, offsets)
+        };
+        if ahead > 0 {
             // The file grows: zeros ahead, for the next commits to write into.
-            self.data
-                .write(end, &vec![0u8; DATA_AHEAD_BYTES as usize])?;
+            bytes.resize(frames_len + ahead, 0);
             self.data_file_len = end + DATA_AHEAD_BYTES;
         }
+        self.data.write(base, &bytes)?;
         self.data.sync()?;
+        for offset in &mut offsets {
+            *offset += base;
+        }
         self.written = Some(Written { offsets, end });
         Ok(())
     }
