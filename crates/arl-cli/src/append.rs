@@ -145,11 +145,9 @@ fn read_limited(reader: impl Read, bytes: &mut Vec<u8>) -> Result<()> {
     let mut lines = LineCounter::default();
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+        let n = match read_chunk(&mut reader, &mut chunk)? {
+            0 => break,
+            n => n,
         };
         lines.count(&chunk[..n]);
         if lines.events() > arl_log::MAX_BATCH_EVENTS as u64 {
@@ -203,12 +201,11 @@ fn parse_pieces(
     let mut failed = None;
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failure::error(io_error(e))),
-        };
+        let n =
+            match read_chunk(&mut reader, &mut chunk).map_err(|e| failure::error(io_error(e)))? {
+                0 => break,
+                n => n,
+            };
         read_total += n as u64;
         if read_total > INPUT_BYTES_MAX {
             return Err(failure::error(
@@ -255,6 +252,17 @@ fn parse_piece(batch: &mut Batch, piece: &[u8], first_line: u64, imported: bool)
     batch.lines.extend(parsed.lines);
     let newlines = piece.iter().filter(|b| **b == b'\n').count() as u64;
     Ok(first_line + newlines)
+}
+
+/// The next bytes of `reader` into `chunk` (0 at the end), a read cut short by a signal
+/// tried again.
+fn read_chunk(reader: &mut impl Read, chunk: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            read => return read,
+        }
+    }
 }
 
 /// An input with more events than one atomic batch holds.
