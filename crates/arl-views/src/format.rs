@@ -921,7 +921,8 @@ impl Heads {
 /// Each number is sorted with the first 16 bytes of its id beside it (zero-padded: ids hold
 /// no zero byte, so the padded prefixes order as the ids do), and the ids themselves are
 /// compared only where two prefixes are equal: at open a slot's every entity is sorted, and
-/// comparing through the entries was most of decoding a slot (3.8 ms of 5.6 at 4M events).
+/// comparing through the entries was about half of decoding a slot at 4M events (13,331
+/// accounts and 2,934 persons).
 fn sort_by_id<'a>(count: usize, id: impl Fn(usize) -> &'a Arc<str>) -> Option<SortedNumbers> {
     let prefix = |n: usize| {
         let mut head = [0u8; 16];

@@ -1116,8 +1116,8 @@ fn new_number(count: usize, id: &str) -> Result<u32, ViewError> {
     Ok(count as u32)
 }
 
-/// Each id's number, in a map made at its full size at once: growing it by doubling
-/// allocated and rehashed about twice its size, most of a writer's open after decoding.
+/// Each id's number, in a map made at its full size at once (grown by doubling, it
+/// allocated, faulted in and rehashed about twice its size at every writer's open).
 fn numbering<'a>(count: usize, ids: impl Iterator<Item = &'a Arc<str>>) -> HashMap<Arc<str>, u32> {
     let mut numbers = HashMap::with_capacity_and_hasher(count, Default::default());
     numbers.extend(ids.enumerate().map(|(n, id)| (id.clone(), n as u32)));
