@@ -552,11 +552,35 @@ pub struct Slots {
 
 /// The fixed part of a slot: generation, mark and the data bytes it commits, when the slot
 /// passes its magic, version and checksum. A slot of another version is `Err(Version)`.
+#[cfg(test)]
 fn slot_prefix(bytes: &[u8], path: &Path) -> Result<Option<(u64, SlotMark, u64)>, ViewError> {
-    if bytes.len() < HEADS_FIXED_BYTES + HEADS_CHECKSUM_BYTES || bytes[..8] != HEADS_MAGIC {
+    let sum_ok = bytes.len() >= HEADS_CHECKSUM_BYTES && {
+        let (body, sum) = bytes.split_at(bytes.len() - HEADS_CHECKSUM_BYTES);
+        checksum(&[body]) == u32_at(sum, 0)
+    };
+    prefix_of(
+        &bytes[..bytes.len().min(HEADS_FIXED_BYTES)],
+        bytes.len(),
+        sum_ok,
+        path,
+    )
+}
+
+/// [`slot_prefix`] of a slot of `len` bytes that starts with `head` (its first
+/// [`HEADS_FIXED_BYTES`], or all of it when shorter), `sum_ok` when its checksum holds.
+fn prefix_of(
+    head: &[u8],
+    len: usize,
+    sum_ok: bool,
+    path: &Path,
+) -> Result<Option<(u64, SlotMark, u64)>, ViewError> {
+    if len < HEADS_FIXED_BYTES + HEADS_CHECKSUM_BYTES
+        || head.len() < HEADS_FIXED_BYTES
+        || head[..8] != HEADS_MAGIC
+    {
         return Ok(None);
     }
-    let version = u32_at(bytes, 8);
+    let version = u32_at(head, 8);
     if version != FORMAT_VERSION {
         return Err(ViewError::Version {
             path: path.to_path_buf(),
@@ -564,21 +588,81 @@ fn slot_prefix(bytes: &[u8], path: &Path) -> Result<Option<(u64, SlotMark, u64)>
             expected: FORMAT_VERSION,
         });
     }
-    let (body, sum) = bytes.split_at(bytes.len() - HEADS_CHECKSUM_BYTES);
-    if checksum(&[body]) != u32_at(sum, 0) || body[36] > 1 {
+    if !sum_ok || head[36] > 1 {
         return Ok(None);
     }
     let mut boot = [0u8; 16];
-    boot.copy_from_slice(&body[20..36]);
+    boot.copy_from_slice(&head[20..36]);
     let mark = SlotMark {
         boot,
-        synced: body[36] == 1,
+        synced: head[36] == 1,
     };
     // events, txns, txndata, times: after generation, mark and checkpoint.
     let data: u64 = (0..4)
-        .map(|i| u64_at(body, 45 + 8 * i))
+        .map(|i| u64_at(head, 45 + 8 * i))
         .fold(0, u64::wrapping_add);
-    Ok(Some((u64_at(body, 12), mark, data)))
+    Ok(Some((u64_at(head, 12), mark, data)))
+}
+
+/// Bytes read at a time when a slot is checked without being kept.
+const SLOT_SCAN_BYTES: usize = 64 * 1024;
+
+/// Reads the slot file at `path` through `buf` (as many bytes at a time as it holds;
+/// [`SLOT_SCAN_BYTES`] when empty) and returns [`slot_prefix`] of its bytes, without
+/// keeping them; `None` when there is no such file.
+fn scan_slot(
+    path: &Path,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Option<(u64, SlotMark, u64)>>, ViewError> {
+    use std::io::Read;
+    let io = |e| ViewError::io(path, e);
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    if buf.is_empty() {
+        buf.resize(SLOT_SCAN_BYTES, 0);
+    }
+    let mut head = Vec::with_capacity(HEADS_FIXED_BYTES);
+    let mut crc = crc32fast::Hasher::new();
+    // The last bytes read, held back from the checksum until more follow: at the end they
+    // are the stored checksum.
+    let mut held = [0u8; HEADS_CHECKSUM_BYTES];
+    let mut len = 0usize;
+    loop {
+        let n = match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        let chunk = &buf[..n];
+        let wanted = HEADS_FIXED_BYTES.saturating_sub(head.len()).min(n);
+        head.extend_from_slice(&chunk[..wanted]);
+        // Of the held bytes and this chunk, all but the last four go to the checksum.
+        let held_len = len.min(HEADS_CHECKSUM_BYTES);
+        let total = held_len + n;
+        let feed = total.saturating_sub(HEADS_CHECKSUM_BYTES);
+        crc.update(&held[..held_len.min(feed)]);
+        if feed > held_len {
+            crc.update(&chunk[..feed - held_len]);
+        }
+        let mut next = [0u8; HEADS_CHECKSUM_BYTES];
+        let keep = total.min(HEADS_CHECKSUM_BYTES);
+        for (k, byte) in next[..keep].iter_mut().enumerate() {
+            let at = total - keep + k;
+            *byte = if at < held_len {
+                held[at]
+            } else {
+                chunk[at - held_len]
+            };
+        }
+        held = next;
+        len += n;
+    }
+    let sum_ok = len >= HEADS_CHECKSUM_BYTES && crc.finalize() == u32::from_le_bytes(held);
+    prefix_of(&head, len, sum_ok, path).map(Some)
 }
 
 /// Reads the four heads slots of `dir` ([`HEADS_FILES`]) and picks the current one: the
@@ -590,20 +674,20 @@ pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
     let boot = arl_io::boot_id();
     let mut out = Slots::default();
     let mut present = [false; 4];
-    // Each slot is read into one buffer and checked there; only the newest trusted one's
-    // bytes are kept (at 4M events a slot is about 740 KB, and fresh memory for each of the
-    // four was a good part of a writer's open). Older trusted ones are read again only if
-    // the newest does not decode.
+    // Each slot is checked as it is read, 64 KiB at a time, and only the one chosen is read
+    // whole to be decoded (at 4M events a slot is about 740 KB, and fresh memory for the
+    // four was a good part of a writer's open). Older trusted ones are read whole only if
+    // the newer do not decode.
     let mut candidates: Vec<(u64, usize)> = Vec::new();
-    let (mut newest, mut scratch): (Option<Vec<u8>>, Vec<u8>) = (None, Vec::new());
+    let mut scan = Vec::new();
     let mut first_error = None;
     for (i, name) in HEADS_FILES.iter().enumerate() {
         let path = dir.join(name);
-        if !read_into(&path, &mut scratch)? {
+        let Some(prefix) = scan_slot(&path, &mut scan)? else {
             continue;
-        }
+        };
         present[i] = true;
-        let Some((generation, mark, data)) = slot_prefix(&scratch, &path)? else {
+        let Some((generation, mark, data)) = prefix else {
             first_error = first_error
                 .or_else(|| Some(ViewError::corrupt(&path, "heads slot fails its checksum")));
             continue;
@@ -614,27 +698,19 @@ pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
             if mark.synced && out.checkpoint.is_none_or(|(g, _)| generation > g) {
                 out.checkpoint = Some((generation, data));
             }
-            if candidates.iter().all(|&(g, _)| generation > g) {
-                let kept = newest.replace(std::mem::take(&mut scratch));
-                scratch = kept.unwrap_or_default();
-            }
             candidates.push((generation, i));
         }
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-    for (k, (generation, i)) in candidates.into_iter().enumerate() {
+    drop(scan);
+    let mut bytes = Vec::new();
+    for (generation, i) in candidates {
         let path = dir.join(HEADS_FILES[i]);
-        let bytes = match newest.take() {
-            Some(bytes) if k == 0 => bytes,
-            _ => {
-                // Read again: it passed its checksum a moment ago; if it changed since,
-                // decoding checks it again.
-                if !read_into(&path, &mut scratch)? {
-                    continue;
-                }
-                std::mem::take(&mut scratch)
-            }
-        };
+        // Read again: it passed its checksum a moment ago; if it changed since, decoding
+        // checks it again.
+        if !read_into(&path, &mut bytes)? {
+            continue;
+        }
         match Heads::decode(&bytes, &path) {
             Ok(heads) => {
                 out.current = Some((i, heads));
@@ -1240,6 +1316,85 @@ mod tests {
         std::fs::remove_file(dir.path().join(HEADS_FILES[3])).expect("removed");
         let err = read_slots(dir.path()).expect_err("no slot decodes");
         assert!(err.to_string().contains("share an id"), "{err}");
+    }
+
+    #[test]
+    fn a_slot_checked_as_it_is_read_is_judged_as_one_read_whole() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("slot");
+        let mut heads = Heads {
+            generation: 9,
+            checkpoint: 3,
+            ..Heads::default()
+        };
+        for k in 0..40 {
+            heads.accounts.push(AccountHead {
+                id: format!("account-{k}").into(),
+                opened: true,
+                chain: 0,
+                children: 0,
+                txns: 0,
+                hierarchy: 0,
+            });
+        }
+        let mark = SlotMark {
+            boot: [7; 16],
+            synced: true,
+        };
+        let mut slot = Vec::new();
+        heads.encode_slot(mark, &mut slot);
+        let mut cases: Vec<Vec<u8>> = vec![slot.clone(), Vec::new(), vec![1, 2, 3]];
+        for len in [1, 3, 4, 5, 100, 101, 104, 105, slot.len() - 1] {
+            cases.push(slot[..len].to_vec());
+        }
+        let mut longer = slot.clone();
+        longer.push(0);
+        cases.push(longer);
+        for at in [
+            0,
+            8,
+            12,
+            20,
+            36,
+            45,
+            100,
+            101,
+            slot.len() / 2,
+            slot.len() - 4,
+            slot.len() - 1,
+        ] {
+            let mut damaged = slot.clone();
+            damaged[at] ^= 0x10;
+            cases.push(damaged);
+        }
+        let mut other_version = slot.clone();
+        other_version[8] ^= 1;
+        cases.push(other_version);
+        for bytes in &cases {
+            std::fs::write(&path, bytes).expect("written");
+            let whole = slot_prefix(bytes, &path);
+            for step in [1, 2, 3, 5, 7, 64, 0] {
+                let mut buf = vec![0u8; step];
+                let scanned = scan_slot(&path, &mut buf).map(|o| o.expect("the file is there"));
+                match (&whole, scanned) {
+                    (Ok(whole), Ok(scanned)) => {
+                        assert_eq!(*whole, scanned, "{} bytes", bytes.len())
+                    }
+                    (Err(ViewError::Version { .. }), Err(ViewError::Version { .. })) => {}
+                    (whole, scanned) => panic!("{whole:?} against {scanned:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            slot_prefix(&slot, &path)
+                .expect("valid")
+                .map(|(g, m, _)| (g, m)),
+            Some((9, mark))
+        );
+        std::fs::remove_file(&path).expect("removed");
+        assert!(scan_slot(&path, &mut Vec::new())
+            .expect("no file")
+            .is_none());
     }
 
     #[test]
