@@ -550,10 +550,14 @@ pub struct Slots {
     pub checkpoint: Option<(u64, u64)>,
 }
 
-/// The fixed part of a slot: generation, mark and the data bytes it commits, when the slot
-/// passes its magic, version and checksum. A slot of another version is `Err(Version)`.
+/// A valid slot's generation, its mark and the data bytes it commits.
+type SlotPrefix = (u64, SlotMark, u64);
+
+/// The fixed part of the slot `bytes`: generation, mark and the data bytes it commits, when
+/// the slot passes its magic, version and checksum. A slot of another version is
+/// `Err(Version)`. (What [`scan_slot`] says of a file, from bytes held whole.)
 #[cfg(test)]
-fn slot_prefix(bytes: &[u8], path: &Path) -> Result<Option<(u64, SlotMark, u64)>, ViewError> {
+fn slot_prefix(bytes: &[u8], path: &Path) -> Result<Option<SlotPrefix>, ViewError> {
     let sum_ok = bytes.len() >= HEADS_CHECKSUM_BYTES && {
         let (body, sum) = bytes.split_at(bytes.len() - HEADS_CHECKSUM_BYTES);
         checksum(&[body]) == u32_at(sum, 0)
@@ -566,14 +570,16 @@ fn slot_prefix(bytes: &[u8], path: &Path) -> Result<Option<(u64, SlotMark, u64)>
     )
 }
 
-/// [`slot_prefix`] of a slot of `len` bytes that starts with `head` (its first
-/// [`HEADS_FIXED_BYTES`], or all of it when shorter), `sum_ok` when its checksum holds.
+/// The fixed part of a slot of `len` bytes that starts with `head` (its first
+/// [`HEADS_FIXED_BYTES`], or all of it when shorter), `sum_ok` when its checksum holds:
+/// generation, mark and the data bytes it commits when the slot passes its magic, version
+/// and checksum; `Err(Version)` for a slot of another version.
 fn prefix_of(
     head: &[u8],
     len: usize,
     sum_ok: bool,
     path: &Path,
-) -> Result<Option<(u64, SlotMark, u64)>, ViewError> {
+) -> Result<Option<SlotPrefix>, ViewError> {
     if len < HEADS_FIXED_BYTES + HEADS_CHECKSUM_BYTES
         || head.len() < HEADS_FIXED_BYTES
         || head[..8] != HEADS_MAGIC
@@ -608,12 +614,9 @@ fn prefix_of(
 const SLOT_SCAN_BYTES: usize = 64 * 1024;
 
 /// Reads the slot file at `path` through `buf` (as many bytes at a time as it holds;
-/// [`SLOT_SCAN_BYTES`] when empty) and returns [`slot_prefix`] of its bytes, without
-/// keeping them; `None` when there is no such file.
-fn scan_slot(
-    path: &Path,
-    buf: &mut Vec<u8>,
-) -> Result<Option<Option<(u64, SlotMark, u64)>>, ViewError> {
+/// [`SLOT_SCAN_BYTES`] when empty) and returns [`prefix_of`] its bytes, without keeping
+/// them; `None` when there is no such file.
+fn scan_slot(path: &Path, buf: &mut Vec<u8>) -> Result<Option<Option<SlotPrefix>>, ViewError> {
     use std::io::Read;
     let io = |e| ViewError::io(path, e);
     let mut file = match std::fs::File::open(path) {
@@ -1378,7 +1381,7 @@ mod tests {
                 let scanned = scan_slot(&path, &mut buf).map(|o| o.expect("the file is there"));
                 match (&whole, scanned) {
                     (Ok(whole), Ok(scanned)) => {
-                        assert_eq!(*whole, scanned, "{} bytes", bytes.len())
+                        assert_eq!(*whole, scanned, "{} bytes", bytes.len());
                     }
                     (Err(ViewError::Version { .. }), Err(ViewError::Version { .. })) => {}
                     (whole, scanned) => panic!("{whole:?} against {scanned:?}"),
