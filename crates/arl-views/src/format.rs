@@ -610,6 +610,9 @@ fn prefix_of(
     Ok(Some((u64_at(head, 12), mark, data)))
 }
 
+/// The CRC-32 of any bytes followed by their own CRC-32, little-endian.
+const CRC_RESIDUE: u32 = 0x2144_DF1C;
+
 /// Bytes read at a time when a slot is checked without being kept.
 const SLOT_SCAN_BYTES: usize = 64 * 1024;
 
@@ -628,10 +631,9 @@ fn scan_slot(path: &Path, buf: &mut Vec<u8>) -> Result<Option<Option<SlotPrefix>
         buf.resize(SLOT_SCAN_BYTES, 0);
     }
     let mut head = Vec::with_capacity(HEADS_FIXED_BYTES);
+    // Over the whole slot, stored checksum included: the CRC-32 of bytes followed by their
+    // own CRC-32 (little-endian) is always CRC_RESIDUE, and of no other four bytes.
     let mut crc = crc32fast::Hasher::new();
-    // The last bytes read, held back from the checksum until more follow: at the end they
-    // are the stored checksum.
-    let mut held = [0u8; HEADS_CHECKSUM_BYTES];
     let mut len = 0usize;
     loop {
         let n = match file.read(buf) {
@@ -643,28 +645,10 @@ fn scan_slot(path: &Path, buf: &mut Vec<u8>) -> Result<Option<Option<SlotPrefix>
         let chunk = &buf[..n];
         let wanted = HEADS_FIXED_BYTES.saturating_sub(head.len()).min(n);
         head.extend_from_slice(&chunk[..wanted]);
-        // Of the held bytes and this chunk, all but the last four go to the checksum.
-        let held_len = len.min(HEADS_CHECKSUM_BYTES);
-        let total = held_len + n;
-        let feed = total.saturating_sub(HEADS_CHECKSUM_BYTES);
-        crc.update(&held[..held_len.min(feed)]);
-        if feed > held_len {
-            crc.update(&chunk[..feed - held_len]);
-        }
-        let mut next = [0u8; HEADS_CHECKSUM_BYTES];
-        let keep = total.min(HEADS_CHECKSUM_BYTES);
-        for (k, byte) in next[..keep].iter_mut().enumerate() {
-            let at = total - keep + k;
-            *byte = if at < held_len {
-                held[at]
-            } else {
-                chunk[at - held_len]
-            };
-        }
-        held = next;
+        crc.update(chunk);
         len += n;
     }
-    let sum_ok = len >= HEADS_CHECKSUM_BYTES && crc.finalize() == u32::from_le_bytes(held);
+    let sum_ok = len >= HEADS_CHECKSUM_BYTES && crc.finalize() == CRC_RESIDUE;
     prefix_of(&head, len, sum_ok, path).map(Some)
 }
 
@@ -706,14 +690,15 @@ pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     drop(scan);
-    let mut bytes = Vec::new();
     for (generation, i) in candidates {
         let path = dir.join(HEADS_FILES[i]);
         // Read again: it passed its checksum a moment ago; if it changed since, decoding
         // checks it again.
-        if !read_into(&path, &mut bytes)? {
-            continue;
-        }
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(ViewError::io(path, e)),
+        };
         match Heads::decode(&bytes, &path) {
             Ok(heads) => {
                 out.current = Some((i, heads));
@@ -737,22 +722,6 @@ pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
             "no heads slot is a checkpoint or was written since the machine started",
         )
     }))
-}
-
-/// Reads the file at `path` into `buf` (replacing what it held); `false` when there is
-/// no such file.
-fn read_into(path: &Path, buf: &mut Vec<u8>) -> Result<bool, ViewError> {
-    use std::io::Read;
-    buf.clear();
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(ViewError::io(path, e)),
-    };
-    let len = file.metadata().map_err(|e| ViewError::io(path, e))?.len();
-    buf.reserve(usize::try_from(len).unwrap_or(0));
-    file.read_to_end(buf).map_err(|e| ViewError::io(path, e))?;
-    Ok(true)
 }
 
 /// The current heads of `dir` ([`read_slots`]); `Ok(None)` when no slot exists (fresh
