@@ -548,6 +548,9 @@ pub struct Slots {
     /// The generation of the newest checkpoint slot trusted, and the data bytes it commits
     /// (the sum of the four data files' lengths), for the writer's checkpoint schedule.
     pub checkpoint: Option<(u64, u64)>,
+    /// The bytes of the current slot, as read (empty when there is none): the writer
+    /// encodes its first commit over them ([`SlotCache::of_slot`]).
+    pub bytes: Vec<u8>,
 }
 
 /// A valid slot's generation, its mark and the data bytes it commits.
@@ -702,6 +705,7 @@ pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
         match Heads::decode(&bytes, &path) {
             Ok(heads) => {
                 out.current = Some((i, heads));
+                out.bytes = bytes;
                 out.fell_back = out.slots.iter().enumerate().any(|(j, slot)| {
                     j != i && present[j] && slot.is_none_or(|(g, _)| g > generation)
                 });
@@ -803,6 +807,13 @@ impl Heads {
             cache.accounts.clear();
             cache.persons.clear();
         }
+        let SlotCache {
+            accounts,
+            persons,
+            tail,
+            ..
+        } = cache;
+        tail.clear();
         let mut header = Vec::with_capacity(HEADS_FIXED_BYTES);
         header.extend_from_slice(&HEADS_MAGIC);
         header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -824,20 +835,21 @@ impl Heads {
         header.extend_from_slice(&(self.persons.len() as u32).to_le_bytes());
         let mut place = Placer {
             out,
+            tail,
             at: 0,
             rebuilt_from: None,
             changed: Vec::new(),
             crc: crc32fast::Hasher::new(),
         };
         place.bytes(&header);
-        place_chunks(&self.accounts, &mut cache.accounts, &mut place, |a, out| {
+        place_chunks(&self.accounts, accounts, &mut place, |a, out| {
             put_id(out, &a.id);
             out.push(u8::from(a.opened));
             for v in [a.chain, a.children, a.txns, a.hierarchy] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         });
-        place_chunks(&self.persons, &mut cache.persons, &mut place, |p, out| {
+        place_chunks(&self.persons, persons, &mut place, |p, out| {
             put_id(out, &p.id);
             out.push(u8::from(p.joined));
             out.extend_from_slice(&p.chain.to_le_bytes());
@@ -847,6 +859,8 @@ impl Heads {
         place.bytes(&sum.to_le_bytes());
         let (end, mut changed) = (place.at, place.changed);
         if let Some(from) = place.rebuilt_from {
+            out.truncate(from);
+            out.append(tail);
             changed.push(from..usize::MAX);
         }
         out.truncate(end);
@@ -991,9 +1005,11 @@ fn sort_by_id<'a>(count: usize, id: impl Fn(usize) -> &'a Arc<str>) -> Option<So
     (!twice).then(|| SortedNumbers::from_sorted(&numbers))
 }
 
-/// The encoded bytes of the chunks of heads entries a writer encoded last, each with the
-/// chunk it encoded (held, so that no other chunk can take its address while it is kept),
-/// the checksum of those bytes and where they lie in the slot bytes encoded last.
+/// Where the chunks of heads entries a writer encoded last lie in the slot bytes it encoded
+/// them into, each with the chunk it encoded (held, so that no other chunk can take its
+/// address while it is kept) and the checksum of its bytes. The bytes themselves are the
+/// slot bytes': a chunk kept where it lay is left alone, one that moved is copied from
+/// where it lay.
 #[derive(Debug, Default)]
 pub struct SlotCache {
     accounts: Vec<EncodedChunk<AccountHead>>,
@@ -1001,28 +1017,98 @@ pub struct SlotCache {
     /// The buffer the last encoding went into (its address and length): the offsets above
     /// describe its bytes only while it is that buffer, as that encoding left it.
     encoded: Option<(usize, usize)>,
+    /// Room for the part of a slot laid out anew (reused from one encoding to the next).
+    tail: Vec<u8>,
 }
+
+impl SlotCache {
+    /// The cache of the slot `bytes` that [`Heads::decode`] made `heads` of, as if `heads`
+    /// had been encoded into them: a writer that opens the views encodes its first commit
+    /// over the slot it read, so that only the chunks the commit changes are encoded and
+    /// checksummed again (at 4M events a slot is about 740 KB, and encoding it whole was
+    /// a tenth of a one-event append process). An empty cache (everything encoded afresh)
+    /// when the entries do not fill `bytes` exactly.
+    pub fn of_slot(heads: &Heads, bytes: &[u8]) -> SlotCache {
+        fn section<T>(
+            chunks: &[Arc<Vec<T>>],
+            size: impl Fn(&T) -> usize,
+            bytes: &[u8],
+            at: &mut usize,
+        ) -> Option<Vec<EncodedChunk<T>>> {
+            let mut run = crc32fast::Hasher::new();
+            let mut out = Vec::with_capacity(chunks.len());
+            for chunk in chunks {
+                let len: usize = chunk.iter().map(&size).sum();
+                let piece = bytes.get(*at..at.checked_add(len)?)?;
+                run.update(piece);
+                out.push(EncodedChunk {
+                    chunk: chunk.clone(),
+                    len,
+                    crc: checksum(&[piece]),
+                    run: run.clone().finalize(),
+                    at: *at,
+                });
+                *at += len;
+            }
+            Some(out)
+        }
+        let mut at = HEADS_FIXED_BYTES;
+        let accounts = section(
+            heads.accounts.chunks(),
+            |a: &AccountHead| a.id.len() + ACCOUNT_ENTRY_FIXED,
+            bytes,
+            &mut at,
+        );
+        let persons = section(
+            heads.persons.chunks(),
+            |p: &PersonHead| p.id.len() + PERSON_ENTRY_FIXED,
+            bytes,
+            &mut at,
+        );
+        match (accounts, persons) {
+            (Some(accounts), Some(persons)) if at + HEADS_CHECKSUM_BYTES == bytes.len() => {
+                SlotCache {
+                    accounts,
+                    persons,
+                    encoded: Some((bytes.as_ptr() as usize, bytes.len())),
+                    tail: Vec::new(),
+                }
+            }
+            _ => SlotCache::default(),
+        }
+    }
+}
+
+/// Bytes of an account entry besides its id: the id's length, the flags, four chain heads.
+const ACCOUNT_ENTRY_FIXED: usize = 1 + 1 + 4 * 8;
+
+/// Bytes of a person entry besides its id: the id's length, the flags, two chain heads.
+const PERSON_ENTRY_FIXED: usize = 1 + 1 + 2 * 8;
 
 #[derive(Debug)]
 struct EncodedChunk<T> {
     chunk: Arc<Vec<T>>,
-    bytes: Vec<u8>,
-    /// The CRC-32 of `bytes` alone.
+    /// The length of its bytes.
+    len: usize,
+    /// The CRC-32 of its bytes alone.
     crc: u32,
     /// The CRC-32 of the bytes of this chunk and of every chunk before it in its table.
     run: u32,
-    /// Where `bytes` lie in the slot bytes encoded last.
+    /// Where its bytes lie in the slot bytes encoded last.
     at: usize,
 }
 
 /// Lays out the bytes of a slot over the bytes of the one encoded before it: the same
 /// bytes at the same place are left alone, other bytes of the same length at the same
 /// place written over in place, and from the first piece whose length or place differs on
-/// everything is rebuilt.
+/// everything is laid out anew in `tail`, which replaces the end of `out` only when all is
+/// placed (until then `out` holds every byte of the slot before, for the kept chunks that
+/// moved to be copied from).
 struct Placer<'a> {
     out: &'a mut Vec<u8>,
+    tail: &'a mut Vec<u8>,
     at: usize,
-    /// Where the rebuilt part starts (`out` was cut there and is appended to).
+    /// Where the part laid out anew starts.
     rebuilt_from: Option<usize>,
     /// Ranges written in place.
     changed: Vec<std::ops::Range<usize>>,
@@ -1034,19 +1120,16 @@ impl Placer<'_> {
     /// Places `bytes` at the current offset, compared with what lies there.
     fn bytes(&mut self, bytes: &[u8]) {
         self.crc.update(bytes);
-        self.put(bytes, false);
+        self.put(bytes);
     }
 
-    /// Places `bytes` that replace the same number of bytes at this offset (`same`: they
-    /// are known to be the bytes already there, unless the layout was rebuilt before).
-    fn put(&mut self, bytes: &[u8], same: bool) {
+    /// Places `bytes` (their checksum is the caller's) at the current offset, compared
+    /// with what lies there.
+    fn put(&mut self, bytes: &[u8]) {
         let range = self.at..self.at + bytes.len();
         self.at = range.end;
         if self.rebuilt_from.is_some() {
-            self.out.extend_from_slice(bytes);
-            return;
-        }
-        if same {
+            self.tail.extend_from_slice(bytes);
             return;
         }
         match self.out.get_mut(range.clone()) {
@@ -1055,26 +1138,35 @@ impl Placer<'_> {
                 old.copy_from_slice(bytes);
                 self.changed.push(range);
             }
-            _ => {
-                self.out.truncate(range.start);
-                self.out.extend_from_slice(bytes);
+            None => {
                 self.rebuilt_from = Some(range.start);
+                self.tail.extend_from_slice(bytes);
             }
         }
     }
 
-    /// Starts the rebuilt part here, unless it has started.
+    /// Places the `len` bytes that lay at `from` in the slot encoded before: left alone
+    /// where they are (then `from` is the current offset), copied when the part laid out
+    /// anew started before them.
+    fn keep(&mut self, from: usize, len: usize) {
+        debug_assert!(self.rebuilt_from.is_some() || from == self.at);
+        self.at += len;
+        if self.rebuilt_from.is_some() {
+            self.tail.extend_from_slice(&self.out[from..from + len]);
+        }
+    }
+
+    /// Starts the part laid out anew here, unless it has started.
     fn rebuild(&mut self) {
         if self.rebuilt_from.is_none() {
-            self.out.truncate(self.at);
             self.rebuilt_from = Some(self.at);
         }
     }
 }
 
 /// Places the encoding of every entry of `entries`, chunk by chunk: a chunk that is the
-/// very one `cache` holds keeps its kept bytes and checksum (and is left alone where it
-/// lies where it lay), any other is encoded and kept.
+/// very one `cache` holds keeps its bytes and checksum (and is left alone where it lies
+/// where it lay), any other is encoded and its place kept.
 fn place_chunks<T: Clone>(
     entries: &Chunked<T>,
     cache: &mut Vec<EncodedChunk<T>>,
@@ -1087,36 +1179,37 @@ fn place_chunks<T: Clone>(
     let mut section = crc32fast::Hasher::new();
     let mut section_len = 0u64;
     let mut all_kept = true;
+    let mut bytes = Vec::new();
     for (i, chunk) in entries.chunks().iter().enumerate() {
         let at = place.at;
         if let Some(kept) = cache.get_mut(i) {
             if Arc::ptr_eq(&kept.chunk, chunk) {
-                section_len += kept.bytes.len() as u64;
+                section_len += kept.len as u64;
                 if all_kept {
                     section = crc32fast::Hasher::new_with_initial_len(kept.run, section_len);
                 } else {
                     section.combine(&crc32fast::Hasher::new_with_initial_len(
                         kept.crc,
-                        kept.bytes.len() as u64,
+                        kept.len as u64,
                     ));
                     kept.run = section.clone().finalize();
                 }
                 if kept.at != at {
                     place.rebuild();
                 }
-                place.put(&kept.bytes, true);
+                place.keep(kept.at, kept.len);
                 kept.at = at;
                 continue;
             }
         }
         all_kept = false;
-        let mut bytes = Vec::with_capacity(chunk.len() * 48);
+        bytes.clear();
         for entry in chunk.iter() {
             encode(entry, &mut bytes);
         }
         let same_place = cache
             .get(i)
-            .is_some_and(|kept| kept.at == at && kept.bytes.len() == bytes.len());
+            .is_some_and(|kept| kept.at == at && kept.len == bytes.len());
         if !same_place {
             place.rebuild();
         }
@@ -1126,10 +1219,10 @@ fn place_chunks<T: Clone>(
             crc,
             bytes.len() as u64,
         ));
-        place.put(&bytes, false);
+        place.put(&bytes);
         let fresh = EncodedChunk {
             chunk: chunk.clone(),
-            bytes,
+            len: bytes.len(),
             crc,
             run: section.clone().finalize(),
             at,
@@ -1533,6 +1626,115 @@ mod tests {
         small.encode_slot_cached(mark, &mut cached, &mut cache);
         small.encode_slot(mark, &mut fresh);
         assert_eq!(cached, fresh);
+    }
+
+    #[test]
+    fn a_slot_read_back_is_encoded_over_as_if_it_had_been_encoded_here() {
+        let account = |n: u64| AccountHead {
+            id: format!("acct-{}", "x".repeat((n % 40) as usize) + &n.to_string()).into(),
+            opened: n % 4 != 1,
+            chain: n * 3,
+            children: n,
+            txns: n,
+            hierarchy: n * 2,
+        };
+        let person = |n: u64| PersonHead {
+            id: format!("person-{n}").into(),
+            joined: !n.is_multiple_of(5),
+            chain: n * 9,
+            teams: n,
+        };
+        let mark = SlotMark {
+            boot: [7; 16],
+            synced: true,
+        };
+        let mut written = Heads {
+            accounts: (0..400).map(account).collect(),
+            persons: (0..700).map(person).collect(),
+            events_len: 1 << 32,
+            txns_len: TXN_RECORD_BYTES << 20,
+            ..Heads::default()
+        };
+        written.accounts_sorted = sort_by_id(400, |n| &written.accounts[n].id).unwrap();
+        written.persons_sorted = sort_by_id(700, |n| &written.persons[n].id).unwrap();
+        let path = Path::new("heads.2");
+        // Each kind of first commit: an entry changed, a person added (the end laid out
+        // anew), an account added (the persons moved), nothing but the header.
+        type Change = fn(&mut Heads);
+        let changes: [(&str, Change); 4] = [
+            ("entry", |h| h.accounts[130].chain += 1),
+            ("person", |h| {
+                h.persons[3].teams += 1;
+                h.persons.push(PersonHead {
+                    id: "person-new".into(),
+                    joined: true,
+                    chain: 1,
+                    teams: 0,
+                });
+            }),
+            ("account", |h| {
+                h.accounts.push(AccountHead {
+                    id: "acct-new".into(),
+                    opened: true,
+                    chain: 5,
+                    children: 0,
+                    txns: 0,
+                    hierarchy: 5,
+                });
+                h.persons[650].chain += 1;
+            }),
+            ("header", |h| h.log_len += 1),
+        ];
+        for (what, change) in changes {
+            let mut read = Vec::new();
+            written.encode_slot(mark, &mut read);
+            let mut heads = Heads::decode(&read, path).unwrap();
+            let mut cache = SlotCache::of_slot(&heads, &read);
+            assert_eq!(cache.accounts.len(), heads.accounts.chunks().len());
+            let before = read.clone();
+            heads.generation += 1;
+            change(&mut heads);
+            let commit = SlotMark {
+                boot: [7; 16],
+                synced: false,
+            };
+            let changed = heads.encode_slot_cached(commit, &mut read, &mut cache);
+            let mut fresh = Vec::new();
+            heads.encode_slot(commit, &mut fresh);
+            assert_eq!(read, fresh, "{what}");
+            // The slot file read, patched where the encoding says it changed, is the new slot.
+            let mut file = before.clone();
+            for range in &changed {
+                let end = range.end.min(read.len());
+                file.resize(file.len().max(end), 0);
+                file[range.start..end].copy_from_slice(&read[range.start..end]);
+            }
+            file.truncate(read.len());
+            assert_eq!(file, read, "{what}: {changed:?}");
+            let patched: usize = changed
+                .iter()
+                .map(|r| r.end.min(read.len()) - r.start)
+                .sum();
+            if what == "entry" || what == "header" {
+                assert!(patched < 8_000, "{what}: {changed:?}");
+            }
+            // A second commit over the same cache as well.
+            heads.generation += 1;
+            heads.accounts[0].txns += 1;
+            heads.encode_slot_cached(commit, &mut read, &mut cache);
+            heads.encode_slot(commit, &mut fresh);
+            assert_eq!(read, fresh, "{what}, then another");
+        }
+        // Bytes that are not the slot of those heads give an empty cache: all encoded anew.
+        let mut read = Vec::new();
+        written.encode_slot(mark, &mut read);
+        read.truncate(read.len() - 1);
+        let mut cache = SlotCache::of_slot(&written, &read);
+        assert!(cache.encoded.is_none() && cache.accounts.is_empty());
+        written.encode_slot_cached(mark, &mut read, &mut cache);
+        let mut fresh = Vec::new();
+        written.encode_slot(mark, &mut fresh);
+        assert_eq!(read, fresh);
     }
 
     #[test]

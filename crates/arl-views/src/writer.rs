@@ -202,7 +202,22 @@ impl ViewWriter {
         let slots = read_slots(dir)?;
         let current = slots.current.as_ref().map(|(i, _)| *i);
         let fresh = current.is_none();
-        let heads = slots.current.map(|(_, heads)| heads).unwrap_or_default();
+        let (heads, slot_bytes) = match slots.current {
+            Some((_, heads)) => (heads, slots.bytes),
+            None => Default::default(),
+        };
+        // The first commit is encoded over the slot read, the current one: its file holds
+        // those very bytes.
+        let slot_cache = SlotCache::of_slot(&heads, &slot_bytes);
+        let mut slot_files: [Option<SlotFile>; 4] = Default::default();
+        if let Some(current) = current {
+            let path = dir.join(HEADS_FILES[current]);
+            slot_files[current] = Some(SlotFile {
+                file: open_slot(&path)?,
+                len: slot_bytes.len() as u64,
+                stale: Some(Vec::new()),
+            });
+        }
         let open = |name: &str| {
             let path = dir.join(name);
             OpenOptions::new()
@@ -257,14 +272,14 @@ impl ViewWriter {
             txns_seen: HashMap::default(),
             recorded_max,
             poisoned: false,
-            slot_files: Default::default(),
+            slot_files,
             slot_generations: slots
                 .slots
                 .map(|slot| slot.map(|(generation, _)| generation)),
             checkpoint_at: slots.checkpoint.unwrap_or_default(),
             boot,
-            slot_bytes: Vec::new(),
-            slot_cache: SlotCache::default(),
+            slot_bytes,
+            slot_cache,
             fell_back: false,
             snapshot: Default::default(),
             event_cache: Default::default(),
@@ -953,13 +968,7 @@ impl ViewWriter {
         let io = |e| ViewError::io(&path, e);
         let created = self.slot_files[slot].is_none() && !path.exists();
         if self.slot_files[slot].is_none() {
-            let file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&path)
-                .map_err(io)?;
+            let file = open_slot(&path)?;
             let len = file.metadata().map_err(io)?.len();
             self.slot_files[slot] = Some(SlotFile {
                 file,
@@ -1037,6 +1046,17 @@ impl ViewWriter {
         let path = self.dir.join(FILES[TI]);
         crate::txnids::repair_table(&self.files[TI], &path, self.txnids_layout, entries)
     }
+}
+
+/// Opens (creates, mode 0600) the heads slot file at `path` for writing in place.
+fn open_slot(path: &Path) -> Result<File, ViewError> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| ViewError::io(path, e))
 }
 
 /// A heads slot file as this writer left it.
