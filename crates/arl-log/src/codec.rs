@@ -29,7 +29,8 @@ pub const FRAME_HASH_LOG: u32 = 14;
 /// See [`FRAME_HASH_LOG`].
 pub const FRAME_CHAIN_LOG: u32 = 13;
 
-/// A zstd dictionary prepared for compressing (at one level) and decompressing.
+/// A zstd dictionary for compressing (at one level; each thread's context prepares it) and
+/// decompressing (prepared once).
 pub struct Codec {
     hash: Hash,
     level: i32,
