@@ -728,9 +728,58 @@ pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
     }))
 }
 
-/// The current heads of `dir` ([`read_slots`]); `Ok(None)` when no slot exists (fresh
-/// views).
+/// The current heads of `dir`, the slot [`read_slots`] would choose; `Ok(None)` when no
+/// slot exists (fresh views).
+///
+/// A reader needs no more than that slot: the slots' fixed parts are read first (four
+/// short reads), and the newest one this boot trusts by its own header is read whole and
+/// decoded, which checks its checksum. When it decodes, it is the one [`read_slots`]
+/// chooses: a slot that passes its checksum tells its true generation, so no valid trusted
+/// slot can be newer. Otherwise (a crash tore it, it was damaged, an error) the choice is
+/// left to [`read_slots`], which checks all four. At 4M events that spares a query
+/// process reading and checking three slots of 740 KB each.
 pub fn read_heads(dir: &Path) -> Result<Option<Heads>, ViewError> {
+    use std::io::{Read, Seek};
+    let boot = arl_io::boot_id();
+    let mut newest: Option<(u64, std::fs::File, usize, std::path::PathBuf)> = None;
+    let mut present = false;
+    for name in HEADS_FILES {
+        let path = dir.join(name);
+        let io = |e| ViewError::io(&path, e);
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(e)),
+        };
+        present = true;
+        let len = usize::try_from(file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
+        let mut head = Vec::with_capacity(HEADS_FIXED_BYTES);
+        (&mut file)
+            .take(HEADS_FIXED_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        // As read_slots judges the fixed part (a slot of another version is an error
+        // here as there), its checksum taken as good until the slot is decoded.
+        let Some((generation, mark, _)) = prefix_of(&head, len, true, &path)? else {
+            continue;
+        };
+        if mark.trusted(boot) && newest.as_ref().is_none_or(|(g, ..)| generation > *g) {
+            newest = Some((generation, file, len, path));
+        }
+    }
+    if !present {
+        return Ok(None);
+    }
+    if let Some((_, mut file, len, path)) = newest {
+        let mut bytes = Vec::with_capacity(len);
+        let read = file
+            .rewind()
+            .and_then(|()| file.read_to_end(&mut bytes))
+            .is_ok();
+        if let Some(heads) = read.then(|| Heads::decode(&bytes, &path).ok()).flatten() {
+            return Ok(Some(heads));
+        }
+    }
     Ok(read_slots(dir)?.current.map(|(_, heads)| heads))
 }
 
@@ -1381,6 +1430,90 @@ mod tests {
         std::fs::remove_file(dir.path().join(HEADS_FILES[3])).expect("removed");
         let err = read_slots(dir.path()).expect_err("no slot decodes");
         assert!(err.to_string().contains("share an id"), "{err}");
+    }
+
+    #[test]
+    fn heads_read_alone_are_the_slot_all_four_checked_choose() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let this_boot = arl_io::boot_id();
+        let heads_of = |generation: u64, twice: bool| {
+            let mut heads = Heads {
+                generation,
+                log_len: generation * 10,
+                ..Heads::default()
+            };
+            for id in ["acme", "globex"]
+                .into_iter()
+                .chain(twice.then_some("acme"))
+            {
+                heads.accounts.push(AccountHead {
+                    id: id.into(),
+                    opened: true,
+                    chain: 0,
+                    children: 0,
+                    txns: 0,
+                    hierarchy: 0,
+                });
+            }
+            heads.accounts_sorted = in_order(heads.accounts.len());
+            heads
+        };
+        // A slot in one of nine states: missing, a checkpoint, a commit of this boot, a
+        // commit of another boot, torn (checksum), cut short, of another version, passing
+        // its checksum but naming an account twice, or a damaged header claiming to be newer.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut chosen = 0;
+        for round in 0..600 {
+            for (i, name) in HEADS_FILES.iter().enumerate() {
+                let path = dir.path().join(name);
+                let _ = std::fs::remove_file(&path);
+                let state = next() % 9;
+                let generation = 1 + next() % 6;
+                let mut mark = SlotMark {
+                    boot: this_boot.unwrap_or([5; 16]),
+                    synced: state == 1,
+                };
+                if state == 3 {
+                    mark.boot = [9; 16];
+                }
+                let mut bytes = Vec::new();
+                heads_of(generation, state == 7).encode_slot(mark, &mut bytes);
+                match state {
+                    0 => continue,
+                    4 => {
+                        let at = bytes.len() - 10;
+                        bytes[at] ^= 0x40;
+                    }
+                    5 => bytes.truncate(50),
+                    6 => {
+                        bytes[8..12].copy_from_slice(&(FORMAT_VERSION - 1).to_le_bytes());
+                        let body = bytes.len() - HEADS_CHECKSUM_BYTES;
+                        let sum = checksum(&[&bytes[..body]]);
+                        bytes[body..].copy_from_slice(&sum.to_le_bytes());
+                    }
+                    8 => bytes[12..20].copy_from_slice(&(100 + i as u64).to_le_bytes()),
+                    _ => {}
+                }
+                std::fs::write(&path, bytes).expect("written");
+            }
+            let all = read_slots(dir.path()).map(|slots| slots.current.map(|(_, h)| h));
+            let alone = read_heads(dir.path());
+            match (&all, &alone) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a, b, "round {round}");
+                    chosen += usize::from(a.is_some());
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "round {round}"),
+                _ => panic!("round {round}: {all:?} against {alone:?}"),
+            }
+        }
+        assert!(chosen > 100, "{chosen} rounds chose a slot");
     }
 
     #[test]
