@@ -771,7 +771,8 @@ pub fn read_heads(dir: &Path) -> Result<Option<Heads>, ViewError> {
         return Ok(None);
     }
     if let Some((_, mut file, len, path)) = newest {
-        let mut bytes = Vec::with_capacity(len);
+        // Sized as the file said a moment ago (bounded: a size no slot has is only a hint).
+        let mut bytes = Vec::with_capacity(len.min(1 << 30));
         let read = file
             .rewind()
             .and_then(|()| file.read_to_end(&mut bytes))
