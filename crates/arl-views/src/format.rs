@@ -619,16 +619,23 @@ const CRC_RESIDUE: u32 = 0x2144_DF1C;
 /// Bytes read at a time when a slot is checked without being kept.
 const SLOT_SCAN_BYTES: usize = 64 * 1024;
 
+/// The slot file at `path` opened for reading; `None` when there is no such file.
+fn open_slot_file(path: &Path) -> Result<Option<std::fs::File>, ViewError> {
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ViewError::io(path, e)),
+    }
+}
+
 /// Reads the slot file at `path` through `buf` (as many bytes at a time as it holds;
 /// [`SLOT_SCAN_BYTES`] when empty) and returns [`prefix_of`] its bytes, without keeping
 /// them; `None` when there is no such file.
 fn scan_slot(path: &Path, buf: &mut Vec<u8>) -> Result<Option<Option<SlotPrefix>>, ViewError> {
     use std::io::Read;
     let io = |e| ViewError::io(path, e);
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(e)),
+    let Some(mut file) = open_slot_file(path)? else {
+        return Ok(None);
     };
     if buf.is_empty() {
         buf.resize(SLOT_SCAN_BYTES, 0);
@@ -746,10 +753,8 @@ pub fn read_heads(dir: &Path) -> Result<Option<Heads>, ViewError> {
     for name in HEADS_FILES {
         let path = dir.join(name);
         let io = |e| ViewError::io(&path, e);
-        let mut file = match std::fs::File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io(e)),
+        let Some(mut file) = open_slot_file(&path)? else {
+            continue;
         };
         present = true;
         let len = usize::try_from(file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
@@ -1338,6 +1343,18 @@ mod tests {
         SortedNumbers::from_sorted(&(0..n as u32).collect::<Vec<_>>())
     }
 
+    /// An opened account with no events yet.
+    fn opened_account(id: &str) -> AccountHead {
+        AccountHead {
+            id: id.into(),
+            opened: true,
+            chain: 0,
+            children: 0,
+            txns: 0,
+            hierarchy: 0,
+        }
+    }
+
     #[test]
     fn ids_sort_as_strings_whatever_their_first_sixteen_bytes() {
         // Ids shorter than the prefix, prefixes of each other, and ids that differ only
@@ -1386,14 +1403,6 @@ mod tests {
             boot: [0; 16],
             synced: true,
         };
-        let account = |id: &str| AccountHead {
-            id: id.into(),
-            opened: true,
-            chain: 0,
-            children: 0,
-            txns: 0,
-            hierarchy: 0,
-        };
         let write = |slot: usize, heads: &Heads| {
             let mut bytes = Vec::new();
             heads.encode_slot(checkpoint, &mut bytes);
@@ -1403,7 +1412,7 @@ mod tests {
             generation: 5,
             ..Heads::default()
         };
-        good.accounts.push(account("acme"));
+        good.accounts.push(opened_account("acme"));
         good.accounts_sorted = in_order(1);
         write(1, &good);
         let older = Heads {
@@ -1414,7 +1423,7 @@ mod tests {
         // Newer, and passing its checksum, but naming one account twice.
         let mut twice = good.clone();
         twice.generation = 7;
-        twice.accounts.push(account("acme"));
+        twice.accounts.push(opened_account("acme"));
         write(2, &twice);
 
         let slots = read_slots(dir.path()).expect("a slot decodes");
@@ -1447,14 +1456,7 @@ mod tests {
                 .into_iter()
                 .chain(twice.then_some("acme"))
             {
-                heads.accounts.push(AccountHead {
-                    id: id.into(),
-                    opened: true,
-                    chain: 0,
-                    children: 0,
-                    txns: 0,
-                    hierarchy: 0,
-                });
+                heads.accounts.push(opened_account(id));
             }
             heads.accounts_sorted = in_order(heads.accounts.len());
             heads
@@ -1462,13 +1464,8 @@ mod tests {
         // A slot in one of nine states: missing, a checkpoint, a commit of this boot, a
         // commit of another boot, torn (checksum), cut short, of another version, passing
         // its checksum but naming an account twice, or a damaged header claiming to be newer.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = arl_gen::rng::Rng::new(11);
+        let mut next = move || rng.next_u64();
         let mut chosen = 0;
         for round in 0..600 {
             for (i, name) in HEADS_FILES.iter().enumerate() {
@@ -1527,14 +1524,7 @@ mod tests {
             ..Heads::default()
         };
         for k in 0..40 {
-            heads.accounts.push(AccountHead {
-                id: format!("account-{k}").into(),
-                opened: true,
-                chain: 0,
-                children: 0,
-                txns: 0,
-                hierarchy: 0,
-            });
+            heads.accounts.push(opened_account(&format!("account-{k}")));
         }
         let mark = SlotMark {
             boot: [7; 16],
