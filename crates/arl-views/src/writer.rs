@@ -996,7 +996,12 @@ impl ViewWriter {
                 stale.push(slot_file.len.min(new_len) as usize..usize::MAX);
                 stale
             }
-            None => std::iter::once(0..usize::MAX).collect(),
+            // Another writer's slot (the first write of a slot in a process): what it
+            // holds is compared with the new bytes, and only the pages that differ are
+            // written, as little as a commit changes instead of the whole slot (at 4M
+            // events, 740 KB written and later flushed by each one-event append process).
+            None => differing_pages(&slot_file.file, &self.slot_bytes, slot_file.len)
+                .unwrap_or_else(|_| std::iter::once(0..usize::MAX).collect()),
         };
         write_ranges(&slot_file.file, &path, &self.slot_bytes, &mut ranges).map_err(io)?;
         if new_len < slot_file.len {
@@ -1051,6 +1056,7 @@ impl ViewWriter {
 /// Opens (creates, mode 0600) the heads slot file at `path` for writing in place.
 fn open_slot(path: &Path) -> Result<File, ViewError> {
     OpenOptions::new()
+        .read(true)
         .write(true)
         .create(true)
         .truncate(false)
@@ -1083,6 +1089,42 @@ impl SlotFile {
             }
         }
     }
+}
+
+/// Bytes of a slot file compared at a time, and the unit of a difference.
+const DIFF_READ_BYTES: usize = 64 * 1024;
+const DIFF_PAGE_BYTES: usize = 4096;
+
+/// The ranges of `bytes` that may differ from the first `len` bytes of `file`: each page
+/// (of [`DIFF_PAGE_BYTES`]) whose bytes differ, and everything from the shorter length on
+/// (a range ending at `usize::MAX`). Written with [`write_ranges`], they leave the file
+/// holding `bytes` (cut to its length after).
+fn differing_pages(
+    file: &File,
+    bytes: &[u8],
+    len: u64,
+) -> std::io::Result<Vec<std::ops::Range<usize>>> {
+    let common = usize::try_from(len).map_or(bytes.len(), |len| len.min(bytes.len()));
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut buf = vec![0u8; DIFF_READ_BYTES.min(common)];
+    let mut at = 0;
+    while at < common {
+        let n = buf.len().min(common - at);
+        file.read_exact_at(&mut buf[..n], at as u64)?;
+        for start in (0..n).step_by(DIFF_PAGE_BYTES) {
+            let end = (start + DIFF_PAGE_BYTES).min(n);
+            if buf[start..end] == bytes[at + start..at + end] {
+                continue;
+            }
+            match ranges.last_mut() {
+                Some(last) if last.end == at + start => last.end = at + end,
+                _ => ranges.push(at + start..at + end),
+            }
+        }
+        at += n;
+    }
+    ranges.push(common..usize::MAX);
+    Ok(ranges)
 }
 
 /// Writes the bytes of `bytes` that lie in `ranges` at the same offsets of `file`, ranges
@@ -1317,6 +1359,55 @@ mod tests {
             }
             let current = slots.current.map(|(_, heads)| heads);
             assert_eq!(current.as_ref(), Some(&writer.heads), "round {round}");
+        }
+    }
+
+    /// A slot file of unknown content is written where it differs: whatever it held
+    /// (longer, shorter, empty, a few bytes or many changed), writing the pages said to
+    /// differ and cutting it to length leaves it holding the new bytes, and the pages said
+    /// to differ are those that do (with everything past the shorter length).
+    #[test]
+    fn a_slot_file_of_unknown_content_is_written_where_it_differs() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("slot");
+        let mut rng = arl_gen::rng::Rng::new(11);
+        for round in 0..200 {
+            let old_len = rng.pick(&[0, 1, 4095, 4096, 4097, 70_000, 200_000]) as usize;
+            let old: Vec<u8> = (0..old_len).map(|_| rng.below(256) as u8).collect();
+            let new_len = if rng.chance(500) {
+                old_len
+            } else {
+                rng.below(200_000) as usize
+            };
+            let mut new: Vec<u8> = old.iter().copied().take(new_len).collect();
+            new.resize_with(new_len, || rng.below(256) as u8);
+            for _ in 0..rng.below(6) {
+                if new_len > 0 {
+                    let at = rng.below(new_len as u64) as usize;
+                    new[at] ^= 1 + rng.below(255) as u8;
+                }
+            }
+            std::fs::write(&path, &old).expect("write");
+            let file = open_slot(&path).expect("open");
+            let mut ranges = differing_pages(&file, &new, old_len as u64).expect("compare");
+            let common = old_len.min(new_len);
+            let said: std::collections::BTreeSet<usize> = ranges
+                .iter()
+                .filter(|r| r.end != usize::MAX)
+                .flat_map(|r| r.start / DIFF_PAGE_BYTES..r.end.div_ceil(DIFF_PAGE_BYTES))
+                .collect();
+            // Byte by byte: the pages where the two differ before the shorter length.
+            let differing: std::collections::BTreeSet<usize> = (0..common)
+                .filter(|&i| old[i] != new[i])
+                .map(|i| i / DIFF_PAGE_BYTES)
+                .collect();
+            assert_eq!(said, differing, "round {round}");
+            assert_eq!(ranges.last(), Some(&(common..usize::MAX)), "round {round}");
+            write_ranges(&file, &path, &new, &mut ranges).expect("write ranges");
+            if new_len < old_len {
+                arl_io::set_len(&file, &path, new_len as u64).expect("cut");
+            }
+            assert!(std::fs::read(&path).expect("read") == new, "round {round}");
         }
     }
 
