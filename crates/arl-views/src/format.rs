@@ -1035,28 +1035,35 @@ impl Heads {
 
 /// The numbers `0..count` in the order of their ids; `None` when two share an id.
 ///
-/// Each number is sorted with the first 16 bytes of its id beside it (zero-padded: ids hold
-/// no zero byte, so the padded prefixes order as the ids do), and the ids themselves are
-/// compared only where two prefixes are equal: at open a slot's every entity is sorted, and
-/// comparing through the entries was about half of decoding a slot at 4M events (13,331
-/// accounts and 2,934 persons).
+/// Each number is sorted as one `u128`: the first 12 bytes of its id (zero-padded: ids hold
+/// no zero byte, so the padded prefixes order as the ids do) above the number, and the ids
+/// themselves are compared only where two prefixes are equal: at open a slot's every
+/// entity is sorted, and comparing through the entries was about half of decoding a slot
+/// at 4M events (13,331 accounts and 2,934 persons). One `u128` a number, where a pair of
+/// a 16-byte prefix and the number took 32 bytes: at 4M events 260 KB of fresh memory
+/// less for each process that opens the views.
 fn sort_by_id<'a>(count: usize, id: impl Fn(usize) -> &'a Arc<str>) -> Option<SortedNumbers> {
-    let prefix = |n: usize| {
+    const PREFIX: usize = 12;
+    let key = |n: usize| {
         let mut head = [0u8; 16];
         let bytes = id(n).as_bytes();
-        let len = bytes.len().min(16);
+        let len = bytes.len().min(PREFIX);
         head[..len].copy_from_slice(&bytes[..len]);
+        head[PREFIX..].copy_from_slice(&(n as u32).to_be_bytes());
         u128::from_be_bytes(head)
     };
-    let mut keyed: Vec<(u128, u32)> = (0..count).map(|n| (prefix(n), n as u32)).collect();
-    keyed.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| id(a.1 as usize).cmp(id(b.1 as usize)))
+    let number = |key: u128| key as u32 as usize;
+    let prefix = |key: u128| key >> 32;
+    let mut keyed: Vec<u128> = (0..count).map(key).collect();
+    keyed.sort_unstable_by(|&a, &b| {
+        prefix(a)
+            .cmp(&prefix(b))
+            .then_with(|| id(number(a)).cmp(id(number(b))))
     });
-    let twice = keyed
-        .windows(2)
-        .any(|pair| pair[0].0 == pair[1].0 && id(pair[0].1 as usize) == id(pair[1].1 as usize));
-    let numbers: Vec<u32> = keyed.into_iter().map(|(_, n)| n).collect();
+    let twice = keyed.windows(2).any(|pair| {
+        prefix(pair[0]) == prefix(pair[1]) && id(number(pair[0])) == id(number(pair[1]))
+    });
+    let numbers: Vec<u32> = keyed.into_iter().map(|key| key as u32).collect();
     (!twice).then(|| SortedNumbers::from_sorted(&numbers))
 }
 
