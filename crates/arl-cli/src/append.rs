@@ -69,7 +69,18 @@ pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
     bar.set_position(batch.count() as u64);
     let report = append(&mut ledger, &ctx.keys, batch, &opts);
     bar.finish_and_clear();
-    print_report(&report?, args.format)
+    print_report(&report?, args.format)?;
+    // The command ends here, and the process with it (`main` runs it once): a directory
+    // ledger is left to the exit, which closes its files and releases its lock (it has
+    // nothing left to write), sparing the freeing of its heads entry by entry: 0.5 ms of
+    // a one-event append at 4M events. A shared ledger is dropped: its connection closes
+    // cleanly.
+    if ctx.source.is_shared() {
+        drop(ledger);
+    } else {
+        std::mem::forget(ledger);
+    }
+    Ok(())
 }
 
 /// Appends a parsed batch, sealed with the keys in `keys` when the ledger seals; a failure
