@@ -56,6 +56,24 @@ impl<T: Clone> Chunked<T> {
         self.len += 1;
     }
 
+    /// The `count` entries `next` gives in turn, each chunk filled before it is shared
+    /// (without the check of its sharing that [`Chunked::push`] makes at each entry);
+    /// `None` as soon as `next` gives none.
+    pub fn try_from_fn(count: usize, mut next: impl FnMut() -> Option<T>) -> Option<Self> {
+        let mut chunks = Vec::with_capacity(count.div_ceil(CHUNK));
+        let mut left = count;
+        while left > 0 {
+            let take = left.min(CHUNK);
+            let mut chunk = Vec::with_capacity(CHUNK);
+            for _ in 0..take {
+                chunk.push(next()?);
+            }
+            chunks.push(Arc::new(chunk));
+            left -= take;
+        }
+        Some(Chunked { chunks, len: count })
+    }
+
     /// Makes room for the chunk pointers of `additional` more entries.
     pub fn reserve(&mut self, additional: usize) {
         self.chunks.reserve(additional.div_ceil(CHUNK));
@@ -215,6 +233,30 @@ impl std::fmt::Debug for SortedNumbers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Filled from a function, the entries are those pushed one by one, in the same
+    /// chunks (and pushing after it goes on where it ends); a function that stops early
+    /// gives nothing.
+    #[test]
+    fn chunks_filled_from_a_function_are_those_pushed() {
+        for count in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5 * CHUNK + 3] {
+            let mut given = 0..;
+            let mut filled =
+                Chunked::try_from_fn(count, || given.next()).expect("as many as asked");
+            let mut pushed: Chunked<usize> = (0..count).collect();
+            assert_eq!(filled, pushed, "{count}");
+            let sizes = |c: &Chunked<usize>| c.chunks.iter().map(|k| k.len()).collect::<Vec<_>>();
+            assert_eq!(sizes(&filled), sizes(&pushed), "{count}");
+            filled.push(count);
+            pushed.push(count);
+            assert_eq!(
+                (filled.len(), sizes(&filled)),
+                (pushed.len(), sizes(&pushed))
+            );
+            let mut few = 0..count.saturating_sub(1);
+            assert!(count == 0 || Chunked::try_from_fn(count, || few.next()).is_none());
+        }
+    }
 
     #[test]
     fn a_copy_shares_chunks_until_one_is_changed() {

@@ -968,36 +968,26 @@ impl Heads {
         if (u64::from(n_accounts) + u64::from(n_persons)) * 10 > body.len() as u64 {
             return Err(bad("entity counts exceed the file"));
         }
-        heads.accounts.reserve(n_accounts as usize);
-        for _ in 0..n_accounts {
-            let entry = (|| {
-                Some(AccountHead {
-                    id: c.id()?,
-                    opened: c.flag()?,
-                    chain: c.u64()?,
-                    children: c.u64()?,
-                    txns: c.u64()?,
-                    hierarchy: c.u64()?,
-                })
-            })();
-            heads
-                .accounts
-                .push(entry.ok_or_else(|| bad("bad account entry"))?);
-        }
-        heads.persons.reserve(n_persons as usize);
-        for _ in 0..n_persons {
-            let entry = (|| {
-                Some(PersonHead {
-                    id: c.id()?,
-                    joined: c.flag()?,
-                    chain: c.u64()?,
-                    teams: c.u64()?,
-                })
-            })();
-            heads
-                .persons
-                .push(entry.ok_or_else(|| bad("bad person entry"))?);
-        }
+        heads.accounts = Chunked::try_from_fn(n_accounts as usize, || {
+            Some(AccountHead {
+                id: c.id()?,
+                opened: c.flag()?,
+                chain: c.u64()?,
+                children: c.u64()?,
+                txns: c.u64()?,
+                hierarchy: c.u64()?,
+            })
+        })
+        .ok_or_else(|| bad("bad account entry"))?;
+        heads.persons = Chunked::try_from_fn(n_persons as usize, || {
+            Some(PersonHead {
+                id: c.id()?,
+                joined: c.flag()?,
+                chain: c.u64()?,
+                teams: c.u64()?,
+            })
+        })
+        .ok_or_else(|| bad("bad person entry"))?;
         heads.accounts_sorted = sort_by_id(heads.accounts.len(), |n| &heads.accounts[n].id)
             .ok_or_else(|| bad("two accounts share an id"))?;
         heads.persons_sorted = sort_by_id(heads.persons.len(), |n| &heads.persons[n].id)
@@ -1055,14 +1045,17 @@ fn sort_by_id<'a>(count: usize, id: impl Fn(usize) -> &'a Arc<str>) -> Option<So
     let number = |key: u128| key as u32 as usize;
     let prefix = |key: u128| key >> 32;
     let mut keyed: Vec<u128> = (0..count).map(key).collect();
-    keyed.sort_unstable_by(|&a, &b| {
-        prefix(a)
-            .cmp(&prefix(b))
-            .then_with(|| id(number(a)).cmp(id(number(b))))
-    });
-    let twice = keyed.windows(2).any(|pair| {
-        prefix(pair[0]) == prefix(pair[1]) && id(number(pair[0])) == id(number(pair[1]))
-    });
+    // By prefix (and number) as plain integers, then each run of one prefix by its ids.
+    keyed.sort_unstable();
+    let mut twice = false;
+    for run in keyed.chunk_by_mut(|a, b| prefix(*a) == prefix(*b)) {
+        if run.len() > 1 {
+            run.sort_unstable_by(|&a, &b| id(number(a)).cmp(id(number(b))));
+            twice |= run
+                .windows(2)
+                .any(|pair| id(number(pair[0])) == id(number(pair[1])));
+        }
+    }
     let numbers: Vec<u32> = keyed.into_iter().map(|key| key as u32).collect();
     (!twice).then(|| SortedNumbers::from_sorted(&numbers))
 }
