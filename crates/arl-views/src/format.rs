@@ -551,6 +551,10 @@ pub struct Slots {
     /// The bytes of the current slot, as read (empty when there is none): the writer
     /// encodes its first commit over them ([`SlotCache::of_slot`]).
     pub bytes: Vec<u8>,
+    /// Per slot: whether its checksum was checked. [`read_slots`] checks every slot;
+    /// [`read_slots_quick`] only the current one, and takes the others' headers at their
+    /// word ([`check_slot`] checks one later).
+    pub checked: [bool; 4],
 }
 
 /// A valid slot's generation, its mark and the data bytes it commits.
@@ -713,6 +717,7 @@ pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
             Ok(heads) => {
                 out.current = Some((i, heads));
                 out.bytes = bytes;
+                out.checked = present;
                 out.fell_back = out.slots.iter().enumerate().any(|(j, slot)| {
                     j != i && present[j] && slot.is_none_or(|(g, _)| g > generation)
                 });
@@ -735,6 +740,62 @@ pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
     }))
 }
 
+/// What the fixed parts of the four slots of a views directory say, and the newest slot
+/// this boot trusts by its own header, read whole and decoded when it decodes.
+struct Glance {
+    /// Per slot: `None` when there is no file; `Some(None)` when its fixed part is not a
+    /// slot's; else the generation, mark and data bytes its header claims (its checksum
+    /// unchecked).
+    claimed: [Option<Option<SlotPrefix>>; 4],
+    /// The newest slot trusted by its header, when it decodes: its index, its heads and
+    /// its bytes.
+    newest: Option<(usize, Heads, Vec<u8>)>,
+}
+
+/// Reads the slots' fixed parts (four short reads) and the newest slot this boot trusts by
+/// its header whole. A slot that decodes passes its checksum, so it tells its true
+/// generation.
+fn glance(dir: &Path) -> Result<Glance, ViewError> {
+    use std::io::{Read, Seek};
+    let boot = arl_io::boot_id();
+    let mut claimed: [Option<Option<SlotPrefix>>; 4] = [None; 4];
+    let mut newest: Option<(u64, usize, std::fs::File, usize)> = None;
+    for (i, name) in HEADS_FILES.iter().enumerate() {
+        let path = dir.join(name);
+        let io = |e| ViewError::io(&path, e);
+        let Some(mut file) = open_slot_file(&path)? else {
+            continue;
+        };
+        let len = usize::try_from(file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
+        let mut head = Vec::with_capacity(HEADS_FIXED_BYTES);
+        (&mut file)
+            .take(HEADS_FIXED_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        // As read_slots judges the fixed part (a slot of another version is an error
+        // here as there), its checksum taken as good until the slot is decoded.
+        let prefix = prefix_of(&head, len, true, &path)?;
+        claimed[i] = Some(prefix);
+        if let Some((generation, mark, _)) = prefix {
+            if mark.trusted(boot) && newest.as_ref().is_none_or(|(g, ..)| generation > *g) {
+                newest = Some((generation, i, file, len));
+            }
+        }
+    }
+    let newest = newest.and_then(|(_, i, mut file, len)| {
+        // Sized as the file said a moment ago (bounded: a size no slot has is only a hint).
+        let mut bytes = Vec::with_capacity(len.min(1 << 30));
+        let read = file
+            .rewind()
+            .and_then(|()| file.read_to_end(&mut bytes))
+            .is_ok();
+        let path = dir.join(HEADS_FILES[i]);
+        let heads = read.then(|| Heads::decode(&bytes, &path).ok()).flatten()?;
+        Some((i, heads, bytes))
+    });
+    Ok(Glance { claimed, newest })
+}
+
 /// The current heads of `dir`, the slot [`read_slots`] would choose; `Ok(None)` when no
 /// slot exists (fresh views).
 ///
@@ -746,47 +807,78 @@ pub fn read_slots(dir: &Path) -> Result<Slots, ViewError> {
 /// left to [`read_slots`], which checks all four. At 4M events that spares a query
 /// process reading and checking three slots of 740 KB each.
 pub fn read_heads(dir: &Path) -> Result<Option<Heads>, ViewError> {
-    use std::io::{Read, Seek};
-    let boot = arl_io::boot_id();
-    let mut newest: Option<(u64, std::fs::File, usize, std::path::PathBuf)> = None;
-    let mut present = false;
-    for name in HEADS_FILES {
-        let path = dir.join(name);
-        let io = |e| ViewError::io(&path, e);
-        let Some(mut file) = open_slot_file(&path)? else {
-            continue;
-        };
-        present = true;
-        let len = usize::try_from(file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
-        let mut head = Vec::with_capacity(HEADS_FIXED_BYTES);
-        (&mut file)
-            .take(HEADS_FIXED_BYTES as u64)
-            .read_to_end(&mut head)
-            .map_err(io)?;
-        // As read_slots judges the fixed part (a slot of another version is an error
-        // here as there), its checksum taken as good until the slot is decoded.
-        let Some((generation, mark, _)) = prefix_of(&head, len, true, &path)? else {
-            continue;
-        };
-        if mark.trusted(boot) && newest.as_ref().is_none_or(|(g, ..)| generation > *g) {
-            newest = Some((generation, file, len, path));
-        }
-    }
-    if !present {
+    let glance = glance(dir)?;
+    if glance.claimed.iter().all(Option::is_none) {
         return Ok(None);
     }
-    if let Some((_, mut file, len, path)) = newest {
-        // Sized as the file said a moment ago (bounded: a size no slot has is only a hint).
-        let mut bytes = Vec::with_capacity(len.min(1 << 30));
-        let read = file
-            .rewind()
-            .and_then(|()| file.read_to_end(&mut bytes))
-            .is_ok();
-        if let Some(heads) = read.then(|| Heads::decode(&bytes, &path).ok()).flatten() {
-            return Ok(Some(heads));
-        }
+    if let Some((_, heads, _)) = glance.newest {
+        return Ok(Some(heads));
     }
     Ok(read_slots(dir)?.current.map(|(_, heads)| heads))
+}
+
+/// [`read_slots`] for a writer that opens, checking the current slot alone when the others'
+/// headers all say they are older: the newest slot this boot trusts by its header is read
+/// whole and decoded (which checks its checksum), and every other slot's fixed part is
+/// taken at its word ([`Slots::checked`] says which were not checked). Then the current
+/// slot and the generations are those [`read_slots`] finds, unless an older slot is
+/// damaged past its header: it is then taken for the generation it claims where
+/// [`read_slots`] would mark it invalid and report a fall-back. No crash leaves such a slot
+/// (a slot is written from its first page on, and its header holds the new generation, so
+/// one torn in this boot claims to be newer than the current one; after a reboot the
+/// writer repairs what a slot of another boot does not describe); bit rot or an edit
+/// might, and a writer checks a checkpoint slot before it chooses which to overwrite
+/// ([`check_slot`]). In every other case (no trusted slot, one that claims to be newer or
+/// whose header is not a slot's, the newest not decoding) the choice is [`read_slots`]'s.
+/// At 4M events that spares an appending process reading and checking three slots of
+/// 740 KB each, and reading its current one twice.
+pub fn read_slots_quick(dir: &Path) -> Result<Slots, ViewError> {
+    let glance = glance(dir)?;
+    if glance.claimed.iter().all(Option::is_none) {
+        return Ok(Slots::default());
+    }
+    let Some((current, heads, bytes)) = glance.newest else {
+        return read_slots(dir);
+    };
+    let generation = heads.generation;
+    let others_older = glance.claimed.iter().enumerate().all(|(j, claimed)| {
+        j == current
+            || match claimed {
+                None => true,
+                Some(None) => false,
+                Some(Some((g, ..))) => *g < generation,
+            }
+    });
+    if !others_older {
+        return read_slots(dir);
+    }
+    let boot = arl_io::boot_id();
+    let mut out = Slots {
+        generation_max: generation,
+        bytes,
+        ..Slots::default()
+    };
+    for (j, claimed) in glance.claimed.iter().enumerate() {
+        if let Some(Some((g, mark, data))) = *claimed {
+            out.slots[j] = Some((g, mark));
+            if mark.trusted(boot) && mark.synced && out.checkpoint.is_none_or(|(c, _)| g > c) {
+                out.checkpoint = Some((g, data));
+            }
+        }
+    }
+    out.checked[current] = true;
+    out.current = Some((current, heads));
+    Ok(out)
+}
+
+/// The generation and mark of the slot file at `path` when it passes its magic, version
+/// and checksum; `None` when it is missing or does not (a slot of another version is an
+/// error, as in [`read_slots`]).
+pub fn check_slot(path: &Path) -> Result<Option<(u64, SlotMark)>, ViewError> {
+    let mut buf = Vec::new();
+    Ok(scan_slot(path, &mut buf)?
+        .flatten()
+        .map(|(generation, mark, _)| (generation, mark)))
 }
 
 /// The small index every reader loads first: committed lengths, numbering and chain heads.
@@ -1442,9 +1534,12 @@ mod tests {
         assert!(err.to_string().contains("share an id"), "{err}");
     }
 
-    #[test]
-    fn heads_read_alone_are_the_slot_all_four_checked_choose() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+    /// Writes the four slots of `dir`, each in one of nine states drawn from `rng`:
+    /// missing (0), a checkpoint (1), a commit of this boot (2), a commit of another boot
+    /// (3), torn (4: checksum), cut short (5), of another version (6), passing its checksum
+    /// but naming an account twice (7), or a damaged header claiming to be newer (8), with
+    /// a generation from 1 to 6. Returns each slot's state and generation.
+    fn write_random_slots(dir: &Path, rng: &mut arl_gen::rng::Rng) -> [(u64, u64); 4] {
         let this_boot = arl_io::boot_id();
         let heads_of = |generation: u64, twice: bool| {
             let mut heads = Heads {
@@ -1461,45 +1556,50 @@ mod tests {
             heads.accounts_sorted = in_order(heads.accounts.len());
             heads
         };
-        // A slot in one of nine states: missing, a checkpoint, a commit of this boot, a
-        // commit of another boot, torn (checksum), cut short, of another version, passing
-        // its checksum but naming an account twice, or a damaged header claiming to be newer.
+        let mut drawn = [(0, 0); 4];
+        for (i, name) in HEADS_FILES.iter().enumerate() {
+            let path = dir.join(name);
+            let _ = std::fs::remove_file(&path);
+            let state = rng.next_u64() % 9;
+            let generation = 1 + rng.next_u64() % 6;
+            drawn[i] = (state, generation);
+            let mut mark = SlotMark {
+                boot: this_boot.unwrap_or([5; 16]),
+                synced: state == 1,
+            };
+            if state == 3 {
+                mark.boot = [9; 16];
+            }
+            let mut bytes = Vec::new();
+            heads_of(generation, state == 7).encode_slot(mark, &mut bytes);
+            match state {
+                0 => continue,
+                4 => {
+                    let at = bytes.len() - 10;
+                    bytes[at] ^= 0x40;
+                }
+                5 => bytes.truncate(50),
+                6 => {
+                    bytes[8..12].copy_from_slice(&(FORMAT_VERSION - 1).to_le_bytes());
+                    let body = bytes.len() - HEADS_CHECKSUM_BYTES;
+                    let sum = checksum(&[&bytes[..body]]);
+                    bytes[body..].copy_from_slice(&sum.to_le_bytes());
+                }
+                8 => bytes[12..20].copy_from_slice(&(100 + i as u64).to_le_bytes()),
+                _ => {}
+            }
+            std::fs::write(&path, bytes).expect("written");
+        }
+        drawn
+    }
+
+    #[test]
+    fn heads_read_alone_are_the_slot_all_four_checked_choose() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
         let mut rng = arl_gen::rng::Rng::new(11);
-        let mut next = move || rng.next_u64();
         let mut chosen = 0;
         for round in 0..600 {
-            for (i, name) in HEADS_FILES.iter().enumerate() {
-                let path = dir.path().join(name);
-                let _ = std::fs::remove_file(&path);
-                let state = next() % 9;
-                let generation = 1 + next() % 6;
-                let mut mark = SlotMark {
-                    boot: this_boot.unwrap_or([5; 16]),
-                    synced: state == 1,
-                };
-                if state == 3 {
-                    mark.boot = [9; 16];
-                }
-                let mut bytes = Vec::new();
-                heads_of(generation, state == 7).encode_slot(mark, &mut bytes);
-                match state {
-                    0 => continue,
-                    4 => {
-                        let at = bytes.len() - 10;
-                        bytes[at] ^= 0x40;
-                    }
-                    5 => bytes.truncate(50),
-                    6 => {
-                        bytes[8..12].copy_from_slice(&(FORMAT_VERSION - 1).to_le_bytes());
-                        let body = bytes.len() - HEADS_CHECKSUM_BYTES;
-                        let sum = checksum(&[&bytes[..body]]);
-                        bytes[body..].copy_from_slice(&sum.to_le_bytes());
-                    }
-                    8 => bytes[12..20].copy_from_slice(&(100 + i as u64).to_le_bytes()),
-                    _ => {}
-                }
-                std::fs::write(&path, bytes).expect("written");
-            }
+            write_random_slots(dir.path(), &mut rng);
             let all = read_slots(dir.path()).map(|slots| slots.current.map(|(_, h)| h));
             let alone = read_heads(dir.path());
             match (&all, &alone) {
@@ -1512,6 +1612,59 @@ mod tests {
             }
         }
         assert!(chosen > 100, "{chosen} rounds chose a slot");
+    }
+
+    /// A writer's open that checks the current slot alone finds what the check of all four
+    /// finds: the same current slot, heads, bytes and generations, and the same fall-back
+    /// and checkpoint, except where an older slot is torn past its header (state 4, older
+    /// than the current one): that one is taken for the generation it claims, and left
+    /// unchecked, for the writer to check before it chooses a checkpoint slot.
+    #[test]
+    fn a_writer_checking_the_current_slot_alone_finds_what_all_four_checked_find() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut rng = arl_gen::rng::Rng::new(12);
+        let (mut quick, mut torn_older) = (0, 0);
+        for round in 0..1000 {
+            let drawn = write_random_slots(dir.path(), &mut rng);
+            let (all, alone) = match (read_slots(dir.path()), read_slots_quick(dir.path())) {
+                (Ok(all), Ok(alone)) => (all, alone),
+                (Err(a), Err(b)) => {
+                    assert_eq!(a.to_string(), b.to_string(), "round {round}");
+                    continue;
+                }
+                (all, alone) => panic!("round {round}: {all:?} against {alone:?}"),
+            };
+            let current = |s: &Slots| s.current.as_ref().map(|(i, h)| (*i, h.clone()));
+            assert_eq!(current(&all), current(&alone), "round {round}");
+            assert_eq!(all.generation_max, alone.generation_max, "round {round}");
+            assert_eq!(all.bytes, alone.bytes, "round {round}");
+            let checked_alone = (0..4).any(|j| drawn[j].0 != 0 && !alone.checked[j]);
+            quick += usize::from(checked_alone);
+            let generation = all.current.as_ref().map_or(0, |(_, h)| h.generation);
+            let torn = drawn.iter().any(|&(state, g)| state == 4 && g < generation);
+            if torn {
+                torn_older += 1;
+                assert!(all.fell_back, "round {round}");
+                continue;
+            }
+            assert_eq!(all.slots, alone.slots, "round {round}");
+            assert_eq!(all.fell_back, alone.fell_back, "round {round}");
+            assert_eq!(all.checkpoint, alone.checkpoint, "round {round}");
+            if checked_alone {
+                // A slot taken at its word is one the full check found valid.
+                for (j, (state, _)) in drawn.iter().enumerate() {
+                    assert!(
+                        alone.checked[j] || *state == 0 || all.slots[j].is_some(),
+                        "round {round}: slot {j}"
+                    );
+                }
+            }
+        }
+        assert!(quick > 30, "{quick} rounds checked the current slot alone");
+        assert!(
+            torn_older > 20,
+            "{torn_older} rounds with an older torn slot"
+        );
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //! a checkpoint.
 
 use crate::format::{
+    check_slot, read_slots_quick, SlotCache, SlotMark, CHECKPOINT_SLOTS, COMMIT_SLOTS,
+};
+use crate::format::{
     decode_block, encode_block, txn_id_hash, txnids_len, TxnIdEntry, TxnIdsBlock, TxnIdsLayout,
     TXNIDS_BLOCK_BITS_MIN, TXNIDS_BLOCK_BYTES, TXNIDS_HEADER_BYTES,
 };
@@ -25,7 +28,6 @@ use crate::format::{
     HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TIME_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE,
     TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
-use crate::format::{read_slots, SlotCache, SlotMark, CHECKPOINT_SLOTS, COMMIT_SLOTS};
 use crate::reader::{DataFiles, EventCache};
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
@@ -138,6 +140,9 @@ pub struct ViewWriter {
     slot_files: [Option<SlotFile>; 4],
     /// The generation each slot holds (`None`: missing or not valid).
     slot_generations: [Option<u64>; 4],
+    /// Whether each slot's checksum was checked (or the slot written here): one that was
+    /// not is checked before a checkpoint chooses which of its pair to overwrite.
+    slot_checked: [bool; 4],
     /// The generation of the last checkpoint and the data bytes it commits.
     checkpoint_at: (u64, u64),
     /// This boot's id, read at open (`None`: unknown, every commit is a checkpoint).
@@ -199,7 +204,7 @@ impl ViewWriter {
             .mode(0o700)
             .create(dir)
             .map_err(|e| ViewError::io(dir, e))?;
-        let slots = read_slots(dir)?;
+        let slots = read_slots_quick(dir)?;
         let current = slots.current.as_ref().map(|(i, _)| *i);
         let fresh = current.is_none();
         let (heads, slot_bytes) = match slots.current {
@@ -276,6 +281,7 @@ impl ViewWriter {
             slot_generations: slots
                 .slots
                 .map(|slot| slot.map(|(generation, _)| generation)),
+            slot_checked: slots.checked,
             checkpoint_at: slots.checkpoint.unwrap_or_default(),
             boot,
             slot_bytes,
@@ -930,6 +936,15 @@ impl ViewWriter {
     /// last, synced.
     fn write_checkpoint(&mut self) -> Result<(), ViewError> {
         self.sync_files()?;
+        // The one checkpoint slot to keep must be a valid one: a slot whose header the
+        // open took at its word is checked first (a damaged one is overwritten first).
+        for slot in CHECKPOINT_SLOTS {
+            if !self.slot_checked[slot] {
+                self.slot_generations[slot] = check_slot(&self.dir.join(HEADS_FILES[slot]))?
+                    .map(|(generation, _)| generation);
+                self.slot_checked[slot] = true;
+            }
+        }
         let slot = self.next_slot(CHECKPOINT_SLOTS);
         self.write_slot(slot, true)
     }
@@ -1015,6 +1030,7 @@ impl ViewWriter {
             self.fell_back = false;
         }
         self.slot_generations[slot] = Some(self.heads.generation);
+        self.slot_checked[slot] = true;
         if created && synced {
             sync_dir(&self.dir)?;
         }
@@ -1278,6 +1294,7 @@ pub(crate) fn txn_key(txn_hash: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::read_slots;
 
     /// Ids are numbered the same before the writer makes its map of ids (binary search in
     /// the heads' id order) and after (the map, made from the heads, then kept in step).
@@ -1360,6 +1377,54 @@ mod tests {
             let current = slots.current.map(|(_, heads)| heads);
             assert_eq!(current.as_ref(), Some(&writer.heads), "round {round}");
         }
+    }
+
+    /// A checkpoint slot that the open took at its word (newer than the other checkpoint,
+    /// older than the current commit slot, torn past its header) is checked before a
+    /// checkpoint chooses which slot to overwrite: the torn one is, and the valid older
+    /// checkpoint is kept.
+    #[test]
+    fn a_torn_checkpoint_slot_taken_at_its_word_is_the_one_overwritten() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut writer = ViewWriter::open(dir.path()).expect("open");
+        for _ in 0..2 {
+            let slot = writer.next_slot(CHECKPOINT_SLOTS);
+            writer.write_slot(slot, true).expect("checkpoint");
+        }
+        let slot = writer.next_slot(COMMIT_SLOTS);
+        writer.write_slot(slot, false).expect("commit");
+        drop(writer);
+        let slots = read_slots(dir.path()).expect("slots");
+        let generation = |i: usize| slots.slots[i].expect("valid").0;
+        let (older, newer) = if generation(2) < generation(3) {
+            (2, 3)
+        } else {
+            (3, 2)
+        };
+        let newer_path = dir.path().join(HEADS_FILES[newer]);
+        let mut torn = std::fs::read(&newer_path).expect("read");
+        let at = torn.len() - 6;
+        torn[at] ^= 0x20;
+        std::fs::write(&newer_path, &torn).expect("write");
+        let kept = std::fs::read(dir.path().join(HEADS_FILES[older])).expect("read");
+
+        let mut writer = ViewWriter::open(dir.path()).expect("open again");
+        assert!(
+            !writer.slot_checked[newer],
+            "the open checked the current slot alone"
+        );
+        writer.write_checkpoint().expect("checkpoint");
+        let after = read_slots(dir.path()).expect("slots");
+        assert_eq!(
+            std::fs::read(dir.path().join(HEADS_FILES[older])).expect("read"),
+            kept,
+            "the valid checkpoint is kept"
+        );
+        assert_eq!(
+            after.slots[newer].map(|s| s.0),
+            Some(writer.heads.generation)
+        );
+        assert_eq!(after.current.map(|(i, _)| i), Some(newer));
     }
 
     /// A slot file of unknown content is written where it differs: whatever it held
