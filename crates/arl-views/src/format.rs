@@ -119,6 +119,61 @@ pub fn checksum(parts: &[&[u8]]) -> u32 {
     hasher.finalize()
 }
 
+/// The CRC-32 ([`checksum`]) of two runs of bytes one after the other, from the CRC-32
+/// of each and the [`crc_shift`] of the second's length (zlib's `crc32_combine_op`).
+pub fn crc_concat(first: u32, second: u32, shift_of_second: u32) -> u32 {
+    crc_multiply(shift_of_second, first) ^ second
+}
+
+/// What [`crc_concat`] needs of a run of `len` bytes: x^(8·len) modulo the CRC-32
+/// polynomial (bit-reflected), a product of one power of x from a table of 64 per bit set
+/// in `len`. Kept with a checksum, it lets one carry-less multiplication combine that
+/// checksum with the one of the bytes before it (crc32fast's `Hasher::combine` computes
+/// it anew at every call, about twenty multiplications for a few kilobytes).
+pub fn crc_shift(len: u64) -> u32 {
+    let mut shift = X_POW_0;
+    let mut rest = len;
+    let mut bit = 0;
+    while rest != 0 {
+        if rest & 1 != 0 {
+            shift = crc_multiply(X_POW_8_TIMES_2_POW[bit], shift);
+        }
+        rest >>= 1;
+        bit += 1;
+    }
+    shift
+}
+
+/// The CRC-32 polynomial, bit-reflected (x^0 in the highest bit).
+const CRC_POLY: u32 = 0xedb8_8320;
+/// x^0, bit-reflected.
+const X_POW_0: u32 = 0x8000_0000;
+
+/// `a(x)·b(x)` modulo the CRC-32 polynomial, both bit-reflected.
+const fn crc_multiply(a: u32, mut b: u32) -> u32 {
+    let mut product = 0u32;
+    let mut i = 0;
+    while i < 32 {
+        product ^= b & ((a >> (31 - i)) & 1).wrapping_neg();
+        b = (b >> 1) ^ ((b & 1).wrapping_neg() & CRC_POLY);
+        i += 1;
+    }
+    product
+}
+
+/// x^(8·2^k) modulo the CRC-32 polynomial for k = 0..64: x^8, then each the square of the
+/// one before.
+const X_POW_8_TIMES_2_POW: [u32; 64] = {
+    let mut table = [0u32; 64];
+    table[0] = X_POW_0 >> 8;
+    let mut k = 1;
+    while k < 64 {
+        table[k] = crc_multiply(table[k - 1], table[k - 1]);
+        k += 1;
+    }
+    table
+};
+
 /// True when a whole `events.dat` record (header and data) matches its checksum.
 pub fn event_record_ok(record: &[u8]) -> bool {
     let header = EVENT_HEADER_BYTES as usize;
@@ -1192,6 +1247,7 @@ impl SlotCache {
                     chunk: chunk.clone(),
                     len,
                     crc: checksum(&[piece]),
+                    shift: None,
                     run: run.clone().finalize(),
                     at: *at,
                 });
@@ -1239,6 +1295,8 @@ struct EncodedChunk<T> {
     len: usize,
     /// The CRC-32 of its bytes alone.
     crc: u32,
+    /// [`crc_shift`] of its length, once a commit needed it to combine `crc`.
+    shift: Option<u32>,
     /// The CRC-32 of the bytes of this chunk and of every chunk before it in its table.
     run: u32,
     /// Where its bytes lie in the slot bytes encoded last.
@@ -1321,9 +1379,9 @@ fn place_chunks<T: Clone>(
     encode: impl Fn(&T, &mut Vec<u8>),
 ) {
     cache.truncate(entries.chunks().len());
-    // The checksum of the section's bytes so far; while every chunk so far is the one
-    // kept, it is the one kept with the last of them (no combining).
-    let mut section = crc32fast::Hasher::new();
+    // The checksum of the section's bytes so far (of none: 0); while every chunk so far is
+    // the one kept, it is the one kept with the last of them (no combining).
+    let mut section = 0u32;
     let mut section_len = 0u64;
     let mut all_kept = true;
     let mut bytes = Vec::new();
@@ -1333,13 +1391,11 @@ fn place_chunks<T: Clone>(
             if Arc::ptr_eq(&kept.chunk, chunk) {
                 section_len += kept.len as u64;
                 if all_kept {
-                    section = crc32fast::Hasher::new_with_initial_len(kept.run, section_len);
+                    section = kept.run;
                 } else {
-                    section.combine(&crc32fast::Hasher::new_with_initial_len(
-                        kept.crc,
-                        kept.len as u64,
-                    ));
-                    kept.run = section.clone().finalize();
+                    let shift = *kept.shift.get_or_insert_with(|| crc_shift(kept.len as u64));
+                    section = crc_concat(section, kept.crc, shift);
+                    kept.run = section;
                 }
                 if kept.at != at {
                     place.rebuild();
@@ -1361,17 +1417,16 @@ fn place_chunks<T: Clone>(
             place.rebuild();
         }
         let crc = checksum(&[&bytes]);
+        let shift = crc_shift(bytes.len() as u64);
         section_len += bytes.len() as u64;
-        section.combine(&crc32fast::Hasher::new_with_initial_len(
-            crc,
-            bytes.len() as u64,
-        ));
+        section = crc_concat(section, crc, shift);
         place.put(&bytes);
         let fresh = EncodedChunk {
             chunk: chunk.clone(),
             len: bytes.len(),
             crc,
-            run: section.clone().finalize(),
+            shift: Some(shift),
+            run: section,
             at,
         };
         match cache.get_mut(i) {
@@ -1379,7 +1434,10 @@ fn place_chunks<T: Clone>(
             None => cache.push(fresh),
         }
     }
-    place.crc.combine(&section);
+    place.crc.combine(&crc32fast::Hasher::new_with_initial_len(
+        section,
+        section_len,
+    ));
 }
 
 fn put_id(out: &mut Vec<u8>, id: &str) {
@@ -1433,6 +1491,31 @@ mod tests {
     /// The numbers `0..n`, for tables whose ids sort as their numbers.
     fn in_order(n: usize) -> SortedNumbers {
         SortedNumbers::from_sorted(&(0..n as u32).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn checksums_concatenated_are_the_checksum_of_the_bytes_concatenated() {
+        let mut rng = arl_gen::rng::Rng::new(31);
+        let mut lens: Vec<usize> = vec![0, 1, 2, 3, 4, 7, 8, 15, 16, 63, 64, 4095, 4096];
+        lens.extend((0..200).map(|_| rng.below(20_000) as usize));
+        for len in lens {
+            let first: Vec<u8> = (0..rng.below(300)).map(|_| rng.next_u64() as u8).collect();
+            let second: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            let whole = checksum(&[&first, &second]);
+            let concat = crc_concat(
+                checksum(&[&first]),
+                checksum(&[&second]),
+                crc_shift(len as u64),
+            );
+            assert_eq!(concat, whole, "{} then {len} bytes", first.len());
+        }
+        // Lengths past what a slot holds combine as crc32fast's own combination does.
+        for len in [1u64 << 20, (1 << 32) + 5, u64::MAX >> 1] {
+            let (a, b) = (rng.next_u64() as u32, rng.next_u64() as u32);
+            let mut theirs = crc32fast::Hasher::new_with_initial_len(a, 0);
+            theirs.combine(&crc32fast::Hasher::new_with_initial_len(b, len));
+            assert_eq!(crc_concat(a, b, crc_shift(len)), theirs.finalize(), "{len}");
+        }
     }
 
     /// An opened account with no events yet.
