@@ -32,32 +32,46 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use cli::{Cli, Command};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn main() -> ExitCode {
-    // Before parsing the arguments, whose allocations touch fresh pages of the allocator's
-    // arena; the server then gets back the setting it was started with.
-    let started_small = small_pages();
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Serve(_)) && !started_small {
+    if matches!(cli.command, Command::Serve(_)) && !STARTED_SMALL.load(Ordering::Relaxed) {
         let _ = rustix::thread::disable_transparent_huge_pages(false);
     }
     failure::report_panics_as_internal_errors();
     ExitCode::from(failure::guarded(|| run(cli)))
 }
 
+/// Whether the process was started with transparent huge pages off (its parent's setting).
+static STARTED_SMALL: AtomicBool = AtomicBool::new(true);
+
+/// Run by the loader before anything of the program, and so before its first allocation:
+/// the runtime allocates before `main` (the main thread's name), and that first allocation
+/// reserves the allocator's arena and touches it. Linux only (where the setting exists);
+/// the function itself is safe, calls only system calls and allocates nothing.
+#[cfg(target_os = "linux")]
+#[allow(
+    unsafe_code,
+    reason = "a function run by the loader at start; it only makes two system calls"
+)]
+#[used]
+#[link_section = ".init_array"]
+static SMALL_PAGES_AT_START: extern "C" fn() = small_pages;
+
 /// Asks the kernel not to back this process's memory with transparent huge pages. The
-/// allocator reserves one large arena; where the kernel hands out huge pages whenever it
-/// can, the first touch of each 2 MiB of that arena makes all of it resident, which doubled
-/// the resident memory of a one-event `arl append` at 1M events (about 30 MB instead of
-/// 17–19, and zeroing them was a quarter of its CPU time). Short commands touch little
-/// memory and gain nothing from huge pages; the server, which lives long and keeps its
-/// heap, turns them back on once its arguments are parsed, unless its parent had them off.
-/// Nothing to do where the kernel has no such setting. Returns whether the process had them
-/// off already.
-fn small_pages() -> bool {
+/// allocator reserves one large arena and asks for huge pages on it; the first touch of
+/// each 2 MiB of that arena then makes all of it resident and zeroes it, which doubled the
+/// resident memory of a one-event `arl append` at 1M events (about 30 MB instead of 17–19)
+/// and, done before `main` for the runtime's first allocation, was a tenth of its CPU time
+/// (two 2 MiB pages zeroed). Short commands touch little memory and gain nothing from huge
+/// pages; the server, which lives long and keeps its heap, turns them back on once its
+/// arguments are parsed, unless its parent had them off. Nothing to do where the kernel
+/// has no such setting. Allocates nothing: it runs before the runtime is set up.
+extern "C" fn small_pages() {
     let already = rustix::thread::transparent_huge_pages_are_disabled().unwrap_or(true);
+    STARTED_SMALL.store(already, Ordering::Relaxed);
     let _ = rustix::thread::disable_transparent_huge_pages(true);
-    already
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
