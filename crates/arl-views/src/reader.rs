@@ -38,6 +38,9 @@ pub struct ViewReader {
     /// Records of `events.dat` already read and decoded, shared with the other readers of
     /// the same writer (`None`: every record is read and decoded when asked for).
     cache: Option<Arc<EventCache>>,
+    /// `txnids.idx` as the writer that handed this reader out holds it (`None`: opened
+    /// by its path when a validation first asks for a txn id).
+    txnids: Option<Arc<File>>,
 }
 
 /// The four data files of a views directory, open for reading (positioned reads only, so
@@ -324,7 +327,19 @@ impl ViewReader {
             events_map,
             times_map,
             cache: None,
+            txnids: None,
         }
+    }
+
+    /// This reader, reading `txnids.idx` through `file` (the writer's).
+    pub(crate) fn with_txnids(mut self, file: Option<Arc<File>>) -> ViewReader {
+        self.txnids = file;
+        self
+    }
+
+    /// `txnids.idx` as the writer that handed this reader out holds it, if it did.
+    pub(crate) fn txnids_file(&self) -> Option<&Arc<File>> {
+        self.txnids.as_ref()
     }
 
     /// This reader, keeping the records and chains it reads in `cache` and taking them

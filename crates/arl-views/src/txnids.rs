@@ -15,6 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The committed part of `txnids.idx`, with the number of entries it commits (one per
 /// `txns.dat` record) and the layout that number gives. A look-up reads one block and the
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub(crate) struct TxnIdsReader {
     path: PathBuf,
-    file: File,
+    file: Arc<File>,
     entries: u64,
     layout: TxnIdsLayout,
     lookups: std::cell::Cell<u32>,
@@ -38,17 +39,27 @@ const READS_UNMAPPED: u32 = 64;
 impl TxnIdsReader {
     /// Opens the `txnids.idx` of the views `reader` reads, and checks its header (the layout
     /// of its number of entries) and that it holds the committed entries.
+    /// The file is the writer's when the writer handed `reader` out (no path look-up for
+    /// each batch), else opened by its path.
     pub(crate) fn open(reader: &ViewReader) -> Result<TxnIdsReader, ViewError> {
         let path = reader.dir().join(TXNIDS_FILE);
         let entries = reader.heads().txns_len / TXN_RECORD_BYTES;
-        TxnIdsReader::at_path(path, entries)
+        match reader.txnids_file() {
+            Some(file) => TxnIdsReader::of_file(file.clone(), path, entries),
+            None => TxnIdsReader::at_path(path, entries),
+        }
     }
 
     /// Opens the `txnids.idx` at `path` for its first `entries` entries, and checks its
     /// header and length.
     fn at_path(path: PathBuf, entries: u64) -> Result<TxnIdsReader, ViewError> {
-        let layout = TxnIdsLayout::for_entries(entries);
         let file = File::open(&path).map_err(|e| ViewError::io(&path, e))?;
+        TxnIdsReader::of_file(Arc::new(file), path, entries)
+    }
+
+    /// The first `entries` entries of `file` (at `path`): checks its header and length.
+    fn of_file(file: Arc<File>, path: PathBuf, entries: u64) -> Result<TxnIdsReader, ViewError> {
+        let layout = TxnIdsLayout::for_entries(entries);
         let len = file.metadata().map_err(|e| ViewError::io(&path, e))?.len();
         if len == 0 {
             return Err(ViewError::corrupt(&path, "empty"));

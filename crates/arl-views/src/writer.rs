@@ -170,6 +170,11 @@ struct ReaderFiles {
     files: Arc<DataFiles>,
     events_map: Option<Arc<memmap2::Mmap>>,
     times_map: Option<Arc<memmap2::Mmap>>,
+    /// The writer's own `txnids.idx` (a second descriptor of it), for the validations of
+    /// its batches: made at the first reader after the writer opened or rewrote the file
+    /// (a rewrite renames a new file over it: readers handed out before keep the old one,
+    /// which matches their heads).
+    txnids: Option<Arc<File>>,
 }
 
 /// The last value of `times.dat` (its committed length `len`), or `i64::MIN` when empty.
@@ -365,6 +370,7 @@ impl ViewWriter {
                 files: Arc::new(DataFiles::open(&self.dir)?),
                 events_map: None,
                 times_map: None,
+                txnids: None,
             }),
         };
         let outgrown = |map: &Option<Arc<memmap2::Mmap>>, len: u64| {
@@ -383,6 +389,13 @@ impl ViewWriter {
                 .files
                 .map_times(&self.dir, len, len.saturating_mul(2))?;
         }
+        if files.txnids.is_none() {
+            let path = self.dir.join(FILES[TI]);
+            let copy = self.files[TI]
+                .try_clone()
+                .map_err(|e| ViewError::io(path, e))?;
+            files.txnids = Some(Arc::new(copy));
+        }
         let reader = ViewReader::with_files(
             &self.dir,
             snapshot,
@@ -390,7 +403,9 @@ impl ViewWriter {
             files.events_map.clone(),
             files.times_map.clone(),
         );
-        Ok(reader.with_cache(self.event_cache.clone()))
+        Ok(reader
+            .with_cache(self.event_cache.clone())
+            .with_txnids(files.txnids.clone()))
     }
 
     /// Makes room for about `events` more staged events (a rebuild knows how many come),
@@ -727,6 +742,13 @@ impl ViewWriter {
         let path = self.dir.join(FILES[TI]);
         let file = crate::txnids::relayout(&self.files[TI], &path, self.txnids_layout, entries)?;
         self.files[TI] = file;
+        if let Some(files) = &mut *self
+            .reader_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            files.txnids = None;
+        }
         self.txnids_layout = TxnIdsLayout::for_entries(entries);
         self.written[TI] = self.txnids_layout.len(entries);
         Ok(())
