@@ -33,7 +33,12 @@ pub fn is_sealed_body(body: &str) -> bool {
 /// True when `text` is a valid identifier: 1–64 ASCII letters, digits, `.`, `_`, `-`,
 /// starting with a letter or digit.
 pub fn is_valid_id(text: &str) -> bool {
-    let bytes = text.as_bytes();
+    is_valid_id_bytes(text.as_bytes())
+}
+
+/// [`is_valid_id`] of bytes: true only for the bytes of a valid id, which are ASCII (and so
+/// UTF-8) whenever it holds.
+pub fn is_valid_id_bytes(bytes: &[u8]) -> bool {
     !bytes.is_empty()
         && bytes.len() <= ID_CHARS_MAX
         && bytes[0].is_ascii_alphanumeric()
