@@ -38,9 +38,9 @@ const READS_UNMAPPED: u32 = 64;
 
 impl TxnIdsReader {
     /// Opens the `txnids.idx` of the views `reader` reads, and checks its header (the layout
-    /// of its number of entries) and that it holds the committed entries.
-    /// The file is the writer's when the writer handed `reader` out (no path look-up for
-    /// each batch), else opened by its path.
+    /// of its number of entries) and that it holds the committed entries. The file is the
+    /// writer's descriptor when a writer handed `reader` out (no path look-up for each
+    /// batch), else opened by its path.
     pub(crate) fn open(reader: &ViewReader) -> Result<TxnIdsReader, ViewError> {
         let path = reader.dir().join(TXNIDS_FILE);
         let entries = reader.heads().txns_len / TXN_RECORD_BYTES;
