@@ -649,8 +649,30 @@ impl Log {
                 wanted.insert(*hash);
             }
         }
-        for (_, seq) in self.store.id_candidates(&wanted)? {
-            if let Some(envelope) = self.get(seq)? {
+        // Block by block: a block is read (and its frames expanded) once for all the
+        // candidates it holds, where reading it for each one made a rerun of an import
+        // (every line a duplicate) expand 256 frames per line.
+        let mut seqs: Vec<u64> = self
+            .store
+            .id_candidates(&wanted)?
+            .into_iter()
+            .map(|(_, seq)| seq)
+            .filter(|seq| (1..=self.head.seq).contains(seq))
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        let block_of = |seq: u64| (seq - 1) / BLOCK_EVENTS;
+        for in_block in seqs.chunk_by(|a, b| block_of(*a) == block_of(*b)) {
+            let block = self.read_block(in_block[0])?;
+            let mut frames = Frames::new((*block).as_ref());
+            let mut next = 0;
+            for &seq in in_block {
+                let want = ((seq - 1) % BLOCK_EVENTS) as usize;
+                let frame = frames
+                    .nth(want - next)
+                    .ok_or_else(|| LogError::corrupt(format!("block of seq {seq} is short")))?;
+                next = want + 1;
+                let envelope = decode_frame(frame, seq)?;
                 stored.insert(envelope.id.clone(), envelope);
             }
         }

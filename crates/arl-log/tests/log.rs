@@ -262,6 +262,44 @@ fn duplicate_with_identical_content_is_skipped() {
 }
 
 #[test]
+fn duplicates_are_found_in_every_block_they_lie_in() {
+    // Ids stored over several blocks of 256 envelopes; a batch resubmits some of them out of
+    // order (several in one block, the first and last of a block, neighbours and far
+    // apart), with new events between them: each duplicate is found at its own seq.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let event = |n: u64| with_id(ev("s/many", "x", json!({ "n": n })), &format!("id-{n}"));
+    append(&mut log, (1..=1000).map(event).collect(), T0);
+    let again = [999, 3, 1, 2, 256, 257, 512, 700, 1000, 255, 513, 4, 640];
+    let mut batch = Vec::new();
+    for (i, n) in again.iter().enumerate() {
+        batch.push(event(*n));
+        batch.push(with_id(
+            ev("s/new", "y", json!({ "i": i })),
+            &format!("new-{i}"),
+        ));
+    }
+    let outcomes = append(&mut log, batch, T0 + SECOND);
+    for (i, n) in again.iter().enumerate() {
+        assert_eq!(outcomes[2 * i], Outcome::Duplicate { seq: *n }, "id-{n}");
+        assert_eq!(
+            outcomes[2 * i + 1],
+            Outcome::Appended {
+                seq: 1001 + i as u64
+            }
+        );
+    }
+    // The same id with other data, in a block read for a duplicate, is a conflict.
+    let changed = with_id(ev("s/many", "x", json!({ "n": 0 })), "id-258");
+    match log.prepare(vec![event(257), changed], T0 + 2 * SECOND) {
+        Err(AppendError::IdConflict { index: 1, id, seq }) => {
+            assert_eq!((id.as_str(), seq), ("id-258", 258));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn imported_recorded_at_rules() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path());
