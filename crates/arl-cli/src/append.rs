@@ -116,10 +116,18 @@ pub fn actor(flag: Option<&str>) -> String {
 }
 
 /// The input named by `file` (`None` or `-`: standard input), buffered.
-pub fn open_input(file: Option<&Path>) -> Result<Box<dyn BufRead>> {
+/// (`Send`: the batches of `--batch-size` are read on a thread of their own; standard
+/// input is buffered here rather than through its lock, which stays on one thread).
+pub fn open_input(file: Option<&Path>) -> Result<Box<dyn BufRead + Send>> {
+    let stdin = || {
+        Box::new(std::io::BufReader::with_capacity(
+            READ_CHUNK_BYTES,
+            std::io::stdin(),
+        ))
+    };
     match file {
-        None => Ok(Box::new(std::io::stdin().lock())),
-        Some(path) if path.as_os_str() == "-" => Ok(Box::new(std::io::stdin().lock())),
+        None => Ok(stdin()),
+        Some(path) if path.as_os_str() == "-" => Ok(stdin()),
         Some(path) => {
             let f = std::fs::File::open(path)
                 .map_err(|e| failure::error(format!("cannot open {}: {e}", path.display())))?;

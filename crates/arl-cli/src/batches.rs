@@ -12,13 +12,18 @@ use crate::cli::AppendArgs;
 use crate::failure;
 use crate::ledger::Ctx;
 use crate::out;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use arl_domain::{InputEvent, Timestamp, LINE_BYTES_MAX};
 use arl_log::Head;
 use arl_views::{AppendOptions, AppendReport};
 use std::io::{BufRead, Read};
 
 /// `arl append --batch-size N`: the parent owns the loop and the totals.
+///
+/// The next batch is read and parsed on a thread of its own while the one before it is
+/// appended (one batch ahead at most: the two together are what the import holds), so
+/// that parsing fills the moments an append leaves a core idle (its commit and sync).
+/// Batches are still appended one after the other, in the input's order.
 pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     assert!(batch_size > 0, "clap keeps --batch-size at least 1");
     let opts = AppendOptions {
@@ -26,7 +31,7 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
         actor: actor(args.actor.as_deref()),
         now: Timestamp::now(),
     };
-    let mut lines = Lines::new(open_input(args.file.as_deref())?);
+    let lines = Lines::new(open_input(args.file.as_deref())?);
     let mut ledger = ctx.writer()?;
     if args.seal {
         crate::privacy::start_sealing(&ctx.keys)?;
@@ -34,20 +39,90 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     let input_bytes = input_size(args.file.as_deref());
     let bar = out::ImportProgress::new(ctx.quiet, input_bytes);
     let mut totals = Totals::starting_at(ledger.log().head());
-    loop {
-        let first_line = lines.line + 1;
-        let refused = |e: anyhow::Error| not_appended(&e, first_line, &totals);
-        let texts = lines.next_batch(batch_size).map_err(refused)?;
-        if texts.is_empty() {
-            break;
+    let imported = args.imported;
+    std::thread::scope(|scope| -> Result<()> {
+        // A rendezvous: the reader hands over a batch when the appender asks for the next.
+        let (send, receive) = std::sync::mpsc::sync_channel(0);
+        std::thread::Builder::new()
+            .name("arl-read".into())
+            .spawn_scoped(scope, move || {
+                read_ahead(lines, batch_size, imported, &send);
+            })
+            .context("starting the thread that reads the input")?;
+        loop {
+            // A reader that stopped without saying so (it cannot, short of a panic) must not
+            // pass for the end of the input.
+            let Ok(ahead) = receive.recv() else {
+                return Err(failure::error(format!(
+                    "reading the input stopped after line {}; the {} batches before it are appended (head seq {})",
+                    totals.lines, totals.batches, totals.head.seq
+                )));
+            };
+            let Ahead::Batch {
+                first_line,
+                last_line,
+                bytes,
+                batch,
+            } = ahead
+            else {
+                break;
+            };
+            let refused = |e: anyhow::Error| not_appended(&e, first_line, &totals);
+            let batch = batch.map_err(refused)?;
+            let report = append::append(&mut ledger, &ctx.keys, batch, &opts).map_err(refused)?;
+            totals.add(&report);
+            totals.lines = last_line;
+            bar.set(bytes, totals.appended + totals.duplicates);
         }
-        let batch = parse_batch(&texts, args.imported).map_err(refused)?;
-        let report = append::append(&mut ledger, &ctx.keys, batch, &opts).map_err(refused)?;
-        totals.add(&report);
-        bar.set(lines.bytes, totals.appended + totals.duplicates);
-    }
+        Ok(())
+    })?;
     bar.finish();
     print_report(&totals.report(), args.format)
+}
+
+/// What the reading thread hands over.
+enum Ahead {
+    /// The batch of the lines from `first_line` to `last_line` (the input read up to its
+    /// `bytes`), or why it cannot be read or parsed (the reader stops after it).
+    Batch {
+        first_line: u64,
+        last_line: u64,
+        bytes: u64,
+        batch: Result<Batch>,
+    },
+    /// The input ended.
+    End,
+}
+
+/// Reads and parses batch after batch of `lines` into `send` until the input ends, a
+/// batch cannot be read or parsed, or the appender stops taking them.
+fn read_ahead(
+    mut lines: Lines,
+    batch_size: usize,
+    imported: bool,
+    send: &std::sync::mpsc::SyncSender<Ahead>,
+) {
+    loop {
+        let first_line = lines.line + 1;
+        let batch = match lines.next_batch(batch_size) {
+            Ok(texts) if texts.is_empty() => {
+                let _ = send.send(Ahead::End);
+                return;
+            }
+            Ok(texts) => parse_batch(&texts, imported),
+            Err(e) => Err(e),
+        };
+        let stop = batch.is_err();
+        let ahead = Ahead::Batch {
+            first_line,
+            last_line: lines.line,
+            bytes: lines.bytes,
+            batch,
+        };
+        if send.send(ahead).is_err() || stop {
+            return;
+        }
+    }
 }
 
 /// The size of the input when it is a regular file (standard input and pipes: unknown).
@@ -59,6 +134,8 @@ fn input_size(file: Option<&std::path::Path>) -> Option<u64> {
 
 /// What the batches appended so far.
 struct Totals {
+    /// The last line of the last batch appended.
+    lines: u64,
     appended: u64,
     duplicates: u64,
     batches: u64,
@@ -68,6 +145,7 @@ struct Totals {
 impl Totals {
     fn starting_at(head: Head) -> Totals {
         Totals {
+            lines: 0,
             appended: 0,
             duplicates: 0,
             batches: 0,
@@ -131,7 +209,7 @@ pub fn line_id(line: u64, text: &str) -> String {
 
 /// The input, read a line at a time, each line at most [`LINE_BYTES_MAX`] bytes.
 struct Lines {
-    input: Box<dyn BufRead>,
+    input: Box<dyn BufRead + Send>,
     /// The number of the last line read (1-based).
     line: u64,
     /// Bytes of the input read so far.
@@ -140,7 +218,7 @@ struct Lines {
 }
 
 impl Lines {
-    fn new(input: Box<dyn BufRead>) -> Lines {
+    fn new(input: Box<dyn BufRead + Send>) -> Lines {
         Lines {
             input,
             line: 0,
