@@ -4,10 +4,10 @@
 //! its own compression and decompression context for it.
 //!
 //! A compressed record is one zstd frame without a dictionary id or a checksum, with the
-//! content size. A codec made by [`Codec::of`] writes it in the magicless format (zstd's
-//! experimental `ZSTD_f_zstd1_magicless`: the 4-byte magic number left out): the frame
-//! header, then the blocks; one made by [`Codec::with_magic`] keeps the magic number
-//! (`28 B5 2F FD`), for stored forms that tell a compressed record from another by it.
+//! content size, in the magicless format (zstd's experimental `ZSTD_f_zstd1_magicless`:
+//! the 4-byte magic number left out): the frame header, then the blocks. Its first byte,
+//! the frame header descriptor, is never `{` (`0x7B` sets the descriptor's reserved bit),
+//! so a stored form may tell a compressed record from a JSON one by it.
 
 use std::cell::RefCell;
 use std::sync::{Mutex, OnceLock};
@@ -34,8 +34,6 @@ pub const FRAME_CHAIN_LOG: u32 = 13;
 pub struct Codec {
     hash: Hash,
     level: i32,
-    /// Whether records start with zstd's magic number.
-    magic: bool,
     /// The dictionary, which each thread's compression context loads once.
     dictionary: Box<[u8]>,
     /// Made once: its entropy tables.
@@ -44,17 +42,7 @@ pub struct Codec {
 
 impl std::fmt::Debug for Codec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let form = if self.magic {
-            "with magic"
-        } else {
-            "magicless"
-        };
-        write!(
-            f,
-            "Codec({}, level {}, {form})",
-            crate::hex(&self.hash),
-            self.level
-        )
+        write!(f, "Codec({}, level {})", crate::hex(&self.hash), self.level)
     }
 }
 
@@ -88,37 +76,25 @@ fn context<T>(
 }
 
 impl Codec {
-    /// The codec of `dictionary` at `level`, for the log's frames: made on first use in
-    /// this process, then shared (a process uses a handful of dictionaries: each is kept
-    /// for its lifetime). An error when zstd does not take the bytes as a dictionary.
+    /// The codec of `dictionary` at `level`: made on first use in this process, then
+    /// shared (a process uses a handful of dictionaries: each is kept for its lifetime).
+    /// An error when zstd does not take the bytes as a dictionary.
     ///
     /// Its match tables are sized for a record of a few hundred bytes after a dictionary
     /// of 16 KiB ([`FRAME_HASH_LOG`], [`FRAME_CHAIN_LOG`]) instead of the level's defaults,
-    /// which a one-event append process spent 384 KB of fresh memory on: the frames are
-    /// 0.3 bytes larger on average. Nothing compares the log's compressed bytes with a
-    /// compression made again (its frames are read back whatever parameters wrote them).
+    /// which a one-event append process spent 384 KB of fresh memory on (for each of the
+    /// log's and the views' dictionaries): the log's frames are 0.3 bytes larger on
+    /// average. The log's frames are read back whatever parameters wrote them; the views'
+    /// transaction data (`arl_views::pack`) is compared with a rebuild's byte for byte, so
+    /// these parameters are part of the views' format: changing them changes its version.
     pub fn of(dictionary: &[u8], level: i32) -> Result<&'static Codec, String> {
-        Codec::made(dictionary, level, false)
-    }
-
-    /// The same as [`Codec::of`], for records that keep zstd's magic number, compressed
-    /// with the level's default parameters: the views' stored bytes are compared with a
-    /// rebuild's, so the parameters that wrote them stay.
-    pub fn with_magic(dictionary: &[u8], level: i32) -> Result<&'static Codec, String> {
-        Codec::made(dictionary, level, true)
-    }
-
-    fn made(dictionary: &[u8], level: i32, magic: bool) -> Result<&'static Codec, String> {
         static MADE: OnceLock<Mutex<Vec<&'static Codec>>> = OnceLock::new();
         let hash = *blake3::hash(dictionary).as_bytes();
         let mut made = MADE
             .get_or_init(|| Mutex::new(Vec::new()))
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(codec) = made
-            .iter()
-            .find(|c| c.hash == hash && c.level == level && c.magic == magic)
-        {
+        if let Some(codec) = made.iter().find(|c| c.hash == hash && c.level == level) {
             return Ok(codec);
         }
         let Some(decoder) = DDict::try_create(dictionary) else {
@@ -127,7 +103,6 @@ impl Codec {
         let codec: &'static Codec = Box::leak(Box::new(Codec {
             hash,
             level,
-            magic,
             dictionary: dictionary.into(),
             decoder,
         }));
@@ -175,14 +150,12 @@ impl Codec {
         let mut c = CCtx::try_create().ok_or("no memory for a compression context")?;
         c.set_parameter(CParameter::CompressionLevel(self.level))
             .map_err(zstd_error)?;
-        if !self.magic {
-            c.set_parameter(CParameter::Format(FrameFormat::Magicless))
-                .map_err(zstd_error)?;
-            c.set_parameter(CParameter::HashLog(FRAME_HASH_LOG))
-                .map_err(zstd_error)?;
-            c.set_parameter(CParameter::ChainLog(FRAME_CHAIN_LOG))
-                .map_err(zstd_error)?;
-        }
+        c.set_parameter(CParameter::Format(FrameFormat::Magicless))
+            .map_err(zstd_error)?;
+        c.set_parameter(CParameter::HashLog(FRAME_HASH_LOG))
+            .map_err(zstd_error)?;
+        c.set_parameter(CParameter::ChainLog(FRAME_CHAIN_LOG))
+            .map_err(zstd_error)?;
         // Prepared (its match tables) when this context first compresses, not when the
         // codec is made: a process that only reads never pays for them.
         c.load_dictionary(&self.dictionary).map_err(zstd_error)?;
@@ -209,10 +182,8 @@ impl Codec {
             let d = context(&mut kept, self.key(), || {
                 let mut d = DCtx::try_create().ok_or("no memory for a decompression context")?;
                 d.ref_ddict(&self.decoder).map_err(zstd_error)?;
-                if !self.magic {
-                    d.set_parameter(DParameter::Format(FrameFormat::Magicless))
-                        .map_err(zstd_error)?;
-                }
+                d.set_parameter(DParameter::Format(FrameFormat::Magicless))
+                    .map_err(zstd_error)?;
                 Ok(d)
             })
             .map_err(|e| format!("the dictionary: {e}"))?;
@@ -238,21 +209,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_log_compresses_with_small_match_tables_and_other_records_with_the_levels() {
+    fn records_compress_with_small_match_tables() {
         let log = Codec::of(ENVELOPE_DICTIONARY, FRAME_LEVEL).expect("a dictionary");
-        let other = Codec::with_magic(ENVELOPE_DICTIONARY, FRAME_LEVEL).expect("a dictionary");
         let data = br#"{"actor":"generator","data":{"account":"eltas-bh-2","name":"Eltas Bahrain"},"id":"e-1","recorded_at":"2026-12-02T00:50:31.761312Z","seq":1,"stream":"account/eltas-bh-2","type":"account.opened","version":1}"#;
         let mut out = Vec::new();
-        assert!(log.compress_into(data, &mut out) && other.compress_into(data, &mut out));
-        let size = |codec: &'static Codec| {
-            COMPRESSOR.with(|cell| {
-                let kept = cell.borrow();
-                let (_, c) = kept.iter().find(|(k, _)| *k == codec.key()).expect("kept");
-                c.sizeof()
-            })
-        };
-        // The level's tables are 2^16 + 2^15 four-byte entries, the log's 2^14 + 2^13.
-        let (small, default) = (size(log), size(other));
+        assert!(log.compress_into(data, &mut out));
+        let small = COMPRESSOR.with(|cell| {
+            let kept = cell.borrow();
+            let (_, c) = kept.iter().find(|(k, _)| *k == log.key()).expect("kept");
+            c.sizeof()
+        });
+        // The same dictionary and level with the level's tables (2^16 + 2^15 four-byte
+        // entries, where the codec's are 2^14 + 2^13).
+        let mut other = CCtx::create();
+        other
+            .set_parameter(CParameter::CompressionLevel(FRAME_LEVEL))
+            .expect("a level");
+        other
+            .load_dictionary(ENVELOPE_DICTIONARY)
+            .expect("a dictionary");
+        let mut buf = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+        other.compress2(&mut buf, data).expect("compresses");
+        let default = other.sizeof();
         assert!(small + 250_000 < default, "{small} against {default}");
     }
 
