@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use arl_gen::rng::Rng;
 use arl_views::Ledger;
 use rusqlite::Connection;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -118,6 +119,7 @@ fn run_one(args: &RunArgs, events: u64) -> Result<RunReport> {
     }
     let order = [
         "import",
+        "import_process",
         "card",
         "team",
         "balances",
@@ -153,7 +155,20 @@ fn import(ctx: &mut Ctx) -> Result<(Ledger, Connection)> {
     let mut peer_import = peer::Import::begin(peer::open(&ctx.db_path)?)?;
     let (mut arl_s, mut peer_s) = (0.0f64, 0.0f64);
     let mut arl_batches = Samples::default();
+    // The same lines in a file for measure 1c (a whole `arl append` process), when it runs.
+    let lines_path = import_lines_path(ctx);
+    let mut lines_file = match &lines_path {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?,
+        )),
+        None => None,
+    };
     let facts = workload::stream(ctx.events, ctx.args.seed, ctx.args.batch, &mut |lines| {
+        if let Some(file) = &mut lines_file {
+            for line in lines {
+                writeln!(file, "{line}").context("writing the import's lines")?;
+            }
+        }
         let t = Instant::now();
         arl_side::import_batch(&mut ledger, lines)?;
         let batch_s = t.elapsed().as_secs_f64();
@@ -186,7 +201,72 @@ fn import(ctx: &mut Ctx) -> Result<(Ledger, Connection)> {
         note,
     ));
     ctx.facts = facts;
+    if let (Some(path), Some(file)) = (lines_path, lines_file) {
+        file.into_inner()
+            .map_err(|e| anyhow!("writing the import's lines: {e}"))?;
+        let done = import_process(ctx, &path, peer_s);
+        std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+        done?;
+    }
     Ok((ledger, conn))
+}
+
+/// Where measure 1c keeps the generated lines: beside the ledger, when whole processes are
+/// timed and the `arl` binary is there.
+fn import_lines_path(ctx: &Ctx) -> Option<PathBuf> {
+    if ctx.args.process_runs == 0 {
+        return None;
+    }
+    arl_binary()?;
+    Some(ctx.ledger_dir.with_file_name("import.jsonl"))
+}
+
+/// 1c. The same import as a user runs it: one `arl append --imported --batch-size N` process
+/// reading the lines from a file (parsing, validation, hashing, both views and the log,
+/// each batch durable) into a new ledger, which is removed after; beside the peer's
+/// in-process import of measure 1 (it has no process of its own).
+fn import_process(ctx: &mut Ctx, lines: &Path, peer_s: f64) -> Result<()> {
+    let arl = arl_binary().context("the arl binary beside arl-bench")?;
+    let ledger = ctx.ledger_dir.with_file_name("import-process-ledger");
+    if ledger.exists() {
+        std::fs::remove_dir_all(&ledger).with_context(|| format!("clear {}", ledger.display()))?;
+    }
+    let batch = ctx.args.batch.to_string();
+    let mut cmd = Command::new(arl);
+    cmd.arg("--ledger")
+        .arg(&ledger)
+        .args(["--quiet", "append", "--imported", "--batch-size", &batch])
+        .arg(lines);
+    let run = run_measured(&mut cmd, b"");
+    std::fs::remove_dir_all(&ledger).with_context(|| format!("remove {}", ledger.display()))?;
+    let run = run?;
+    let want = format!("appended {}, skipped 0 duplicates", ctx.events);
+    if !run.stdout.starts_with(&want) {
+        return Err(anyhow!(
+            "arl append --imported printed {:?}, not {want:?}",
+            run.stdout
+        ));
+    }
+    let seconds = run.wall_ms / 1e3;
+    let memory = if run.rss_exact {
+        "maximum resident"
+    } else {
+        "maximum resident (wait4's, an upper bound)"
+    };
+    let note = format!(
+        "arl {:.0} events/s, {memory} {:.0} MB: `arl append --imported --batch-size {batch} FILE`, start to exit, into a new ledger; peer: its in-process import of measure 1",
+        ctx.events as f64 / seconds,
+        run.max_rss_mb
+    );
+    ctx.measures.push(Measure::new(
+        "import_process",
+        "1c. import as a whole `arl append` process",
+        "s",
+        &Samples::one(seconds),
+        Some(&Samples::one(peer_s)),
+        note,
+    ));
+    Ok(())
 }
 
 fn dir_bytes(path: &Path) -> Result<u64> {
