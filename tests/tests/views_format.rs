@@ -11,7 +11,7 @@
 
 mod support;
 
-use arl_views::format::FORMAT_VERSION;
+use arl_views::format::{FORMAT_VERSION, TXN_RECORD_BYTES};
 
 const FIXTURE: &str = include_str!("../fixtures/globex.jsonl");
 /// The old views and their format version.
@@ -114,7 +114,7 @@ fn old_views_are_rebuilt_by_a_query() {
             let records = std::fs::metadata(ledger.dir().join("views/txns.dat"))
                 .expect("txns.dat")
                 .len()
-                / 64;
+                / TXN_RECORD_BYTES;
             assert!(
                 new_size + 3 * records <= old_size,
                 "{new_size} against {old_size}, {records} records"

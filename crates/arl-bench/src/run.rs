@@ -156,9 +156,9 @@ fn import(ctx: &mut Ctx) -> Result<(Ledger, Connection)> {
     let (mut arl_s, mut peer_s) = (0.0f64, 0.0f64);
     let mut arl_batches = Samples::default();
     // The same lines in a file for measure 1c (a whole `arl append` process), when it runs.
-    let lines_path = import_lines_path(ctx);
-    let mut lines_file = match &lines_path {
-        Some(path) => Some(std::io::BufWriter::new(
+    let process = import_process_files(ctx);
+    let mut lines_file = match &process {
+        Some((_, path)) => Some(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?,
         )),
         None => None,
@@ -201,32 +201,30 @@ fn import(ctx: &mut Ctx) -> Result<(Ledger, Connection)> {
         note,
     ));
     ctx.facts = facts;
-    if let (Some(path), Some(file)) = (lines_path, lines_file) {
+    if let (Some((arl, path)), Some(file)) = (process, lines_file) {
         file.into_inner()
             .map_err(|e| anyhow!("writing the import's lines: {e}"))?;
-        let done = import_process(ctx, &path, peer_s);
+        let done = import_process(ctx, &arl, &path, peer_s);
         std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
         done?;
     }
     Ok((ledger, conn))
 }
 
-/// Where measure 1c keeps the generated lines: beside the ledger, when whole processes are
-/// timed and the `arl` binary is there.
-fn import_lines_path(ctx: &Ctx) -> Option<PathBuf> {
+/// What measure 1c runs, when whole processes are timed and the `arl` binary is there: that
+/// binary, and where it keeps the generated lines (beside the ledger).
+fn import_process_files(ctx: &Ctx) -> Option<(PathBuf, PathBuf)> {
     if ctx.args.process_runs == 0 {
         return None;
     }
-    arl_binary()?;
-    Some(ctx.ledger_dir.with_file_name("import.jsonl"))
+    Some((arl_binary()?, ctx.ledger_dir.with_file_name("import.jsonl")))
 }
 
 /// 1c. The same import as a user runs it: one `arl append --imported --batch-size N` process
 /// reading the lines from a file (parsing, validation, hashing, both views and the log,
 /// each batch durable) into a new ledger, which is removed after; beside the peer's
 /// in-process import of measure 1 (it has no process of its own).
-fn import_process(ctx: &mut Ctx, lines: &Path, peer_s: f64) -> Result<()> {
-    let arl = arl_binary().context("the arl binary beside arl-bench")?;
+fn import_process(ctx: &mut Ctx, arl: &Path, lines: &Path, peer_s: f64) -> Result<()> {
     let ledger = ctx.ledger_dir.with_file_name("import-process-ledger");
     if ledger.exists() {
         std::fs::remove_dir_all(&ledger).with_context(|| format!("clear {}", ledger.display()))?;

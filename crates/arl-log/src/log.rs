@@ -663,18 +663,9 @@ impl Log {
         seqs.dedup();
         let block_of = |seq: u64| (seq - 1) / BLOCK_EVENTS;
         for in_block in seqs.chunk_by(|a, b| block_of(*a) == block_of(*b)) {
-            let block = self.read_block(in_block[0])?;
-            let mut frames = Frames::new((*block).as_ref());
-            let mut next = 0;
-            for &seq in in_block {
-                let want = ((seq - 1) % BLOCK_EVENTS) as usize;
-                let frame = frames
-                    .nth(want - next)
-                    .ok_or_else(|| LogError::corrupt(format!("block of seq {seq} is short")))?;
-                next = want + 1;
-                let envelope = decode_frame(frame, seq)?;
+            self.in_block(in_block, &mut |envelope| {
                 stored.insert(envelope.id.clone(), envelope);
-            }
+            })?;
         }
         Ok(stored)
     }
@@ -833,12 +824,29 @@ impl Log {
         if seq == 0 || seq > self.head.seq {
             return Ok(None);
         }
-        let block = self.read_block(seq)?;
-        let want = ((seq - 1) % BLOCK_EVENTS) as usize;
-        let frame = Frames::new((*block).as_ref())
-            .nth(want)
-            .ok_or_else(|| LogError::corrupt(format!("block of seq {seq} is short")))?;
-        decode_frame(frame, seq).map(Some)
+        let mut found = None;
+        self.in_block(&[seq], &mut |envelope| found = Some(envelope))?;
+        Ok(found)
+    }
+
+    /// Hands `each` the envelopes of `seqs` (ascending, committed, all in one block), the
+    /// block read and its frames expanded once for all of them.
+    fn in_block(&self, seqs: &[u64], each: &mut dyn FnMut(Envelope)) -> Result<(), LogError> {
+        let Some(&first) = seqs.first() else {
+            return Ok(());
+        };
+        let block = self.read_block(first)?;
+        let mut frames = Frames::new((*block).as_ref());
+        let mut next = 0;
+        for &seq in seqs {
+            let want = ((seq - 1) % BLOCK_EVENTS) as usize;
+            let frame = frames
+                .nth(want - next)
+                .ok_or_else(|| LogError::corrupt(format!("block of seq {seq} is short")))?;
+            next = want + 1;
+            each(decode_frame(frame, seq)?);
+        }
+        Ok(())
     }
 
     fn read_block(&self, seq: u64) -> Result<BlockBytes, LogError> {
