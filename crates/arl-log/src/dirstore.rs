@@ -29,6 +29,7 @@ use std::collections::VecDeque;
 
 use crate::codec::{Codec, ENVELOPE_DICTIONARY, FRAME_LEVEL};
 use crate::fast::{self, key_hash, FastMap, FastSet};
+use crate::idfilter::IdFilter;
 use crate::log::Frames;
 use crate::store::{canonical_into, expand_frame, stored_frame, stored_frames, StoredFrames};
 use crate::store::{BlockBytes, CommitSet, Store, BLOCK_EVENTS, NODE_LEVEL_MIN};
@@ -766,6 +767,9 @@ pub struct DirStore {
     data_file_len: u64,
     /// A reader of what was committed when it was made ([`Store::reader`]): writes nothing.
     read_only: bool,
+    /// The writer's filter of the ids the log holds, once a lookup of many ids built it
+    /// ([`IdFilter`]); every commit adds its ids.
+    id_filter: std::cell::RefCell<Option<IdFilter>>,
 }
 
 /// [`crate::committed_len_on_disk`]: the committed length of the envelope file as the head
@@ -960,6 +964,7 @@ impl DirStore {
             failed: false,
             data_file_len: 0,
             read_only: false,
+            id_filter: Default::default(),
         };
         store.recover(slots.layout, chosen.known_len)?;
         store.data_file_len = store.data.len()?;
@@ -1209,6 +1214,7 @@ impl DirStore {
             .collect();
         self.link_ids(base, &mut entries)?;
         let records = self.link_streams(base, &mut entries)?;
+        self.filter_ids(&entries);
         let mut bytes = Vec::with_capacity(n * ENTRY_BYTES as usize);
         for e in &entries {
             bytes.extend_from_slice(&e.encode());
@@ -1582,13 +1588,20 @@ const SCAN_RATIO: u64 = 8;
 /// A lookup of at least this many ids reads the entries in one pass whatever the log's
 /// size: a bucket walk costs one `pread` (about a microsecond) per entry of the bucket, a
 /// pass about as much as a few dozen entries read in bulk, so with 2^18 buckets the pass
-/// costs less from a few thousand ids on.
+/// costs less from a few thousand ids on. A writer makes that pass once: it builds the
+/// filter of the log's ids ([`IdFilter`]) on the way, and its later lookups ask the filter
+/// first, so only the ids it may hold (the duplicates, and at most about one in a thousand
+/// others) are looked up in the index.
 const SCAN_IDS_MIN: usize = 4096;
 
 impl DirStore {
     /// Every committed `(id hash, seq)` whose hash is in `wanted`, from one pass over the
-    /// entries.
-    fn scan_ids(&self, wanted: &FastSet<u64>) -> Result<Vec<(u64, u64)>, LogError> {
+    /// entries; `filter` takes every entry's id hash on the way.
+    fn scan_ids(
+        &self,
+        wanted: &FastSet<u64>,
+        mut filter: Option<&mut IdFilter>,
+    ) -> Result<Vec<(u64, u64)>, LogError> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; (CHECK_ENTRIES * ENTRY_BYTES) as usize];
         let mut seq = 1;
@@ -1598,11 +1611,51 @@ impl DirStore {
             self.keys.read(entry_at(seq), bytes)?;
             for (i, entry) in bytes.chunks_exact(ENTRY_BYTES as usize).enumerate() {
                 let hash = u64_at(entry, 8);
+                if let Some(filter) = filter.as_deref_mut() {
+                    filter.insert(hash);
+                }
                 if wanted.contains(&hash) {
                     out.push((hash, seq + i as u64));
                 }
             }
             seq += count;
+        }
+        Ok(out)
+    }
+
+    /// Adds the ids of a commit's entries to the writer's filter; a filter past its room
+    /// is dropped, for the next lookup of many ids to build a larger one.
+    fn filter_ids(&self, entries: &[Entry]) {
+        let mut kept = self.id_filter.borrow_mut();
+        if let Some(filter) = kept.as_mut() {
+            for entry in entries {
+                filter.insert(entry.id_hash);
+            }
+            if filter.is_full() {
+                *kept = None;
+            }
+        }
+    }
+
+    /// True when a lookup of `ids` ids reads the entries in one pass rather than walking
+    /// their buckets.
+    fn scans(&self, ids: usize) -> bool {
+        ids >= SCAN_IDS_MIN || ids as u64 * SCAN_RATIO > self.committed.seq
+    }
+
+    /// Walks the bucket chains of `wanted` (or, for many, reads the entries in one pass).
+    fn look_up_ids(&self, wanted: &FastSet<u64>) -> Result<Vec<(u64, u64)>, LogError> {
+        if self.scans(wanted.len()) {
+            return self.scan_ids(wanted, None);
+        }
+        let mut out = Vec::new();
+        let buckets: FastSet<u64> = wanted.iter().map(|h| id_bucket(*h)).collect();
+        for bucket in buckets {
+            self.id_chain(bucket, &mut |hash, seq| {
+                if wanted.contains(&hash) {
+                    out.push((hash, seq));
+                }
+            })?;
         }
         Ok(out)
     }
@@ -1971,6 +2024,7 @@ impl Store for DirStore {
             failed: self.failed,
             data_file_len: self.data_file_len,
             read_only: true,
+            id_filter: Default::default(),
         }))
     }
 
@@ -2143,21 +2197,29 @@ impl Store for DirStore {
     }
 
     fn id_candidates(&self, wanted: &FastSet<u64>) -> Result<Vec<(u64, u64)>, LogError> {
-        let mut out = Vec::new();
-        if wanted.len() >= SCAN_IDS_MIN || wanted.len() as u64 * SCAN_RATIO > self.committed.seq {
-            // Many ids, or ids against a small log: one pass over the entries costs less
-            // than a walk per bucket.
-            return self.scan_ids(wanted);
+        if wanted.is_empty() || self.committed.seq == 0 {
+            return Ok(Vec::new());
         }
-        let buckets: FastSet<u64> = wanted.iter().map(|h| id_bucket(*h)).collect();
-        for bucket in buckets {
-            self.id_chain(bucket, &mut |hash, seq| {
-                if wanted.contains(&hash) {
-                    out.push((hash, seq));
-                }
-            })?;
+        let mut kept = self.id_filter.borrow_mut();
+        if let Some(filter) = kept.as_ref() {
+            let maybe: FastSet<u64> = wanted
+                .iter()
+                .copied()
+                .filter(|h| filter.may_hold(*h))
+                .collect();
+            drop(kept);
+            return self.look_up_ids(&maybe);
         }
-        Ok(out)
+        if self.read_only || wanted.len() < SCAN_IDS_MIN {
+            drop(kept);
+            return self.look_up_ids(wanted);
+        }
+        // The first lookup of many ids: its pass over the entries builds the filter, with
+        // room for the batch that asks too.
+        let mut filter = IdFilter::for_ids(self.committed.seq + wanted.len() as u64);
+        let found = self.scan_ids(wanted, Some(&mut filter))?;
+        *kept = Some(filter);
+        Ok(found)
     }
 
     fn stream_candidates(&self, hash: u64) -> Result<Vec<u64>, LogError> {

@@ -17,7 +17,8 @@ pub(crate) fn key_hash(text: &str) -> u64 {
     fmix64(h)
 }
 
-fn fmix64(mut k: u64) -> u64 {
+/// The MurmurHash3 64-bit finalizer: every output bit depends on every input bit.
+pub(crate) fn fmix64(mut k: u64) -> u64 {
     k ^= k >> 33;
     k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
     k ^= k >> 33;

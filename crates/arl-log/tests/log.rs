@@ -300,6 +300,77 @@ fn duplicates_are_found_in_every_block_they_lie_in() {
 }
 
 #[test]
+fn duplicates_are_found_through_the_writers_filter_of_ids() {
+    // A writer's first lookup of many ids builds its filter of the log's ids; later
+    // lookups, of many ids or of a few, ask it first. Ids committed before it was built,
+    // after it (added by each commit), and after it was outgrown and built again larger,
+    // are all found at their own seqs; new ids are appended.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let event = |name: &str| with_id(ev("s/f", "x", json!({ "id": name })), name);
+    let mut seqs: Vec<(String, u64)> = Vec::new();
+    let add = |log: &mut Log, names: Vec<String>, seqs: &mut Vec<(String, u64)>, now: i64| {
+        let outcomes = append(log, names.iter().map(|n| event(n)).collect(), now);
+        for (name, outcome) in names.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Appended { seq } => seqs.push((name, seq)),
+                Outcome::Duplicate { seq } => {
+                    let known = seqs.iter().find(|(n, _)| *n == name).map(|(_, s)| *s);
+                    assert_eq!(known, Some(seq), "{name}");
+                }
+            }
+        }
+    };
+    let names = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}-{i}")).collect()
+    };
+    add(&mut log, names("a", 5000), &mut seqs, T0);
+    // 5,100 ids: the filter is built; 100 of them are duplicates of the first batch.
+    let mut batch = names("b", 5000);
+    batch.extend((0..100).map(|i| format!("a-{}", i * 49)));
+    add(&mut log, batch, &mut seqs, T0 + SECOND);
+    assert_eq!(seqs.len(), 10_000);
+    // A few ids: through the filter, which holds the second batch's ids too.
+    let outcomes = append(
+        &mut log,
+        vec![event("a-7"), event("b-4999"), event("c-new")],
+        T0 + 2 * SECOND,
+    );
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Duplicate { seq: 8 },
+            Outcome::Duplicate { seq: 10_000 },
+            Outcome::Appended { seq: 10_001 },
+        ]
+    );
+    seqs.push(("c-new".into(), 10_001));
+    // Past the filter's room (65,536 ids): dropped, and built again larger.
+    for round in 0..6 {
+        let now = T0 + (3 + round) * SECOND;
+        add(
+            &mut log,
+            names(&format!("d{round}"), 10_000),
+            &mut seqs,
+            now,
+        );
+    }
+    assert_eq!(log.head().seq, 70_001);
+    let again: Vec<String> = (0..seqs.len())
+        .step_by(97)
+        .map(|i| seqs[i].0.clone())
+        .chain(names("e", 5000))
+        .collect();
+    let known = seqs.len();
+    add(&mut log, again, &mut seqs, T0 + 10 * SECOND);
+    assert_eq!(seqs.len(), known + 5000);
+    for (name, seq) in seqs.iter().step_by(1013) {
+        assert_eq!(log.lookup_id(name).unwrap(), Some(*seq), "{name}");
+    }
+    assert_eq!(log.lookup_id("never-stored").unwrap(), None);
+}
+
+#[test]
 fn imported_recorded_at_rules() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path());
