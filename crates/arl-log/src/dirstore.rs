@@ -770,6 +770,57 @@ pub struct DirStore {
     /// The writer's filter of the ids the log holds, once a lookup of many ids built it
     /// ([`IdFilter`]); every commit adds its ids.
     id_filter: std::cell::RefCell<Option<IdFilter>>,
+    /// The writer's stream versions ([`KeptVersions`]).
+    kept_versions: std::cell::RefCell<KeptVersions>,
+}
+
+/// Stream versions a writer committed or read, by stream name, each with the latest seq of
+/// the stream's key hash at the time: while that seq is still the hash's latest, nothing of
+/// the stream (nor of another stream on its hash) was appended since, and the version holds,
+/// so the plan of the next batch takes it instead of reading and parsing the stream's latest
+/// envelope (a frame expanded per stream per batch: at 4M events most of them not in the
+/// page cache). Emptied when it reaches [`KEPT_VERSIONS_MAX`] streams.
+#[derive(Default)]
+struct KeptVersions {
+    by_name: FastMap<Box<str>, (u64, u64)>,
+}
+
+/// Streams whose versions a writer keeps at most (about 4 MB).
+const KEPT_VERSIONS_MAX: usize = 1 << 16;
+
+impl KeptVersions {
+    /// The version of `name` when `latest` is still the seq kept with it.
+    fn get(&self, name: &str, latest: u64) -> Option<u64> {
+        match self.by_name.get(name) {
+            Some(&(seq, version)) if seq == latest => Some(version),
+            _ => None,
+        }
+    }
+
+    fn keep(&mut self, name: &str, latest: u64, version: u64) {
+        if let Some(kept) = self.by_name.get_mut(name) {
+            *kept = (latest, version);
+            return;
+        }
+        if self.by_name.len() >= KEPT_VERSIONS_MAX {
+            self.by_name.clear();
+        }
+        self.by_name.insert(name.into(), (latest, version));
+    }
+
+    /// Keeps the versions a commit gave its streams, with the last seq of each hash in it.
+    fn committed(&mut self, set: &CommitSet) {
+        let mut last: FastMap<u64, u64> = fast::map_with_capacity(set.versions.len());
+        for &(hash, seq) in set.streams {
+            let at = last.entry(hash).or_insert(seq);
+            *at = (*at).max(seq);
+        }
+        for (name, hash, version) in set.versions {
+            if let Some(&seq) = last.get(hash) {
+                self.keep(name, seq, *version);
+            }
+        }
+    }
 }
 
 /// [`crate::committed_len_on_disk`]: the committed length of the envelope file as the head
@@ -965,6 +1016,7 @@ impl DirStore {
             data_file_len: 0,
             read_only: false,
             id_filter: Default::default(),
+            kept_versions: Default::default(),
         };
         store.recover(slots.layout, chosen.known_len)?;
         store.data_file_len = store.data.len()?;
@@ -2025,6 +2077,7 @@ impl Store for DirStore {
             data_file_len: self.data_file_len,
             read_only: true,
             id_filter: Default::default(),
+            kept_versions: Default::default(),
         }))
     }
 
@@ -2072,7 +2125,11 @@ impl Store for DirStore {
     fn commit(&mut self, set: &CommitSet) -> Result<(), LogError> {
         self.usable()?;
         match self.commit_index(set) {
-            Ok(committed) => self.commit_head(committed),
+            Ok(committed) => {
+                self.commit_head(committed)?;
+                self.kept_versions.get_mut().committed(set);
+                Ok(())
+            }
             Err(e) => {
                 for part in [&self.keys, &self.streams, &self.nodes] {
                     part.staged.borrow_mut().clear();
@@ -2287,14 +2344,23 @@ impl Store for DirStore {
         streams: &[(&str, u64)],
         found: &mut dyn FnMut(&str, u64),
     ) -> Result<(), LogError> {
+        let mut kept = self.kept_versions.borrow_mut();
         for &(name, hash) in streams {
+            let latest = self.stream_latest(hash)?;
+            if let Some(version) = kept.get(name, latest) {
+                found(name, version);
+                continue;
+            }
             // The latest envelope with the hash is the stream's, unless another name
             // collides on the hash: then the chain is walked back to this name's latest.
-            let mut seq = self.stream_latest(hash)?;
+            let mut seq = latest;
             while seq != 0 {
                 let envelope = self.envelope(seq)?;
                 if envelope.stream == name {
                     found(name, envelope.version);
+                    if !self.read_only {
+                        kept.keep(name, latest, envelope.version);
+                    }
                     break;
                 }
                 seq = self.entry(seq)?.stream_prev;

@@ -452,6 +452,60 @@ fn streams_versions_and_ranges_across_blocks() {
     assert!(seen.windows(2).all(|w| w[0] < w[1]));
 }
 
+#[test]
+fn a_writer_keeps_stream_versions_in_step_with_its_commits() {
+    // A writer keeps the versions it committed and read, and takes them while nothing
+    // else was appended to the stream: over commits of one event and of many, a rejected
+    // batch, expected versions right and stale, and reads of streams it did not write,
+    // every version it plans is the one a fresh open finds.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let mut counts = std::collections::HashMap::<String, u64>::new();
+    let mut now = T0;
+    for round in 0..40u64 {
+        now += SECOND;
+        let size = if round % 3 == 0 {
+            1
+        } else {
+            50 + round as usize
+        };
+        let batch: Vec<NewEvent> = (0..size)
+            .map(|i| {
+                let stream = format!("s/{}", (round as usize * 7 + i * i) % 11);
+                let mut e = ev(&stream, "x", json!({ "r": round, "i": i }));
+                if i == 0 {
+                    e.expected_version = Some(counts.get(&stream).copied().unwrap_or(0));
+                }
+                e
+            })
+            .collect();
+        for e in &batch {
+            *counts.entry(e.stream.clone()).or_default() += 1;
+        }
+        let first = batch[0].stream.clone();
+        append(&mut log, batch, now);
+        // A stale expected version is refused, and leaves the kept versions as they were.
+        let mut stale = ev(&first, "x", json!({ "stale": round }));
+        stale.expected_version = Some(counts[&first] - 1);
+        assert!(matches!(
+            log.prepare(vec![stale], now),
+            Err(AppendError::StaleVersion { actual, .. }) if actual == counts[&first]
+        ));
+    }
+    let fresh_dir = dir.path().to_path_buf();
+    drop(log);
+    let fresh = open(&fresh_dir);
+    for (stream, count) in &counts {
+        assert_eq!(fresh.stream_version(stream).unwrap(), *count, "{stream}");
+        let envelopes = fresh.stream(stream).unwrap();
+        assert_eq!(envelopes.len() as u64, *count);
+        assert!(envelopes
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.version == i as u64 + 1));
+    }
+}
+
 /// Every root, and a spread of proofs, agree with a naive RFC 6962 tree over the stored
 /// envelope hashes, including sizes whose subtrees come from stored nodes (level >= 8).
 #[test]
