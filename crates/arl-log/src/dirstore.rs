@@ -1676,14 +1676,15 @@ impl DirStore {
     }
 
     /// Adds the ids of a commit's entries to the writer's filter; a filter past its room
-    /// is dropped, for the next lookup of many ids to build a larger one.
+    /// is dropped (unless it has the most room), for the next lookup of many ids to build a
+    /// larger one.
     fn filter_ids(&self, entries: &[Entry]) {
         let mut kept = self.id_filter.borrow_mut();
         if let Some(filter) = kept.as_mut() {
             for entry in entries {
                 filter.insert(entry.id_hash);
             }
-            if filter.is_full() {
+            if filter.is_outgrown() {
                 *kept = None;
             }
         }

@@ -15,7 +15,9 @@
 //! before); past its room the writer drops it and the next lookup of many ids builds one
 //! with twice the room. Its memory is 2 to 4 bytes per id of the log (16.8 MB at 8M
 //! events), and the passes that build the filters of a growing log read its entries about
-//! twice in all.
+//! twice in all. The room stops growing at [`MAX_ROOM`] ids (64 MiB), so that a writer's
+//! memory stays bounded whatever the log's size: past it the filter is kept and its false
+//! positives rise (a few percent at twice its room), each costing a walk of an id bucket.
 
 use crate::fast::fmix64;
 
@@ -25,6 +27,8 @@ const BLOCK_WORDS: usize = 8;
 const BITS_PER_ID: u64 = 16;
 /// The least room of a filter, in ids (128 KiB).
 const MIN_ROOM: u64 = 1 << 16;
+/// The most room of a filter, in ids (64 MiB).
+const MAX_ROOM: u64 = 1 << 25;
 /// Mixed into an id's key hash for the bits within its block (the block comes from the
 /// key hash's top bits).
 const BIT_SALT: u64 = 0x5851_f42d_4c95_7f2d;
@@ -44,7 +48,7 @@ pub(crate) struct IdFilter {
 impl IdFilter {
     /// An empty filter with room for at least `ids` ids (the next power of two).
     pub(crate) fn for_ids(ids: u64) -> IdFilter {
-        let room = ids.max(MIN_ROOM).next_power_of_two();
+        let room = ids.clamp(MIN_ROOM, MAX_ROOM).next_power_of_two();
         let blocks = room * BITS_PER_ID / (64 * BLOCK_WORDS as u64);
         IdFilter {
             blocks: vec![[0u64; BLOCK_WORDS]; blocks as usize],
@@ -87,10 +91,10 @@ impl IdFilter {
             .all(|(word, bit)| word & bit != 0)
     }
 
-    /// True once the filter holds more ids than it has room for: it is to be built again,
-    /// larger.
-    pub(crate) fn is_full(&self) -> bool {
-        self.ids > self.room
+    /// True once the filter holds more ids than it has room for and a larger one may be
+    /// built: it is to be built again.
+    pub(crate) fn is_outgrown(&self) -> bool {
+        self.ids > self.room && self.room < MAX_ROOM
     }
 
     /// Bytes of memory the filter takes.
@@ -130,7 +134,7 @@ mod tests {
         assert_eq!(filter.room, 1 << 19);
         assert_eq!(filter.bytes(), (1 << 19) * 2);
         let share = false_positives(&mut filter, 300_000);
-        assert!(!filter.is_full());
+        assert!(!filter.is_outgrown());
         assert!(share < 0.0005, "{share} of other ids seem held");
     }
 
@@ -139,12 +143,25 @@ mod tests {
         let mut filter = IdFilter::for_ids(0);
         assert_eq!(filter.room, MIN_ROOM);
         let share = false_positives(&mut filter, MIN_ROOM);
-        assert!(!filter.is_full());
+        assert!(!filter.is_outgrown());
         assert!(share < 0.002, "{share} of other ids seem held");
         filter.insert(1);
-        assert!(filter.is_full());
+        assert!(filter.is_outgrown());
         // Built again for the ids it held, it has twice the room.
         assert_eq!(IdFilter::for_ids(MIN_ROOM + 1).room, 2 * MIN_ROOM);
+    }
+
+    #[test]
+    fn the_room_stops_growing_at_its_most() {
+        let mut filter = IdFilter::for_ids(u64::MAX / 2);
+        assert_eq!(filter.room, MAX_ROOM);
+        assert_eq!(filter.bytes(), 64 << 20);
+        // Past its room a filter of the most room is kept: it answers for every id it
+        // took, with more false positives.
+        filter.ids = MAX_ROOM;
+        filter.insert(7);
+        assert!(!filter.is_outgrown());
+        assert!(filter.may_hold(7));
     }
 
     #[test]
