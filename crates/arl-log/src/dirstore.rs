@@ -2258,25 +2258,21 @@ impl Store for DirStore {
         if wanted.is_empty() || self.committed.seq == 0 {
             return Ok(Vec::new());
         }
-        let mut kept = self.id_filter.borrow_mut();
-        if let Some(filter) = kept.as_ref() {
-            let maybe: FastSet<u64> = wanted
-                .iter()
-                .copied()
-                .filter(|h| filter.may_hold(*h))
-                .collect();
-            drop(kept);
+        let maybe: Option<FastSet<u64>> = self.id_filter.borrow().as_ref().map(|filter| {
+            let held = wanted.iter().copied().filter(|h| filter.may_hold(*h));
+            held.collect()
+        });
+        if let Some(maybe) = maybe {
             return self.look_up_ids(&maybe);
         }
         if self.read_only || wanted.len() < SCAN_IDS_MIN {
-            drop(kept);
             return self.look_up_ids(wanted);
         }
         // The first lookup of many ids: its pass over the entries builds the filter, with
         // room for the batch that asks too.
         let mut filter = IdFilter::for_ids(self.committed.seq + wanted.len() as u64);
         let found = self.scan_ids(wanted, Some(&mut filter))?;
-        *kept = Some(filter);
+        *self.id_filter.borrow_mut() = Some(filter);
         Ok(found)
     }
 

@@ -454,10 +454,10 @@ fn streams_versions_and_ranges_across_blocks() {
 
 #[test]
 fn a_writer_keeps_stream_versions_in_step_with_its_commits() {
-    // A writer keeps the versions it committed and read, and takes them while nothing
-    // else was appended to the stream: over commits of one event and of many, a rejected
-    // batch, expected versions right and stale, and reads of streams it did not write,
-    // every version it plans is the one a fresh open finds.
+    // A writer keeps the versions it committed, and takes them while nothing else was
+    // appended to the stream: over commits of one event and of many, expected versions
+    // right and stale (a refused batch), every version it plans is the one a fresh open
+    // finds.
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path());
     let mut counts = std::collections::HashMap::<String, u64>::new();
