@@ -700,7 +700,7 @@ impl ViewReader {
         let accounts = &self.heads.accounts;
         let ids = self
             .heads
-            .accounts_sorted
+            .accounts_sorted()
             .iter()
             .map(|n| &accounts[n as usize]);
         ids.filter(|a| a.opened).map(|a| a.id.to_string()).collect()
@@ -710,7 +710,7 @@ impl ViewReader {
         let persons = &self.heads.persons;
         let ids = self
             .heads
-            .persons_sorted
+            .persons_sorted()
             .iter()
             .map(|n| &persons[n as usize]);
         ids.filter(|p| p.joined).map(|p| p.id.to_string()).collect()

@@ -357,7 +357,15 @@ impl ViewWriter {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let snapshot = match &*kept {
             Some(snapshot) if fresh(snapshot) => snapshot.clone(),
-            _ => kept.insert(Arc::new(self.heads.clone())).clone(),
+            // A writer that hands out heads again (a server, an import of many batches)
+            // sorts its id orders once and keeps them in order, rather than each copy
+            // sorting its own ([`crate::format::IdOrder`]); the first copy, all that a
+            // one-event append makes, finds its few ids without sorting.
+            Some(_) => {
+                self.heads.sort_orders();
+                kept.insert(Arc::new(self.heads.clone())).clone()
+            }
+            None => kept.insert(Arc::new(self.heads.clone())).clone(),
         };
         drop(kept);
         let mut shared = self
@@ -868,8 +876,7 @@ impl ViewWriter {
             hierarchy: 0,
         });
         self.account_numbers.added(&id, n);
-        let accounts = &self.heads.accounts;
-        (self.heads.accounts_sorted).insert(n, &*id, |m| &*accounts[m as usize].id);
+        self.heads.account_added(n);
         Ok(n)
     }
 
@@ -892,8 +899,7 @@ impl ViewWriter {
             teams: 0,
         });
         self.person_numbers.added(&id, n);
-        let persons = &self.heads.persons;
-        (self.heads.persons_sorted).insert(n, &*id, |m| &*persons[m as usize].id);
+        self.heads.person_added(n);
         Ok(n)
     }
 
@@ -1372,17 +1378,13 @@ mod tests {
         };
         writer.heads.events_len = 1 << 20;
         writer.heads.accounts = (0..1000).map(account).collect();
-        writer.heads.accounts_sorted =
-            crate::chunked::SortedNumbers::from_sorted(&(0..1000).collect::<Vec<_>>());
         for round in 0..60u64 {
             let n = (round * 389 % 1000) as usize;
             writer.heads.accounts[n].chain = round + 1;
             if round % 10 == 9 {
                 let next = writer.heads.accounts.len() as u32;
                 writer.heads.accounts.push(account(next));
-                let accounts = &writer.heads.accounts;
-                let id = accounts[next as usize].id.clone();
-                (writer.heads.accounts_sorted).insert(next, &*id, |m| &*accounts[m as usize].id);
+                writer.heads.account_added(next);
             }
             if round % 7 == 6 {
                 let slot = writer.next_slot(CHECKPOINT_SLOTS);
