@@ -524,11 +524,72 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// An entity's id as the heads hold it: a range of a string that the ids of one decoded
+/// slot share (one allocation for all of them, where one each was about a tenth of a
+/// one-event append process at 4M generated events), or a string of its own for an id
+/// numbered since. Shared, so that a reader's snapshot of the heads copies a pointer, not
+/// the string. Compared, hashed and shown as the `str` it derefs to.
+#[derive(Clone)]
+pub struct HeadId {
+    text: Arc<str>,
+    start: u32,
+    end: u32,
+}
+
+impl std::ops::Deref for HeadId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text[self.start as usize..self.end as usize]
+    }
+}
+
+impl From<&str> for HeadId {
+    fn from(id: &str) -> HeadId {
+        HeadId {
+            text: Arc::from(id),
+            start: 0,
+            end: u32::try_from(id.len()).expect("an id is at most 255 bytes"),
+        }
+    }
+}
+
+impl From<String> for HeadId {
+    fn from(id: String) -> HeadId {
+        HeadId::from(id.as_str())
+    }
+}
+
+impl PartialEq for HeadId {
+    fn eq(&self, other: &HeadId) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for HeadId {}
+
+impl std::hash::Hash for HeadId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for HeadId {
+    fn borrow(&self) -> &str {
+        self
+    }
+}
+
+impl std::fmt::Debug for HeadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
 /// The chain heads of one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountHead {
-    /// Shared, so that a reader's snapshot of the heads copies a pointer, not the string.
-    pub id: Arc<str>,
+    pub id: HeadId,
     /// An `account.opened` of this id is in the views.
     pub opened: bool,
     /// Offset + 1 of the newest record of the account chain in `events.dat`.
@@ -545,7 +606,7 @@ pub struct AccountHead {
 /// The chain head of one person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonHead {
-    pub id: Arc<str>,
+    pub id: HeadId,
     /// A `person.joined` of this id is in the views.
     pub joined: bool,
     /// Offset + 1 of the newest record of the person chain (`person.*` and `reporting.*`
@@ -1165,9 +1226,11 @@ impl Heads {
         if (u64::from(n_accounts) + u64::from(n_persons)) * 10 > body.len() as u64 {
             return Err(bad("entity counts exceed the file"));
         }
+        let text = slot_ids(body, c.at, n_accounts, n_persons).map_err(bad)?;
+        let mut next = 0;
         heads.accounts = Chunked::try_from_fn(n_accounts as usize, || {
             Some(AccountHead {
-                id: c.id()?,
+                id: c.id(&text, &mut next)?,
                 opened: c.flag()?,
                 chain: c.u64()?,
                 children: c.u64()?,
@@ -1178,7 +1241,7 @@ impl Heads {
         .ok_or_else(|| bad("bad account entry"))?;
         heads.persons = Chunked::try_from_fn(n_persons as usize, || {
             Some(PersonHead {
-                id: c.id()?,
+                id: c.id(&text, &mut next)?,
                 joined: c.flag()?,
                 chain: c.u64()?,
                 teams: c.u64()?,
@@ -1634,11 +1697,44 @@ impl Cursor<'_> {
             _ => None,
         }
     }
-    fn id(&mut self) -> Option<Arc<str>> {
-        let len = usize::from(self.take(1)?[0]);
-        let bytes = self.take(len)?;
-        is_valid_id_bytes(bytes).then(|| Arc::from(ascii_text(bytes)))
+    /// The next id, at `next` in `text`, the slot's ids ([`slot_ids`]), in the order they
+    /// lie in it (so, the bytes at the cursor); `next` moves past it.
+    fn id(&mut self, text: &Arc<str>, next: &mut u32) -> Option<HeadId> {
+        let len = self.take(1)?[0];
+        self.take(usize::from(len))?;
+        let start = *next;
+        *next = start.checked_add(u32::from(len))?;
+        Some(HeadId {
+            text: text.clone(),
+            start,
+            end: *next,
+        })
     }
+}
+
+/// The ids of a slot's entries, one after the other, each checked to be an id: the
+/// entries start at `at` in `body`, `accounts` of them, then `persons`.
+fn slot_ids(body: &[u8], at: usize, accounts: u32, persons: u32) -> Result<Arc<str>, &'static str> {
+    let mut c = Cursor { bytes: body, at };
+    let mut text = String::with_capacity(body.len() / 2);
+    let mut entries = |count: u32, fixed: usize, what: &'static str| {
+        for _ in 0..count {
+            let len = c.take(1).ok_or(what)?[0];
+            let id = c.take(usize::from(len)).ok_or(what)?;
+            if !is_valid_id_bytes(id) {
+                return Err(what);
+            }
+            text.push_str(ascii_text(id));
+            c.take(fixed - 1).ok_or(what)?;
+        }
+        Ok(())
+    };
+    entries(accounts, ACCOUNT_ENTRY_FIXED, "bad account entry")?;
+    entries(persons, PERSON_ENTRY_FIXED, "bad person entry")?;
+    if u32::try_from(text.len()).is_err() {
+        return Err("ids exceed the file");
+    }
+    Ok(Arc::from(text))
 }
 
 /// The text of `bytes` checked to be those of a valid id ([`is_valid_id_bytes`]): a slot
@@ -2347,7 +2443,14 @@ mod tests {
         };
         let path = Path::new("heads");
         let bytes = heads.encode();
-        assert_eq!(Heads::decode(&bytes, path).unwrap(), heads);
+        let decoded = Heads::decode(&bytes, path).unwrap();
+        assert_eq!(decoded, heads);
+        let ids = (&decoded.accounts[0].id, &decoded.accounts[1].id);
+        assert_eq!((&**ids.0, &**ids.1), ("b", "a"));
+        assert!(
+            Arc::ptr_eq(&ids.0.text, &ids.1.text),
+            "one string holds them"
+        );
         assert_eq!(heads.account_number("a"), Some(1));
         assert_eq!(heads.account_number("c"), None);
         for i in 0..bytes.len() {

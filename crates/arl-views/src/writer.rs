@@ -24,9 +24,9 @@ use crate::format::{
 };
 use crate::format::{
     decode_time, encode_time, kind_code, txn_record_ok, txndata_checksum, AccountHead, EventHeader,
-    Heads, PersonHead, TxnRecord, DATA_BYTES_MAX, ENTITIES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
-    HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TIME_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE,
-    TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+    HeadId, Heads, PersonHead, TxnRecord, DATA_BYTES_MAX, ENTITIES_MAX, EVENTS_FILE,
+    EVENT_HEADER_BYTES, HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TIME_BYTES, TXNDATA_CHECKSUM_BYTES,
+    TXNDATA_FILE, TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::reader::{DataFiles, EventCache};
 use crate::{ViewError, ViewReader};
@@ -866,7 +866,7 @@ impl ViewWriter {
             return Ok(n);
         }
         let n = new_number(self.heads.accounts.len(), id)?;
-        let id: Arc<str> = Arc::from(id);
+        let id = HeadId::from(id);
         self.heads.accounts.push(AccountHead {
             id: id.clone(),
             opened: false,
@@ -891,7 +891,7 @@ impl ViewWriter {
             return Ok(n);
         }
         let n = new_number(self.heads.persons.len(), id)?;
-        let id: Arc<str> = Arc::from(id);
+        let id = HeadId::from(id);
         self.heads.persons.push(PersonHead {
             id: id.clone(),
             joined: false,
@@ -1244,7 +1244,7 @@ const SEARCHES_BEFORE_MAP: u32 = 64;
 /// memory per process), a writer that stages many events makes it once.
 #[derive(Debug, Default)]
 struct IdNumbers {
-    map: Option<HashMap<Arc<str>, u32>>,
+    map: Option<HashMap<HeadId, u32>>,
     searches: u32,
 }
 
@@ -1255,7 +1255,7 @@ impl IdNumbers {
         &mut self,
         id: &str,
         search: impl FnOnce() -> Option<u32>,
-        make: impl FnOnce() -> HashMap<Arc<str>, u32>,
+        make: impl FnOnce() -> HashMap<HeadId, u32>,
     ) -> Option<u32> {
         if self.map.is_none() {
             if self.searches < SEARCHES_BEFORE_MAP {
@@ -1268,7 +1268,7 @@ impl IdNumbers {
     }
 
     /// A new id numbered `n` (already in the heads and their id order).
-    fn added(&mut self, id: &Arc<str>, n: u32) {
+    fn added(&mut self, id: &HeadId, n: u32) {
         if let Some(map) = &mut self.map {
             map.insert(id.clone(), n);
         }
@@ -1277,7 +1277,7 @@ impl IdNumbers {
 
 /// Each id's number, in a map made at its full size at once (grown by doubling, it
 /// allocated, faulted in and rehashed about twice its size).
-fn numbering<'a>(count: usize, ids: impl Iterator<Item = &'a Arc<str>>) -> HashMap<Arc<str>, u32> {
+fn numbering<'a>(count: usize, ids: impl Iterator<Item = &'a HeadId>) -> HashMap<HeadId, u32> {
     let mut numbers = HashMap::with_capacity_and_hasher(count, Default::default());
     numbers.extend(ids.enumerate().map(|(n, id)| (id.clone(), n as u32)));
     numbers
