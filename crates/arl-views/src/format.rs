@@ -531,7 +531,7 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 /// the string. Compared, hashed and shown as the `str` it derefs to.
 #[derive(Clone)]
 pub struct HeadId {
-    text: Arc<str>,
+    text: Arc<String>,
     start: u32,
     end: u32,
 }
@@ -547,7 +547,7 @@ impl std::ops::Deref for HeadId {
 impl From<&str> for HeadId {
     fn from(id: &str) -> HeadId {
         HeadId {
-            text: Arc::from(id),
+            text: Arc::new(id.to_owned()),
             start: 0,
             end: u32::try_from(id.len()).expect("an id is at most 255 bytes"),
         }
@@ -1699,7 +1699,7 @@ impl Cursor<'_> {
     }
     /// The next id, at `next` in `text`, the slot's ids ([`slot_ids`]), in the order they
     /// lie in it (so, the bytes at the cursor); `next` moves past it.
-    fn id(&mut self, text: &Arc<str>, next: &mut u32) -> Option<HeadId> {
+    fn id(&mut self, text: &Arc<String>, next: &mut u32) -> Option<HeadId> {
         let len = self.take(1)?[0];
         self.take(usize::from(len))?;
         let start = *next;
@@ -1712,11 +1712,37 @@ impl Cursor<'_> {
     }
 }
 
+/// The bytes of the ids of a slot's entries (as far as the entries can be walked: what
+/// [`slot_ids`] makes of them is checked there), so that their string is allocated once
+/// at its size.
+fn ids_len(body: &[u8], mut at: usize, accounts: u32, persons: u32) -> usize {
+    let mut total = 0;
+    let sizes = [
+        (accounts, ACCOUNT_ENTRY_FIXED),
+        (persons, PERSON_ENTRY_FIXED),
+    ];
+    for (count, fixed) in sizes {
+        for _ in 0..count {
+            let Some(&len) = body.get(at) else {
+                return total;
+            };
+            total += usize::from(len);
+            at += usize::from(len) + fixed;
+        }
+    }
+    total
+}
+
 /// The ids of a slot's entries, one after the other, each checked to be an id: the
 /// entries start at `at` in `body`, `accounts` of them, then `persons`.
-fn slot_ids(body: &[u8], at: usize, accounts: u32, persons: u32) -> Result<Arc<str>, &'static str> {
+fn slot_ids(
+    body: &[u8],
+    at: usize,
+    accounts: u32,
+    persons: u32,
+) -> Result<Arc<String>, &'static str> {
     let mut c = Cursor { bytes: body, at };
-    let mut text = String::with_capacity(body.len() / 2);
+    let mut text = String::with_capacity(ids_len(body, at, accounts, persons));
     let mut entries = |count: u32, fixed: usize, what: &'static str| {
         for _ in 0..count {
             let len = c.take(1).ok_or(what)?[0];
@@ -1734,7 +1760,7 @@ fn slot_ids(body: &[u8], at: usize, accounts: u32, persons: u32) -> Result<Arc<s
     if u32::try_from(text.len()).is_err() {
         return Err("ids exceed the file");
     }
-    Ok(Arc::from(text))
+    Ok(Arc::new(text))
 }
 
 /// The text of `bytes` checked to be those of a valid id ([`is_valid_id_bytes`]): a slot
