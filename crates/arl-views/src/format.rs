@@ -1367,14 +1367,6 @@ pub struct IdOrder {
 }
 
 impl IdOrder {
-    /// An order already sorted.
-    pub fn of(sorted: SortedNumbers) -> IdOrder {
-        IdOrder {
-            sorted: sorted.into(),
-            passes: Default::default(),
-        }
-    }
-
     /// The number of the entry whose id is `key`: by one pass over `entries` while passes
     /// are few and the order is not sorted, else by binary search in the order.
     pub fn find<T: Clone>(
