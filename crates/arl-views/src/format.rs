@@ -1286,13 +1286,20 @@ impl Heads {
 }
 
 /// The numbers `0..count` in the order of their ids; `None` when two share an id.
+fn sort_by_id<'a>(count: usize, id: impl Fn(usize) -> &'a str) -> Option<SortedNumbers> {
+    let (numbers, twice) = numbers_by_id(count, id);
+    (!twice).then(|| SortedNumbers::from_sorted(&numbers))
+}
+
+/// The numbers `0..count` in the order of their ids (two of one id next to each other),
+/// and whether two share an id.
 ///
 /// Each number is sorted as one `u128`: the first 12 bytes of its id (zero-padded: ids hold
 /// no zero byte, so the padded prefixes order as the ids do) above the number, and the ids
 /// themselves are compared only where two prefixes are equal (comparing through the
 /// entries was about half of sorting a slot's entities at 4M events). One `u128` a number,
 /// where a pair of a 16-byte prefix and the number took 32 bytes.
-fn sort_by_id<'a>(count: usize, id: impl Fn(usize) -> &'a str) -> Option<SortedNumbers> {
+fn numbers_by_id<'a>(count: usize, id: impl Fn(usize) -> &'a str) -> (Vec<u32>, bool) {
     const PREFIX: usize = 12;
     let key = |n: usize| {
         let mut head = [0u8; 16];
@@ -1317,7 +1324,7 @@ fn sort_by_id<'a>(count: usize, id: impl Fn(usize) -> &'a str) -> Option<SortedN
         }
     }
     let numbers: Vec<u32> = keyed.into_iter().map(|key| key as u32).collect();
-    (!twice).then(|| SortedNumbers::from_sorted(&numbers))
+    (numbers, twice)
 }
 
 /// Whether no two entries share an id: the 64-bit hashes of the ids, sorted as plain
@@ -1336,7 +1343,8 @@ fn ids_unique<T: Clone>(entries: &Chunked<T>, id: impl Fn(&T) -> &str) -> bool {
 }
 
 /// A 64-bit hash of an id's bytes, eight at a time (not for untrusted keys: a slot's ids
-/// were checked by its writer, and collisions cost only time).
+/// were checked by its writer, and collisions cost only time). Not [`txn_id_hash`], which
+/// takes a byte at a time, each step waiting on the one before, and is persisted as it is.
 fn id_hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut hash = K ^ bytes.len() as u64;
@@ -1391,12 +1399,8 @@ impl IdOrder {
         id: impl Fn(&T) -> &str,
     ) -> &SortedNumbers {
         self.sorted.get_or_init(|| {
-            let id = |n: usize| id(&entries[n]);
-            sort_by_id(entries.len(), id).unwrap_or_else(|| {
-                let mut numbers: Vec<u32> = (0..entries.len() as u32).collect();
-                numbers.sort_by(|&a, &b| id(a as usize).cmp(id(b as usize)));
-                SortedNumbers::from_sorted(&numbers)
-            })
+            let (numbers, _) = numbers_by_id(entries.len(), |n| id(&entries[n]));
+            SortedNumbers::from_sorted(&numbers)
         })
     }
 
@@ -1706,27 +1710,6 @@ impl Cursor<'_> {
     }
 }
 
-/// The bytes of the ids of a slot's entries (as far as the entries can be walked: what
-/// [`slot_ids`] makes of them is checked there), so that their string is allocated once
-/// at its size.
-fn ids_len(body: &[u8], mut at: usize, accounts: u32, persons: u32) -> usize {
-    let mut total = 0;
-    let sizes = [
-        (accounts, ACCOUNT_ENTRY_FIXED),
-        (persons, PERSON_ENTRY_FIXED),
-    ];
-    for (count, fixed) in sizes {
-        for _ in 0..count {
-            let Some(&len) = body.get(at) else {
-                return total;
-            };
-            total += usize::from(len);
-            at += usize::from(len) + fixed;
-        }
-    }
-    total
-}
-
 /// The ids of a slot's entries, one after the other, each checked to be an id: the
 /// entries start at `at` in `body`, `accounts` of them, then `persons`.
 fn slot_ids(
@@ -1736,7 +1719,12 @@ fn slot_ids(
     persons: u32,
 ) -> Result<Arc<String>, &'static str> {
     let mut c = Cursor { bytes: body, at };
-    let mut text = String::with_capacity(ids_len(body, at, accounts, persons));
+    // The entries' bytes less their fixed parts: the ids' bytes when the slot is whole
+    // (the string is then allocated once at its size), at most the slot's bytes otherwise.
+    let fixed = u64::from(accounts) * ACCOUNT_ENTRY_FIXED as u64
+        + u64::from(persons) * PERSON_ENTRY_FIXED as u64;
+    let ids = (body.len().saturating_sub(at) as u64).saturating_sub(fixed);
+    let mut text = String::with_capacity(ids as usize);
     let mut entries = |count: u32, fixed: usize, what: &'static str| {
         for _ in 0..count {
             let len = c.take(1).ok_or(what)?[0];
