@@ -22,7 +22,6 @@ use crate::state::State;
 use crate::subset::{is_hierarchy, SubsetBuilder};
 use arl_domain::{Event, Recorded, RuleError, Status, Timestamp};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Checks every §3 rule of `recorded` (the next event of the log, not yet inserted) against
@@ -293,7 +292,7 @@ impl Cache {
         if let Some(person) = recorded.event.person() {
             self.extend_person(facts, number, person, recorded);
         }
-        self.extend_hierarchy(facts, number, recorded);
+        self.extend_hierarchy(facts, number, recorded, &mut None);
         self.clock += 1;
         if let Some(cached) = self
             .accounts
@@ -439,9 +438,16 @@ impl Cache {
     /// transitively; and none of the cache's events reads the facts of an account outside
     /// its hierarchies. So the fold of the parent's closure alone gives the states a fresh
     /// fold of the larger subset would give those accounts, whatever the cache's other
-    /// events: they are copied into the cache. When the facts cannot be read, the account's
-    /// cache is dropped (the fresh fold then reports the failure).
-    fn extend_hierarchy(&mut self, facts: &dyn Facts, account: u32, recorded: &Recorded) {
+    /// events: they are copied into the cache. The closure is read and folded once per
+    /// event, in `closure`, however many caches take it. When the facts cannot be read, the
+    /// account's cache is dropped (the fresh fold then reports the failure).
+    fn extend_hierarchy(
+        &mut self,
+        facts: &dyn Facts,
+        account: u32,
+        recorded: &Recorded,
+        closure: &mut Option<Option<Closure>>,
+    ) {
         let Some(parent) = named_parent(&recorded.event) else {
             return;
         };
@@ -453,46 +459,30 @@ impl Cache {
         if held(&self.ids, parent) || recorded.point() <= cached.last {
             return;
         }
-        let mut closure: BTreeSet<String> = BTreeSet::new();
-        let mut events: Vec<Arc<Recorded>> = Vec::new();
+        let Some(closure) = closure.get_or_insert_with(|| Closure::read(facts, parent)) else {
+            self.drop_account(account);
+            return;
+        };
+        // The copied states hold facts up to the events of the accounts they bring in:
+        // those must all come before `recorded` (an event between would not see them in
+        // their place).
         let mut latest = cached.last;
-        let mut todo = vec![parent.to_string()];
-        while let Some(at) = todo.pop() {
-            if closure.contains(&at) {
+        for (other, last) in &closure.accounts {
+            if held(&self.ids, other) {
                 continue;
             }
-            let Ok(hierarchy) = facts.account_hierarchy(&at) else {
-                self.drop_account(account);
+            if last.is_some_and(|last| last >= recorded.point()) {
                 return;
-            };
-            todo.extend(
-                hierarchy
-                    .iter()
-                    .filter_map(|r| named_parent(&r.event))
-                    .map(str::to_string),
-            );
-            if !held(&self.ids, &at) {
-                // The copied states hold facts up to these events: they must all come
-                // before `recorded` (an event between would not see them in their place).
-                for r in &hierarchy {
-                    if r.point() >= recorded.point() {
-                        return;
-                    }
-                    latest = latest.max(r.point());
-                }
             }
-            events.extend(hierarchy);
-            closure.insert(at);
+            latest = latest.max(last.unwrap_or(latest));
         }
-        events.sort_by_key(|r| r.point());
-        let mut folded = State::fold(events.iter().map(std::convert::AsRef::as_ref));
-        for other in closure {
-            let number = self.ids.intern(&other);
+        for (other, _) in &closure.accounts {
+            let number = self.ids.intern(other);
             if !cached.hierarchies.insert(number) {
                 continue;
             }
-            if let Some(state) = folded.accounts.remove(&other) {
-                cached.state.accounts.insert(other, state);
+            if let Some(state) = closure.folded.accounts.get(other.as_str()) {
+                cached.state.accounts.insert(other.clone(), state.clone());
             }
             self.by_hierarchy.entry(number).or_default().insert(account);
         }
@@ -532,8 +522,9 @@ impl Cache {
                 }
             }
         }
+        let mut closure = None;
         for account in affected {
-            self.extend_hierarchy(facts, account, recorded);
+            self.extend_hierarchy(facts, account, recorded, &mut closure);
             let Some(cached) = self.accounts.get_mut(&account) else {
                 continue;
             };
@@ -544,6 +535,44 @@ impl Cache {
                 self.drop_account(account);
             }
         }
+    }
+}
+
+/// The hierarchy closure of an account: the account and every account its hierarchy events
+/// ever named as parent, transitively, with the fold of all their hierarchy events.
+#[derive(Debug)]
+struct Closure {
+    /// Each account of the closure with the point of its latest hierarchy event.
+    accounts: Vec<(String, Option<(Timestamp, u64)>)>,
+    /// The fold of the hierarchy events of the whole closure.
+    folded: State,
+}
+
+impl Closure {
+    /// The closure of `account`, or `None` when the facts cannot be read.
+    fn read(facts: &dyn Facts, account: &str) -> Option<Closure> {
+        let mut accounts: Vec<(String, Option<(Timestamp, u64)>)> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::default();
+        let mut events: Vec<Arc<Recorded>> = Vec::new();
+        let mut todo = vec![account.to_string()];
+        while let Some(at) = todo.pop() {
+            if !seen.insert(at.clone()) {
+                continue;
+            }
+            let hierarchy = facts.account_hierarchy(&at).ok()?;
+            todo.extend(
+                hierarchy
+                    .iter()
+                    .filter_map(|r| named_parent(&r.event))
+                    .map(str::to_string),
+            );
+            let last = hierarchy.iter().map(|r| r.point()).max();
+            accounts.push((at, last));
+            events.extend(hierarchy);
+        }
+        events.sort_by_key(|r| r.point());
+        let folded = State::fold(events.iter().map(std::convert::AsRef::as_ref));
+        Some(Closure { accounts, folded })
     }
 }
 

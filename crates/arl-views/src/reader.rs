@@ -244,7 +244,9 @@ pub(crate) fn map_prefix(file: &File, len: u64) -> std::io::Result<Option<memmap
 /// longer than the file (a writer maps `events.dat` and `times.dat` with room to grow, for
 /// the readers of its later commits to share) is never read past the committed length of
 /// the reader using it, which the file holds; the writer's appends beyond it show through
-/// the shared mapping.
+/// the shared mapping. The one region written in place, the bucket table of `txnids.idx`,
+/// is written by the writer at its commits, not while the writer reads its own mapping of
+/// it, and is replaced by a new file when it grows.
 #[allow(
     unsafe_code,
     reason = "the one memory map of the project; its safety is argued above"
