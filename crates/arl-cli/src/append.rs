@@ -41,17 +41,6 @@ impl Batch {
     }
 }
 
-/// Events from which a batch is a bulk append, worth huge pages.
-const BULK_EVENTS_MIN: usize = 10_000;
-
-/// Turns huge pages back on for a batch of [`BULK_EVENTS_MIN`] events or more (a one-event
-/// append keeps its small pages: see `small_pages` in `main.rs`).
-pub fn bulk_pages(batch: &Batch) {
-    if batch.count() >= BULK_EVENTS_MIN {
-        crate::huge_pages_for_a_long_run();
-    }
-}
-
 /// Bytes read at a time while counting an input's lines.
 const READ_CHUNK_BYTES: usize = 1 << 20;
 /// Bytes of whole lines parsed at a time while an input is read as one batch.
@@ -72,7 +61,6 @@ pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
         actor: actor(args.actor.as_deref()),
         now: Timestamp::now(),
     };
-    bulk_pages(&batch);
     let mut ledger = ctx.writer()?;
     if args.seal {
         crate::privacy::start_sealing(&ctx.keys)?;

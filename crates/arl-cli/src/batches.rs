@@ -69,7 +69,6 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
             };
             let refused = |e: anyhow::Error| not_appended(&e, first_line, &totals);
             let batch = batch.map_err(refused)?;
-            append::bulk_pages(&batch);
             let report = append::append(&mut ledger, &ctx.keys, batch, &opts).map_err(refused)?;
             totals.add(&report);
             totals.lines = last_line;

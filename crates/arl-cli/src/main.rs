@@ -36,20 +36,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Serve(_)) {
-        huge_pages_for_a_long_run();
+    if matches!(cli.command, Command::Serve(_)) && !STARTED_SMALL.load(Ordering::Relaxed) {
+        let _ = rustix::thread::disable_transparent_huge_pages(false);
     }
     failure::report_panics_as_internal_errors();
     ExitCode::from(failure::guarded(|| run(cli)))
-}
-
-/// Turns transparent huge pages back on, unless the parent had them off, for a command that
-/// lives long and keeps a large heap: the server, a bulk append (see [`small_pages`]). In a
-/// 4M-event import they made the whole process 3–5% quicker.
-pub(crate) fn huge_pages_for_a_long_run() {
-    if !STARTED_SMALL.load(Ordering::Relaxed) {
-        let _ = rustix::thread::disable_transparent_huge_pages(false);
-    }
 }
 
 /// Whether the process was started with transparent huge pages off (its parent's setting).
@@ -75,8 +66,7 @@ static SMALL_PAGES_AT_START: extern "C" fn() = small_pages;
 /// and, done before `main` for the runtime's first allocation, was a tenth of its CPU time
 /// (two 2 MiB pages zeroed). Short commands touch little memory and gain nothing from huge
 /// pages; the server, which lives long and keeps its heap, turns them back on once its
-/// arguments are parsed, and a bulk append once it holds a large batch, unless the parent
-/// had them off ([`huge_pages_for_a_long_run`]). Nothing to do where the kernel
+/// arguments are parsed, unless its parent had them off. Nothing to do where the kernel
 /// has no such setting. Allocates nothing: it runs before the runtime is set up.
 extern "C" fn small_pages() {
     let already = rustix::thread::transparent_huge_pages_are_disabled().unwrap_or(true);
