@@ -439,8 +439,9 @@ impl Cache {
     /// its hierarchies. So the fold of the parent's closure alone gives the states a fresh
     /// fold of the larger subset would give those accounts, whatever the cache's other
     /// events: they are copied into the cache. The closure is read and folded once per
-    /// event, in `closure`, however many caches take it. When the facts cannot be read, the
-    /// account's cache is dropped (the fresh fold then reports the failure).
+    /// event, however many caches take it: `closure` is `None` until a cache needs it, then
+    /// holds it, or `Some(None)` when the facts could not be read; then the account's cache
+    /// is dropped (the fresh fold reports the failure).
     fn extend_hierarchy(
         &mut self,
         facts: &dyn Facts,
