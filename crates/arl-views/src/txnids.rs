@@ -29,12 +29,57 @@ pub(crate) struct TxnIdsReader {
     file: Arc<File>,
     entries: u64,
     layout: TxnIdsLayout,
+    reads: ReadsThenMap,
+}
+
+/// Look-ups answered with positioned reads before [`ReadsThenMap`] maps its region.
+const READS_UNMAPPED: u32 = 64;
+
+/// Reads of the first bytes of a file: positioned reads for the first [`READS_UNMAPPED`]
+/// look-ups, then from a mapping of that region, made once (a few look-ups do not pay for
+/// a mapping and its unmapping; many are several times cheaper from one). Used for
+/// `txnids.idx` by validation ([`TxnIdsReader`]: the committed entries) and by the views
+/// writer (its bucket table, read as transactions are staged).
+#[derive(Debug, Default)]
+pub(crate) struct ReadsThenMap {
     lookups: std::cell::Cell<u32>,
     map: std::cell::OnceCell<memmap2::Mmap>,
 }
 
-/// Look-ups a [`TxnIdsReader`] answers with positioned reads before it maps the file.
-const READS_UNMAPPED: u32 = 64;
+impl ReadsThenMap {
+    /// Counts a look-up; past [`READS_UNMAPPED`] of them, maps the first `len` bytes of
+    /// `file` (once), and [`ReadsThenMap::read_at`] reads from the mapping from then on.
+    pub(crate) fn count(&self, file: &File, len: u64) -> std::io::Result<()> {
+        if self.map.get().is_some() {
+            return Ok(());
+        }
+        let lookups = self.lookups.get() + 1;
+        self.lookups.set(lookups);
+        if lookups <= READS_UNMAPPED {
+            return Ok(());
+        }
+        if let Some(map) = crate::reader::map_prefix(file, len)? {
+            let _ = self.map.set(map);
+        }
+        Ok(())
+    }
+
+    /// The bytes of `file` at `at`: from the mapping once there is one (an error when they
+    /// lie beyond it), else with a positioned read.
+    pub(crate) fn read_at(&self, file: &File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+        let Some(map) = self.map.get() else {
+            return file.read_exact_at(buf, at);
+        };
+        let mapped = usize::try_from(at)
+            .ok()
+            .and_then(|start| map.get(start..start.checked_add(buf.len())?))
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "beyond the mapped region")
+            })?;
+        buf.copy_from_slice(mapped);
+        Ok(())
+    }
+}
 
 impl TxnIdsReader {
     /// Opens the `txnids.idx` of the views `reader` reads, and checks its header (the layout
@@ -81,37 +126,22 @@ impl TxnIdsReader {
             file,
             entries,
             layout,
-            lookups: Default::default(),
-            map: Default::default(),
+            reads: ReadsThenMap::default(),
         })
     }
 
-    /// Counts a look-up; past [`READS_UNMAPPED`] of them, maps the file over its committed
-    /// entries (once), and [`TxnIdsReader::read_at`] reads from the mapping from then on.
+    /// Counts a look-up ([`ReadsThenMap::count`]), over the committed entries.
     fn count_lookup(&self) -> Result<(), ViewError> {
-        if self.map.get().is_some() {
-            return Ok(());
-        }
-        let lookups = self.lookups.get() + 1;
-        self.lookups.set(lookups);
-        if lookups <= READS_UNMAPPED {
-            return Ok(());
-        }
-        let map = crate::reader::map_prefix(&self.file, self.layout.len(self.entries))
-            .map_err(|e| ViewError::io(&self.path, e))?
-            .ok_or_else(|| ViewError::corrupt(&self.path, "empty"))?;
-        let _ = self.map.set(map);
-        Ok(())
+        let len = self.layout.len(self.entries);
+        self.reads
+            .count(&self.file, len)
+            .map_err(|e| ViewError::io(&self.path, e))
     }
 
     /// The bytes at `at`, which lie within the committed entries (checked at open).
     fn read_at(&self, buf: &mut [u8], at: u64) -> Result<(), ViewError> {
-        if let Some(map) = self.map.get() {
-            buf.copy_from_slice(&map[at as usize..at as usize + buf.len()]);
-            return Ok(());
-        }
-        self.file
-            .read_exact_at(buf, at)
+        self.reads
+            .read_at(&self.file, buf, at)
             .map_err(|e| ViewError::io(&self.path, e))
     }
 

@@ -125,10 +125,12 @@ pub struct ViewWriter {
     /// The layout `txnids.idx` has on disk: that of its committed entries, until a commit
     /// whose entries need a larger table rewrites the file ([`crate::txnids::relayout`]).
     txnids_layout: TxnIdsLayout,
-    /// The bucket table of `txnids.idx` mapped, once more than [`TXNIDS_READS_UNMAPPED`]
-    /// blocks were read with positioned reads (a bulk import reads a block for almost
-    /// every transaction); dropped when the file is rewritten at a larger table.
-    txnids_table: TxnIdsTable,
+    /// How committed blocks of the bucket table of `txnids.idx` are read: positioned reads
+    /// for the writer's first few, then a mapping of the table (a bulk import reads a block
+    /// for almost every transaction; a server's writer maps once). Made again when the file
+    /// is rewritten at a larger table. The writer writes staged blocks in place at its
+    /// commits, never while it reads them; the mapping shows what it wrote.
+    txnids_table: crate::txnids::ReadsThenMap,
     account_numbers: IdNumbers,
     person_numbers: IdNumbers,
     /// Transactions staged by this writer, for reversals: the [`txn_key`] of the txn id to
@@ -281,7 +283,7 @@ impl ViewWriter {
             buffers: Default::default(),
             txnids_staged: HashMap::default(),
             txnids_layout,
-            txnids_table: TxnIdsTable::default(),
+            txnids_table: crate::txnids::ReadsThenMap::default(),
             account_numbers: IdNumbers::default(),
             person_numbers: IdNumbers::default(),
             txns_seen: HashMap::default(),
@@ -689,7 +691,7 @@ impl ViewWriter {
     /// The heads of a block of the bucket table of `txnids.idx`: staged, or as committed on
     /// disk. A head beyond the committed entries was left by a crash in the middle of a
     /// commit: damage.
-    fn txnids_block(&mut self, block: u32) -> Result<TxnIdsBlock, ViewError> {
+    fn txnids_block(&self, block: u32) -> Result<TxnIdsBlock, ViewError> {
         if let Some(heads) = self.txnids_staged.get(&block) {
             return Ok(*heads);
         }
@@ -701,20 +703,12 @@ impl ViewWriter {
         let path = || self.dir.join(FILES[TI]);
         let at = self.txnids_layout.block_at(block);
         let mut bytes = [0u8; TXNIDS_BLOCK_BYTES as usize];
-        let table_end = self.txnids_layout.entries_at();
-        match self.txnids_table.mapped(&self.files[TI], table_end) {
-            Ok(Some(map)) => {
-                let mapped = usize::try_from(at)
-                    .ok()
-                    .and_then(|start| map.get(start..start + TXNIDS_BLOCK_BYTES as usize))
-                    .ok_or_else(|| ViewError::corrupt(path(), "a block beyond the mapped table"))?;
-                bytes.copy_from_slice(mapped);
-            }
-            Ok(None) => self.files[TI]
-                .read_exact_at(&mut bytes, at)
-                .map_err(|e| ViewError::io(path(), e))?,
-            Err(e) => return Err(ViewError::io(path(), e)),
-        }
+        let file = &self.files[TI];
+        let table = &self.txnids_table;
+        table
+            .count(file, self.txnids_layout.entries_at())
+            .and_then(|()| table.read_at(file, &mut bytes, at))
+            .map_err(|e| ViewError::io(path(), e))?;
         let heads = decode_block(block, &bytes).ok_or_else(|| ViewError::Checksum {
             path: path(),
             offset: at,
@@ -768,7 +762,7 @@ impl ViewWriter {
         let path = self.dir.join(FILES[TI]);
         let file = crate::txnids::relayout(&self.files[TI], &path, self.txnids_layout, entries)?;
         self.files[TI] = file;
-        self.txnids_table = TxnIdsTable::default();
+        self.txnids_table = crate::txnids::ReadsThenMap::default();
         if let Some(files) = &mut *self
             .reader_files
             .lock()
@@ -1338,48 +1332,6 @@ fn start_txnids(file: &File, path: &Path) -> Result<(), ViewError> {
 /// [`txn_id_hash`].
 pub(crate) fn txn_key(txn_hash: u64) -> u32 {
     (txn_hash ^ (txn_hash >> 32)) as u32
-}
-
-/// Blocks of the bucket table of `txnids.idx` a writer reads with positioned reads before
-/// it maps the table.
-const TXNIDS_READS_UNMAPPED: u32 = 64;
-
-/// How a writer reads committed blocks of the bucket table of `txnids.idx`: a `pread` each
-/// for the first [`TXNIDS_READS_UNMAPPED`] of its life (an `arl append` of a few
-/// transactions reads a few), then from a mapping of the table, kept until the file is
-/// rewritten at a larger table (a bulk import reads a block for almost every transaction;
-/// a server's writer maps once and faults each page in once).
-/// The writer writes staged blocks in place at its commits, never while it reads them; the
-/// mapping shows what it wrote.
-#[derive(Default)]
-struct TxnIdsTable {
-    reads: u32,
-    map: Option<memmap2::Mmap>,
-}
-
-impl TxnIdsTable {
-    /// The mapping of the first `table_end` bytes of `file` once more than
-    /// [`TXNIDS_READS_UNMAPPED`] blocks were asked for, `None` before (read the block
-    /// from the file).
-    fn mapped(&mut self, file: &File, table_end: u64) -> std::io::Result<Option<&memmap2::Mmap>> {
-        if self.map.is_none() {
-            self.reads += 1;
-            if self.reads <= TXNIDS_READS_UNMAPPED {
-                return Ok(None);
-            }
-            self.map = crate::reader::map_prefix(file, table_end)?;
-        }
-        Ok(self.map.as_ref())
-    }
-}
-
-impl std::fmt::Debug for TxnIdsTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TxnIdsTable")
-            .field("reads", &self.reads)
-            .field("mapped", &self.map.as_ref().map(|m| m.len()))
-            .finish()
-    }
 }
 
 #[cfg(test)]
