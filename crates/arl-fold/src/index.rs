@@ -157,7 +157,7 @@ impl MemIndex {
         // Transactions are in no cache's subset.
         if !recorded.event.is_transaction() {
             let index: &MemIndex = self;
-            index.validator.borrow_mut().inserting(index, recorded);
+            index.validator.borrow_mut().inserting(recorded);
         }
     }
 

@@ -370,6 +370,14 @@ impl State {
         Applied::Applied
     }
 
+    /// Applies the effects of an event that validation passed against the facts as they
+    /// were at its point, where this state holds, as of that point, everything the event
+    /// changes: its rule is not checked again (it may read facts this state does not hold,
+    /// such as a new parent's).
+    pub fn apply_checked(&mut self, recorded: &Recorded) {
+        self.effects(recorded);
+    }
+
     // A table of effects: one arm per event type of the catalogue.
     #[allow(clippy::too_many_lines)]
     fn effects(&mut self, recorded: &Recorded) {

@@ -211,6 +211,26 @@ impl<'s> SubsetBuilder<'s> {
         Ok(self)
     }
 
+    /// Adds the account's own events and the joining and leaving of the people they name:
+    /// everything the account's state depends on but whether its parent changes applied
+    /// (that depends on the new parents' facts at the time; see [`SubsetBuilder::account`]).
+    pub fn account_own(&mut self, account: &str) -> Result<&mut Self, SourceError> {
+        if !self.accounts.insert(account.to_string()) {
+            return Ok(self);
+        }
+        let events = self.source.account_events(account)?;
+        let people: BTreeSet<String> = events
+            .iter()
+            .filter_map(|event| event.event.person().map(str::to_string))
+            .collect();
+        self.hierarchies.insert(account.to_string());
+        self.add(events);
+        for person in people {
+            self.person(&person)?;
+        }
+        Ok(self)
+    }
+
     /// Adds what the children of `account` depend on.
     pub fn children(&mut self, account: &str) -> Result<&mut Self, SourceError> {
         let refs = self.source.child_refs(account)?;

@@ -3,17 +3,23 @@
 //!
 //! [`Validator`] asks the narrow [`Facts`] trait (an in-memory index, or the persisted views
 //! with the batch so far) and keeps per-batch caches. For an account's events the state comes
-//! from a per-account cache: the fold of the account's subset (see [`crate::subset`]) up to
-//! its latest event. An event at or after that point is checked against the cache and then
-//! applied to it; a back-dated event, or an event that needs facts the cache does not hold,
-//! folds the subset afresh. Events that change facts other accounts' caches hold (a person's
-//! joining or leaving, an account's hierarchy events) drop those caches. A bulk import,
-//! mostly in valid-time order, thus costs O(1) per event.
+//! from a per-account cache: the fold of the account's own subset (its events and the joining
+//! and leaving of the people they name, see [`crate::subset`]) up to its latest event, with
+//! no other account's facts. An event at or after that point is checked against the cache
+//! and then applied to it; a back-dated event, or one naming a person the cache does not
+//! hold, folds the subset afresh. The parent rules read the named parent and its ancestors
+//! from one table of every account's hierarchy facts as the fold of all known events gives
+//! them now ([`Hierarchy`]), kept in step with the hierarchy events inserted. An event that
+//! changes facts a cache holds (its account's, a person's joining or leaving) is applied to
+//! it when it comes after it and drops it otherwise, and a hierarchy event drops the caches
+//! holding a parent change after it (whether that change applied may have changed). A bulk
+//! import, mostly in valid-time order, thus costs O(1) per event.
 //!
 //! The caches are bounded, so that a writer's memory does not grow with the history it
 //! appends (a server, an import of any size): past [`CACHED_ACCOUNTS_MAX`] account states,
-//! the half used least recently is dropped, and past [`STATUS_TIMELINES_MAX`] status
-//! timelines, all of them. A dropped cache costs a fresh fold when its account comes again.
+//! the half used least recently is dropped, past [`STATUS_TIMELINES_MAX`] status timelines,
+//! all of them, and past [`HIERARCHY_ACCOUNTS_MAX`] accounts' hierarchy facts, all of them. A
+//! dropped cache costs a fresh fold when its account comes again.
 
 use crate::facts::{status_at, Facts, StatusStep, ValidationError};
 use crate::index::MemIndex;
@@ -22,6 +28,7 @@ use crate::state::State;
 use crate::subset::{is_hierarchy, SubsetBuilder};
 use arl_domain::{Event, Recorded, RuleError, Status, Timestamp};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Checks every §3 rule of `recorded` (the next event of the log, not yet inserted) against
@@ -47,14 +54,14 @@ fn in_memory(verdict: Result<(), ValidationError>) -> Result<(), RuleError> {
     }
 }
 
-/// Account states [`Validator`] keeps at most (each the fold of the account's subset, about
-/// 11 KB at the generator's sizes); past it, the half used least recently is dropped. A
-/// workload that keeps more accounts than this busy folds them again and again: with a
-/// bound of 4,096, a 4M-event import (13,331 accounts) ran at about half its speed, and with
-/// this one the last batches of an 8M-event import (26,664 accounts) run at about half the
-/// speed an unbounded cache gives them, which in exchange peaked 175 MB higher (1,126
-/// against 951 MB for the whole process).
-pub const CACHED_ACCOUNTS_MAX: usize = 16_384;
+/// Account states [`Validator`] keeps at most (each the fold of the account's own subset);
+/// past it, the half used least recently is dropped. A workload that keeps more accounts than
+/// this busy folds them again and again. It was 16,384 while each state held copies of the
+/// hierarchies of the parents its account named (about 11 KB each at 4M generated events,
+/// far more later); without them, an import of 16M generated lines (about 30,000 accounts)
+/// peaked at 1.49 GB resident with this bound (docs/PERFORMANCE.md, "Validation without
+/// copies of the parents' closures").
+pub const CACHED_ACCOUNTS_MAX: usize = 32_768;
 /// Status timelines [`Validator`] keeps at most; past it, all are dropped.
 pub const STATUS_TIMELINES_MAX: usize = 16_384;
 
@@ -128,7 +135,7 @@ impl Validator {
 
     /// Keeps the caches in step with `recorded`, about to be added to `facts` (call it
     /// before the facts hold it).
-    pub fn inserting(&mut self, facts: &dyn Facts, recorded: &Recorded) {
+    pub fn inserting(&mut self, recorded: &Recorded) {
         if recorded.event.is_transaction() {
             // Transactions are in no cache's subset.
             return;
@@ -137,7 +144,7 @@ impl Validator {
             self.statuses
                 .remove(recorded.event.account().unwrap_or_default());
         }
-        self.accounts.on_insert(facts, recorded);
+        self.accounts.on_insert(recorded);
     }
 
     /// Forgets everything (after a rollback).
@@ -178,6 +185,12 @@ pub fn check_fresh(facts: &dyn Facts, recorded: &Recorded) -> Result<(), Validat
         return Validator::new().check(facts, recorded);
     }
     check_at_any_time(facts, recorded)?;
+    check_in_subset(facts, recorded)
+}
+
+/// The rules of an account event that depend on state: from a fresh fold of the subset the
+/// event depends on, up to its point.
+fn check_in_subset(facts: &dyn Facts, recorded: &Recorded) -> Result<(), ValidationError> {
     let at = recorded.effective_at;
     let mut builder = SubsetBuilder::new(facts, move |r| r.effective_at <= at);
     add_account_facts(&mut builder, recorded)?;
@@ -218,6 +231,9 @@ fn named_parent(event: &Event) -> Option<&str> {
     }
 }
 
+/// A point of the fold order: (`effective_at`, `seq`).
+type Point = (Timestamp, u64);
+
 /// Numbers for the account and person ids the caches name, so that their sets and maps hash
 /// and compare numbers, not strings.
 #[derive(Debug, Default)]
@@ -240,20 +256,38 @@ impl Ids {
     }
 }
 
+/// True for the events whose rules read the parent of their account or another account's
+/// facts: a parent change, an opening under a parent.
+fn reads_parents(event: &Event) -> bool {
+    matches!(event, Event::ParentChanged(_)) || named_parent(event).is_some()
+}
+
+/// The point of an event that changes its account's parent to a parent: whether it applies
+/// depends on the parent's facts and its ancestors' at that point.
+fn parent_change(recorded: &Recorded) -> Option<Point> {
+    matches!(&recorded.event, Event::ParentChanged(d) if d.parent.is_some())
+        .then(|| recorded.point())
+}
+
 #[derive(Debug)]
 struct Cached {
+    /// The account's own state and the people its events name; no other account's facts
+    /// (the parent rules read those from [`Hierarchy`]).
     state: State,
-    last: (Timestamp, u64),
+    last: Point,
     /// The people whose joining and leaving the state holds (numbers of [`Ids`]).
     people: HashSet<u32>,
-    /// The accounts whose hierarchy events the state holds (numbers of [`Ids`]).
-    hierarchies: HashSet<u32>,
+    /// The point of the latest parent change to a parent the state holds: whether it
+    /// applied depended on other accounts' hierarchy events before it, so that one coming
+    /// before it drops the state.
+    depends_until: Option<Point>,
     /// When the cache was last used ([`Cache::clock`]), for dropping the least recent.
     used: u64,
 }
 
 impl Cached {
-    /// True when the cache holds every fact `event` needs and the event comes after it.
+    /// True when the cache holds every fact of the account and of the person `event` needs,
+    /// and the event comes after it.
     fn serves(&self, ids: &Ids, recorded: &Recorded) -> bool {
         let holds = |set: &HashSet<u32>, id: &str| ids.get(id).is_some_and(|n| set.contains(&n));
         recorded.point() > self.last
@@ -261,7 +295,6 @@ impl Cached {
                 .event
                 .person()
                 .is_none_or(|p| holds(&self.people, p))
-            && named_parent(&recorded.event).is_none_or(|p| holds(&self.hierarchies, p))
     }
 }
 
@@ -273,8 +306,10 @@ struct Cache {
     accounts: HashMap<u32, Cached>,
     /// Person number to the accounts whose caches hold the person.
     by_person: HashMap<u32, HashSet<u32>>,
-    /// Account number to the accounts whose caches hold its hierarchy.
-    by_hierarchy: HashMap<u32, HashSet<u32>>,
+    /// `(depends_until, account)` of the caches that hold a parent change.
+    depending: BTreeSet<(Point, u32)>,
+    /// Every account's hierarchy facts as known now, for the parent rules.
+    hierarchy: Hierarchy,
     /// Counts the uses of caches: each use stamps the cache with the next value.
     clock: u64,
     /// The most account caches kept.
@@ -292,76 +327,138 @@ impl Cache {
         if let Some(person) = recorded.event.person() {
             self.extend_person(facts, number, person, recorded);
         }
-        self.extend_hierarchy(facts, number, recorded, &mut None);
         self.clock += 1;
-        if let Some(cached) = self
+        let served = self
             .accounts
-            .get_mut(&number)
-            .filter(|c| c.serves(&self.ids, recorded))
-        {
-            cached.used = self.clock;
-            return Ok(cached.state.check(recorded)?);
+            .get(&number)
+            .is_some_and(|c| c.serves(&self.ids, recorded));
+        if !served {
+            if let Some(state) = self.fold_account(facts, number, recorded)? {
+                // Back-dated: events of the account's subset come after it, and the fold up
+                // to its point is not kept. It gives the verdict of an event that reads no
+                // account's parent; the parent rules take the whole subset.
+                if reads_parents(&recorded.event) {
+                    return check_in_subset(facts, recorded);
+                }
+                return Ok(state.check(recorded)?);
+            }
         }
-        let mut builder = SubsetBuilder::new(facts, |_| true);
-        add_account_facts(&mut builder, recorded)?;
-        let (people, hierarchies) = (builder.people().clone(), builder.hierarchies().clone());
-        let subset = builder.build();
-        let visible: Vec<&Recorded> = subset
-            .iter()
-            .filter(|r| r.effective_at <= recorded.effective_at)
-            .collect();
-        let complete = visible.len() == subset.len();
-        let last = visible
-            .last()
-            .map(|r| r.point())
-            .unwrap_or((Timestamp::MIN, 0));
-        let state = State::fold(visible);
-        let result = state.check(recorded);
-        if complete {
-            self.drop_account(number);
-            if self.accounts.len() >= self.max {
-                self.drop_least_recent_half();
+        let chain = match named_parent(&recorded.event) {
+            Some(parent) => {
+                match self
+                    .hierarchy
+                    .chain(facts, parent, account, recorded.point())
+                {
+                    Some(chain) => chain,
+                    // Facts of the chain come at or after the event, or do not read.
+                    None => return check_in_subset(facts, recorded),
+                }
             }
-            let people: HashSet<u32> = people.iter().map(|p| self.ids.intern(p)).collect();
-            let hierarchies: HashSet<u32> =
-                hierarchies.iter().map(|a| self.ids.intern(a)).collect();
-            for person in &people {
-                self.by_person.entry(*person).or_default().insert(number);
-            }
-            for other in &hierarchies {
-                self.by_hierarchy.entry(*other).or_default().insert(number);
-            }
-            self.accounts.insert(
-                number,
-                Cached {
-                    state,
-                    last,
-                    people,
-                    hierarchies,
-                    used: self.clock,
-                },
-            );
+            None => Vec::new(),
+        };
+        let Some(cached) = self.accounts.get_mut(&number) else {
+            return check_in_subset(facts, recorded);
+        };
+        cached.used = self.clock;
+        // The parent and its ancestors as of the event, beside the account for the check;
+        // the chain never holds the account itself.
+        for (id, state) in &chain {
+            cached.state.accounts.insert(id.clone(), state.clone());
         }
-        Ok(result?)
+        let verdict = cached.state.check(recorded);
+        for (id, _) in &chain {
+            cached.state.accounts.remove(id);
+        }
+        Ok(verdict?)
     }
 
-    /// Drops an account's cache and its entries in the indexes of people and hierarchies.
+    /// Folds the account's own subset afresh ([`SubsetBuilder::account_own`], with the
+    /// person `recorded` names) and keeps it as the account's cache when all of it comes
+    /// before `recorded`, with the parent the fold of every event gives the account (from
+    /// [`Hierarchy`]). When some of it comes after, or that parent cannot be read, nothing
+    /// is kept and the fold up to the event's point is returned, its parent not to be read.
+    fn fold_account(
+        &mut self,
+        facts: &dyn Facts,
+        number: u32,
+        recorded: &Recorded,
+    ) -> Result<Option<State>, SourceError> {
+        let account = recorded.event.account().unwrap_or_default();
+        let mut builder = SubsetBuilder::new(facts, |_| true);
+        builder.account_own(account)?;
+        if let Some(person) = recorded.event.person() {
+            builder.person(person)?;
+        }
+        let people = builder.people().clone();
+        let subset = builder.build();
+        let complete = subset
+            .iter()
+            .all(|r| r.effective_at <= recorded.effective_at);
+        let visible = subset
+            .iter()
+            .filter(|r| r.effective_at <= recorded.effective_at);
+        let mut state = State::fold(visible);
+        if !complete {
+            return Ok(Some(state));
+        }
+        let depends_until = subset
+            .iter()
+            .filter(|r| r.event.account() == Some(account))
+            .filter_map(parent_change)
+            .max();
+        if depends_until.is_some() {
+            // Whether each parent change applied depended on the parent's facts then, which
+            // the own subset does not hold: the parent is the one all the facts give.
+            let Some(parent) = self.hierarchy.parent_of(facts, account) else {
+                return Ok(Some(state));
+            };
+            if let Some(own) = state.accounts.get_mut(account) {
+                own.parent = parent;
+            }
+        }
+        let last = subset
+            .iter()
+            .last()
+            .map_or((Timestamp::MIN, 0), Recorded::point);
+        self.drop_account(number);
+        if self.accounts.len() >= self.max {
+            self.drop_least_recent_half();
+        }
+        let people: HashSet<u32> = people.iter().map(|p| self.ids.intern(p)).collect();
+        for person in &people {
+            self.by_person.entry(*person).or_default().insert(number);
+        }
+        if let Some(point) = depends_until {
+            self.depending.insert((point, number));
+        }
+        self.accounts.insert(
+            number,
+            Cached {
+                state,
+                last,
+                people,
+                depends_until,
+                used: self.clock,
+            },
+        );
+        Ok(None)
+    }
+
+    /// Drops an account's cache and its entries in the indexes.
     fn drop_account(&mut self, number: u32) {
         let Some(cached) = self.accounts.remove(&number) else {
             return;
         };
-        for (index, keys) in [
-            (&mut self.by_person, &cached.people),
-            (&mut self.by_hierarchy, &cached.hierarchies),
-        ] {
-            for key in keys {
-                if let Some(accounts) = index.get_mut(key) {
-                    accounts.remove(&number);
-                    if accounts.is_empty() {
-                        index.remove(key);
-                    }
+        for person in &cached.people {
+            if let Some(accounts) = self.by_person.get_mut(person) {
+                accounts.remove(&number);
+                if accounts.is_empty() {
+                    self.by_person.remove(person);
                 }
             }
+        }
+        if let Some(point) = cached.depends_until {
+            self.depending.remove(&(point, number));
         }
     }
 
@@ -429,71 +526,11 @@ impl Cache {
         self.by_person.entry(person).or_default().insert(account);
     }
 
-    /// Adds to the account's cache the hierarchy of a parent `recorded` names that the cache
-    /// does not hold yet, when every hierarchy event of the accounts that brings in comes
-    /// before `recorded`.
-    ///
-    /// The hierarchy facts of an account (opened, status, parent) depend only on the
-    /// hierarchy events of the account and of the accounts it ever named as parent,
-    /// transitively; and none of the cache's events reads the facts of an account outside
-    /// its hierarchies. So the fold of the parent's closure alone gives the states a fresh
-    /// fold of the larger subset would give those accounts, whatever the cache's other
-    /// events: they are copied into the cache. The closure is read and folded once per
-    /// event, however many caches take it: `closure` is `None` until a cache needs it, then
-    /// holds it, or `Some(None)` when the facts could not be read; then the account's cache
-    /// is dropped (the fresh fold reports the failure).
-    fn extend_hierarchy(
-        &mut self,
-        facts: &dyn Facts,
-        account: u32,
-        recorded: &Recorded,
-        closure: &mut Option<Option<Closure>>,
-    ) {
-        let Some(parent) = named_parent(&recorded.event) else {
-            return;
-        };
-        let Some(cached) = self.accounts.get_mut(&account) else {
-            return;
-        };
-        let held =
-            |ids: &Ids, id: &str| ids.get(id).is_some_and(|n| cached.hierarchies.contains(&n));
-        if held(&self.ids, parent) || recorded.point() <= cached.last {
-            return;
-        }
-        let Some(closure) = closure.get_or_insert_with(|| Closure::read(facts, parent)) else {
-            self.drop_account(account);
-            return;
-        };
-        // The copied states hold facts up to the events of the accounts they bring in:
-        // those must all come before `recorded` (an event between would not see them in
-        // their place).
-        let mut latest = cached.last;
-        for (other, last) in &closure.accounts {
-            if held(&self.ids, other) {
-                continue;
-            }
-            if last.is_some_and(|last| last >= recorded.point()) {
-                return;
-            }
-            latest = latest.max(last.unwrap_or(latest));
-        }
-        for (other, _) in &closure.accounts {
-            let number = self.ids.intern(other);
-            if !cached.hierarchies.insert(number) {
-                continue;
-            }
-            if let Some(state) = closure.folded.accounts.get(other.as_str()) {
-                cached.state.accounts.insert(other.clone(), state.clone());
-            }
-            self.by_hierarchy.entry(number).or_default().insert(account);
-        }
-        cached.last = latest;
-    }
-
-    /// Keeps the caches in step with an event just inserted into the index: each cache whose
-    /// subset the event belongs to applies it when it comes after everything the cache holds,
-    /// and is dropped otherwise.
-    fn on_insert(&mut self, facts: &dyn Facts, recorded: &Recorded) {
+    /// Keeps the caches in step with an event just validated and about to go into the
+    /// facts: each cache whose subset the event belongs to takes its effects when it comes
+    /// after everything the cache holds, and is dropped otherwise; a hierarchy event also
+    /// drops the caches holding a parent change after it, and goes into [`Hierarchy`].
+    fn on_insert(&mut self, recorded: &Recorded) {
         let mut affected: Vec<u32> = Vec::new();
         let holding = |person: &str| {
             let accounts = self.ids.get(person).and_then(|n| self.by_person.get(&n));
@@ -506,36 +543,191 @@ impl Cache {
             | Event::LineEnded(_)
             | Event::TxnRecorded(_)
             | Event::TxnReversed(_) => {}
-            event => {
-                let Some(account) = self.ids.get(event.account().unwrap_or_default()) else {
-                    // No cache holds an account never named.
-                    return;
-                };
-                affected.push(account);
-                if is_hierarchy(event) {
-                    affected.extend(
-                        self.by_hierarchy
-                            .get(&account)
-                            .into_iter()
-                            .flatten()
-                            .filter(|a| **a != account),
-                    );
-                }
-            }
+            event => affected.extend(self.ids.get(event.account().unwrap_or_default())),
         }
-        let mut closure = None;
+        if is_hierarchy(&recorded.event) {
+            let later = self.depending.split_off(&(recorded.point(), 0));
+            for (_, account) in later {
+                self.drop_account(account);
+            }
+            self.hierarchy.inserting(recorded);
+        }
         for account in affected {
-            self.extend_hierarchy(facts, account, recorded, &mut closure);
             let Some(cached) = self.accounts.get_mut(&account) else {
                 continue;
             };
-            if cached.serves(&self.ids, recorded) {
-                cached.state.apply(recorded);
-                cached.last = recorded.point();
-            } else {
+            if !cached.serves(&self.ids, recorded) {
                 self.drop_account(account);
+                continue;
+            }
+            // Validated against the facts at its point, which the cache holds for what the
+            // event changes.
+            cached.state.apply_checked(recorded);
+            cached.last = recorded.point();
+            if let Some(point) = parent_change(recorded) {
+                if let Some(before) = cached.depends_until.replace(point) {
+                    self.depending.remove(&(before, account));
+                }
+                self.depending.insert((point, account));
             }
         }
+    }
+}
+
+/// Accounts [`Hierarchy`] keeps at most; past it, all are forgotten (and read again as the
+/// parent rules need them).
+pub const HIERARCHY_ACCOUNTS_MAX: usize = 1 << 18;
+
+/// The hierarchy facts (opened, status, parent) of accounts as the fold of every known event
+/// gives them now, read when the parent rules first need an account and kept in step with
+/// the hierarchy events inserted since: one copy for every cached account state, however
+/// many name the account as parent. An account's facts are those as of any point after its
+/// own latest hierarchy event, except that whether a parent change applied depends on other
+/// accounts' hierarchy events before it: an account holding a parent change forgets its
+/// facts when a hierarchy event comes before that change.
+#[derive(Debug, Default)]
+struct Hierarchy {
+    /// The accounts' hierarchy facts (no teams, no contacts).
+    state: State,
+    /// The accounts read, with their marks; an account read and never opened has no state.
+    known: HashMap<String, Marks>,
+    /// `(depends_until, account)` of the accounts that hold a parent change.
+    depending: BTreeSet<(Point, String)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Marks {
+    /// The point of the account's latest hierarchy event.
+    last: Option<Point>,
+    /// The point of its latest parent change to a parent.
+    depends_until: Option<Point>,
+}
+
+impl Hierarchy {
+    /// The states of `parent` and of its ancestors as of `point`, nearest first, up to
+    /// `account` (whose own state the caller holds): `None` when one of them has hierarchy
+    /// events at or after `point` (its facts now are not those at the point), or the facts
+    /// cannot be read.
+    fn chain(
+        &mut self,
+        facts: &dyn Facts,
+        parent: &str,
+        account: &str,
+        point: Point,
+    ) -> Option<Vec<(String, crate::state::AccountState)>> {
+        let mut out: Vec<(String, crate::state::AccountState)> = Vec::new();
+        let mut at = Some(parent.to_string());
+        while let Some(id) = at.take() {
+            if id == account
+                || out.len() > crate::state::CHAIN_DEPTH_MAX
+                || out.iter().any(|(seen, _)| *seen == id)
+            {
+                break;
+            }
+            if !self.known.contains_key(&id) {
+                self.read(facts, &id)?;
+            }
+            let marks = self.known.get(&id)?;
+            if marks.last.is_some_and(|last| last >= point) {
+                return None;
+            }
+            let Some(state) = self.state.accounts.get(&id) else {
+                // Never opened: the rules find no facts, as the fold does.
+                break;
+            };
+            at.clone_from(&state.parent);
+            out.push((id, state.clone()));
+        }
+        Some(out)
+    }
+
+    /// The parent of `account` as the fold of every known event gives it now (`None` inside
+    /// when it has none or was never opened); `None` when the facts cannot be read.
+    fn parent_of(&mut self, facts: &dyn Facts, account: &str) -> Option<Option<String>> {
+        if !self.known.contains_key(account) {
+            self.read(facts, account)?;
+        }
+        self.known.get(account)?;
+        Some(
+            self.state
+                .accounts
+                .get(account)
+                .and_then(|state| state.parent.clone()),
+        )
+    }
+
+    /// Reads the hierarchy closure of `account` and keeps the facts of each of its accounts
+    /// not kept yet (the closure's fold gives each what the fold of every event does).
+    fn read(&mut self, facts: &dyn Facts, account: &str) -> Option<()> {
+        let closure = Closure::read(facts, account)?;
+        if self.known.len() + closure.accounts.len() > HIERARCHY_ACCOUNTS_MAX {
+            *self = Hierarchy::default();
+        }
+        let Closure {
+            accounts,
+            mut folded,
+        } = closure;
+        for (id, marks) in accounts {
+            if self.known.contains_key(&id) {
+                continue;
+            }
+            if let Some(state) = folded.accounts.remove(&id) {
+                self.state.accounts.insert(id.clone(), state);
+            }
+            if let Some(point) = marks.depends_until {
+                self.depending.insert((point, id.clone()));
+            }
+            self.known.insert(id, marks);
+        }
+        Some(())
+    }
+
+    /// Forgets an account's facts.
+    fn forget(&mut self, account: &str) {
+        if let Some(marks) = self.known.remove(account) {
+            self.state.accounts.remove(account);
+            if let Some(point) = marks.depends_until {
+                self.depending.remove(&(point, account.to_string()));
+            }
+        }
+    }
+
+    /// Takes in a hierarchy event just validated: the accounts holding a parent change
+    /// after it forget their facts; its account takes its effects when the event comes
+    /// after the account's latest, and forgets its facts otherwise.
+    fn inserting(&mut self, recorded: &Recorded) {
+        let point = recorded.point();
+        let later = self.depending.split_off(&(point, String::new()));
+        for (_, account) in later {
+            if let Some(marks) = self.known.remove(&account) {
+                debug_assert!(marks.depends_until.is_some());
+                self.state.accounts.remove(&account);
+            }
+        }
+        let account = recorded.event.account().unwrap_or_default();
+        let marks = match self.known.get(account) {
+            Some(marks) if marks.last.is_none_or(|last| last < point) => *marks,
+            Some(_) => return self.forget(account),
+            // An account opening: it had no facts before (an opening is refused for an
+            // account known at any time), so these are all of them.
+            None if matches!(recorded.event, Event::AccountOpened(_)) => Marks {
+                last: None,
+                depends_until: None,
+            },
+            None => return,
+        };
+        self.state.apply_checked(recorded);
+        let mut marks = Marks {
+            last: Some(point),
+            ..marks
+        };
+        if let Some(change) = parent_change(recorded) {
+            if let Some(before) = marks.depends_until.replace(change) {
+                self.depending.remove(&(before, account.to_string()));
+            }
+            self.depending.insert((change, account.to_string()));
+        }
+        self.known.insert(account.to_string(), marks);
     }
 }
 
@@ -543,8 +735,8 @@ impl Cache {
 /// ever named as parent, transitively, with the fold of all their hierarchy events.
 #[derive(Debug)]
 struct Closure {
-    /// Each account of the closure with the point of its latest hierarchy event.
-    accounts: Vec<(String, Option<(Timestamp, u64)>)>,
+    /// Each account of the closure with the marks of its hierarchy events.
+    accounts: Vec<(String, Marks)>,
     /// The fold of the hierarchy events of the whole closure.
     folded: State,
 }
@@ -552,7 +744,7 @@ struct Closure {
 impl Closure {
     /// The closure of `account`, or `None` when the facts cannot be read.
     fn read(facts: &dyn Facts, account: &str) -> Option<Closure> {
-        let mut accounts: Vec<(String, Option<(Timestamp, u64)>)> = Vec::new();
+        let mut accounts: Vec<(String, Marks)> = Vec::new();
         let mut seen: HashSet<String> = HashSet::default();
         let mut events: Vec<Arc<Recorded>> = Vec::new();
         let mut todo = vec![account.to_string()];
@@ -567,8 +759,11 @@ impl Closure {
                     .filter_map(|r| named_parent(&r.event))
                     .map(str::to_string),
             );
-            let last = hierarchy.iter().map(|r| r.point()).max();
-            accounts.push((at, last));
+            let marks = Marks {
+                last: hierarchy.iter().map(|r| r.point()).max(),
+                depends_until: hierarchy.iter().filter_map(|r| parent_change(r)).max(),
+            };
+            accounts.push((at, marks));
             events.extend(hierarchy);
         }
         events.sort_by_key(|r| r.point());

@@ -751,7 +751,7 @@ fn validate(
             event,
         };
         check_one(validator, &known, &recorded, position)?;
-        validator.inserting(&known, &recorded);
+        validator.inserting(&recorded);
         known.insert(&recorded).map_err(AppendFailure::source)?;
         chunk.push((recorded, data));
         appended += 1;
