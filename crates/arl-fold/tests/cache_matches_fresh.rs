@@ -249,11 +249,17 @@ impl Steps {
         cached
     }
 
+    /// Inserts an event the rules must accept.
+    fn accept(&mut self, day: i64, kind: &str, data: &str) {
+        if let Err(e) = self.step(day, kind, data, true) {
+            panic!("{kind} {data} on day {day} is refused: {e}");
+        }
+    }
+
     fn open(&mut self, day: i64, account: &str) {
         let data =
             format!(r#"{{"account":"{account}","name":"N","scope":"national","status":"active"}}"#);
-        self.step(day, "account.opened", &data, true)
-            .expect("opens");
+        self.accept(day, "account.opened", &data);
     }
 }
 
@@ -266,19 +272,18 @@ fn a_back_dated_closing_of_the_parent_undoes_a_cached_parent_change() {
     let mut steps = Steps::new();
     steps.open(1, "p");
     steps.open(1, "x");
-    let to_p = r#"{"account":"x","parent":"p"}"#;
-    steps
-        .step(10, "account.parent_changed", to_p, true)
-        .expect("p is open");
+    steps.accept(
+        10,
+        "account.parent_changed",
+        r#"{"account":"x","parent":"p"}"#,
+    );
     // The account's state is cached with its parent.
-    let renamed = r#"{"account":"x","name":"X"}"#;
-    steps
-        .step(12, "account.renamed", renamed, true)
-        .expect("x exists");
-    let closed = r#"{"account":"p","status":"closed"}"#;
-    steps
-        .step(5, "account.status_changed", closed, true)
-        .expect("p was open");
+    steps.accept(12, "account.renamed", r#"{"account":"x","name":"X"}"#);
+    steps.accept(
+        5,
+        "account.status_changed",
+        r#"{"account":"p","status":"closed"}"#,
+    );
     let to_none = r#"{"account":"x","parent":null}"#;
     let verdict = steps.step(20, "account.parent_changed", to_none, false);
     assert!(verdict.is_err(), "x has no parent in the fold: {verdict:?}");
@@ -293,23 +298,27 @@ fn a_back_dated_closing_undoes_a_parent_change_the_parent_rules_read() {
     for account in ["a", "b", "c"] {
         steps.open(1, account);
     }
-    let b_under_a = r#"{"account":"b","parent":"a"}"#;
-    steps
-        .step(10, "account.parent_changed", b_under_a, true)
-        .expect("a is open");
-    let c_under_b = r#"{"account":"c","parent":"b"}"#;
-    steps
-        .step(15, "account.parent_changed", c_under_b, true)
-        .expect("b is open");
-    // Read with `a` under nothing: a cycle while b is under a.
+    steps.accept(
+        10,
+        "account.parent_changed",
+        r#"{"account":"b","parent":"a"}"#,
+    );
+    steps.accept(
+        15,
+        "account.parent_changed",
+        r#"{"account":"c","parent":"b"}"#,
+    );
+    // Checked now, the move closes a cycle (a above b above c), and the parent rules keep
+    // the facts they read.
     let a_under_c = r#"{"account":"a","parent":"c"}"#;
     assert!(steps
         .step(16, "account.parent_changed", a_under_c, false)
         .is_err());
-    let closed = r#"{"account":"a","status":"closed"}"#;
-    steps
-        .step(5, "account.status_changed", closed, true)
-        .expect("a was open");
+    steps.accept(
+        5,
+        "account.status_changed",
+        r#"{"account":"a","status":"closed"}"#,
+    );
     let verdict = steps.step(20, "account.parent_changed", a_under_c, false);
     assert!(
         verdict.is_ok(),
