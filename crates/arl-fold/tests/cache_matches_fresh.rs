@@ -278,6 +278,19 @@ impl Steps {
         }
     }
 
+    /// Accounts `a`, `b` and `c` opened on day 1, `b` moved under `a` on day 10 and `c`
+    /// under `b` on day 15.
+    fn in_a_line() -> Steps {
+        let mut steps = Steps::new();
+        for account in ["a", "b", "c"] {
+            steps.open(1, account);
+        }
+        let kind = "account.parent_changed";
+        steps.accept(10, kind, r#"{"account":"b","parent":"a"}"#);
+        steps.accept(15, kind, r#"{"account":"c","parent":"b"}"#);
+        steps
+    }
+
     fn open(&mut self, day: i64, account: &str) {
         let data =
             format!(r#"{{"account":"{account}","name":"N","scope":"national","status":"active"}}"#);
@@ -316,20 +329,7 @@ fn a_back_dated_closing_of_the_parent_undoes_a_cached_parent_change() {
 /// under `c` (a child of `b`), which would otherwise close a cycle.
 #[test]
 fn a_back_dated_closing_undoes_a_parent_change_the_parent_rules_read() {
-    let mut steps = Steps::new();
-    for account in ["a", "b", "c"] {
-        steps.open(1, account);
-    }
-    steps.accept(
-        10,
-        "account.parent_changed",
-        r#"{"account":"b","parent":"a"}"#,
-    );
-    steps.accept(
-        15,
-        "account.parent_changed",
-        r#"{"account":"c","parent":"b"}"#,
-    );
+    let mut steps = Steps::in_a_line();
     // Checked now, the move closes a cycle (a above b above c), and the parent rules keep
     // the facts they read.
     let a_under_c = r#"{"account":"a","parent":"c"}"#;
@@ -353,20 +353,7 @@ fn a_back_dated_closing_undoes_a_parent_change_the_parent_rules_read() {
 /// back-dated closing of `a` undoes.
 #[test]
 fn a_validator_started_on_a_history_forgets_what_a_back_dated_closing_undoes() {
-    let mut steps = Steps::new();
-    for account in ["a", "b", "c"] {
-        steps.open(1, account);
-    }
-    steps.accept(
-        10,
-        "account.parent_changed",
-        r#"{"account":"b","parent":"a"}"#,
-    );
-    steps.accept(
-        15,
-        "account.parent_changed",
-        r#"{"account":"c","parent":"b"}"#,
-    );
+    let mut steps = Steps::in_a_line();
     let mut late = arl_fold::Validator::new();
     let a_under_c = r#"{"account":"a","parent":"c"}"#;
     let kind = "account.parent_changed";
