@@ -186,11 +186,28 @@ impl<'s> SubsetBuilder<'s> {
 
     /// Adds what the state of `account` (card, team, contacts) depends on.
     pub fn account(&mut self, account: &str) -> Result<&mut Self, SourceError> {
+        for parent in self.own(account)? {
+            self.hierarchy(&parent)?;
+        }
+        Ok(self)
+    }
+
+    /// Adds the account's own events and the joining and leaving of the people they name:
+    /// everything the account's state depends on but whether its parent changes applied
+    /// (that depends on the new parents' facts at the time; see [`SubsetBuilder::account`]).
+    pub fn account_own(&mut self, account: &str) -> Result<&mut Self, SourceError> {
+        self.own(account)?;
+        Ok(self)
+    }
+
+    /// Adds the account's own events and its people's joining and leaving; returns the
+    /// parents its events name (none when the account was added before).
+    fn own(&mut self, account: &str) -> Result<BTreeSet<String>, SourceError> {
+        let mut parents = BTreeSet::new();
         if !self.accounts.insert(account.to_string()) {
-            return Ok(self);
+            return Ok(parents);
         }
         let events = self.source.account_events(account)?;
-        let mut parents = BTreeSet::new();
         let mut people = BTreeSet::new();
         for event in &events {
             if let Some(parent) = named_parent(&event.event) {
@@ -202,33 +219,10 @@ impl<'s> SubsetBuilder<'s> {
         }
         self.hierarchies.insert(account.to_string());
         self.add(events);
-        for parent in parents {
-            self.hierarchy(&parent)?;
-        }
         for person in people {
             self.person(&person)?;
         }
-        Ok(self)
-    }
-
-    /// Adds the account's own events and the joining and leaving of the people they name:
-    /// everything the account's state depends on but whether its parent changes applied
-    /// (that depends on the new parents' facts at the time; see [`SubsetBuilder::account`]).
-    pub fn account_own(&mut self, account: &str) -> Result<&mut Self, SourceError> {
-        if !self.accounts.insert(account.to_string()) {
-            return Ok(self);
-        }
-        let events = self.source.account_events(account)?;
-        let people: BTreeSet<String> = events
-            .iter()
-            .filter_map(|event| event.event.person().map(str::to_string))
-            .collect();
-        self.hierarchies.insert(account.to_string());
-        self.add(events);
-        for person in people {
-            self.person(&person)?;
-        }
-        Ok(self)
+        Ok(parents)
     }
 
     /// Adds what the children of `account` depend on.

@@ -298,6 +298,14 @@ impl Cached {
     }
 }
 
+/// What [`Cache::fold_account`] made of an account's own subset.
+enum Folded {
+    /// Kept as the account's cache.
+    Kept,
+    /// Not kept: the fold up to the event's point, whose account's parent is not to be read.
+    Unkept(State),
+}
+
 /// Per-account folded states for validation (see the module documentation).
 #[derive(Debug, Default)]
 struct Cache {
@@ -333,10 +341,10 @@ impl Cache {
             .get(&number)
             .is_some_and(|c| c.serves(&self.ids, recorded));
         if !served {
-            if let Some(state) = self.fold_account(facts, number, recorded)? {
-                // Back-dated: events of the account's subset come after it, and the fold up
-                // to its point is not kept. It gives the verdict of an event that reads no
-                // account's parent; the parent rules take the whole subset.
+            if let Folded::Unkept(state) = self.fold_account(facts, number, recorded)? {
+                // Back-dated (events of the account's subset come after it), or the parent
+                // does not read: the fold up to its point gives the verdict of an event that
+                // reads no account's parent; the parent rules take the whole subset.
                 if reads_parents(&recorded.event) {
                     return check_in_subset(facts, recorded);
                 }
@@ -376,13 +384,13 @@ impl Cache {
     /// person `recorded` names) and keeps it as the account's cache when all of it comes
     /// before `recorded`, with the parent the fold of every event gives the account (from
     /// [`Hierarchy`]). When some of it comes after, or that parent cannot be read, nothing
-    /// is kept and the fold up to the event's point is returned, its parent not to be read.
+    /// is kept and the fold up to the event's point is returned.
     fn fold_account(
         &mut self,
         facts: &dyn Facts,
         number: u32,
         recorded: &Recorded,
-    ) -> Result<Option<State>, SourceError> {
+    ) -> Result<Folded, SourceError> {
         let account = recorded.event.account().unwrap_or_default();
         let mut builder = SubsetBuilder::new(facts, |_| true);
         builder.account_own(account)?;
@@ -399,7 +407,7 @@ impl Cache {
             .filter(|r| r.effective_at <= recorded.effective_at);
         let mut state = State::fold(visible);
         if !complete {
-            return Ok(Some(state));
+            return Ok(Folded::Unkept(state));
         }
         let depends_until = subset
             .iter()
@@ -410,7 +418,7 @@ impl Cache {
             // Whether each parent change applied depended on the parent's facts then, which
             // the own subset does not hold: the parent is the one all the facts give.
             let Some(parent) = self.hierarchy.parent_of(facts, account) else {
-                return Ok(Some(state));
+                return Ok(Folded::Unkept(state));
             };
             if let Some(own) = state.accounts.get_mut(account) {
                 own.parent = parent;
@@ -441,7 +449,7 @@ impl Cache {
                 used: self.clock,
             },
         );
-        Ok(None)
+        Ok(Folded::Kept)
     }
 
     /// Drops an account's cache and its entries in the indexes.
@@ -699,10 +707,7 @@ impl Hierarchy {
         let point = recorded.point();
         let later = self.depending.split_off(&(point, String::new()));
         for (_, account) in later {
-            if let Some(marks) = self.known.remove(&account) {
-                debug_assert!(marks.depends_until.is_some());
-                self.state.accounts.remove(&account);
-            }
+            self.forget(&account);
         }
         let account = recorded.event.account().unwrap_or_default();
         let marks = match self.known.get(account) {
