@@ -181,7 +181,9 @@ fn bounded_caches_match_a_fresh_fold() {
         arl_fold::Validator::with_bounds(1, 1),
         arl_fold::Validator::with_bounds(3, 2),
         arl_fold::Validator::with_bounds(8, 4),
+        arl_fold::Validator::with_bounds(64, 4).with_cached_events(40),
     ];
+    let mut weighed = 0;
     let walked = walk(6_000, 11, |index, recorded, candidates| {
         let mut rejected = 0;
         let alone = [recorded.clone()];
@@ -204,8 +206,18 @@ fn bounded_caches_match_a_fresh_fold() {
         for validator in &mut validators {
             validator.inserting(recorded);
         }
+        let (states, events) = validators[3].cached();
+        assert!(
+            states <= 64 && (events <= 40 || states == 1),
+            "the bounds hold: {states} states of {events} events"
+        );
+        weighed = weighed.max(events);
         rejected
     });
+    assert!(
+        weighed > 20,
+        "the states come near the bound on their events ({weighed})"
+    );
     assert!(
         walked.accounts > 8,
         "the history names more accounts than the largest bound ({})",

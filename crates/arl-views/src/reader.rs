@@ -104,11 +104,13 @@ fn map_shared(
 /// Shards of each map of an [`EventCache`], each behind its own lock.
 const CACHE_SHARDS: usize = 16;
 
-/// Entries a shard keeps before it forgets them all: records (131,072 in all, about 40 MB
-/// of decoded events at the sizes the generator makes) and chains (32,768 in all, a
-/// pointer per event on them).
+/// What a shard keeps before it forgets it all: records (131,072 in all, about 40 MB of
+/// decoded events at the sizes the generator makes), and chains holding events (262,144 in
+/// all, each chain counting one more than its events): a chain keeps its decoded events
+/// alive after the records' shard forgets them, and an account's chain grows with its
+/// history, so chains are bounded by the events they hold, not by their number.
 const CACHE_SHARD_RECORDS: usize = 8_192;
-const CACHE_SHARD_CHAINS: usize = 2_048;
+const CACHE_SHARD_CHAIN_EVENTS: usize = 16_384;
 
 /// Ids a shard of [`Numbers`] keeps before it forgets them all (65,536 accounts and as
 /// many people in all).
@@ -140,7 +142,22 @@ impl std::fmt::Debug for EventCache {
 
 /// A map from a u64 key, in [`CACHE_SHARDS`] shards behind locks of their own.
 struct Shards<V> {
-    shards: [std::sync::Mutex<rustc_hash::FxHashMap<u64, V>>; CACHE_SHARDS],
+    shards: [std::sync::Mutex<Shard<V>>; CACHE_SHARDS],
+}
+
+/// One shard of [`Shards`]: its values by key, each with its weight, and their sum.
+struct Shard<V> {
+    values: rustc_hash::FxHashMap<u64, (V, usize)>,
+    weight: usize,
+}
+
+impl<V> Default for Shard<V> {
+    fn default() -> Self {
+        Shard {
+            values: Default::default(),
+            weight: 0,
+        }
+    }
 }
 
 impl<V> Default for Shards<V> {
@@ -152,7 +169,7 @@ impl<V> Default for Shards<V> {
 }
 
 impl<V: Clone> Shards<V> {
-    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, rustc_hash::FxHashMap<u64, V>> {
+    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, Shard<V>> {
         // Keys are offsets of records at least a header long: dividing by 64 spreads them.
         let shard = &self.shards[(key / 64) as usize % CACHE_SHARDS];
         shard
@@ -161,15 +178,25 @@ impl<V: Clone> Shards<V> {
     }
 
     fn get(&self, key: u64) -> Option<V> {
-        self.shard(key).get(&key).cloned()
+        self.shard(key)
+            .values
+            .get(&key)
+            .map(|(value, _)| value.clone())
     }
 
-    fn put(&self, key: u64, value: V, per_shard: usize) {
+    /// Keeps `value` of `weight` at `key` (in place of what it held); a shard whose values
+    /// would weigh more than `per_shard` forgets them all first.
+    fn put(&self, key: u64, value: V, weight: usize, per_shard: usize) {
         let mut shard = self.shard(key);
-        if shard.len() >= per_shard {
-            shard.clear();
+        if let Some((_, replaced)) = shard.values.remove(&key) {
+            shard.weight -= replaced;
         }
-        shard.insert(key, value);
+        if shard.weight + weight > per_shard {
+            shard.values.clear();
+            shard.weight = 0;
+        }
+        shard.values.insert(key, (value, weight));
+        shard.weight += weight;
     }
 }
 
@@ -368,7 +395,7 @@ impl ViewReader {
         let recorded = Arc::new(recorded);
         cache
             .records
-            .put(offset, (header, recorded.clone()), CACHE_SHARD_RECORDS);
+            .put(offset, (header, recorded.clone()), 1, CACHE_SHARD_RECORDS);
         Ok((header, recorded))
     }
 
@@ -527,9 +554,10 @@ impl ViewReader {
         }
         out.reverse();
         if let Some(cache) = cache {
+            let weight = out.len() + 1;
             cache
                 .chains
-                .put(key, Arc::new(out.clone()), CACHE_SHARD_CHAINS);
+                .put(key, Arc::new(out.clone()), weight, CACHE_SHARD_CHAIN_EVENTS);
         }
         Ok(out)
     }
@@ -863,5 +891,34 @@ impl Source for ViewReader {
     }
     fn account_of(&self, number: u32) -> Option<String> {
         ViewReader::account_of(self, number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Shards, CACHE_SHARDS};
+
+    #[test]
+    fn a_shard_forgets_its_values_when_they_would_weigh_more_than_its_bound() {
+        let shards: Shards<u32> = Shards::default();
+        // Keys are spread over the shards by `key / 64`: these all fall on the first one.
+        let key = |n: u64| n * 64 * CACHE_SHARDS as u64;
+        shards.put(key(0), 0, 6, 10);
+        shards.put(key(1), 1, 4, 10);
+        assert_eq!((shards.get(key(0)), shards.get(key(1))), (Some(0), Some(1)));
+        // A value put again weighs what it weighs now, not twice.
+        shards.put(key(1), 2, 4, 10);
+        assert_eq!((shards.get(key(0)), shards.get(key(1))), (Some(0), Some(2)));
+        // Past the bound, the shard forgets what it held first.
+        shards.put(key(2), 3, 1, 10);
+        let held = [key(0), key(1), key(2)].map(|k| shards.get(k));
+        assert_eq!(held, [None, None, Some(3)]);
+        // The other shards keep theirs.
+        shards.put(64, 9, 10, 10);
+        shards.put(key(3), 4, 10, 10);
+        assert_eq!((shards.get(64), shards.get(key(2))), (Some(9), None));
+        // A value heavier than the bound is kept alone.
+        shards.put(key(4), 5, 11, 10);
+        assert_eq!((shards.get(key(3)), shards.get(key(4))), (None, Some(5)));
     }
 }
