@@ -69,10 +69,10 @@ pub const STATUS_TIMELINES_MAX: usize = 16_384;
 /// its account's own subset folded into it); past it, as past [`CACHED_ACCOUNTS_MAX`], the
 /// half used least recently is dropped. The number of states alone does not bound their
 /// memory: each grows with its account's history. An import of 16M generated lines reaches
-/// this bound with about 22,000 states (of about 30,000 accounts); it costs that import 8%
-/// more time for 71 MB less memory at its peak, and one of 32M lines 35% more time for
-/// 297 MB less (under 0.85 GB of anonymous memory, where it went past 1.1 GB), in
-/// docs/PERFORMANCE.md, "Validation's states bounded by the events they hold".
+/// this bound with about 22,000 states (of about 30,000 accounts); it costs that import
+/// 3–8% more time for 71–86 MB less memory at its peak, and one of 32M lines 35% more
+/// time for 297 MB less (under 0.85 GB of anonymous memory, where it went past 1.1 GB),
+/// in docs/PERFORMANCE.md, "Validation's states bounded by the events they hold".
 pub const CACHED_EVENTS_MAX: usize = 1 << 21;
 
 /// Validation of a batch of events against [`Facts`], with its caches. The caller checks
