@@ -18,9 +18,9 @@
 //! The caches are bounded, so that a writer's memory does not grow with the history it
 //! appends (a server, an import of any size): past [`CACHED_ACCOUNTS_MAX`] account states, or
 //! past [`CACHED_EVENTS_MAX`] events folded into them, the half used least recently is
-//! dropped, past [`STATUS_TIMELINES_MAX`] status timelines,
-//! all of them, and past [`HIERARCHY_ACCOUNTS_MAX`] accounts' hierarchy facts, all of them. A
-//! dropped cache costs a fresh fold when its account comes again.
+//! dropped; past [`STATUS_TIMELINES_MAX`] status timelines, all of them; past
+//! [`HIERARCHY_ACCOUNTS_MAX`] accounts' hierarchy facts, all of them. A dropped cache costs
+//! a fresh fold when its account comes again.
 
 use crate::facts::{status_at, Facts, StatusStep, ValidationError};
 use crate::index::MemIndex;

@@ -185,18 +185,18 @@ impl<V: Clone> Shards<V> {
     }
 
     /// Keeps `value` of `weight` at `key` (in place of what it held); a shard whose values
-    /// would weigh more than `per_shard` forgets them all first.
+    /// would weigh more than `per_shard` forgets all the others.
     fn put(&self, key: u64, value: V, weight: usize, per_shard: usize) {
         let mut shard = self.shard(key);
-        if let Some((_, replaced)) = shard.values.remove(&key) {
-            shard.weight -= replaced;
+        let replaced = shard
+            .values
+            .insert(key, (value, weight))
+            .map_or(0, |(_, w)| w);
+        shard.weight = shard.weight - replaced + weight;
+        if shard.weight > per_shard && shard.values.len() > 1 {
+            shard.values.retain(|kept, _| *kept == key);
+            shard.weight = weight;
         }
-        if shard.weight + weight > per_shard {
-            shard.values.clear();
-            shard.weight = 0;
-        }
-        shard.values.insert(key, (value, weight));
-        shard.weight += weight;
     }
 }
 
