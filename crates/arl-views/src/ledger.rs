@@ -233,6 +233,9 @@ pub struct Ledger {
     /// take in goes through them (so that the batches of one import do not fold the same
     /// accounts afresh); cleared whenever the views change otherwise or a batch is refused.
     validator: Validator,
+    /// The writer's bound on mapped regions ([`ViewWriter::set_mapped_bytes_max`]), kept
+    /// for the writers opened again after a refused batch, a failed commit or a replay.
+    mapped_max: u64,
     _lock: LedgerLock,
 }
 
@@ -337,6 +340,7 @@ impl Ledger {
             log,
             views,
             validator: Validator::new(),
+            mapped_max: crate::reader::MAPPED_BYTES_MAX,
             _lock: lock,
         };
         ledger.catch_up_or_rebuild()?;
@@ -356,7 +360,7 @@ impl Ledger {
     fn rebuild(&mut self) -> Result<Head, ViewError> {
         self.validator.clear();
         let head = rebuild_views(&self.dir, &self.log, &mut |_| {})?;
-        self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
+        self.views = self.open_writer()?;
         Ok(head)
     }
 
@@ -402,6 +406,21 @@ impl Ledger {
     /// A reader of the committed views, for queries inside the writing process.
     pub fn reader(&self) -> Result<ViewReader, ViewError> {
         self.views.reader()
+    }
+
+    /// Sets the longest committed region of `events.dat` and `txnids.idx` this ledger's
+    /// writer and readers read through a mapping ([`ViewWriter::set_mapped_bytes_max`]).
+    pub fn set_mapped_bytes_max(&mut self, bytes: u64) {
+        self.mapped_max = bytes;
+        self.views.set_mapped_bytes_max(bytes);
+    }
+
+    /// The views' writer opened again from what is on disk, with this ledger's bound on
+    /// mapped regions.
+    fn open_writer(&self) -> Result<ViewWriter, ViewError> {
+        let mut views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
+        views.set_mapped_bytes_max(self.mapped_max);
+        Ok(views)
     }
 
     /// Appends a batch: all of it or, on any error before the log commit, none of it.
@@ -519,7 +538,8 @@ impl Ledger {
                 // The caches took in events of the refused batch.
                 self.validator.clear();
                 // What was staged for the rejected batch must not reach the views.
-                self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))
+                self.views = self
+                    .open_writer()
                     .map_err(|e| AppendFailure::storage(e.to_string()))?;
                 return Err(self.heal(failure));
             }
@@ -544,7 +564,7 @@ impl Ledger {
     fn finish_views(&mut self, staged: Result<(), ViewError>) -> Result<(), ViewError> {
         self.views.set_log_len(self.log.committed_len());
         if staged.and_then(|()| self.views.commit()).is_err() {
-            self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
+            self.views = self.open_writer()?;
             self.catch_up()?;
         }
         Ok(())
@@ -555,7 +575,7 @@ impl Ledger {
     pub fn replay(&mut self, progress: &mut dyn FnMut(u64)) -> Result<Head, ViewError> {
         self.validator.clear();
         let head = rebuild_views(&self.dir, &self.log, progress)?;
-        self.views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
+        self.views = self.open_writer()?;
         Ok(head)
     }
 

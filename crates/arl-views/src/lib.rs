@@ -41,6 +41,6 @@ pub use ledger::{
     open_reader, open_reader_in, recorded_from_envelope, AppendFailure, AppendOptions,
     AppendReport, FailureKind, Ledger, LOG_DIR, VIEWS_DIR,
 };
-pub use reader::ViewReader;
+pub use reader::{ViewReader, MAPPED_BYTES_MAX};
 pub use source::{LogSource, STORE_ID_FILE};
 pub use writer::ViewWriter;

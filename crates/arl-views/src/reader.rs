@@ -18,6 +18,18 @@ use std::sync::Arc;
 /// Bytes read at once for an event record: most records fit, longer ones take a second read.
 const EVENT_READ_BYTES: u64 = 512;
 
+/// The longest committed region of a data file (`events.dat`, `txnids.idx`) that the
+/// readers a writer hands out read through a mapping; past it, positioned reads. Every page
+/// a mapping has touched stays in the process's resident memory while the mapping lives,
+/// and a read maps the cached pages around it too (16 of them), so a bulk import, whose
+/// validation reads old records and transaction ids all over both files, held nearly the
+/// whole of each resident (about 17 bytes an event each: 1.1 GB at 32M events). Below the
+/// bound mappings keep their speed for the ledgers most users have (32 MiB: about 2M events
+/// of `events.dat`); past it the process holds at most this much of each file, and reads
+/// cost a system call each (the cache of decoded records in front of `events.dat` answers
+/// most of a server's).
+pub const MAPPED_BYTES_MAX: u64 = 32 << 20;
+
 /// A read-only view of one committed state of the views: the `heads` it was opened with and
 /// the four data files, read no further than the lengths `heads` commits.
 #[derive(Debug)]
@@ -27,9 +39,10 @@ pub struct ViewReader {
     heads: Arc<Heads>,
     /// The data files, shared by the readers one writer hands out.
     files: Arc<DataFiles>,
-    /// `events.dat` mapped at least up to its committed length: a card follows a few dozen
-    /// back-pointers through it, and a system call per record cost more than the parse.
-    /// Shared by the readers one writer hands out.
+    /// `events.dat` mapped at least up to its committed length (`None`: positioned reads):
+    /// a card follows a few dozen back-pointers through it, and a system call per record
+    /// cost more than the parse. Shared by the readers one writer hands out, which map it
+    /// only up to [`MAPPED_BYTES_MAX`].
     events_map: Option<Arc<memmap2::Mmap>>,
     /// `times.dat` mapped at least up to its committed length, when the writer that handed
     /// this reader out shares one (a `known_at` is a binary search of about twenty
@@ -41,6 +54,9 @@ pub struct ViewReader {
     /// `txnids.idx` as the writer that handed this reader out holds it (`None`: opened
     /// by its path when a validation first asks for a txn id).
     txnids: Option<Arc<File>>,
+    /// The longest region of `txnids.idx` a validation through this reader maps
+    /// ([`MAPPED_BYTES_MAX`] unless its writer was given another bound).
+    mapped_max: u64,
 }
 
 /// The four data files of a views directory, open for reading (positioned reads only, so
@@ -347,7 +363,7 @@ impl ViewReader {
         let covers = |map: &Option<Arc<memmap2::Mmap>>, len: u64| {
             map.as_ref().is_some_and(|m| m.len() as u64 >= len)
         };
-        debug_assert!(heads.events_len == 0 || covers(&events_map, heads.events_len));
+        debug_assert!(events_map.is_none() || covers(&events_map, heads.events_len));
         debug_assert!(times_map.is_none() || covers(&times_map, heads.times_len));
         ViewReader {
             dir: views_dir.to_path_buf(),
@@ -357,13 +373,26 @@ impl ViewReader {
             times_map,
             cache: None,
             txnids: None,
+            mapped_max: MAPPED_BYTES_MAX,
         }
     }
 
-    /// This reader, reading `txnids.idx` through `file` (the writer's).
-    pub(crate) fn with_txnids(mut self, file: Option<Arc<File>>) -> ViewReader {
+    /// This reader, reading `txnids.idx` through `file` (the writer's) and mapping at most
+    /// `mapped_max` bytes of it.
+    pub(crate) fn with_txnids(mut self, file: Option<Arc<File>>, mapped_max: u64) -> ViewReader {
         self.txnids = file;
+        self.mapped_max = mapped_max;
         self
+    }
+
+    /// The longest region of `txnids.idx` a validation through this reader maps.
+    pub(crate) fn mapped_max(&self) -> u64 {
+        self.mapped_max
+    }
+
+    /// Whether this reader reads `events.dat` through a mapping (else by positioned reads).
+    pub fn reads_events_mapped(&self) -> bool {
+        self.events_map.is_some()
     }
 
     /// `txnids.idx` as the writer that handed this reader out holds it, if it did.
@@ -439,14 +468,15 @@ impl ViewReader {
         {
             return Err(self.corrupt(EVENTS_FILE, format!("record at {offset} beyond the end")));
         }
+        let mut first = [0u8; (EVENT_HEADER_BYTES + EVENT_READ_BYTES) as usize];
         let mut owned = Vec::new();
         let buf: &[u8] = if let Some(map) = &self.events_map {
             &map[offset as usize..len as usize]
         } else {
-            let first = (EVENT_HEADER_BYTES + EVENT_READ_BYTES).min(len - offset);
-            owned.resize(first as usize, 0);
-            self.read_at(&self.files.events, EVENTS_FILE, &mut owned, offset)?;
-            &owned
+            let first =
+                &mut first[..(EVENT_HEADER_BYTES + EVENT_READ_BYTES).min(len - offset) as usize];
+            self.read_at(&self.files.events, EVENTS_FILE, first, offset)?;
+            first
         };
         let mut header_bytes = [0u8; EVENT_HEADER_BYTES as usize];
         header_bytes.copy_from_slice(&buf[..EVENT_HEADER_BYTES as usize]);

@@ -20,7 +20,8 @@ use std::sync::Arc;
 /// The committed part of `txnids.idx`, with the number of entries it commits (one per
 /// `txns.dat` record) and the layout that number gives. A look-up reads one block and the
 /// few entries of its bucket: with positioned reads for the first [`READS_UNMAPPED`]
-/// look-ups, then from a mapping of the file. A validation opens one per batch, and
+/// look-ups, then from a mapping of the file while it is no longer than its reader's
+/// bound ([`crate::reader::MAPPED_BYTES_MAX`]). A validation opens one per batch, and
 /// unmapping a file flushes the TLB of every core: worth it for a bulk import's many
 /// look-ups (a mapped read is several times cheaper than a `pread`), not for a few.
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub(crate) struct TxnIdsReader {
     entries: u64,
     layout: TxnIdsLayout,
     reads: ReadsThenMap,
+    /// The longest region mapped ([`ReadsThenMap::count`]).
+    mapped_max: u64,
 }
 
 /// Look-ups answered with positioned reads before [`ReadsThenMap`] maps its region.
@@ -37,7 +40,8 @@ const READS_UNMAPPED: u32 = 64;
 
 /// Reads of the first bytes of a file: positioned reads for the first [`READS_UNMAPPED`]
 /// look-ups, then from a mapping of that region, made once (a few look-ups do not pay for
-/// a mapping and its unmapping; many are several times cheaper from one). Used for
+/// a mapping and its unmapping; many are several times cheaper from one), unless the
+/// region is longer than the caller's bound (its pages would stay resident). Used for
 /// `txnids.idx` by validation ([`TxnIdsReader`]: the committed entries) and by the views
 /// writer (its bucket table, read as transactions are staged).
 #[derive(Debug, Default)]
@@ -48,14 +52,15 @@ pub(crate) struct ReadsThenMap {
 
 impl ReadsThenMap {
     /// Counts a look-up; past [`READS_UNMAPPED`] of them, maps the first `len` bytes of
-    /// `file` (once), and [`ReadsThenMap::read_at`] reads from the mapping from then on.
-    pub(crate) fn count(&self, file: &File, len: u64) -> std::io::Result<()> {
+    /// `file` (once) when they are at most `mapped_max`, and [`ReadsThenMap::read_at`]
+    /// reads from the mapping from then on.
+    pub(crate) fn count(&self, file: &File, len: u64, mapped_max: u64) -> std::io::Result<()> {
         if self.map.get().is_some() {
             return Ok(());
         }
-        let lookups = self.lookups.get() + 1;
+        let lookups = self.lookups.get().saturating_add(1);
         self.lookups.set(lookups);
-        if lookups <= READS_UNMAPPED {
+        if lookups <= READS_UNMAPPED || len > mapped_max {
             return Ok(());
         }
         if let Some(map) = crate::reader::map_prefix(file, len)? {
@@ -89,10 +94,23 @@ impl TxnIdsReader {
     pub(crate) fn open(reader: &ViewReader) -> Result<TxnIdsReader, ViewError> {
         let path = reader.dir().join(TXNIDS_FILE);
         let entries = reader.heads().txns_len / TXN_RECORD_BYTES;
-        match reader.txnids_file() {
+        let opened = match reader.txnids_file() {
             Some(file) => TxnIdsReader::of_file(file.clone(), path, entries),
             None => TxnIdsReader::at_path(path, entries),
-        }
+        };
+        Ok(opened?.with_mapped_max(reader.mapped_max()))
+    }
+
+    /// This reader, mapping at most `mapped_max` bytes of the file.
+    fn with_mapped_max(mut self, mapped_max: u64) -> TxnIdsReader {
+        self.mapped_max = mapped_max;
+        self
+    }
+
+    /// Whether look-ups read from a mapping of the file by now.
+    #[cfg(test)]
+    fn mapped(&self) -> bool {
+        self.reads.map.get().is_some()
     }
 
     /// Opens the `txnids.idx` at `path` for its first `entries` entries, and checks its
@@ -127,6 +145,7 @@ impl TxnIdsReader {
             entries,
             layout,
             reads: ReadsThenMap::default(),
+            mapped_max: crate::reader::MAPPED_BYTES_MAX,
         })
     }
 
@@ -134,7 +153,7 @@ impl TxnIdsReader {
     fn count_lookup(&self) -> Result<(), ViewError> {
         let len = self.layout.len(self.entries);
         self.reads
-            .count(&self.file, len)
+            .count(&self.file, len, self.mapped_max)
             .map_err(|e| ViewError::io(&self.path, e))
     }
 
@@ -437,6 +456,38 @@ mod tests {
             let found = reader.candidates(&format!("t-{number}")).unwrap();
             assert_eq!(found.last(), Some(&number), "t-{number}");
         }
+    }
+
+    /// Past its first look-ups a reader maps the file only when the committed entries are
+    /// within its bound, and finds the same candidates either way.
+    #[test]
+    fn a_file_longer_than_the_bound_is_read_by_positioned_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(TXNIDS_FILE);
+        let hashes: Vec<u64> = (0..2_000).map(|i| txn_id_hash(&format!("t-{i}"))).collect();
+        write_file(&path, &hashes);
+        let entries = hashes.len() as u64;
+        let len = TxnIdsLayout::for_entries(entries).len(entries);
+        let found = |mapped_max: u64| {
+            let reader = TxnIdsReader::at_path(path.clone(), entries)
+                .unwrap()
+                .with_mapped_max(mapped_max);
+            let mut found = Vec::new();
+            for i in (0..2 * u64::from(READS_UNMAPPED)).chain([5_000]) {
+                found.push(reader.candidates(&format!("t-{i}")).unwrap());
+            }
+            (reader.mapped(), found)
+        };
+        let (mapped, within) = found(len);
+        let (unmapped, beyond) = found(len - 1);
+        assert!(mapped, "a file of {len} bytes, within a bound of as many");
+        assert!(
+            !unmapped,
+            "a file of {len} bytes, past a bound of one fewer"
+        );
+        assert_eq!(beyond, within);
+        assert_eq!(within[7], vec![7]);
+        assert!(within.last().unwrap().is_empty());
     }
 
     /// A micro-benchmark of look-ups at one and at four million entries (the buckets hold

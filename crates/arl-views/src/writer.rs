@@ -131,6 +131,10 @@ pub struct ViewWriter {
     /// is rewritten at a larger table. The writer writes staged blocks in place at its
     /// commits, never while it reads them; the mapping shows what it wrote.
     txnids_table: crate::txnids::ReadsThenMap,
+    /// The longest committed region of `events.dat` and of `txnids.idx` read through a
+    /// mapping, by this writer and the readers it hands out
+    /// ([`crate::reader::MAPPED_BYTES_MAX`] unless set).
+    mapped_max: u64,
     account_numbers: IdNumbers,
     person_numbers: IdNumbers,
     /// Transactions staged by this writer, for reversals: the [`txn_key`] of the txn id to
@@ -168,6 +172,33 @@ pub struct ViewWriter {
     /// The data files those readers read, opened once, and the mapping of `events.dat`
     /// they share (made with room to grow, made again when a commit outgrows it).
     reader_files: std::sync::Mutex<Option<ReaderFiles>>,
+}
+
+/// The five data files of the views in `dir`, open for reading and writing: created (mode
+/// 0600) when `fresh`, with the header of an empty `txnids.idx`.
+fn open_data_files(dir: &Path, fresh: bool) -> Result<[File; 5], ViewError> {
+    let open = |name: &str| {
+        let path = dir.join(name);
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(fresh)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| ViewError::io(path, e))
+    };
+    let files = [
+        open(FILES[EV])?,
+        open(FILES[TX])?,
+        open(FILES[TD])?,
+        open(FILES[TM])?,
+        open(FILES[TI])?,
+    ];
+    if fresh {
+        start_txnids(&files[TI], &dir.join(FILES[TI]))?;
+    }
+    Ok(files)
 }
 
 /// What the readers one writer hands out share besides the heads.
@@ -234,27 +265,7 @@ impl ViewWriter {
                 stale: Some(Vec::new()),
             });
         }
-        let open = |name: &str| {
-            let path = dir.join(name);
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(fresh)
-                .truncate(false)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| ViewError::io(path, e))
-        };
-        let files = [
-            open(FILES[EV])?,
-            open(FILES[TX])?,
-            open(FILES[TD])?,
-            open(FILES[TM])?,
-            open(FILES[TI])?,
-        ];
-        if fresh {
-            start_txnids(&files[TI], &dir.join(FILES[TI]))?;
-        }
+        let files = open_data_files(dir, fresh)?;
         let txnids_layout = crate::txnids::read_layout(&files[TI], &dir.join(FILES[TI]))?;
         let mut committed = lengths(&heads);
         let txnids_entries = heads.txns_len / TXN_RECORD_BYTES;
@@ -284,6 +295,7 @@ impl ViewWriter {
             txnids_staged: HashMap::default(),
             txnids_layout,
             txnids_table: crate::txnids::ReadsThenMap::default(),
+            mapped_max: crate::reader::MAPPED_BYTES_MAX,
             account_numbers: IdNumbers::default(),
             person_numbers: IdNumbers::default(),
             txns_seen: HashMap::default(),
@@ -392,9 +404,13 @@ impl ViewWriter {
         let outgrown = |map: &Option<Arc<memmap2::Mmap>>, len: u64| {
             map.as_ref().is_none_or(|map| (map.len() as u64) < len)
         };
-        // Each mapped with room for the file to double before the next mapping.
+        // Each mapped with room for the file to double before the next mapping; `events.dat`
+        // only while its committed length is within the bound, then read by positioned reads
+        // (the old mapping goes with the last reader holding it).
         let len = snapshot.events_len;
-        if outgrown(&files.events_map, len) {
+        if len > self.mapped_max {
+            files.events_map = None;
+        } else if outgrown(&files.events_map, len) {
             files.events_map = files
                 .files
                 .map_events(&self.dir, len, len.saturating_mul(2))?;
@@ -421,7 +437,15 @@ impl ViewWriter {
         );
         Ok(reader
             .with_cache(self.event_cache.clone())
-            .with_txnids(files.txnids.clone()))
+            .with_txnids(files.txnids.clone(), self.mapped_max))
+    }
+
+    /// Sets the longest committed region of `events.dat` and of `txnids.idx` that this
+    /// writer and the readers it hands out from now on read through a mapping
+    /// ([`crate::reader::MAPPED_BYTES_MAX`] by default): the most of each file a long
+    /// process holds resident. Tests set a small one to read past it.
+    pub fn set_mapped_bytes_max(&mut self, bytes: u64) {
+        self.mapped_max = bytes;
     }
 
     /// Makes room for about `events` more staged events (a rebuild knows how many come),
@@ -706,7 +730,7 @@ impl ViewWriter {
         let file = &self.files[TI];
         let table = &self.txnids_table;
         table
-            .count(file, self.txnids_layout.entries_at())
+            .count(file, self.txnids_layout.entries_at(), self.mapped_max)
             .and_then(|()| table.read_at(file, &mut bytes, at))
             .map_err(|e| ViewError::io(path(), e))?;
         let heads = decode_block(block, &bytes).ok_or_else(|| ViewError::Checksum {

@@ -592,3 +592,69 @@ fn readers_sharing_what_they_read_answer_as_fresh_readers_do() {
         );
     }
 }
+
+/// Every chain a reader follows, as decoded events: the accounts' own events, children,
+/// hierarchy and transactions, the people's events and the organization's.
+fn all_chains(r: &ViewReader) -> Vec<Vec<arl_domain::Recorded>> {
+    let mut out = Vec::new();
+    for account in r.account_ids() {
+        out.push(r.account_events(&account).unwrap());
+        out.push(r.child_refs(&account).unwrap());
+        out.push(r.account_hierarchy(&account).unwrap());
+        out.push(r.txn_events(&account).unwrap());
+    }
+    for person in r.person_ids() {
+        out.push(r.person_events(&person).unwrap());
+    }
+    out.push(r.org_events().unwrap());
+    out.into_iter()
+        .map(|chain| chain.iter().map(|e| (**e).clone()).collect())
+        .collect()
+}
+
+/// A ledger whose files outgrow the bound on mapped regions reads them by positioned reads
+/// from then on (its readers no longer map `events.dat`; validation reads `txnids.idx`
+/// the same way) and answers as a ledger reading through mappings does: every batch
+/// accepted by both (reversals find their transactions), a txn id used again refused by
+/// both with the same failure, every chain the same.
+#[test]
+fn readers_past_the_mapping_bound_answer_as_mapped_ones_do() {
+    let events = generated(3_000, 17);
+    let (mapped_dir, bounded_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut mapped = Ledger::open(mapped_dir.path(), WAIT).unwrap();
+    let mut bounded = Ledger::open(bounded_dir.path(), WAIT).unwrap();
+    let (first, rest) = events.split_at(500);
+    mapped.append(first.to_vec(), &opts(true)).unwrap();
+    bounded.append(first.to_vec(), &opts(true)).unwrap();
+    // Mapped up to what is committed now, not beyond.
+    let events_len = bounded.reader().unwrap().heads().events_len;
+    bounded.set_mapped_bytes_max(events_len);
+    assert!(bounded.reader().unwrap().reads_events_mapped());
+    assert!(mapped.reader().unwrap().reads_events_mapped());
+    let mut used_again = None;
+    for (i, chunk) in rest.chunks(250).enumerate() {
+        mapped.append(chunk.to_vec(), &opts(true)).unwrap();
+        bounded.append(chunk.to_vec(), &opts(true)).unwrap();
+        let (m, b) = (mapped.reader().unwrap(), bounded.reader().unwrap());
+        assert!(m.reads_events_mapped(), "after chunk {i}");
+        assert!(!b.reads_events_mapped(), "after chunk {i}");
+        assert_eq!(all_chains(&b), all_chains(&m), "after chunk {i}");
+        let txn = chunk
+            .iter()
+            .find(|e| matches!(e.event, arl_domain::Event::TxnRecorded(_)));
+        used_again = txn.cloned().or(used_again);
+    }
+    let mut again = used_again.expect("a transaction");
+    again.id = None;
+    again.recorded_at = None;
+    let refused = |ledger: &mut Ledger| {
+        let failure = ledger
+            .append(vec![again.clone()], &opts(false))
+            .unwrap_err();
+        (failure.kind, failure.index, failure.message)
+    };
+    let (m, b) = (refused(&mut mapped), refused(&mut bounded));
+    assert_eq!(b, m);
+    assert_eq!(b.0, FailureKind::Rule, "{b:?}");
+    assert_eq!(mapped.log().head().seq, bounded.log().head().seq);
+}
