@@ -522,21 +522,7 @@ fn readers_sharing_what_they_read_answer_as_fresh_readers_do() {
     let (first, rest) = events.split_at(1_000);
     append_in_batches(dir.path(), first.to_vec(), 1_000);
     let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
-    let chains = |r: &ViewReader| {
-        let mut out = Vec::new();
-        for account in r.account_ids() {
-            out.push(r.account_events(&account).unwrap());
-            out.push(r.child_refs(&account).unwrap());
-            out.push(r.account_hierarchy(&account).unwrap());
-        }
-        for person in r.person_ids() {
-            out.push(r.person_events(&person).unwrap());
-        }
-        out.push(r.org_events().unwrap());
-        out.into_iter()
-            .map(|chain| chain.iter().map(|e| (**e).clone()).collect::<Vec<_>>())
-            .collect::<Vec<_>>()
-    };
+    let chains = all_chains;
     // The seq known at every time an event was recorded, a moment either side, and ends.
     let known = |r: &ViewReader, chains: &[Vec<arl_domain::Recorded>]| {
         let mut times = vec![i64::MIN, i64::MAX];
