@@ -233,9 +233,6 @@ pub struct Ledger {
     /// take in goes through them (so that the batches of one import do not fold the same
     /// accounts afresh); cleared whenever the views change otherwise or a batch is refused.
     validator: Validator,
-    /// The writer's bound on mapped regions ([`ViewWriter::set_mapped_bytes_max`]), kept
-    /// for the writers opened again after a refused batch, a failed commit or a replay.
-    mapped_max: u64,
     _lock: LedgerLock,
 }
 
@@ -340,7 +337,6 @@ impl Ledger {
             log,
             views,
             validator: Validator::new(),
-            mapped_max: crate::reader::MAPPED_BYTES_MAX,
             _lock: lock,
         };
         ledger.catch_up_or_rebuild()?;
@@ -411,15 +407,14 @@ impl Ledger {
     /// Sets the longest committed region of `events.dat` and `txnids.idx` this ledger's
     /// writer and readers read through a mapping ([`ViewWriter::set_mapped_bytes_max`]).
     pub fn set_mapped_bytes_max(&mut self, bytes: u64) {
-        self.mapped_max = bytes;
         self.views.set_mapped_bytes_max(bytes);
     }
 
-    /// The views' writer opened again from what is on disk, with this ledger's bound on
-    /// mapped regions.
+    /// The views' writer opened again from what is on disk, with the bound on mapped
+    /// regions of the writer it replaces.
     fn open_writer(&self) -> Result<ViewWriter, ViewError> {
         let mut views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
-        views.set_mapped_bytes_max(self.mapped_max);
+        views.set_mapped_bytes_max(self.views.mapped_bytes_max());
         Ok(views)
     }
 

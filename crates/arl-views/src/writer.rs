@@ -448,6 +448,11 @@ impl ViewWriter {
         self.mapped_max = bytes;
     }
 
+    /// The bound [`ViewWriter::set_mapped_bytes_max`] sets.
+    pub(crate) fn mapped_bytes_max(&self) -> u64 {
+        self.mapped_max
+    }
+
     /// Makes room for about `events` more staged events (a rebuild knows how many come),
     /// so the writer's map of transactions does not grow step by step.
     pub(crate) fn expect_events(&mut self, events: u64) {
