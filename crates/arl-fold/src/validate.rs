@@ -63,8 +63,12 @@ fn in_memory(verdict: Result<(), ValidationError>) -> Result<(), RuleError> {
 /// peaked at 1.49 GB resident with this bound (docs/PERFORMANCE.md, "Validation without
 /// copies of the parents' closures").
 pub const CACHED_ACCOUNTS_MAX: usize = 32_768;
-/// Status timelines [`Validator`] keeps at most; past it, all are dropped.
-pub const STATUS_TIMELINES_MAX: usize = 16_384;
+/// Status timelines [`Validator`] keeps at most; past it, all are dropped. A timeline is a
+/// few steps (about 150 bytes with its key), so this is at most about 20 MB. It was 16,384:
+/// an import of 8M generated lines (about 26,000 accounts, each transaction reading its
+/// account's timeline) dropped them all again and again and read 476,261 timelines, 33,924
+/// with room for all, 10% of its time (docs/PERFORMANCE.md, "Txn ids through a filter").
+pub const STATUS_TIMELINES_MAX: usize = 131_072;
 /// Events [`Validator`]'s account states may hold, all told (each state counts the events of
 /// its account's own subset folded into it); past it, as past [`CACHED_ACCOUNTS_MAX`], the
 /// half used least recently is dropped. The number of states alone does not bound their

@@ -9,6 +9,9 @@
 //! for a commit that then failed only add false positives. Nothing of it is persisted: a
 //! new writer builds its own.
 //!
+//! The views use the same filter for the txn ids of `txnids.idx` (validation's check that
+//! a new transaction's id is unused), built and kept up to date from that file's entries.
+//!
 //! Each id sets eight bits in one 64-byte block (one bit in each 64-bit word), so a
 //! lookup reads one cache line. A filter has room for the next power of two of the ids it
 //! starts with, at 16 bits an id (about 0.1% false positives when it is full, fewer
@@ -35,7 +38,7 @@ const BIT_SALT: u64 = 0x5851_f42d_4c95_7f2d;
 
 /// See the module documentation.
 #[derive(Debug)]
-pub(crate) struct IdFilter {
+pub struct IdFilter {
     blocks: Vec<[u64; BLOCK_WORDS]>,
     /// log2 of the block count.
     block_bits: u32,
@@ -47,7 +50,7 @@ pub(crate) struct IdFilter {
 
 impl IdFilter {
     /// An empty filter with room for at least `ids` ids (the next power of two).
-    pub(crate) fn for_ids(ids: u64) -> IdFilter {
+    pub fn for_ids(ids: u64) -> IdFilter {
         let room = ids.clamp(MIN_ROOM, MAX_ROOM).next_power_of_two();
         let blocks = room * BITS_PER_ID / (64 * BLOCK_WORDS as u64);
         IdFilter {
@@ -73,8 +76,8 @@ impl IdFilter {
         (block, mask)
     }
 
-    /// Adds an id's key hash.
-    pub(crate) fn insert(&mut self, hash: u64) {
+    /// Adds an id's key hash (any well-mixed 64-bit hash of the id).
+    pub fn insert(&mut self, hash: u64) {
         let (block, mask) = self.place(hash);
         for (word, bit) in self.blocks[block].iter_mut().zip(mask) {
             *word |= bit;
@@ -83,7 +86,7 @@ impl IdFilter {
     }
 
     /// False when no id with this key hash was added.
-    pub(crate) fn may_hold(&self, hash: u64) -> bool {
+    pub fn may_hold(&self, hash: u64) -> bool {
         let (block, mask) = self.place(hash);
         self.blocks[block]
             .iter()
@@ -93,7 +96,7 @@ impl IdFilter {
 
     /// True once the filter holds more ids than it has room for and a larger one may be
     /// built: it is to be built again.
-    pub(crate) fn is_outgrown(&self) -> bool {
+    pub fn is_outgrown(&self) -> bool {
         self.ids > self.room && self.room < MAX_ROOM
     }
 

@@ -37,7 +37,7 @@ mod dirstore;
 mod envelope;
 mod error;
 mod fast;
-mod idfilter;
+pub mod idfilter;
 mod jcs;
 mod lock;
 mod log;

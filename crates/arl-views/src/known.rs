@@ -4,7 +4,8 @@
 //! `heads`, the transaction-id index is opened when a txn id is first asked for, and every
 //! answer reads only the chains it names.
 
-use crate::txnids::{known_txn, TxnIdsReader};
+use crate::format::TXN_RECORD_BYTES;
+use crate::txnids::{known_txn, TxnFilter, TxnIdsReader};
 use crate::{ViewError, ViewReader};
 use arl_domain::{Event, Recorded, Timestamp};
 use arl_fold::{Facts, KnownTxn, MemIndex, Source, SourceError, TxnRow};
@@ -18,6 +19,9 @@ pub(crate) struct Known<'v> {
     /// The transaction-id index, opened at the first txn id looked up: a batch without
     /// transactions does not open it.
     txn_ids: std::cell::OnceCell<TxnIdsReader>,
+    /// The writer's filter of the committed txn ids, when it holds exactly the committed
+    /// entries: an id it does not hold is looked up no further.
+    txn_filter: Option<&'v TxnFilter>,
     /// The batch's events checked so far, by entity.
     batch: MemIndex,
     /// What the batch says of txn ids: recorded in it, or reversed in it.
@@ -25,10 +29,17 @@ pub(crate) struct Known<'v> {
 }
 
 impl<'v> Known<'v> {
-    /// What is known before the batch: the views `committed` reads.
-    pub(crate) fn new(committed: &'v ViewReader) -> Result<Known<'v>, ViewError> {
+    /// What is known before the batch: the views `committed` reads, with the filter of
+    /// their txn ids when there is one ([`TxnFilter`]; ignored unless it holds every
+    /// committed entry and no other).
+    pub(crate) fn new(
+        committed: &'v ViewReader,
+        txn_filter: Option<&'v TxnFilter>,
+    ) -> Result<Known<'v>, ViewError> {
+        let entries = committed.heads().txns_len / TXN_RECORD_BYTES;
         Ok(Known {
             txn_ids: std::cell::OnceCell::new(),
+            txn_filter: txn_filter.filter(|f| f.covers() == entries),
             batch: MemIndex::after(Source::checkpoint(committed)),
             batch_txns: HashMap::default(),
             committed,
@@ -90,6 +101,9 @@ impl Facts for Known<'_> {
     fn txn(&self, txn: &str) -> Result<Option<KnownTxn>, SourceError> {
         if let Some(known) = self.batch_txns.get(txn) {
             return Ok(Some(known.clone()));
+        }
+        if self.txn_filter.is_some_and(|f| !f.may_hold(txn)) {
+            return Ok(None);
         }
         // Opened at the first txn id asked for: most batches never ask.
         let ids = if let Some(ids) = self.txn_ids.get() {

@@ -11,6 +11,7 @@
 use crate::format::HEADS_FILES;
 use crate::known::Known;
 use crate::rebuild::{stage_range, Chain};
+use crate::txnids::{TxnFilter, TxnIdsReader, TXN_FILTER_BATCH_MIN};
 use crate::writer::sync_dir;
 use crate::{LogSource, ViewError, ViewReader, ViewWriter};
 use arl_domain::{Event, InputEvent, Recorded, RuleError, Timestamp};
@@ -233,6 +234,9 @@ pub struct Ledger {
     /// take in goes through them (so that the batches of one import do not fold the same
     /// accounts afresh); cleared whenever the views change otherwise or a batch is refused.
     validator: Validator,
+    /// The filter of the committed txn ids that the views writer's batches check against
+    /// ([`TxnFilter`]), kept from one append to the next; dropped with the writer.
+    txn_filter: Option<TxnFilter>,
     _lock: LedgerLock,
 }
 
@@ -337,6 +341,7 @@ impl Ledger {
             log,
             views,
             validator: Validator::new(),
+            txn_filter: None,
             _lock: lock,
         };
         ledger.catch_up_or_rebuild()?;
@@ -356,7 +361,7 @@ impl Ledger {
     fn rebuild(&mut self) -> Result<Head, ViewError> {
         self.validator.clear();
         let head = rebuild_views(&self.dir, &self.log, &mut |_| {})?;
-        self.views = self.open_writer()?;
+        self.reopen_views()?;
         Ok(head)
     }
 
@@ -410,12 +415,15 @@ impl Ledger {
         self.views.set_mapped_bytes_max(bytes);
     }
 
-    /// The views' writer opened again from what is on disk, with the bound on mapped
-    /// regions of the writer it replaces.
-    fn open_writer(&self) -> Result<ViewWriter, ViewError> {
+    /// Opens the views' writer again from what is on disk, with the bound on mapped regions
+    /// of the writer it replaces, and drops what was kept of the old one's files (the
+    /// filter of txn ids).
+    fn reopen_views(&mut self) -> Result<(), ViewError> {
         let mut views = ViewWriter::open(&self.dir.join(VIEWS_DIR))?;
         views.set_mapped_bytes_max(self.views.mapped_bytes_max());
-        Ok(views)
+        self.views = views;
+        self.txn_filter = None;
+        Ok(())
     }
 
     /// Appends a batch: all of it or, on any error before the log commit, none of it.
@@ -517,11 +525,18 @@ impl Ledger {
             base_seq,
             "the views are up to the log before an append"
         );
+        let kept = self.txn_filter.take();
+        if kept.is_some() || outcomes.len() >= TXN_FILTER_BATCH_MIN {
+            self.txn_filter = TxnIdsReader::open(&reader)
+                .ok()
+                .and_then(|ids| TxnFilter::brought_up(kept, &ids, outcomes.len()));
+        }
         let (log, views, validator) = (&mut self.log, &mut self.views, &mut self.validator);
         let batch = Batch {
             base_seq,
             times: &times,
             outcomes: &outcomes,
+            txn_filter: self.txn_filter.as_ref(),
         };
         let threads = append_steps(log, views, validator, &reader, &batch, events, planned);
         // The system refused a thread before anything was written.
@@ -533,8 +548,7 @@ impl Ledger {
                 // The caches took in events of the refused batch.
                 self.validator.clear();
                 // What was staged for the rejected batch must not reach the views.
-                self.views = self
-                    .open_writer()
+                self.reopen_views()
                     .map_err(|e| AppendFailure::storage(e.to_string()))?;
                 return Err(self.heal(failure));
             }
@@ -559,7 +573,7 @@ impl Ledger {
     fn finish_views(&mut self, staged: Result<(), ViewError>) -> Result<(), ViewError> {
         self.views.set_log_len(self.log.committed_len());
         if staged.and_then(|()| self.views.commit()).is_err() {
-            self.views = self.open_writer()?;
+            self.reopen_views()?;
             self.catch_up()?;
         }
         Ok(())
@@ -570,7 +584,7 @@ impl Ledger {
     pub fn replay(&mut self, progress: &mut dyn FnMut(u64)) -> Result<Head, ViewError> {
         self.validator.clear();
         let head = rebuild_views(&self.dir, &self.log, progress)?;
-        self.views = self.open_writer()?;
+        self.reopen_views()?;
         Ok(head)
     }
 
@@ -718,11 +732,13 @@ const STAGE_CHUNKS_IN_FLIGHT: usize = 8;
 type Staged = (Recorded, String);
 
 /// Where a batch's new events go: after seq `base_seq`, with the `(recorded_at,
-/// effective_at)` the log planned for each, and the log's outcome of every input event.
+/// effective_at)` the log planned for each, the log's outcome of every input event, and
+/// the writer's filter of the committed txn ids when it keeps one.
 struct Batch<'b> {
     base_seq: u64,
     times: &'b [(i64, i64)],
     outcomes: &'b [Outcome],
+    txn_filter: Option<&'b TxnFilter>,
 }
 
 impl Batch<'_> {
@@ -748,7 +764,7 @@ fn validate(
     mut events: Typed,
     stager: &SyncSender<Vec<Staged>>,
 ) -> Result<u64, AppendFailure> {
-    let mut known = Known::new(reader).map_err(AppendFailure::views)?;
+    let mut known = Known::new(reader, batch.txn_filter).map_err(AppendFailure::views)?;
     let mut chunk = Vec::with_capacity(STAGE_CHUNK_EVENTS);
     let mut appended = 0;
     for (position, outcome) in batch.outcomes.iter().enumerate() {
@@ -975,5 +991,84 @@ fn remove_dir_if_present(dir: &Path) -> Result<(), ViewError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(ViewError::io(dir, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::TXN_RECORD_BYTES;
+    use arl_domain::{Event, Timestamp, TxnReversed};
+
+    fn opts() -> AppendOptions {
+        AppendOptions {
+            imported: false,
+            actor: "test".into(),
+            now: Timestamp::parse_input("2030-01-01").unwrap(),
+        }
+    }
+
+    fn covers(ledger: &Ledger) -> Option<u64> {
+        ledger.txn_filter.as_ref().map(TxnFilter::covers)
+    }
+
+    fn entries(ledger: &Ledger) -> u64 {
+        ledger.reader().unwrap().heads().txns_len / TXN_RECORD_BYTES
+    }
+
+    /// The writer's filter of txn ids is built for a large batch and then brought up to
+    /// the entries every later batch commits, so that it holds each committed txn id: a
+    /// txn committed after it was built is found by its reversal, and refused when used
+    /// again (a filter that missed it would say "unused" and let both wrong answers
+    /// through). A refused batch drops it with the writer.
+    #[test]
+    fn the_filter_of_txn_ids_holds_every_committed_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(dir.path(), Duration::from_secs(5)).unwrap();
+        let n = TXN_FILTER_BATCH_MIN as u64 + 1_000;
+        let events: Vec<InputEvent> = arl_gen::Generator::new(arl_gen::Config::new(n, 5))
+            .map(|l| InputEvent::parse_line(&l, true).unwrap())
+            .collect();
+        let mut sale = events
+            .iter()
+            .find(|e| matches!(e.event, Event::TxnRecorded(_)))
+            .cloned()
+            .expect("a transaction");
+        let mut imported = opts();
+        imported.imported = true;
+        ledger.append(events, &imported).unwrap();
+        // Built before that batch, when no entry was committed.
+        assert_eq!(covers(&ledger), Some(0));
+
+        // The same account and time, a new txn id.
+        sale.recorded_at = None;
+        sale.id = None;
+        let Event::TxnRecorded(data) = &mut sale.event else {
+            unreachable!()
+        };
+        data.txn = "filter-new".into();
+        let account = data.account.clone();
+        let before = entries(&ledger);
+        ledger.append(vec![sale.clone()], &opts()).unwrap();
+        assert_eq!(covers(&ledger), Some(before));
+
+        let mut reversal = sale.clone();
+        reversal.event = Event::TxnReversed(TxnReversed {
+            account,
+            txn: "filter-new".into(),
+        });
+        let before = entries(&ledger);
+        ledger.append(vec![reversal.clone()], &opts()).unwrap();
+        assert_eq!(covers(&ledger), Some(before));
+
+        let before = entries(&ledger);
+        let failure = ledger.append(vec![sale], &opts()).unwrap_err();
+        assert_eq!(failure.kind, FailureKind::Rule, "{failure:?}");
+        assert!(failure.message.contains("filter-new"), "{failure:?}");
+        assert_eq!(entries(&ledger), before);
+        // Dropped with the writer the refused batch replaced.
+        assert_eq!(covers(&ledger), None);
+        let failure = ledger.append(vec![reversal], &opts()).unwrap_err();
+        assert_eq!(failure.kind, FailureKind::Rule, "{failure:?}");
     }
 }

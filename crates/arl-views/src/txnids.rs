@@ -11,6 +11,7 @@ use crate::format::{
 use crate::{ViewError, ViewReader};
 use arl_domain::Event;
 use arl_fold::KnownTxn;
+use arl_log::idfilter::IdFilter;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt;
@@ -243,6 +244,79 @@ pub(crate) fn known_txn(
     Ok(None)
 }
 
+/// Validation's filter of the committed txn ids: an [`IdFilter`] of the hashes of the first
+/// [`TxnFilter::covers`] entries of `txnids.idx`, so that the look-up of a new
+/// transaction's id (certainly unused when the filter does not hold it) reads nothing.
+/// Without it each new transaction reads a block of the bucket table and an entry or two:
+/// positioned reads once the file is longer than the mapping bound (two system calls an
+/// event past about 2M transactions). A filter that may hold the id changes nothing: the
+/// index is read as before, and its candidates are confirmed against `txns.dat`.
+///
+/// The ledger keeps one for its writer, from one batch to the next, and brings it up to
+/// the committed entries before each batch that uses it ([`TxnFilter::brought_up`]): the
+/// entries committed since are read from the file, in one pass. A new writer (after a
+/// refused batch, a failed commit, a rebuild) starts without one. It is built by a batch
+/// of at least [`TXN_FILTER_BATCH_MIN`] events (reading every entry once: about 16 bytes a
+/// transaction), so a one-event append never pays for it. Its memory is 2 to 4 bytes per
+/// transaction, up to the [`IdFilter`]'s largest room (64 MiB).
+#[derive(Debug)]
+pub(crate) struct TxnFilter {
+    hashes: IdFilter,
+    /// The entries it holds: the first `covers` of the file.
+    covers: u64,
+}
+
+/// Batches of at least this many events build a [`TxnFilter`] when there is none.
+pub(crate) const TXN_FILTER_BATCH_MIN: usize = 4096;
+
+impl TxnFilter {
+    /// `kept` brought up to the committed entries `ids` reads: extended with the entries
+    /// committed since it was last brought up, or built again from every entry when it
+    /// holds more than there are (another file) or has outgrown its room; built when there
+    /// is none and `batch` (the events of the batch about to be checked) is at least
+    /// [`TXN_FILTER_BATCH_MIN`]. `None` when there is none to keep or build, or when the
+    /// entries do not read (look-ups then read the index and report what they find).
+    pub(crate) fn brought_up(
+        kept: Option<TxnFilter>,
+        ids: &TxnIdsReader,
+        batch: usize,
+    ) -> Option<TxnFilter> {
+        let mut filter = match kept {
+            Some(kept) if kept.covers <= ids.entries && !kept.hashes.is_outgrown() => kept,
+            None if batch < TXN_FILTER_BATCH_MIN => return None,
+            // Room for the entries and the batch: an import's next batches fit in it too.
+            _ => TxnFilter {
+                hashes: IdFilter::for_ids(ids.entries + batch as u64),
+                covers: 0,
+            },
+        };
+        scan_entries_from(
+            &ids.file,
+            &ids.path,
+            ids.layout,
+            filter.covers..ids.entries,
+            |_, entry| {
+                filter.hashes.insert(entry.hash);
+                Ok(())
+            },
+        )
+        .ok()?;
+        filter.covers = ids.entries;
+        Some(filter)
+    }
+
+    /// False when no committed entry has the hash of `txn` (the first [`TxnFilter::covers`]
+    /// entries).
+    pub(crate) fn may_hold(&self, txn: &str) -> bool {
+        self.hashes.may_hold(txn_id_hash(txn))
+    }
+
+    /// The number of entries it holds: the first of the file.
+    pub(crate) fn covers(&self) -> u64 {
+        self.covers
+    }
+}
+
 /// Entries of `txnids.idx` read at a time when its bucket table is rebuilt.
 const ENTRIES_PER_READ: u64 = 1 << 16;
 
@@ -273,10 +347,22 @@ fn scan_entries(
     path: &Path,
     layout: TxnIdsLayout,
     entries: u64,
+    each: impl FnMut(u64, TxnIdEntry) -> Result<(), ViewError>,
+) -> Result<(), ViewError> {
+    scan_entries_from(file, path, layout, 0..entries, each)
+}
+
+/// [`scan_entries`] of the entries numbered `range`.
+fn scan_entries_from(
+    file: &File,
+    path: &Path,
+    layout: TxnIdsLayout,
+    range: std::ops::Range<u64>,
     mut each: impl FnMut(u64, TxnIdEntry) -> Result<(), ViewError>,
 ) -> Result<(), ViewError> {
+    let entries = range.end;
     let mut chunk = Vec::new();
-    let mut number = 0u64;
+    let mut number = range.start;
     while number < entries {
         let n = (entries - number).min(ENTRIES_PER_READ);
         chunk.resize((n * TXNIDS_ENTRY_BYTES) as usize, 0);
