@@ -30,7 +30,7 @@ const BLOCK_WORDS: usize = 8;
 const BITS_PER_ID: u64 = 16;
 /// The least room of a filter, in ids (128 KiB).
 const MIN_ROOM: u64 = 1 << 16;
-/// The most room of a filter, in ids (64 MiB).
+/// The most room of a filter, in ids (64 MiB); see [`IdFilter::for_ids_up_to`].
 const MAX_ROOM: u64 = 1 << 25;
 /// Mixed into an id's key hash for the bits within its block (the block comes from the
 /// key hash's top bits).
@@ -46,18 +46,29 @@ pub struct IdFilter {
     ids: u64,
     /// Ids past which the filter answers "may hold" too often.
     room: u64,
+    /// The most room a filter built again may have.
+    room_max: u64,
 }
 
 impl IdFilter {
-    /// An empty filter with room for at least `ids` ids (the next power of two).
+    /// An empty filter with room for at least `ids` ids (the next power of two), at most
+    /// [`MAX_ROOM`].
     pub fn for_ids(ids: u64) -> IdFilter {
-        let room = ids.clamp(MIN_ROOM, MAX_ROOM).next_power_of_two();
+        IdFilter::for_ids_up_to(ids, MAX_ROOM)
+    }
+
+    /// [`IdFilter::for_ids`] with room for at most `room_max` ids (a power of two, at most
+    /// [`MAX_ROOM`]): past it the filter is kept and answers "may hold" more often.
+    pub fn for_ids_up_to(ids: u64, room_max: u64) -> IdFilter {
+        let room_max = room_max.clamp(MIN_ROOM, MAX_ROOM).next_power_of_two();
+        let room = ids.clamp(MIN_ROOM, room_max).next_power_of_two();
         let blocks = room * BITS_PER_ID / (64 * BLOCK_WORDS as u64);
         IdFilter {
             blocks: vec![[0u64; BLOCK_WORDS]; blocks as usize],
             block_bits: blocks.trailing_zeros(),
             ids: 0,
             room,
+            room_max,
         }
     }
 
@@ -97,7 +108,7 @@ impl IdFilter {
     /// True once the filter holds more ids than it has room for and a larger one may be
     /// built: it is to be built again.
     pub fn is_outgrown(&self) -> bool {
-        self.ids > self.room && self.room < MAX_ROOM
+        self.ids > self.room && self.room < self.room_max
     }
 
     /// Bytes of memory the filter takes.
@@ -152,6 +163,23 @@ mod tests {
         assert!(filter.is_outgrown());
         // Built again for the ids it held, it has twice the room.
         assert_eq!(IdFilter::for_ids(MIN_ROOM + 1).room, 2 * MIN_ROOM);
+    }
+
+    /// A filter built with a smaller most room stops growing there, and past its room
+    /// answers "may hold" more often, in step with how far past it is (the txn ids'
+    /// filter of the views counts on these shares).
+    #[test]
+    fn a_filter_of_a_smaller_most_room_is_kept_past_it() {
+        let mut filter = IdFilter::for_ids_up_to(u64::MAX / 2, MIN_ROOM);
+        assert_eq!(filter.room, MIN_ROOM);
+        let share = false_positives(&mut filter, MIN_ROOM + MIN_ROOM / 4);
+        assert!(!filter.is_outgrown());
+        assert!(share < 0.005, "{share} of other ids seem held at 1.25 times the room");
+        let mut filter = IdFilter::for_ids_up_to(0, MIN_ROOM);
+        let share = false_positives(&mut filter, MIN_ROOM * 5 / 2);
+        assert!(!filter.is_outgrown());
+        assert!(share < 0.1, "{share} of other ids seem held at 2.5 times the room");
+        assert!(share > 0.01, "{share}: the bound did not hold the room");
     }
 
     #[test]
