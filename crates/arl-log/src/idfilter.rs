@@ -174,11 +174,17 @@ mod tests {
         assert_eq!(filter.room, MIN_ROOM);
         let share = false_positives(&mut filter, MIN_ROOM + MIN_ROOM / 4);
         assert!(!filter.is_outgrown());
-        assert!(share < 0.005, "{share} of other ids seem held at 1.25 times the room");
+        assert!(
+            share < 0.005,
+            "{share} of other ids seem held at 1.25 times the room"
+        );
         let mut filter = IdFilter::for_ids_up_to(0, MIN_ROOM);
         let share = false_positives(&mut filter, MIN_ROOM * 5 / 2);
         assert!(!filter.is_outgrown());
-        assert!(share < 0.1, "{share} of other ids seem held at 2.5 times the room");
+        assert!(
+            share < 0.1,
+            "{share} of other ids seem held at 2.5 times the room"
+        );
         assert!(share > 0.01, "{share}: the bound did not hold the room");
     }
 
