@@ -525,8 +525,11 @@ impl Ledger {
             base_seq,
             "the views are up to the log before an append"
         );
-        let kept = self.txn_filter.take();
-        if kept.is_some() || outcomes.len() >= TXN_FILTER_BATCH_MIN {
+        // A batch without transactions asks no txn id: a kept filter waits for the next
+        // batch that does (it reads the entries committed since then).
+        let large = outcomes.len() >= TXN_FILTER_BATCH_MIN;
+        if large || (self.txn_filter.is_some() && events.has_transactions()) {
+            let kept = self.txn_filter.take();
             self.txn_filter = TxnIdsReader::open(&reader)
                 .ok()
                 .and_then(|ids| TxnFilter::brought_up(kept, &ids, outcomes.len()));
@@ -845,6 +848,15 @@ struct Typed {
 }
 
 impl Typed {
+    /// Whether any of the events is a transaction.
+    fn has_transactions(&self) -> bool {
+        self.pieces
+            .iter()
+            .flatten()
+            .flatten()
+            .any(|(event, _)| event.is_transaction())
+    }
+
     /// The event at input `position`, once: positions are taken in increasing order.
     fn take(&mut self, position: usize) -> Option<(Event, String)> {
         while let Some(front) = self.pieces.front() {

@@ -253,8 +253,9 @@ pub(crate) fn known_txn(
 /// index is read as before, and its candidates are confirmed against `txns.dat`.
 ///
 /// The ledger keeps one for its writer, from one batch to the next, and brings it up to
-/// the committed entries before each batch that uses it ([`TxnFilter::brought_up`]): the
-/// entries committed since are read from the file, in one pass. A new writer (after a
+/// the committed entries before each batch that holds a transaction or builds it
+/// ([`TxnFilter::brought_up`]): the entries committed since are read from the file, in one
+/// pass. A new writer (after a
 /// refused batch, a failed commit, a rebuild) starts without one. It is built by a batch
 /// of at least [`TXN_FILTER_BATCH_MIN`] events (reading every entry once: about 16 bytes a
 /// transaction), so a one-event append never pays for it. Its memory is 2 to 4 bytes per
@@ -272,8 +273,9 @@ pub(crate) const TXN_FILTER_BATCH_MIN: usize = 4096;
 /// The most txn ids a [`TxnFilter`] has room for: 2^23 (16 MiB). Past it (about 13M
 /// generated events) it is kept and holds more ids than its room: about 0.3% of new ids
 /// seem held at 1.25 times its room (about 10M transactions), 7% at 2.5 times (20M), each
-/// costing the index's look-up as without a filter (`arl_log::idfilter`'s tests). The bound keeps an import's memory under 1 GB (the log's own filter of ids
-/// takes up to 64 MiB).
+/// costing the index's look-up as without a filter (`arl_log::idfilter`'s tests). The
+/// bound keeps an import's memory under 1 GB (the log's own filter of ids takes up to
+/// 64 MiB).
 pub(crate) const TXN_FILTER_ROOM_MAX: u64 = 1 << 23;
 
 impl TxnFilter {
@@ -297,7 +299,7 @@ impl TxnFilter {
                 covers: 0,
             },
         };
-        scan_entries_from(
+        scan_entries(
             &ids.file,
             &ids.path,
             ids.layout,
@@ -347,20 +349,9 @@ pub(crate) fn read_layout(file: &File, path: &Path) -> Result<TxnIdsLayout, View
     TxnIdsLayout::of_header(&header).ok_or_else(|| ViewError::corrupt(path, "bad header"))
 }
 
-/// Calls `each` with every one of the first `entries` entries of `file` (at `layout`), in
-/// order, each checked against its checksum.
+/// Calls `each` with every entry of `file` (at `layout`) numbered in `range`, in order,
+/// each checked against its checksum.
 fn scan_entries(
-    file: &File,
-    path: &Path,
-    layout: TxnIdsLayout,
-    entries: u64,
-    each: impl FnMut(u64, TxnIdEntry) -> Result<(), ViewError>,
-) -> Result<(), ViewError> {
-    scan_entries_from(file, path, layout, 0..entries, each)
-}
-
-/// [`scan_entries`] of the entries numbered `range`.
-fn scan_entries_from(
     file: &File,
     path: &Path,
     layout: TxnIdsLayout,
@@ -433,7 +424,7 @@ pub(crate) fn repair_table(
 ) -> Result<(), ViewError> {
     let io = |e| ViewError::io(path, e);
     let mut table = TableBuilder::new(layout);
-    scan_entries(file, path, layout, entries, |number, entry| {
+    scan_entries(file, path, layout, 0..entries, |number, entry| {
         if table.push(number, entry.hash) != entry.prev {
             let what = format!("entry {number} does not follow its bucket's head");
             return Err(ViewError::corrupt(path, what));
@@ -479,7 +470,7 @@ pub(crate) fn relayout(
     let mut table = TableBuilder::new(to);
     let mut out = Vec::with_capacity((ENTRIES_PER_READ * TXNIDS_ENTRY_BYTES) as usize);
     let mut out_at = to.entries_at();
-    scan_entries(file, path, from, entries, |number, entry| {
+    scan_entries(file, path, from, 0..entries, |number, entry| {
         let prev = table.push(number, entry.hash);
         out.extend_from_slice(&TxnIdEntry { prev, ..entry }.encode(number));
         if out.len() as u64 >= ENTRIES_PER_READ * TXNIDS_ENTRY_BYTES {
