@@ -155,6 +155,8 @@ fn import(ctx: &mut Ctx) -> Result<(Ledger, Connection)> {
     let mut peer_import = peer::Import::begin(peer::open(&ctx.db_path)?)?;
     let (mut arl_s, mut peer_s) = (0.0f64, 0.0f64);
     let mut arl_batches = Samples::default();
+    // Each batch's seconds per line, in order, for the batches at the import's end (1b).
+    let mut line_seconds: Vec<f64> = Vec::new();
     // The same lines in a file for measure 1c (a whole `arl append` process), when it runs.
     let process = import_process_files(ctx);
     let mut lines_file = match &process {
@@ -174,6 +176,7 @@ fn import(ctx: &mut Ctx) -> Result<(Ledger, Connection)> {
         let batch_s = t.elapsed().as_secs_f64();
         arl_s += batch_s;
         arl_batches.push(lines.len() as f64 / batch_s);
+        line_seconds.push(batch_s / lines.len() as f64);
         let t = Instant::now();
         peer_import.rows(lines)?;
         peer_s += t.elapsed().as_secs_f64();
@@ -200,6 +203,8 @@ fn import(ctx: &mut Ctx) -> Result<(Ledger, Connection)> {
         Some(&Samples::one(peer_s)),
         note,
     ));
+    ctx.measures
+        .push(last_batches(&line_seconds, ctx.args.batch));
     ctx.facts = facts;
     if let (Some((arl, path)), Some(file)) = (process, lines_file) {
         file.into_inner()
@@ -209,6 +214,30 @@ fn import(ctx: &mut Ctx) -> Result<(Ledger, Connection)> {
         done?;
     }
     Ok((ledger, conn))
+}
+
+/// 1b. The batches of the import's last quarter (the ledger holding three quarters of the
+/// history or more): a scaling run compares them across sizes, which says whether a batch
+/// costs more as the ledger grows, where the slowest batch of a run says little (one batch
+/// can meet a cold cache or another process). From each batch's seconds per line, as the
+/// milliseconds of a whole batch (a shorter last batch counts at its pace).
+fn last_batches(line_seconds: &[f64], batch: usize) -> Measure {
+    let quarter = line_seconds.len().div_ceil(4);
+    let mut samples = Samples::default();
+    for s in &line_seconds[line_seconds.len() - quarter..] {
+        samples.push(s * batch as f64 * 1e3);
+    }
+    Measure::new(
+        "import_last_batches",
+        "1b. an import batch in the last quarter",
+        "ms",
+        &samples,
+        None,
+        format!(
+            "median of the last {quarter} of {} batches of {batch} lines (measure 1), each validated, hashed and durable",
+            line_seconds.len()
+        ),
+    )
 }
 
 /// What measure 1c runs, when whole processes are timed and the `arl` binary is there: that
@@ -924,6 +953,21 @@ pub fn peer_append_process(db: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_batches_are_the_last_quarter_at_the_pace_of_a_whole_batch() {
+        // Ten batches of 1,000 lines, slower and slower; the last three are the quarter.
+        let line_seconds: Vec<f64> = (1..=10).map(|i| f64::from(i) * 1e-6).collect();
+        let m = last_batches(&line_seconds, 1_000);
+        let arl = m.arl.expect("samples");
+        assert_eq!(arl.repeats, 3);
+        assert!((arl.median - 9.0).abs() < 1e-9, "{arl:?}");
+        assert!((arl.min - 8.0).abs() < 1e-9 && (arl.max - 10.0).abs() < 1e-9);
+        assert!(m.peer.is_none());
+        // One batch: it is the quarter; none: no figure.
+        assert_eq!(last_batches(&[2e-6], 1_000).arl.map(|s| s.repeats), Some(1));
+        assert!(last_batches(&[], 1_000).arl.is_none());
+    }
 
     fn row(currency: &str, sales_e4: i64, purchases_e4: i64) -> peer::SumRow {
         peer::SumRow {
