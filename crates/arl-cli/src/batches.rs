@@ -37,6 +37,11 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
         crate::privacy::start_sealing(&ctx.keys)?;
     }
     let input_bytes = input_size(args.file.as_deref());
+    // An input of unknown size, or one past a gigabyte (about 4M generated lines), may take
+    // the import near its bound on memory: freed pages go back sooner, for some speed.
+    if input_bytes.is_none_or(|bytes| bytes > PURGE_SOONER_INPUT_BYTES) {
+        crate::alloc::purge_freed_memory_after(crate::alloc::IMPORT_PURGE_DELAY_MS);
+    }
     let bar = out::ImportProgress::new(ctx.quiet, input_bytes);
     let mut totals = Totals::starting_at(ledger.log().head());
     let imported = args.imported;
@@ -79,6 +84,11 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     bar.finish();
     print_report(&totals.report(), args.format)
 }
+
+/// Inputs longer than this have the allocator give freed memory back sooner
+/// ([`crate::alloc::IMPORT_PURGE_DELAY_MS`]); shorter ones stay well under the bound on an
+/// import's memory (about 0.6 GB at 4M lines) and keep the speed of the allocator's default.
+const PURGE_SOONER_INPUT_BYTES: u64 = 1 << 30;
 
 /// What the reading thread hands over.
 enum Ahead {

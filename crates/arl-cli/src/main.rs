@@ -6,6 +6,7 @@
 //! is a bug, reported as an internal error with exit code 1 (`failure::guarded`).
 //! Every command is described, with an example, in `docs/CLI.md`.
 
+mod alloc;
 mod append;
 mod batches;
 mod cli;
