@@ -1020,6 +1020,15 @@ mod tests {
         assert_eq!(report.agreement.first_difference, None);
         assert_eq!(report.agreement.cards_compared, 40);
         assert!(report.agreement.balance_rows > 0 && report.agreement.rollup_rows > 0);
-        assert_eq!(report.measures.len(), 10);
+        assert_eq!(report.measures.len(), 11);
+        // Three batches of 1,000 lines: the last quarter is the last one.
+        let last = report
+            .measures
+            .iter()
+            .find(|m| m.key == "import_last_batches")
+            .and_then(|m| m.arl)
+            .expect("measure 1b");
+        assert_eq!(last.repeats, 1);
+        assert!(last.median > 0.0);
     }
 }
