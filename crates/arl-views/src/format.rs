@@ -29,7 +29,7 @@ pub const CHECKPOINT_SLOTS: [usize; 2] = [2, 3];
 pub const HEADS_MAGIC: [u8; 8] = *b"ARLVIEWS";
 /// Version of the layout described here. Views of an older version are rebuilt from the
 /// log by the next writer (`Ledger::open`), which every query opens first when it meets them.
-pub const FORMAT_VERSION: u32 = 10;
+pub const FORMAT_VERSION: u32 = 11;
 
 /// Bytes of an `events.dat` record header: len u32, seq u64, effective_at i64,
 /// recorded_at i64, kind u8, prev1 u64, prev2 u64, prev3 u64, checksum u32.

@@ -1,11 +1,26 @@
-//! The stored form of a transaction event's data JSON in `txndata.dat` (format 10): the
-//! canonical data JSON compressed as one magicless zstd frame with the dictionary built
-//! into arl ([`TXNDATA_DICTIONARY`]) and the log's small match tables, or, when that is not
-//! shorter, the JSON as it is. The two are told apart by the first byte: canonical JSON
-//! starts with `{`, a magicless frame with its frame header descriptor, which is never `{`
-//! (`0x7B` sets the descriptor's reserved bit, which zstd refuses).
+//! The stored form of a transaction event's data JSON in `txndata.dat` (format 11).
 //!
-//! Views are derived: a later arl with another dictionary bumps the format version, and
+//! The data of a transaction event says little that its record in `txns.dat` does not: the
+//! account (the record's account number), the currency and the kind are the record's. So
+//! the stored form is, where it can be, **compact**: a tag byte, then the members the record
+//! does not hold, as they are written in the canonical JSON (escapes and all), separated by
+//! a zero byte, which canonical JSON never holds raw (control characters are escaped):
+//!
+//! - `transaction.recorded`: tag `0x08`, plus 1 when there is a `description`, plus 2 when
+//!   there is a `reference`; then `amount` (as given: `"15"` and `"15.00"` are different
+//!   data), the description if any, the reference if any, `txn`;
+//! - `transaction.reversed`: tag `0x0C`, then `txn`.
+//!
+//! Reading puts the JSON together again from the record ([`TxnContext`]) and those
+//! members. A writer stores the compact form only when it gives back the canonical bytes
+//! exactly; otherwise, as format 10 did, the canonical JSON compressed as one magicless zstd
+//! frame with the dictionary built into arl ([`TXNDATA_DICTIONARY`]) and the log's small
+//! match tables, or, when that is not shorter, the JSON as it is. The first byte tells the
+//! three apart: `{` is JSON; `0x08`–`0x0C` are compact; anything else is a magicless frame,
+//! whose first byte (its frame header descriptor) never has bit 3 set, zstd's reserved bit,
+//! which both `{` (`0x7B`) and the tags set.
+//!
+//! Views are derived: a later arl with another stored form bumps the format version, and
 //! views of this one are rebuilt from the log. The checksum after the stored bytes covers
 //! them as stored; a reader checks it, then unpacks.
 
@@ -14,7 +29,7 @@ use std::sync::OnceLock;
 
 use arl_log::codec::Codec;
 
-use crate::format::DATA_BYTES_MAX;
+use crate::format::{TxnRecord, DATA_BYTES_MAX, TXN_FLAG_REVERSAL};
 
 /// The dictionary of the stored data JSON, trained on the transaction events of a
 /// generated ledger (the ignored test `make_the_txndata_dictionary` of
@@ -22,18 +37,52 @@ use crate::format::DATA_BYTES_MAX;
 pub const TXNDATA_DICTIONARY: &[u8] = include_bytes!("../dict/txndata-1.zdict");
 const LEVEL: i32 = 3;
 
+/// The compact form of a `transaction.recorded`'s data; bits 0 and 1 say whether the
+/// description and the reference are there.
+const TAG_RECORDED: u8 = 0x08;
+const HAS_DESCRIPTION: u8 = 1;
+const HAS_REFERENCE: u8 = 2;
+/// The compact form of a `transaction.reversed`'s data.
+const TAG_REVERSED: u8 = 0x0C;
+/// Between two members of a compact form.
+const SEPARATOR: u8 = 0;
+
+/// What a transaction's record says of its data: the id of its account (the record's
+/// account number) and the record's kind, currency and reversal flag.
+#[derive(Debug, Clone, Copy)]
+pub struct TxnContext<'a> {
+    pub account: &'a str,
+    /// 0 sale, 1 purchase.
+    pub kind: u8,
+    pub currency: [u8; 3],
+    pub reversal: bool,
+}
+
+impl<'a> TxnContext<'a> {
+    /// The context of `record`, whose account's id is `account`.
+    pub fn of(record: &TxnRecord, account: &'a str) -> TxnContext<'a> {
+        TxnContext {
+            account,
+            kind: record.kind,
+            currency: record.currency,
+            reversal: record.flags & TXN_FLAG_REVERSAL != 0,
+        }
+    }
+}
+
 /// The codec of [`TXNDATA_DICTIONARY`]: the log's frame parameters (magicless frames, match
-/// tables of 2^14 and 2^13 entries, [`Codec::of`]), where format 6 to 9 kept the magic
-/// number and the level's tables of 2^16 and 2^15: four bytes less per transaction, and
-/// a context that an appending process prepares (and whose tables it keeps in cache) in
-/// a quarter of the memory. `None` if zstd were to refuse the built-in dictionary.
+/// tables of 2^14 and 2^13 entries, [`Codec::of`]). `None` if zstd were to refuse the
+/// built-in dictionary.
 fn codec() -> Option<&'static Codec> {
     static MADE: OnceLock<Option<&'static Codec>> = OnceLock::new();
     *MADE.get_or_init(|| Codec::of(TXNDATA_DICTIONARY, LEVEL).ok())
 }
 
-/// The stored form of a canonical data JSON.
-pub fn pack(data: &[u8]) -> Vec<u8> {
+/// The stored form of the canonical data JSON of the transaction `context` describes.
+pub fn pack(data: &[u8], context: &TxnContext) -> Vec<u8> {
+    if let Some(compact) = compact(data, context) {
+        return compact;
+    }
     let mut packed = Vec::new();
     match codec() {
         Some(codec)
@@ -47,10 +96,15 @@ pub fn pack(data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// The canonical data JSON of a stored form; an error says why it cannot be had.
-pub fn unpack(stored: &[u8]) -> Result<Cow<'_, [u8]>, String> {
-    if stored.first() == Some(&b'{') {
-        return Ok(Cow::Borrowed(stored));
+/// The canonical data JSON of a stored form, for the transaction `context` describes; an
+/// error says why it cannot be had.
+pub fn unpack<'s>(stored: &'s [u8], context: &TxnContext) -> Result<Cow<'s, [u8]>, String> {
+    match stored.first() {
+        Some(b'{') => return Ok(Cow::Borrowed(stored)),
+        Some(&tag) if (TAG_RECORDED..=TAG_REVERSED).contains(&tag) => {
+            return expand(tag, &stored[1..], context).map(Cow::Owned);
+        }
+        _ => {}
     }
     let codec = codec().ok_or("zstd does not take the built-in data dictionary")?;
     let mut out = Vec::new();
@@ -63,27 +117,263 @@ pub fn unpack(stored: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     Ok(Cow::Owned(out))
 }
 
+/// The compact form of `data`, when it has one that gives `data` back exactly.
+fn compact(data: &[u8], context: &TxnContext) -> Option<Vec<u8>> {
+    let members = string_members(data)?;
+    let mut out = Vec::with_capacity(data.len() / 2);
+    let kept: Vec<&[u8]> = if context.reversal {
+        let [(b"account", account), (b"txn", txn)] = members.as_slice() else {
+            return None;
+        };
+        if *account != context.account.as_bytes() {
+            return None;
+        }
+        out.push(TAG_REVERSED);
+        vec![*txn]
+    } else {
+        let mut members = members.into_iter().peekable();
+        let mut next = |key: &[u8]| members.next_if(|(k, _)| *k == key).map(|(_, v)| v);
+        let account = next(b"account")?;
+        let amount = next(b"amount")?;
+        let currency = next(b"currency")?;
+        let description = next(b"description");
+        let kind = next(b"kind")?;
+        let reference = next(b"reference");
+        let txn = next(b"txn")?;
+        let known = account == context.account.as_bytes()
+            && currency == &context.currency[..]
+            && Some(kind) == kind_name(context.kind).map(str::as_bytes);
+        if !known || members.next().is_some() {
+            return None;
+        }
+        let flags = if description.is_some() {
+            HAS_DESCRIPTION
+        } else {
+            0
+        } | if reference.is_some() {
+            HAS_REFERENCE
+        } else {
+            0
+        };
+        out.push(TAG_RECORDED | flags);
+        [Some(amount), description, reference, Some(txn)]
+            .into_iter()
+            .flatten()
+            .collect()
+    };
+    for (i, value) in kept.iter().enumerate() {
+        if i > 0 {
+            out.push(SEPARATOR);
+        }
+        out.extend_from_slice(value);
+    }
+    // The form is kept only when it reads back as the very bytes given.
+    let back = expand(out[0], &out[1..], context).ok()?;
+    (back == data).then_some(out)
+}
+
+/// The canonical data JSON of the compact form `tag` ‖ `body` for `context`.
+fn expand(tag: u8, body: &[u8], context: &TxnContext) -> Result<Vec<u8>, String> {
+    let mut values = body.split(|b| *b == SEPARATOR);
+    let mut out = Vec::with_capacity(body.len() + context.account.len() + 96);
+    let member = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
+        out.extend_from_slice(if out.is_empty() { b"{\"" } else { b",\"" });
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":\"");
+        out.extend_from_slice(value);
+        out.push(b'"');
+    };
+    let mut value = |what: &str| {
+        values
+            .next()
+            .ok_or_else(|| format!("the compact data has no {what}"))
+    };
+    if tag == TAG_REVERSED {
+        if !context.reversal {
+            return Err("the compact data of a reversal on a transaction's record".into());
+        }
+        member(&mut out, "account", context.account.as_bytes());
+        member(&mut out, "txn", value("txn")?);
+    } else if tag & !(HAS_DESCRIPTION | HAS_REFERENCE) == TAG_RECORDED {
+        if context.reversal {
+            return Err("the compact data of a transaction on a reversal's record".into());
+        }
+        let currency = std::str::from_utf8(&context.currency)
+            .ok()
+            .filter(|c| c.bytes().all(|b| b.is_ascii_uppercase()))
+            .ok_or("the record's currency is not a currency code")?;
+        let kind =
+            kind_name(context.kind).ok_or("the record's kind is neither sale nor purchase")?;
+        member(&mut out, "account", context.account.as_bytes());
+        member(&mut out, "amount", value("amount")?);
+        member(&mut out, "currency", currency.as_bytes());
+        if tag & HAS_DESCRIPTION != 0 {
+            member(&mut out, "description", value("description")?);
+        }
+        member(&mut out, "kind", kind.as_bytes());
+        if tag & HAS_REFERENCE != 0 {
+            member(&mut out, "reference", value("reference")?);
+        }
+        member(&mut out, "txn", value("txn")?);
+    } else {
+        return Err(format!("unknown compact data tag {tag:#04x}"));
+    }
+    if values.next().is_some() {
+        return Err("the compact data holds more members than its tag says".into());
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
+/// The kind a record's kind code stands for.
+fn kind_name(code: u8) -> Option<&'static str> {
+    match code {
+        0 => Some("sale"),
+        1 => Some("purchase"),
+        _ => None,
+    }
+}
+
+/// The members of a JSON object whose values are all strings, written as canonical JSON
+/// writes them (`{"key":"value",...}`, no white space), as the bytes between the quotes:
+/// `None` for anything else, or for a member holding a zero byte.
+fn string_members(data: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let mut members = Vec::with_capacity(8);
+    let mut at = 1;
+    if data.first() != Some(&b'{') {
+        return None;
+    }
+    loop {
+        let key = quoted(data, at)?;
+        at = key.1 + 1;
+        if data.get(at) != Some(&b':') {
+            return None;
+        }
+        let value = quoted(data, at + 1)?;
+        members.push((key.0, value.0));
+        at = value.1 + 1;
+        match data.get(at) {
+            Some(b',') => at += 1,
+            Some(b'}') if at + 1 == data.len() => return Some(members),
+            _ => return None,
+        }
+    }
+}
+
+/// The string that starts with the quote at `at` (its bytes between the quotes, escapes
+/// as written) and where its closing quote is.
+fn quoted(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    if data.get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut i = at + 1;
+    loop {
+        match *data.get(i)? {
+            b'"' => return Some((&data[at + 1..i], i)),
+            b'\\' => i += 2,
+            SEPARATOR => return None,
+            _ => i += 1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn data_round_trips_and_damage_is_an_error_or_other_bytes() {
-        let data = br#"{"account":"magrizen-kw-1","amount":"9.455","currency":"KWD","description":"annual volume bonus","kind":"sale","txn":"inv-8"}"#;
-        let stored = pack(data);
-        assert!(stored.len() < data.len() / 2, "{} bytes", stored.len());
-        assert_eq!(unpack(&stored).expect("unpacks").as_ref(), data);
-        for at in 0..stored.len() {
-            let mut flipped = stored.clone();
-            flipped[at] ^= 0x02;
-            let _ = unpack(&flipped);
+    fn sale<'a>(account: &'a str, currency: &[u8; 3]) -> TxnContext<'a> {
+        TxnContext {
+            account,
+            kind: 0,
+            currency: *currency,
+            reversal: false,
         }
-        // A magicless frame: neither zstd's magic number nor `{` first.
-        assert_ne!(&stored[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
-        assert_ne!(stored[0], b'{');
+    }
+
+    #[test]
+    fn a_transaction_is_stored_as_what_its_record_does_not_say() {
+        let context = sale("magrizen-kw-1", b"KWD");
+        for data in [
+            &br#"{"account":"magrizen-kw-1","amount":"9.455","currency":"KWD","kind":"sale","txn":"inv-8"}"#[..],
+            br#"{"account":"magrizen-kw-1","amount":"9.4","currency":"KWD","description":"annual \"volume\" bonus \\ \u00e9","kind":"sale","txn":"inv-8"}"#,
+            br#"{"account":"magrizen-kw-1","amount":"15","currency":"KWD","kind":"sale","reference":"INV-2020-000007","txn":"inv-8"}"#,
+            br#"{"account":"magrizen-kw-1","amount":"15","currency":"KWD","description":"","kind":"sale","reference":"R","txn":"inv-8"}"#,
+        ] {
+            let stored = pack(data, &context);
+            assert!(
+                (TAG_RECORDED..TAG_REVERSED).contains(&stored[0]),
+                "compact: {stored:?}"
+            );
+            assert!(stored.len() + 50 < data.len(), "{} bytes", stored.len());
+            assert_eq!(unpack(&stored, &context).expect("unpacks").as_ref(), data);
+        }
+        let reversal = TxnContext {
+            reversal: true,
+            ..context
+        };
+        let data = br#"{"account":"magrizen-kw-1","txn":"inv-8"}"#;
+        let stored = pack(data, &reversal);
+        assert_eq!(stored, b"\x0Cinv-8");
+        assert_eq!(unpack(&stored, &reversal).expect("unpacks").as_ref(), data);
+        // Read with a record that does not match, it is an error, not other data.
+        assert!(unpack(&stored, &context).is_err());
+    }
+
+    #[test]
+    fn data_its_record_does_not_match_is_compressed_as_before() {
+        let data = br#"{"account":"magrizen-kw-1","amount":"9.455","currency":"KWD","description":"annual volume bonus","kind":"sale","txn":"inv-8"}"#;
+        for context in [
+            sale("magrizen-kw-2", b"KWD"),
+            sale("magrizen-kw-1", b"EUR"),
+            TxnContext {
+                kind: 1,
+                ..sale("magrizen-kw-1", b"KWD")
+            },
+        ] {
+            let stored = pack(data, &context);
+            assert!(stored.len() < data.len() / 2, "{} bytes", stored.len());
+            // A magicless frame: neither zstd's magic number, nor `{`, nor a tag first.
+            assert_ne!(&stored[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
+            assert_eq!(stored[0] & 0x08, 0, "{:#04x}", stored[0]);
+            assert_eq!(unpack(&stored, &context).expect("unpacks").as_ref(), data);
+        }
+        // Members out of order, another member, a value that is not a string: not compact.
+        let context = sale("a", b"EUR");
+        for data in [
+            &br#"{"amount":"1","account":"a","currency":"EUR","kind":"sale","txn":"t"}"#[..],
+            br#"{"account":"a","amount":"1","currency":"EUR","kind":"sale","note":"n","txn":"t"}"#,
+            br#"{"account":"a","amount":1,"currency":"EUR","kind":"sale","txn":"t"}"#,
+            br#"{"account":"a","amount":"1","currency":"EUR","kind":"sale","txn":"t"} "#,
+        ] {
+            let stored = pack(data, &context);
+            assert!(stored[0] & 0x08 == 0 || stored[0] == b'{', "{stored:?}");
+            assert_eq!(unpack(&stored, &context).expect("unpacks").as_ref(), data);
+        }
         // What does not compress is stored as it is.
-        assert_eq!(pack(b"{}"), b"{}");
-        assert_eq!(unpack(b"{}").expect("as it is").as_ref(), b"{}");
-        assert!(unpack(b"").is_err());
+        assert_eq!(pack(b"{}", &context), b"{}");
+        assert_eq!(unpack(b"{}", &context).expect("as it is").as_ref(), b"{}");
+        assert!(unpack(b"", &context).is_err());
+    }
+
+    #[test]
+    fn damaged_stored_data_is_an_error_or_other_bytes() {
+        let context = sale("magrizen-kw-1", b"KWD");
+        let data = br#"{"account":"magrizen-kw-1","amount":"9.455","currency":"KWD","description":"annual volume bonus","kind":"sale","reference":"R-1","txn":"inv-8"}"#;
+        let compressed = pack(data, &sale("other", b"KWD"));
+        for stored in [pack(data, &context), compressed] {
+            for at in 0..stored.len() {
+                for bit in [0x01, 0x02, 0x04, 0x08, 0x80] {
+                    let mut flipped = stored.clone();
+                    flipped[at] ^= bit;
+                    let _ = unpack(&flipped, &context);
+                }
+            }
+        }
+        // A tag naming more members than there are, or fewer.
+        assert!(unpack(b"\x0B1\x00t", &context).is_err());
+        assert!(unpack(b"\x081\x00t\x00u", &context).is_err());
+        assert!(unpack(b"\x0D1", &context).is_err());
+        let bad_kind = TxnContext { kind: 7, ..context };
+        assert!(unpack(b"\x081\x00t", &bad_kind).is_err());
     }
 }

@@ -633,7 +633,15 @@ impl ViewReader {
             14
         };
         let times = (record.effective_at, record.recorded_at);
-        let data = crate::pack::unpack(&data)
+        let account = self
+            .heads
+            .accounts
+            .get(record.account as usize)
+            .ok_or_else(|| {
+                self.corrupt(TXNS_FILE, format!("seq {}: bad account number", record.seq))
+            })?;
+        let context = crate::pack::TxnContext::of(record, &account.id);
+        let data = crate::pack::unpack(&data, &context)
             .map_err(|e| self.corrupt(TXNDATA_FILE, format!("seq {}: {e}", record.seq)))?;
         self.recorded(TXNDATA_FILE, record.seq, kind, &data, times)
     }

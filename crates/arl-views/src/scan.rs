@@ -1,10 +1,11 @@
 //! Sequential passes over the views, in seq order: every event (for loading the in-memory
 //! index at writer open, and for tests), and every transaction row (for balances).
 
+use crate::chunked::Chunked;
 use crate::format::{
-    event_record_ok, kind_name, txn_record_ok, txndata_checksum, EventHeader, TxnRecord,
-    DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE,
-    TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+    event_record_ok, kind_name, txn_record_ok, txndata_checksum, AccountHead, EventHeader,
+    TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES, TXNDATA_CHECKSUM_BYTES,
+    TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
@@ -82,12 +83,15 @@ impl ViewReader {
         let mut txns = Stream::open(dir, TXNS_FILE, heads.txns_len)?;
         let mut txndata = Stream::open(dir, TXNDATA_FILE, heads.txndata_len)?;
         let mut next_event = read_event(&mut events)?;
-        let mut next_txn = read_txn(&mut txns, &mut txndata)?;
+        let mut next_txn = read_txn(&mut txns, &mut txndata, &heads.accounts)?;
         for seq in 1..=heads.checkpoint {
             let recorded = if next_event.as_ref().is_some_and(|r| r.seq == seq) {
                 std::mem::replace(&mut next_event, read_event(&mut events)?)
             } else if next_txn.as_ref().is_some_and(|r| r.seq == seq) {
-                std::mem::replace(&mut next_txn, read_txn(&mut txns, &mut txndata)?)
+                std::mem::replace(
+                    &mut next_txn,
+                    read_txn(&mut txns, &mut txndata, &heads.accounts)?,
+                )
             } else {
                 None
             };
@@ -138,8 +142,12 @@ fn read_event(events: &mut Stream) -> Result<Option<Recorded>, ViewError> {
     parse(header.seq, header.kind, data, times).map(Some)
 }
 
-fn read_txn(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<Recorded>, ViewError> {
-    let Some(TxnEntry { record, data }) = read_txn_entry(txns, txndata)? else {
+fn read_txn(
+    txns: &mut Stream,
+    txndata: &mut Stream,
+    accounts: &Chunked<AccountHead>,
+) -> Result<Option<Recorded>, ViewError> {
+    let Some(TxnEntry { record, data }) = read_txn_entry(txns, txndata, accounts)? else {
         return Ok(None);
     };
     let kind = if record.flags & TXN_FLAG_REVERSAL != 0 {
@@ -162,7 +170,12 @@ struct TxnEntry {
     data: Vec<u8>,
 }
 
-fn read_txn_entry(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<TxnEntry>, ViewError> {
+/// Its data is made whole with the record's account, one of `accounts`.
+fn read_txn_entry(
+    txns: &mut Stream,
+    txndata: &mut Stream,
+    accounts: &Chunked<AccountHead>,
+) -> Result<Option<TxnEntry>, ViewError> {
     let (offset, data_offset) = (txns.at, txndata.at);
     let mut bytes = [0u8; TXN_RECORD_BYTES as usize];
     if !txns.fill(&mut bytes)? {
@@ -189,7 +202,14 @@ fn read_txn_entry(txns: &mut Stream, txndata: &mut Stream) -> Result<Option<TxnE
     if txndata_checksum(record.seq, &data).to_le_bytes()[..] != sum[..] {
         return Err(txndata.checksum_failed(data_offset));
     }
-    let data = crate::pack::unpack(&data)
+    let account = accounts.get(record.account as usize).ok_or_else(|| {
+        ViewError::corrupt(
+            &txns.path,
+            format!("seq {}: bad account number", record.seq),
+        )
+    })?;
+    let context = crate::pack::TxnContext::of(&record, &account.id);
+    let data = crate::pack::unpack(&data, &context)
         .map_err(|e| ViewError::corrupt(&txndata.path, format!("seq {}: {e}", record.seq)))?
         .into_owned();
     Ok(Some(TxnEntry { record, data }))
@@ -217,7 +237,7 @@ impl ViewReader {
         let mut txns = Stream::open(dir, TXNS_FILE, heads.txns_len)?;
         let mut txndata = Stream::open(dir, TXNDATA_FILE, heads.txndata_len)?;
         let mut next_event = read_event(&mut events)?;
-        let mut next_txn = read_txn_entry(&mut txns, &mut txndata)?;
+        let mut next_txn = read_txn_entry(&mut txns, &mut txndata, &heads.accounts)?;
         for seq in 1..=heads.checkpoint {
             if next_event.as_ref().is_some_and(|r| r.seq == seq) {
                 let recorded = std::mem::replace(&mut next_event, read_event(&mut events)?);
@@ -261,7 +281,7 @@ impl ViewReader {
                 Timestamp(record.recorded_at),
                 &fact,
             );
-            next_txn = read_txn_entry(&mut txns, &mut txndata)?;
+            next_txn = read_txn_entry(&mut txns, &mut txndata, &heads.accounts)?;
         }
         if next_event.is_some() || next_txn.is_some() {
             return Err(ViewError::corrupt(

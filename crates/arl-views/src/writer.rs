@@ -28,6 +28,7 @@ use crate::format::{
     EVENT_HEADER_BYTES, HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TIME_BYTES, TXNDATA_CHECKSUM_BYTES,
     TXNDATA_FILE, TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
+use crate::pack::TxnContext;
 use crate::reader::{DataFiles, EventCache};
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
@@ -674,7 +675,13 @@ impl ViewWriter {
     ) -> Result<(), ViewError> {
         let index = self.heads.txns_len / TXN_RECORD_BYTES;
         self.push_txnid(index, txn_hash)?;
-        let data = &crate::pack::pack(data);
+        let context = TxnContext {
+            account: &self.heads.accounts[account as usize].id,
+            kind: facts.kind,
+            currency: facts.currency,
+            reversal: flags & TXN_FLAG_REVERSAL != 0,
+        };
+        let data = &crate::pack::pack(data, &context);
         let record = TxnRecord {
             seq: place.seq,
             effective_at: place.effective_at,
@@ -854,7 +861,8 @@ impl ViewWriter {
                 offset: record.data_offset,
             });
         }
-        let data = crate::pack::unpack(&data).map_err(|e| {
+        let context = TxnContext::of(&record, &self.heads.accounts[account as usize].id);
+        let data = crate::pack::unpack(&data, &context).map_err(|e| {
             ViewError::corrupt(
                 self.dir.join(TXNDATA_FILE),
                 format!("seq {}: {e}", record.seq),
