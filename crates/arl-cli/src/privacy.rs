@@ -13,7 +13,6 @@ use arl_privacy::{KeyHome, Subject, SubjectKind, UnsealedSource, Unsealer, ERASE
 use arl_query::privacy::{EraseError, Erasure};
 use arl_views::{AppendOptions, Ledger, ViewReader};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use std::io::{BufRead, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -86,7 +85,7 @@ pub fn decrypted(unsealer: Option<&Unsealer>, mut envelope: Envelope) -> Result<
     let opened = arl_privacy::open_event(unsealer, &mut event)
         .map_err(|e| failure::integrity(e.to_string()))?;
     if opened {
-        envelope.data = RawValue::from_string(event.data_json()).context("formatting JSON")?;
+        envelope.data = event.data_raw();
     }
     Ok(envelope)
 }

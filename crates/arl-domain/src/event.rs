@@ -474,24 +474,30 @@ impl Event {
 
     /// The canonical JSON of the data, defaults explicit, absent optional fields absent.
     pub fn data_json(&self) -> String {
+        Box::<str>::from(self.data_raw()).into_string()
+    }
+
+    /// [`Event::data_json`] as a JSON value that is written as it is: serialized once,
+    /// not parsed again to be checked (what `RawValue::from_string` would do).
+    pub fn data_raw(&self) -> Box<serde_json::value::RawValue> {
         let result = match self {
-            Event::AccountOpened(d) => serde_json::to_string(d),
-            Event::AccountRenamed(d) => serde_json::to_string(d),
-            Event::ParentChanged(d) => serde_json::to_string(d),
-            Event::ScopeChanged(d) => serde_json::to_string(d),
-            Event::Classified(d) => serde_json::to_string(d),
-            Event::StatusChanged(d) => serde_json::to_string(d),
-            Event::PersonJoined(d) => serde_json::to_string(d),
-            Event::PersonLeft(d) => serde_json::to_string(d),
-            Event::TeamAssigned(d) => serde_json::to_string(d),
-            Event::TeamUnassigned(d) => serde_json::to_string(d),
-            Event::LineSet(d) => serde_json::to_string(d),
-            Event::LineEnded(d) => serde_json::to_string(d),
-            Event::ContactAdded(d) => serde_json::to_string(d),
-            Event::ContactRemoved(d) => serde_json::to_string(d),
-            Event::TxnRecorded(d) => serde_json::to_string(d),
-            Event::TxnReversed(d) => serde_json::to_string(d),
-            Event::SubjectErased(d) => serde_json::to_string(d),
+            Event::AccountOpened(d) => serde_json::value::to_raw_value(d),
+            Event::AccountRenamed(d) => serde_json::value::to_raw_value(d),
+            Event::ParentChanged(d) => serde_json::value::to_raw_value(d),
+            Event::ScopeChanged(d) => serde_json::value::to_raw_value(d),
+            Event::Classified(d) => serde_json::value::to_raw_value(d),
+            Event::StatusChanged(d) => serde_json::value::to_raw_value(d),
+            Event::PersonJoined(d) => serde_json::value::to_raw_value(d),
+            Event::PersonLeft(d) => serde_json::value::to_raw_value(d),
+            Event::TeamAssigned(d) => serde_json::value::to_raw_value(d),
+            Event::TeamUnassigned(d) => serde_json::value::to_raw_value(d),
+            Event::LineSet(d) => serde_json::value::to_raw_value(d),
+            Event::LineEnded(d) => serde_json::value::to_raw_value(d),
+            Event::ContactAdded(d) => serde_json::value::to_raw_value(d),
+            Event::ContactRemoved(d) => serde_json::value::to_raw_value(d),
+            Event::TxnRecorded(d) => serde_json::value::to_raw_value(d),
+            Event::TxnReversed(d) => serde_json::value::to_raw_value(d),
+            Event::SubjectErased(d) => serde_json::value::to_raw_value(d),
         };
         // Serializing plain structs of strings, bools and enums cannot fail.
         result.unwrap_or_else(|e| unreachable!("serializing event data: {e}"))
@@ -747,6 +753,35 @@ impl Recorded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The data written without a second parse is the JSON that parse would have kept:
+    /// compact, members in the canonical order, escapes as serde_json writes them.
+    #[test]
+    fn data_raw_is_the_checked_canonical_json() {
+        for (kind, data) in [
+            (
+                "account.opened",
+                r#"{"account":"acme-de","name":"Acme \"DE\" é","parent":"acme","scope":"national","country":"DE"}"#,
+            ),
+            (
+                "transaction.recorded",
+                r#"{"txn":"t.2","account":"acme","amount":"3","currency":"JPY","description":"d\nx","kind":"purchase","reference":"r"}"#,
+            ),
+            (
+                "team.assigned",
+                r#"{"account":"acme","person":"jdoe","role":"media"}"#,
+            ),
+        ] {
+            let event = Event::parse(kind, data).expect("a valid event");
+            let raw = event.data_raw();
+            let checked =
+                serde_json::value::RawValue::from_string(event.data_json()).expect("valid JSON");
+            assert_eq!(raw.get(), checked.get(), "{kind}");
+            // Compact, members sorted: what a map of the same members writes.
+            let value: serde_json::Value = serde_json::from_str(raw.get()).expect("JSON");
+            assert_eq!(raw.get(), serde_json::to_string(&value).expect("JSON"));
+        }
+    }
 
     /// The in-place reading of a `transaction.recorded` never accepts what the typed
     /// parse rejects, and gives the same facts when both accept.

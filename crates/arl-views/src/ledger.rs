@@ -20,7 +20,6 @@ use arl_log::{
     AppendError, Envelope, Head, LedgerLock, Log, LogError, NewEvent, Outcome, PlannedBatch,
     Prepared,
 };
-use serde_json::value::RawValue;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -514,7 +513,7 @@ impl Ledger {
         pieces: Vec<Vec<InputEvent>>,
         opts: &AppendOptions,
     ) -> Result<AppendReport, AppendFailure> {
-        let (events, new_events) = new_events(pieces, opts)?;
+        let (events, new_events) = new_events(pieces, opts);
         let planned = self.log.plan(new_events, opts.now.0)?;
         let outcomes = planned.outcomes().to_vec();
         let times: Vec<(i64, i64)> = planned.times().collect();
@@ -873,23 +872,18 @@ impl Typed {
 
 /// What an append works on, for each input event: the typed event with its canonical data
 /// ([`Typed`]) and the log's new event. Each input piece is dropped once converted. A large
-/// batch is converted on two threads (each a run of whole pieces); the failure reported is
-/// the one at the lowest position.
-fn new_events(
-    pieces: Vec<Vec<InputEvent>>,
-    opts: &AppendOptions,
-) -> Result<(Typed, Vec<NewEvent>), AppendFailure> {
-    // Converts `pieces` (the first event at input position `offset`) into new events with
-    // room for `capacity` (the first run's for the whole batch, so that the second joins it
-    // without growing it).
-    let convert = |offset: usize, pieces: Vec<Vec<InputEvent>>, capacity: usize| {
+/// batch is converted on two threads (each a run of whole pieces). Converting cannot fail:
+/// an input event is checked when it is parsed.
+fn new_events(pieces: Vec<Vec<InputEvent>>, opts: &AppendOptions) -> (Typed, Vec<NewEvent>) {
+    // Converts `pieces` into new events with room for `capacity` (the first run's for the
+    // whole batch, so that the second joins it without growing it).
+    let convert = |pieces: Vec<Vec<InputEvent>>, capacity: usize| {
         let mut typed = VecDeque::with_capacity(pieces.len());
         let mut new_events = Vec::with_capacity(capacity);
         for piece in pieces {
             let mut events = Vec::with_capacity(piece.len());
             for input in piece {
-                let index = offset + new_events.len();
-                let (event, new_event) = new_event(index, input, opts)?;
+                let (event, new_event) = new_event(input, opts);
                 // The views store the same canonical data the log does; copied, not
                 // serialized again.
                 let data = new_event.data.get().to_owned();
@@ -898,19 +892,17 @@ fn new_events(
             }
             typed.push_back(events);
         }
-        Ok::<_, AppendFailure>((typed, new_events))
+        (typed, new_events)
     };
     let total: usize = pieces.iter().map(Vec::len).sum();
     let mut first = pieces;
     if total < PARALLEL_CONVERT_EVENTS {
-        let (typed, new_events) = convert(0, first, total)?;
-        return Ok((
-            Typed {
-                pieces: typed,
-                first: 0,
-            },
-            new_events,
-        ));
+        let (typed, new_events) = convert(first, total);
+        let typed = Typed {
+            pieces: typed,
+            first: 0,
+        };
+        return (typed, new_events);
     }
     // One piece (a batch given whole) is split in two; more are shared out whole.
     if first.len() == 1 {
@@ -926,32 +918,23 @@ fn new_events(
         })
         .map_or(first.len(), |i| i + 1);
     let second = first.split_off(split);
-    let offset: usize = first.iter().map(Vec::len).sum();
-    let (first, second) = arl_par::join(
-        || convert(0, first, total),
+    let ((mut typed, mut new_events), (more_typed, more_new)) = arl_par::join(
+        || convert(first, total),
         || {
             let len = second.iter().map(Vec::len).sum();
-            convert(offset, second, len)
+            convert(second, len)
         },
     );
-    let (mut typed, mut new_events) = first?;
-    let (more_typed, more_new) = second?;
     typed.extend(more_typed);
     new_events.extend(more_new);
-    Ok((
-        Typed {
-            pieces: typed,
-            first: 0,
-        },
-        new_events,
-    ))
+    let typed = Typed {
+        pieces: typed,
+        first: 0,
+    };
+    (typed, new_events)
 }
 
-fn new_event(
-    index: usize,
-    input: InputEvent,
-    opts: &AppendOptions,
-) -> Result<(Event, NewEvent), AppendFailure> {
+fn new_event(input: InputEvent, opts: &AppendOptions) -> (Event, NewEvent) {
     let InputEvent {
         event,
         effective_at,
@@ -961,11 +944,7 @@ fn new_event(
         expected_version,
         recorded_at,
     } = input;
-    let data = RawValue::from_string(event.data_json()).map_err(|e| AppendFailure {
-        index: Some(index),
-        kind: FailureKind::Invalid,
-        ..AppendFailure::storage(e)
-    })?;
+    let data = event.data_raw();
     let new_event = NewEvent {
         id,
         kind: event.kind().to_string(),
@@ -981,7 +960,7 @@ fn new_event(
         data,
         expected_version,
     };
-    Ok((event, new_event))
+    (event, new_event)
 }
 
 /// Undoes what a replay interrupted by a crash left: an unfinished `views.new` is dropped;
