@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use arl_log::codec::{Codec, ENVELOPE_DICTIONARY, FRAME_LEVEL};
 use arl_log::{Log, BLOCK_EVENTS};
-use zstd::zstd_safe::{CCtx, CParameter, DCtx, DDict, DParameter, FrameFormat};
+use zstd::zstd_safe::{DCtx, DDict, DParameter, FrameFormat};
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -92,18 +92,7 @@ fn one_by_one(envelopes: &[Vec<u8>]) -> Result<(), Failure> {
 
 /// Groups of `group` consecutive envelopes, one zstd frame each (groups never span a block).
 fn grouped(envelopes: &[Vec<u8>], group: usize, level: i32) -> Result<(), Failure> {
-    let mut c = CCtx::try_create().ok_or("no compression context")?;
-    c.set_parameter(CParameter::CompressionLevel(level))
-        .map_err(zstd_error)?;
-    c.set_parameter(CParameter::Format(FrameFormat::Magicless))
-        .map_err(zstd_error)?;
-    c.load_dictionary(ENVELOPE_DICTIONARY).map_err(zstd_error)?;
-    c.set_parameter(CParameter::DictIdFlag(false))
-        .map_err(zstd_error)?;
-    c.set_parameter(CParameter::ChecksumFlag(false))
-        .map_err(zstd_error)?;
-    c.set_parameter(CParameter::ContentSizeFlag(true))
-        .map_err(zstd_error)?;
+    let mut c = arl_log::codec::compressor(ENVELOPE_DICTIONARY, level, None)?;
     let mut joined = Vec::new();
     let mut stored = Vec::with_capacity(envelopes.len() / group);
     let started = Instant::now();

@@ -75,6 +75,39 @@ fn context<T>(
     Ok(&mut kept[at].1)
 }
 
+/// A compression context for records: `dictionary` at `level`, magicless frames with the
+/// content size and without a dictionary id or a checksum, and the match tables `tables`
+/// (hash log, chain log; `None`: the level's). What [`Codec`] compresses with (its tables
+/// are [`FRAME_HASH_LOG`] and [`FRAME_CHAIN_LOG`]), public for measuring other ways of
+/// grouping records under the same parameters (the example `frame_groups`).
+pub fn compressor(
+    dictionary: &[u8],
+    level: i32,
+    tables: Option<(u32, u32)>,
+) -> Result<CCtx<'static>, String> {
+    let mut c = CCtx::try_create().ok_or("no memory for a compression context")?;
+    c.set_parameter(CParameter::CompressionLevel(level))
+        .map_err(zstd_error)?;
+    c.set_parameter(CParameter::Format(FrameFormat::Magicless))
+        .map_err(zstd_error)?;
+    if let Some((hash_log, chain_log)) = tables {
+        c.set_parameter(CParameter::HashLog(hash_log))
+            .map_err(zstd_error)?;
+        c.set_parameter(CParameter::ChainLog(chain_log))
+            .map_err(zstd_error)?;
+    }
+    // Prepared (its match tables) when this context first compresses, not when it is
+    // made: a process that only reads never pays for them.
+    c.load_dictionary(dictionary).map_err(zstd_error)?;
+    c.set_parameter(CParameter::DictIdFlag(false))
+        .map_err(zstd_error)?;
+    c.set_parameter(CParameter::ChecksumFlag(false))
+        .map_err(zstd_error)?;
+    c.set_parameter(CParameter::ContentSizeFlag(true))
+        .map_err(zstd_error)?;
+    Ok(c)
+}
+
 impl Codec {
     /// The codec of `dictionary` at `level`: made on first use in this process, then
     /// shared (a process uses a handful of dictionaries: each is kept for its lifetime).
@@ -145,27 +178,13 @@ impl Codec {
     }
 
     /// A compression context with the dictionary (its level comes with it) and the frame
-    /// parameters of a record.
+    /// parameters of a record, with the codec's small match tables.
     fn compressor(&'static self) -> Result<CCtx<'static>, String> {
-        let mut c = CCtx::try_create().ok_or("no memory for a compression context")?;
-        c.set_parameter(CParameter::CompressionLevel(self.level))
-            .map_err(zstd_error)?;
-        c.set_parameter(CParameter::Format(FrameFormat::Magicless))
-            .map_err(zstd_error)?;
-        c.set_parameter(CParameter::HashLog(FRAME_HASH_LOG))
-            .map_err(zstd_error)?;
-        c.set_parameter(CParameter::ChainLog(FRAME_CHAIN_LOG))
-            .map_err(zstd_error)?;
-        // Prepared (its match tables) when this context first compresses, not when the
-        // codec is made: a process that only reads never pays for them.
-        c.load_dictionary(&self.dictionary).map_err(zstd_error)?;
-        c.set_parameter(CParameter::DictIdFlag(false))
-            .map_err(zstd_error)?;
-        c.set_parameter(CParameter::ChecksumFlag(false))
-            .map_err(zstd_error)?;
-        c.set_parameter(CParameter::ContentSizeFlag(true))
-            .map_err(zstd_error)?;
-        Ok(c)
+        compressor(
+            &self.dictionary,
+            self.level,
+            Some((FRAME_HASH_LOG, FRAME_CHAIN_LOG)),
+        )
     }
 
     /// Appends to `out` the decompressed `data`, at most `max` bytes; an error says why it
