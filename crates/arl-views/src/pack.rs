@@ -319,6 +319,46 @@ mod tests {
         assert!(unpack(&stored, &context).is_err());
     }
 
+    /// Every transaction of a generated history takes the compact form: the members as
+    /// the domain writes its data are the ones the form knows, in its order.
+    #[test]
+    fn a_generated_history_is_stored_compact() {
+        use arl_domain::{Event, InputEvent, TxnKind};
+        let mut seen = [0usize; 2];
+        for line in arl_gen::Generator::new(arl_gen::Config::new(20_000, 5)) {
+            let input = InputEvent::parse_line(&line, true).expect("a generated line");
+            let (account, kind, currency, reversal) = match &input.event {
+                Event::TxnRecorded(d) => {
+                    let code = d.currency().expect("a currency").code_bytes();
+                    (
+                        &d.account,
+                        u8::from(d.kind == TxnKind::Purchase),
+                        code,
+                        false,
+                    )
+                }
+                Event::TxnReversed(d) => (&d.account, 0, *b"EUR", true),
+                _ => continue,
+            };
+            let context = TxnContext {
+                account,
+                kind,
+                currency,
+                reversal,
+            };
+            let data = input.event.data_json();
+            let stored = pack(data.as_bytes(), &context);
+            assert!(
+                (TAG_RECORDED..=TAG_REVERSED).contains(&stored[0]),
+                "not compact: {data}"
+            );
+            let back = unpack(&stored, &context).expect("unpacks");
+            assert_eq!(back.as_ref(), data.as_bytes());
+            seen[usize::from(reversal)] += 1;
+        }
+        assert!(seen[0] > 1_000 && seen[1] > 10, "{seen:?}");
+    }
+
     #[test]
     fn data_its_record_does_not_match_is_compressed_as_before() {
         let data = br#"{"account":"magrizen-kw-1","amount":"9.455","currency":"KWD","description":"annual volume bonus","kind":"sale","txn":"inv-8"}"#;
