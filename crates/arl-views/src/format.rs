@@ -4,6 +4,7 @@
 use crate::chunked::{Chunked, SortedNumbers};
 use crate::ViewError;
 use arl_domain::ids::is_valid_id_bytes;
+use arl_domain::TxnKind;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -270,6 +271,20 @@ pub struct TxnRecord {
 }
 
 pub const TXN_FLAG_REVERSAL: u8 = 1;
+
+/// The kind a `txns.dat` record's kind code stands for.
+pub fn txn_kind(code: u8) -> Option<TxnKind> {
+    match code {
+        0 => Some(TxnKind::Sale),
+        1 => Some(TxnKind::Purchase),
+        _ => None,
+    }
+}
+
+/// The kind code of `kind` in a `txns.dat` record.
+pub fn txn_kind_code(kind: TxnKind) -> u8 {
+    u8::from(kind == TxnKind::Purchase)
+}
 
 impl TxnRecord {
     pub fn encode(&self, out: &mut Vec<u8>) {

@@ -29,7 +29,8 @@ use std::sync::OnceLock;
 
 use arl_log::codec::Codec;
 
-use crate::format::{TxnRecord, DATA_BYTES_MAX, TXN_FLAG_REVERSAL};
+use crate::format::{txn_kind, TxnRecord, DATA_BYTES_MAX, TXN_FLAG_REVERSAL};
+use arl_domain::TxnKind;
 
 /// The dictionary of the stored data JSON, trained on the transaction events of a
 /// generated ledger (the ignored test `make_the_txndata_dictionary` of
@@ -122,30 +123,24 @@ fn compact(data: &[u8], context: &TxnContext) -> Option<Vec<u8>> {
     let members = string_members(data)?;
     let mut out = Vec::with_capacity(data.len() / 2);
     let kept: Vec<&[u8]> = if context.reversal {
-        let [(b"account", account), (b"txn", txn)] = members.as_slice() else {
+        let [(b"account", _), (b"txn", txn)] = members.as_slice() else {
             return None;
         };
-        if *account != context.account.as_bytes() {
-            return None;
-        }
         out.push(TAG_REVERSED);
         vec![*txn]
     } else {
+        // The values the form keeps, by the order canonical JSON writes the members in;
+        // whether the account, currency, kind and nothing else are the record's is for
+        // the read-back below to say.
         let mut members = members.into_iter().peekable();
         let mut next = |key: &[u8]| members.next_if(|(k, _)| *k == key).map(|(_, v)| v);
-        let account = next(b"account")?;
+        next(b"account")?;
         let amount = next(b"amount")?;
-        let currency = next(b"currency")?;
+        next(b"currency")?;
         let description = next(b"description");
-        let kind = next(b"kind")?;
+        next(b"kind")?;
         let reference = next(b"reference");
         let txn = next(b"txn")?;
-        let known = account == context.account.as_bytes()
-            && currency == &context.currency[..]
-            && Some(kind) == kind_name(context.kind).map(str::as_bytes);
-        if !known || members.next().is_some() {
-            return None;
-        }
         let flags = if description.is_some() {
             HAS_DESCRIPTION
         } else {
@@ -202,8 +197,9 @@ fn expand(tag: u8, body: &[u8], context: &TxnContext) -> Result<Vec<u8>, String>
             .ok()
             .filter(|c| c.bytes().all(|b| b.is_ascii_uppercase()))
             .ok_or("the record's currency is not a currency code")?;
-        let kind =
-            kind_name(context.kind).ok_or("the record's kind is neither sale nor purchase")?;
+        let kind = txn_kind(context.kind)
+            .map(TxnKind::as_str)
+            .ok_or("the record's kind is neither sale nor purchase")?;
         member(&mut out, "account", context.account.as_bytes());
         member(&mut out, "amount", value("amount")?);
         member(&mut out, "currency", currency.as_bytes());
@@ -223,15 +219,6 @@ fn expand(tag: u8, body: &[u8], context: &TxnContext) -> Result<Vec<u8>, String>
     }
     out.push(b'}');
     Ok(out)
-}
-
-/// The kind a record's kind code stands for.
-fn kind_name(code: u8) -> Option<&'static str> {
-    match code {
-        0 => Some("sale"),
-        1 => Some("purchase"),
-        _ => None,
-    }
 }
 
 /// The members of a JSON object whose values are all strings, written as canonical JSON
@@ -323,19 +310,15 @@ mod tests {
     /// the domain writes its data are the ones the form knows, in its order.
     #[test]
     fn a_generated_history_is_stored_compact() {
-        use arl_domain::{Event, InputEvent, TxnKind};
+        use crate::format::txn_kind_code;
+        use arl_domain::{Event, InputEvent};
         let mut seen = [0usize; 2];
         for line in arl_gen::Generator::new(arl_gen::Config::new(20_000, 5)) {
             let input = InputEvent::parse_line(&line, true).expect("a generated line");
             let (account, kind, currency, reversal) = match &input.event {
                 Event::TxnRecorded(d) => {
                     let code = d.currency().expect("a currency").code_bytes();
-                    (
-                        &d.account,
-                        u8::from(d.kind == TxnKind::Purchase),
-                        code,
-                        false,
-                    )
+                    (&d.account, txn_kind_code(d.kind), code, false)
                 }
                 Event::TxnReversed(d) => (&d.account, 0, *b"EUR", true),
                 _ => continue,

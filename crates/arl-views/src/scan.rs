@@ -3,13 +3,13 @@
 
 use crate::chunked::Chunked;
 use crate::format::{
-    event_record_ok, kind_name, txn_record_ok, txndata_checksum, AccountHead, EventHeader,
-    TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES, TXNDATA_CHECKSUM_BYTES,
-    TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+    event_record_ok, kind_name, txn_kind, txn_record_ok, txndata_checksum, AccountHead,
+    EventHeader, TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
+    TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
-use arl_domain::{Event, Recorded, Timestamp, TxnKind};
+use arl_domain::{Event, Recorded, Timestamp};
 use arl_fold::{MemIndex, TxnFact, TxnRow};
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -262,11 +262,7 @@ impl ViewReader {
                 .ok()
                 .and_then(Currency::from_code)
                 .ok_or_else(|| bad("bad currency"))?;
-            let kind = match record.kind {
-                0 => TxnKind::Sale,
-                1 => TxnKind::Purchase,
-                _ => return Err(bad("bad transaction kind")),
-            };
+            let kind = txn_kind(record.kind).ok_or_else(|| bad("bad transaction kind"))?;
             let fact = TxnFact {
                 account: &account.id,
                 txn,
@@ -383,11 +379,7 @@ pub(crate) fn txn_row(
     currency: Option<Currency>,
     accounts: usize,
 ) -> Result<TxnRow, &'static str> {
-    let kind = match record.kind {
-        0 => TxnKind::Sale,
-        1 => TxnKind::Purchase,
-        _ => return Err("bad transaction kind"),
-    };
+    let kind = txn_kind(record.kind).ok_or("bad transaction kind")?;
     let currency = currency.ok_or("bad currency")?;
     if record.account as usize >= accounts || record.flags > 1 {
         return Err("bad account number or flags");

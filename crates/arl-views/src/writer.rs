@@ -23,10 +23,11 @@ use crate::format::{
     TXNIDS_BLOCK_BITS_MIN, TXNIDS_BLOCK_BYTES, TXNIDS_HEADER_BYTES,
 };
 use crate::format::{
-    decode_time, encode_time, kind_code, txn_record_ok, txndata_checksum, AccountHead, EventHeader,
-    HeadId, Heads, PersonHead, TxnRecord, DATA_BYTES_MAX, ENTITIES_MAX, EVENTS_FILE,
-    EVENT_HEADER_BYTES, HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TIME_BYTES, TXNDATA_CHECKSUM_BYTES,
-    TXNDATA_FILE, TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+    decode_time, encode_time, kind_code, txn_kind_code, txn_record_ok, txndata_checksum,
+    AccountHead, EventHeader, HeadId, Heads, PersonHead, TxnRecord, DATA_BYTES_MAX, ENTITIES_MAX,
+    EVENTS_FILE, EVENT_HEADER_BYTES, HEADS_FILES, ID_BYTES_MAX, TIMES_FILE, TIME_BYTES,
+    TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE, TXNIDS_FILE, TXNS_FILE, TXN_FLAG_REVERSAL,
+    TXN_RECORD_BYTES,
 };
 use crate::pack::TxnContext;
 use crate::reader::{DataFiles, EventCache};
@@ -81,7 +82,7 @@ pub(crate) struct TxnFacts {
 impl TxnFacts {
     pub(crate) fn new(kind: TxnKind, currency: Currency, amount_minor: i64) -> TxnFacts {
         TxnFacts {
-            kind: u8::from(kind == TxnKind::Purchase),
+            kind: txn_kind_code(kind),
             currency: currency.code_bytes(),
             amount_minor,
         }
