@@ -1,7 +1,7 @@
 //! What compressing a log's envelopes in groups would buy, measured on a real log: for the
 //! canonical envelopes of `LOG_DIR` (the first `COUNT`, default 400,000), each compressed
-//! on its own as layout 5 stores them (the log's dictionary, level 3, its small match
-//! tables), then in groups of 16, 64 and 256 consecutive envelopes (one zstd frame each,
+//! on its own as layout 5 stores them (the log's dictionary, its small match tables, at
+//! level 3 as before 2026-12-05 and at level 1 as since), then in groups of 16, 64 and 256 consecutive envelopes (one zstd frame each,
 //! the same dictionary, levels 3 and 1). Prints, for each way, the compressed bytes per
 //! envelope, the compression time per envelope, and the time to decompress every envelope
 //! of one 256-event block (what `Store::block`, hence every read of the log, pays).
@@ -47,7 +47,9 @@ fn main() -> Result<(), Failure> {
     );
     println!("| way | bytes per envelope | compress, us per envelope | decompress a block of {BLOCK_EVENTS}, us |");
     println!("|---|---|---|---|");
-    one_by_one(&envelopes)?;
+    for level in [3, FRAME_LEVEL] {
+        one_by_one(&envelopes, level)?;
+    }
     for group in [16, 64, 256] {
         for level in [3, 1] {
             grouped(&envelopes, group, level)?;
@@ -56,9 +58,9 @@ fn main() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Layout 5: each envelope its own zstd frame, through the log's own codec.
-fn one_by_one(envelopes: &[Vec<u8>]) -> Result<(), Failure> {
-    let codec = Codec::of(ENVELOPE_DICTIONARY, FRAME_LEVEL)?;
+/// Layout 5: each envelope its own zstd frame, through the log's own codec at `level`.
+fn one_by_one(envelopes: &[Vec<u8>], level: i32) -> Result<(), Failure> {
+    let codec = Codec::of(ENVELOPE_DICTIONARY, level)?;
     let mut stored = Vec::with_capacity(envelopes.len());
     let started = Instant::now();
     for envelope in envelopes {
@@ -81,7 +83,7 @@ fn one_by_one(envelopes: &[Vec<u8>]) -> Result<(), Failure> {
     }
     let decompress = started.elapsed().as_secs_f64();
     report(
-        "each on its own (layout 5), level 3",
+        &format!("each on its own (layout 5), level {level}"),
         bytes,
         compress,
         decompress,
