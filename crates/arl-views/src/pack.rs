@@ -29,7 +29,10 @@ use std::sync::OnceLock;
 
 use arl_log::codec::Codec;
 
-use crate::format::{txn_kind, TxnRecord, DATA_BYTES_MAX, TXN_FLAG_REVERSAL};
+use crate::chunked::Chunked;
+use crate::format::{
+    txn_kind, txndata_checksum, AccountHead, TxnRecord, DATA_BYTES_MAX, TXN_FLAG_REVERSAL,
+};
 use arl_domain::TxnKind;
 
 /// The dictionary of the stored data JSON, trained on the transaction events of a
@@ -95,6 +98,45 @@ pub fn pack(data: &[u8], context: &TxnContext) -> Vec<u8> {
         }
         _ => data.to_vec(),
     }
+}
+
+/// Why the bytes of a transaction record's data do not read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum StoredDataError {
+    /// The checksum after the data does not match it.
+    Checksum,
+    /// The record's account number is not one of the heads' accounts.
+    Account,
+    /// The stored form does not unpack: why.
+    Unpack(String),
+}
+
+/// The canonical data JSON of the transaction `record` from what `txndata.dat` holds for it
+/// (`stored`: the stored form, then its checksum): the checksum checked, the record's
+/// account found by its number among `accounts`, the stored form unpacked (a JSON form
+/// handed back without a copy). What every reader of `txndata.dat` does with a record.
+pub(crate) fn stored_data(
+    record: &TxnRecord,
+    mut stored: Vec<u8>,
+    accounts: &Chunked<AccountHead>,
+) -> Result<Vec<u8>, StoredDataError> {
+    let sum = stored.split_off(
+        stored
+            .len()
+            .saturating_sub(crate::format::TXNDATA_CHECKSUM_BYTES as usize),
+    );
+    if txndata_checksum(record.seq, &stored).to_le_bytes()[..] != sum[..] {
+        return Err(StoredDataError::Checksum);
+    }
+    let account = accounts
+        .get(record.account as usize)
+        .ok_or(StoredDataError::Account)?;
+    let context = TxnContext::of(record, &account.id);
+    let expanded = match unpack(&stored, &context).map_err(StoredDataError::Unpack)? {
+        Cow::Owned(json) => Some(json),
+        Cow::Borrowed(_) => None,
+    };
+    Ok(expanded.unwrap_or(stored))
 }
 
 /// The canonical data JSON of a stored form, for the transaction `context` describes; an
@@ -275,6 +317,79 @@ mod tests {
             currency: *currency,
             reversal: false,
         }
+    }
+
+    /// What `txndata.dat` holds for a record: its stored form, then the checksum.
+    fn with_checksum(seq: u64, stored: &[u8]) -> Vec<u8> {
+        let mut bytes = stored.to_vec();
+        bytes.extend_from_slice(&txndata_checksum(seq, stored).to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_records_stored_data_is_checked_then_unpacked() {
+        let data = br#"{"account":"magrizen-kw-1","amount":"9.455","currency":"KWD","kind":"sale","txn":"inv-8"}"#;
+        let accounts: Chunked<AccountHead> = ["other-1", "magrizen-kw-1"]
+            .into_iter()
+            .map(|id| AccountHead {
+                id: id.into(),
+                opened: true,
+                chain: 0,
+                children: 0,
+                txns: 0,
+                hierarchy: 0,
+            })
+            .collect();
+        let record = TxnRecord {
+            seq: 7,
+            effective_at: 0,
+            recorded_at: 0,
+            amount_minor: 9455,
+            prev: 0,
+            data_offset: 0,
+            data_len: 0,
+            account: 1,
+            kind: 0,
+            flags: 0,
+            currency: *b"KWD",
+        };
+        let compact = pack(data, &TxnContext::of(&record, "magrizen-kw-1"));
+        assert_eq!(compact[0] & 0xFC, TAG_RECORDED, "compact");
+        for stored in [&compact[..], &data[..]] {
+            let read = stored_data(&record, with_checksum(7, stored), &accounts);
+            assert_eq!(read.as_deref(), Ok(&data[..]));
+        }
+        // The checksum covers the seq: another record's bytes do not pass.
+        assert_eq!(
+            stored_data(&record, with_checksum(8, &compact), &accounts),
+            Err(StoredDataError::Checksum)
+        );
+        let mut flipped = with_checksum(7, &compact);
+        flipped[2] ^= 1;
+        assert_eq!(
+            stored_data(&record, flipped, &accounts),
+            Err(StoredDataError::Checksum)
+        );
+        let nobody = TxnRecord {
+            account: 2,
+            ..record
+        };
+        assert_eq!(
+            stored_data(&nobody, with_checksum(7, &compact), &accounts),
+            Err(StoredDataError::Account)
+        );
+        // Read for the other account, the compact form gives that account's JSON, which
+        // is other data, never this record's: the log's chain is what tells them apart.
+        let other = TxnRecord {
+            account: 0,
+            ..record
+        };
+        let read = stored_data(&other, with_checksum(7, &compact), &accounts).expect("reads");
+        assert_ne!(read, data);
+        assert!(matches!(
+            stored_data(&record, with_checksum(7, b"\x0A"), &accounts),
+            Err(StoredDataError::Unpack(_))
+        ));
     }
 
     #[test]

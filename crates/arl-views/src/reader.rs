@@ -1,10 +1,9 @@
 //! [`ViewReader`]: reads `heads`, then only the records a query needs, by positioned reads.
 
 use crate::format::{
-    decode_time, event_record_ok, kind_name, txn_record_ok, txndata_checksum, EventHeader, Heads,
-    TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES, HEADS_FILES, TIMES_FILE,
-    TIME_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL,
-    TXN_RECORD_BYTES,
+    decode_time, event_record_ok, kind_name, txn_record_ok, EventHeader, Heads, TxnRecord,
+    DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES, HEADS_FILES, TIMES_FILE, TIME_BYTES,
+    TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::ViewError;
 use arl_domain::money::Currency;
@@ -623,26 +622,24 @@ impl ViewReader {
             &mut data,
             record.data_offset,
         )?;
-        let sum = data.split_off(record.data_len as usize);
-        if txndata_checksum(record.seq, &data).to_le_bytes()[..] != sum[..] {
-            return Err(self.checksum_failed(TXNDATA_FILE, record.data_offset));
-        }
+        let data = crate::pack::stored_data(record, data, &self.heads.accounts).map_err(|e| {
+            use crate::pack::StoredDataError;
+            match e {
+                StoredDataError::Checksum => self.checksum_failed(TXNDATA_FILE, record.data_offset),
+                StoredDataError::Account => {
+                    self.corrupt(TXNS_FILE, format!("seq {}: bad account number", record.seq))
+                }
+                StoredDataError::Unpack(e) => {
+                    self.corrupt(TXNDATA_FILE, format!("seq {}: {e}", record.seq))
+                }
+            }
+        })?;
         let kind = if record.flags & TXN_FLAG_REVERSAL != 0 {
             15
         } else {
             14
         };
         let times = (record.effective_at, record.recorded_at);
-        let account = self
-            .heads
-            .accounts
-            .get(record.account as usize)
-            .ok_or_else(|| {
-                self.corrupt(TXNS_FILE, format!("seq {}: bad account number", record.seq))
-            })?;
-        let context = crate::pack::TxnContext::of(record, &account.id);
-        let data = crate::pack::unpack(&data, &context)
-            .map_err(|e| self.corrupt(TXNDATA_FILE, format!("seq {}: {e}", record.seq)))?;
         self.recorded(TXNDATA_FILE, record.seq, kind, &data, times)
     }
 

@@ -3,9 +3,9 @@
 
 use crate::chunked::Chunked;
 use crate::format::{
-    event_record_ok, kind_name, txn_kind, txn_record_ok, txndata_checksum, AccountHead,
-    EventHeader, TxnRecord, DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES,
-    TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+    event_record_ok, kind_name, txn_kind, txn_record_ok, AccountHead, EventHeader, TxnRecord,
+    DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE,
+    TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
 };
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
@@ -198,20 +198,19 @@ fn read_txn_entry(
             format!("seq {}: data not where the record says", record.seq),
         ));
     }
-    let sum = data.split_off(record.data_len as usize);
-    if txndata_checksum(record.seq, &data).to_le_bytes()[..] != sum[..] {
-        return Err(txndata.checksum_failed(data_offset));
-    }
-    let account = accounts.get(record.account as usize).ok_or_else(|| {
-        ViewError::corrupt(
-            &txns.path,
-            format!("seq {}: bad account number", record.seq),
-        )
+    let data = crate::pack::stored_data(&record, data, accounts).map_err(|e| {
+        use crate::pack::StoredDataError;
+        match e {
+            StoredDataError::Checksum => txndata.checksum_failed(data_offset),
+            StoredDataError::Account => ViewError::corrupt(
+                &txns.path,
+                format!("seq {}: bad account number", record.seq),
+            ),
+            StoredDataError::Unpack(e) => {
+                ViewError::corrupt(&txndata.path, format!("seq {}: {e}", record.seq))
+            }
+        }
     })?;
-    let context = crate::pack::TxnContext::of(&record, &account.id);
-    let data = crate::pack::unpack(&data, &context)
-        .map_err(|e| ViewError::corrupt(&txndata.path, format!("seq {}: {e}", record.seq)))?
-        .into_owned();
     Ok(Some(TxnEntry { record, data }))
 }
 
