@@ -22,7 +22,7 @@ use crate::Hash;
 /// which is the one its frames are read with.
 pub const ENVELOPE_DICTIONARY: &[u8] = include_bytes!("../dict/envelopes-1.zdict");
 /// The compression level of the log's frames: level 1 compressed an envelope 0.3 us faster
-/// than level 3 for 2 bytes more (docs/PERFORMANCE.md, "Frames at level 1"); a reader
+/// than level 3 for 2 bytes more (docs/PERFORMANCE.md, "The log's frames at level 1"); a reader
 /// decompresses frames of any level alike.
 pub const FRAME_LEVEL: i32 = 1;
 /// The log's frames' match tables: a hash table of 2^14 entries and a chain table of 2^13
