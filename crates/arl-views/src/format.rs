@@ -618,6 +618,21 @@ pub struct AccountHead {
     pub hierarchy: u64,
 }
 
+#[cfg(test)]
+impl AccountHead {
+    /// An opened account with no events yet.
+    pub(crate) fn opened(id: &str) -> AccountHead {
+        AccountHead {
+            id: id.into(),
+            opened: true,
+            chain: 0,
+            children: 0,
+            txns: 0,
+            hierarchy: 0,
+        }
+    }
+}
+
 /// The chain head of one person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonHead {
@@ -1809,18 +1824,6 @@ mod tests {
         }
     }
 
-    /// An opened account with no events yet.
-    fn opened_account(id: &str) -> AccountHead {
-        AccountHead {
-            id: id.into(),
-            opened: true,
-            chain: 0,
-            children: 0,
-            txns: 0,
-            hierarchy: 0,
-        }
-    }
-
     /// The first lookups go through the ids, the next one sorts them; an id added before
     /// the sort is sorted with the others, one added after is put in order; both find
     /// every id and list them in order, as a copy of heads does.
@@ -1831,7 +1834,7 @@ mod tests {
             .collect();
         let mut heads = Heads::default();
         for id in &ids {
-            heads.accounts.push(opened_account(id));
+            heads.accounts.push(AccountHead::opened(id));
         }
         let mut unsorted = heads.clone();
         let is_sorted = |h: &Heads| h.accounts_order.sorted.get().is_some();
@@ -1848,7 +1851,7 @@ mod tests {
         );
 
         for h in [&mut heads, &mut unsorted] {
-            h.accounts.push(opened_account("acct-0500x"));
+            h.accounts.push(AccountHead::opened("acct-0500x"));
             h.account_added(1000);
         }
         assert!(!is_sorted(&unsorted), "adding does not sort");
@@ -1929,7 +1932,7 @@ mod tests {
             generation: 5,
             ..Heads::default()
         };
-        good.accounts.push(opened_account("acme"));
+        good.accounts.push(AccountHead::opened("acme"));
         write(1, &good);
         let older = Heads {
             generation: 4,
@@ -1939,7 +1942,7 @@ mod tests {
         // Newer, and passing its checksum, but naming one account twice.
         let mut twice = good.clone();
         twice.generation = 7;
-        twice.accounts.push(opened_account("acme"));
+        twice.accounts.push(AccountHead::opened("acme"));
         write(2, &twice);
 
         let slots = read_slots(dir.path()).expect("a slot decodes");
@@ -1975,7 +1978,7 @@ mod tests {
                 .into_iter()
                 .chain(twice.then_some("acme"))
             {
-                heads.accounts.push(opened_account(id));
+                heads.accounts.push(AccountHead::opened(id));
             }
             heads
         };
@@ -2100,7 +2103,9 @@ mod tests {
             ..Heads::default()
         };
         for k in 0..40 {
-            heads.accounts.push(opened_account(&format!("account-{k}")));
+            heads
+                .accounts
+                .push(AccountHead::opened(&format!("account-{k}")));
         }
         let mark = SlotMark {
             boot: [7; 16],

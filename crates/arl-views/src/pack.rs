@@ -331,14 +331,7 @@ mod tests {
         let data = br#"{"account":"magrizen-kw-1","amount":"9.455","currency":"KWD","kind":"sale","txn":"inv-8"}"#;
         let accounts: Chunked<AccountHead> = ["other-1", "magrizen-kw-1"]
             .into_iter()
-            .map(|id| AccountHead {
-                id: id.into(),
-                opened: true,
-                chain: 0,
-                children: 0,
-                txns: 0,
-                hierarchy: 0,
-            })
+            .map(AccountHead::opened)
             .collect();
         let record = TxnRecord {
             seq: 7,
