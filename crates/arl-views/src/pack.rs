@@ -25,14 +25,17 @@
 //! them as stored; a reader checks it, then unpacks.
 
 use std::borrow::Cow;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use arl_log::codec::Codec;
 
 use crate::chunked::Chunked;
 use crate::format::{
-    txn_kind, txndata_checksum, AccountHead, TxnRecord, DATA_BYTES_MAX, TXN_FLAG_REVERSAL,
+    txn_kind, txndata_checksum, AccountHead, TxnRecord, DATA_BYTES_MAX, TXNDATA_CHECKSUM_BYTES,
+    TXN_FLAG_REVERSAL,
 };
+use crate::ViewError;
 use arl_domain::TxnKind;
 
 /// The dictionary of the stored data JSON, trained on the transaction events of a
@@ -111,6 +114,25 @@ pub(crate) enum StoredDataError {
     Unpack(String),
 }
 
+impl StoredDataError {
+    /// The views' error for `record`, whose record is in the file `txns` and its data in
+    /// `txndata` (paths made only for an error).
+    pub(crate) fn at(self, record: &TxnRecord, txns: &Path, txndata: &Path) -> ViewError {
+        match self {
+            StoredDataError::Checksum => ViewError::Checksum {
+                path: txndata.to_path_buf(),
+                offset: record.data_offset,
+            },
+            StoredDataError::Account => {
+                ViewError::corrupt(txns, format!("seq {}: bad account number", record.seq))
+            }
+            StoredDataError::Unpack(e) => {
+                ViewError::corrupt(txndata, format!("seq {}: {e}", record.seq))
+            }
+        }
+    }
+}
+
 /// The canonical data JSON of the transaction `record` from what `txndata.dat` holds for it
 /// (`stored`: the stored form, then its checksum): the checksum checked, the record's
 /// account found by its number among `accounts`, the stored form unpacked (a JSON form
@@ -120,11 +142,7 @@ pub(crate) fn stored_data(
     mut stored: Vec<u8>,
     accounts: &Chunked<AccountHead>,
 ) -> Result<Vec<u8>, StoredDataError> {
-    let sum = stored.split_off(
-        stored
-            .len()
-            .saturating_sub(crate::format::TXNDATA_CHECKSUM_BYTES as usize),
-    );
+    let sum = stored.split_off(stored.len().saturating_sub(TXNDATA_CHECKSUM_BYTES as usize));
     if txndata_checksum(record.seq, &stored).to_le_bytes()[..] != sum[..] {
         return Err(StoredDataError::Checksum);
     }
@@ -371,6 +389,20 @@ mod tests {
             stored_data(&nobody, with_checksum(7, &compact), &accounts),
             Err(StoredDataError::Account)
         );
+        let error = StoredDataError::Account.at(
+            &nobody,
+            Path::new("v/txns.dat"),
+            Path::new("v/txndata.dat"),
+        );
+        assert!(error.to_string().contains("txns.dat"), "{error}");
+        assert!(
+            error.to_string().contains("seq 7: bad account number"),
+            "{error}"
+        );
+        assert!(matches!(
+            StoredDataError::Checksum.at(&nobody, Path::new("t"), Path::new("d")),
+            ViewError::Checksum { ref path, offset: 0 } if path == Path::new("d")
+        ));
         // Read for the other account, the compact form gives that account's JSON, which
         // is other data, never this record's: the log's chain is what tells them apart.
         let other = TxnRecord {

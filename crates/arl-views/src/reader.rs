@@ -623,16 +623,11 @@ impl ViewReader {
             record.data_offset,
         )?;
         let data = crate::pack::stored_data(record, data, &self.heads.accounts).map_err(|e| {
-            use crate::pack::StoredDataError;
-            match e {
-                StoredDataError::Checksum => self.checksum_failed(TXNDATA_FILE, record.data_offset),
-                StoredDataError::Account => {
-                    self.corrupt(TXNS_FILE, format!("seq {}: bad account number", record.seq))
-                }
-                StoredDataError::Unpack(e) => {
-                    self.corrupt(TXNDATA_FILE, format!("seq {}: {e}", record.seq))
-                }
-            }
+            e.at(
+                record,
+                &self.dir.join(TXNS_FILE),
+                &self.dir.join(TXNDATA_FILE),
+            )
         })?;
         let kind = if record.flags & TXN_FLAG_REVERSAL != 0 {
             15

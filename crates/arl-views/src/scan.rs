@@ -198,19 +198,8 @@ fn read_txn_entry(
             format!("seq {}: data not where the record says", record.seq),
         ));
     }
-    let data = crate::pack::stored_data(&record, data, accounts).map_err(|e| {
-        use crate::pack::StoredDataError;
-        match e {
-            StoredDataError::Checksum => txndata.checksum_failed(data_offset),
-            StoredDataError::Account => ViewError::corrupt(
-                &txns.path,
-                format!("seq {}: bad account number", record.seq),
-            ),
-            StoredDataError::Unpack(e) => {
-                ViewError::corrupt(&txndata.path, format!("seq {}: {e}", record.seq))
-            }
-        }
-    })?;
+    let data = crate::pack::stored_data(&record, data, accounts)
+        .map_err(|e| e.at(&record, &txns.path, &txndata.path))?;
     Ok(Some(TxnEntry { record, data }))
 }
 

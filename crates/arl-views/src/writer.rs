@@ -855,18 +855,11 @@ impl ViewWriter {
         }
         let mut data = vec![0u8; record.data_len as usize + TXNDATA_CHECKSUM_BYTES as usize];
         self.read_staged(TD, &mut data, record.data_offset)?;
-        let sum = data.split_off(record.data_len as usize);
-        if txndata_checksum(record.seq, &data).to_le_bytes()[..] != sum[..] {
-            return Err(ViewError::Checksum {
-                path: self.dir.join(TXNDATA_FILE),
-                offset: record.data_offset,
-            });
-        }
-        let context = TxnContext::of(&record, &self.heads.accounts[account as usize].id);
-        let data = crate::pack::unpack(&data, &context).map_err(|e| {
-            ViewError::corrupt(
-                self.dir.join(TXNDATA_FILE),
-                format!("seq {}: {e}", record.seq),
+        let data = crate::pack::stored_data(&record, data, &self.heads.accounts).map_err(|e| {
+            e.at(
+                &record,
+                &self.dir.join(TXNS_FILE),
+                &self.dir.join(TXNDATA_FILE),
             )
         })?;
         let facts = match std::str::from_utf8(&data)
