@@ -53,6 +53,9 @@ struct PersonEntry {
 #[derive(Debug, Default)]
 pub struct MemIndex {
     keep_txn_events: bool,
+    /// Transactions number their accounts and nothing more: no rows, no ids
+    /// ([`MemIndex::after`], whose user keeps the batch's txn ids itself).
+    txns_number_accounts_only: bool,
     /// The seq after which the index starts (0: it holds the whole log).
     base: u64,
     checkpoint: u64,
@@ -94,11 +97,15 @@ impl MemIndex {
     }
 
     /// An empty index of the events after `seq` (the events of one batch, beside an index
-    /// of the log before it), keeping transactions only as compact rows and ids.
+    /// of the log before it). Of a transaction it keeps only that its account is numbered
+    /// (accounts a batch names first are numbered in the order of their first event, the
+    /// views' order): it answers no question about transactions ([`Facts::txn`] is always
+    /// `None`, [`Source::txn_rows`] empty), which its user answers from the batch itself.
     /// [`Source::seq_known_at`] answers only for times at or after the first of its events.
     pub fn after(seq: u64) -> MemIndex {
         MemIndex {
             keep_txn_events: false,
+            txns_number_accounts_only: true,
             base: seq,
             checkpoint: seq,
             ..MemIndex::default()
@@ -162,6 +169,10 @@ impl MemIndex {
     }
 
     fn insert_txn(&mut self, recorded: &Recorded, owned: impl FnOnce() -> Recorded) {
+        if self.txns_number_accounts_only {
+            self.account_entry(recorded.event.account().unwrap_or_default());
+            return;
+        }
         let fact = match &recorded.event {
             Event::TxnRecorded(d) => match txn_money(d) {
                 Some((currency, amount_minor)) => Some(TxnFact {
@@ -221,7 +232,11 @@ impl MemIndex {
             .last()
             .map_or(recorded_at, |t| (*t).max(recorded_at));
         self.recorded_at.push(latest);
-        self.record_txn(seq, effective_at, fact);
+        if self.txns_number_accounts_only {
+            self.account_entry(fact.account);
+        } else {
+            self.record_txn(seq, effective_at, fact);
+        }
     }
 
     /// Records a transaction's facts; returns the account's number.
@@ -626,5 +641,60 @@ impl std::hash::Hash for TxnKey {
 impl std::fmt::Debug for TxnKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.as_str().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(seq: u64, kind: &str, data: &str) -> Recorded {
+        let at = Timestamp::parse_input("2024-01-01").unwrap();
+        Recorded {
+            seq,
+            effective_at: at,
+            recorded_at: at,
+            event: Event::parse(kind, data).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_batch_index_numbers_the_accounts_of_transactions_and_keeps_nothing_else_of_them() {
+        let events = [
+            recorded(
+                1,
+                "account.opened",
+                r#"{"account":"acme","name":"ACME","scope":"global"}"#,
+            ),
+            recorded(
+                2,
+                "transaction.recorded",
+                r#"{"account":"globex","txn":"t1","kind":"sale","amount":"12.5","currency":"EUR"}"#,
+            ),
+            recorded(
+                3,
+                "transaction.reversed",
+                r#"{"account":"globex","txn":"t1"}"#,
+            ),
+        ];
+        // A batch that is the whole log, against an index of the log.
+        let (mut batch, mut whole) = (MemIndex::after(0), MemIndex::without_txn_events());
+        for r in &events {
+            batch.insert_ref(r);
+            whole.insert_ref(r);
+        }
+        for index in [&batch, &whole] {
+            assert_eq!(Source::account_number(index, "acme"), Some(0));
+            assert_eq!(Source::account_number(index, "globex"), Some(1));
+            assert_eq!(Source::checkpoint(index), 3);
+        }
+        // The whole index answers for the transaction; the batch's leaves it to its user.
+        assert!(Facts::txn(&whole, "t1").unwrap().unwrap().reversed);
+        assert_eq!(Facts::txn(&batch, "t1").unwrap(), None);
+        let mut rows = 0;
+        Source::txn_rows(&batch, &mut |_| rows += 1).unwrap();
+        assert_eq!(rows, 0);
+        Source::txn_rows(&whole, &mut |_| rows += 1).unwrap();
+        assert_eq!(rows, 2);
     }
 }
