@@ -53,9 +53,9 @@ struct PersonEntry {
 #[derive(Debug, Default)]
 pub struct MemIndex {
     keep_txn_events: bool,
-    /// Transactions number their accounts and nothing more: no rows, no ids
-    /// ([`MemIndex::after`], whose user keeps the batch's txn ids itself).
-    txns_number_accounts_only: bool,
+    /// Transactions are not indexed ([`MemIndex::after`], whose user keeps the batch's
+    /// txn ids itself).
+    skip_txns: bool,
     /// The seq after which the index starts (0: it holds the whole log).
     base: u64,
     checkpoint: u64,
@@ -97,15 +97,15 @@ impl MemIndex {
     }
 
     /// An empty index of the events after `seq` (the events of one batch, beside an index
-    /// of the log before it). Of a transaction it keeps only that its account is numbered
-    /// (accounts a batch names first are numbered in the order of their first event, the
-    /// views' order): it answers no question about transactions ([`Facts::txn`] is always
-    /// `None`, [`Source::txn_rows`] empty), which its user answers from the batch itself.
+    /// of the log before it), for validation: it does not index transactions and answers
+    /// no question about them ([`Facts::txn`] is always `None`, [`Source::txn_rows`] empty,
+    /// an account named only by transactions has no number), which validation answers from
+    /// the batch itself.
     /// [`Source::seq_known_at`] answers only for times at or after the first of its events.
     pub fn after(seq: u64) -> MemIndex {
         MemIndex {
             keep_txn_events: false,
-            txns_number_accounts_only: true,
+            skip_txns: true,
             base: seq,
             checkpoint: seq,
             ..MemIndex::default()
@@ -169,8 +169,7 @@ impl MemIndex {
     }
 
     fn insert_txn(&mut self, recorded: &Recorded, owned: impl FnOnce() -> Recorded) {
-        if self.txns_number_accounts_only {
-            self.account_entry(recorded.event.account().unwrap_or_default());
+        if self.skip_txns {
             return;
         }
         let fact = match &recorded.event {
@@ -232,9 +231,7 @@ impl MemIndex {
             .last()
             .map_or(recorded_at, |t| (*t).max(recorded_at));
         self.recorded_at.push(latest);
-        if self.txns_number_accounts_only {
-            self.account_entry(fact.account);
-        } else {
+        if !self.skip_txns {
             self.record_txn(seq, effective_at, fact);
         }
     }
@@ -659,7 +656,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_index_numbers_the_accounts_of_transactions_and_keeps_nothing_else_of_them() {
+    fn a_batch_index_keeps_nothing_of_transactions() {
         let events = [
             recorded(
                 1,
@@ -685,9 +682,11 @@ mod tests {
         }
         for index in [&batch, &whole] {
             assert_eq!(Source::account_number(index, "acme"), Some(0));
-            assert_eq!(Source::account_number(index, "globex"), Some(1));
             assert_eq!(Source::checkpoint(index), 3);
         }
+        // Numbered by its transaction in the index of the log only.
+        assert_eq!(Source::account_number(&whole, "globex"), Some(1));
+        assert_eq!(Source::account_number(&batch, "globex"), None);
         // The whole index answers for the transaction; the batch's leaves it to its user.
         assert!(Facts::txn(&whole, "t1").unwrap().unwrap().reversed);
         assert_eq!(Facts::txn(&batch, "t1").unwrap(), None);

@@ -13,6 +13,9 @@ use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// The most txn ids [`Known`] makes room for before the batch is checked (about 8 MB).
+const BATCH_TXNS_ROOM_MAX: usize = 1 << 17;
+
 /// The committed views and the batch so far (see the module documentation).
 pub(crate) struct Known<'v> {
     committed: &'v ViewReader,
@@ -29,19 +32,24 @@ pub(crate) struct Known<'v> {
 }
 
 impl<'v> Known<'v> {
-    /// What is known before the batch: the views `committed` reads, with the filter of
-    /// their txn ids when there is one ([`TxnFilter`]; ignored unless it holds every
-    /// committed entry and no other).
+    /// What is known before a batch of `events` events: the views `committed` reads, with
+    /// the filter of their txn ids when there is one ([`TxnFilter`]; ignored unless it holds
+    /// every committed entry and no other).
     pub(crate) fn new(
         committed: &'v ViewReader,
         txn_filter: Option<&'v TxnFilter>,
+        events: usize,
     ) -> Result<Known<'v>, ViewError> {
         let entries = committed.heads().txns_len / TXN_RECORD_BYTES;
         Ok(Known {
             txn_ids: std::cell::OnceCell::new(),
             txn_filter: txn_filter.filter(|f| f.covers() == entries),
             batch: MemIndex::after(Source::checkpoint(committed)),
-            batch_txns: HashMap::default(),
+            // Room for the txn ids of a batch of transactions, up to a bound.
+            batch_txns: HashMap::with_capacity_and_hasher(
+                events.min(BATCH_TXNS_ROOM_MAX),
+                Default::default(),
+            ),
             committed,
         })
     }

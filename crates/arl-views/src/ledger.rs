@@ -766,7 +766,8 @@ fn validate(
     mut events: Typed,
     stager: &SyncSender<Vec<Staged>>,
 ) -> Result<u64, AppendFailure> {
-    let mut known = Known::new(reader, batch.txn_filter).map_err(AppendFailure::views)?;
+    let mut known =
+        Known::new(reader, batch.txn_filter, batch.outcomes.len()).map_err(AppendFailure::views)?;
     let mut chunk = Vec::with_capacity(STAGE_CHUNK_EVENTS);
     let mut appended = 0;
     for (position, outcome) in batch.outcomes.iter().enumerate() {
