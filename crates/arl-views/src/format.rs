@@ -80,6 +80,10 @@ pub const KINDS: [&str; 17] = [
     "subject.erased",
 ];
 
+/// The [`KINDS`] codes of the two transaction events.
+pub const KIND_TXN_RECORDED: u8 = 14;
+pub const KIND_TXN_REVERSED: u8 = 15;
+
 /// The persisted code of an event kind.
 pub fn kind_code(kind: &str) -> Option<u8> {
     KINDS.iter().position(|k| *k == kind).map(|i| i as u8)
@@ -287,6 +291,20 @@ pub fn txn_kind_code(kind: TxnKind) -> u8 {
 }
 
 impl TxnRecord {
+    /// True for a `transaction.reversed` record.
+    pub fn is_reversal(&self) -> bool {
+        self.flags & TXN_FLAG_REVERSAL != 0
+    }
+
+    /// The [`KINDS`] code of the event the record stands for.
+    pub fn event_kind(&self) -> u8 {
+        if self.is_reversal() {
+            KIND_TXN_REVERSED
+        } else {
+            KIND_TXN_RECORDED
+        }
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         // Assembled in place, then appended at once.
         let mut b = [0u8; TXN_RECORD_BYTES as usize];
@@ -2174,6 +2192,8 @@ mod tests {
             assert_eq!(kind_name(code), Some(*kind));
         }
         assert_eq!(kind_name(17), None);
+        assert_eq!(kind_name(KIND_TXN_RECORDED), Some("transaction.recorded"));
+        assert_eq!(kind_name(KIND_TXN_REVERSED), Some("transaction.reversed"));
     }
 
     #[test]
@@ -2219,6 +2239,11 @@ mod tests {
         let bytes: [u8; TXN_RECORD_BYTES as usize] = out.try_into().unwrap();
         assert!(txn_record_ok(&bytes));
         assert_eq!(TxnRecord::decode(&bytes), t);
+        assert!(t.is_reversal());
+        assert_eq!(t.event_kind(), KIND_TXN_REVERSED);
+        let recorded = TxnRecord { flags: 0, ..t };
+        assert!(!recorded.is_reversal());
+        assert_eq!(recorded.event_kind(), KIND_TXN_RECORDED);
         for bit in 0..bytes.len() * 8 {
             let mut damaged = bytes;
             damaged[bit / 8] ^= 1 << (bit % 8);

@@ -33,7 +33,6 @@ use arl_log::codec::Codec;
 use crate::chunked::Chunked;
 use crate::format::{
     txn_kind, txndata_checksum, AccountHead, TxnRecord, DATA_BYTES_MAX, TXNDATA_CHECKSUM_BYTES,
-    TXN_FLAG_REVERSAL,
 };
 use crate::ViewError;
 use arl_domain::TxnKind;
@@ -72,7 +71,7 @@ impl<'a> TxnContext<'a> {
             account,
             kind: record.kind,
             currency: record.currency,
-            reversal: record.flags & TXN_FLAG_REVERSAL != 0,
+            reversal: record.is_reversal(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use crate::format::{
     decode_time, event_record_ok, kind_name, txn_record_ok, EventHeader, Heads, TxnRecord,
     DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES, HEADS_FILES, TIMES_FILE, TIME_BYTES,
-    TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+    TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE, TXNS_FILE, TXN_RECORD_BYTES,
 };
 use crate::ViewError;
 use arl_domain::money::Currency;
@@ -629,13 +629,8 @@ impl ViewReader {
                 &self.dir.join(TXNDATA_FILE),
             )
         })?;
-        let kind = if record.flags & TXN_FLAG_REVERSAL != 0 {
-            15
-        } else {
-            14
-        };
         let times = (record.effective_at, record.recorded_at);
-        self.recorded(TXNDATA_FILE, record.seq, kind, &data, times)
+        self.recorded(TXNDATA_FILE, record.seq, record.event_kind(), &data, times)
     }
 
     fn txn_row(&self, record: &TxnRecord) -> Result<TxnRow, ViewError> {

@@ -5,7 +5,7 @@ use crate::chunked::Chunked;
 use crate::format::{
     event_record_ok, kind_name, txn_kind, txn_record_ok, AccountHead, EventHeader, TxnRecord,
     DATA_BYTES_MAX, EVENTS_FILE, EVENT_HEADER_BYTES, TXNDATA_CHECKSUM_BYTES, TXNDATA_FILE,
-    TXNS_FILE, TXN_FLAG_REVERSAL, TXN_RECORD_BYTES,
+    TXNS_FILE, TXN_RECORD_BYTES,
 };
 use crate::{ViewError, ViewReader};
 use arl_domain::money::Currency;
@@ -150,14 +150,9 @@ fn read_txn(
     let Some(TxnEntry { record, data }) = read_txn_entry(txns, txndata, accounts)? else {
         return Ok(None);
     };
-    let kind = if record.flags & TXN_FLAG_REVERSAL != 0 {
-        15
-    } else {
-        14
-    };
     parse(
         record.seq,
-        kind,
+        record.event_kind(),
         &data,
         (record.effective_at, record.recorded_at),
     )
@@ -257,7 +252,7 @@ impl ViewReader {
                 kind,
                 currency,
                 amount_minor: record.amount_minor,
-                reversal: record.flags & TXN_FLAG_REVERSAL != 0,
+                reversal: record.is_reversal(),
             };
             index.insert_txn_fact(
                 seq,
@@ -377,7 +372,7 @@ pub(crate) fn txn_row(
         effective_at: Timestamp(record.effective_at),
         account: record.account,
         kind,
-        reversal: record.flags & TXN_FLAG_REVERSAL != 0,
+        reversal: record.is_reversal(),
         currency,
         amount_minor: record.amount_minor,
     })

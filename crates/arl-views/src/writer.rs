@@ -850,7 +850,7 @@ impl ViewWriter {
                 "bad txn chain",
             ));
         }
-        if record.flags & TXN_FLAG_REVERSAL != 0 || record.account != account {
+        if record.is_reversal() || record.account != account {
             return Ok((record.prev, None));
         }
         let mut data = vec![0u8; record.data_len as usize + TXNDATA_CHECKSUM_BYTES as usize];
