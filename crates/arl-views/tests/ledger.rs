@@ -134,6 +134,61 @@ fn rejected_batches_leave_log_and_views_unchanged() {
     assert_eq!(again.kind, FailureKind::Rule);
 }
 
+/// A transaction line for `txn`, effective on `date`, and its reversal a month later.
+fn sale(txn: &str, date: &str) -> String {
+    format!(
+        r#"{{"type":"transaction.recorded","data":{{"account":"acme","txn":"{txn}","kind":"sale","amount":"1.00","currency":"EUR"}},"effective_at":"{date}"}}"#
+    )
+}
+
+fn reversal(txn: &str) -> String {
+    format!(
+        r#"{{"type":"transaction.reversed","data":{{"account":"acme","txn":"{txn}"}},"effective_at":"2024-06-01"}}"#
+    )
+}
+
+/// Validation knows the batch's own transactions: a reversal finds one recorded earlier in
+/// the batch, and a txn id recorded or reversed twice is refused at the second, in a small
+/// batch (checked on the appending thread) and in a large one (checked beside the build).
+#[test]
+fn a_batchs_own_transactions_are_known_to_the_rest_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (i1, r1) = (sale("i1", "2024-02-02"), reversal("i1"));
+    let report = Ledger::open(dir.path(), WAIT)
+        .unwrap()
+        .append(parse(&[OPEN, &i1, &r1]), &opts(false))
+        .unwrap();
+    assert_eq!(report.head.seq, 3);
+    // Committed: reversed already.
+    assert_rejected(dir.path(), &[&r1], FailureKind::Rule, 0);
+    assert_rejected(dir.path(), &[&i1], FailureKind::Rule, 0);
+    // Within one small batch.
+    let (i2, r2) = (sale("i2", "2024-02-03"), reversal("i2"));
+    assert_rejected(dir.path(), &[&i2, &i2], FailureKind::Rule, 1);
+    assert_rejected(dir.path(), &[&i2, &r2, &r2], FailureKind::Rule, 2);
+    // Within one large batch: 70 transactions, a reversal of the first, then an id again.
+    let many: Vec<String> = (0..70)
+        .map(|k| sale(&format!("m{k}"), "2024-02-04"))
+        .collect();
+    let mut lines: Vec<&str> = many.iter().map(String::as_str).collect();
+    let (r0, again) = (reversal("m0"), sale("m1", "2024-02-05"));
+    lines.push(&r0);
+    lines.push(&again);
+    assert_rejected(dir.path(), &lines, FailureKind::Rule, 71);
+    // Without the id used again, the large batch goes in, its reversal with it.
+    lines.pop();
+    let mut ledger = Ledger::open(dir.path(), WAIT).unwrap();
+    let report = ledger.append(parse(&lines), &opts(false)).unwrap();
+    assert_eq!(report.head.seq, 3 + 71);
+    let r0_again = ledger
+        .append(parse(&[&reversal("m0")]), &opts(false))
+        .unwrap_err();
+    assert_eq!(
+        (r0_again.kind, r0_again.index),
+        (FailureKind::Rule, Some(0))
+    );
+}
+
 #[test]
 fn replay_is_byte_identical_to_incremental_appends() {
     let dir = tempfile::tempdir().unwrap();
