@@ -54,6 +54,11 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
                 read_ahead(lines, batch_size, imported, &send);
             })
             .context("starting the thread that reads the input")?;
+        // While the first batch is read, the filters a large batch builds from every
+        // committed id and txn id are built here rather than after it.
+        if input_bytes.is_some_and(|bytes| bytes >= PREPARE_INPUT_BYTES_MIN) {
+            ledger.prepare_for_batches(batch_size);
+        }
         loop {
             // A reader that stopped without saying so (it cannot, short of a panic) must not
             // pass for the end of the input.
@@ -84,6 +89,12 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     bar.finish();
     print_report(&totals.report(), args.format)
 }
+
+/// Inputs of at least this size have the writer build its filters while their first batch
+/// is read ([`arl_views::Ledger::prepare_for_batches`]): 1 MiB holds the 4,096 lines that make
+/// a batch build them when its lines average 256 bytes or less (generated ones: about 260).
+/// A shorter input, or one of fewer longer lines, at most builds them one batch early.
+const PREPARE_INPUT_BYTES_MIN: u64 = 1 << 20;
 
 /// Inputs longer than this have the allocator give freed memory back sooner
 /// ([`crate::alloc::IMPORT_PURGE_DELAY_MS`]); shorter ones stay well under the bound on an

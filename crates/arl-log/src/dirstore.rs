@@ -2343,6 +2343,21 @@ impl Store for DirStore {
         Ok(found)
     }
 
+    fn prepare_id_lookups(&self, ids: usize) -> Result<(), LogError> {
+        if self.read_only
+            || ids < SCAN_IDS_MIN
+            || self.committed.seq == 0
+            || self.id_filter.borrow().is_some()
+        {
+            return Ok(());
+        }
+        // What `id_candidates` builds at its first look-up of many ids, without the ids.
+        let mut filter = IdFilter::for_ids(self.committed.seq + ids as u64);
+        self.scan_ids(&FastSet::default(), Some(&mut filter))?;
+        *self.id_filter.borrow_mut() = Some(filter);
+        Ok(())
+    }
+
     fn stream_candidates(&self, hash: u64) -> Result<Vec<u64>, LogError> {
         let mut out = Vec::new();
         let mut seq = self.stream_latest(hash)?;

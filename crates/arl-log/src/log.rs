@@ -473,6 +473,12 @@ impl Log {
         self.commit_with(prepared, in_store)
     }
 
+    /// Readies the store for batches of about `ids` ids each ([`Store::prepare_id_lookups`]):
+    /// what the first such batch would build, built before it.
+    pub fn prepare_id_lookups(&self, ids: usize) -> Result<(), LogError> {
+        self.store.prepare_id_lookups(ids)
+    }
+
     /// The store under the log, for tools that copy it.
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()

@@ -331,6 +331,12 @@ pub trait Store: Send {
     fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, LogError>;
     /// Every stored `(hash, seq)` id entry whose hash is in `wanted` (the caller confirms).
     fn id_candidates(&self, wanted: &FastSet<u64>) -> Result<Vec<(u64, u64)>, LogError>;
+    /// Readies look-ups of about `ids` ids at a time (a writer about to append batches
+    /// that large): a store that keeps a filter of its ids builds it now, as its first
+    /// look-up of that many would. By default nothing.
+    fn prepare_id_lookups(&self, _ids: usize) -> Result<(), LogError> {
+        Ok(())
+    }
     /// The seqs that may belong to the stream with this key hash, ascending.
     fn stream_candidates(&self, hash: u64) -> Result<Vec<u64>, LogError>;
     /// Calls `found(name, version)` for every stored stream in the buckets of `hashes`.

@@ -300,6 +300,77 @@ fn duplicates_are_found_in_every_block_they_lie_in() {
 }
 
 #[test]
+fn a_filter_of_ids_built_ahead_finds_what_a_batch_would() {
+    // A writer readied for large batches builds its filter of the log's ids before the
+    // first one (an import reading that batch meanwhile); the batches after find every
+    // committed id at its seq through it and append the new ones, as without it. Readied
+    // for small batches, or on an empty log, it builds nothing and answers the same.
+    let dir = tempfile::tempdir().unwrap();
+    let event = |name: &str| with_id(ev("s/f", "x", json!({ "id": name })), name);
+    let names = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}-{i}")).collect()
+    };
+    let mut log = open(dir.path());
+    log.prepare_id_lookups(5000).unwrap();
+    let first: Vec<NewEvent> = names("a", 5000).iter().map(|n| event(n)).collect();
+    assert!(append(&mut log, first, T0)
+        .iter()
+        .all(|o| matches!(o, Outcome::Appended { .. })));
+    drop(log);
+    for (round, ids) in [(1i64, 10usize), (2, 5000)] {
+        // A new writer each round: no filter until it is readied (or its first batch).
+        let mut log = open(dir.path());
+        log.prepare_id_lookups(ids).unwrap();
+        let head = log.head().seq;
+        let mut batch: Vec<NewEvent> = names(&format!("n{round}"), 5000)
+            .iter()
+            .map(|n| event(n))
+            .collect();
+        batch.extend((0..100).map(|i| event(&format!("a-{}", i * 49))));
+        let outcomes = append(&mut log, batch, T0 + round * SECOND);
+        for (i, outcome) in outcomes.iter().enumerate() {
+            let expected = match i.checked_sub(5000) {
+                None => Outcome::Appended {
+                    seq: head + 1 + i as u64,
+                },
+                Some(k) => Outcome::Duplicate {
+                    seq: 1 + 49 * k as u64,
+                },
+            };
+            assert_eq!(*outcome, expected, "round {round}, event {i}");
+        }
+        let few = append(
+            &mut log,
+            vec![
+                event("a-7"),
+                event(&format!("n{round}-4999")),
+                event(&format!("new{round}")),
+            ],
+            T0 + round * SECOND,
+        );
+        assert_eq!(
+            few,
+            vec![
+                Outcome::Duplicate { seq: 8 },
+                Outcome::Duplicate { seq: head + 5000 },
+                Outcome::Appended { seq: head + 5001 },
+            ],
+            "round {round}"
+        );
+        log.verify(&mut |_| {}).unwrap();
+        drop(log);
+        // Another writer, not readied, finds the round's new id through its bucket.
+        let mut log = open(dir.path());
+        let again = append(
+            &mut log,
+            vec![event(&format!("new{round}"))],
+            T0 + round * SECOND,
+        );
+        assert_eq!(again, vec![Outcome::Duplicate { seq: head + 5001 }]);
+    }
+}
+
+#[test]
 fn duplicates_are_found_through_the_writers_filter_of_ids() {
     // A writer's first lookup of many ids builds its filter of the log's ids; later
     // lookups, of many ids or of a few, ask it first. Ids committed before it was built,

@@ -425,6 +425,26 @@ impl Ledger {
         Ok(())
     }
 
+    /// Readies this writer for batches of about `events` events each: the filters the
+    /// first such batch would build (of the log's ids, and of the committed txn ids;
+    /// [`TXN_FILTER_BATCH_MIN`] events or more), built now, so that an import can build
+    /// them while it reads its first batch instead of after. Appends answer the same with
+    /// or without it; a filter that does not build now is left to the first batch, which
+    /// reports what stops it.
+    pub fn prepare_for_batches(&mut self, events: usize) {
+        if events < TXN_FILTER_BATCH_MIN {
+            return;
+        }
+        let _ = self.log.prepare_id_lookups(events);
+        if self.txn_filter.is_none() {
+            if let Ok(reader) = self.views.reader() {
+                self.txn_filter = TxnIdsReader::open(&reader)
+                    .ok()
+                    .and_then(|ids| TxnFilter::brought_up(None, &ids, events));
+            }
+        }
+    }
+
     /// Appends a batch: all of it or, on any error before the log commit, none of it.
     ///
     /// After the log has planned the batch (seqs, times, duplicates), three threads share
@@ -1006,6 +1026,47 @@ mod tests {
 
     fn entries(ledger: &Ledger) -> u64 {
         ledger.reader().unwrap().heads().txns_len / TXN_RECORD_BYTES
+    }
+
+    /// A writer readied for large batches ([`Ledger::prepare_for_batches`]) holds the
+    /// filter of txn ids before the first of them, over every committed entry; readied for
+    /// small ones it builds nothing. A committed txn id used again is refused through it.
+    #[test]
+    fn a_writer_readied_for_large_batches_holds_the_filter_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = TXN_FILTER_BATCH_MIN as u64 + 1_000;
+        let events: Vec<InputEvent> = arl_gen::Generator::new(arl_gen::Config::new(n, 5))
+            .map(|l| InputEvent::parse_line(&l, true).unwrap())
+            .collect();
+        let mut sale = events
+            .iter()
+            .find(|e| matches!(e.event, Event::TxnRecorded(_)))
+            .cloned()
+            .expect("a transaction");
+        let mut imported = opts();
+        imported.imported = true;
+        Ledger::open(dir.path(), Duration::from_secs(5))
+            .unwrap()
+            .append(events, &imported)
+            .unwrap();
+
+        let mut ledger = Ledger::open(dir.path(), Duration::from_secs(5)).unwrap();
+        assert_eq!(covers(&ledger), None);
+        ledger.prepare_for_batches(TXN_FILTER_BATCH_MIN - 1);
+        assert_eq!(covers(&ledger), None);
+        ledger.prepare_for_batches(TXN_FILTER_BATCH_MIN);
+        assert!(entries(&ledger) > 0);
+        assert_eq!(covers(&ledger), Some(entries(&ledger)));
+
+        sale.recorded_at = None;
+        sale.id = None;
+        let Event::TxnRecorded(data) = &sale.event else {
+            unreachable!()
+        };
+        let txn = data.txn.clone();
+        let failure = ledger.append(vec![sale], &opts()).unwrap_err();
+        assert_eq!(failure.kind, FailureKind::Rule, "{failure:?}");
+        assert!(failure.message.contains(&txn), "{failure:?}");
     }
 
     /// The writer's filter of txn ids is built for a large batch and then brought up to
