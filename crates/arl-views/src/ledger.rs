@@ -1020,6 +1020,28 @@ mod tests {
         }
     }
 
+    fn imported() -> AppendOptions {
+        AppendOptions {
+            imported: true,
+            ..opts()
+        }
+    }
+
+    /// Generated events enough to build the filter of txn ids, and the first transaction
+    /// among them.
+    fn a_large_batch_and_its_first_sale() -> (Vec<InputEvent>, InputEvent) {
+        let n = TXN_FILTER_BATCH_MIN as u64 + 1_000;
+        let events: Vec<InputEvent> = arl_gen::Generator::new(arl_gen::Config::new(n, 5))
+            .map(|l| InputEvent::parse_line(&l, true).unwrap())
+            .collect();
+        let sale = events
+            .iter()
+            .find(|e| matches!(e.event, Event::TxnRecorded(_)))
+            .cloned()
+            .expect("a transaction");
+        (events, sale)
+    }
+
     fn covers(ledger: &Ledger) -> Option<u64> {
         ledger.txn_filter.as_ref().map(TxnFilter::covers)
     }
@@ -1034,20 +1056,10 @@ mod tests {
     #[test]
     fn a_writer_readied_for_large_batches_holds_the_filter_before_them() {
         let dir = tempfile::tempdir().unwrap();
-        let n = TXN_FILTER_BATCH_MIN as u64 + 1_000;
-        let events: Vec<InputEvent> = arl_gen::Generator::new(arl_gen::Config::new(n, 5))
-            .map(|l| InputEvent::parse_line(&l, true).unwrap())
-            .collect();
-        let mut sale = events
-            .iter()
-            .find(|e| matches!(e.event, Event::TxnRecorded(_)))
-            .cloned()
-            .expect("a transaction");
-        let mut imported = opts();
-        imported.imported = true;
+        let (events, mut sale) = a_large_batch_and_its_first_sale();
         Ledger::open(dir.path(), Duration::from_secs(5))
             .unwrap()
-            .append(events, &imported)
+            .append(events, &imported())
             .unwrap();
 
         let mut ledger = Ledger::open(dir.path(), Duration::from_secs(5)).unwrap();
@@ -1078,18 +1090,8 @@ mod tests {
     fn the_filter_of_txn_ids_holds_every_committed_entry() {
         let dir = tempfile::tempdir().unwrap();
         let mut ledger = Ledger::open(dir.path(), Duration::from_secs(5)).unwrap();
-        let n = TXN_FILTER_BATCH_MIN as u64 + 1_000;
-        let events: Vec<InputEvent> = arl_gen::Generator::new(arl_gen::Config::new(n, 5))
-            .map(|l| InputEvent::parse_line(&l, true).unwrap())
-            .collect();
-        let mut sale = events
-            .iter()
-            .find(|e| matches!(e.event, Event::TxnRecorded(_)))
-            .cloned()
-            .expect("a transaction");
-        let mut imported = opts();
-        imported.imported = true;
-        ledger.append(events, &imported).unwrap();
+        let (events, mut sale) = a_large_batch_and_its_first_sale();
+        ledger.append(events, &imported()).unwrap();
         // Built before that batch, when no entry was committed.
         assert_eq!(covers(&ledger), Some(0));
 
