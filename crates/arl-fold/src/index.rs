@@ -49,13 +49,22 @@ struct PersonEntry {
     org: Vec<Arc<Recorded>>,
 }
 
+/// What a [`MemIndex`] keeps of transaction events.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum TxnKeeping {
+    /// The events, their rows and ids ([`MemIndex::new`]).
+    Events,
+    /// Compact rows and ids ([`MemIndex::without_txn_events`]).
+    #[default]
+    Rows,
+    /// Nothing: not indexed ([`MemIndex::after`], whose user keeps the batch's txn ids).
+    Nothing,
+}
+
 /// The log's events grouped by entity, in memory.
 #[derive(Debug, Default)]
 pub struct MemIndex {
-    keep_txn_events: bool,
-    /// Transactions are not indexed ([`MemIndex::after`], whose user keeps the batch's
-    /// txn ids itself).
-    skip_txns: bool,
+    keeps: TxnKeeping,
     /// The seq after which the index starts (0: it holds the whole log).
     base: u64,
     checkpoint: u64,
@@ -82,7 +91,7 @@ impl MemIndex {
     /// An empty index that keeps every event, transactions included.
     pub fn new() -> MemIndex {
         MemIndex {
-            keep_txn_events: true,
+            keeps: TxnKeeping::Events,
             ..MemIndex::default()
         }
     }
@@ -91,7 +100,7 @@ impl MemIndex {
     /// validate appends and answer balances, with a fraction of the memory.
     pub fn without_txn_events() -> MemIndex {
         MemIndex {
-            keep_txn_events: false,
+            keeps: TxnKeeping::Rows,
             ..MemIndex::default()
         }
     }
@@ -104,8 +113,7 @@ impl MemIndex {
     /// [`Source::seq_known_at`] answers only for times at or after the first of its events.
     pub fn after(seq: u64) -> MemIndex {
         MemIndex {
-            keep_txn_events: false,
-            skip_txns: true,
+            keeps: TxnKeeping::Nothing,
             base: seq,
             checkpoint: seq,
             ..MemIndex::default()
@@ -169,7 +177,7 @@ impl MemIndex {
     }
 
     fn insert_txn(&mut self, recorded: &Recorded, owned: impl FnOnce() -> Recorded) {
-        if self.skip_txns {
+        if self.keeps == TxnKeeping::Nothing {
             return;
         }
         let fact = match &recorded.event {
@@ -202,7 +210,7 @@ impl MemIndex {
             Some(fact) => self.record_txn(recorded.seq, recorded.effective_at, &fact),
             None => self.account_entry(account),
         };
-        if self.keep_txn_events {
+        if self.keeps == TxnKeeping::Events {
             self.accounts[number as usize].txns.push(Arc::new(owned()));
         }
     }
@@ -217,7 +225,7 @@ impl MemIndex {
         fact: &TxnFact,
     ) {
         assert!(
-            !self.keep_txn_events,
+            self.keeps != TxnKeeping::Events,
             "an index that keeps transaction events needs the events"
         );
         assert_eq!(
@@ -231,7 +239,7 @@ impl MemIndex {
             .last()
             .map_or(recorded_at, |t| (*t).max(recorded_at));
         self.recorded_at.push(latest);
-        if !self.skip_txns {
+        if self.keeps == TxnKeeping::Rows {
             self.record_txn(seq, effective_at, fact);
         }
     }
@@ -522,7 +530,7 @@ impl Source for MemIndex {
     }
 
     fn txn_events(&self, account: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
-        if !self.keep_txn_events {
+        if self.keeps != TxnKeeping::Events {
             return Err(SourceError::new(
                 "this index keeps transactions only as rows",
             ));

@@ -436,13 +436,18 @@ impl Ledger {
             return;
         }
         let _ = self.log.prepare_id_lookups(events);
-        if self.txn_filter.is_none() {
-            if let Ok(reader) = self.views.reader() {
-                self.txn_filter = TxnIdsReader::open(&reader)
-                    .ok()
-                    .and_then(|ids| TxnFilter::brought_up(None, &ids, events));
-            }
+        if let Ok(reader) = self.views.reader() {
+            self.bring_up_txn_filter(&reader, events);
         }
+    }
+
+    /// The writer's filter of txn ids brought up to the entries `reader` reads, or built
+    /// for a batch of `events` events ([`TxnFilter::brought_up`]); none when they do not read.
+    fn bring_up_txn_filter(&mut self, reader: &ViewReader, events: usize) {
+        let kept = self.txn_filter.take();
+        self.txn_filter = TxnIdsReader::open(reader)
+            .ok()
+            .and_then(|ids| TxnFilter::brought_up(kept, &ids, events));
     }
 
     /// Appends a batch: all of it or, on any error before the log commit, none of it.
@@ -548,10 +553,7 @@ impl Ledger {
         // batch that does (it reads the entries committed since then).
         let large = outcomes.len() >= TXN_FILTER_BATCH_MIN;
         if large || (self.txn_filter.is_some() && events.has_transactions()) {
-            let kept = self.txn_filter.take();
-            self.txn_filter = TxnIdsReader::open(&reader)
-                .ok()
-                .and_then(|ids| TxnFilter::brought_up(kept, &ids, outcomes.len()));
+            self.bring_up_txn_filter(&reader, outcomes.len());
         }
         let (log, views, validator) = (&mut self.log, &mut self.views, &mut self.validator);
         let batch = Batch {

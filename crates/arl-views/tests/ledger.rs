@@ -134,7 +134,8 @@ fn rejected_batches_leave_log_and_views_unchanged() {
     assert_eq!(again.kind, FailureKind::Rule);
 }
 
-/// A transaction line for `txn`, effective on `date`, and its reversal a month later.
+/// A transaction line for `txn`, effective on `date`, and a reversal of `txn` effective on
+/// 2024-06-01.
 fn sale(txn: &str, date: &str) -> String {
     format!(
         r#"{{"type":"transaction.recorded","data":{{"account":"acme","txn":"{txn}","kind":"sale","amount":"1.00","currency":"EUR"}},"effective_at":"{date}"}}"#
