@@ -158,6 +158,10 @@ fn named_parent(event: &Event) -> Option<&str> {
     }
 }
 
+/// Reads a person's `person.joined` and `person.left` events, as
+/// [`Source::person_lifecycle`] does ([`SubsetBuilder::reading_lifecycles`]).
+pub type ReadLifecycle<'s> = dyn FnMut(&str) -> Result<Vec<Arc<Recorded>>, SourceError> + 's;
+
 /// Builds subsets from a [`Source`], remembering which accounts' hierarchies it holds.
 pub struct SubsetBuilder<'s> {
     source: &'s dyn Source,
@@ -168,6 +172,9 @@ pub struct SubsetBuilder<'s> {
     accounts: BTreeSet<String>,
     people: BTreeSet<String>,
     org_people: BTreeSet<String>,
+    /// Where [`SubsetBuilder::person`] reads a person's joining and leaving, when not from
+    /// the source ([`SubsetBuilder::reading_lifecycles`]).
+    lifecycles: Option<&'s mut ReadLifecycle<'s>>,
 }
 
 impl<'s> SubsetBuilder<'s> {
@@ -181,7 +188,19 @@ impl<'s> SubsetBuilder<'s> {
             accounts: BTreeSet::new(),
             people: BTreeSet::new(),
             org_people: BTreeSet::new(),
+            lifecycles: None,
         }
+    }
+
+    /// This builder reading each person's `person.joined` and `person.left` events through
+    /// `read` (which must give what [`Source::person_lifecycle`] of the builder's source
+    /// gives) instead of asking the source: a validator keeps them from one fold to the next.
+    pub fn reading_lifecycles(
+        mut self,
+        read: &'s mut ReadLifecycle<'s>,
+    ) -> SubsetBuilder<'s> {
+        self.lifecycles = Some(read);
+        self
     }
 
     /// Adds what the state of `account` (card, team, contacts) depends on.
@@ -261,7 +280,10 @@ impl<'s> SubsetBuilder<'s> {
     /// Adds the joining and leaving of a person.
     pub fn person(&mut self, person: &str) -> Result<&mut Self, SourceError> {
         if self.people.insert(person.to_string()) {
-            let events = self.source.person_lifecycle(person)?;
+            let events = match self.lifecycles.as_mut() {
+                Some(read) => read(person)?,
+                None => self.source.person_lifecycle(person)?,
+            };
             self.add(events);
         }
         Ok(self)

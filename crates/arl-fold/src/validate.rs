@@ -352,6 +352,8 @@ struct Cache {
     depending: BTreeSet<(Point, u32)>,
     /// Every account's hierarchy facts as known now, for the parent rules.
     hierarchy: Hierarchy,
+    /// People's joining and leaving, read once for every fold that names them.
+    lifecycles: Lifecycles,
     /// Counts the uses of caches: each use stamps the cache with the next value.
     clock: u64,
     /// The most account caches kept.
@@ -431,7 +433,9 @@ impl Cache {
         recorded: &Recorded,
     ) -> Result<Folded, SourceError> {
         let account = recorded.event.account().unwrap_or_default();
-        let mut builder = SubsetBuilder::new(facts, |_| true);
+        let lifecycles = &mut self.lifecycles;
+        let mut read = |person: &str| lifecycles.read(facts, person);
+        let mut builder = SubsetBuilder::new(facts, |_| true).reading_lifecycles(&mut read);
         builder.account_own(account)?;
         if let Some(person) = recorded.event.person() {
             builder.person(person)?;
@@ -556,7 +560,7 @@ impl Cache {
         if held || recorded.point() <= cached.last {
             return;
         }
-        let Ok(lifecycle) = facts.person_lifecycle(person) else {
+        let Ok(lifecycle) = self.lifecycles.read(facts, person) else {
             self.drop_account(account);
             return;
         };
@@ -592,8 +596,14 @@ impl Cache {
             accounts.into_iter().flatten().copied()
         };
         match &recorded.event {
-            Event::PersonJoined(d) => affected.extend(holding(&d.person)),
-            Event::PersonLeft(d) => affected.extend(holding(&d.person)),
+            Event::PersonJoined(d) => {
+                affected.extend(holding(&d.person));
+                self.lifecycles.changed(&d.person);
+            }
+            Event::PersonLeft(d) => {
+                affected.extend(holding(&d.person));
+                self.lifecycles.changed(&d.person);
+            }
             Event::LineSet(_)
             | Event::LineEnded(_)
             | Event::TxnRecorded(_)
@@ -631,6 +641,42 @@ impl Cache {
         while self.accounts.len() > 1 && self.weight > self.weight_max {
             self.drop_least_recent_half();
         }
+    }
+}
+
+/// People whose joining and leaving [`Lifecycles`] keeps at most; past it, all are
+/// forgotten (and read again as folds name them). A person's are two events or one.
+pub const LIFECYCLES_MAX: usize = 1 << 17;
+
+/// Each person's `person.joined` and `person.left` events as the facts give them
+/// ([`Facts::person_lifecycle`]), read when a fold first names the person and forgotten when
+/// one of them is inserted. Every account fold takes the lifecycles of the people its
+/// events name (a team of a dozen or more), and a person serves many accounts: read from
+/// the facts each time, they were the people's chains walked again for every fold (6% of
+/// the appending thread's time when a new process appends 250k lines to a ledger of 3.75M
+/// events; docs/PERFORMANCE.md).
+#[derive(Debug, Default)]
+struct Lifecycles {
+    by_person: HashMap<Box<str>, Vec<Arc<Recorded>>>,
+}
+
+impl Lifecycles {
+    /// The person's lifecycle events, from `facts` the first time.
+    fn read(&mut self, facts: &dyn Facts, person: &str) -> Result<Vec<Arc<Recorded>>, SourceError> {
+        if let Some(events) = self.by_person.get(person) {
+            return Ok(events.clone());
+        }
+        let events = facts.person_lifecycle(person)?;
+        if self.by_person.len() >= LIFECYCLES_MAX {
+            self.by_person.clear();
+        }
+        self.by_person.insert(person.into(), events.clone());
+        Ok(events)
+    }
+
+    /// Forgets the person's events (one of them is about to be inserted).
+    fn changed(&mut self, person: &str) {
+        self.by_person.remove(person);
     }
 }
 

@@ -381,3 +381,31 @@ fn a_validator_started_on_a_history_forgets_what_a_back_dated_closing_undoes() {
         "b is under no parent in the fold: {verdict:?}"
     );
 }
+
+/// A person's joining and leaving, read once for the folds of every account that names
+/// the person, are read again when one of them comes: `p` serves `a` and `b` while the
+/// validator keeps what it read of `p`, then leaves, and an assignment to `c` after that
+/// (whose cached state takes `p`'s lifecycle when the assignment names `p`) is refused,
+/// while one dated before the leaving is accepted.
+#[test]
+fn a_person_who_left_is_refused_though_their_joining_was_read_before() {
+    let mut steps = Steps::new();
+    let joined = r#"{"person":"p","name":"P","title":"Sales"}"#;
+    steps.accept(1, "person.joined", joined);
+    for account in ["a", "b", "c"] {
+        steps.open(1, account);
+    }
+    let assign =
+        |account: &str| format!(r#"{{"account":"{account}","person":"p","role":"sales_rep"}}"#);
+    steps.accept(2, "team.assigned", &assign("a"));
+    steps.accept(3, "team.assigned", &assign("b"));
+    steps.accept(4, "person.left", r#"{"person":"p"}"#);
+    let verdict = steps.step(5, "team.assigned", &assign("c"), false);
+    let refused = verdict.expect_err("p left on day 4");
+    assert!(
+        refused.contains('p'),
+        "the refusal names the person: {refused}"
+    );
+    // Before the leaving, `p` serves `c` too.
+    steps.accept(3, "team.assigned", &assign("c"));
+}
