@@ -19,8 +19,9 @@
 //! appends (a server, an import of any size): past [`CACHED_ACCOUNTS_MAX`] account states, or
 //! past [`CACHED_EVENTS_MAX`] events folded into them, the half used least recently is
 //! dropped; past [`STATUS_TIMELINES_MAX`] status timelines, all of them; past
-//! [`HIERARCHY_ACCOUNTS_MAX`] accounts' hierarchy facts, all of them. A dropped cache costs
-//! a fresh fold when its account comes again.
+//! [`HIERARCHY_ACCOUNTS_MAX`] accounts' hierarchy facts, all of them; past
+//! [`LIFECYCLES_MAX`] people's joining and leaving (read once for the folds that name the
+//! person), all of them. A dropped cache costs a fresh fold when its account comes again.
 
 use crate::facts::{status_at, Facts, StatusStep, ValidationError};
 use crate::index::MemIndex;
