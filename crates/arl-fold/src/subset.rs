@@ -195,10 +195,7 @@ impl<'s> SubsetBuilder<'s> {
     /// This builder reading each person's `person.joined` and `person.left` events through
     /// `read` (which must give what [`Source::person_lifecycle`] of the builder's source
     /// gives) instead of asking the source: a validator keeps them from one fold to the next.
-    pub fn reading_lifecycles(
-        mut self,
-        read: &'s mut ReadLifecycle<'s>,
-    ) -> SubsetBuilder<'s> {
+    pub fn reading_lifecycles(mut self, read: &'s mut ReadLifecycle<'s>) -> SubsetBuilder<'s> {
         self.lifecycles = Some(read);
         self
     }
