@@ -653,7 +653,7 @@ pub const LIFECYCLES_MAX: usize = 1 << 17;
 /// ([`Facts::person_lifecycle`]), read when a fold first names the person and forgotten when
 /// one of them is inserted. Every account fold takes the lifecycles of the people its
 /// events name (a team of a dozen or more), and a person serves many accounts: read from
-/// the facts each time, they were the people's chains walked again for every fold (6% of
+/// the facts each time, they were the people's chains walked again for every fold (7% of
 /// the appending thread's time when a new process appends 250k lines to a ledger of 3.75M
 /// events; docs/PERFORMANCE.md).
 #[derive(Debug, Default)]

@@ -403,8 +403,8 @@ fn a_person_who_left_is_refused_though_their_joining_was_read_before() {
     let verdict = steps.step(5, "team.assigned", &assign("c"), false);
     let refused = verdict.expect_err("p left on day 4");
     assert!(
-        refused.contains('p'),
-        "the refusal names the person: {refused}"
+        refused.starts_with("person \"p\" left on 1970-01-05"),
+        "the refusal says when the person left: {refused}"
     );
     // Before the leaving, `p` serves `c` too.
     steps.accept(3, "team.assigned", &assign("c"));
