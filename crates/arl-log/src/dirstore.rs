@@ -1736,6 +1736,19 @@ impl DirStore {
         Ok(out)
     }
 
+    /// [`DirStore::scan_ids`] of `wanted` that builds the writer's filter of ids on the way,
+    /// with room for the log's ids and `ids` more, and keeps it.
+    fn scan_building_filter(
+        &self,
+        wanted: &FastSet<u64>,
+        ids: usize,
+    ) -> Result<Vec<(u64, u64)>, LogError> {
+        let mut filter = IdFilter::for_ids(self.committed.seq + ids as u64);
+        let found = self.scan_ids(wanted, Some(&mut filter))?;
+        *self.id_filter.borrow_mut() = Some(filter);
+        Ok(found)
+    }
+
     /// Adds the ids of a commit's entries to the writer's filter; a filter past its room
     /// is dropped (unless it has the most room), for the next lookup of many ids to build a
     /// larger one.
@@ -2337,10 +2350,7 @@ impl Store for DirStore {
         }
         // The first lookup of many ids: its pass over the entries builds the filter, with
         // room for the batch that asks too.
-        let mut filter = IdFilter::for_ids(self.committed.seq + wanted.len() as u64);
-        let found = self.scan_ids(wanted, Some(&mut filter))?;
-        *self.id_filter.borrow_mut() = Some(filter);
-        Ok(found)
+        self.scan_building_filter(wanted, wanted.len())
     }
 
     fn prepare_id_lookups(&self, ids: usize) -> Result<(), LogError> {
@@ -2352,9 +2362,7 @@ impl Store for DirStore {
             return Ok(());
         }
         // What `id_candidates` builds at its first look-up of many ids, without the ids.
-        let mut filter = IdFilter::for_ids(self.committed.seq + ids as u64);
-        self.scan_ids(&FastSet::default(), Some(&mut filter))?;
-        *self.id_filter.borrow_mut() = Some(filter);
+        self.scan_building_filter(&FastSet::default(), ids)?;
         Ok(())
     }
 
