@@ -8,7 +8,7 @@ use crate::out;
 use anyhow::{Context, Result};
 use arl_domain::{InputEvent, Timestamp};
 use arl_privacy::KeyHome;
-use arl_views::{AppendOptions, AppendReport, FailureKind, Ledger};
+use arl_views::{AppendFailure, AppendOptions, AppendReport, Converted, FailureKind, Ledger};
 use serde_json::{json, Value};
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -98,14 +98,32 @@ pub fn append(
         crate::privacy::seal_batch(ledger, keys, piece, piece_lines)?;
         first += piece.len();
     }
-    ledger.append_pieces(pieces, opts).map_err(|f| {
-        let line = f.index.and_then(|index| lines.get(index).copied());
-        let message = f.at_line(line);
-        match f.kind {
-            FailureKind::Storage => failure::error(message),
-            _ => failure::error(format!("{message}{WHOLE_INPUT_NOTE}")),
-        }
-    })
+    ledger
+        .append_pieces(pieces, opts)
+        .map_err(|f| refusal(&f, &lines))
+}
+
+/// [`append`] of a batch converted beforehand (`Converted::new` with `opts`) for a ledger
+/// that does not seal; `lines` as in [`Batch`].
+pub fn append_converted(
+    ledger: &mut Ledger,
+    converted: Converted,
+    lines: &[u64],
+    opts: &AppendOptions,
+) -> Result<AppendReport> {
+    ledger
+        .append_converted(converted, opts)
+        .map_err(|f| refusal(&f, lines))
+}
+
+/// The error of a refused batch, naming the line of the event refused.
+fn refusal(f: &AppendFailure, lines: &[u64]) -> anyhow::Error {
+    let line = f.index.and_then(|index| lines.get(index).copied());
+    let message = f.at_line(line);
+    match f.kind {
+        FailureKind::Storage => failure::error(message),
+        _ => failure::error(format!("{message}{WHOLE_INPUT_NOTE}")),
+    }
 }
 
 /// `--actor`, else `$USER`, else `unknown`.

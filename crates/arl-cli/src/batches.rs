@@ -15,14 +15,17 @@ use crate::out;
 use anyhow::{Context, Result};
 use arl_domain::{InputEvent, Timestamp, LINE_BYTES_MAX};
 use arl_log::Head;
-use arl_views::{AppendOptions, AppendReport};
+use arl_views::{AppendOptions, AppendReport, Converted};
 use std::io::{BufRead, Read};
 
 /// `arl append --batch-size N`: the parent owns the loop and the totals.
 ///
-/// The next batch is read and parsed on a thread of its own while the one before it is
-/// appended (one batch ahead at most: the two together are what the import holds), so
-/// that parsing fills the moments an append leaves a core idle (its commit and sync).
+/// The next batch is read, parsed and (when the ledger does not seal) converted for the
+/// ledger on a thread of its own while the one before it is appended (one batch ahead at
+/// most: the two together are what the import holds). That thread yields to the append
+/// ([`yield_to_the_append`]) as long as it keeps ahead, so that its work fills the moments
+/// an append leaves a core idle (its commit and syncs) rather than slowing the append's own
+/// threads; when the append had to wait for it, the next one runs at the usual priority.
 /// Batches are still appended one after the other, in the input's order.
 pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     assert!(batch_size > 0, "clap keeps --batch-size at least 1");
@@ -44,25 +47,36 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     }
     let bar = out::ImportProgress::new(ctx.quiet, input_bytes);
     let mut totals = Totals::starting_at(ledger.log().head());
-    let imported = args.imported;
+    let seals = || ctx.keys.seals().map_err(|e| failure::error(e.to_string()));
+    // A ledger that does not seal takes its batches converted by the reader; a sealing one
+    // seals the input events first, with the key store, on this thread.
+    let read = Reading {
+        batch_size,
+        imported: args.imported,
+        convert: (!seals()? && !ledger.is_shared()).then(|| opts.clone()),
+    };
     std::thread::scope(|scope| -> Result<()> {
-        // A rendezvous: the reader hands over a batch when the appender asks for the next.
-        let (send, receive) = std::sync::mpsc::sync_channel(0);
-        std::thread::Builder::new()
-            .name("arl-read".into())
-            .spawn_scoped(scope, move || {
-                read_ahead(lines, batch_size, imported, &send);
-            })
-            .context("starting the thread that reads the input")?;
+        let read = &read;
+        let mut reader = read.spawn(scope, lines, false)?;
         // While the first batch is read, the filters a large batch builds from every
         // committed id and txn id are built here rather than after it.
         if input_bytes.is_some_and(|bytes| bytes >= PREPARE_INPUT_BYTES_MIN) {
             ledger.prepare_for_batches(batch_size);
         }
+        // Whether readers yield to the append: until one made it wait long.
+        let mut yielding = true;
+        // Whether the running reader yields, and how long the last batch took to append.
+        let mut reader_yields = false;
+        let mut appending = std::time::Duration::ZERO;
         loop {
+            let waiting = std::time::Instant::now();
             // A reader that stopped without saying so (it cannot, short of a panic) must not
             // pass for the end of the input.
-            let Ok(ahead) = receive.recv() else {
+            let joined = reader.join();
+            if reader_yields && waiting.elapsed() > appending / WAIT_SHARE_MAX {
+                yielding = false;
+            }
+            let Ok((lines, ahead)) = joined else {
                 return Err(failure::error(format!(
                     "reading the input stopped after line {}; the {} batches before it are appended (head seq {})",
                     totals.lines, totals.batches, totals.head.seq
@@ -79,7 +93,23 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
             };
             let refused = |e: anyhow::Error| not_appended(&e, first_line, &totals);
             let batch = batch.map_err(refused)?;
-            let report = append::append(&mut ledger, &ctx.keys, batch, &opts).map_err(refused)?;
+            reader = read.spawn(scope, lines, yielding)?;
+            reader_yields = yielding;
+            let started = std::time::Instant::now();
+            let report = match batch {
+                Ready::Input(batch) => append::append(&mut ledger, &ctx.keys, batch, &opts),
+                Ready::Converted { converted, lines } => {
+                    if seals()? {
+                        Err(failure::error(
+                            "the ledger began sealing personal fields while this import ran; run the same command again (what was committed is skipped)",
+                        ))
+                    } else {
+                        append::append_converted(&mut ledger, converted, &lines, &opts)
+                    }
+                }
+            }
+            .map_err(refused)?;
+            appending = started.elapsed();
             totals.add(&report);
             totals.lines = last_line;
             bar.set(bytes, totals.appended + totals.duplicates);
@@ -89,6 +119,12 @@ pub fn run(ctx: &Ctx, args: &AppendArgs, batch_size: usize) -> Result<()> {
     bar.finish();
     print_report(&totals.report(), args.format)
 }
+
+/// A reader that yields to the append ([`yield_to_the_append`]) and still makes it wait
+/// more than this share of the last batch's append (1 / N) has less idle time to run in
+/// than it needs (another program keeps the cores busy): the readers after it run at the
+/// usual priority.
+const WAIT_SHARE_MAX: u32 = 4;
 
 /// Inputs of at least this size have the writer build its filters while their first batch
 /// is read ([`arl_views::Ledger::prepare_for_batches`]): 1 MiB holds the 4,096 lines that make
@@ -101,48 +137,119 @@ const PREPARE_INPUT_BYTES_MIN: u64 = 1 << 20;
 /// import's memory (about 0.6 GB at 4M lines) and keep the speed of the allocator's default.
 const PURGE_SOONER_INPUT_BYTES: u64 = 1 << 30;
 
-/// What the reading thread hands over.
+/// What a reading thread hands over.
 enum Ahead {
     /// The batch of the lines from `first_line` to `last_line` (the input read up to its
-    /// `bytes`), or why it cannot be read or parsed (the reader stops after it).
+    /// `bytes`), or why it cannot be read or parsed (the import stops there).
     Batch {
         first_line: u64,
         last_line: u64,
         bytes: u64,
-        batch: Result<Batch>,
+        batch: Result<Ready>,
     },
     /// The input ended.
     End,
 }
 
-/// Reads and parses batch after batch of `lines` into `send` until the input ends, a
-/// batch cannot be read or parsed, or the appender stops taking them.
-fn read_ahead(
-    mut lines: Lines,
+/// A batch as a reading thread hands it over.
+enum Ready {
+    /// The input events, for the appender to seal and convert.
+    Input(Batch),
+    /// Converted for a ledger that does not seal, with the line of each event.
+    Converted {
+        converted: Converted,
+        lines: Vec<u64>,
+    },
+}
+
+/// How each batch is read.
+struct Reading {
     batch_size: usize,
     imported: bool,
-    send: &std::sync::mpsc::SyncSender<Ahead>,
-) {
-    loop {
+    /// The options to convert each batch with ([`Converted::new`]); `None`: hand over the
+    /// input events.
+    convert: Option<AppendOptions>,
+}
+
+impl Reading {
+    /// Starts the thread that reads the next batch of `lines` and hands them back with
+    /// it; `lower`: the thread yields to the append ([`yield_to_the_append`]).
+    fn spawn<'scope>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        lines: Lines,
+        lower: bool,
+    ) -> Result<std::thread::ScopedJoinHandle<'scope, (Lines, Ahead)>> {
+        std::thread::Builder::new()
+            .name("arl-read".into())
+            .spawn_scoped(scope, move || {
+                if lower {
+                    yield_to_the_append();
+                }
+                self.next(lines)
+            })
+            .context("starting the thread that reads the input")
+    }
+
+    /// Reads, parses and, when asked, converts the next batch of `lines`.
+    fn next(&self, mut lines: Lines) -> (Lines, Ahead) {
         let first_line = lines.line + 1;
-        let batch = match lines.next_batch(batch_size) {
-            Ok(texts) if texts.is_empty() => {
-                let _ = send.send(Ahead::End);
-                return;
-            }
-            Ok(texts) => parse_batch(&texts, imported),
+        let batch = match lines.next_batch(self.batch_size) {
+            Ok(texts) if texts.is_empty() => return (lines, Ahead::End),
+            Ok(texts) => parse_batch(&texts, self.imported).and_then(|batch| self.ready(batch)),
             Err(e) => Err(e),
         };
-        let stop = batch.is_err();
         let ahead = Ahead::Batch {
             first_line,
             last_line: lines.line,
             bytes: lines.bytes,
             batch,
         };
-        if send.send(ahead).is_err() || stop {
-            return;
+        (lines, ahead)
+    }
+
+    fn ready(&self, batch: Batch) -> Result<Ready> {
+        let Some(opts) = &self.convert else {
+            return Ok(Ready::Input(batch));
+        };
+        let Batch { pieces, lines } = batch;
+        for piece in &pieces {
+            crate::privacy::refuse_erasures(piece, &lines)?;
         }
+        let converted = Converted::new(pieces, opts);
+        Ok(Ready::Converted { converted, lines })
+    }
+}
+
+/// Lowers the calling thread's priority to the least (Linux: a thread's nice value, 19),
+/// for the reader of an import that keeps ahead of the append: it then runs when a core
+/// would otherwise idle (the append's commit and syncs) instead of taking turns with the
+/// append's threads. Nothing else changes if the system refuses. The thread cannot raise it
+/// again, so each batch is read by a new thread (starting at the priority of the process).
+fn yield_to_the_append() {
+    #[cfg(target_os = "linux")]
+    {
+        // PRIO_PROCESS; `who` 0: the calling thread (on Linux a nice value is a thread's).
+        let _ = ffi::setpriority(0, 0, READER_NICE);
+    }
+}
+
+/// The nice value of a reader that yields: against the append's threads (at 0) it gets
+/// about one part in seventy of a core's time while they keep the cores busy, and a whole
+/// core when they leave one idle.
+#[cfg(target_os = "linux")]
+const READER_NICE: std::os::raw::c_int = 19;
+
+#[cfg(target_os = "linux")]
+#[allow(
+    unsafe_code,
+    reason = "one system call's wrapper in the C library, declared as <sys/resource.h> does"
+)]
+mod ffi {
+    use std::os::raw::{c_int, c_uint};
+
+    unsafe extern "C" {
+        pub safe fn setpriority(which: c_int, who: c_uint, prio: c_int) -> c_int;
     }
 }
 

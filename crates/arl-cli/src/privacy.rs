@@ -132,8 +132,18 @@ pub fn seal_batch(
     events: &mut [InputEvent],
     lines: &[u64],
 ) -> Result<()> {
+    arl_query::privacy::seal_batch(keys, ledger.log(), events).map_err(|e| seal_error(e, lines))
+}
+
+/// [`seal_batch`]'s first check alone, for a batch appended to a ledger that does not seal:
+/// `subject.erased` is refused as input.
+pub fn refuse_erasures(events: &[InputEvent], lines: &[u64]) -> Result<()> {
+    arl_query::privacy::refuse_erasures(events).map_err(|e| seal_error(e, lines))
+}
+
+fn seal_error(e: arl_query::privacy::SealError, lines: &[u64]) -> anyhow::Error {
     use arl_query::privacy::SealError;
-    arl_query::privacy::seal_batch(keys, ledger.log(), events).map_err(|e| match e {
+    match e {
         SealError::Event { index, error } => {
             let at = match lines.get(index) {
                 Some(0) | None => String::new(),
@@ -145,7 +155,7 @@ pub fn seal_batch(
         }
         SealError::Log(e) => e.into(),
         other => failure::error(other.to_string()),
-    })
+    }
 }
 
 /// `arl erase`.

@@ -82,8 +82,11 @@ const SLOT_PAIR: u64 = 16;
 const ENTRY_BYTES: u64 = 40;
 const RECORD_BYTES: u64 = 40;
 const NODE_BYTES: u64 = 32;
-/// A batch that touches more buckets than this reads and writes the bucket table whole.
-const BULK_BUCKETS: usize = 8192;
+/// A batch of more ids than this reads and writes the id bucket slots in the writer's
+/// mapping of the table, with the new values in an array by bucket ([`BucketTable`]).
+/// (The test was once the distinct buckets among the first 8,193 ids, which random ids
+/// almost never pass: some of them share a bucket.)
+const BULK_IDS: usize = 8192;
 /// The magic of the head record `Log` encodes (then seq, hash, recorded_at, root, frontier).
 const META_MAGIC: &[u8; 8] = b"ARLLOG02";
 /// Zeros written past the frames when a commit reaches the end of the envelope file: the
@@ -461,15 +464,19 @@ struct Part {
     file: Arc<File>,
     path: PathBuf,
     staged: std::cell::RefCell<Vec<(u64, Vec<u8>)>>,
+    /// Slot values of a large batch over the mapped bucket table (offset of the slot, its
+    /// new value), written before the byte writes of `staged`, in the order staged.
+    staged_slots: std::cell::RefCell<Vec<(u64, u64)>>,
     /// The bucket table of `keys` or `streams`, mapped by the log's writer.
     mirror: std::cell::RefCell<Mirror>,
 }
 
 /// A part's bucket table mapped into memory by the log's writer (the only process writing
 /// the file, under the ledger's exclusive lock) once it has read [`MIRROR_AFTER_READS`]
-/// slot pairs: a long-lived writer (the server) then reads a bucket's slot pair, about seven
-/// times per event appended, and writes the slots a commit moves, about two per event,
-/// without a system call. The mapping is shared with the file's pages, so positioned reads
+/// slot pairs, or at its first batch of more than [`BULK_IDS`] ids (which reads and writes
+/// its slots there, [`BucketTable`]): a long-lived writer (the server) then reads a bucket's
+/// slot pair, about seven times per event appended, and writes the slots a commit moves,
+/// about two per event, without a system call. The mapping is shared with the file's pages, so positioned reads
 /// and writes (of this process's readers, of other processes, of the writes that straddle
 /// the table) and the mapping see the same bytes, and the checkpoint's `fdatasync` of the
 /// file writes the pages dirtied through it. Readers of the log ([`Store::reader`]) map
@@ -552,6 +559,7 @@ impl Part {
             file: Arc::new(file),
             path,
             staged: std::cell::RefCell::new(Vec::new()),
+            staged_slots: std::cell::RefCell::new(Vec::new()),
             mirror: Default::default(),
         })
     }
@@ -613,12 +621,43 @@ impl Part {
         self.staged.borrow_mut().push((offset, bytes));
     }
 
-    /// Writes the staged writes in offset order, merged into runs; a later write to the
-    /// same bytes wins. Returns whether anything was written.
+    /// Keeps the write of one 8-byte slot of the mapped table for [`Part::write_staged`].
+    fn stage_slot(&self, offset: u64, value: u64) {
+        self.staged_slots.borrow_mut().push((offset, value));
+    }
+
+    /// Forgets every staged write.
+    fn clear_staged(&self) {
+        self.staged.borrow_mut().clear();
+        self.staged_slots.borrow_mut().clear();
+    }
+
+    /// Whether the bytes `offset..offset + len` are in the mapped table, mapping it now
+    /// when they lie within the table it keeps ([`Mirror`]) but it is not mapped yet: a
+    /// large batch reads and writes its slots there one by one.
+    fn mapped(&self, offset: u64, len: u64) -> Result<bool, LogError> {
+        let mut mirror = self.mirror.borrow_mut();
+        let within =
+            mirror.len > 0 && offset >= mirror.at && offset + len <= mirror.at + mirror.len;
+        if !within {
+            return Ok(false);
+        }
+        if mirror.map.is_none() {
+            self.map_mirror(&mut mirror)?;
+        }
+        Ok(mirror.map.is_some())
+    }
+
+    /// Writes the staged slots, then the staged writes in offset order, merged into runs;
+    /// a later write to the same bytes wins. Returns whether anything was written.
     fn write_staged(&self) -> Result<bool, LogError> {
+        let slots = std::mem::take(&mut *self.staged_slots.borrow_mut());
+        for &(offset, value) in &slots {
+            self.write(offset, &value.to_le_bytes())?;
+        }
         let mut writes = std::mem::take(&mut *self.staged.borrow_mut());
         if writes.is_empty() {
-            return Ok(false);
+            return Ok(!slots.is_empty());
         }
         writes.sort_by_key(|w| w.0);
         let mut run: Option<(u64, Vec<u8>)> = None;
@@ -893,6 +932,7 @@ pub(crate) fn committed_len_read_only(log_dir: &Path) -> Result<Option<u64>, Log
         file: Arc::new(head_file),
         path: head_path,
         staged: Default::default(),
+        staged_slots: Default::default(),
         mirror: Default::default(),
     };
     let Ok(chosen) = read_slots(&head).and_then(|slots| choose(&slots, arl_io::boot_id())) else {
@@ -1333,9 +1373,7 @@ impl DirStore {
 
     /// Sets each entry's `id_prev` and writes the new current value of each id bucket.
     fn link_ids(&self, base: u64, entries: &mut [Entry]) -> Result<(), LogError> {
-        let mut table = BucketTable::load(&self.keys, ID_BUCKETS_AT, entries.len(), |i| {
-            id_bucket(entries[i].id_hash)
-        })?;
+        let mut table = BucketTable::load(&self.keys, ID_BUCKETS_AT, entries.len())?;
         for (seq, entry) in (base + 1..).zip(entries.iter_mut()) {
             let bucket = id_bucket(entry.id_hash);
             entry.id_prev = table.latest(&self.keys, bucket, base)?;
@@ -1798,34 +1836,53 @@ fn clear_pair(part: &Part, at: u64, pair: [u64; 2], limit: u64) -> Result<(), Lo
 }
 
 /// The slot pairs of a bucket table a batch reads and moves: read one at a time for a
-/// small batch, whole for a large one.
+/// small batch; for a large one, in the writer's mapping of the table, with the new values
+/// by bucket number, or, when the table is not mapped, read whole.
 struct BucketTable {
     at: u64,
-    /// The whole table when the batch is large.
+    /// The whole table when the batch is large and the table not mapped.
     whole: Option<Vec<u8>>,
     /// The new current value of each touched bucket.
-    changed: FastMap<u64, u64>,
+    changed: Changed,
+}
+
+/// The new current value of each bucket a batch touched.
+enum Changed {
+    /// Few buckets: by bucket.
+    Map(FastMap<u64, u64>),
+    /// A large batch: `values` by bucket number (0: unchanged), and the buckets changed,
+    /// in the order first changed.
+    Dense { values: Vec<u64>, order: Vec<u64> },
 }
 
 impl BucketTable {
-    fn load(
-        part: &Part,
-        at: u64,
-        n: usize,
-        bucket_of: impl Fn(usize) -> u64,
-    ) -> Result<BucketTable, LogError> {
-        let distinct: FastSet<u64> = (0..n.min(BULK_BUCKETS + 1)).map(&bucket_of).collect();
-        let whole = if distinct.len() > BULK_BUCKETS {
-            let mut buf = vec![0u8; (SLOT_PAIR << ID_BUCKET_BITS) as usize];
-            part.read(at, &mut buf)?;
-            Some(buf)
-        } else {
-            None
+    fn load(part: &Part, at: u64, n: usize) -> Result<BucketTable, LogError> {
+        let table_bytes = SLOT_PAIR << ID_BUCKET_BITS;
+        if n <= BULK_IDS {
+            return Ok(BucketTable {
+                at,
+                whole: None,
+                changed: Changed::Map(fast::map_with_capacity(n)),
+            });
+        }
+        let buckets = 1usize << ID_BUCKET_BITS;
+        let changed = Changed::Dense {
+            values: vec![0; buckets],
+            order: Vec::with_capacity(n.min(buckets)),
         };
+        if part.mapped(at, table_bytes)? {
+            return Ok(BucketTable {
+                at,
+                whole: None,
+                changed,
+            });
+        }
+        let mut buf = vec![0u8; table_bytes as usize];
+        part.read(at, &mut buf)?;
         Ok(BucketTable {
             at,
-            whole,
-            changed: fast::map_with_capacity(n.min(1 << 16)),
+            whole: Some(buf),
+            changed,
         })
     }
 
@@ -1840,21 +1897,51 @@ impl BucketTable {
     }
 
     fn latest(&self, part: &Part, bucket: u64, limit: u64) -> Result<u64, LogError> {
-        if let Some(v) = self.changed.get(&bucket) {
-            return Ok(*v);
+        let changed = match &self.changed {
+            Changed::Map(map) => map.get(&bucket).copied(),
+            Changed::Dense { values, .. } => Some(values[bucket as usize]).filter(|v| *v != 0),
+        };
+        match changed {
+            Some(v) => Ok(v),
+            None => Ok(current(self.pair(part, bucket)?, limit)),
         }
-        Ok(current(self.pair(part, bucket)?, limit))
     }
 
     fn set(&mut self, bucket: u64, value: u64) {
-        self.changed.insert(bucket, value);
+        match &mut self.changed {
+            Changed::Map(map) => {
+                map.insert(bucket, value);
+            }
+            Changed::Dense { values, order } => {
+                let v = &mut values[bucket as usize];
+                if *v == 0 {
+                    order.push(bucket);
+                }
+                *v = value;
+            }
+        }
     }
 
-    /// Writes each changed bucket's new value over its slot that is not current.
+    /// The changed buckets with their new values.
+    fn changes(changed: Changed) -> Vec<(u64, u64)> {
+        match changed {
+            Changed::Map(map) => map.into_iter().collect(),
+            Changed::Dense { values, order } => {
+                order.into_iter().map(|b| (b, values[b as usize])).collect()
+            }
+        }
+    }
+
+    /// Writes each changed bucket's new value over its slot that is not current: staged
+    /// slot by slot (into the mapped table, or by positioned writes), or, when the table
+    /// was read whole, the whole table.
     fn store(self, part: &Part, limit: u64) -> Result<(), LogError> {
         let BucketTable { at, whole, changed } = self;
+        // A large batch over the mapped table writes its slots there one by one.
+        let in_map = whole.is_none() && matches!(changed, Changed::Dense { .. });
+        let changes = BucketTable::changes(changed);
         if let Some(mut buf) = whole {
-            for (bucket, value) in changed {
+            for (bucket, value) in changes {
                 let o = (bucket * SLOT_PAIR) as usize;
                 let pair = [u64_at(&buf, o), u64_at(&buf, o + 8)];
                 let slot = o + 8 * free_slot(pair, limit);
@@ -1863,10 +1950,14 @@ impl BucketTable {
             part.stage(at, buf);
             return Ok(());
         }
-        for (bucket, value) in changed {
+        for (bucket, value) in changes {
             let o = at + bucket * SLOT_PAIR;
-            let slot = free_slot(part.pair(o)?, limit);
-            part.stage(o + 8 * slot as u64, value.to_le_bytes().to_vec());
+            let slot = o + 8 * free_slot(part.pair(o)?, limit) as u64;
+            if in_map {
+                part.stage_slot(slot, value);
+            } else {
+                part.stage(slot, value.to_le_bytes().to_vec());
+            }
         }
         Ok(())
     }
@@ -2128,6 +2219,7 @@ impl Store for DirStore {
                 file: part.file.clone(),
                 path: part.path.clone(),
                 staged: Default::default(),
+                staged_slots: Default::default(),
                 mirror: Default::default(),
             })
         };
@@ -2213,7 +2305,7 @@ impl Store for DirStore {
             Err(e) => {
                 self.kept_records.get_mut().forget();
                 for part in [&self.keys, &self.streams, &self.nodes] {
-                    part.staged.borrow_mut().clear();
+                    part.clear_staged();
                 }
                 if !self.failed {
                     // Nothing of the index was written: the frames are cut back.

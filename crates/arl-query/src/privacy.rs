@@ -33,12 +33,7 @@ pub enum SealError {
 /// already holds with its personal fields in clear (written before sealing) is left in
 /// clear, so that a resend is still recognized as a duplicate.
 pub fn seal_batch(keys: &KeyHome, log: &Log, events: &mut [InputEvent]) -> Result<(), SealError> {
-    if let Some(index) = events.iter().position(|e| is_erasure(&e.event)) {
-        return Err(SealError::Event {
-            index,
-            error: PrivacyError::AuditOnly,
-        });
-    }
+    refuse_erasures(events)?;
     let personal = events
         .iter()
         .any(|e| arl_privacy::subject_of(&e.event).is_some());
@@ -54,6 +49,19 @@ pub fn seal_batch(keys: &KeyHome, log: &Log, events: &mut [InputEvent]) -> Resul
             .map_err(|error| SealError::Event { index, error })?;
     }
     store.commit().map_err(SealError::Keys)
+}
+
+/// Refuses a batch holding a `subject.erased` event: that event is the audit trace of an
+/// erasure, never input. [`seal_batch`] checks this first; a batch appended to a ledger
+/// that does not seal is checked with this alone.
+pub fn refuse_erasures(events: &[InputEvent]) -> Result<(), SealError> {
+    match events.iter().position(|e| is_erasure(&e.event)) {
+        Some(index) => Err(SealError::Event {
+            index,
+            error: PrivacyError::AuditOnly,
+        }),
+        None => Ok(()),
+    }
 }
 
 fn is_erasure(event: &Event) -> bool {

@@ -403,6 +403,12 @@ impl Ledger {
         &self.log
     }
 
+    /// Whether the log is shared with other nodes (PostgreSQL): its appends take input
+    /// events, not batches converted beforehand ([`Ledger::append_converted`]).
+    pub fn is_shared(&self) -> bool {
+        self.source.is_shared()
+    }
+
     /// A reader of the committed views, for queries inside the writing process.
     pub fn reader(&self) -> Result<ViewReader, ViewError> {
         self.views.reader()
@@ -484,11 +490,28 @@ impl Ledger {
         opts: &AppendOptions,
     ) -> Result<AppendReport, AppendFailure> {
         if !self.source.is_shared() {
-            return self.append_once(pieces, opts);
+            return self.append_once(Converted::new(pieces, opts), opts);
         }
         let done = self.append_shared(&pieces, opts);
         self.log.end_write();
         done
+    }
+
+    /// [`Ledger::append_pieces`] of a batch converted beforehand, on any thread
+    /// ([`Converted::new`], with the same `opts`): an import converts the next batch while
+    /// this one is appended. The ledger's log must be its own ([`Ledger::is_shared`]): a
+    /// shared log's append may plan a batch more than once, from its input events.
+    pub fn append_converted(
+        &mut self,
+        converted: Converted,
+        opts: &AppendOptions,
+    ) -> Result<AppendReport, AppendFailure> {
+        if self.source.is_shared() {
+            return Err(AppendFailure::storage(
+                "a batch converted beforehand is appended to a ledger whose log is its own; a shared log takes the input events",
+            ));
+        }
+        self.append_once(converted, opts)
     }
 
     /// The shared log's append. The first try is optimistic: planned on the head read
@@ -516,7 +539,7 @@ impl Ledger {
             self.sync().map_err(|e| {
                 AppendFailure::storage(format!("catching up with the shared log: {e}"))
             })?;
-            match self.append_once(pieces.to_vec(), opts) {
+            match self.append_once(Converted::new(pieces.to_vec(), opts), opts) {
                 Err(failure) if failure.moved && tries < MOVED_RETRIES_MAX => {}
                 done => return done,
             }
@@ -535,10 +558,13 @@ impl Ledger {
 
     fn append_once(
         &mut self,
-        pieces: Vec<Vec<InputEvent>>,
+        converted: Converted,
         opts: &AppendOptions,
     ) -> Result<AppendReport, AppendFailure> {
-        let (events, new_events) = new_events(pieces, opts);
+        let Converted {
+            typed: events,
+            new_events,
+        } = converted;
         let planned = self.log.plan(new_events, opts.now.0)?;
         let outcomes = planned.outcomes().to_vec();
         let times: Vec<(i64, i64)> = planned.times().collect();
@@ -890,6 +916,34 @@ impl Typed {
         }
         let at = position.checked_sub(self.first)?;
         self.pieces.front_mut()?.get_mut(at)?.take()
+    }
+}
+
+/// A batch ready for [`Ledger::append_converted`]: each input event as the typed event
+/// with its canonical data, and as the log's new event. Converting needs no ledger, so it
+/// can be done on another thread while the batch before is appended.
+pub struct Converted {
+    typed: Typed,
+    new_events: Vec<NewEvent>,
+}
+
+impl Converted {
+    /// Converts the input events (the pieces in order; each dropped once converted) with
+    /// `opts`' actor for lines that name none and its `imported` flag. Cannot fail: an
+    /// input event is checked when it is parsed.
+    pub fn new(pieces: Vec<Vec<InputEvent>>, opts: &AppendOptions) -> Converted {
+        let (typed, new_events) = new_events(pieces, opts);
+        Converted { typed, new_events }
+    }
+
+    /// How many input events the batch holds.
+    pub fn len(&self) -> usize {
+        self.new_events.len()
+    }
+
+    /// Whether the batch holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.new_events.is_empty()
     }
 }
 

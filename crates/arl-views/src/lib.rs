@@ -39,7 +39,7 @@ mod writer;
 pub use error::ViewError;
 pub use ledger::{
     open_reader, open_reader_in, recorded_from_envelope, AppendFailure, AppendOptions,
-    AppendReport, FailureKind, Ledger, LOG_DIR, VIEWS_DIR,
+    AppendReport, Converted, FailureKind, Ledger, LOG_DIR, VIEWS_DIR,
 };
 pub use reader::{ViewReader, MAPPED_BYTES_MAX};
 pub use source::{LogSource, STORE_ID_FILE};
