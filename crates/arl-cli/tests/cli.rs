@@ -174,54 +174,39 @@ fn batch_size_commits_every_n_lines_and_a_rerun_goes_on() {
 fn batch_size_refusals_name_the_line_and_keep_the_batches_before() {
     let lines: Vec<&str> = SMALL.lines().filter(|l| !l.trim().is_empty()).collect();
     let args = ["append", "--imported", "--batch-size", "4"];
-    let with_line_6 = |line: &str| {
+    // `line` as line 6 of the input, appended four lines a batch to a new ledger: refused
+    // with a reason that starts with `reason`, after the first batch was committed.
+    let refused = |line: &str, reason: &str| {
         let mut input = lines.clone();
         input.insert(5, line);
-        input.join("\n")
+        let ledger = Ledger::new();
+        let run = ledger.run_stdin(&args, &input.join("\n"));
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr.starts_with(&format!("arl: line 6: {reason}")),
+            "{}",
+            run.stderr
+        );
+        let kept =
+            "the batch from line 5 on was not appended; the 1 batches before it are (head seq 4)";
+        assert!(run.stderr.contains(kept), "{}", run.stderr);
+        ledger
     };
     // `subject.erased` is recorded by `arl erase` only, sealing or not.
-    let ledger = Ledger::new();
-    let audit = r#"{"type":"subject.erased","data":{"contact":"k-vogel"},"recorded_at":"2024-01-01T09:04:30Z"}"#;
-    let run = ledger.run_stdin(&args, &with_line_6(audit));
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .starts_with("arl: line 6: subject.erased is recorded by arl erase only"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains(
-            "the batch from line 5 on was not appended; the 1 batches before it are (head seq 4)"
-        ),
-        "{}",
-        run.stderr
+    refused(
+        r#"{"type":"subject.erased","data":{"contact":"k-vogel"},"recorded_at":"2024-01-01T09:04:30Z"}"#,
+        "subject.erased is recorded by arl erase only",
     );
     // A rule: a transaction on an account never opened.
-    let ledger = Ledger::new();
-    let sale = r#"{"type":"transaction.recorded","data":{"account":"nowhere","txn":"t-x","kind":"sale","amount":"1.00","currency":"EUR"},"recorded_at":"2024-01-01T09:04:30Z"}"#;
-    let run = ledger.run_stdin(&args, &with_line_6(sale));
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.starts_with("arl: line 6: "), "{}", run.stderr);
-    assert!(run.stderr.contains("nowhere"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(
-            "the batch from line 5 on was not appended; the 1 batches before it are (head seq 4)"
-        ),
-        "{}",
-        run.stderr
+    let ledger = refused(
+        r#"{"type":"transaction.recorded","data":{"account":"nowhere","txn":"t-x","kind":"sale","amount":"1.00","currency":"EUR"},"recorded_at":"2024-01-01T09:04:30Z"}"#,
+        "transaction.recorded: account \"nowhere\" does not exist at that time",
     );
     // The whole input without the bad line goes on from there.
     let run = ledger.run_stdin(&args, &lines.join("\n"));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.starts_with(&format!(
-            "appended {}, skipped 4 duplicates",
-            lines.len() - 4
-        )),
-        "{}",
-        run.stdout
-    );
+    let summary = format!("appended {}, skipped 4 duplicates", lines.len() - 4);
+    assert!(run.stdout.starts_with(&summary), "{}", run.stdout);
 }
 
 #[test]
