@@ -508,7 +508,7 @@ impl Ledger {
     ) -> Result<AppendReport, AppendFailure> {
         if self.source.is_shared() {
             return Err(AppendFailure::storage(
-                "a batch converted beforehand is appended to a ledger whose log is its own; a shared log takes the input events",
+                "a shared log takes its batches as input events (Ledger::append_pieces), not converted beforehand",
             ));
         }
         self.append_once(converted, opts)
@@ -934,16 +934,6 @@ impl Converted {
     pub fn new(pieces: Vec<Vec<InputEvent>>, opts: &AppendOptions) -> Converted {
         let (typed, new_events) = new_events(pieces, opts);
         Converted { typed, new_events }
-    }
-
-    /// How many input events the batch holds.
-    pub fn len(&self) -> usize {
-        self.new_events.len()
-    }
-
-    /// Whether the batch holds no event.
-    pub fn is_empty(&self) -> bool {
-        self.new_events.is_empty()
     }
 }
 
