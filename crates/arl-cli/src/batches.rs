@@ -213,8 +213,12 @@ impl Reading {
             return Ok(Ready::Input(batch));
         };
         let Batch { pieces, lines } = batch;
+        // Each piece's events against their own lines, as `append::append` seals them.
+        let mut first = 0;
         for piece in &pieces {
-            crate::privacy::refuse_erasures(piece, &lines)?;
+            let piece_lines = lines.get(first..).unwrap_or_default();
+            crate::privacy::refuse_erasures(piece, piece_lines)?;
+            first += piece.len();
         }
         let converted = Converted::new(pieces, opts);
         Ok(Ready::Converted { converted, lines })

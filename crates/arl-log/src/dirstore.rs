@@ -476,11 +476,11 @@ struct Part {
 /// slot pairs, or at its first batch of more than [`BULK_IDS`] ids (which reads and writes
 /// its slots there, [`BucketTable`]): a long-lived writer (the server) then reads a bucket's
 /// slot pair, about seven times per event appended, and writes the slots a commit moves,
-/// about two per event, without a system call. The mapping is shared with the file's pages, so positioned reads
-/// and writes (of this process's readers, of other processes, of the writes that straddle
-/// the table) and the mapping see the same bytes, and the checkpoint's `fdatasync` of the
-/// file writes the pages dirtied through it. Readers of the log ([`Store::reader`]) map
-/// nothing.
+/// about two per event, without a system call. The mapping is shared with the file's
+/// pages, so positioned reads and writes (of this process's readers, of other processes,
+/// of the writes that straddle the table) and the mapping see the same bytes, and the
+/// checkpoint's `fdatasync` of the file writes the pages dirtied through it. Readers of
+/// the log ([`Store::reader`]) map nothing.
 #[derive(Default)]
 struct Mirror {
     /// The table's bytes in the file: `at..at + len` (`len` 0: none is mapped).
@@ -490,6 +490,13 @@ struct Mirror {
     reads: u64,
     /// The file's bytes `0..at + len`, once mapped.
     map: Option<memmap2::MmapMut>,
+}
+
+impl Mirror {
+    /// Whether the bytes `offset..offset + len` lie within the table kept.
+    fn covers(&self, offset: u64, len: u64) -> bool {
+        self.len > 0 && offset >= self.at && offset + len <= self.at + self.len
+    }
 }
 
 /// Maps the first `len` bytes of the writer's `file` for reading and writing.
@@ -595,10 +602,7 @@ impl Part {
     /// now gets) kept; `false`: read it from the file.
     fn read_mirrored(&self, offset: u64, buf: &mut [u8]) -> Result<bool, LogError> {
         let mut mirror = self.mirror.borrow_mut();
-        let within = mirror.len > 0
-            && offset >= mirror.at
-            && offset + buf.len() as u64 <= mirror.at + mirror.len;
-        if !within {
+        if !mirror.covers(offset, buf.len() as u64) {
             return Ok(false);
         }
         if mirror.map.is_none() {
@@ -637,9 +641,7 @@ impl Part {
     /// large batch reads and writes its slots there one by one.
     fn mapped(&self, offset: u64, len: u64) -> Result<bool, LogError> {
         let mut mirror = self.mirror.borrow_mut();
-        let within =
-            mirror.len > 0 && offset >= mirror.at && offset + len <= mirror.at + mirror.len;
-        if !within {
+        if !mirror.covers(offset, len) {
             return Ok(false);
         }
         if mirror.map.is_none() {
@@ -715,12 +717,10 @@ impl Part {
 
     fn write(&self, offset: u64, bytes: &[u8]) -> Result<(), LogError> {
         let mut mirror = self.mirror.borrow_mut();
-        let (at, len) = (mirror.at, mirror.len);
-        if let Some(map) = mirror.map.as_mut() {
-            if offset >= at && offset + bytes.len() as u64 <= at + len {
-                map[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
-                return Ok(());
-            }
+        let covered = mirror.covers(offset, bytes.len() as u64);
+        if let Some(map) = mirror.map.as_mut().filter(|_| covered) {
+            map[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
+            return Ok(());
         }
         arl_io::write_at(&self.file, &self.path, bytes, offset).map_err(|e| {
             // What the file holds is unknown: map none of it.
