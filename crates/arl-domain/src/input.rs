@@ -4,19 +4,22 @@ use crate::ids::{self, is_valid_event_id};
 use crate::{DomainError, Event, Timestamp};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// Longest input line, in bytes (64 KiB).
 pub const LINE_BYTES_MAX: usize = 64 * 1024;
 
+/// A line's fields; those that are only read (the type and the times) borrow from the line
+/// unless they hold escapes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Line<'a> {
-    #[serde(rename = "type")]
-    kind: String,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
     #[serde(borrow)]
     data: &'a RawValue,
-    #[serde(default)]
-    effective_at: Option<String>,
+    #[serde(default, borrow)]
+    effective_at: Option<Cow<'a, str>>,
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -25,8 +28,8 @@ struct Line<'a> {
     reason: Option<String>,
     #[serde(default)]
     expected_version: Option<u64>,
-    #[serde(default)]
-    recorded_at: Option<String>,
+    #[serde(default, borrow)]
+    recorded_at: Option<Cow<'a, str>>,
 }
 
 /// Lines at least this many are parsed on two threads by [`parse_lines`].

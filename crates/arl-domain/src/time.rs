@@ -60,7 +60,10 @@ impl Timestamp {
             return None;
         }
         if text.len() == 10 {
-            let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+            let date = match plain_date(text) {
+                Some(date) => date,
+                None => NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?,
+            };
             let start = Self::from_date(date)?;
             return Some(if date_is_end_of_day {
                 Timestamp(start.0 + MICROS_PER_DAY - 1)
@@ -183,6 +186,23 @@ impl Period {
     }
 }
 
+/// `YYYY-MM-DD` in ASCII digits, read without a format string: the form nearly every input
+/// date has, and what `%Y-%m-%d` reads from it (other forms that format accepts, such as a
+/// signed year, go through it). `None` when `text` is not in this form or names no day.
+fn plain_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(number(&b[..4])?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(&b[5..7])?, number(&b[8..])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +210,47 @@ mod tests {
     fn check_input(text: &str, expected: Option<&str>) {
         let got = Timestamp::parse_input(text).ok().map(Timestamp::canonical);
         assert_eq!(got.as_deref(), expected, "input {text:?}");
+    }
+
+    /// Dates read without the format string are read as `%Y-%m-%d` reads them: every day
+    /// of 1890 to 2110 and a leap day or two, days that do not exist, and forms of ten
+    /// characters that only the format string reads (or nothing does).
+    #[test]
+    fn plain_dates_read_as_the_format_reads_them() {
+        let by_format = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+        let mut day = NaiveDate::from_ymd_opt(1890, 1, 1).unwrap();
+        let mut days = 0;
+        while day.year() <= 2110 {
+            let text = day.format("%Y-%m-%d").to_string();
+            assert_eq!(plain_date(&text), Some(day), "{text}");
+            day = day.succ_opt().unwrap();
+            days += 1;
+        }
+        assert_eq!(days, 80_718);
+        for text in [
+            "2024-02-29",
+            "2023-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-04-31",
+            "0000-01-01",
+            "9999-12-31",
+            "2024-1-011",
+            "+202-01-01",
+            "-202-01-01",
+            "02024-1-01",
+            " 2024-1-01",
+            "2024-01-1 ",
+            "2024/01/01",
+            "2024-01-0x",
+            "٢٠٢٤-01-01",
+        ] {
+            let plain = plain_date(text);
+            assert!(plain.is_none() || plain == by_format(text), "{text}");
+            let read = Timestamp::parse_input(text).ok();
+            let before = by_format(text).and_then(Timestamp::from_date);
+            assert_eq!(read, before, "{text}");
+        }
     }
 
     #[test]

@@ -1036,10 +1036,12 @@ const SEGMENT_EVENTS: usize = 2048;
 /// Serializes the `n` envelopes that `segments` gives into frames and chains their hashes
 /// from `prev`; with `codec`, each segment is then put in the store's form (compressed),
 /// so that the canonical bytes of a large batch are never all held at once. `parallel`:
-/// two threads, one writes the canonical bytes of segment after segment (each segment's
-/// envelopes dropped once written), the other hashes each segment as it arrives (the chain
-/// itself is sequential) and compresses it. Returns the segments and the hashes, or
-/// `(position, length)` of an envelope over the size limit.
+/// three threads in a row, one writes the canonical bytes of segment after segment (each
+/// segment's envelopes dropped once written), the next hashes each segment as it arrives
+/// (the chain itself is sequential), the last compresses the hashed segments (on two
+/// threads, [`crate::store::stored_frames`]), so that the chain never waits for the
+/// compression. Returns the segments and the hashes, or `(position, length)` of an
+/// envelope over the size limit.
 fn chain_frames(
     segments: impl Iterator<Item = Vec<Envelope>> + Send,
     n: usize,
@@ -1048,10 +1050,8 @@ fn chain_frames(
     codec: Option<&'static Codec>,
 ) -> Result<Chained, (usize, usize)> {
     let mut hashes = Vec::with_capacity(n);
-    let mut canonical = Vec::new();
-    let mut stored = Vec::new();
     let mut prev = prev;
-    let mut hash_segment = |mut buf: Vec<u8>, hashes: &mut Vec<Hash>| {
+    let mut hash_segment = |buf: &mut [u8], hashes: &mut Vec<Hash>| {
         let mut at = 0;
         let mut spans = Vec::new();
         while at < buf.len() {
@@ -1068,52 +1068,78 @@ fn chain_frames(
             spans.push((at, body + len + 32));
             at = body + len + 32;
         }
-        match codec {
-            // The store's form now, on this thread: the canonical bytes are dropped.
-            Some(codec) => {
-                let frames: Vec<&[u8]> =
-                    spans.iter().map(|&(start, end)| &buf[start..end]).collect();
-                stored.push(crate::store::stored_frames(&frames, Some(codec)));
-            }
-            None => canonical.push(buf),
-        }
-        Ok(())
+        Ok(spans)
     };
-    if !parallel {
-        for segment in segments {
-            hash_segment(serialize_segment(&segment), &mut hashes)?;
-        }
-    } else {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-        let (hashed, ()) = arl_par::join(
-            || {
-                for buf in rx {
-                    hash_segment(buf, &mut hashes)?;
+    // The hashed segments, each put in the store's form as it comes (its canonical bytes
+    // then dropped).
+    let build = |hashed: &mut dyn Iterator<Item = (Vec<u8>, Spans)>| match codec {
+        Some(codec) => BuiltFrames::Stored(
+            hashed
+                .map(|(buf, spans)| {
+                    let frames: Vec<&[u8]> =
+                        spans.iter().map(|&(start, end)| &buf[start..end]).collect();
+                    crate::store::stored_frames(&frames, Some(codec))
+                })
+                .collect(),
+        ),
+        None => BuiltFrames::Canonical(hashed.map(|(buf, _)| buf).collect()),
+    };
+    let frames = if !parallel {
+        let mut refused = None;
+        let frames = build(&mut segments.map_while(|segment| {
+            let mut buf = serialize_segment(&segment);
+            match hash_segment(&mut buf, &mut hashes) {
+                Ok(spans) => Some((buf, spans)),
+                Err(e) => {
+                    refused = Some(e);
+                    None
                 }
-                Ok::<(), (usize, usize)>(())
+            }
+        }));
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        frames
+    } else {
+        let (serialized, to_hash) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let (hashed, to_store) = std::sync::mpsc::sync_channel::<(Vec<u8>, Spans)>(8);
+        let ((chained, frames), ()) = arl_par::join(
+            || {
+                arl_par::join(
+                    || {
+                        for mut buf in to_hash {
+                            let spans = hash_segment(&mut buf, &mut hashes)?;
+                            // The storing side stops only when this side has.
+                            let _ = hashed.send((buf, spans));
+                        }
+                        drop(hashed);
+                        Ok::<(), (usize, usize)>(())
+                    },
+                    move || build(&mut to_store.into_iter()),
+                )
             },
             move || {
                 for segment in segments {
                     // A closed channel means the hashing side refused a frame and stopped:
                     // nothing more is wanted.
-                    if tx.send(serialize_segment(&segment)).is_err() {
+                    if serialized.send(serialize_segment(&segment)).is_err() {
                         return;
                     }
                 }
             },
         );
-        hashed?;
-    }
+        chained?;
+        frames
+    };
     if hashes.len() != n {
         // The serializing thread stopped early (it cannot fail otherwise).
         return Err((hashes.len(), 0));
     }
-    let frames = match codec {
-        Some(_) => BuiltFrames::Stored(stored),
-        None => BuiltFrames::Canonical(canonical),
-    };
     Ok((frames, hashes))
 }
+
+/// Where each frame of a serialized segment starts and ends.
+type Spans = Vec<(usize, usize)>;
 
 /// The frames of `envelopes` with zero bytes in place of their hashes. A length field
 /// holds the real length even above the limit (the hashing side refuses it).
