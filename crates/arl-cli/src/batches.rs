@@ -13,7 +13,7 @@ use crate::failure;
 use crate::ledger::Ctx;
 use crate::out;
 use anyhow::{Context, Result};
-use arl_domain::{InputEvent, Timestamp, LINE_BYTES_MAX};
+use arl_domain::{line_id, InputEvent, Timestamp, LINE_BYTES_MAX};
 use arl_log::Head;
 use arl_views::{AppendOptions, AppendReport, Converted};
 use std::io::{BufRead, Read};
@@ -330,13 +330,6 @@ fn parse_batch(texts: &[(u64, String)], imported: bool) -> Result<Batch> {
     }
     let lines = texts.iter().map(|(line, _)| *line).collect();
     Ok(Batch::one(events, lines))
-}
-
-/// The id `--batch-size` gives a line without one: `line-<n>-<first 16 hex digits of the
-/// blake3 hash of the line>`. The same line at the same place gets the same id on a rerun.
-pub fn line_id(line: u64, text: &str) -> String {
-    let hash = blake3::hash(text.as_bytes()).to_hex();
-    format!("line-{line}-{}", &hash[..16])
 }
 
 /// The input, read a line at a time, each line at most [`LINE_BYTES_MAX`] bytes.

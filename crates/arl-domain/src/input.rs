@@ -5,6 +5,7 @@ use crate::{DomainError, Event, Timestamp};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// Longest input line, in bytes (64 KiB).
 pub const LINE_BYTES_MAX: usize = 64 * 1024;
@@ -67,6 +68,21 @@ pub fn parse_lines(
     let mut events = front?;
     events.extend(back?);
     Ok(events)
+}
+
+/// The id `--batch-size` gives a line without one: `line-<n>-<first 16 hex digits of the
+/// blake3 hash of the line>`. The same line at the same place gets the same id on a rerun.
+pub fn line_id(line: u64, text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = blake3::hash(text.as_bytes());
+    // "line-", 20 digits at most, "-", 16 hex digits.
+    let mut id = String::with_capacity(42);
+    let _ = std::fmt::Write::write_fmt(&mut id, format_args!("line-{line}-")); // writing to a String cannot fail
+    for byte in &hash.as_bytes()[..8] {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    id
 }
 
 impl<'a> Line<'a> {
@@ -209,6 +225,27 @@ fn strip_position(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ids given to lines stay what they were (a rerun of an import finds the lines
+    /// committed before by them): `line-<n>-` and the first 16 hex digits of the line's
+    /// blake3 hash, here against the hash's own hex form.
+    #[test]
+    fn a_line_id_is_its_number_and_the_start_of_its_hash() {
+        for (line, text) in [
+            (1, ""),
+            (7, "{\"type\":\"person.joined\"}"),
+            (123_456_789, "é and ünïcode"),
+            (u64::MAX, "x"),
+        ] {
+            let hex = blake3::hash(text.as_bytes()).to_hex();
+            assert_eq!(line_id(line, text), format!("line-{line}-{}", &hex[..16]));
+        }
+        assert_eq!(
+            line_id(1, ""),
+            "line-1-af1349b9f5f9a1a6",
+            "blake3 of nothing starts af1349b9f5f9a1a6"
+        );
+    }
 
     fn check(line: &str, imported: bool, expected: Result<&str, &str>) {
         match (InputEvent::parse_line(line, imported), expected) {

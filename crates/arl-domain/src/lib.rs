@@ -20,7 +20,7 @@ pub mod rules;
 pub mod time;
 
 pub use event::*;
-pub use input::{parse_lines, InputEvent, LINE_BYTES_MAX};
+pub use input::{line_id, parse_lines, InputEvent, LINE_BYTES_MAX};
 pub use rules::RuleError;
 pub use time::{Period, Timestamp};
 
