@@ -77,7 +77,7 @@ pub fn line_id(line: u64, text: &str) -> String {
     let hash = blake3::hash(text.as_bytes());
     // "line-", 20 digits at most, "-", 16 hex digits.
     let mut id = String::with_capacity(42);
-    let _ = std::fmt::Write::write_fmt(&mut id, format_args!("line-{line}-")); // writing to a String cannot fail
+    let _ = write!(id, "line-{line}-"); // writing to a String cannot fail
     for byte in &hash.as_bytes()[..8] {
         id.push(char::from(HEX[usize::from(byte >> 4)]));
         id.push(char::from(HEX[usize::from(byte & 0x0f)]));
