@@ -1,13 +1,15 @@
 //! What an import must spend on each event whatever the design: each step that the contract
-//! or a target fixes, timed on its own on one thread over the same input, in µs an event.
-//! The steps' sum is a floor under the CPU an import spends on an event; what an import
-//! spends beyond it is validation, the views, the index and moving data between threads.
+//! or a target fixes (and, beside the least a JSON parser does, arl's own parse and
+//! conversion), timed on its own on one thread over the same input, in µs an event. The
+//! fixed steps' sum is a floor under the CPU an import spends on an event; what an import
+//! spends beyond it is parsing, validation, the views, the index and moving data between
+//! threads.
 //!
 //! `cargo run --release -p arl-views --example import_floor -- INPUT LEDGER [COUNT]`
 //! (`INPUT`: a file of input lines without ids, as `gen_speed N 42 --print` writes;
 //! `LEDGER`: a ledger that `arl append --imported` made from it, read for its envelopes;
-//! `COUNT`: the first lines and envelopes used, default 1,000,000). Nothing is written to
-//! the ledger; the last step writes a scratch file beside it and removes it.
+//! `COUNT`: the first lines and envelopes used, default 1,000,000). The ledger's files are
+//! only read; the last step writes a scratch file in its directory and removes it.
 //!
 //! The steps: reading the input file (from the page cache); the least a JSON parser does
 //! with each line (serde_json checking it and skipping every value); arl's own parse into a
