@@ -39,6 +39,20 @@ impl Batch {
     pub fn count(&self) -> usize {
         self.pieces.iter().map(Vec::len).sum()
     }
+
+    /// Calls `f` with each piece in order and the input lines of its events; stops at the
+    /// first error.
+    pub fn each_piece(
+        &mut self,
+        mut f: impl FnMut(&mut [InputEvent], &[u64]) -> Result<()>,
+    ) -> Result<()> {
+        let mut first = 0;
+        for piece in &mut self.pieces {
+            f(piece, self.lines.get(first..).unwrap_or_default())?;
+            first += piece.len();
+        }
+        Ok(())
+    }
 }
 
 /// Bytes read at a time while counting an input's lines.
@@ -88,16 +102,11 @@ pub fn run(ctx: &Ctx, args: &AppendArgs) -> Result<()> {
 pub fn append(
     ledger: &mut Ledger,
     keys: &KeyHome,
-    batch: Batch,
+    mut batch: Batch,
     opts: &AppendOptions,
 ) -> Result<AppendReport> {
-    let Batch { mut pieces, lines } = batch;
-    let mut first = 0;
-    for piece in &mut pieces {
-        let piece_lines = lines.get(first..).unwrap_or_default();
-        crate::privacy::seal_batch(ledger, keys, piece, piece_lines)?;
-        first += piece.len();
-    }
+    batch.each_piece(|piece, lines| crate::privacy::seal_batch(ledger, keys, piece, lines))?;
+    let Batch { pieces, lines } = batch;
     ledger
         .append_pieces(pieces, opts)
         .map_err(|f| refusal(&f, &lines))

@@ -208,18 +208,13 @@ impl Reading {
         (lines, ahead)
     }
 
-    fn ready(&self, batch: Batch) -> Result<Ready> {
+    fn ready(&self, mut batch: Batch) -> Result<Ready> {
         let Some(opts) = &self.convert else {
             return Ok(Ready::Input(batch));
         };
-        let Batch { pieces, lines } = batch;
         // Each piece's events against their own lines, as `append::append` seals them.
-        let mut first = 0;
-        for piece in &pieces {
-            let piece_lines = lines.get(first..).unwrap_or_default();
-            crate::privacy::refuse_erasures(piece, piece_lines)?;
-            first += piece.len();
-        }
+        batch.each_piece(|piece, lines| crate::privacy::refuse_erasures(piece, lines))?;
+        let Batch { pieces, lines } = batch;
         let converted = Converted::new(pieces, opts);
         Ok(Ready::Converted { converted, lines })
     }
